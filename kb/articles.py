@@ -1,0 +1,248 @@
+"""Articles as Markdown with YAML front matter: parse any dialect we import, validate, serialise back.
+
+Front matter dialects seen in the real collections (``../shared/data/articles``):
+
+- Hugo: ``title:`` (and ``weight``), with ``{{% children %}}`` / ``{{< copyable "sql" >}}`` shortcodes in the body;
+- MS Docs: ``title``, ``description``, ``ms.*`` keys, ``> [!NOTE]`` alert blocks and ``<a name="..."></a>``
+  anchors in headings;
+- TiDB docs: ``title``, ``summary``, ``aliases``;
+- none: the title is the first ``# `` (ATX) or ``===`` (setext) heading.
+
+Unknown front-matter keys are kept in ``meta`` so that :func:`to_markdown` round-trips:
+``parse_markdown(to_markdown(a)) == a``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kb.errors import ArticleFormatError, PayloadTooLargeError
+
+#: Largest accepted article body, in characters (documented in the README; bigger bodies answer 413).
+MAX_BODY_CHARS = 300_000
+MAX_TITLE_CHARS = 500
+
+KINDS = ("article", "troubleshooting", "how_to", "faq", "reference", "known_error", "post_incident_review")
+STATUSES = ("draft", "in_review", "published", "retired")
+VISIBILITIES = ("public", "internal", "restricted")
+
+_FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)(?:\r?\n)?^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
+_SHORTCODE_PAIRED_TAG = re.compile(r"\{\{[<%]\s*/?\s*[\w\-]+[^}]*?[%>]\}\}")
+_TEMPLATE_VARIABLE = re.compile(r"\{\{\{\s*\.[\w.]+\s*\}\}\}")
+_EMPTY_ANCHOR = re.compile(r"<a\s+(?:name|id)\s*=\s*\"[^\"]*\"\s*>\s*</a>", re.I)
+_ALERT = re.compile(r"^(\s*>\s*)\[!(note|tip|important|warning|caution)\][ \t]*$", re.I | re.M)
+_ALERT_LABELS = {"note": "注意", "tip": "提示", "important": "重要", "warning": "警告", "caution": "小心"}
+_ATX_H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.M)
+_SETEXT_H1 = re.compile(r"^(?!\s*$)([^\n]+)\n=+[ \t]*$", re.M)
+
+_KNOWN_KEYS = ("title", "summary", "description", "kind", "service", "tags", "keywords", "error_codes",
+               "status", "visibility")
+
+
+class ArticleContent(BaseModel):
+    """The authored content of an article, validated. Everything else (id, version, times) is storage.
+
+    Raises:
+        pydantic.ValidationError: on construction with invalid values (see field constraints).
+    """
+
+    model_config = ConfigDict(str_strip_whitespace=False)
+
+    title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
+    body: str = Field(default="", max_length=MAX_BODY_CHARS)
+    summary: str = ""
+    kind: str = "article"
+    service: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    error_codes: list[str] = Field(default_factory=list)
+    status: str = "published"
+    visibility: str = "internal"
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("title must not be blank")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        return value
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str) -> str:
+        if value not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+        return value
+
+    @field_validator("visibility")
+    @classmethod
+    def _visibility(cls, value: str) -> str:
+        if value not in VISIBILITIES:
+            raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}")
+        return value
+
+    @field_validator("tags", "error_codes")
+    @classmethod
+    def _clean_list(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(v.strip() for v in value if v and v.strip()))
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str | None) -> str | None:
+        return value.strip() or None if value else None
+
+    def content_hash(self) -> str:
+        """SHA-256 (hex) of the canonical JSON of all fields; equal content gives equal hashes."""
+        payload = json.dumps(self.model_dump(), sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def clean_body(body: str) -> str:
+    """Remove what belongs to a site generator, not to the article. Idempotent.
+
+    Hugo shortcodes (``{{% children %}}``, ``{{< copyable "sql" >}}``, paired ``{{< tab >}}..{{< /tab >}}``
+    tags; their inner text stays), template variables (``{{{ .company }}}``), empty HTML anchors
+    (``<a name="x"></a>``), and MS Docs alert markers (``> [!NOTE]`` becomes ``> **注意**``).
+    """
+    body = body.replace("\r\n", "\n")
+    body = _SHORTCODE_PAIRED_TAG.sub("", body)
+    body = _TEMPLATE_VARIABLE.sub("", body)
+    body = _EMPTY_ANCHOR.sub("", body)
+    body = _ALERT.sub(lambda m: f"{m.group(1)}**{_ALERT_LABELS[m.group(2).lower()]}**", body)
+    body = re.sub(r"\n{3,}", "\n\n", body)
+    return body.strip("\n") + "\n" if body.strip() else ""
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Split YAML front matter from the Markdown body.
+
+    Returns:
+        ``(front_matter, body)``; ``front_matter`` is ``{}`` when the text has none.
+
+    Raises:
+        ArticleFormatError: the front matter is not valid YAML or not a mapping.
+    """
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text.lstrip("\ufeff")
+    try:
+        data = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise ArticleFormatError(f"front matter is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ArticleFormatError("front matter must be a YAML mapping of keys to values")
+    return data, text[match.end():]
+
+
+def first_heading(body: str) -> str | None:
+    """The text of the first level-1 heading (ATX ``# x`` or setext ``x\\n===``), or None."""
+    candidates = [m for m in (_ATX_H1.search(body), _SETEXT_H1.search(body)) if m]
+    if not candidates:
+        return None
+    text = min(candidates, key=lambda m: m.start()).group(1)
+    text = re.sub(r"<[^>]+>", "", text).strip()
+    return text or None
+
+
+def parse_markdown(text: str, *, fallback_title: str | None = None, **overrides: Any) -> ArticleContent:
+    """Parse a Markdown document with optional front matter into validated content.
+
+    Args:
+        text: the whole file or request body.
+        fallback_title: title to use when neither front matter nor a level-1 heading gives one
+            (for imports, the file name).
+        overrides: field values that win over the front matter (for example ``status``).
+
+    Raises:
+        ArticleFormatError: bad front matter, no title, or invalid field values.
+        PayloadTooLargeError: the body is longer than :data:`MAX_BODY_CHARS` characters.
+    """
+    front, body = split_front_matter(text)
+    body = clean_body(body)
+    if len(body) > MAX_BODY_CHARS:
+        raise PayloadTooLargeError(
+            f"article body has {len(body)} characters; the maximum is {MAX_BODY_CHARS}"
+        )
+    fields: dict[str, Any] = {
+        "title": _as_text(front.get("title")) or first_heading(body) or fallback_title or "",
+        "body": body,
+        "summary": _as_text(front.get("summary") or front.get("description")),
+        "tags": _as_list(front.get("tags", front.get("keywords"))),
+        "error_codes": _as_list(front.get("error_codes")),
+        "meta": {k: _jsonable(v) for k, v in front.items() if k not in _KNOWN_KEYS},
+    }
+    for key in ("kind", "service", "status", "visibility"):
+        if front.get(key) is not None:
+            fields[key] = _as_text(front[key])
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return validate_content(fields)
+
+
+def validate_content(fields: dict[str, Any]) -> ArticleContent:
+    """Build :class:`ArticleContent`, turning validation errors into one readable ArticleFormatError."""
+    if not fields.get("title"):
+        raise ArticleFormatError("the article has no title: give front matter 'title:' or a '# ' heading")
+    try:
+        return ArticleContent(**fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ArticleFormatError(f"invalid article: {problems}") from exc
+
+
+def to_markdown(content: ArticleContent) -> str:
+    """Serialise content as Markdown with YAML front matter (the import format)."""
+    front: dict[str, Any] = {"title": content.title}
+    if content.summary:
+        front["summary"] = content.summary
+    front["kind"] = content.kind
+    if content.service:
+        front["service"] = content.service
+    if content.tags:
+        front["tags"] = content.tags
+    if content.error_codes:
+        front["error_codes"] = content.error_codes
+    front["status"] = content.status
+    front["visibility"] = content.visibility
+    front.update(content.meta)
+    header = yaml.safe_dump(front, allow_unicode=True, sort_keys=False).strip()
+    return f"---\n{header}\n---\n{content.body}"
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in re.split(r"[,，;；]", value) if v.strip()]
+    if isinstance(value, list | tuple):
+        return [str(v).strip() for v in value if v is not None and str(v).strip()]
+    return [str(value)]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

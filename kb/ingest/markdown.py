@@ -1,0 +1,145 @@
+"""Import folders of Markdown files, whatever front-matter dialect they carry (see :mod:`kb.articles`).
+
+Each file becomes one article identified by its collection (the import root's folder name, or a name
+given) and its path relative to that root, so re-importing finds the same article: an unchanged file
+changes nothing, a changed one makes a new version. Section index pages that hold nothing but a Hugo
+``{{% children %}}`` listing are skipped. A file that cannot be read (invalid UTF-8, malformed front
+matter, no title) is reported with its path and skipped; the rest imports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kb.articles import ArticleContent, parse_markdown
+from kb.errors import ArticleFormatError, InvalidInputError, PayloadTooLargeError
+from kb.store import ArticleStore
+
+logger = logging.getLogger(__name__)
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts per outcome, skipped files with reasons, ids of retired articles."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    retired: list[int] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    last_seq: int | None = None
+
+    @property
+    def total(self) -> int:
+        """Files that became or matched an article."""
+        return self.created + self.updated + self.unchanged
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready summary."""
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "retired": self.retired,
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+            "errors": [{"path": p, "error": e} for p, e in self.errors],
+        }
+
+
+def iter_markdown_files(root: Path) -> Iterator[Path]:
+    """Markdown files under ``root`` (or ``root`` itself), sorted, skipping hidden folders."""
+    if root.is_file():
+        yield root
+        return
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and path.suffix.lower() in MARKDOWN_SUFFIXES and not any(
+            part.startswith(".") for part in rel.parts
+        ):
+            yield path
+
+
+def read_article_file(path: Path) -> ArticleContent | None:
+    """Parse one file; None when it is a listing-only section index with no text of its own.
+
+    Raises:
+        ArticleFormatError: invalid UTF-8, malformed front matter, no title, bad field values.
+        PayloadTooLargeError: the body is too long.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArticleFormatError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    content = parse_markdown(text, fallback_title=path.stem.replace("-", " ").replace("_", " "))
+    if not _has_own_text(content):
+        return None
+    return content
+
+
+def _has_own_text(content: ArticleContent) -> bool:
+    lines = [
+        line for line in content.body.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    return bool(lines)
+
+
+def import_paths(
+    store: ArticleStore,
+    paths: list[Path],
+    actor: str,
+    *,
+    collection: str | None = None,
+    delete_missing: bool = False,
+    progress: Callable[[int, int, Path], None] | None = None,
+) -> ImportReport:
+    """Import every Markdown file under each of ``paths``.
+
+    Args:
+        store: where articles are written.
+        paths: folders (each an import root) or single files.
+        actor: who is importing (recorded on every version).
+        collection: collection name; default each root's folder name.
+        delete_missing: retire articles of the collection whose file no longer exists under the root.
+        progress: called as ``progress(done, total, path)`` after each file.
+
+    Raises:
+        InvalidInputError: a path does not exist.
+    """
+    report = ImportReport()
+    for root in paths:
+        root = root.resolve()
+        if not root.exists():
+            raise InvalidInputError(f"Nothing to import at {root}: no such file or folder.")
+        base = root.parent if root.is_file() else root
+        name = collection or base.name
+        files = list(iter_markdown_files(root))
+        present: set[str] = set()
+        for done, path in enumerate(files, start=1):
+            rel = path.relative_to(base).as_posix()
+            try:
+                content = read_article_file(path)
+            except (ArticleFormatError, PayloadTooLargeError) as exc:
+                logger.warning("skipped %s: %s", path, exc.message)
+                report.errors.append((str(path), exc.message))
+                present.add(rel)  # a broken file is not a deleted one
+                continue
+            if content is None:
+                report.skipped.append((str(path), "section index without text of its own"))
+                continue
+            present.add(rel)
+            outcome, result = store.upsert_imported(name, rel, content, actor)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            if result.seq is not None:
+                report.last_seq = result.seq
+            if progress:
+                progress(done, len(files), path)
+        if delete_missing and root.is_dir():
+            report.retired.extend(store.retire_missing(name, present, actor))
+    return report

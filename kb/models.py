@@ -1,0 +1,120 @@
+"""ORM tables (SQLAlchemy 2.0). The database is the source of truth; the search index is derived from it.
+
+Tables: ``articles`` (the current state of each article), ``article_versions`` (every saved state),
+``chunks`` (an article's current chunks with their stored embeddings, written by the index writer), and
+``outbox`` (one row per change, applied to the index in ``seq`` order).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ARTICLE_STATUSES = ("draft", "in_review", "published", "retired")
+VISIBILITIES = ("public", "internal", "restricted")
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all kb tables."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Article(Base):
+    """One knowledge article in its current version.
+
+    ``collection`` + ``source_path`` identify an imported file (path relative to the import root), so a
+    re-import finds the same article and keeps its ``id``.
+    """
+
+    __tablename__ = "articles"
+    __table_args__ = (UniqueConstraint("collection", "source_path", name="uq_articles_source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(500))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(40), default="article", index=True)
+    service: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="published", index=True)
+    visibility: Mapped[str] = mapped_column(String(20), default="internal")
+    source: Mapped[str] = mapped_column(String(40), default="api")
+    collection: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    source_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+    updated_by: Mapped[str] = mapped_column(String(120))
+
+
+class ArticleVersion(Base):
+    """A saved state of an article; one row per version, never changed afterwards."""
+
+    __tablename__ = "article_versions"
+    __table_args__ = (UniqueConstraint("article_id", "version", name="uq_article_versions"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
+class Chunk(Base):
+    """A chunk of an article as indexed: plain text, heading path, token count and its embedding.
+
+    ``embedding`` is ``(dimension,)`` float32, L2-normalised, stored as raw bytes for ``model``; it is
+    reused by rebuilds and new replicas instead of re-encoding.
+    """
+
+    __tablename__ = "chunks"
+
+    article_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ord: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_version: Mapped[int] = mapped_column(Integer)
+    heading_path: Mapped[list[str]] = mapped_column(JSON, default=list)
+    text: Mapped[str] = mapped_column(Text)
+    token_count: Mapped[int] = mapped_column(Integer)
+    model: Mapped[str] = mapped_column(String(300))
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class OutboxEntry(Base):
+    """A change to apply to the search index: ``op`` is ``upsert`` or ``delete`` of ``article_id``.
+
+    Written in the same transaction as the change itself; ``seq`` orders application.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_article", "article_id"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,191 @@
+"""The BM25 leg: a whoosh (whoosh-reloaded) index of chunks, scored with BM25F.
+
+Documents are chunks. Fields hold terms produced by :class:`kb.search.text.TextAnalyzer`, joined by
+spaces, so whoosh itself only splits on spaces: index and query analysis are ours, in one place, and no
+custom analyzer class is pickled into whoosh's table of contents. Queries are built as term queries
+directly (never through whoosh's query parser, whose syntax would turn ``NOT``, ``*`` or quotes in a
+user's text into operators).
+
+Scoring: whoosh ``BM25F`` with K1=1.2, B=0.75 (Robertson & Zaragoza 2009, "The Probabilistic Relevance
+Framework: BM25 and Beyond", usual defaults), field weights :data:`FIELD_BOOSTS`. Only documents that
+match at least one term are returned, so every hit has a score above 0 (case BL-09).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kb.errors import IndexUnavailableError
+
+logger = logging.getLogger(__name__)
+
+#: Query-time weight of a term match in each field.
+FIELD_BOOSTS = {"title": 2.0, "headings": 1.5, "body": 1.0, "tags": 1.5, "codes": 3.0}
+
+#: Seconds a writer waits for the whoosh lock before giving up.
+WRITER_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkDocument:
+    """A chunk as the BM25 index stores it: each field is a list of analyzer terms."""
+
+    article_id: int
+    ord: int
+    title: list[str]
+    headings: list[str]
+    body: list[str]
+    tags: list[str]
+    codes: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class BM25Hit:
+    """A chunk found by the BM25 leg. ``score`` is the BM25F score, > 0, unbounded above."""
+
+    article_id: int
+    ord: int
+    score: float
+
+
+def _schema() -> Any:
+    from whoosh import fields
+    from whoosh.analysis import SpaceSeparatedTokenizer
+
+    terms = SpaceSeparatedTokenizer()
+    return fields.Schema(
+        chunk_id=fields.ID(stored=True, unique=True),
+        article_id=fields.ID(stored=True),
+        ord=fields.STORED(),
+        title=fields.TEXT(analyzer=terms, phrase=True),
+        headings=fields.TEXT(analyzer=terms, phrase=True),
+        body=fields.TEXT(analyzer=terms, phrase=True),
+        tags=fields.TEXT(analyzer=terms, phrase=False),
+        codes=fields.TEXT(analyzer=terms, phrase=False),
+    )
+
+
+class BM25Index:
+    """A whoosh index in one folder: one writer at a time, a shared searcher refreshed after each commit."""
+
+    def __init__(self, index: Any, path: Path) -> None:
+        self._ix = index
+        self.path = path
+        self._write_lock = threading.Lock()
+        self._search_lock = threading.Lock()
+        self._searcher: Any = None
+
+    @classmethod
+    def create(cls, path: Path) -> BM25Index:
+        """Create an empty index in ``path`` (created if missing)."""
+        from whoosh import index
+
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(index.create_in(str(path), _schema()), path)
+
+    @classmethod
+    def open(cls, path: Path) -> BM25Index:
+        """Open the index in ``path``.
+
+        Raises:
+            IndexUnavailableError: no index there, or whoosh cannot read it.
+        """
+        from whoosh import index
+
+        try:
+            return cls(index.open_dir(str(path)), path)
+        except Exception as exc:  # whoosh raises EmptyIndexError, OSError, pickling errors...
+            raise IndexUnavailableError(f"Cannot open BM25 index {path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the searcher and the index files."""
+        with self._search_lock:
+            if self._searcher is not None:
+                self._searcher.close()
+                self._searcher = None
+        self._ix.close()
+
+    def replace_articles(self, documents: Iterable[ChunkDocument], article_ids: Iterable[int]) -> None:
+        """In one commit: delete every chunk of ``article_ids``, then add ``documents``.
+
+        On any error the writer is cancelled (its lock released, nothing written) and the error raised
+        as :class:`IndexUnavailableError`: a failure can never leave a stale lock (case BL-38).
+        """
+        from whoosh.writing import LockError
+
+        with self._write_lock:
+            try:
+                writer = self._ix.writer(timeout=WRITER_TIMEOUT_S)
+            except LockError as exc:
+                raise IndexUnavailableError(f"BM25 index {self.path} is locked by another writer") from exc
+            try:
+                for article_id in article_ids:
+                    writer.delete_by_term("article_id", str(article_id))
+                for doc in documents:
+                    writer.add_document(
+                        chunk_id=f"{doc.article_id}:{doc.ord}",
+                        article_id=str(doc.article_id),
+                        ord=doc.ord,
+                        title=" ".join(doc.title),
+                        headings=" ".join(doc.headings),
+                        body=" ".join(doc.body),
+                        tags=" ".join(doc.tags),
+                        codes=" ".join(doc.codes),
+                    )
+                writer.commit()
+            except BaseException as exc:
+                writer.cancel()
+                raise IndexUnavailableError(f"Cannot write BM25 index {self.path}: {exc}") from exc
+        self._refresh()
+
+    def _refresh(self) -> None:
+        with self._search_lock:
+            if self._searcher is not None:
+                self._searcher = self._searcher.refresh()
+
+    def _get_searcher(self) -> Any:
+        from whoosh import scoring
+
+        if self._searcher is None:
+            self._searcher = self._ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2))
+        return self._searcher
+
+    def search(self, terms: Iterable[str], limit: int) -> list[BM25Hit]:
+        """Chunks matching any of ``terms`` (analyzer output), best BM25F score first, at most ``limit``."""
+        from whoosh import query as q
+
+        clauses = [
+            q.Term(field, term, boost=boost)
+            for term in dict.fromkeys(terms)
+            for field, boost in FIELD_BOOSTS.items()
+        ]
+        if not clauses or limit <= 0:
+            return []
+        with self._search_lock:
+            searcher = self._get_searcher()
+            results = searcher.search(q.Or(clauses), limit=limit)
+            return [
+                BM25Hit(int(hit["article_id"]), int(hit["ord"]), float(hit.score))
+                for hit in results
+                if hit.score > 0
+            ]
+
+    def doc_count(self) -> int:
+        """Number of live (not deleted) chunk documents."""
+        with self._search_lock:
+            return int(self._get_searcher().doc_count())
+
+    def count_article(self, article_id: int) -> int:
+        """Live chunk documents of ``article_id``."""
+        with self._search_lock:
+            return sum(1 for _ in self._get_searcher().documents(article_id=str(article_id)))
+
+    def article_ids(self) -> set[int]:
+        """Ids of all articles with at least one live chunk."""
+        with self._search_lock:
+            return {int(doc["article_id"]) for doc in self._get_searcher().reader().all_stored_fields()}

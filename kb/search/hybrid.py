@@ -1,0 +1,234 @@
+"""Hybrid search: both legs, fusion, chunk -> article grouping, filters, snippets and explanations.
+
+1. The query is checked (length), normalised and analysed once.
+2. The BM25 leg (when the query has keyword terms) and the vector leg each return chunk candidates,
+   oversampled (:data:`OVERSAMPLE` x the limit, at least :data:`MIN_CANDIDATES`).
+3. Each leg's chunks are grouped to articles (an article's rank in a leg is that of its best chunk).
+4. Filters (status, kind, service, tags) are applied to the articles, from the database, before the limit;
+   when filters leave too few, the candidate pools are widened and the search repeated.
+5. Articles are fused with RRF (mode ``hybrid``) or ranked by one leg (``bm25``, ``vector``).
+6. The snippet is the article's best chunk (by chunk-level RRF), with query terms highlighted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kb.config import MAX_QUERY_CHARS
+from kb.errors import InvalidInputError, QueryTooLongError
+from kb.models import Article, Chunk
+from kb.search.fusion import RRF_K, order, rrf
+from kb.search.snippets import highlight
+from kb.store import ArticleFilter, ArticleStore
+
+Mode = Literal["hybrid", "bm25", "vector"]
+MODES: tuple[str, ...] = ("hybrid", "bm25", "vector")
+MAX_LIMIT = 100
+OVERSAMPLE = 10
+MIN_CANDIDATES = 100
+
+ChunkKey = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class LegScore:
+    """An article's place in one leg: 1-based rank among articles, and its best chunk's raw score.
+
+    BM25 scores are BM25F (> 0, unbounded); vector scores are cosine in [-1, 1].
+    """
+
+    rank: int
+    score: float
+
+
+@dataclass
+class SearchHit:
+    """One article in a search answer. ``score`` is the fused RRF score (``hybrid``, in (0, 2/61]) or the
+    leg's raw score (``bm25``: BM25F; ``vector``: cosine)."""
+
+    article_id: int
+    title: str
+    source_path: str | None
+    score: float
+    snippet: str
+    heading_path: list[str]
+    version: int
+    kind: str
+    service: str | None
+    status: str
+    explain: dict[str, Any] | None = None
+
+
+@dataclass
+class SearchResult:
+    """A search answer. ``no_keyword_terms`` is True when the query had nothing for the BM25 leg."""
+
+    query: str
+    mode: str
+    took_ms: float
+    results: list[SearchHit]
+    no_keyword_terms: bool = False
+    explain: dict[str, Any] | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """A search: ``query`` text, ``mode``, ``limit`` (1..100) articles, filters, and ``explain``."""
+
+    query: str
+    mode: str = "hybrid"
+    limit: int = 10
+    filters: ArticleFilter = ArticleFilter()
+    explain: bool = False
+
+    def validate(self) -> None:
+        """Raises :class:`QueryTooLongError` or :class:`InvalidInputError` for out-of-range values."""
+        if len(self.query.strip()) > MAX_QUERY_CHARS:
+            raise QueryTooLongError(
+                f"The query has {len(self.query.strip())} characters; at most {MAX_QUERY_CHARS} are allowed."
+            )
+        if self.mode not in MODES:
+            raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}.")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}.")
+
+
+class SearchEngine:
+    """Runs searches against the live index generation and the article store. Thread-safe."""
+
+    def __init__(self, index: Any, store: ArticleStore) -> None:
+        from kb.search.index import IndexManager
+
+        self.index: IndexManager = index
+        self.store = store
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Search (see module docstring).
+
+        Raises:
+            QueryTooLongError: the query is longer than 1,000 characters.
+            InvalidInputError: unknown mode or limit out of range.
+        """
+        started = time.perf_counter()
+        request.validate()
+        query = request.query.strip()
+        analyzer = self.index.analyzer
+        analysis = analyzer.analyze_query(query)
+        if not query or not analysis.has_word_chars:
+            return SearchResult(request.query, request.mode, _ms(started), [], no_keyword_terms=True)
+        use_bm25 = request.mode in ("hybrid", "bm25") and bool(analysis.terms)
+        use_vector = request.mode in ("hybrid", "vector")
+        gen = self.index.generation
+        query_vector = None
+        if use_vector:
+            query_vector = self.index.embedder.encode_queries([analysis.normalized])[0]
+
+        pool = max(MIN_CANDIDATES, request.limit * OVERSAMPLE)
+        while True:
+            bm25_hits = gen.bm25.search(analysis.terms, pool) if use_bm25 else []
+            vector_hits = gen.vectors.search(query_vector, pool) if query_vector is not None else []
+            legs: dict[str, list[tuple[ChunkKey, float]]] = {}
+            if use_bm25:
+                legs["bm25"] = [((h.article_id, h.ord), h.score) for h in bm25_hits]
+            if use_vector:
+                legs["vector"] = [((h.article_id, h.ord), h.score) for h in vector_hits]
+            ranked, per_leg, best_chunk = self._rank(legs, request)
+            exhausted = len(bm25_hits) < pool and len(vector_hits) < pool
+            if len(ranked) >= request.limit or exhausted or pool >= len(gen.vectors):
+                break
+            pool *= 4
+        ranked = ranked[: request.limit]
+        hits = self._hits(ranked, per_leg, best_chunk, set(analysis.terms), request)
+        explain = None
+        if request.explain:
+            explain = {
+                "normalized_query": analysis.normalized,
+                "terms": list(analysis.terms),
+                "identifiers": list(analysis.identifiers),
+                "legs": list(legs),
+                "candidates": {leg: len(hits_) for leg, hits_ in legs.items()},
+                "fusion": {"method": "rrf", "k": RRF_K} if request.mode == "hybrid" else None,
+            }
+        return SearchResult(
+            request.query, request.mode, _ms(started), hits, no_keyword_terms=not analysis.terms, explain=explain
+        )
+
+    def _rank(
+        self, legs: dict[str, list[tuple[ChunkKey, float]]], request: SearchRequest
+    ) -> tuple[list[tuple[Article, float]], dict[int, dict[str, LegScore]], dict[int, ChunkKey]]:
+        candidate_ids = {key[0] for hits in legs.values() for key, _ in hits}
+        articles = self.store.get_many(candidate_ids)
+        allowed = {aid for aid, a in articles.items() if request.filters.matches(a)}
+        per_leg: dict[int, dict[str, LegScore]] = {}
+        article_rankings: dict[str, list[int]] = {}
+        for leg, hits in legs.items():
+            ranking: list[int] = []
+            for (article_id, _), score in hits:
+                if article_id in allowed and leg not in per_leg.get(article_id, {}):
+                    ranking.append(article_id)
+                    per_leg.setdefault(article_id, {})[leg] = LegScore(len(ranking), score)
+            article_rankings[leg] = ranking
+        chunk_scores = rrf({leg: [key for key, _ in hits if key[0] in allowed] for leg, hits in legs.items()})
+        best_chunk: dict[int, ChunkKey] = {}
+        for key in order(chunk_scores):
+            best_chunk.setdefault(key[0], key)
+        if request.mode == "hybrid":
+            scores = rrf(article_rankings)
+        else:
+            leg = request.mode
+            scores = {aid: ls[leg].score for aid, ls in per_leg.items() if leg in ls}
+        return [(articles[aid], scores[aid]) for aid in order(scores)], per_leg, best_chunk
+
+    def _hits(
+        self,
+        ranked: Sequence[tuple[Article, float]],
+        per_leg: dict[int, dict[str, LegScore]],
+        best_chunk: dict[int, ChunkKey],
+        terms: set[str],
+        request: SearchRequest,
+    ) -> list[SearchHit]:
+        chunks = self._chunks([best_chunk[a.id] for a, _ in ranked])
+        hits = []
+        for article, score in ranked:
+            chunk = chunks.get(best_chunk[article.id])
+            text = chunk.text if chunk is not None else article.summary
+            hits.append(
+                SearchHit(
+                    article_id=article.id,
+                    title=article.title,
+                    source_path=article.source_path,
+                    score=score,
+                    snippet=highlight(text, terms, self.index.analyzer),
+                    heading_path=list(chunk.heading_path) if chunk is not None else [],
+                    version=article.version,
+                    kind=article.kind,
+                    service=article.service,
+                    status=article.status,
+                    explain=(
+                        {
+                            leg: {"rank": ls.rank, "score": ls.score}
+                            for leg, ls in per_leg.get(article.id, {}).items()
+                        }
+                        | {"chunk": best_chunk[article.id][1]}
+                        if request.explain
+                        else None
+                    ),
+                )
+            )
+        return hits
+
+    def _chunks(self, keys: list[ChunkKey]) -> dict[ChunkKey, Chunk]:
+        if not keys:
+            return {}
+        from sqlalchemy import select, tuple_
+
+        with self.store.database.session() as session:
+            rows = session.scalars(select(Chunk).where(tuple_(Chunk.article_id, Chunk.ord).in_(keys)))
+            return {(c.article_id, c.ord): c for c in rows}
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,253 @@
+"""Text normalisation and the Chinese tokenizer shared by indexing, querying and highlighting.
+
+One analyzer serves the BM25 index, BM25 queries and the snippet highlighter, so index time and query
+time can never disagree. Steps, in order:
+
+1. **Normalise** (:meth:`TextAnalyzer.normalize`): Unicode NFKC (full-width letters, digits and punctuation
+   become half-width), case folding, then Traditional to Simplified Chinese with OpenCC (``tw2sp``, which
+   also maps Taiwanese terms such as 印表機 to 打印机), then a few variant characters OpenCC leaves alone
+   (帐号 -> 账号). The same function prepares the embedding input.
+2. **Protect identifiers**: error codes (``ora-01555``, ``0x80070005``), IPv4/IPv6 addresses, URLs, file
+   paths, versions (``3.6.3``), asset ids (``srv-bj-db01``), command options (``--force``) and every
+   user-dictionary entry that holds punctuation or spaces (``wi-fi6``, ``active directory``) are cut
+   out before jieba sees the text, emitted whole, and also as their alphanumeric parts for recall.
+   jieba cannot do this itself: it splits text into blocks with a character-class regex before it
+   consults its dictionary (fxsjy/jieba#749, #300).
+3. **Segment** the rest with jieba's search mode (``Tokenizer.tokenize(mode="search")``), which adds the
+   sub-words of long words (数据库 -> 数据, 数据库) for recall.
+4. **Filter**: drop white space and punctuation; drop a short list of Chinese particles; never drop
+   English words or one-letter tokens (``it``, ``c`` of C盘, ``on``); no stemming. jieba's bundled
+   ``ChineseAnalyzer`` does all of those wrongly for an IT knowledge base (see cases BL-08).
+
+Offsets of :class:`Token` are character offsets into the *original* text, so highlights land on what
+the user wrote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+BUNDLED_USER_DICT = DATA_DIR / "userdict.txt"
+
+#: Bump when analysis changes in a way that changes index terms; stored in the index manifest.
+ANALYZER_VERSION = 1
+
+#: Particles that carry no meaning for retrieval, dropped at index and query time.
+STOPWORDS = frozenset("的 地 得 了 着 过 吗 呢 吧 啊 呀 哦 嘛 么 之 与 及 其 和 或 被 把 将".split())
+
+#: Words that only frame a question; dropped from queries (not from documents).
+QUERY_FILLERS = frozenset(
+    "请问 请 问下 问一下 一下 怎么 怎么办 怎么样 怎样 如何 咋 咋办 咋回事 怎么回事 为啥 啥 什么 是不是 "
+    "能不能 可不可以 可以 吗 呢 啊 呀 吧 哦 嘛 我 我们 你 你们 您 帮忙 帮我 麻烦 谢谢 是 有 在 就 都 也 "
+    "还 又 这个 那个 这 那 一个 出现 遇到 发生 了 的".split()
+)
+
+# OpenCC keeps both of these variant pairs as "simplified"; desk users type the right-hand forms.
+_VARIANTS = str.maketrans({"帐": "账"})
+
+_WORD_CHAR = re.compile(r"[\w]", re.UNICODE)
+_ALNUM_PART = re.compile(r"[a-z0-9]+")
+
+# Identifier patterns, on normalised (lower-case, half-width) text. Order matters: longest forms first.
+_IDENTIFIER_PATTERNS = [
+    r"(?:https?|ftp|smb|ldaps?)://[^\s<>\"'，。；、）)\]]+",  # URLs
+    r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?(?:/[\w.\-/]*)?(?![\w.])",  # IPv4[:port][/path]
+    r"(?<![\w:])(?:[0-9a-f]{1,4}:){2,7}[0-9a-f]{0,4}(?![\w:])",  # IPv6 (loose)
+    r"(?<![\w/])(?:[a-z]:)?(?:[/\\][\w.\-]+){2,}[/\\]?",  # file paths /etc/resolv.conf, c:\windows\x
+    r"(?<![\w-])--?[a-z][a-z0-9\-]*(?:=[\w.\-]+)?",  # command options --force, -n
+    r"\b0x[0-9a-f]+\b",  # hex error codes
+    r"\b[a-z0-9]+(?:[\-_.][a-z0-9]+)+\b",  # ora-01555, 802.1x, srv-bj-db01, 3.6.3, kube-proxy
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One index/query term.
+
+    Attributes:
+        text: the normalised term (lower-case, simplified Chinese; inner spaces become ``_``).
+        start: start offset in the original text, characters.
+        end: end offset (exclusive) in the original text, characters.
+        identifier: True for a protected identifier emitted whole (error code, IP, path, ...).
+    """
+
+    text: str
+    start: int
+    end: int
+    identifier: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAnalysis:
+    """What a query became: normalised text, its BM25 terms, and its identifiers."""
+
+    normalized: str
+    terms: tuple[str, ...]
+    identifiers: tuple[str, ...]
+    has_word_chars: bool
+
+
+class TextAnalyzer:
+    """Normaliser and tokenizer. Thread-safe after construction; build one per process and share it.
+
+    Args:
+        user_dicts: jieba user dictionary files (``word [freq] [tag]`` a line; a word may hold spaces or
+            punctuation, such entries are matched as protected phrases). The bundled IT dictionary is
+            always loaded first.
+
+    Raises:
+        kb.errors.InvalidInputError: a user dictionary file cannot be read.
+    """
+
+    def __init__(self, user_dicts: Iterable[Path] = ()) -> None:
+        import jieba
+        import opencc
+
+        from kb.errors import InvalidInputError
+
+        jieba.setLogLevel(logging.WARNING)
+        self._opencc = opencc.OpenCC("tw2sp")
+        self._jieba = jieba.Tokenizer()
+        phrases: list[str] = []
+        digest = hashlib.sha256()
+        for path in [BUNDLED_USER_DICT, *user_dicts]:
+            try:
+                lines = Path(path).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InvalidInputError(f"Cannot read user dictionary {path}: {exc}") from exc
+            for line in lines:
+                entry = self._parse_dict_line(line)
+                if entry is None:
+                    continue
+                word, freq = entry
+                digest.update(f"{word}\t{freq}\n".encode())
+                norm = self.normalize(word)
+                if re.fullmatch(r"[\w]+", norm):
+                    self._jieba.add_word(norm, freq=freq)
+                else:
+                    phrases.append(norm)
+        self.dictionary_digest = digest.hexdigest()[:16]
+        self._jieba.initialize()
+        self._lock = threading.Lock()
+        patterns = list(_IDENTIFIER_PATTERNS)
+        if phrases:
+            alternatives = "|".join(re.escape(p) for p in sorted(set(phrases), key=len, reverse=True))
+            patterns.insert(0, rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
+        self._protected = re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    @staticmethod
+    def _parse_dict_line(line: str) -> tuple[str, int | None] | None:
+        """Parse ``word [freq] [tag]``; the word may contain spaces (then freq/tag are recognised at the end)."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return None
+        parts = line.split()
+        freq: int | None = None
+        # Trailing "freq" or "freq tag" fields, as in jieba's own format.
+        if len(parts) >= 3 and parts[-2].isdigit() and parts[-1].isalpha() and parts[-1].isascii():
+            freq, parts = int(parts[-2]), parts[:-2]
+        elif len(parts) >= 2 and parts[-1].isdigit():
+            freq, parts = int(parts[-1]), parts[:-1]
+        return " ".join(parts), freq
+
+    # -- normalisation -------------------------------------------------------------------------
+
+    def normalize(self, text: str) -> str:
+        """NFKC + case folding + Traditional -> Simplified (OpenCC tw2sp) + variant unification."""
+        return self._normalize_with_map(text)[0]
+
+    def _normalize_with_map(self, text: str) -> tuple[str, list[int]]:
+        """Normalised text and, for each of its characters, the offset of its source character."""
+        folded = unicodedata.normalize("NFKC", text).lower()
+        if len(folded) == len(text):
+            origin = list(range(len(text)))
+        else:  # NFKC changed lengths (ligatures, compatibility forms): map character by character.
+            pieces: list[str] = []
+            origin = []
+            for i, ch in enumerate(text):
+                n = unicodedata.normalize("NFKC", ch).lower()
+                pieces.append(n)
+                origin.extend([i] * len(n))
+            folded = "".join(pieces)
+        converted = self._opencc.convert(folded) if _has_cjk(folded) else folded
+        if len(converted) != len(folded):  # phrase conversion changed length: convert per character
+            converted = "".join(self._opencc.convert(ch) for ch in folded)
+            if len(converted) != len(folded):
+                converted = folded
+        return converted.translate(_VARIANTS), origin
+
+    # -- tokenisation --------------------------------------------------------------------------
+
+    def tokens(self, text: str) -> list[Token]:
+        """All index terms of ``text`` in order, with offsets into ``text``.
+
+        Never yields an empty token, a white-space token or a punctuation-only token.
+        """
+        norm, origin = self._normalize_with_map(text)
+        out: list[Token] = []
+        pos = 0
+        for match in self._protected.finditer(norm):
+            self._segment(norm, pos, match.start(), origin, out)
+            ident = match.group(0).rstrip(".:")
+            start, end = match.start(), match.start() + len(ident)
+            out.append(Token(ident.replace(" ", "_"), origin[start], origin[end - 1] + 1, True))
+            for part in _ALNUM_PART.finditer(ident):
+                if part.group(0) != ident:
+                    s, e = start + part.start(), start + part.end()
+                    out.append(Token(part.group(0), origin[s], origin[e - 1] + 1))
+            pos = end
+        self._segment(norm, pos, len(norm), origin, out)
+        return out
+
+    def _segment(self, norm: str, start: int, end: int, origin: list[int], out: list[Token]) -> None:
+        if start >= end:
+            return
+        piece = norm[start:end]
+        with self._lock:  # jieba.Tokenizer's lazy state is not guarded
+            pieces = list(self._jieba.tokenize(piece, mode="search"))
+        for word, s, e in pieces:
+            word = word.strip()
+            if not word or not _WORD_CHAR.search(word) or word in STOPWORDS:
+                continue
+            if "_" in word and not word.strip("_"):
+                continue
+            out.append(Token(word, origin[start + s], origin[start + e - 1] + 1))
+
+    def terms(self, text: str) -> list[str]:
+        """Index terms of ``text`` (see :meth:`tokens`), as strings."""
+        return [t.text for t in self.tokens(text)]
+
+    def analyze_query(self, query: str) -> QueryAnalysis:
+        """Terms for the BM25 leg of a query: index terms minus question-framing filler words."""
+        tokens = self.tokens(query)
+        terms = [t.text for t in tokens if t.identifier or t.text not in QUERY_FILLERS]
+        return QueryAnalysis(
+            normalized=self.normalize(query),
+            terms=tuple(dict.fromkeys(terms)),
+            identifiers=tuple(dict.fromkeys(t.text for t in tokens if t.identifier)),
+            has_word_chars=bool(_WORD_CHAR.search(query)),
+        )
+
+    def fingerprint(self) -> dict[str, object]:
+        """What the index manifest records about analysis, to detect a mismatch."""
+        import jieba
+
+        return {
+            "analyzer_version": ANALYZER_VERSION,
+            "jieba": jieba.__version__,
+            "user_dict": self.dictionary_digest,
+        }
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)

@@ -1,0 +1,148 @@
+"""The vector leg: a faiss ``IndexIDMap2`` over ``IndexFlatIP`` of L2-normalised chunk vectors.
+
+Exact inner-product search (equal to cosine on unit vectors); fine to about 10^6 chunks. Each vector's
+id encodes its chunk: ``article_id << 16 | ord`` (see :func:`vector_id`), so all chunks of one article
+are removed with a single ``IDSelectorRange`` and no side table can fall out of step with the index.
+
+faiss indexes are not safe to mutate while searched (facebookresearch/faiss#1781): one lock guards both.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kb.errors import IndexUnavailableError, InvalidInputError
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+ORD_BITS = 16
+MAX_CHUNKS_PER_ARTICLE = 1 << ORD_BITS
+
+
+def vector_id(article_id: int, ord_: int) -> int:
+    """The faiss id of chunk ``ord_`` of ``article_id``.
+
+    Raises:
+        InvalidInputError: ``ord_`` is outside ``[0, 65536)``.
+    """
+    if not 0 <= ord_ < MAX_CHUNKS_PER_ARTICLE:
+        raise InvalidInputError(f"an article may have at most {MAX_CHUNKS_PER_ARTICLE} chunks")
+    return (article_id << ORD_BITS) | ord_
+
+
+def split_vector_id(vid: int) -> tuple[int, int]:
+    """Inverse of :func:`vector_id`: ``(article_id, ord)``."""
+    return vid >> ORD_BITS, vid & (MAX_CHUNKS_PER_ARTICLE - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class VectorHit:
+    """A chunk found by the vector leg. ``score`` is cosine similarity, clamped to [-1, 1]."""
+
+    article_id: int
+    ord: int
+    score: float
+
+
+class VectorIndex:
+    """Thread-safe wrapper of a faiss ID-mapped flat inner-product index.
+
+    Args:
+        dimension: vector dimension; every added vector and query must have it.
+    """
+
+    def __init__(self, dimension: int, index: Any = None) -> None:
+        import faiss
+
+        self.dimension = dimension
+        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path, dimension: int) -> VectorIndex:
+        """Read an index written by :meth:`save`.
+
+        Raises:
+            IndexUnavailableError: the file cannot be read or its dimension differs.
+        """
+        import faiss
+
+        try:
+            index = faiss.read_index(str(path))
+        except RuntimeError as exc:
+            raise IndexUnavailableError(f"Cannot read vector index {path}: {exc}") from exc
+        if index.d != dimension:
+            raise IndexUnavailableError(f"Vector index {path} has dimension {index.d}, expected {dimension}")
+        return cls(dimension, index)
+
+    def save(self, path: Path) -> None:
+        """Write atomically (temporary file, fsync, rename)."""
+        import faiss
+
+        tmp = path.with_suffix(".tmp")
+        with self._lock:
+            faiss.write_index(self._index, str(tmp))
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
+        """Add ``vectors`` ``(n, dimension)`` (L2-normalised) under ``ids`` ``(n,)`` int64."""
+        if len(ids) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+            raise InvalidInputError(f"expected vectors of shape (n, {self.dimension}), got {vectors.shape}")
+        with self._lock:
+            self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+
+    def remove_article(self, article_id: int) -> int:
+        """Remove every chunk vector of ``article_id``; returns how many were removed."""
+        import faiss
+
+        low = article_id << ORD_BITS
+        selector = faiss.IDSelectorRange(low, low + MAX_CHUNKS_PER_ARTICLE)
+        with self._lock:
+            return int(self._index.remove_ids(selector))
+
+    def count_article(self, article_id: int) -> int:
+        """Number of vectors stored for ``article_id``."""
+        with self._lock:
+            ids = self._ids()
+        return int(np.count_nonzero((ids >> ORD_BITS) == article_id))
+
+    def _ids(self) -> NDArray[np.int64]:
+        import faiss
+
+        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+
+    def search(self, query: NDArray[np.float32], k: int) -> list[VectorHit]:
+        """The ``k`` nearest chunks to ``query`` ``(dimension,)`` or ``(1, dimension)``, best first.
+
+        Fewer than ``k`` hits when the index is smaller; faiss' ``-1`` padding never reaches the caller.
+        """
+        if k <= 0:
+            return []
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        with self._lock:
+            n = int(self._index.ntotal)
+            if n == 0:
+                return []
+            scores, ids = self._index.search(q, min(k, n))
+        hits: list[VectorHit] = []
+        for score, vid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
+            if vid < 0:
+                continue
+            article_id, ord_ = split_vector_id(int(vid))
+            hits.append(VectorHit(article_id, ord_, max(-1.0, min(1.0, float(score)))))
+        return hits

@@ -1,0 +1,156 @@
+"""KnowledgeBase: the library's front door, shared by the API and the CLI.
+
+It builds the parts once from :class:`kb.config.Settings` (database, analyzer, embedder, index manager,
+store, search engine) and holds the rule that a write returns only once its change is searchable
+(read-your-writes): each write is committed with its outbox row, then the outbox is applied before the
+call returns. If applying fails, the write stays committed and :attr:`WriteOutcome.indexed` says so; the
+server's background applier retries until the index catches up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.articles import ArticleContent
+from kb.config import Settings
+from kb.db import Database, open_database
+from kb.errors import KBError
+from kb.ingest.markdown import ImportReport, import_paths
+from kb.models import Article
+from kb.search.embedding import Embedder, load_embedder
+from kb.search.hybrid import SearchEngine, SearchRequest, SearchResult
+from kb.search.index import IndexManager, IndexStatus
+from kb.search.text import TextAnalyzer
+from kb.store import ArticleStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """An article after a write; ``indexed`` is False when the index has not caught up yet with ``seq``."""
+
+    article: Article | None
+    seq: int | None
+    indexed: bool
+
+
+class KnowledgeBase:
+    """All kb services for one settings object. Call :meth:`open` before use and :meth:`close` after.
+
+    Args:
+        settings: configuration.
+        embedder: an embedder to use instead of the one named by ``settings`` (tests share one).
+        analyzer: an analyzer to use instead of building one (tests share one; building costs ~1 s).
+    """
+
+    def __init__(
+        self, settings: Settings, *, embedder: Embedder | None = None, analyzer: TextAnalyzer | None = None
+    ) -> None:
+        self.settings = settings
+        self.database: Database = open_database(settings)
+        self.analyzer = analyzer or TextAnalyzer([settings.user_dict] if settings.user_dict else [])
+        self.embedder = embedder or load_embedder(
+            settings.embedding_model, settings.query_instruction, settings.embedding_batch_size
+        )
+        self.index = IndexManager(settings, self.database, self.analyzer, self.embedder)
+        self.store = ArticleStore(self.database)
+        self.engine = SearchEngine(self.index, self.store)
+        self._applier: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def open(self) -> KnowledgeBase:
+        """Load the model and open the index (replaying pending changes). Returns self.
+
+        Raises:
+            IndexMismatchError: the index was built with other settings.
+            EmbeddingModelError: the model cannot be loaded.
+        """
+        self.index.open()
+        return self
+
+    def close(self) -> None:
+        """Stop the background applier and close the index and database."""
+        self._stop.set()
+        if self._applier is not None:
+            self._applier.join(timeout=10)
+        self.index.close()
+        self.database.dispose()
+
+    # -- background ------------------------------------------------------------------------------
+
+    def start_background_applier(self) -> None:
+        """Apply the outbox every ``index_poll_seconds`` in a daemon thread (catches up after failures
+        and after rows written by other processes)."""
+        if self._applier is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(self.settings.index_poll_seconds):
+                try:
+                    self.index.apply_pending()
+                except Exception:  # keep the loop alive; the next round retries
+                    logger.exception("background index apply failed")
+
+        self._applier = threading.Thread(target=loop, name="kb-index-applier", daemon=True)
+        self._applier.start()
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def _sync(self, article: Article | None, seq: int | None) -> WriteOutcome:
+        if seq is None:
+            return WriteOutcome(article, None, True)
+        try:
+            applied = self.index.apply_pending()
+        except KBError as exc:
+            logger.error("change %s saved but not indexed yet: %s", seq, exc.message)
+            return WriteOutcome(article, seq, False)
+        return WriteOutcome(article, seq, applied >= seq)
+
+    def create_article(self, content: ArticleContent, actor: str) -> WriteOutcome:
+        """Store a new article and make it searchable."""
+        result = self.store.create(content, actor)
+        return self._sync(result.article, result.seq)
+
+    def update_article(self, article_id: int, content: ArticleContent, actor: str) -> WriteOutcome:
+        """Replace an article's content (new version if changed) and make the change searchable.
+
+        Raises:
+            NotFoundError: no such article.
+        """
+        result = self.store.update(article_id, content, actor)
+        return self._sync(result.article, result.seq)
+
+    def delete_article(self, article_id: int, actor: str) -> WriteOutcome:
+        """Delete an article and remove it from both index legs.
+
+        Raises:
+            NotFoundError: no such article.
+        """
+        seq = self.store.delete(article_id, actor)
+        return self._sync(None, seq)
+
+    def import_paths(
+        self, paths: list[Path], actor: str, *, collection: str | None = None, delete_missing: bool = False,
+        progress: object = None,
+    ) -> ImportReport:
+        """Import Markdown folders (see :func:`kb.ingest.markdown.import_paths`), then index the changes."""
+        report = import_paths(
+            self.store, paths, actor, collection=collection, delete_missing=delete_missing,
+            progress=progress,  # type: ignore[arg-type]
+        )
+        self.index.apply_pending()
+        return report
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Run a search (see :class:`kb.search.hybrid.SearchEngine`)."""
+        return self.engine.search(request)
+
+    def index_status(self) -> IndexStatus:
+        """Counts in the database and both index legs."""
+        return self.index.status()

@@ -1,0 +1,253 @@
+"""Article storage: every write stores the article, a version row and an outbox row in one transaction.
+
+The outbox row is what makes the change reach the search index (see :mod:`kb.search.index`); because it
+is written in the same transaction, a change is either wholly saved and queued, or not saved at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kb.articles import ArticleContent
+from kb.db import Database
+from kb.errors import ConflictError, NotFoundError
+from kb.models import Article, ArticleVersion, OutboxEntry, utcnow
+
+logger = logging.getLogger(__name__)
+
+ImportOutcome = Literal["created", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """An article after a write, and the outbox ``seq`` to wait for (None when nothing changed)."""
+
+    article: Article
+    seq: int | None
+
+
+@dataclass(frozen=True)
+class ArticleFilter:
+    """Filters shared by listing and search. Empty values mean "any"."""
+
+    statuses: Sequence[str] = ("published",)
+    kinds: Sequence[str] = ()
+    services: Sequence[str] = ()
+    tags: Sequence[str] = ()
+
+    def matches(self, article: Article) -> bool:
+        """Whether ``article`` passes every filter (tags: the article has all of them)."""
+        return (
+            (not self.statuses or article.status in self.statuses)
+            and (not self.kinds or article.kind in self.kinds)
+            and (not self.services or article.service in self.services)
+            and all(tag in (article.tags or []) for tag in self.tags)
+        )
+
+
+def content_of(article: Article) -> ArticleContent:
+    """The authored content of a stored article."""
+    return ArticleContent(
+        title=article.title,
+        body=article.body,
+        summary=article.summary,
+        kind=article.kind,
+        service=article.service,
+        tags=list(article.tags or []),
+        error_codes=list(article.error_codes or []),
+        status=article.status,
+        visibility=article.visibility,
+        meta=dict(article.meta or {}),
+    )
+
+
+class ArticleStore:
+    """Reads and writes articles in the database. Thread-safe (a session per call)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get(self, article_id: int) -> Article:
+        """The article with ``article_id``.
+
+        Raises:
+            NotFoundError: no such article.
+        """
+        with self.database.session() as session:
+            article = session.get(Article, article_id)
+            if article is None:
+                raise NotFoundError(f"Article {article_id} does not exist.")
+            return article
+
+    def get_many(self, article_ids: Iterable[int]) -> dict[int, Article]:
+        """Articles by id; ids that do not exist are absent from the result."""
+        ids = list(set(article_ids))
+        if not ids:
+            return {}
+        with self.database.session() as session:
+            return {a.id: a for a in session.scalars(select(Article).where(Article.id.in_(ids)))}
+
+    def list(self, flt: ArticleFilter, offset: int = 0, limit: int = 50) -> tuple[list[Article], int]:
+        """A page of articles matching ``flt``, newest first, and the total count."""
+        query = select(Article)
+        if flt.statuses:
+            query = query.where(Article.status.in_(flt.statuses))
+        if flt.kinds:
+            query = query.where(Article.kind.in_(flt.kinds))
+        if flt.services:
+            query = query.where(Article.service.in_(flt.services))
+        with self.database.session() as session:
+            rows = [a for a in session.scalars(query.order_by(Article.id.desc())) if flt.matches(a)]
+        return rows[offset:offset + limit], len(rows)
+
+    def count(self) -> int:
+        """Number of articles in any status."""
+        with self.database.session() as session:
+            return session.scalar(select(func.count()).select_from(Article)) or 0
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def create(
+        self,
+        content: ArticleContent,
+        actor: str,
+        *,
+        source: str = "api",
+        collection: str | None = None,
+        source_path: str | None = None,
+    ) -> WriteResult:
+        """Store a new article (version 1).
+
+        Raises:
+            ConflictError: an article with the same ``collection`` and ``source_path`` exists.
+        """
+        now = utcnow()
+        article = Article(
+            **_columns(content),
+            source=source,
+            collection=collection,
+            source_path=source_path,
+            content_hash=content.content_hash(),
+            version=1,
+            created_at=now,
+            updated_at=now,
+            created_by=actor,
+            updated_by=actor,
+        )
+        try:
+            with self.database.session() as session:
+                session.add(article)
+                session.flush()
+                _add_version(session, article, actor)
+                seq = _enqueue(session, article.id, "upsert")
+        except IntegrityError as exc:
+            raise ConflictError(f"An article from {collection}/{source_path} already exists.") from exc
+        return WriteResult(article, seq)
+
+    def update(self, article_id: int, content: ArticleContent, actor: str) -> WriteResult:
+        """Replace an article's content; a new version when anything changed, else a no-op.
+
+        Raises:
+            NotFoundError: no such article.
+        """
+        with self.database.session() as session:
+            article = session.get(Article, article_id, with_for_update=True)
+            if article is None:
+                raise NotFoundError(f"Article {article_id} does not exist.")
+            digest = content.content_hash()
+            if digest == article.content_hash:
+                return WriteResult(article, None)
+            for key, value in _columns(content).items():
+                setattr(article, key, value)
+            article.content_hash = digest
+            article.version += 1
+            article.updated_at = utcnow()
+            article.updated_by = actor
+            _add_version(session, article, actor)
+            seq = _enqueue(session, article.id, "upsert")
+        return WriteResult(article, seq)
+
+    def delete(self, article_id: int, actor: str) -> int:
+        """Delete an article and its versions; returns the outbox ``seq`` of the deletion.
+
+        Raises:
+            NotFoundError: no such article.
+        """
+        with self.database.session() as session:
+            article = session.get(Article, article_id)
+            if article is None:
+                raise NotFoundError(f"Article {article_id} does not exist.")
+            session.delete(article)
+            seq = _enqueue(session, article_id, "delete")
+        logger.info("article %s deleted by %s", article_id, actor)
+        return seq
+
+    def upsert_imported(
+        self, collection: str, source_path: str, content: ArticleContent, actor: str
+    ) -> tuple[ImportOutcome, WriteResult]:
+        """Create or update the article imported from ``collection``/``source_path``.
+
+        An unchanged file changes nothing; a changed one makes a new version of the same article.
+        """
+        with self.database.session() as session:
+            existing = session.scalar(
+                select(Article.id).where(Article.collection == collection, Article.source_path == source_path)
+            )
+        if existing is None:
+            return "created", self.create(
+                content, actor, source="import", collection=collection, source_path=source_path
+            )
+        result = self.update(existing, content, actor)
+        return ("updated" if result.seq is not None else "unchanged"), result
+
+    def retire_missing(self, collection: str, present: set[str], actor: str) -> list[int]:
+        """Retire (status ``retired``) articles of ``collection`` whose source path is not in ``present``."""
+        with self.database.session() as session:
+            rows = session.execute(
+                select(Article.id, Article.source_path).where(
+                    Article.collection == collection, Article.status != "retired"
+                )
+            ).all()
+        retired = []
+        for article_id, path in rows:
+            if path not in present:
+                article = self.get(article_id)
+                content = content_of(article).model_copy(update={"status": "retired"})
+                self.update(article_id, content, actor)
+                retired.append(article_id)
+        return retired
+
+
+def _columns(content: ArticleContent) -> dict[str, object]:
+    return content.model_dump()
+
+
+def _add_version(session: Session, article: Article, actor: str) -> None:
+    fields = {k: v for k, v in _columns(content_of(article)).items() if k not in ("title", "body")}
+    session.add(
+        ArticleVersion(
+            article_id=article.id,
+            version=article.version,
+            title=article.title,
+            body=article.body,
+            fields=fields,
+            created_at=utcnow(),
+            created_by=actor,
+        )
+    )
+
+
+def _enqueue(session: Session, article_id: int, op: str) -> int:
+    entry = OutboxEntry(article_id=article_id, op=op, created_at=utcnow())
+    session.add(entry)
+    session.flush()
+    return entry.seq
