@@ -99,28 +99,18 @@ def _sections(title: str, body: str) -> list[tuple[tuple[str, ...], list[str]]]:
             if tok.content.strip():
                 sections[-1][1].append(tok.content.rstrip())
         i += 1
-    return [(path, blocks) for path, blocks in sections if blocks]
+    # A heading with no text of its own (a parent of sub-headings, a placeholder) keeps its words as text.
+    return [(path, blocks or [path[-1]]) for path, blocks in sections if blocks or path]
 
 
 def _split_long(text: str, limit: int, count: TokenCounter) -> list[str]:
-    """Split one block into pieces of at most ``limit`` tokens: at sentence ends, else by characters."""
+    """Split a block longer than ``limit`` tokens into sentences (or, for one unbroken run such as a log
+    line, character slices), each at most ``limit`` tokens; chunk packing then joins them with overlap."""
     if count(text) <= limit:
         return [text]
-    sentences = [s for s in _SENTENCE_END.split(text) if s]
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
     if len(sentences) > 1:
-        pieces: list[str] = []
-        current = ""
-        for sentence in sentences:
-            candidate = current + sentence
-            if current and count(candidate) > limit:
-                pieces.extend(_split_long(current, limit, count))
-                current = sentence
-            else:
-                current = candidate
-        if current:
-            pieces.extend(_split_long(current, limit, count))
-        return pieces
-    # One very long "sentence" (a log line, a table): cut by characters, proportionally to tokens.
+        return [piece for sentence in sentences for piece in _split_long(sentence, limit, count)]
     cut = max(1, int(len(text) * limit / max(count(text), 1) * 0.9))
     return [p for start in range(0, len(text), cut) for p in _split_long(text[start:start + cut], limit, count)]
 

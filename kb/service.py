@@ -69,7 +69,8 @@ class KnowledgeBase:
             IndexMismatchError: the index was built with other settings.
             EmbeddingModelError: the model cannot be loaded.
         """
-        self.index.open()
+        if not self.index.is_open:
+            self.index.open()
         return self
 
     def close(self) -> None:

@@ -144,9 +144,11 @@ class BM25Index:
         self._refresh()
 
     def _refresh(self) -> None:
+        # A new searcher, not Searcher.refresh(): refresh() misses deletion-only commits.
         with self._search_lock:
             if self._searcher is not None:
-                self._searcher = self._searcher.refresh()
+                self._searcher.close()
+                self._searcher = None
 
     def _get_searcher(self) -> Any:
         from whoosh import scoring
@@ -182,8 +184,10 @@ class BM25Index:
 
     def count_article(self, article_id: int) -> int:
         """Live chunk documents of ``article_id``."""
+        from whoosh import query as q
+
         with self._search_lock:
-            return sum(1 for _ in self._get_searcher().documents(article_id=str(article_id)))
+            return len(self._get_searcher().search(q.Term("article_id", str(article_id)), limit=None))
 
     def article_ids(self) -> set[int]:
         """Ids of all articles with at least one live chunk."""

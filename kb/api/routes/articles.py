@@ -1,0 +1,89 @@
+"""Articles: list, read (with rendered HTML), create, replace, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from kb.api.deps import KB, CurrentUser
+from kb.api.schemas import ArticleCreate, ArticleDetail, ArticleList, ArticlePublic, ArticleUpdate, WriteAnswer
+from kb.articles import parse_markdown
+from kb.models import Article
+from kb.rendering import render_html
+from kb.service import WriteOutcome
+from kb.store import ArticleFilter, content_of
+
+router = APIRouter(prefix="/articles", tags=["articles"])
+
+
+def _detail(article: Article) -> ArticleDetail:
+    return ArticleDetail.model_validate(
+        {**{c: getattr(article, c) for c in ArticleDetail.model_fields if hasattr(article, c)},
+         "html": render_html(article.body)}
+    )
+
+
+def _answer(outcome: WriteOutcome, response: Response, created: bool = False) -> WriteAnswer:
+    if not outcome.indexed:
+        response.status_code = status.HTTP_202_ACCEPTED
+    elif created:
+        response.status_code = status.HTTP_201_CREATED
+    return WriteAnswer(
+        article=_detail(outcome.article) if outcome.article is not None else None,
+        indexed=outcome.indexed,
+        seq=outcome.seq,
+    )
+
+
+def _explicit(payload: ArticleCreate) -> dict[str, Any]:
+    return {k: v for k, v in payload.model_dump(exclude={"body"}).items() if v is not None}
+
+
+@router.get("", response_model=ArticleList)
+def list_articles(
+    kb: KB,
+    user: CurrentUser,
+    status_: Annotated[list[str] | None, Query(alias="status")] = None,
+    kind: Annotated[list[str] | None, Query()] = None,
+    service: Annotated[list[str] | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> ArticleList:
+    """Articles, newest first; default all statuses."""
+    flt = ArticleFilter(statuses=tuple(status_ or ()), kinds=tuple(kind or ()), services=tuple(service or ()))
+    items, total = kb.store.list(flt, offset, limit)
+    return ArticleList(
+        total=total, offset=offset, limit=limit, items=[ArticlePublic.model_validate(a, from_attributes=True) for a in items]
+    )
+
+
+@router.get("/{article_id}", response_model=ArticleDetail)
+def get_article(kb: KB, user: CurrentUser, article_id: int) -> ArticleDetail:
+    """One article with rendered HTML. 404 when it does not exist."""
+    return _detail(kb.store.get(article_id))
+
+
+@router.post("", response_model=WriteAnswer, status_code=status.HTTP_201_CREATED)
+def create_article(kb: KB, user: CurrentUser, payload: ArticleCreate, response: Response) -> WriteAnswer:
+    """Create an article; answers 201 once it is searchable (202 if indexing is still catching up)."""
+    content = parse_markdown(payload.body, **_explicit(payload))
+    return _answer(kb.create_article(content, user.username), response, created=True)
+
+
+@router.put("/{article_id}", response_model=WriteAnswer)
+def update_article(
+    kb: KB, user: CurrentUser, article_id: int, payload: ArticleUpdate, response: Response
+) -> WriteAnswer:
+    """Replace an article's content; fields left out keep their values. A change makes a new version."""
+    current = content_of(kb.store.get(article_id))
+    fields = current.model_dump() | _explicit(payload)
+    body = payload.body if "body" in payload.model_fields_set else current.body
+    content = parse_markdown(body, **{k: v for k, v in fields.items() if k != "body"})
+    return _answer(kb.update_article(article_id, content, user.username), response)
+
+
+@router.delete("/{article_id}", response_model=WriteAnswer)
+def delete_article(kb: KB, user: CurrentUser, article_id: int, response: Response) -> WriteAnswer:
+    """Delete an article; it is gone from both index legs when this answers 200."""
+    return _answer(kb.delete_article(article_id, user.username), response)

@@ -1,0 +1,37 @@
+"""GET /health: database, index and model state, with counts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Response
+from sqlalchemy import text
+
+from kb.api.deps import KB
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health(kb: KB, response: Response) -> dict[str, Any]:
+    """200 when the database answers and the index is open and consistent with it; 503 otherwise."""
+    answer: dict[str, Any] = {"status": "ok"}
+    try:
+        with kb.database.session() as session:
+            session.execute(text("SELECT 1"))
+        answer["database"] = {"ok": True, "dialect": kb.database.engine.dialect.name}
+    except Exception as exc:
+        answer["database"] = {"ok": False, "error": str(exc)}
+        answer["status"] = "unavailable"
+    try:
+        answer["index"] = asdict(kb.index_status())
+        if not answer["index"]["consistent"] and answer["status"] == "ok":
+            answer["status"] = "degraded"
+    except Exception as exc:
+        answer["index"] = {"ok": False, "error": str(exc)}
+        answer["status"] = "unavailable"
+    answer["model"] = {"name": kb.embedder.name, "dimension": kb.embedder.dimension}
+    if answer["status"] == "unavailable":
+        response.status_code = 503
+    return answer

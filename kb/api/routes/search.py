@@ -1,0 +1,43 @@
+"""GET /search."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from kb.api.deps import KB, CurrentUser
+from kb.api.schemas import SearchAnswer
+from kb.search.hybrid import SearchRequest
+from kb.store import ArticleFilter
+
+router = APIRouter(tags=["search"])
+
+
+def _split(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(v.strip() for value in values or [] for v in value.split(",") if v.strip())
+
+
+@router.get("/search", response_model=SearchAnswer)
+def search(
+    kb: KB,
+    user: CurrentUser,
+    q: Annotated[str, Query(description="Query text, at most 1,000 characters.")] = "",
+    mode: Annotated[str, Query(description="hybrid (default), bm25 or vector.")] = "hybrid",
+    limit: Annotated[int, Query(description="Articles to return, 1 to 100.")] = 10,
+    kind: Annotated[list[str] | None, Query(description="Kinds, comma-separated or repeated.")] = None,
+    service: Annotated[list[str] | None, Query()] = None,
+    tags: Annotated[list[str] | None, Query(description="All of these tags.")] = None,
+    status: Annotated[list[str] | None, Query(description="Statuses; default published.")] = None,
+    explain: bool = False,
+) -> SearchAnswer:
+    """Hybrid search over articles (see :mod:`kb.search.hybrid`)."""
+    flt = ArticleFilter(
+        statuses=_split(status) or ("published",),
+        kinds=_split(kind),
+        services=_split(service),
+        tags=_split(tags),
+    )
+    result = kb.search(SearchRequest(query=q, mode=mode, limit=limit, filters=flt, explain=explain))
+    return SearchAnswer.model_validate(asdict(result))

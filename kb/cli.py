@@ -1,0 +1,201 @@
+"""The ``kb`` command line: parse arguments, call one library function, print."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+import re
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from kb.config import Settings
+from kb.errors import KBError
+
+logger = logging.getLogger("kb.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kb", description="IT service desk knowledge base: import, index and search articles."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    imp = sub.add_parser("import", help="import Markdown folders or files as articles, then index them")
+    imp.add_argument("paths", nargs="+", type=Path, help="folders (each an import root) or .md files")
+    imp.add_argument("--collection", help="collection name (default: each root's folder name)")
+    imp.add_argument("--delete-missing", action="store_true", help="retire articles whose file is gone")
+    imp.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    idx = sub.add_parser("index", help="index maintenance")
+    idx_sub = idx.add_subparsers(dest="index_command", required=True)
+    idx_sub.add_parser("rebuild", help="build a new index generation from the database and swap it in")
+    st = idx_sub.add_parser("status", help="counts in the database and both index legs")
+    st.add_argument("--json", action="store_true", help="print as JSON")
+
+    se = sub.add_parser("search", help="search the knowledge base")
+    se.add_argument("query", help="query text")
+    se.add_argument("--mode", default="hybrid", choices=["hybrid", "bm25", "vector"])
+    se.add_argument("--limit", type=int, default=10, help="articles to show (1-100)")
+    se.add_argument("--kind", action="append", default=[], help="filter by kind (repeatable)")
+    se.add_argument("--service", action="append", default=[], help="filter by service (repeatable)")
+    se.add_argument("--tag", action="append", default=[], help="require tag (repeatable)")
+    se.add_argument("--status", action="append", default=[], help="statuses (default: published)")
+    se.add_argument("--explain", action="store_true", help="show the query analysis and each leg's rank")
+    se.add_argument("--json", action="store_true", help="print the same result objects as the API")
+
+    sv = sub.add_parser("serve", help="serve the HTTP API")
+    sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (default KB_PORT or 8000)")
+    sv.add_argument(
+        "--import", dest="import_paths", action="append", type=Path, default=[],
+        help="import these Markdown folders before serving (unchanged files cost nothing)",
+    )
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _plain(snippet: str) -> str:
+    return html.unescape(re.sub(r"</?mark>", lambda m: "】" if m.group(0)[1] == "/" else "【", snippet))
+
+
+def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase(settings).open()
+    try:
+        report = kb.import_paths(
+            args.paths, settings.dev_user, collection=args.collection, delete_missing=args.delete_missing
+        )
+        status = kb.index_status()
+    finally:
+        kb.close()
+    if args.json:
+        _print_json(report.as_dict() | {"index": asdict(status)})
+    else:
+        print(
+            f"imported: {report.created} created, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{len(report.retired)} retired, {len(report.skipped)} skipped, {len(report.errors)} errors"
+        )
+        for path, error in report.errors:
+            print(f"error: {path}: {error}", file=sys.stderr)
+        print(f"index: {status.articles} articles, {status.bm25_chunks} chunks, consistent={status.consistent}")
+    return 1 if report.errors and not report.total else 0
+
+
+def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase(settings)
+    try:
+        if args.index_command == "rebuild":
+            manifest = kb.index.rebuild()
+            status = kb.index_status()
+            print(
+                f"rebuilt generation {manifest.generation}: {status.articles} articles, "
+                f"{status.vector_chunks} chunks, model {manifest.model}"
+            )
+            return 0
+        if kb.index.open_readonly() is None:
+            print("no index yet: run `kb import` or `kb index rebuild`", file=sys.stderr)
+            return 1
+        status = kb.index_status()
+        if args.json:
+            _print_json(asdict(status))
+        else:
+            for key, value in asdict(status).items():
+                print(f"{key:20} {value}")
+        return 0 if status.consistent else 2
+    finally:
+        kb.close()
+
+
+def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.search.hybrid import SearchRequest
+    from kb.service import KnowledgeBase
+    from kb.store import ArticleFilter
+
+    kb = KnowledgeBase(settings).open()
+    try:
+        flt = ArticleFilter(
+            statuses=tuple(args.status) or ("published",),
+            kinds=tuple(args.kind),
+            services=tuple(args.service),
+            tags=tuple(args.tag),
+        )
+        result = kb.search(
+            SearchRequest(args.query, mode=args.mode, limit=args.limit, filters=flt, explain=args.explain)
+        )
+    finally:
+        kb.close()
+    if args.json:
+        _print_json(asdict(result))
+        return 0
+    if args.explain and result.explain:
+        print(f"normalized: {result.explain['normalized_query']}")
+        print(f"terms:      {' '.join(result.explain['terms']) or '(none: vector leg only)'}")
+        print(f"legs:       {result.explain['legs']}  candidates: {result.explain['candidates']}")
+    if not result.results:
+        print("no results")
+    for rank, hit in enumerate(result.results, start=1):
+        print(f"{rank:2}. [{hit.article_id}] {hit.title}  (score {hit.score:.4f})")
+        if hit.source_path:
+            print(f"    {hit.source_path}")
+        if hit.heading_path:
+            print(f"    § {' / '.join(hit.heading_path)}")
+        print(f"    {_plain(hit.snippet)}")
+        if args.explain and hit.explain:
+            print(f"    explain: {json.dumps(hit.explain, ensure_ascii=False)}")
+    print(f"({result.took_ms} ms)")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from kb.api import create_app
+
+    from kb.service import KnowledgeBase
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    kb = KnowledgeBase(settings)
+    if args.import_paths:
+        kb.open()
+        report = kb.import_paths(args.import_paths, settings.dev_user)
+        print(
+            f"imported {', '.join(str(p) for p in args.import_paths)}: {report.created} created, "
+            f"{report.updated} updated, {report.unchanged} unchanged, {len(report.errors)} errors",
+            flush=True,
+        )
+    print(f"kb serving on http://{host}:{port}  (try http://{host}:{port}/search?q=远程桌面)", flush=True)
+    uvicorn.run(create_app(settings, kb=kb), host=host, port=port, log_level="info")
+    return 0
+
+
+COMMANDS = {"import": _cmd_import, "index": _cmd_index, "search": _cmd_search, "serve": _cmd_serve}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``kb`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings()
+        return COMMANDS[args.command](args, settings)
+    except KBError as exc:
+        print(f"kb: error: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

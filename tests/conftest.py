@@ -1,0 +1,108 @@
+"""Shared fixtures: real app, real SQLite (and PostgreSQL when KB_TEST_DATABASE_URL is set), temp index dirs.
+
+Most tests use the deterministic ``hash`` encoder; tests marked ``slow`` load the real m3e-small model.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from kb.api import create_app
+from kb.config import Settings
+from kb.search.embedding import HashingEmbedder
+from kb.search.text import TextAnalyzer
+from kb.service import KnowledgeBase
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED_ARTICLES = SHARED / "data" / "articles"
+BUNDLED = Path(__file__).resolve().parents[1] / "articles"
+PG_URL = os.environ.get("KB_TEST_DATABASE_URL", "")
+
+DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session")
+def analyzer() -> TextAnalyzer:
+    """One analyzer for the session (building one loads jieba's dictionary, about 1 s)."""
+    return TextAnalyzer()
+
+
+@pytest.fixture(scope="session")
+def hash_embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, or a fresh PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+        return
+    name = f"kbtest_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, embedding_model="hash",
+                    index_poll_seconds=0.2)
+
+
+@pytest.fixture
+def kb(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder) -> Iterator[KnowledgeBase]:
+    service = KnowledgeBase(settings, embedder=hash_embedder, analyzer=analyzer).open()
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+@pytest.fixture
+def client(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder) -> Iterator[TestClient]:
+    service = KnowledgeBase(settings, embedder=hash_embedder, analyzer=analyzer)
+    with TestClient(create_app(settings, kb=service)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def bundled_kb(tmp_path_factory: pytest.TempPathFactory, analyzer: TextAnalyzer) -> Iterator[KnowledgeBase]:
+    """The bundled sample KB (articles/), imported once per module, hash encoder, SQLite."""
+    data = tmp_path_factory.mktemp("bundled")
+    service = KnowledgeBase(
+        Settings(data_dir=data, embedding_model="hash"), embedder=HashingEmbedder(), analyzer=analyzer
+    ).open()
+    service.import_paths([BUNDLED], "tester")
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+def create(client: TestClient, body: str, **fields: object) -> dict[str, object]:
+    """POST an article and return its JSON article; asserts 201."""
+    response = client.post("/articles", json={"body": body, **fields})
+    assert response.status_code == 201, response.text
+    article: dict[str, object] = response.json()["article"]
+    return article
+
+
+def search_ids(client: TestClient, q: str, **params: object) -> list[int]:
+    response = client.get("/search", params={"q": q, **params})
+    assert response.status_code == 200, response.text
+    return [r["article_id"] for r in response.json()["results"]]

@@ -1,0 +1,128 @@
+"""Parsing every front-matter dialect of the real collections; round trip; rendering safety (BL-42, 43, 47)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kb.articles import clean_body, parse_markdown, to_markdown
+from kb.errors import ArticleFormatError, PayloadTooLargeError
+from kb.ingest.markdown import iter_markdown_files, read_article_file
+from kb.rendering import render_html
+from tests.conftest import BUNDLED, SHARED_ARTICLES
+
+RDP = BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote/remote-desktop-services/troubleshoot"
+
+
+def test_hugo_front_matter_and_shortcodes() -> None:
+    content = read_article_file(BUNDLED / "k8s-troubleshooting/troubleshooting/pod/keep-pending.md")
+    assert content is not None
+    assert content.title == "Pod 一直处于 Pending 状态"
+    assert "kubectl describe pod" in content.body
+    index = BUNDLED / "k8s-troubleshooting/troubleshooting/_index.md"
+    assert "{{" not in (read_article_file(index) or parse_markdown(index.read_text())).body
+
+
+def test_ms_docs_front_matter_alerts_and_anchors() -> None:
+    content = read_article_file(RDP / "rdp-error-no-licenses-available.md")
+    assert content is not None
+    assert content.title == "客户端无法连接，出现“没有可用的许可证”错误"
+    assert content.summary.startswith("排查在进行远程桌面连接时")
+    assert content.meta["ms.topic"] == "troubleshooting"
+    assert "<a name=" not in content.body
+    assert "[!NOTE]" not in "".join(
+        (read_article_file(p) or parse_markdown(p.read_text())).body for p in RDP.glob("*.md")
+    )
+
+
+def test_tidb_front_matter() -> None:
+    content = read_article_file(SHARED_ARTICLES / "tidb-faq/faq/sql-faq.md")
+    assert content is not None
+    assert content.title == "SQL 操作常见问题"
+    assert content.summary == "介绍 SQL 操作相关的常见问题。"
+    assert content.meta["aliases"] == ["/docs-cn/dev/faq/sql-faq/"]
+
+
+def test_no_front_matter_title_from_setext_heading() -> None:
+    content = read_article_file(SHARED_ARTICLES / "linux-command/command/ls.md")
+    assert content is not None and content.title == "ls"
+
+
+def test_every_real_article_parses_and_round_trips() -> None:
+    roots = [SHARED_ARTICLES / name for name in ("k8s-troubleshooting", "windows-troubleshooting", "tidb-faq")]
+    count = 0
+    for root in roots:
+        for path in iter_markdown_files(root):
+            content = read_article_file(path)
+            if content is None:
+                continue
+            again = parse_markdown(to_markdown(content))
+            assert again.model_dump() == content.model_dump(), path
+            assert not re.search(r"\{\{[<%]", content.body), path
+            count += 1
+    assert count > 150
+
+
+def test_clean_body_is_idempotent() -> None:
+    body = (RDP / "rdp-error-no-licenses-available.md").read_text(encoding="utf-8")
+    once = clean_body(body)
+    assert clean_body(once) == once
+
+
+def test_malformed_front_matter_is_a_clear_error() -> None:
+    with pytest.raises(ArticleFormatError, match="YAML"):
+        parse_markdown("---\ntitle: [unclosed\n---\nbody")
+    with pytest.raises(ArticleFormatError, match="mapping"):
+        parse_markdown("---\n- a\n- b\n---\nbody")
+    with pytest.raises(ArticleFormatError, match="no title"):
+        parse_markdown("just text, no heading")
+    with pytest.raises(PayloadTooLargeError):
+        parse_markdown("# t\n" + "字" * 400_000)
+
+
+def test_front_matter_goes_to_fields_not_body() -> None:  # BL-47
+    content = parse_markdown("---\ntitle: VPN 指南\ntags: [vpn, 网络]\n---\n# VPN 连接\n正文")
+    assert content.title == "VPN 指南" and content.tags == ["vpn", "网络"]
+    html = render_html(content.body)
+    assert html.startswith("<h1>VPN 连接</h1>")
+    assert "<hr" not in html and "tags:" not in html
+    assert "<hr" not in render_html("---\ntitle: x\n---\n# 正文")
+
+
+def test_raw_html_is_escaped() -> None:  # BL-42
+    html = render_html("<script>alert(1)</script>\n<img src=x onerror=alert(1)>\n<iframe src=//evil.example>")
+    assert "<script" not in html and "<iframe" not in html and "<img" not in html
+    assert "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "[点我](javascript:alert(1))",
+        "[x](JaVaScRiPt:alert(1))",
+        "[x](javascript&#58;alert(1))",
+        "[x](vbscript:msgbox(1))",
+        "[x](data:text/html,<script>alert(1)</script>)",
+    ],
+)
+def test_dangerous_links_are_not_rendered_as_links(link: str) -> None:  # BL-43
+    import html as html_lib
+
+    rendered = render_html(link)
+    for href in re.findall(r'href="([^"]*)"', rendered):
+        decoded = html_lib.unescape(href).strip().lower()
+        assert not decoded.startswith(("javascript:", "vbscript:", "data:text/html"))
+    assert "<script" not in rendered
+
+
+def test_tables_render() -> None:
+    assert "<table>" in render_html("| a | b |\n|---|---|\n| 1 | 2 |\n")
+
+
+def test_invalid_utf8_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.md"
+    bad.write_bytes(b"# \xff\xfe title\n")
+    with pytest.raises(ArticleFormatError, match="UTF-8"):
+        read_article_file(bad)

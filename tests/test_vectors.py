@@ -1,0 +1,77 @@
+"""The vector leg: oracle test against brute-force numpy; padding, empty index, removal (BL-25..28)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kb.search.embedding import HashingEmbedder, l2_normalize
+from kb.search.vectors import VectorIndex, split_vector_id, vector_id
+
+
+def _random_index(n: int, d: int = 64, seed: int = 0) -> tuple[VectorIndex, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    vectors = l2_normalize(rng.normal(size=(n, d)))
+    ids = np.array([vector_id(i // 3 + 1, i % 3) for i in range(n)], dtype=np.int64)
+    index = VectorIndex(d)
+    index.add(ids, vectors)
+    return index, ids, vectors
+
+
+def test_faiss_top_k_equals_brute_force_numpy() -> None:
+    index, ids, vectors = _random_index(500)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        query = l2_normalize(rng.normal(size=(1, 64)))[0]
+        hits = index.search(query, 10)
+        expected = np.argsort(-(vectors @ query), kind="stable")[:10]
+        assert [vector_id(h.article_id, h.ord) for h in hits] == ids[expected].tolist()
+        assert np.allclose([h.score for h in hits], (vectors @ query)[expected], atol=1e-5)
+
+
+def test_fewer_vectors_than_k_gives_no_padding() -> None:  # BL-28
+    index, _, _ = _random_index(3)
+    hits = index.search(l2_normalize(np.ones((1, 64)))[0], 10)
+    assert len(hits) == 3
+    assert all(h.article_id >= 1 and -1.0 <= h.score <= 1.0 for h in hits)
+
+
+def test_empty_index_answers_nothing() -> None:  # BL-27
+    index = VectorIndex(64)
+    assert index.search(l2_normalize(np.ones((1, 64)))[0], 25) == []
+
+
+def test_remove_article_removes_all_its_chunks_and_survives_save_load(tmp_path: Path) -> None:  # BL-26
+    index, _, vectors = _random_index(30)
+    assert index.count_article(2) == 3
+    assert index.remove_article(2) == 3
+    assert index.remove_article(4) == 3
+    path = tmp_path / "v.faiss"
+    index.save(path)
+    loaded = VectorIndex.load(path, 64)
+    assert len(loaded) == 24
+    for i, vec in enumerate(vectors):
+        article_id = i // 3 + 1
+        hits = loaded.search(vec, 1)
+        if article_id in (2, 4):
+            assert all(h.article_id not in (2, 4) for h in loaded.search(vec, 30))
+        else:
+            assert (hits[0].article_id, hits[0].ord) == (article_id, i % 3)
+
+
+def test_self_similarity_is_at_most_one() -> None:  # BL-25
+    emb = HashingEmbedder()
+    texts = [f"打印机 {i} 号卡纸，请检查进纸器 {i * 7}" for i in range(10)]
+    vectors = emb.encode_passages(texts)
+    index = VectorIndex(emb.dimension)
+    index.add(np.array([vector_id(i + 1, 0) for i in range(10)], dtype=np.int64), vectors)
+    for i, text in enumerate(texts):
+        top = index.search(emb.encode_queries([text])[0], 1)[0]
+        assert top.article_id == i + 1 and 0.99 <= top.score <= 1.0
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-6)
+    assert vectors.dtype == np.float32 and vectors.flags.c_contiguous
+
+
+def test_vector_id_round_trip() -> None:
+    assert split_vector_id(vector_id(123456, 65535)) == (123456, 65535)
