@@ -1,0 +1,110 @@
+"""The HTTP API end to end through TestClient, with the real app, database and index (hash encoder)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import create, search_ids
+
+
+def test_article_crud_and_read_your_writes(client: TestClient) -> None:  # BL-34
+    for i in range(25):
+        article = create(client, f"# 标记{i}号\n唯一标记词 marker{i}x 的正文", tags=["测试"])
+        assert article["version"] == 1 and article["tags"] == ["测试"]
+        assert search_ids(client, f"marker{i}x", mode="bm25") == [article["id"]]
+    got = client.get(f"/articles/{article['id']}").json()
+    assert got["title"] == "标记24号" and got["html"].startswith("<h1>")
+    updated = client.put(f"/articles/{article['id']}", json={"body": "# 标记24号\n新的正文 marker99y"})
+    assert updated.status_code == 200 and updated.json()["article"]["version"] == 2
+    assert search_ids(client, "marker24x", mode="bm25") == []
+    assert search_ids(client, "marker99y", mode="bm25") == [article["id"]]
+    listing = client.get("/articles", params={"limit": 5}).json()
+    assert listing["total"] == 25 and len(listing["items"]) == 5
+    assert client.delete(f"/articles/{article['id']}").status_code == 200
+    assert search_ids(client, "marker99y", mode="bm25") == []
+    assert client.get(f"/articles/{article['id']}").status_code == 404
+
+
+def test_errors_are_json_with_codes(client: TestClient) -> None:
+    missing = client.get("/articles/99999")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert client.delete("/articles/99999").status_code == 404  # BL-29
+    assert client.put("/articles/99999", json={"body": "x", "title": "x"}).status_code == 404
+    too_long = client.get("/search", params={"q": "打" * 1001})
+    assert too_long.status_code == 422 and too_long.json()["error"] == "query_too_long"
+    bad_mode = client.get("/search", params={"q": "x", "mode": "magic"})
+    assert bad_mode.status_code == 422 and bad_mode.json()["error"] == "invalid_input"
+    no_title = client.post("/articles", json={"body": "没有标题的正文"})
+    assert no_title.status_code == 422 and no_title.json()["error"] == "invalid_article"
+    bad_kind = client.post("/articles", json={"body": "x", "title": "t", "kind": "nonsense"})
+    assert bad_kind.status_code == 422 and "kind" in bad_kind.json()["detail"]
+    huge = client.post("/articles", json={"title": "大", "body": "字" * 305_000})
+    assert huge.status_code == 413 and huge.json()["error"] == "payload_too_large"
+    assert client.get("/articles").json()["total"] == 0  # nothing was written by the failures
+
+
+def test_degenerate_queries_answer_200(client: TestClient) -> None:  # BL-12
+    create(client, "# 打印机卡纸\n打印机卡纸处理步骤")
+    for q in ("", " ", "怎么", "的", "？？？", "是 的 了", "　　", "😀"):
+        response = client.get("/search", params={"q": q})
+        assert response.status_code == 200, q
+        body = response.json()
+        assert body["no_keyword_terms"] is True
+        assert all("bm25" not in (r["explain"] or {}) for r in body["results"])
+
+
+def test_keyword_leg_returns_only_matches_with_positive_scores(client: TestClient) -> None:  # BL-09
+    made = {t: create(client, f"# {t}\n{t}")["id"] for t in ("打印机卡纸处理", "邮箱容量已满", "VPN 频繁断线", "域账号被锁定")}
+    response = client.get("/search", params={"q": "卡纸", "mode": "bm25"}).json()
+    assert [r["article_id"] for r in response["results"]] == [made["打印机卡纸处理"]]
+    assert response["results"][0]["score"] > 0
+    assert search_ids(client, "天气预报", mode="bm25") == []
+
+
+def test_xss_never_reaches_html_or_snippets(client: TestClient) -> None:  # BL-42, BL-43
+    body = "# 脚本测试\n<script>alert(1)</script>\n<img src=x onerror=alert(1)>\n<iframe src=//evil.example>\n" \
+           "[点我](javascript:alert(1)) 恶意脚本标记"
+    article = create(client, body)
+    html = client.get(f"/articles/{article['id']}").json()["html"]
+    for bad in ("<script", "<img", "<iframe", 'href="javascript:'):
+        assert bad not in html
+    results = client.get("/search", params={"q": "恶意脚本标记 script alert"}).json()["results"]
+    assert results and results[0]["article_id"] == article["id"]
+    snippet = results[0]["snippet"]
+    assert "<script" not in snippet and "<img" not in snippet and "<iframe" not in snippet
+    assert snippet.replace("<mark>", "").replace("</mark>", "").count("<") == 0
+
+
+def test_highlight_is_contiguous_and_valid(client: TestClient) -> None:  # BL-49
+    create(client, "# 宕机\n数据库服务器宕机处理")
+    snippet = client.get("/search", params={"q": "数据库服务器"}).json()["results"][0]["snippet"]
+    assert "<mark>数据库服务器</mark>" in snippet
+    assert snippet.count("<mark>") == snippet.count("</mark>")
+    assert "<mark><mark>" not in snippet
+
+
+def test_front_matter_in_body_fills_fields(client: TestClient) -> None:  # BL-47
+    article = create(client, "---\ntitle: VPN 指南\ntags: [vpn, 网络]\nservice: network\n---\n# VPN 连接\n正文")
+    assert article["title"] == "VPN 指南" and article["tags"] == ["vpn", "网络"] and article["service"] == "network"
+    assert "tags:" not in article["html"] and "<hr" not in article["html"]
+    assert search_ids(client, "VPN", service="network") == [article["id"]]
+    assert search_ids(client, "VPN", service="mail") == []
+    assert search_ids(client, "VPN", tags="网络") == [article["id"]]
+
+
+def test_explain_shows_both_legs(client: TestClient) -> None:
+    article = create(client, "# 错误 0x80070005\n错误 0x80070005 拒绝访问 的解决办法")
+    body = client.get("/search", params={"q": "0x80070005", "explain": "true"}).json()
+    assert body["explain"]["identifiers"] == ["0x80070005"]
+    top = body["results"][0]
+    assert top["article_id"] == article["id"]
+    assert top["explain"]["bm25"]["rank"] == 1 and -1 <= top["explain"]["vector"]["score"] <= 1
+
+
+def test_health_reports_counts(client: TestClient) -> None:
+    create(client, "# 健康\n检查")
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["database"]["ok"]
+    index = body["index"]
+    assert index["articles"] == 1 and index["db_chunks"] == index["bm25_chunks"] == index["vector_chunks"] >= 1
+    assert body["model"]["name"] == "hash"

@@ -1,0 +1,64 @@
+"""The kb command line (thin: each command calls one library function)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kb.cli import main
+from tests.conftest import BUNDLED
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KB_EMBEDDING_MODEL", "hash")
+    return tmp_path
+
+
+def test_import_search_status_rebuild(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    k8s = BUNDLED / "k8s-troubleshooting"
+    assert main(["import", str(k8s)]) == 0
+    out = capsys.readouterr().out
+    assert "57 created" in out and "consistent=True" in out
+
+    assert main(["import", str(k8s), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["unchanged"] == 57 and report["created"] == 0 and report["index"]["consistent"]
+
+    assert main(["search", "Pod 一直处于 Pending 状态", "--limit", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith("Pod 一直处于 Pending 状态  (score " + out.splitlines()[0].split("(score ")[1])
+    assert "troubleshooting/pod/keep-pending.md" in out
+
+    assert main(["search", "Pending", "--json", "--explain", "--mode", "bm25"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mode"] == "bm25" and result["results"][0]["explain"]["bm25"]["rank"] == 1
+    assert set(result["results"][0]) >= {"article_id", "title", "source_path", "score", "snippet", "heading_path"}
+
+    assert main(["index", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["articles"] == 57 and status["consistent"]
+
+    assert main(["index", "rebuild"]) == 0
+    assert "rebuilt generation 2" in capsys.readouterr().out
+    assert main(["index", "status"]) == 0
+
+
+def test_errors_are_messages_not_tracebacks(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["index", "status"]) == 1
+    assert "kb import" in capsys.readouterr().err
+    assert main(["import", str(cli_env / "nope")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["search", "x" * 1001]) == 2
+    assert "at most 1000" in capsys.readouterr().err
+
+
+def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["import", "--help"], ["index", "--help"], ["search", "--help"], ["serve", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 0
+        assert "usage: kb" in capsys.readouterr().out
