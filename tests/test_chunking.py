@@ -64,3 +64,8 @@ def test_real_articles_fit_the_limit_and_keep_code() -> None:
             assert word in text, (path, word)
         total += len(chunks)
     assert total > 1000
+
+
+def test_summary_is_its_own_first_chunk() -> None:
+    chunks = chunk_article("标题", "正文第一段。", count, 200, summary="这篇文章讲什么。")
+    assert [c.text for c in chunks] == ["这篇文章讲什么。", "正文第一段。"]

@@ -113,7 +113,9 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         """Vector dimension."""
-        return int(self._load().get_sentence_embedding_dimension())
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
 
     @property
     def max_seq_length(self) -> int:

@@ -367,6 +367,7 @@ class IndexManager:
             self.embedder.count_tokens,
             self.max_chunk_tokens,
             self.settings.chunk_overlap_tokens,
+            summary=article.summary,
         )
         return [
             Chunk(
