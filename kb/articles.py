@@ -2,7 +2,7 @@
 
 Front matter dialects seen in the real collections (``../shared/data/articles``):
 
-- Hugo: ``title:`` (and ``weight``), with ``{{% children %}}`` / ``{{< copyable "sql" >}}`` shortcodes in the body;
+- Hugo: ``title:`` (and ``weight``), with ``{{% children %}}`` and ``{{< copyable "sql" >}}`` shortcodes;
 - MS Docs: ``title``, ``description``, ``ms.*`` keys, ``> [!NOTE]`` alert blocks and ``<a name="..."></a>``
   anchors in headings;
 - TiDB docs: ``title``, ``summary``, ``aliases``;
@@ -42,8 +42,18 @@ _ALERT_LABELS = {"note": "注意", "tip": "提示", "important": "重要", "warn
 _ATX_H1 = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.M)
 _SETEXT_H1 = re.compile(r"^(?!\s*$)([^\n]+)\n=+[ \t]*$", re.M)
 
-_KNOWN_KEYS = ("title", "summary", "description", "kind", "service", "tags", "keywords", "error_codes",
-               "status", "visibility")
+_KNOWN_KEYS = (
+    "title",
+    "summary",
+    "description",
+    "kind",
+    "service",
+    "tags",
+    "keywords",
+    "error_codes",
+    "status",
+    "visibility",
+)
 
 
 class ArticleContent(BaseModel):
@@ -145,7 +155,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         raise ArticleFormatError(f"front matter is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ArticleFormatError("front matter must be a YAML mapping of keys to values")
-    return data, text[match.end():]
+    return data, text[match.end() :]
 
 
 def first_heading(body: str) -> str | None:

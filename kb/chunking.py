@@ -95,9 +95,8 @@ def _sections(title: str, body: str) -> list[tuple[tuple[str, ...], list[str]]]:
                 row.append(text)
             elif text:
                 sections[-1][1].append((prefix[-1] if prefix else "") + text)
-        elif tok.type in ("fence", "code_block"):
-            if tok.content.strip():
-                sections[-1][1].append(tok.content.rstrip())
+        elif tok.type in ("fence", "code_block") and tok.content.strip():
+            sections[-1][1].append(tok.content.rstrip())
         i += 1
     # A heading with no text of its own (a parent of sub-headings, a placeholder) keeps its words as text.
     return [(path, blocks or [path[-1]]) for path, blocks in sections if blocks or path]
@@ -112,7 +111,9 @@ def _split_long(text: str, limit: int, count: TokenCounter) -> list[str]:
     if len(sentences) > 1:
         return [piece for sentence in sentences for piece in _split_long(sentence, limit, count)]
     cut = max(1, int(len(text) * limit / max(count(text), 1) * 0.9))
-    return [p for start in range(0, len(text), cut) for p in _split_long(text[start:start + cut], limit, count)]
+    return [
+        p for start in range(0, len(text), cut) for p in _split_long(text[start : start + cut], limit, count)
+    ]
 
 
 def chunk_article(

@@ -52,7 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
     sv.add_argument("--port", type=int, help="port (default KB_PORT or 8000)")
     sv.add_argument(
-        "--import", dest="import_paths", action="append", type=Path, default=[],
+        "--import",
+        dest="import_paths",
+        action="append",
+        type=Path,
+        default=[],
         help="import these Markdown folders before serving (unchanged files cost nothing)",
     )
     return parser
@@ -86,7 +90,9 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         )
         for path, error in report.errors:
             print(f"error: {path}: {error}", file=sys.stderr)
-        print(f"index: {status.articles} articles, {status.bm25_chunks} chunks, consistent={status.consistent}")
+        print(
+            f"index: {status.articles} articles, {status.bm25_chunks} chunks, consistent={status.consistent}"
+        )
     return 1 if report.errors and not report.total else 0
 
 
@@ -161,7 +167,6 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from kb.api import create_app
-
     from kb.service import KnowledgeBase
 
     host = args.host or settings.host

@@ -8,7 +8,7 @@ Tables: ``articles`` (the current state of each article), ``article_versions`` (
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -35,7 +35,7 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     """Declarative base of all kb tables."""
 
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
 
 
 class Article(Base):

@@ -24,4 +24,5 @@ def _renderer() -> MarkdownIt:
 
 def render_html(markdown: str) -> str:
     """Render Markdown (front matter allowed) to HTML that is safe to insert into a page."""
-    return _renderer().render(markdown)
+    html: str = _renderer().render(markdown)
+    return html

@@ -135,12 +135,21 @@ class KnowledgeBase:
         return self._sync(None, seq)
 
     def import_paths(
-        self, paths: list[Path], actor: str, *, collection: str | None = None, delete_missing: bool = False,
+        self,
+        paths: list[Path],
+        actor: str,
+        *,
+        collection: str | None = None,
+        delete_missing: bool = False,
         progress: object = None,
     ) -> ImportReport:
         """Import Markdown folders (see :func:`kb.ingest.markdown.import_paths`), then index the changes."""
         report = import_paths(
-            self.store, paths, actor, collection=collection, delete_missing=delete_missing,
+            self.store,
+            paths,
+            actor,
+            collection=collection,
+            delete_missing=delete_missing,
             progress=progress,  # type: ignore[arg-type]
         )
         self.index.apply_pending()

@@ -96,7 +96,9 @@ class ArticleStore:
         with self.database.session() as session:
             return {a.id: a for a in session.scalars(select(Article).where(Article.id.in_(ids)))}
 
-    def list(self, flt: ArticleFilter, offset: int = 0, limit: int = 50) -> tuple[list[Article], int]:
+    def list_articles(
+        self, flt: ArticleFilter, offset: int = 0, limit: int = 50
+    ) -> tuple[list[Article], int]:
         """A page of articles matching ``flt``, newest first, and the total count."""
         query = select(Article)
         if flt.statuses:
@@ -107,7 +109,7 @@ class ArticleStore:
             query = query.where(Article.service.in_(flt.services))
         with self.database.session() as session:
             rows = [a for a in session.scalars(query.order_by(Article.id.desc())) if flt.matches(a)]
-        return rows[offset:offset + limit], len(rows)
+        return rows[offset : offset + limit], len(rows)
 
     def count(self) -> int:
         """Number of articles in any status."""
@@ -217,7 +219,7 @@ class ArticleStore:
                     Article.collection == collection, Article.status != "retired"
                 )
             ).all()
-        retired = []
+        retired: list[int] = []
         for article_id, path in rows:
             if path not in present:
                 article = self.get(article_id)

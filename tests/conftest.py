@@ -60,8 +60,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, embedding_model="hash",
-                    index_poll_seconds=0.2)
+    return Settings(
+        data_dir=tmp_path / "data", database_url=database_url, embedding_model="hash", index_poll_seconds=0.2
+    )
 
 
 @pytest.fixture
@@ -74,7 +75,9 @@ def kb(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedde
 
 
 @pytest.fixture
-def client(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder) -> Iterator[TestClient]:
+def client(
+    settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
+) -> Iterator[TestClient]:
     service = KnowledgeBase(settings, embedder=hash_embedder, analyzer=analyzer)
     with TestClient(create_app(settings, kb=service)) as test_client:
         yield test_client

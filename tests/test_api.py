@@ -54,7 +54,10 @@ def test_degenerate_queries_answer_200(client: TestClient) -> None:  # BL-12
 
 
 def test_keyword_leg_returns_only_matches_with_positive_scores(client: TestClient) -> None:  # BL-09
-    made = {t: create(client, f"# {t}\n{t}")["id"] for t in ("打印机卡纸处理", "邮箱容量已满", "VPN 频繁断线", "域账号被锁定")}
+    made = {
+        t: create(client, f"# {t}\n{t}")["id"]
+        for t in ("打印机卡纸处理", "邮箱容量已满", "VPN 频繁断线", "域账号被锁定")
+    }
     response = client.get("/search", params={"q": "卡纸", "mode": "bm25"}).json()
     assert [r["article_id"] for r in response["results"]] == [made["打印机卡纸处理"]]
     assert response["results"][0]["score"] > 0
@@ -62,8 +65,10 @@ def test_keyword_leg_returns_only_matches_with_positive_scores(client: TestClien
 
 
 def test_xss_never_reaches_html_or_snippets(client: TestClient) -> None:  # BL-42, BL-43
-    body = "# 脚本测试\n<script>alert(1)</script>\n<img src=x onerror=alert(1)>\n<iframe src=//evil.example>\n" \
-           "[点我](javascript:alert(1)) 恶意脚本标记"
+    body = (
+        "# 脚本测试\n<script>alert(1)</script>\n<img src=x onerror=alert(1)>\n<iframe src=//evil.example>\n"
+        "[点我](javascript:alert(1)) 恶意脚本标记"
+    )
     article = create(client, body)
     html = client.get(f"/articles/{article['id']}").json()["html"]
     for bad in ("<script", "<img", "<iframe", 'href="javascript:'):
@@ -84,8 +89,14 @@ def test_highlight_is_contiguous_and_valid(client: TestClient) -> None:  # BL-49
 
 
 def test_front_matter_in_body_fills_fields(client: TestClient) -> None:  # BL-47
-    article = create(client, "---\ntitle: VPN 指南\ntags: [vpn, 网络]\nservice: network\n---\n# VPN 连接\n正文")
-    assert article["title"] == "VPN 指南" and article["tags"] == ["vpn", "网络"] and article["service"] == "network"
+    article = create(
+        client, "---\ntitle: VPN 指南\ntags: [vpn, 网络]\nservice: network\n---\n# VPN 连接\n正文"
+    )
+    assert (
+        article["title"] == "VPN 指南"
+        and article["tags"] == ["vpn", "网络"]
+        and article["service"] == "network"
+    )
     assert "tags:" not in article["html"] and "<hr" not in article["html"]
     assert search_ids(client, "VPN", service="network") == [article["id"]]
     assert search_ids(client, "VPN", service="mail") == []
@@ -106,5 +117,7 @@ def test_health_reports_counts(client: TestClient) -> None:
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["database"]["ok"]
     index = body["index"]
-    assert index["articles"] == 1 and index["db_chunks"] == index["bm25_chunks"] == index["vector_chunks"] >= 1
+    assert (
+        index["articles"] == 1 and index["db_chunks"] == index["bm25_chunks"] == index["vector_chunks"] >= 1
+    )
     assert body["model"]["name"] == "hash"

@@ -1,4 +1,4 @@
-"""Parsing every front-matter dialect of the real collections; round trip; rendering safety (BL-42, 43, 47)."""
+"""Parsing the front-matter dialects of the real collections; round trip; safe rendering (BL-42, 43, 47)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def test_no_front_matter_title_from_setext_heading() -> None:
 
 
 def test_every_real_article_parses_and_round_trips() -> None:
-    roots = [SHARED_ARTICLES / name for name in ("k8s-troubleshooting", "windows-troubleshooting", "tidb-faq")]
+    roots = [
+        SHARED_ARTICLES / name for name in ("k8s-troubleshooting", "windows-troubleshooting", "tidb-faq")
+    ]
     count = 0
     for root in roots:
         for path in iter_markdown_files(root):

@@ -57,8 +57,12 @@ def test_real_articles_fit_the_limit_and_keep_code() -> None:
         assert all(c.token_count <= 300 for c in chunks), path
         text = content.title + "\n".join(" ".join([*c.heading_path, c.text]) for c in chunks)
         plain_lines = [
-            line for line in content.body.splitlines()
-            if "](" not in line and "http" not in line and "<" not in line and not line.lstrip().startswith(("```", "~~~"))
+            line
+            for line in content.body.splitlines()
+            if "](" not in line
+            and "http" not in line
+            and "<" not in line
+            and not line.lstrip().startswith(("```", "~~~"))
         ]
         for word in re.findall(r"[A-Za-z]{6,}", "\n".join(plain_lines))[:80]:
             assert word in text, (path, word)

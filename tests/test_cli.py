@@ -30,13 +30,22 @@ def test_import_search_status_rebuild(cli_env: Path, capsys: pytest.CaptureFixtu
 
     assert main(["search", "Pod 一直处于 Pending 状态", "--limit", "3"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].endswith("Pod 一直处于 Pending 状态  (score " + out.splitlines()[0].split("(score ")[1])
+    assert out.splitlines()[0].endswith(
+        "Pod 一直处于 Pending 状态  (score " + out.splitlines()[0].split("(score ")[1]
+    )
     assert "troubleshooting/pod/keep-pending.md" in out
 
     assert main(["search", "Pending", "--json", "--explain", "--mode", "bm25"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["mode"] == "bm25" and result["results"][0]["explain"]["bm25"]["rank"] == 1
-    assert set(result["results"][0]) >= {"article_id", "title", "source_path", "score", "snippet", "heading_path"}
+    assert set(result["results"][0]) >= {
+        "article_id",
+        "title",
+        "source_path",
+        "score",
+        "snippet",
+        "heading_path",
+    }
 
     assert main(["index", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
@@ -57,7 +66,13 @@ def test_errors_are_messages_not_tracebacks(cli_env: Path, capsys: pytest.Captur
 
 
 def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["--help"], ["import", "--help"], ["index", "--help"], ["search", "--help"], ["serve", "--help"]):
+    for argv in (
+        ["--help"],
+        ["import", "--help"],
+        ["index", "--help"],
+        ["search", "--help"],
+        ["serve", "--help"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(argv)
         assert exit_info.value.code == 0

@@ -1,4 +1,4 @@
-"""Index consistency through the library: updates, deletes, replay, rebuild, mismatch, failures (BL-26..41, 54)."""
+"""Index consistency: updates, deletes, replay, rebuild, mismatch, failures (BL-26..41, BL-54)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import insert
 from kb.articles import parse_markdown
 from kb.config import Settings
 from kb.errors import IndexMismatchError, IndexUnavailableError, NotFoundError
-from kb.models import Article, OutboxEntry, utcnow
+from kb.models import Article, utcnow
 from kb.search.embedding import HashingEmbedder
 from kb.search.hybrid import SearchRequest
 from kb.search.text import TextAnalyzer
@@ -109,9 +109,21 @@ def test_rows_inserted_outside_the_orm_are_flagged_then_rebuilt(kb: KnowledgeBas
         for i in range(10):
             session.execute(
                 insert(Article).values(
-                    title=f"批量{i}", summary="", body=f"直接写库的文章 白虎{i}", kind="article", tags=[],
-                    error_codes=[], status="published", visibility="internal", source="sql", meta={},
-                    content_hash=str(i), version=1, created_at=now, updated_at=now, created_by="sql",
+                    title=f"批量{i}",
+                    summary="",
+                    body=f"直接写库的文章 白虎{i}",
+                    kind="article",
+                    tags=[],
+                    error_codes=[],
+                    status="published",
+                    visibility="internal",
+                    source="sql",
+                    meta={},
+                    content_hash=str(i),
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    created_by="sql",
                     updated_by="sql",
                 )
             )
@@ -126,7 +138,10 @@ def test_rows_inserted_outside_the_orm_are_flagged_then_rebuilt(kb: KnowledgeBas
     again = kb.index_status()
     assert again.generation == generation + 1
     assert (again.articles, again.db_chunks, again.bm25_chunks, again.vector_chunks) == (
-        status.articles, status.db_chunks, status.bm25_chunks, status.vector_chunks,
+        status.articles,
+        status.db_chunks,
+        status.bm25_chunks,
+        status.vector_chunks,
     )
     assert len(list(kb.index.root.glob("gen-*"))) == 1
 
@@ -141,7 +156,9 @@ def test_model_mismatch_names_the_rebuild_command(settings: Settings, analyzer: 
     other.close()
 
 
-def test_failed_indexing_leaves_no_stale_lock(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:  # BL-38
+def test_failed_indexing_leaves_no_stale_lock(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:  # BL-38
     original = kb.analyzer.tokens
 
     def exploding(text: str):  # type: ignore[no-untyped-def]
@@ -196,7 +213,7 @@ def test_import_is_idempotent_and_tracks_changes(kb: KnowledgeBase, tmp_path: Pa
     first = kb.import_paths([root], "tester")
     assert (first.created, first.updated, first.unchanged) == (2, 0, 0)
     assert {Path(p).name for p, _ in first.errors} == {"bad.md", "latin1.md"}
-    articles, _ = kb.store.list(ArticleFilter(statuses=()))
+    articles, _ = kb.store.list_articles(ArticleFilter(statuses=()))
     assert sorted(a.source_path or "" for a in articles) == ["a.md", "sub/b.md"]
     assert all(a.collection == "kbdocs" for a in articles)
     second = kb.import_paths([root], "tester")
@@ -204,7 +221,7 @@ def test_import_is_idempotent_and_tracks_changes(kb: KnowledgeBase, tmp_path: Pa
     (root / "a.md").write_text("---\ntitle: 甲\n---\n甲的新正文 麒麟", encoding="utf-8")
     third = kb.import_paths([root], "tester")
     assert (third.created, third.updated, third.unchanged) == (0, 1, 1)
-    a = next(x for x in kb.store.list(ArticleFilter(statuses=()))[0] if x.source_path == "a.md")
+    a = next(x for x in kb.store.list_articles(ArticleFilter(statuses=()))[0] if x.source_path == "a.md")
     assert a.version == 2 and ids(kb, "麒麟", "bm25") == [a.id] and ids(kb, "苍龙", "bm25") == []
     (root / "sub" / "b.md").unlink()
     fourth = kb.import_paths([root], "tester", delete_missing=True)

@@ -45,17 +45,24 @@ def top_path(kb: KnowledgeBase, query: str, mode: str = "hybrid") -> str:
         ("远程桌面 没有可用的许可证", "rdp-error-no-licenses-available.md"),
         ("Pod 一直 Pending 调度不上去", "troubleshooting/pod/keep-pending.md"),
         ("容器一直 CrashLoopBackOff 重启", "troubleshooting/pod/keep-crashloopbackoff.md"),
-        ("DNS 解析偶尔 5 秒延时", "avoid/cases/dns-lookup-5s-delay.md"),
+        # network/dns.md has a "5 秒延时" section that links to the case write-up: both are right answers.
+        ("DNS 解析偶尔 5 秒延时", ("avoid/cases/dns-lookup-5s-delay.md", "network/dns.md")),
         ("namespace 删除卡住 Terminating", "troubleshooting/others/namespace-stuck-on-terminating.md"),
         ("KMS 激活失败", "activation"),
     ],
 )
-def test_known_answers_on_real_articles(real_kb: KnowledgeBase, query: str, expected: str) -> None:
-    assert expected in top_path(real_kb, query).lower()
+def test_known_answers_on_real_articles(
+    real_kb: KnowledgeBase, query: str, expected: str | tuple[str, ...]
+) -> None:
+    path = top_path(real_kb, query).lower()
+    assert any(e in path for e in ((expected,) if isinstance(expected, str) else expected)), path
 
 
 def test_vector_leg_alone_finds_the_licensing_article(real_kb: KnowledgeBase) -> None:
-    paths = [h.source_path or "" for h in real_kb.search(SearchRequest("远程桌面连接提示没有许可证", mode="vector")).results[:3]]
+    paths = [
+        h.source_path or ""
+        for h in real_kb.search(SearchRequest("远程桌面连接提示没有许可证", mode="vector")).results[:3]
+    ]
     assert any("rdp-error-no-licenses-available" in p for p in paths)
 
 

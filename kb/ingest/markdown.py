@@ -59,8 +59,10 @@ def iter_markdown_files(root: Path) -> Iterator[Path]:
         return
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and path.suffix.lower() in MARKDOWN_SUFFIXES and not any(
-            part.startswith(".") for part in rel.parts
+        if (
+            path.is_file()
+            and path.suffix.lower() in MARKDOWN_SUFFIXES
+            and not any(part.startswith(".") for part in rel.parts)
         ):
             yield path
 
@@ -83,10 +85,7 @@ def read_article_file(path: Path) -> ArticleContent | None:
 
 
 def _has_own_text(content: ArticleContent) -> bool:
-    lines = [
-        line for line in content.body.splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
+    lines = [line for line in content.body.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     return bool(lines)
 
 

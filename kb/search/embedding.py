@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import logging
 import threading
 import unicodedata
@@ -95,8 +96,8 @@ class SentenceTransformerEmbedder:
                         import transformers
                         from sentence_transformers import SentenceTransformer
 
-                        transformers.logging.set_verbosity_error()
-                        transformers.logging.disable_progress_bar()
+                        transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+                        transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
                         self._model = SentenceTransformer(self.path, device="cpu", local_files_only=True)
                     except Exception as exc:
                         raise EmbeddingModelError(
@@ -132,7 +133,10 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         model = self._load()
         vectors = model.encode(
-            texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True,
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            convert_to_numpy=True,
             normalize_embeddings=False,
         )
         return l2_normalize(vectors)
@@ -179,7 +183,7 @@ class HashingEmbedder:
         text = unicodedata.normalize("NFKC", text).lower()
         vec = np.zeros(self._dimension, dtype=np.float32)
         chars = [c for c in text if not c.isspace()]
-        grams = chars + [a + b for a, b in zip(chars, chars[1:], strict=False)]
+        grams = chars + [a + b for a, b in itertools.pairwise(chars)]
         for gram in grams:
             digest = hashlib.blake2b(gram.encode("utf-8"), digest_size=8).digest()
             bucket = int.from_bytes(digest[:4], "little") % self._dimension

@@ -27,4 +27,4 @@ def rrf(rankings: Mapping[str, Sequence[K]], k: int = RRF_K) -> dict[K, float]:
 
 def order(scores: Mapping[K, float], tie_key: Mapping[K, object] | None = None) -> list[K]:
     """Keys by score descending; ties by ``tie_key[key]`` (or the key itself) ascending."""
-    return sorted(scores, key=lambda key: (-scores[key], tie_key[key] if tie_key else key))  # type: ignore[arg-type,return-value]
+    return sorted(scores, key=lambda key: (-scores[key], tie_key[key] if tie_key else key))

@@ -81,7 +81,7 @@ class SearchRequest:
     query: str
     mode: str = "hybrid"
     limit: int = 10
-    filters: ArticleFilter = ArticleFilter()
+    filters: ArticleFilter = field(default_factory=ArticleFilter)
     explain: bool = False
 
     def validate(self) -> None:
@@ -153,7 +153,12 @@ class SearchEngine:
                 "fusion": {"method": "rrf", "k": RRF_K} if request.mode == "hybrid" else None,
             }
         return SearchResult(
-            request.query, request.mode, _ms(started), hits, no_keyword_terms=not analysis.terms, explain=explain
+            request.query,
+            request.mode,
+            _ms(started),
+            hits,
+            no_keyword_terms=not analysis.terms,
+            explain=explain,
         )
 
     def _rank(

@@ -27,7 +27,6 @@ import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +147,9 @@ class IndexManager:
         embedder: the embedding model (passage vectors).
     """
 
-    def __init__(self, settings: Settings, database: Database, analyzer: TextAnalyzer, embedder: Embedder) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, analyzer: TextAnalyzer, embedder: Embedder
+    ) -> None:
         self.settings = settings
         self.database = database
         self.analyzer = analyzer
@@ -169,7 +170,10 @@ class IndexManager:
             normalized=True,
             query_instruction=self.embedder.query_instruction,
             analyzer=self.analyzer.fingerprint(),
-            chunking={"max_tokens": self.max_chunk_tokens, "overlap_tokens": self.settings.chunk_overlap_tokens},
+            chunking={
+                "max_tokens": self.max_chunk_tokens,
+                "overlap_tokens": self.settings.chunk_overlap_tokens,
+            },
             last_seq=last_seq,
         )
 
@@ -196,7 +200,9 @@ class IndexManager:
                 try:
                     self._gen = self._load_generation(self.root / name)
                 except IndexUnavailableError as exc:
-                    logger.error("index generation %s is unreadable (%s); rebuilding from the database", name, exc)
+                    logger.error(
+                        "index generation %s is unreadable (%s); rebuilding from the database", name, exc
+                    )
                     self.rebuild()
                     return
             self._check(self._gen.manifest)
@@ -213,7 +219,15 @@ class IndexManager:
 
     def _check(self, manifest: Manifest) -> None:
         expected = self.expected_manifest(manifest.generation)
-        for key in ("format_version", "model", "dimension", "normalized", "query_instruction", "analyzer", "chunking"):
+        for key in (
+            "format_version",
+            "model",
+            "dimension",
+            "normalized",
+            "query_instruction",
+            "analyzer",
+            "chunking",
+        ):
             have, want = getattr(manifest, key), getattr(expected, key)
             if have != want:
                 raise IndexMismatchError(
@@ -315,9 +329,7 @@ class IndexManager:
     def _index_articles(self, gen: Generation, article_ids: Sequence[int], *, replace: bool) -> None:
         """Bring both legs of ``gen`` in line with the database for ``article_ids``."""
         with self.database.session() as session:
-            articles = {
-                a.id: a for a in session.scalars(select(Article).where(Article.id.in_(article_ids)))
-            }
+            articles = {a.id: a for a in session.scalars(select(Article).where(Article.id.in_(article_ids)))}
             stored: dict[int, list[Chunk]] = {}
             for chunk in session.scalars(
                 select(Chunk).where(Chunk.article_id.in_(article_ids)).order_by(Chunk.article_id, Chunk.ord)
@@ -438,7 +450,7 @@ class IndexManager:
             gen = self._create_generation(number, last_seq=0)
             try:
                 for start in range(0, len(all_ids), batch_size):
-                    self._index_articles(gen, all_ids[start:start + batch_size], replace=False)
+                    self._index_articles(gen, all_ids[start : start + batch_size], replace=False)
                 gen.checkpoint(start_seq)
             except BaseException:
                 gen.close()
@@ -462,13 +474,21 @@ class IndexManager:
         with self.database.session() as session:
             articles = session.scalar(select(func.count()).select_from(Article)) or 0
             article_ids = set(session.scalars(select(Article.id)))
-            db_chunks = session.scalar(
-                select(func.count()).select_from(Chunk).where(Chunk.model == gen.manifest.model)
-            ) or 0
+            db_chunks = (
+                session.scalar(
+                    select(func.count()).select_from(Chunk).where(Chunk.model == gen.manifest.model)
+                )
+                or 0
+            )
             max_seq = session.scalar(select(func.max(OutboxEntry.seq))) or 0
-            pending = session.scalar(
-                select(func.count()).select_from(OutboxEntry).where(OutboxEntry.seq > gen.manifest.last_seq)
-            ) or 0
+            pending = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(OutboxEntry)
+                    .where(OutboxEntry.seq > gen.manifest.last_seq)
+                )
+                or 0
+            )
         indexed = gen.bm25.article_ids()
         unindexed = sorted(article_ids - indexed)
         bm25_chunks = gen.bm25.doc_count()
@@ -493,5 +513,3 @@ class IndexManager:
                 and db_chunks == bm25_chunks == vector_chunks
             ),
         )
-
-

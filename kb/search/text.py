@@ -43,13 +43,93 @@ BUNDLED_USER_DICT = DATA_DIR / "userdict.txt"
 ANALYZER_VERSION = 1
 
 #: Particles that carry no meaning for retrieval, dropped at index and query time.
-STOPWORDS = frozenset("的 地 得 了 着 过 吗 呢 吧 啊 呀 哦 嘛 么 之 与 及 其 和 或 被 把 将".split())
+STOPWORDS = frozenset(
+    [
+        "的",
+        "地",
+        "得",
+        "了",
+        "着",
+        "过",
+        "吗",
+        "呢",
+        "吧",
+        "啊",
+        "呀",
+        "哦",
+        "嘛",
+        "么",
+        "之",
+        "与",
+        "及",
+        "其",
+        "和",
+        "或",
+        "被",
+        "把",
+        "将",
+    ]
+)
 
 #: Words that only frame a question; dropped from queries (not from documents).
 QUERY_FILLERS = frozenset(
-    "请问 请 问下 问一下 一下 怎么 怎么办 怎么样 怎样 如何 咋 咋办 咋回事 怎么回事 为啥 啥 什么 是不是 "
-    "能不能 可不可以 可以 吗 呢 啊 呀 吧 哦 嘛 我 我们 你 你们 您 帮忙 帮我 麻烦 谢谢 是 有 在 就 都 也 "
-    "还 又 这个 那个 这 那 一个 出现 遇到 发生 了 的".split()
+    [
+        "请问",
+        "请",
+        "问下",
+        "问一下",
+        "一下",
+        "怎么",
+        "怎么办",
+        "怎么样",
+        "怎样",
+        "如何",
+        "咋",
+        "咋办",
+        "咋回事",
+        "怎么回事",
+        "为啥",
+        "啥",
+        "什么",
+        "是不是",
+        "能不能",
+        "可不可以",
+        "可以",
+        "吗",
+        "呢",
+        "啊",
+        "呀",
+        "吧",
+        "哦",
+        "嘛",
+        "我",
+        "我们",
+        "你",
+        "你们",
+        "您",
+        "帮忙",
+        "帮我",
+        "麻烦",
+        "谢谢",
+        "是",
+        "有",
+        "在",
+        "就",
+        "都",
+        "也",
+        "还",
+        "又",
+        "这个",
+        "那个",
+        "这",
+        "那",
+        "一个",
+        "出现",
+        "遇到",
+        "发生",
+        "了",
+        "的",
+    ]
 )
 
 # OpenCC keeps both of these variant pairs as "simplified"; desk users type the right-hand forms.

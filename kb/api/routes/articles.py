@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from kb.api.deps import KB, CurrentUser
-from kb.api.schemas import ArticleCreate, ArticleDetail, ArticleList, ArticlePublic, ArticleUpdate, WriteAnswer
+from kb.api.schemas import (
+    ArticleCreate,
+    ArticleDetail,
+    ArticleList,
+    ArticlePublic,
+    ArticleUpdate,
+    WriteAnswer,
+)
 from kb.articles import parse_markdown
 from kb.models import Article
 from kb.rendering import render_html
@@ -19,8 +26,10 @@ router = APIRouter(prefix="/articles", tags=["articles"])
 
 def _detail(article: Article) -> ArticleDetail:
     return ArticleDetail.model_validate(
-        {**{c: getattr(article, c) for c in ArticleDetail.model_fields if hasattr(article, c)},
-         "html": render_html(article.body)}
+        {
+            **{c: getattr(article, c) for c in ArticleDetail.model_fields if hasattr(article, c)},
+            "html": render_html(article.body),
+        }
     )
 
 
@@ -52,9 +61,12 @@ def list_articles(
 ) -> ArticleList:
     """Articles, newest first; default all statuses."""
     flt = ArticleFilter(statuses=tuple(status_ or ()), kinds=tuple(kind or ()), services=tuple(service or ()))
-    items, total = kb.store.list(flt, offset, limit)
+    items, total = kb.store.list_articles(flt, offset, limit)
     return ArticleList(
-        total=total, offset=offset, limit=limit, items=[ArticlePublic.model_validate(a, from_attributes=True) for a in items]
+        total=total,
+        offset=offset,
+        limit=limit,
+        items=[ArticlePublic.model_validate(a, from_attributes=True) for a in items],
     )
 
 
