@@ -76,34 +76,6 @@ class ArticleList(BaseModel):
     items: list[ArticlePublic]
 
 
-class SearchHitPublic(BaseModel):
-    """One result: ``score`` is RRF in hybrid mode, BM25F in bm25 mode, cosine in vector mode;
-    ``snippet`` is HTML-escaped text with ``<mark>`` around matched terms."""
-
-    article_id: int
-    title: str
-    source_path: str | None
-    score: float
-    snippet: str
-    heading_path: list[str]
-    version: int
-    kind: str
-    service: str | None
-    status: str
-    explain: dict[str, Any] | None = None
-
-
-class SearchAnswer(BaseModel):
-    """A search answer; ``took_ms`` is server time in milliseconds."""
-
-    query: str
-    mode: str
-    took_ms: float
-    no_keyword_terms: bool
-    results: list[SearchHitPublic]
-    explain: dict[str, Any] | None = None
-
-
 class ErrorAnswer(BaseModel):
     """Every error: a machine-readable ``error`` code and a human ``detail`` sentence."""
 

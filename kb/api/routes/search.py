@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from kb.api.deps import KB, CurrentUser
-from kb.api.schemas import SearchAnswer
-from kb.search.hybrid import SearchRequest
+from kb.search.hybrid import SearchRequest, SearchResult
 from kb.store import ArticleFilter
 
 router = APIRouter(tags=["search"])
@@ -19,7 +17,7 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
     return tuple(v.strip() for value in values or [] for v in value.split(",") if v.strip())
 
 
-@router.get("/search", response_model=SearchAnswer)
+@router.get("/search", response_model=SearchResult)
 def search(
     kb: KB,
     user: CurrentUser,
@@ -31,7 +29,7 @@ def search(
     tags: Annotated[list[str] | None, Query(description="All of these tags.")] = None,
     status: Annotated[list[str] | None, Query(description="Statuses; default published.")] = None,
     explain: bool = False,
-) -> SearchAnswer:
+) -> SearchResult:
     """Hybrid search over articles (see :mod:`kb.search.hybrid`)."""
     flt = ArticleFilter(
         statuses=_split(status) or ("published",),
@@ -39,5 +37,4 @@ def search(
         services=_split(service),
         tags=_split(tags),
     )
-    result = kb.search(SearchRequest(query=q, mode=mode, limit=limit, filters=flt, explain=explain))
-    return SearchAnswer.model_validate(asdict(result))
+    return kb.search(SearchRequest(query=q, mode=mode, limit=limit, filters=flt, explain=explain))
