@@ -33,6 +33,22 @@ class WriteResult:
     seq: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class ArticleSummary:
+    """The columns of an article that search needs to filter, rank and show a result (no body)."""
+
+    id: int
+    title: str
+    summary: str
+    source_path: str | None
+    kind: str
+    service: str | None
+    tags: list[str]
+    status: str
+    visibility: str
+    version: int
+
+
 @dataclass(frozen=True)
 class ArticleFilter:
     """Filters shared by listing and search. Empty values mean "any"."""
@@ -42,7 +58,7 @@ class ArticleFilter:
     services: Sequence[str] = ()
     tags: Sequence[str] = ()
 
-    def matches(self, article: Article) -> bool:
+    def matches(self, article: Article | ArticleSummary) -> bool:
         """Whether ``article`` passes every filter (tags: the article has all of them)."""
         return (
             (not self.statuses or article.status in self.statuses)
@@ -88,13 +104,15 @@ class ArticleStore:
                 raise NotFoundError(f"Article {article_id} does not exist.")
             return article
 
-    def get_many(self, article_ids: Iterable[int]) -> dict[int, Article]:
-        """Articles by id; ids that do not exist are absent from the result."""
+    def summaries(self, article_ids: Iterable[int]) -> dict[int, ArticleSummary]:
+        """Light rows (no body) of the given articles, for ranking and filtering; missing ids are absent."""
         ids = list(set(article_ids))
         if not ids:
             return {}
+        columns = [getattr(Article, name) for name in ArticleSummary.__dataclass_fields__]
         with self.database.session() as session:
-            return {a.id: a for a in session.scalars(select(Article).where(Article.id.in_(ids)))}
+            rows = session.execute(select(*columns).where(Article.id.in_(ids))).all()
+        return {row.id: ArticleSummary(*row) for row in rows}
 
     def list_articles(
         self, flt: ArticleFilter, offset: int = 0, limit: int = 50

@@ -228,3 +228,47 @@ def test_import_is_idempotent_and_tracks_changes(kb: KnowledgeBase, tmp_path: Pa
     assert len(fourth.retired) == 1
     assert ids(kb, "白泽", "bm25") == []
     assert kb.index_status().consistent
+
+
+def test_unreadable_generation_is_rebuilt_from_the_database(
+    settings: Settings, analyzer: TextAnalyzer
+) -> None:  # BL-41
+    kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
+    aid = add(kb, "幸存", "崩溃之后仍能找到 标记词貔貅")
+    gen_path = kb.index.generation.path
+    kb.close()
+    for toc in (gen_path / "bm25").glob("_MAIN_*.toc"):
+        toc.write_bytes(b"\x00garbage")
+    (gen_path / "vectors.faiss").write_bytes(b"not a faiss index")
+    kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
+    try:
+        assert ids(kb, "貔貅", "bm25") == [aid]
+        assert kb.index.generation.path != gen_path and kb.index_status().consistent
+    finally:
+        kb.close()
+
+
+def test_two_data_dirs_side_by_side(tmp_path: Path, analyzer: TextAnalyzer) -> None:
+    first, second = (
+        KnowledgeBase(Settings(data_dir=tmp_path / name, embedding_model="hash"), analyzer=analyzer).open()
+        for name in ("a", "b")
+    )
+    try:
+        a = add(first, "甲库", "只在甲库 标记词饕餮")
+        add(second, "乙库", "只在乙库 标记词梼杌")
+        assert ids(first, "饕餮", "bm25") == [a] and ids(first, "梼杌", "bm25") == []
+        assert ids(second, "饕餮", "bm25") == []
+    finally:
+        first.close()
+        second.close()
+
+
+def test_deleted_articles_never_come_back_in_listings_or_odd_queries(kb: KnowledgeBase) -> None:  # BL-32
+    keep = add(kb, "打印机", "打印机 卡纸")
+    gone = add(kb, "扫描仪", "扫描仪 卡纸")
+    kb.delete_article(gone, "tester")
+    for q in ("*", "NOT 打印机", "卡纸", "扫描仪 OR 打印机", '"扫描仪"'):
+        for mode in ("hybrid", "bm25", "vector"):
+            assert gone not in ids(kb, q, mode, limit=100), (q, mode)
+    listed, total = kb.store.list_articles(ArticleFilter(statuses=()))
+    assert [a.id for a in listed] == [keep] and total == 1

@@ -19,16 +19,17 @@ from typing import Any, Literal
 
 from kb.config import MAX_QUERY_CHARS
 from kb.errors import InvalidInputError, QueryTooLongError
-from kb.models import Article, Chunk
+from kb.models import Chunk
 from kb.search.fusion import RRF_K, order, rrf
 from kb.search.snippets import highlight
-from kb.store import ArticleFilter, ArticleStore
+from kb.store import ArticleFilter, ArticleStore, ArticleSummary
 
 Mode = Literal["hybrid", "bm25", "vector"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "vector")
 MAX_LIMIT = 100
 OVERSAMPLE = 10
 MIN_CANDIDATES = 100
+MAX_WIDENINGS = 2
 
 ChunkKey = tuple[int, int]
 
@@ -127,7 +128,7 @@ class SearchEngine:
             query_vector = self.index.embedder.encode_queries([analysis.normalized])[0]
 
         pool = max(MIN_CANDIDATES, request.limit * OVERSAMPLE)
-        while True:
+        for _ in range(MAX_WIDENINGS + 1):
             bm25_hits = gen.bm25.search(analysis.terms, pool) if use_bm25 else []
             vector_hits = gen.vectors.search(query_vector, pool) if query_vector is not None else []
             legs: dict[str, list[tuple[ChunkKey, float]]] = {}
@@ -136,10 +137,10 @@ class SearchEngine:
             if use_vector:
                 legs["vector"] = [((h.article_id, h.ord), h.score) for h in vector_hits]
             ranked, per_leg, best_chunk = self._rank(legs, request)
-            exhausted = len(bm25_hits) < pool and len(vector_hits) < pool
-            if len(ranked) >= request.limit or exhausted or pool >= len(gen.vectors):
+            truncated = len(bm25_hits) >= pool or len(vector_hits) >= pool
+            if len(ranked) >= request.limit or not truncated:
                 break
-            pool *= 4
+            pool *= 4  # filters or long articles left too few articles: look deeper
         ranked = ranked[: request.limit]
         hits = self._hits(ranked, per_leg, best_chunk, set(analysis.terms), request)
         explain = None
@@ -163,9 +164,9 @@ class SearchEngine:
 
     def _rank(
         self, legs: dict[str, list[tuple[ChunkKey, float]]], request: SearchRequest
-    ) -> tuple[list[tuple[Article, float]], dict[int, dict[str, LegScore]], dict[int, ChunkKey]]:
+    ) -> tuple[list[tuple[ArticleSummary, float]], dict[int, dict[str, LegScore]], dict[int, ChunkKey]]:
         candidate_ids = {key[0] for hits in legs.values() for key, _ in hits}
-        articles = self.store.get_many(candidate_ids)
+        articles = self.store.summaries(candidate_ids)
         allowed = {aid for aid, a in articles.items() if request.filters.matches(a)}
         per_leg: dict[int, dict[str, LegScore]] = {}
         article_rankings: dict[str, list[int]] = {}
@@ -189,7 +190,7 @@ class SearchEngine:
 
     def _hits(
         self,
-        ranked: Sequence[tuple[Article, float]],
+        ranked: Sequence[tuple[ArticleSummary, float]],
         per_leg: dict[int, dict[str, LegScore]],
         best_chunk: dict[int, ChunkKey],
         terms: set[str],
