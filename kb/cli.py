@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--explain", action="store_true", help="show the query analysis and each leg's rank")
     se.add_argument("--json", action="store_true", help="print the same result objects as the API")
 
+    ev = sub.add_parser("eval", help="measure retrieval quality on a BEIR-layout folder")
+    ev.add_argument("folder", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv")
+    ev.add_argument("--mode", default="all", choices=["all", "hybrid", "bm25", "vector"])
+    ev.add_argument("--json", action="store_true", help='print {mode: {"nDCG@10": x, ...}}')
+    ev.add_argument("--out", type=Path, help="also write the full report (with per-query results) as JSON here")
+
     sv = sub.add_parser("serve", help="serve the HTTP API")
     sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
     sv.add_argument("--port", type=int, help="port (default KB_PORT or 8000)")
@@ -163,6 +169,23 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.evaluation import evaluate
+    from kb.search.hybrid import MODES
+
+    modes = MODES if args.mode == "all" else (args.mode,)
+    report = evaluate(args.folder, settings, modes, progress=lambda msg: logger.info("%s", msg))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(asdict(report), ensure_ascii=False, indent=1), encoding="utf-8")
+    if args.json:
+        _print_json(report.metrics)
+    else:
+        print(f"{report.dataset}: {report.documents} documents, {report.queries} queries, model {settings.embedding_model}")
+        print(report.table())
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -185,7 +208,13 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-COMMANDS = {"import": _cmd_import, "index": _cmd_index, "search": _cmd_search, "serve": _cmd_serve}
+COMMANDS = {
+    "import": _cmd_import,
+    "index": _cmd_index,
+    "search": _cmd_search,
+    "eval": _cmd_eval,
+    "serve": _cmd_serve,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
