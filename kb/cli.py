@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("folder", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv")
     ev.add_argument("--mode", default="all", choices=["all", "hybrid", "bm25", "vector"])
     ev.add_argument("--json", action="store_true", help='print {mode: {"nDCG@10": x, ...}}')
-    ev.add_argument("--out", type=Path, help="also write the full report (with per-query results) as JSON here")
+    ev.add_argument(
+        "--out", type=Path, help="also write the full report (with per-query results) as JSON here"
+    )
 
     sv = sub.add_parser("serve", help="serve the HTTP API")
     sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
@@ -181,7 +183,10 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(report.metrics)
     else:
-        print(f"{report.dataset}: {report.documents} documents, {report.queries} queries, model {settings.embedding_model}")
+        print(
+            f"{report.dataset}: {report.documents} documents, {report.queries} queries, "
+            f"model {settings.embedding_model}"
+        )
         print(report.table())
     return 0
 

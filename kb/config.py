@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     user_dict: Path | None = Field(
         default=None, description="Extra jieba user dictionary (one entry a line)."
     )
+    fusion: str = Field(default="weighted", pattern="^(weighted|rrf)$", description="Hybrid fusion method.")
+    fusion_bm25_weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the BM25 leg in weighted fusion (vector: 1 - this).",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     dev_user: str = Field(default="dev", description="Acting principal until authentication exists.")

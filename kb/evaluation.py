@@ -40,7 +40,10 @@ class EvalReport:
 
     def table(self) -> str:
         """The aggregate measures as a Markdown table."""
-        lines = ["| mode | " + " | ".join(MEASURES) + " | p50 ms | p95 ms |", "|---" * (len(MEASURES) + 3) + "|"]
+        lines = [
+            "| mode | " + " | ".join(MEASURES) + " | p50 ms | p95 ms |",
+            "|---" * (len(MEASURES) + 3) + "|",
+        ]
         for mode, values in self.metrics.items():
             cells = " | ".join(f"{values[m]:.3f}" for m in MEASURES)
             lat = self.latency_ms.get(mode, {})
@@ -100,7 +103,9 @@ def evaluate(
     say = progress or (lambda _msg: None)
 
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
-        run_settings = settings.model_copy(update={"data_dir": Path(tmp), "database_url": "", "index_dir": None})
+        run_settings = settings.model_copy(
+            update={"data_dir": Path(tmp), "database_url": "", "index_dir": None}
+        )
         kb = KnowledgeBase(run_settings).open()
         try:
             say(f"indexing {len(corpus)} documents")
@@ -126,7 +131,9 @@ def evaluate(
                     ranked = [doc_of[h.article_id] for h in result.results]
                     # Scores for trec_eval: strictly decreasing by rank, so our order is the one measured.
                     run[qid] = {doc_id: float(DEPTH - i) for i, doc_id in enumerate(ranked)}
-                    rows.append({"query_id": qid, "query": text, "relevant": sorted(qrels[qid]), "top10": ranked[:10]})
+                    rows.append(
+                        {"query_id": qid, "query": text, "relevant": sorted(qrels[qid]), "top10": ranked[:10]}
+                    )
                 per_query = {
                     (m.query_id, str(m.measure)): m.value for m in ir_measures.iter_calc(measures, qrels, run)
                 }

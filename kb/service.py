@@ -58,7 +58,7 @@ class KnowledgeBase:
         )
         self.index = IndexManager(settings, self.database, self.analyzer, self.embedder)
         self.store = ArticleStore(self.database)
-        self.engine = SearchEngine(self.index, self.store)
+        self.engine = SearchEngine(self.index, self.store, settings.fusion, settings.fusion_bm25_weight)
         self._applier: threading.Thread | None = None
         self._stop = threading.Event()
 

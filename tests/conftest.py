@@ -75,9 +75,7 @@ def kb(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedde
 
 
 @pytest.fixture
-def client(
-    settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
-) -> Iterator[TestClient]:
+def client(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder) -> Iterator[TestClient]:
     service = KnowledgeBase(settings, embedder=hash_embedder, analyzer=analyzer)
     with TestClient(create_app(settings, kb=service)) as test_client:
         yield test_client

@@ -89,14 +89,8 @@ def test_highlight_is_contiguous_and_valid(client: TestClient) -> None:  # BL-49
 
 
 def test_front_matter_in_body_fills_fields(client: TestClient) -> None:  # BL-47
-    article = create(
-        client, "---\ntitle: VPN 指南\ntags: [vpn, 网络]\nservice: network\n---\n# VPN 连接\n正文"
-    )
-    assert (
-        article["title"] == "VPN 指南"
-        and article["tags"] == ["vpn", "网络"]
-        and article["service"] == "network"
-    )
+    article = create(client, "---\ntitle: VPN 指南\ntags: [vpn, 网络]\nservice: network\n---\n# VPN 连接\n正文")
+    assert article["title"] == "VPN 指南" and article["tags"] == ["vpn", "网络"] and article["service"] == "network"
     assert "tags:" not in article["html"] and "<hr" not in article["html"]
     assert search_ids(client, "VPN", service="network") == [article["id"]]
     assert search_ids(client, "VPN", service="mail") == []
@@ -117,7 +111,5 @@ def test_health_reports_counts(client: TestClient) -> None:
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["database"]["ok"]
     index = body["index"]
-    assert (
-        index["articles"] == 1 and index["db_chunks"] == index["bm25_chunks"] == index["vector_chunks"] >= 1
-    )
+    assert index["articles"] == 1 and index["db_chunks"] == index["bm25_chunks"] == index["vector_chunks"] >= 1
     assert body["model"]["name"] == "hash"

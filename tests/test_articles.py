@@ -51,9 +51,7 @@ def test_no_front_matter_title_from_setext_heading() -> None:
 
 
 def test_every_real_article_parses_and_round_trips() -> None:
-    roots = [
-        SHARED_ARTICLES / name for name in ("k8s-troubleshooting", "windows-troubleshooting", "tidb-faq")
-    ]
+    roots = [SHARED_ARTICLES / name for name in ("k8s-troubleshooting", "windows-troubleshooting", "tidb-faq")]
     count = 0
     for root in roots:
         for path in iter_markdown_files(root):

@@ -30,9 +30,7 @@ def test_import_search_status_rebuild(cli_env: Path, capsys: pytest.CaptureFixtu
 
     assert main(["search", "Pod 一直处于 Pending 状态", "--limit", "3"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].endswith(
-        "Pod 一直处于 Pending 状态  (score " + out.splitlines()[0].split("(score ")[1]
-    )
+    assert out.splitlines()[0].endswith("Pod 一直处于 Pending 状态  (score " + out.splitlines()[0].split("(score ")[1])
     assert "troubleshooting/pod/keep-pending.md" in out
 
     assert main(["search", "Pending", "--json", "--explain", "--mode", "bm25"]) == 0

@@ -156,9 +156,7 @@ def test_model_mismatch_names_the_rebuild_command(settings: Settings, analyzer: 
     other.close()
 
 
-def test_failed_indexing_leaves_no_stale_lock(
-    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
-) -> None:  # BL-38
+def test_failed_indexing_leaves_no_stale_lock(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:  # BL-38
     original = kb.analyzer.tokens
 
     def exploding(text: str):  # type: ignore[no-untyped-def]

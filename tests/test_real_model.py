@@ -51,9 +51,7 @@ def top_path(kb: KnowledgeBase, query: str, mode: str = "hybrid") -> str:
         ("KMS 激活失败", "activation"),
     ],
 )
-def test_known_answers_on_real_articles(
-    real_kb: KnowledgeBase, query: str, expected: str | tuple[str, ...]
-) -> None:
+def test_known_answers_on_real_articles(real_kb: KnowledgeBase, query: str, expected: str | tuple[str, ...]) -> None:
     path = top_path(real_kb, query).lower()
     assert any(e in path for e in ((expected,) if isinstance(expected, str) else expected)), path
 

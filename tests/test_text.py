@@ -51,10 +51,7 @@ def test_short_english_words_and_single_letters_are_kept(analyzer: TextAnalyzer)
 def test_offsets_point_into_the_original_text(analyzer: TextAnalyzer) -> None:
     text = "错误代码：０ｘ８００７０００５（拒绝访问）"
     for token in analyzer.tokens(text):
-        assert (
-            analyzer.normalize(text[token.start : token.end]).replace(" ", "_") == token.text
-            or not token.identifier
-        )
+        assert analyzer.normalize(text[token.start : token.end]).replace(" ", "_") == token.text or not token.identifier
 
 
 def test_user_dictionary_entries_with_spaces_and_punctuation(tmp_path: Path) -> None:  # BL-06

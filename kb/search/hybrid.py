@@ -20,7 +20,7 @@ from typing import Any, Literal
 from kb.config import MAX_QUERY_CHARS
 from kb.errors import InvalidInputError, QueryTooLongError
 from kb.models import Chunk
-from kb.search.fusion import RRF_K, order, rrf
+from kb.search.fusion import RRF_K, order, rrf, weighted
 from kb.search.snippets import highlight
 from kb.store import ArticleFilter, ArticleStore, ArticleSummary
 
@@ -43,12 +43,14 @@ class LegScore:
 
     rank: int
     score: float
+    normalized: float | None = None
 
 
 @dataclass
 class SearchHit:
-    """One article in a search answer. ``score`` is the fused RRF score (``hybrid``, in (0, 2/61]) or the
-    leg's raw score (``bm25``: BM25F; ``vector``: cosine)."""
+    """One article in a search answer. ``score`` in ``hybrid`` mode is the weighted fusion score in [0, 1]
+    (or the RRF score, in (0, 2/61], with ``fusion="rrf"``); in ``bm25`` mode the BM25F score; in ``vector``
+    mode the cosine in [-1, 1]."""
 
     article_id: int
     title: str
@@ -84,6 +86,8 @@ class SearchRequest:
     limit: int = 10
     filters: ArticleFilter = field(default_factory=ArticleFilter)
     explain: bool = False
+    fusion: str | None = None
+    bm25_weight: float | None = None
 
     def validate(self) -> None:
         """Raises :class:`QueryTooLongError` or :class:`InvalidInputError` for out-of-range values."""
@@ -95,16 +99,24 @@ class SearchRequest:
             raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}.")
         if not 1 <= self.limit <= MAX_LIMIT:
             raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}.")
+        if self.fusion not in (None, "weighted", "rrf"):
+            raise InvalidInputError(f"fusion must be weighted or rrf, not {self.fusion!r}.")
+        if self.bm25_weight is not None and not 0.0 <= self.bm25_weight <= 1.0:
+            raise InvalidInputError("bm25_weight must be between 0 and 1.")
 
 
 class SearchEngine:
     """Runs searches against the live index generation and the article store. Thread-safe."""
 
-    def __init__(self, index: Any, store: ArticleStore) -> None:
+    def __init__(
+        self, index: Any, store: ArticleStore, fusion: str = "weighted", bm25_weight: float = 0.5
+    ) -> None:
         from kb.search.index import IndexManager
 
         self.index: IndexManager = index
         self.store = store
+        self.fusion = fusion
+        self.bm25_weight = bm25_weight
 
     def search(self, request: SearchRequest) -> SearchResult:
         """Search (see module docstring).
@@ -151,7 +163,7 @@ class SearchEngine:
                 "identifiers": list(analysis.identifiers),
                 "legs": list(legs),
                 "candidates": {leg: len(hits_) for leg, hits_ in legs.items()},
-                "fusion": {"method": "rrf", "k": RRF_K} if request.mode == "hybrid" else None,
+                "fusion": self._fusion_info(request) if request.mode == "hybrid" else None,
             }
         return SearchResult(
             request.query,
@@ -161,6 +173,13 @@ class SearchEngine:
             no_keyword_terms=not analysis.terms,
             explain=explain,
         )
+
+    def _fusion_info(self, request: SearchRequest) -> dict[str, Any]:
+        method = request.fusion or self.fusion
+        if method == "rrf":
+            return {"method": "rrf", "k": RRF_K}
+        w = self.bm25_weight if request.bm25_weight is None else request.bm25_weight
+        return {"method": "weighted", "weights": {"bm25": w, "vector": round(1 - w, 6)}}
 
     def _rank(
         self, legs: dict[str, list[tuple[ChunkKey, float]]], request: SearchRequest
@@ -181,8 +200,15 @@ class SearchEngine:
         best_chunk: dict[int, ChunkKey] = {}
         for key in order(chunk_scores):
             best_chunk.setdefault(key[0], key)
-        if request.mode == "hybrid":
+        if request.mode == "hybrid" and (request.fusion or self.fusion) == "rrf":
             scores = rrf(article_rankings)
+        elif request.mode == "hybrid":
+            w = self.bm25_weight if request.bm25_weight is None else request.bm25_weight
+            raw = {leg: {aid: ls[leg].score for aid, ls in per_leg.items() if leg in ls} for leg in legs}
+            scores, parts = weighted(raw, {"bm25": w, "vector": 1.0 - w})
+            for aid, leg_parts in parts.items():
+                for leg, norm in leg_parts.items():
+                    per_leg[aid][leg] = LegScore(per_leg[aid][leg].rank, per_leg[aid][leg].score, norm)
         else:
             leg = request.mode
             scores = {aid: ls[leg].score for aid, ls in per_leg.items() if leg in ls}
@@ -215,7 +241,7 @@ class SearchEngine:
                     status=article.status,
                     explain=(
                         {
-                            leg: {"rank": ls.rank, "score": ls.score}
+                            leg: {"rank": ls.rank, "score": ls.score, "normalized": ls.normalized}
                             for leg, ls in per_leg.get(article.id, {}).items()
                         }
                         | {"chunk": best_chunk[article.id][1]}

@@ -29,6 +29,8 @@ def search(
     tags: Annotated[list[str] | None, Query(description="All of these tags.")] = None,
     status: Annotated[list[str] | None, Query(description="Statuses; default published.")] = None,
     explain: bool = False,
+    fusion: Annotated[str | None, Query(description="weighted (default) or rrf.")] = None,
+    bm25_weight: Annotated[float | None, Query(description="Weighted fusion: BM25 weight, 0 to 1.")] = None,
 ) -> SearchResult:
     """Hybrid search over articles (see :mod:`kb.search.hybrid`)."""
     flt = ArticleFilter(
@@ -37,4 +39,7 @@ def search(
         services=_split(service),
         tags=_split(tags),
     )
-    return kb.search(SearchRequest(query=q, mode=mode, limit=limit, filters=flt, explain=explain))
+    request = SearchRequest(
+        query=q, mode=mode, limit=limit, filters=flt, explain=explain, fusion=fusion, bm25_weight=bm25_weight
+    )
+    return kb.search(request)

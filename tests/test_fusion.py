@@ -1,0 +1,73 @@
+"""Fusion: RRF and weighted score fusion (cases BL-16, BL-17, BL-18, BL-20)."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from kb.search.embedding import HashingEmbedder
+from kb.search.fusion import order, rrf, weighted
+from tests.conftest import create
+
+
+def test_rrf_formula_and_stable_ties() -> None:
+    scores = rrf({"bm25": ["a", "b"], "vector": ["b", "c"]})
+    assert abs(scores["b"] - (1 / 62 + 1 / 61)) < 1e-12
+    assert abs(scores["a"] - 1 / 61) < 1e-12 and abs(scores["c"] - 1 / 62) < 1e-12
+    assert order({"x": 1.0, "a": 1.0, "m": 2.0}) == ["m", "a", "x"]
+
+
+def test_missing_leg_contributes_exactly_zero() -> None:  # BL-17
+    fused, parts = weighted(
+        {"bm25": {"A": 1.0, "B": 2.0}, "vector": {"A": 0.3, "B": 0.3, "C": 0.9}}, {"bm25": 0.5, "vector": 0.5}
+    )
+    assert "bm25" not in parts["C"]
+    assert abs(fused["C"] - 0.45) < 1e-9
+    assert all(v >= 0 for v in fused.values())
+    assert fused["A"] < fused["C"]
+
+
+def test_keyword_only_matches_are_weighted_like_the_rest() -> None:  # BL-18
+    raw = {"bm25": {"K": 25.9}, "vector": {"K": 0.10, "S": 0.85}}
+    fused, _ = weighted(raw, {"bm25": 0.3, "vector": 0.7})
+    assert order(fused)[0] == "S"
+    assert all(0.0 <= v <= 1.0 for v in fused.values())
+    no_keywords, _ = weighted(raw, {"bm25": 0.0, "vector": 1.0})
+    assert order(no_keywords)[0] == "S" and no_keywords["K"] < 0.11
+
+
+def test_negative_cosine_never_makes_a_negative_score() -> None:
+    fused, _ = weighted({"vector": {"x": -0.4}, "bm25": {"y": 3.0}}, {"bm25": 0.5, "vector": 0.5})
+    assert fused["x"] == 0.0 and fused["y"] == 0.5
+
+
+def test_reported_vector_score_is_the_real_cosine(client: TestClient) -> None:  # BL-16
+    a = create(client, "# 邮箱容量已满\n邮箱容量已满 如何清理 邮件归档")
+    create(client, "# 邮件归档策略\n公司邮件归档的保存期限")
+    query = "邮箱容量已满"
+    embedder = HashingEmbedder()
+    body = client.get("/search", params={"q": query, "explain": "true"}).json()
+    top = next(r for r in body["results"] if r["article_id"] == a["id"])
+    chunk_text = "邮箱容量已满\n邮箱容量已满 如何清理 邮件归档"  # title, then the chunk text
+    cosine = float(embedder.encode_queries([query])[0] @ embedder.encode_passages([chunk_text])[0])
+    assert abs(top["explain"]["vector"]["score"] - cosine) < 1e-4
+    expected = 0.5 * top["explain"]["bm25"]["normalized"] + 0.5 * max(0.0, cosine)
+    assert abs(top["score"] - expected) < 1e-6
+    shifted = client.get("/search", params={"q": query, "explain": "true", "bm25_weight": 0.2}).json()
+    top2 = next(r for r in shifted["results"] if r["article_id"] == a["id"])
+    assert abs(top2["score"] - (0.2 * top["explain"]["bm25"]["normalized"] + 0.8 * max(0.0, cosine))) < 1e-6
+    assert top2["score"] != top["score"]
+
+
+def test_exact_error_code_survives_every_fusion(client: TestClient) -> None:  # BL-20
+    target = create(client, "# 错误 0x80070005\n错误 0x80070005 拒绝访问 的解决办法")
+    for i in range(10):
+        create(client, f"# 权限不足 {i}\n权限不足 拒绝访问 错误 解决办法 第{i}种情况 0x8007")
+    for params in ({"fusion": "rrf"}, {"fusion": "weighted"}, {"fusion": "weighted", "bm25_weight": 0.2}):
+        ids = [r["article_id"] for r in client.get("/search", params={"q": "0x80070005", **params}).json()["results"]]
+        assert target["id"] in ids[:3], params
+
+
+def test_hash_embedder_is_deterministic() -> None:
+    e = HashingEmbedder()
+    assert np.array_equal(e.encode_passages(["打印机卡纸"]), HashingEmbedder().encode_passages(["打印机卡纸"]))
