@@ -184,9 +184,7 @@ def parse_markdown(text: str, *, fallback_title: str | None = None, **overrides:
     front, body = split_front_matter(text)
     body = clean_body(body)
     if len(body) > MAX_BODY_CHARS:
-        raise PayloadTooLargeError(
-            f"article body has {len(body)} characters; the maximum is {MAX_BODY_CHARS}"
-        )
+        raise PayloadTooLargeError(f"article body has {len(body)} characters; the maximum is {MAX_BODY_CHARS}")
     fields: dict[str, Any] = {
         "title": _as_text(front.get("title")) or first_heading(body) or fallback_title or "",
         "body": body,

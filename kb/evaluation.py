@@ -103,17 +103,13 @@ def evaluate(
     say = progress or (lambda _msg: None)
 
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
-        run_settings = settings.model_copy(
-            update={"data_dir": Path(tmp), "database_url": "", "index_dir": None}
-        )
+        run_settings = settings.model_copy(update={"data_dir": Path(tmp), "database_url": "", "index_dir": None})
         kb = KnowledgeBase(run_settings).open()
         try:
             say(f"indexing {len(corpus)} documents")
             doc_of: dict[int, str] = {}
             for doc in corpus:
-                content = validate_content(
-                    {"title": doc.get("title") or doc["_id"], "body": doc.get("text", "")}
-                )
+                content = validate_content({"title": doc.get("title") or doc["_id"], "body": doc.get("text", "")})
                 doc_of[kb.store.create(content, "eval", source="eval").article.id] = doc["_id"]
             kb.index.apply_pending()
             measures = [ir_measures.parse_measure(m) for m in MEASURES.values()]
@@ -124,19 +120,13 @@ def evaluate(
                 rows = []
                 for qid, text in queries.items():
                     started = time.perf_counter()
-                    result = kb.search(
-                        SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=()))
-                    )
+                    result = kb.search(SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=())))
                     took.append((time.perf_counter() - started) * 1000)
                     ranked = [doc_of[h.article_id] for h in result.results]
                     # Scores for trec_eval: strictly decreasing by rank, so our order is the one measured.
                     run[qid] = {doc_id: float(DEPTH - i) for i, doc_id in enumerate(ranked)}
-                    rows.append(
-                        {"query_id": qid, "query": text, "relevant": sorted(qrels[qid]), "top10": ranked[:10]}
-                    )
-                per_query = {
-                    (m.query_id, str(m.measure)): m.value for m in ir_measures.iter_calc(measures, qrels, run)
-                }
+                    rows.append({"query_id": qid, "query": text, "relevant": sorted(qrels[qid]), "top10": ranked[:10]})
+                per_query = {(m.query_id, str(m.measure)): m.value for m in ir_measures.iter_calc(measures, qrels, run)}
                 for row in rows:
                     row["nDCG@10"] = round(per_query.get((row["query_id"], "nDCG@10"), 0.0), 4)
                 aggregate = ir_measures.calc_aggregate(measures, qrels, run)

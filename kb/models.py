@@ -118,3 +118,14 @@ class OutboxEntry(Base):
     article_id: Mapped[int] = mapped_column(Integer)
     op: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SynonymGroup(Base):
+    """A group of equivalent terms used to expand queries (see :mod:`kb.synonyms`)."""
+
+    __tablename__ = "synonym_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terms: Mapped[list[str]] = mapped_column(JSON)
+    updated_by: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

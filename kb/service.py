@@ -25,6 +25,7 @@ from kb.search.hybrid import SearchEngine, SearchRequest, SearchResult
 from kb.search.index import IndexManager, IndexStatus
 from kb.search.text import TextAnalyzer
 from kb.store import ArticleStore
+from kb.synonyms import SynonymStore
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,9 @@ class KnowledgeBase:
         )
         self.index = IndexManager(settings, self.database, self.analyzer, self.embedder)
         self.store = ArticleStore(self.database)
-        self.engine = SearchEngine(self.index, self.store, settings.fusion, settings.fusion_bm25_weight)
+        self.synonyms = SynonymStore(self.database, self.analyzer)
+        self.synonyms.seed()
+        self.engine = SearchEngine(self.index, self.store, self.synonyms, settings.fusion, settings.fusion_bm25_weight)
         self._applier: threading.Thread | None = None
         self._stop = threading.Event()
 

@@ -114,9 +114,7 @@ class ArticleStore:
             rows = session.execute(select(*columns).where(Article.id.in_(ids))).all()
         return {row.id: ArticleSummary(*row) for row in rows}
 
-    def list_articles(
-        self, flt: ArticleFilter, offset: int = 0, limit: int = 50
-    ) -> tuple[list[Article], int]:
+    def list_articles(self, flt: ArticleFilter, offset: int = 0, limit: int = 50) -> tuple[list[Article], int]:
         """A page of articles matching ``flt``, newest first, and the total count."""
         query = select(Article)
         if flt.statuses:

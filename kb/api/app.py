@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kb.api.routes import articles, health, search
+from kb.api.routes import articles, health, search, synonyms
 from kb.config import Settings
 from kb.errors import KBError
 from kb.service import KnowledgeBase
@@ -47,6 +47,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     )
     app.include_router(search.router)
     app.include_router(articles.router)
+    app.include_router(synonyms.router)
     app.include_router(health.router)
 
     @app.exception_handler(KBError)
@@ -57,9 +58,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": "invalid_input", "detail": problems}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,13 +157,14 @@ class BM25Index:
             self._searcher = self._ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2))
         return self._searcher
 
-    def search(self, terms: Iterable[str], limit: int) -> list[BM25Hit]:
-        """Chunks matching any of ``terms`` (analyzer output), best BM25F score first, at most ``limit``."""
+    def search(self, terms: Mapping[str, float], limit: int) -> list[BM25Hit]:
+        """Chunks matching any of ``terms`` (analyzer term -> query weight, 1.0 for the user's own words),
+        best BM25F score first, at most ``limit``."""
         from whoosh import query as q
 
         clauses = [
-            q.Term(field, term, boost=boost)
-            for term in dict.fromkeys(terms)
+            q.Term(field, term, boost=boost * weight)
+            for term, weight in terms.items()
             for field, boost in FIELD_BOOSTS.items()
         ]
         if not clauses or limit <= 0:
@@ -172,10 +173,29 @@ class BM25Index:
             searcher = self._get_searcher()
             results = searcher.search(q.Or(clauses), limit=limit)
             return [
-                BM25Hit(int(hit["article_id"]), int(hit["ord"]), float(hit.score))
-                for hit in results
-                if hit.score > 0
+                BM25Hit(int(hit["article_id"]), int(hit["ord"]), float(hit.score)) for hit in results if hit.score > 0
             ]
+
+    def articles_with_phrases(self, phrases: Iterable[tuple[str, ...]]) -> set[int]:
+        """Ids of articles that contain every phrase (in order, adjacent) in the title, headings or body."""
+        from whoosh import query as q
+
+        clauses = []
+        for phrase in phrases:
+            fields = ("title", "headings", "body")
+            if len(phrase) == 1:
+                clauses.append(q.Or([q.Term(f, phrase[0]) for f in fields]))
+            else:
+                clauses.append(q.Or([q.Phrase(f, list(phrase)) for f in fields]))
+        if not clauses:
+            return set()
+        with self._search_lock:
+            searcher = self._get_searcher()
+            matched: set[int] | None = None
+            for clause in clauses:  # per phrase: an article may hold each phrase in a different chunk
+                found = {int(hit["article_id"]) for hit in searcher.search(clause, limit=None)}
+                matched = found if matched is None else matched & found
+            return matched or set()
 
     def doc_count(self) -> int:
         """Number of live (not deleted) chunk documents."""

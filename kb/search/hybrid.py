@@ -23,6 +23,7 @@ from kb.models import Chunk
 from kb.search.fusion import RRF_K, order, rrf, weighted
 from kb.search.snippets import highlight
 from kb.store import ArticleFilter, ArticleStore, ArticleSummary
+from kb.synonyms import EXPANSION_WEIGHT, SynonymStore
 
 Mode = Literal["hybrid", "bm25", "vector"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "vector")
@@ -109,12 +110,18 @@ class SearchEngine:
     """Runs searches against the live index generation and the article store. Thread-safe."""
 
     def __init__(
-        self, index: Any, store: ArticleStore, fusion: str = "weighted", bm25_weight: float = 0.5
+        self,
+        index: Any,
+        store: ArticleStore,
+        synonyms: SynonymStore | None = None,
+        fusion: str = "weighted",
+        bm25_weight: float = 0.5,
     ) -> None:
         from kb.search.index import IndexManager
 
         self.index: IndexManager = index
         self.store = store
+        self.synonyms = synonyms
         self.fusion = fusion
         self.bm25_weight = bm25_weight
 
@@ -139,28 +146,37 @@ class SearchEngine:
         if use_vector:
             query_vector = self.index.embedder.encode_queries([analysis.normalized])[0]
 
+        expansions = (
+            self.synonyms.expander().expand(analysis.normalized, set(analysis.terms))
+            if self.synonyms is not None and use_bm25
+            else []
+        )
+        weighted_terms = {t: 1.0 for t in analysis.terms} | {t: EXPANSION_WEIGHT for t in expansions}
+        required = gen.bm25.articles_with_phrases(analysis.phrases) if analysis.phrases else None
         pool = max(MIN_CANDIDATES, request.limit * OVERSAMPLE)
         for _ in range(MAX_WIDENINGS + 1):
-            bm25_hits = gen.bm25.search(analysis.terms, pool) if use_bm25 else []
+            bm25_hits = gen.bm25.search(weighted_terms, pool) if use_bm25 else []
             vector_hits = gen.vectors.search(query_vector, pool) if query_vector is not None else []
             legs: dict[str, list[tuple[ChunkKey, float]]] = {}
             if use_bm25:
                 legs["bm25"] = [((h.article_id, h.ord), h.score) for h in bm25_hits]
             if use_vector:
                 legs["vector"] = [((h.article_id, h.ord), h.score) for h in vector_hits]
-            ranked, per_leg, best_chunk = self._rank(legs, request)
+            ranked, per_leg, best_chunk = self._rank(legs, request, required)
             truncated = len(bm25_hits) >= pool or len(vector_hits) >= pool
             if len(ranked) >= request.limit or not truncated:
                 break
             pool *= 4  # filters or long articles left too few articles: look deeper
         ranked = ranked[: request.limit]
-        hits = self._hits(ranked, per_leg, best_chunk, set(analysis.terms), request)
+        hits = self._hits(ranked, per_leg, best_chunk, set(weighted_terms), request)
         explain = None
         if request.explain:
             explain = {
                 "normalized_query": analysis.normalized,
                 "terms": list(analysis.terms),
                 "identifiers": list(analysis.identifiers),
+                "expansions": {t: EXPANSION_WEIGHT for t in expansions},
+                "phrases": [list(p) for p in analysis.phrases],
                 "legs": list(legs),
                 "candidates": {leg: len(hits_) for leg, hits_ in legs.items()},
                 "fusion": self._fusion_info(request) if request.mode == "hybrid" else None,
@@ -182,11 +198,13 @@ class SearchEngine:
         return {"method": "weighted", "weights": {"bm25": w, "vector": round(1 - w, 6)}}
 
     def _rank(
-        self, legs: dict[str, list[tuple[ChunkKey, float]]], request: SearchRequest
+        self, legs: dict[str, list[tuple[ChunkKey, float]]], request: SearchRequest, required: set[int] | None
     ) -> tuple[list[tuple[ArticleSummary, float]], dict[int, dict[str, LegScore]], dict[int, ChunkKey]]:
         candidate_ids = {key[0] for hits in legs.values() for key, _ in hits}
         articles = self.store.summaries(candidate_ids)
-        allowed = {aid for aid, a in articles.items() if request.filters.matches(a)}
+        allowed = {
+            aid for aid, a in articles.items() if request.filters.matches(a) and (required is None or aid in required)
+        }
         per_leg: dict[int, dict[str, LegScore]] = {}
         article_rankings: dict[str, list[int]] = {}
         for leg, hits in legs.items():

@@ -147,9 +147,7 @@ class IndexManager:
         embedder: the embedding model (passage vectors).
     """
 
-    def __init__(
-        self, settings: Settings, database: Database, analyzer: TextAnalyzer, embedder: Embedder
-    ) -> None:
+    def __init__(self, settings: Settings, database: Database, analyzer: TextAnalyzer, embedder: Embedder) -> None:
         self.settings = settings
         self.database = database
         self.analyzer = analyzer
@@ -200,9 +198,7 @@ class IndexManager:
                 try:
                     self._gen = self._load_generation(self.root / name)
                 except IndexUnavailableError as exc:
-                    logger.error(
-                        "index generation %s is unreadable (%s); rebuilding from the database", name, exc
-                    )
+                    logger.error("index generation %s is unreadable (%s); rebuilding from the database", name, exc)
                     self.rebuild()
                     return
             self._check(self._gen.manifest)
@@ -475,17 +471,12 @@ class IndexManager:
             articles = session.scalar(select(func.count()).select_from(Article)) or 0
             article_ids = set(session.scalars(select(Article.id)))
             db_chunks = (
-                session.scalar(
-                    select(func.count()).select_from(Chunk).where(Chunk.model == gen.manifest.model)
-                )
-                or 0
+                session.scalar(select(func.count()).select_from(Chunk).where(Chunk.model == gen.manifest.model)) or 0
             )
             max_seq = session.scalar(select(func.max(OutboxEntry.seq))) or 0
             pending = (
                 session.scalar(
-                    select(func.count())
-                    .select_from(OutboxEntry)
-                    .where(OutboxEntry.seq > gen.manifest.last_seq)
+                    select(func.count()).select_from(OutboxEntry).where(OutboxEntry.seq > gen.manifest.last_seq)
                 )
                 or 0
             )

@@ -53,9 +53,7 @@ def _window(text: str, spans: list[tuple[int, int]], width: int) -> tuple[int, i
     best, best_start = -1, 0
     for s, _ in spans:
         start = max(0, min(s - width // 4, len(text) - width))
-        covered = sum(
-            min(e, start + width) - max(b, start) for b, e in spans if e > start and b < start + width
-        )
+        covered = sum(min(e, start + width) - max(b, start) for b, e in spans if e > start and b < start + width)
         if covered > best:
             best, best_start = covered, start
     return best_start, best_start + width

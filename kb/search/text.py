@@ -4,9 +4,10 @@ One analyzer serves the BM25 index, BM25 queries and the snippet highlighter, so
 time can never disagree. Steps, in order:
 
 1. **Normalise** (:meth:`TextAnalyzer.normalize`): Unicode NFKC (full-width letters, digits and punctuation
-   become half-width), case folding, then Traditional to Simplified Chinese with OpenCC (``tw2sp``, which
-   also maps Taiwanese terms such as 印表機 to 打印机), then a few variant characters OpenCC leaves alone
-   (帐号 -> 账号). The same function prepares the embedding input.
+   become half-width), case folding, then Traditional to Simplified Chinese with OpenCC ``t2s``, then a few
+   variant characters OpenCC leaves alone (帐号 -> 账号). The same function prepares the embedding input.
+   Not ``tw2sp``: its Taiwan-to-mainland phrase table rewrites valid simplified text (文件 -> 文档,
+   程序 -> 进程: 600 and 481 changes in 150 bundled articles); regional terms (印表机 / 打印机) are synonyms.
 2. **Protect identifiers**: error codes (``ora-01555``, ``0x80070005``), IPv4/IPv6 addresses, URLs, file
    paths, versions (``3.6.3``), asset ids (``srv-bj-db01``), command options (``--force``) and every
    user-dictionary entry that holds punctuation or spaces (``wi-fi6``, ``active directory``) are cut
@@ -40,7 +41,7 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_USER_DICT = DATA_DIR / "userdict.txt"
 
 #: Bump when analysis changes in a way that changes index terms; stored in the index manifest.
-ANALYZER_VERSION = 1
+ANALYZER_VERSION = 2
 
 #: Particles that carry no meaning for retrieval, dropped at index and query time.
 STOPWORDS = frozenset(
@@ -136,6 +137,7 @@ QUERY_FILLERS = frozenset(
 _VARIANTS = str.maketrans({"帐": "账"})
 
 _WORD_CHAR = re.compile(r"[\w]", re.UNICODE)
+_QUOTED = re.compile(r"[\"“”「」『』]([^\"“”「」『』]+)[\"“”「」『』]")
 _ALNUM_PART = re.compile(r"[a-z0-9]+")
 
 # Identifier patterns, on normalised (lower-case, half-width) text. Order matters: longest forms first.
@@ -148,6 +150,9 @@ _IDENTIFIER_PATTERNS = [
     r"\b0x[0-9a-f]+\b",  # hex error codes
     r"\b[a-z0-9]+(?:[\-_.][a-z0-9]+)+\b",  # ora-01555, 802.1x, srv-bj-db01, 3.6.3, kube-proxy
 ]
+
+# Identifiers found inside a longer one (an IP inside a URL, a file name inside a path).
+_INNER_IDENTIFIER = re.compile(r"(?<![\w.\-])[a-z0-9]+(?:[\-_.][a-z0-9]+)+(?![\w\-])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +180,7 @@ class QueryAnalysis:
     terms: tuple[str, ...]
     identifiers: tuple[str, ...]
     has_word_chars: bool
+    phrases: tuple[tuple[str, ...], ...] = ()
 
 
 class TextAnalyzer:
@@ -196,7 +202,7 @@ class TextAnalyzer:
         from kb.errors import InvalidInputError
 
         jieba.setLogLevel(logging.WARNING)
-        self._opencc = opencc.OpenCC("tw2sp")
+        self._opencc = opencc.OpenCC("t2s")
         self._jieba = jieba.Tokenizer()
         phrases: list[str] = []
         digest = hashlib.sha256()
@@ -252,7 +258,7 @@ class TextAnalyzer:
     # -- normalisation -------------------------------------------------------------------------
 
     def normalize(self, text: str) -> str:
-        """NFKC + case folding + Traditional -> Simplified (OpenCC tw2sp) + variant unification."""
+        """NFKC + case folding + Traditional -> Simplified (OpenCC t2s) + variant unification."""
         return self._normalize_with_map(text)[0]
 
     def _normalize_with_map(self, text: str) -> tuple[str, list[int]]:
@@ -290,6 +296,10 @@ class TextAnalyzer:
             ident = match.group(0).rstrip(".:")
             start, end = match.start(), match.start() + len(ident)
             out.append(Token(ident.replace(" ", "_"), origin[start], origin[end - 1] + 1, True))
+            for inner in _INNER_IDENTIFIER.finditer(ident):  # the host of a URL, the file of a path ...
+                if inner.group(0) != ident:
+                    s, e = start + inner.start(), start + inner.end()
+                    out.append(Token(inner.group(0), origin[s], origin[e - 1] + 1, True))
             for part in _ALNUM_PART.finditer(ident):
                 if part.group(0) != ident:
                     s, e = start + part.start(), start + part.end()
@@ -317,15 +327,35 @@ class TextAnalyzer:
         return [t.text for t in self.tokens(text)]
 
     def analyze_query(self, query: str) -> QueryAnalysis:
-        """Terms for the BM25 leg of a query: index terms minus question-framing filler words."""
+        """Terms for the BM25 leg of a query: index terms minus question-framing filler words.
+
+        Text in double quotes (ASCII or Chinese quotes) is also a phrase: results must contain it.
+        """
         tokens = self.tokens(query)
         terms = [t.text for t in tokens if t.identifier or t.text not in QUERY_FILLERS]
+        phrases = []
+        for match in _QUOTED.finditer(query):
+            phrase = self._phrase_terms(match.group(1))
+            if phrase:
+                phrases.append(phrase)
         return QueryAnalysis(
             normalized=self.normalize(query),
             terms=tuple(dict.fromkeys(terms)),
             identifiers=tuple(dict.fromkeys(t.text for t in tokens if t.identifier)),
             has_word_chars=bool(_WORD_CHAR.search(query)),
+            phrases=tuple(phrases),
         )
+
+    def _phrase_terms(self, text: str) -> tuple[str, ...]:
+        """Terms of a phrase in order, without the sub-words search mode adds inside longer words."""
+        kept: list[Token] = []
+        for token in self.tokens(text):
+            if kept and token.start >= kept[-1].start and token.end <= kept[-1].end:
+                continue  # a fragment of the previous identifier
+            while kept and kept[-1].start >= token.start and kept[-1].end <= token.end:
+                kept.pop()  # a sub-word of this longer word
+            kept.append(token)
+        return tuple(t.text for t in kept)
 
     def fingerprint(self) -> dict[str, object]:
         """What the index manifest records about analysis, to detect a mismatch."""

@@ -1,0 +1,37 @@
+"""Synonym groups used for query expansion: list, add, remove (changes apply to the next query)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from kb.api.deps import KB, CurrentUser
+
+router = APIRouter(prefix="/synonyms", tags=["synonyms"])
+
+
+class SynonymGroupCreate(BaseModel):
+    """A new group of equivalent terms (at least two)."""
+
+    terms: list[str] = Field(min_length=2, max_length=50)
+
+
+@router.get("")
+def list_groups(kb: KB, user: CurrentUser) -> list[dict[str, Any]]:
+    """All synonym groups."""
+    return [asdict(g) for g in kb.synonyms.groups()]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def add_group(kb: KB, user: CurrentUser, payload: SynonymGroupCreate) -> dict[str, Any]:
+    """Add a group; it expands queries from the next search on, with no re-indexing."""
+    return asdict(kb.synonyms.add(payload.terms, user.username))
+
+
+@router.delete("/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_group(kb: KB, user: CurrentUser, group_id: int) -> None:
+    """Remove a group; 404 when it does not exist."""
+    kb.synonyms.remove(group_id)
