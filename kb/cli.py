@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--explain", action="store_true", help="show the query analysis and each leg's rank")
     se.add_argument("--json", action="store_true", help="print the same result objects as the API")
 
+    wy = sub.add_parser("why", help="explain why an article did or did not match a query")
+    wy.add_argument("query")
+    wy.add_argument("article_id", type=int)
+    wy.add_argument("--json", action="store_true", help="print as JSON")
+
     sy = sub.add_parser("synonyms", help="list or edit the synonym groups used to expand queries")
     sy_sub = sy.add_subparsers(dest="synonyms_command", required=True)
     sy_sub.add_parser("list", help="show all groups")
@@ -175,6 +180,34 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_why(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.search.why import explain_match
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase(settings).open()
+    try:
+        report = explain_match(kb.engine, args.query, args.article_id)
+    finally:
+        kb.close()
+    if args.json:
+        _print_json(report)
+        return 0
+    art = report["article"]
+    print(f"article {art['id']}: {art['title']}  (status {art['status']}, {art['chunks']} chunks)")
+    print(f"query: {report['normalized_query']}")
+    for term in report["terms"]:
+        where = ", ".join(term["in"]) or "NOT in the article"
+        print(f"  term {term['term']:<16} idf {term['idf']:<7} {where}")
+    bm25 = report["bm25"]
+    print(f"BM25 leg:   rank {bm25['rank'] or 'not matched'}" + (f" ({bm25['note']})" if bm25["note"] else ""))
+    vec = report["vector"]
+    print(f"vector leg: best chunk {vec['best_chunk']}, cosine {vec['cosine']}, chunk rank {vec['chunk_rank']}")
+    print(f"hybrid:     rank {report['hybrid_rank'] or 'not in the top 100'}")
+    for reason in report["hidden_by_default_filters"]:
+        print(f"hidden by default filters: {reason}")
+    return 0
+
+
 def _cmd_synonyms(args: argparse.Namespace, settings: Settings) -> int:
     from kb.service import KnowledgeBase
 
@@ -242,6 +275,7 @@ COMMANDS = {
     "search": _cmd_search,
     "eval": _cmd_eval,
     "synonyms": _cmd_synonyms,
+    "why": _cmd_why,
     "serve": _cmd_serve,
 }
 

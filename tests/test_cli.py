@@ -75,3 +75,20 @@ def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
             main(argv)
         assert exit_info.value.code == 0
         assert "usage: kb" in capsys.readouterr().out
+
+
+def test_why_explains_match_and_miss(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    k8s = BUNDLED / "k8s-troubleshooting"
+    assert main(["import", str(k8s), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["search", "Pod 一直处于 Pending 状态", "--json", "--limit", "1"]) == 0
+    pending = json.loads(capsys.readouterr().out)["results"][0]["article_id"]
+    assert main(["why", "Pending 调度失败", str(pending), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bm25"]["rank"] == 1 and report["hybrid_rank"] == 1
+    pending_term = next(t for t in report["terms"] if t["term"] == "pending")
+    assert "title" in pending_term["in"]
+    assert main(["why", "完全无关的食堂菜单", str(pending)]) == 0
+    out = capsys.readouterr().out
+    assert "NOT in the article" in out and "BM25 leg:   rank not matched" in out
+    assert main(["why", "x", "999999"]) == 2

@@ -97,3 +97,8 @@ def test_embeddings_do_not_depend_on_batch_composition() -> None:  # BL-24
 
 def test_settings_default_model_is_m3e_small(tmp_path: Path) -> None:
     assert Settings(data_dir=tmp_path).embedding_model == "m3e-small"
+
+
+def test_off_topic_query_is_low_confidence_with_the_real_model(real_kb: KnowledgeBase) -> None:  # BL-22
+    assert real_kb.search(SearchRequest("今天食堂吃什么")).low_confidence
+    assert not real_kb.search(SearchRequest("远程桌面 没有可用的许可证")).low_confidence

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 
 from kb.api import create_app
 from kb.config import Settings
+from kb.ingest.markdown import read_article_file
 from kb.search.embedding import HashingEmbedder
 from kb.service import KnowledgeBase
-from tests.conftest import create, search_ids
+from tests.conftest import BUNDLED, create, search_ids
 
 
 def test_bl01_latin_and_digits_glued_to_chinese(client: TestClient) -> None:
@@ -127,3 +128,23 @@ def test_bl15_synonyms_expand_queries_only(client: TestClient) -> None:
     assert search_ids(client, "蓝牙鼠标", mode="bm25") == []
     assert client.delete(f"/synonyms/{group['id']}").status_code == 404
     assert client.post("/synonyms", json={"terms": ["单个"]}).status_code == 422
+
+
+def test_bl22_off_topic_queries_are_low_confidence(client: TestClient) -> None:
+    for path in sorted(BUNDLED.glob("k8s-troubleshooting/troubleshooting/*/*.md"))[:20]:
+        content = read_article_file(path)
+        if content is not None:
+            client.post("/articles", json={"title": content.title, "body": content.body})
+    off_topic = client.get("/search", params={"q": "今天食堂吃什么", "explain": "true"}).json()
+    assert off_topic["low_confidence"] is True
+    assert off_topic["explain"]["confidence"]["coverage"] < off_topic["explain"]["confidence"]["coverage_min"]
+    on_topic = client.get("/search", params={"q": "Pod 一直处于 Pending 状态"}).json()
+    assert on_topic["low_confidence"] is False
+    assert client.get("/search", params={"q": "？？？"}).json()["low_confidence"] is True
+
+
+def test_bl22_query_instruction_goes_on_queries_only() -> None:
+    plain, instructed = HashingEmbedder(), HashingEmbedder(query_instruction="为这个句子生成表示：")
+    passage = ["打印机卡纸处理"]
+    assert (instructed.encode_passages(passage) == plain.encode_passages(passage)).all()
+    assert (instructed.encode_queries(passage) == plain.encode_passages(["为这个句子生成表示：打印机卡纸处理"])).all()

@@ -197,6 +197,12 @@ class BM25Index:
                 matched = found if matched is None else matched & found
             return matched or set()
 
+    def idf(self, terms: Iterable[str]) -> dict[str, float]:
+        """BM25 idf of each term in the ``body`` field (0 for a term no chunk holds)."""
+        with self._search_lock:
+            searcher = self._get_searcher()
+            return {t: float(searcher.idf("body", t)) if searcher.doc_frequency("body", t) else 0.0 for t in terms}
+
     def doc_count(self) -> int:
         """Number of live (not deleted) chunk documents."""
         with self._search_lock:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from kb.config import MAX_QUERY_CHARS
 from kb.errors import InvalidInputError, QueryTooLongError
 from kb.models import Chunk
+from kb.search.confidence import coverage, is_confident, thresholds_for
 from kb.search.fusion import RRF_K, order, rrf, weighted
 from kb.search.snippets import highlight
 from kb.store import ArticleFilter, ArticleStore, ArticleSummary
@@ -68,13 +69,16 @@ class SearchHit:
 
 @dataclass
 class SearchResult:
-    """A search answer. ``no_keyword_terms`` is True when the query had nothing for the BM25 leg."""
+    """A search answer. ``no_keyword_terms`` is True when the query had nothing for the BM25 leg;
+    ``low_confidence`` is True when there is no result or the best one is not a confident match
+    (see :mod:`kb.search.confidence`)."""
 
     query: str
     mode: str
     took_ms: float
     results: list[SearchHit]
     no_keyword_terms: bool = False
+    low_confidence: bool = True
     explain: dict[str, Any] | None = field(default=None)
 
 
@@ -138,7 +142,9 @@ class SearchEngine:
         analyzer = self.index.analyzer
         analysis = analyzer.analyze_query(query)
         if not query or not analysis.has_word_chars:
-            return SearchResult(request.query, request.mode, _ms(started), [], no_keyword_terms=True)
+            return SearchResult(
+                request.query, request.mode, _ms(started), [], no_keyword_terms=True, low_confidence=True
+            )
         use_bm25 = request.mode in ("hybrid", "bm25") and bool(analysis.terms)
         use_vector = request.mode in ("hybrid", "vector")
         gen = self.index.generation
@@ -168,7 +174,8 @@ class SearchEngine:
                 break
             pool *= 4  # filters or long articles left too few articles: look deeper
         ranked = ranked[: request.limit]
-        hits = self._hits(ranked, per_leg, best_chunk, set(weighted_terms), request)
+        hits, chunks = self._hits(ranked, per_leg, best_chunk, set(weighted_terms), request)
+        confidence = self._confidence(analysis.terms, hits, chunks, per_leg, gen)
         explain = None
         if request.explain:
             explain = {
@@ -177,6 +184,7 @@ class SearchEngine:
                 "identifiers": list(analysis.identifiers),
                 "expansions": {t: EXPANSION_WEIGHT for t in expansions},
                 "phrases": [list(p) for p in analysis.phrases],
+                "confidence": confidence,
                 "legs": list(legs),
                 "candidates": {leg: len(hits_) for leg, hits_ in legs.items()},
                 "fusion": self._fusion_info(request) if request.mode == "hybrid" else None,
@@ -187,8 +195,33 @@ class SearchEngine:
             _ms(started),
             hits,
             no_keyword_terms=not analysis.terms,
+            low_confidence=not confidence["confident"],
             explain=explain,
         )
+
+    def _confidence(
+        self,
+        terms: Sequence[str],
+        hits: list[SearchHit],
+        chunks: dict[ChunkKey, Chunk],
+        per_leg: dict[int, dict[str, LegScore]],
+        gen: Any,
+    ) -> dict[str, Any]:
+        limits = thresholds_for(self.index.embedder.name)
+        answer: dict[str, Any] = {"coverage_min": limits.coverage_min, "cosine_min": limits.cosine_min}
+        if not hits:
+            return answer | {"confident": False, "coverage": 0.0, "cosine": None}
+        top = hits[0]
+        chunk = next((c for c in chunks.values() if c.article_id == top.article_id), None)
+        text = " ".join([top.title, *top.heading_path, chunk.text if chunk is not None else ""])
+        cov = coverage(list(terms), set(self.index.analyzer.terms(text)), gen.bm25.idf(terms)) if terms else 0.0
+        vector = per_leg.get(top.article_id, {}).get("vector")
+        cosine = vector.score if vector is not None else None
+        return answer | {
+            "confident": is_confident(cov, cosine, limits),
+            "coverage": round(cov, 4),
+            "cosine": cosine,
+        }
 
     def _fusion_info(self, request: SearchRequest) -> dict[str, Any]:
         method = request.fusion or self.fusion
@@ -239,7 +272,7 @@ class SearchEngine:
         best_chunk: dict[int, ChunkKey],
         terms: set[str],
         request: SearchRequest,
-    ) -> list[SearchHit]:
+    ) -> tuple[list[SearchHit], dict[ChunkKey, Chunk]]:
         chunks = self._chunks([best_chunk[a.id] for a, _ in ranked])
         hits = []
         for article, score in ranked:
@@ -268,7 +301,7 @@ class SearchEngine:
                     ),
                 )
             )
-        return hits
+        return hits, chunks
 
     def _chunks(self, keys: list[ChunkKey]) -> dict[ChunkKey, Chunk]:
         if not keys:

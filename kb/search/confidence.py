@@ -1,0 +1,55 @@
+"""Is the best result a confident match? Two signals, each calibrated per embedding model.
+
+- **coverage**: the share of the query's IDF mass that the top result holds (its title, headings and best
+  chunk), ``sum(idf(t) for matched t) / sum(idf(t) for all query terms)``, in [0, 1]. IDF is whoosh's BM25
+  idf of the term in the chunk bodies. Independent of other results, unlike a max-normalised BM25 score.
+- **cosine**: the top result's vector similarity to the query. Raw cosines of Chinese models sit high even
+  for unrelated text (FlagOpen/FlagEmbedding#1: ~0.8), so the bar is calibrated, never a fixed 0.5.
+
+The answer is confident when ``coverage >= coverage_min`` or ``cosine >= cosine_min``. Thresholds per model
+are in ``kb/data/confidence.json`` with what they were calibrated on (``bench/calibrate_confidence.py``); an
+unknown model gets no cosine bar (only coverage counts) until it is calibrated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from kb.search.text import DATA_DIR
+
+CALIBRATION_FILE = DATA_DIR / "confidence.json"
+DEFAULT_COVERAGE_MIN = 0.35
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Minimum coverage (fraction, 0-1) and cosine (-1 to 1) for a confident top result."""
+
+    coverage_min: float
+    cosine_min: float
+
+
+@lru_cache(maxsize=16)
+def thresholds_for(model: str) -> Thresholds:
+    """Calibrated thresholds of ``model``, or coverage-only defaults for a model never calibrated."""
+    table = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    entry = table.get(model)
+    if entry is None:
+        return Thresholds(DEFAULT_COVERAGE_MIN, math.inf)
+    return Thresholds(float(entry["coverage_min"]), float(entry["cosine_min"]))
+
+
+def coverage(query_terms: list[str], matched: set[str], idf: dict[str, float]) -> float:
+    """IDF-weighted share of ``query_terms`` found in ``matched``, in [0, 1]; 0 for no terms."""
+    total = sum(idf.get(t, 0.0) for t in query_terms)
+    if total <= 0:
+        return 0.0
+    return sum(idf.get(t, 0.0) for t in query_terms if t in matched) / total
+
+
+def is_confident(cov: float, cosine: float | None, thresholds: Thresholds) -> bool:
+    """The rule in the module docstring; a missing cosine counts as no vector evidence."""
+    return cov >= thresholds.coverage_min or (cosine is not None and cosine >= thresholds.cosine_min)
