@@ -137,7 +137,7 @@ QUERY_FILLERS = frozenset(
 _VARIANTS = str.maketrans({"帐": "账"})
 
 _WORD_CHAR = re.compile(r"[\w]", re.UNICODE)
-_QUOTED = re.compile(r"[\"“”「」『』]([^\"“”「」『』]+)[\"“”「」『』]")
+_QUOTED = re.compile(r'"([^"]+)"')
 _ALNUM_PART = re.compile(r"[a-z0-9]+")
 
 # Identifier patterns, on normalised (lower-case, half-width) text. Order matters: longest forms first.
@@ -329,7 +329,8 @@ class TextAnalyzer:
     def analyze_query(self, query: str) -> QueryAnalysis:
         """Terms for the BM25 leg of a query: index terms minus question-framing filler words.
 
-        Text in double quotes (ASCII or Chinese quotes) is also a phrase: results must contain it.
+        Text in ASCII double quotes is also a phrase that results must contain. Chinese quotes (“”) are not
+        search syntax: tickets and titles quote error messages in them (“没有可用的许可证”) as plain text.
         """
         tokens = self.tokens(query)
         terms = [t.text for t in tokens if t.identifier or t.text not in QUERY_FILLERS]
