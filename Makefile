@@ -31,6 +31,10 @@ test-fast: install
 bench: install
 	$(BIN)/python bench/run.py
 
+eval: install
+	mkdir -p bench/results
+	$(BIN)/kb eval ../shared/data/eval/tidb-faq-dev --out bench/results/eval-tidb-faq-dev.json | tee bench/results/eval-tidb-faq-dev.md
+
 lint: install
 	$(BIN)/ruff check kb tests bench
 	$(BIN)/mypy
