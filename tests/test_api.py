@@ -113,3 +113,14 @@ def test_health_reports_counts(client: TestClient) -> None:
     index = body["index"]
     assert index["articles"] == 1 and index["db_chunks"] == index["bm25_chunks"] == index["vector_chunks"] >= 1
     assert body["model"]["name"] == "hash"
+
+
+def test_near_duplicate_passages_do_not_fill_the_results(client: TestClient) -> None:
+    text = "重启打印服务：打开服务管理器，找到 Print Spooler，右键重新启动，然后重新发送打印任务。"
+    first = create(client, f"# 打印服务重启\n{text}")
+    for i in range(3):
+        create(client, f"# 打印服务重启（副本{i}）\n{text}")
+    other = create(client, "# 打印机驱动\n打印服务 打印任务 打印机驱动重新安装的步骤")
+    ids = search_ids(client, "打印服务 重新启动")
+    assert ids[:2] == [first["id"], other["id"]] or ids[:2] == [other["id"], first["id"]]
+    assert len(ids) == 2

@@ -32,6 +32,8 @@ MAX_LIMIT = 100
 OVERSAMPLE = 10
 MIN_CANDIDATES = 100
 MAX_WIDENINGS = 2
+DUPLICATE_JACCARD = 0.9
+DUPLICATE_MIN_CHARS = 40
 
 ChunkKey = tuple[int, int]
 
@@ -173,7 +175,7 @@ class SearchEngine:
             if len(ranked) >= request.limit or not truncated:
                 break
             pool *= 4  # filters or long articles left too few articles: look deeper
-        ranked = ranked[: request.limit]
+        ranked = self._collapse_duplicates(ranked, best_chunk, request.limit)
         hits, chunks = self._hits(ranked, per_leg, best_chunk, set(weighted_terms), request)
         confidence = self._confidence(analysis.terms, hits, chunks, per_leg, gen)
         explain = None
@@ -303,6 +305,28 @@ class SearchEngine:
             )
         return hits, chunks
 
+    def _collapse_duplicates(
+        self, ranked: list[tuple[ArticleSummary, float]], best_chunk: dict[int, ChunkKey], limit: int
+    ) -> list[tuple[ArticleSummary, float]]:
+        """The first ``limit`` articles, skipping any whose best chunk nearly repeats a better one's
+        (Jaccard similarity of character 4-gram sets >= :data:`DUPLICATE_JACCARD`), so one passage copied into
+        several articles does not fill the top results."""
+        window = ranked[: limit * 2]
+        chunks = self._chunks([best_chunk[a.id] for a, _ in window])
+        kept: list[tuple[ArticleSummary, float]] = []
+        seen: list[set[str]] = []
+        for article, score in window:
+            chunk = chunks.get(best_chunk[article.id])
+            # Short chunks (a heading, one line) say too little to call two articles duplicates.
+            grams = _shingles(chunk.text) if chunk is not None and len(chunk.text) >= DUPLICATE_MIN_CHARS else set()
+            if grams and any(len(grams & other) >= DUPLICATE_JACCARD * len(grams | other) for other in seen):
+                continue
+            kept.append((article, score))
+            seen.append(grams)
+            if len(kept) == limit:
+                return kept
+        return kept + [item for item in ranked[limit * 2 :]][: limit - len(kept)]
+
     def _chunks(self, keys: list[ChunkKey]) -> dict[ChunkKey, Chunk]:
         if not keys:
             return {}
@@ -311,6 +335,11 @@ class SearchEngine:
         with self.store.database.session() as session:
             rows = session.scalars(select(Chunk).where(tuple_(Chunk.article_id, Chunk.ord).in_(keys)))
             return {(c.article_id, c.ord): c for c in rows}
+
+
+def _shingles(text: str, size: int = 4) -> set[str]:
+    compact = "".join(text.split()).lower()
+    return {compact[i : i + size] for i in range(max(1, len(compact) - size + 1))} if compact else set()
 
 
 def _ms(started: float) -> float:
