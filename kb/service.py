@@ -55,7 +55,11 @@ class KnowledgeBase:
         self.database: Database = open_database(settings)
         self.analyzer = analyzer or TextAnalyzer([settings.user_dict] if settings.user_dict else [])
         self.embedder = embedder or load_embedder(
-            settings.embedding_model, settings.query_instruction, settings.embedding_batch_size
+            settings.embedding_model,
+            settings.query_instruction,
+            settings.embedding_batch_size,
+            settings.embedding_backend,
+            settings.model_cache_dir,
         )
         self.index = IndexManager(settings, self.database, self.analyzer, self.embedder)
         self.store = ArticleStore(self.database)
@@ -74,6 +78,7 @@ class KnowledgeBase:
         """
         if not self.index.is_open:
             self.index.open()
+            self.embedder.encode_queries(["预热"])  # load the model now, not on the first user's query
         return self
 
     def close(self) -> None:

@@ -85,8 +85,8 @@ def test_cli_search_puts_rd_licensing_first(
     assert "没有可用的许可证" in first[0] and "rdp-error-no-licenses-available.md" in first[1]
 
 
-def test_embeddings_do_not_depend_on_batch_composition() -> None:  # BL-24
-    embedder = load_embedder("m3e-small")
+def test_embeddings_do_not_depend_on_batch_composition(tmp_path: Path) -> None:  # BL-24
+    embedder = load_embedder("m3e-small", cache_dir=tmp_path)
     texts = [p.read_text(encoding="utf-8")[:400] for p in sorted(BUNDLED.rglob("*.md"))[:64]]
     batch = embedder.encode_passages(texts)
     single = np.vstack([embedder.encode_passages([t]) for t in texts])
@@ -102,3 +102,13 @@ def test_settings_default_model_is_m3e_small(tmp_path: Path) -> None:
 def test_off_topic_query_is_low_confidence_with_the_real_model(real_kb: KnowledgeBase) -> None:  # BL-22
     assert real_kb.search(SearchRequest("今天食堂吃什么")).low_confidence
     assert not real_kb.search(SearchRequest("远程桌面 没有可用的许可证")).low_confidence
+
+
+def test_onnx_backend_equals_sentence_transformers(tmp_path: Path) -> None:
+    texts = [p.read_text(encoding="utf-8")[:600] for p in sorted(BUNDLED.rglob("*.md"))[:32]]
+    onnx = load_embedder("m3e-small", backend="onnx", cache_dir=tmp_path)
+    torch_backend = load_embedder("m3e-small", backend="torch")
+    a, b = onnx.encode_passages(texts), torch_backend.encode_passages(texts)
+    assert np.sum(a * b, axis=1).min() >= 0.9999
+    assert [onnx.count_tokens(t) for t in texts] == [torch_backend.count_tokens(t) for t in texts]
+    assert onnx.dimension == torch_backend.dimension == 512 and onnx.max_seq_length == 512

