@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,7 +150,7 @@ class KnowledgeBase:
         *,
         collection: str | None = None,
         delete_missing: bool = False,
-        progress: object = None,
+        progress: Callable[[int, int, Path], None] | None = None,
     ) -> ImportReport:
         """Import Markdown folders (see :func:`kb.ingest.markdown.import_paths`), then index the changes."""
         report = import_paths(
@@ -158,7 +159,7 @@ class KnowledgeBase:
             actor,
             collection=collection,
             delete_missing=delete_missing,
-            progress=progress,  # type: ignore[arg-type]
+            progress=progress,
         )
         self.index.apply_pending()
         return report

@@ -124,3 +124,12 @@ def test_near_duplicate_passages_do_not_fill_the_results(client: TestClient) -> 
     ids = search_ids(client, "打印服务 重新启动")
     assert ids[:2] == [first["id"], other["id"]] or ids[:2] == [other["id"], first["id"]]
     assert len(ids) == 2
+
+
+def test_why_endpoint(client: TestClient) -> None:
+    article = create(client, "# 打印机卡纸\n打印机卡纸处理步骤")
+    body = client.get("/search/why", params={"q": "打印机卡纸", "article_id": article["id"]}).json()
+    assert body["hybrid_rank"] == 1 and body["bm25"]["rank"] == 1
+    assert all(t["in"] for t in body["terms"])
+    missing = client.get("/search/why", params={"q": "x", "article_id": 424242})
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"

@@ -403,15 +403,16 @@ class IndexManager:
             chunk.embedding = row.astype(np.float32).tobytes()
 
     def _documents(self, article: Article, chunks: list[Chunk]) -> list[ChunkDocument]:
-        title = self.analyzer.terms(article.title)
+        title_tokens = self.analyzer.tokens(article.title)
+        title = [t.text for t in title_tokens]
         tags = [t for tag in article.tags for t in self.analyzer.terms(tag)]
-        explicit_codes = [self.analyzer.normalize(c) for c in article.error_codes]
+        article_codes = [self.analyzer.normalize(c) for c in article.error_codes]
+        article_codes += [t.text for t in title_tokens if t.identifier]
         docs = []
         for chunk in chunks:
             headings = [t for h in chunk.heading_path for t in self.analyzer.terms(h)]
             body_tokens = self.analyzer.tokens(chunk.text)
-            codes = [t.text for t in body_tokens if t.identifier] + explicit_codes
-            codes += [t.text for t in self.analyzer.tokens(article.title) if t.identifier]
+            codes = [t.text for t in body_tokens if t.identifier] + article_codes
             docs.append(
                 ChunkDocument(
                     article_id=article.id,

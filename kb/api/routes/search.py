@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from kb.api.deps import KB, CurrentUser
 from kb.search.hybrid import SearchRequest, SearchResult
+from kb.search.why import explain_match
 from kb.store import ArticleFilter
 
 router = APIRouter(tags=["search"])
@@ -43,3 +44,14 @@ def search(
         query=q, mode=mode, limit=limit, filters=flt, explain=explain, fusion=fusion, bm25_weight=bm25_weight
     )
     return kb.search(request)
+
+
+@router.get("/search/why")
+def why(
+    kb: KB,
+    user: CurrentUser,
+    q: Annotated[str, Query(description="The query.")],
+    article_id: Annotated[int, Query(description="The article expected (or not) in the answer.")],
+) -> dict[str, Any]:
+    """Why an article did or did not match a query (see :mod:`kb.search.why`). 404 for an unknown article."""
+    return explain_match(kb.engine, q, article_id)
