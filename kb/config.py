@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     embedding_backend: str = Field(
         default="onnx", pattern="^(onnx|torch)$", description="m3e-small on ONNX Runtime (fast start) or torch."
     )
+    model_cache: Path | None = Field(default=None, description="Exported model files; default data_dir/models.")
     query_instruction: str = Field(
         default="", description="Prefix put before queries only (never passages), e.g. for bge models."
     )
@@ -69,8 +70,8 @@ class Settings(BaseSettings):
 
     @property
     def model_cache_dir(self) -> Path:
-        """Where exported model files are kept: ``data_dir/models``."""
-        return self.data_dir / "models"
+        """Where exported model files are kept: ``model_cache`` or ``data_dir/models``."""
+        return (self.model_cache or self.data_dir / "models").expanduser().resolve()
 
     @property
     def resolved_index_dir(self) -> Path:

@@ -103,7 +103,14 @@ def evaluate(
     say = progress or (lambda _msg: None)
 
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
-        run_settings = settings.model_copy(update={"data_dir": Path(tmp), "database_url": "", "index_dir": None})
+        run_settings = settings.model_copy(
+            update={
+                "data_dir": Path(tmp),
+                "database_url": "",
+                "index_dir": None,
+                "model_cache": settings.model_cache_dir,
+            }
+        )
         kb = KnowledgeBase(run_settings).open()
         try:
             say(f"indexing {len(corpus)} documents")

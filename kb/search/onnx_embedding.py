@@ -122,6 +122,7 @@ class OnnxBertEmbedder:
             from transformers import AutoModel
 
             transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+            transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             model = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True).eval()
 
             class Encoder(torch.nn.Module):
