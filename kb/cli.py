@@ -11,6 +11,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from kb.config import Settings
 from kb.errors import KBError
@@ -264,7 +265,8 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             f"{report.updated} updated, {report.unchanged} unchanged, {len(report.errors)} errors",
             flush=True,
         )
-    print(f"kb serving on http://{host}:{port}  (try http://{host}:{port}/search?q=远程桌面)", flush=True)
+    example = f"http://{host}:{port}/search?q={quote('远程桌面 没有可用的许可证')}"
+    print(f"kb serving on http://{host}:{port}  (try {example})", flush=True)
     uvicorn.run(create_app(settings, kb=kb), host=host, port=port, log_level="info")
     return 0
 
