@@ -175,8 +175,8 @@ class SearchEngine:
             if len(ranked) >= request.limit or not truncated:
                 break
             pool *= 4  # filters or long articles left too few articles: look deeper
-        ranked = self._collapse_duplicates(ranked, best_chunk, request.limit)
-        hits, chunks = self._hits(ranked, per_leg, best_chunk, set(weighted_terms), request)
+        ranked, chunks = self._collapse_duplicates(ranked, best_chunk, request.limit)
+        hits = self._hits(ranked, per_leg, best_chunk, chunks, set(weighted_terms), request)
         confidence = self._confidence(analysis.terms, hits, chunks, per_leg, gen)
         explain = None
         if request.explain:
@@ -205,7 +205,7 @@ class SearchEngine:
         self,
         terms: Sequence[str],
         hits: list[SearchHit],
-        chunks: dict[ChunkKey, Chunk],
+        chunks: dict[ChunkKey, ChunkText],
         per_leg: dict[int, dict[str, LegScore]],
         gen: Any,
     ) -> dict[str, Any]:
@@ -272,10 +272,10 @@ class SearchEngine:
         ranked: Sequence[tuple[ArticleSummary, float]],
         per_leg: dict[int, dict[str, LegScore]],
         best_chunk: dict[int, ChunkKey],
+        chunks: dict[ChunkKey, ChunkText],
         terms: set[str],
         request: SearchRequest,
-    ) -> tuple[list[SearchHit], dict[ChunkKey, Chunk]]:
-        chunks = self._chunks([best_chunk[a.id] for a, _ in ranked])
+    ) -> list[SearchHit]:
         hits = []
         for article, score in ranked:
             chunk = chunks.get(best_chunk[article.id])
@@ -303,14 +303,14 @@ class SearchEngine:
                     ),
                 )
             )
-        return hits, chunks
+        return hits
 
     def _collapse_duplicates(
         self, ranked: list[tuple[ArticleSummary, float]], best_chunk: dict[int, ChunkKey], limit: int
-    ) -> list[tuple[ArticleSummary, float]]:
+    ) -> tuple[list[tuple[ArticleSummary, float]], dict[ChunkKey, ChunkText]]:
         """The first ``limit`` articles, skipping any whose best chunk nearly repeats a better one's
         (Jaccard similarity of character 4-gram sets >= :data:`DUPLICATE_JACCARD`), so one passage copied into
-        several articles does not fill the top results."""
+        several articles does not fill the top results; with the best chunks of the articles kept."""
         window = ranked[: limit * 2]
         chunks = self._chunks([best_chunk[a.id] for a, _ in window])
         kept: list[tuple[ArticleSummary, float]] = []
@@ -324,17 +324,33 @@ class SearchEngine:
             kept.append((article, score))
             seen.append(grams)
             if len(kept) == limit:
-                return kept
-        return kept + [item for item in ranked[limit * 2 :]][: limit - len(kept)]
+                return kept, chunks
+        kept += ranked[limit * 2 :][: limit - len(kept)]
+        missing = [best_chunk[a.id] for a, _ in kept if best_chunk[a.id] not in chunks]
+        return kept, chunks | self._chunks(missing)
 
-    def _chunks(self, keys: list[ChunkKey]) -> dict[ChunkKey, Chunk]:
+    def _chunks(self, keys: list[ChunkKey]) -> dict[ChunkKey, ChunkText]:
+        """Text and heading path of the given chunks (one query; never the stored embeddings)."""
         if not keys:
             return {}
         from sqlalchemy import select, tuple_
 
         with self.store.database.session() as session:
-            rows = session.scalars(select(Chunk).where(tuple_(Chunk.article_id, Chunk.ord).in_(keys)))
-            return {(c.article_id, c.ord): c for c in rows}
+            rows = session.execute(
+                select(Chunk.article_id, Chunk.ord, Chunk.text, Chunk.heading_path).where(
+                    tuple_(Chunk.article_id, Chunk.ord).in_(keys)
+                )
+            ).all()
+        return {(r.article_id, r.ord): ChunkText(r.article_id, r.text, list(r.heading_path or [])) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkText:
+    """What a result shows of its best chunk."""
+
+    article_id: int
+    text: str
+    heading_path: list[str]
 
 
 def _shingles(text: str, size: int = 4) -> set[str]:
