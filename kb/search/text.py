@@ -40,6 +40,9 @@ logger = logging.getLogger(__name__)
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_USER_DICT = DATA_DIR / "userdict.txt"
 
+#: Segment queries in jieba's search mode (sub-words too) or precise mode.
+QUERY_SEARCH_MODE = False
+
 #: Bump when analysis changes in a way that changes index terms; stored in the index manifest.
 ANALYZER_VERSION = 2
 
@@ -283,16 +286,18 @@ class TextAnalyzer:
 
     # -- tokenisation --------------------------------------------------------------------------
 
-    def tokens(self, text: str) -> list[Token]:
+    def tokens(self, text: str, *, search_mode: bool = True) -> list[Token]:
         """All index terms of ``text`` in order, with offsets into ``text``.
 
+        ``search_mode`` (index side) adds the sub-words of long words; queries use jieba's precise mode, whose
+        whole words the index holds too.
         Never yields an empty token, a white-space token or a punctuation-only token.
         """
         norm, origin = self._normalize_with_map(text)
         out: list[Token] = []
         pos = 0
         for match in self._protected.finditer(norm):
-            self._segment(norm, pos, match.start(), origin, out)
+            self._segment(norm, pos, match.start(), origin, out, search_mode)
             ident = match.group(0).rstrip(".:")
             start, end = match.start(), match.start() + len(ident)
             out.append(Token(ident.replace(" ", "_"), origin[start], origin[end - 1] + 1, True))
@@ -305,15 +310,17 @@ class TextAnalyzer:
                     s, e = start + part.start(), start + part.end()
                     out.append(Token(part.group(0), origin[s], origin[e - 1] + 1))
             pos = end
-        self._segment(norm, pos, len(norm), origin, out)
+        self._segment(norm, pos, len(norm), origin, out, search_mode)
         return out
 
-    def _segment(self, norm: str, start: int, end: int, origin: list[int], out: list[Token]) -> None:
+    def _segment(
+        self, norm: str, start: int, end: int, origin: list[int], out: list[Token], search_mode: bool = True
+    ) -> None:
         if start >= end:
             return
         piece = norm[start:end]
         with self._lock:  # jieba.Tokenizer's lazy state is not guarded
-            pieces = list(self._jieba.tokenize(piece, mode="search"))
+            pieces = list(self._jieba.tokenize(piece, mode="search" if search_mode else "default"))
         for word, s, e in pieces:
             word = word.strip()
             if not word or not _WORD_CHAR.search(word) or word in STOPWORDS:
@@ -332,7 +339,7 @@ class TextAnalyzer:
         Text in ASCII double quotes is also a phrase that results must contain. Chinese quotes (“”) are not
         search syntax: tickets and titles quote error messages in them (“没有可用的许可证”) as plain text.
         """
-        tokens = self.tokens(query)
+        tokens = self.tokens(query, search_mode=QUERY_SEARCH_MODE)
         terms = [t.text for t in tokens if t.identifier or t.text not in QUERY_FILLERS]
         phrases = []
         for match in _QUOTED.finditer(query):
