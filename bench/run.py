@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -36,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -88,6 +89,14 @@ def _proc_status_kib(pid: int | str, key: str) -> float | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (other work on the machine skews every number here)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def dir_size(path: Path) -> dict[str, Any]:
@@ -142,8 +151,10 @@ def free_port() -> int:
 
 
 def child_env(data_dir: Path, model: str, port: int | None = None) -> dict[str, str]:
-    """The environment for subprocesses: no inherited KB_* settings except the ones given here."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    """The environment for subprocesses: this run's data folder and model; other KB_* settings (for example
+    KB_EMBEDDING_BACKEND) pass through, as the worker's own Settings read them too."""
+    drop = {"KB_DATA_DIR", "KB_DATABASE_URL", "KB_INDEX_DIR", "KB_PORT", "KB_HOST"}
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["KB_DATA_DIR"] = str(data_dir)
     env["KB_EMBEDDING_MODEL"] = model
     if port is not None:
@@ -193,7 +204,7 @@ def machine_info(model: str) -> dict[str, Any]:
                                capture_output=True, text=True, timeout=10).stdout.strip()
         git = {"commit": head, "kb_dirty": bool(dirty)}
     return {
-        "date": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
         "nproc": nproc,
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu,
@@ -238,7 +249,7 @@ def prepare_corpus(corpus: str, workdir: Path) -> tuple[list[Path], dict[str, An
             try:
                 tar.extractall(dest, filter="data")
             except TypeError:  # Python without extraction filters
-                tar.extractall(dest)  # noqa: S202 - read-only public data
+                tar.extractall(dest)
     tops = sorted(p for p in dest.iterdir() if p.is_dir())
     roots = tops or [dest]
     md = sum(1 for r in roots for p in r.rglob("*") if p.suffix.lower() in (".md", ".markdown"))
@@ -324,8 +335,10 @@ def measure_inprocess(kb: Any, queries: list[str], warmup: list[str]) -> dict[st
             hits.append(len(result.results))
         wall = time.perf_counter() - started
         out[mode] = {
+            "loadavg_after": load_average(),
             "latency_ms": percentiles(lat),
             "engine_took_ms": percentiles(took),
+            "samples_ms": [round(x, 1) for x in lat],
             "qps": round(len(lat) / wall, 1) if wall else None,
             "mean_hits": round(statistics.fmean(hits), 2) if hits else 0,
             "zero_hit_queries": sum(1 for h in hits if h == 0),
@@ -364,7 +377,7 @@ result = kb.search(SearchRequest(sys.argv[3], mode="hybrid", limit=10))
 t_answer = time.time()
 print(json.dumps({
     "t_start": t_start, "t_imported": t_imported, "t_built": t_built, "t_opened": t_opened,
-    "t_answer": t_answer, "hits": len(result.results),
+    "t_answer": t_answer, "hits": len(result.results), "kb_module": __import__("kb").__file__,
     "peak_rss_mib": hwm_mib(),
 }), flush=True)
 kb.close()
@@ -377,7 +390,7 @@ def measure_cold_inprocess(data_dir: Path, model: str, query: str, runs: int) ->
         spawned = time.time()
         proc = subprocess.run(
             [sys.executable, "-c", COLD_INPROCESS, str(data_dir), model, query],
-            env=child_env(data_dir, model), capture_output=True, text=True, timeout=900,
+            env=child_env(data_dir, model), capture_output=True, text=True, timeout=900, cwd=data_dir.parent,
         )
         exited = time.time()
         if proc.returncode != 0:
@@ -393,6 +406,7 @@ def measure_cold_inprocess(data_dir: Path, model: str, query: str, runs: int) ->
             "process_exit_s": round(exited - spawned, 3),
             "hits": info["hits"],
             "peak_rss_mib": info["peak_rss_mib"],
+            "kb_module": info.get("kb_module"),
         }
         samples.append(sample)
         log(f"  cold in-process run {i + 1}/{runs}: first answer after {sample['first_answer_s']} s "
@@ -420,7 +434,7 @@ def kb_server(data_dir: Path, model: str, log_path: Path) -> Iterator[tuple[subp
     proc = subprocess.Popen(
         [*kb_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=child_env(data_dir, model, port), stdout=handle, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        start_new_session=True, cwd=data_dir.parent,
     )
     try:
         yield proc, f"http://127.0.0.1:{port}", spawned
@@ -509,8 +523,10 @@ def http_latency(client: Any, base: str, queries: list[str], warmup: list[str]) 
             hits.append(len(data.get("results", [])))
         wall = time.perf_counter() - started
         out[mode] = {
+            "loadavg_after": load_average(),
             "latency_ms": percentiles(lat),
             "server_took_ms": percentiles(took),
+            "samples_ms": [round(x, 1) for x in lat],
             "qps": round(len(lat) / wall, 1) if wall else None,
             "mean_hits": round(statistics.fmean(hits), 2) if hits else 0,
             "zero_hit_queries": sum(1 for h in hits if h == 0),
@@ -533,12 +549,18 @@ def run_corpus(corpus: str, args: argparse.Namespace) -> dict[str, Any]:
 
     def phase(name: str) -> None:
         rss[name] = {
-            "peak_rss_mib": peak_rss_mib(), "rss_mib": current_rss_mib(), "ru_maxrss_mib": getrusage_maxrss_mib()
+            "peak_rss_mib": peak_rss_mib(), "rss_mib": current_rss_mib(), "ru_maxrss_mib": getrusage_maxrss_mib(),
+            "loadavg": load_average(),
         }
 
     phase("start")
     name = CORPORA[corpus]
-    result: dict[str, Any] = {"corpus": name, "model": args.model, "queries_requested": args.queries}
+    import kb as kb_package
+
+    result: dict[str, Any] = {
+        "corpus": name, "model": args.model, "queries_requested": args.queries,
+        "kb_module": str(Path(kb_package.__file__).parent), "errors": [], "rss": rss,
+    }
     workdir = Path(tempfile.mkdtemp(prefix=f"kb-bench-{corpus}-"))
     try:
         roots, source = prepare_corpus(corpus, workdir)
@@ -591,13 +613,24 @@ def run_corpus(corpus: str, args: argparse.Namespace) -> dict[str, Any]:
             "index_status_s": round(t4 - t3, 3),
         }
         result["index_status"] = asdict(status)
+        result["settings"] = json.loads(settings.model_dump_json())
         log(f"{name}: {articles} articles, {chunks} chunks in {import_s:.1f} s "
             f"({result['import']['articles_per_s']} articles/s, {result['import']['chunks_per_s']} chunks/s); "
             f"consistent={status.consistent}; {report.created} created, {len(report.skipped)} skipped, "
             f"{len(report.errors)} errors")
 
+        def attempt(label: str, fn: Callable[[], Any]) -> Any:
+            """Run one measurement; a failure is recorded in the result and the next phase still runs."""
+            try:
+                return fn()
+            except Exception as exc:
+                message = f"{type(exc).__name__}: {exc}"
+                log(f"{name}: {label} FAILED: {message[:1500]}")
+                result["errors"].append({"phase": label, "error": message[:4000]})
+                return None
+
         log(f"{name}: in-process latency, {len(queries)} queries x {len(MODES)} modes ({WARMUP} warm-up each)")
-        result["inprocess"] = {"latency": measure_inprocess(kb, queries, warmup)}
+        result["inprocess"] = {"latency": attempt("in-process latency", lambda: measure_inprocess(kb, queries, warmup))}
         phase("inprocess_latency")
         kb.close()
 
@@ -607,18 +640,26 @@ def run_corpus(corpus: str, args: argparse.Namespace) -> dict[str, Any]:
             "index_dir": str(index_dir),
             "index": dir_size(index_dir),
             "sqlite": file_sizes([db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm")]),
+            "data_dir_total": dir_size(data_dir),
         }
         log(f"{name}: index {result['disk']['index']['mib']} MiB, SQLite {result['disk']['sqlite']['mib']} MiB")
 
         log(f"{name}: cold start in-process ({args.cold_runs} fresh processes)")
-        result["inprocess"]["cold_start"] = measure_cold_inprocess(data_dir, args.model, queries[0], args.cold_runs)
+        result["inprocess"]["cold_start"] = attempt(
+            "cold start in-process", lambda: measure_cold_inprocess(data_dir, args.model, queries[0], args.cold_runs)
+        )
         phase("cold_inprocess")
 
         log(f"{name}: HTTP ({args.cold_runs} server starts; latency on the last one)")
-        http = measure_http(data_dir, args.model, queries, warmup, args.cold_runs, workdir / "server.log")
-        result["http"] = http
+        result["http"] = attempt(
+            "HTTP", lambda: measure_http(data_dir, args.model, queries, warmup, args.cold_runs, workdir / "server.log")
+        )
         phase("http")
-        result["rss"] = rss
+        return result
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        log(f"{name}: FAILED: {message[:1500]}")
+        result["errors"].append({"phase": "setup/import", "error": message[:4000]})
         return result
     finally:
         if args.keep:
@@ -628,6 +669,15 @@ def run_corpus(corpus: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- report ----------------------------------------------------------------------------------------
+
+
+def _latency_cell(where: str, mode: str, r: dict[str, Any]) -> str:
+    m = r[where]["latency"][mode]
+    return "{p50} / {p95} / {p99}".format(**m["latency_ms"]) + (f" ({m['errors']} errors)" if m["errors"] else "")
+
+
+def _load_cell(key: str, r: dict[str, Any]) -> str:
+    return " / ".join(str(x) for x in r["rss"][key]["loadavg"])
 
 
 def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any]], argv: list[str]) -> None:
@@ -641,9 +691,13 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
         f"- machine: nproc {machine['nproc']}, {machine['cpu_model'] or 'unknown CPU'}, "
         f"{machine['mem_total_gib']} GiB RAM, {machine['platform']}",
         f"- python: {machine['python']} ({machine['python_executable']})",
-        f"- model: {machine['model']}",
+        f"- model: {machine['model']}"
+        + "".join(sorted({f", backend {r['settings'].get('embedding_backend', '?')}" for r in results
+                          if "settings" in r and machine["model"] != "hash"})),
         f"- kb: git {machine['git'].get('commit', '?')}"
         + (" (kb/ had uncommitted changes)" if machine["git"].get("kb_dirty") else ""),
+        f"- kb source snapshot: sha256 {machine.get('kb_source', {}).get('sha256', '?')} "
+        f"(all processes of the run import this copy)",
         f"- packages: {', '.join(f'{k} {v}' for k, v in machine['packages'].items())}",
         "",
     ]
@@ -679,6 +733,7 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
             row("chunks/s", lambda r: r["import"]["chunks_per_s"]),
             row("index on disk, MiB", lambda r: r["disk"]["index"]["mib"]),
             row("SQLite file, MiB", lambda r: r["disk"]["sqlite"]["mib"]),
+            row("whole data folder (with exported model, if any), MiB", lambda r: r["disk"]["data_dir_total"]["mib"]),
             "",
             "## Cold start to first answer (fresh process, index already built; median of runs, first run)",
             "",
@@ -706,9 +761,7 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
         ]
         for where, label in (("inprocess", "in-process"), ("http", "HTTP (client side)")):
             for mode in MODES:
-                lines.append(row(f"{label} {mode}", lambda r, w=where, m=mode: (
-                    "{p50} / {p95} / {p99}".format(**r[w]["latency"][m]["latency_ms"])
-                    + (f" ({r[w]['latency'][m]['errors']} errors)" if r[w]["latency"][m]["errors"] else ""))))
+                lines.append(row(f"{label} {mode}", functools.partial(_latency_cell, where, mode)))
         lines += [
             row("HTTP hybrid, server-side took_ms p50 / p95", lambda r: "{p50} / {p95}".format(
                 **r["http"]["latency"]["hybrid"]["server_took_ms"])),
@@ -726,7 +779,23 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
                 lambda r: r["inprocess"]["cold_start"]["runs"][-1]["peak_rss_mib"]),
             row("`kb serve` after latency runs", lambda r: r["http"]["server"]["peak_rss_mib"]),
             "",
+            "## Machine load during the run (load average 1 / 5 / 15 min)",
+            "",
+            "Other work on the machine slows the torch and faiss thread pools a lot; compare with care when the "
+            f"1-minute load exceeded nproc ({machine['nproc']}).",
+            "",
+            head,
+            sep,
         ]
+        for label, key in (("after import + index", "imported_and_indexed"),
+                           ("after in-process latency", "inprocess_latency"), ("after HTTP", "http")):
+            lines.append(row(label, functools.partial(_load_cell, key)))
+        lines.append("")
+        problems = [(r["corpus"], e) for r in results for e in r.get("errors", [])]
+        if problems:
+            lines += ["## Problems", ""]
+            lines += [f"- {corpus}, {e['phase']}: `{' '.join(e['error'].split())[:600]}`" for corpus, e in problems]
+            lines.append("")
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -736,6 +805,8 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Benchmark kb import, index size, cold start and latency.")
     parser.add_argument("--model", default="m3e-small", help="embedding model (default m3e-small; 'hash' is fast)")
+    parser.add_argument("--backend", choices=["onnx", "torch"],
+                        help="embedding backend (KB_EMBEDDING_BACKEND; default: kb's own default)")
     parser.add_argument("--corpus", default="all", choices=["all", "shared", "tidb"])
     parser.add_argument("--queries", type=int, default=200, help="measured queries per mode (default 200)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results folder")
@@ -764,30 +835,62 @@ def main(argv: list[str] | None = None) -> int:
     log(f"machine: nproc {machine['nproc']}, python {machine['python']}, model {args.model}; corpora {corpora}")
     results = []
     failed = []
-    for corpus in corpora:
-        name = CORPORA[corpus]
-        with tempfile.TemporaryDirectory(prefix="kb-bench-out-") as tmp:
-            worker_out = Path(tmp) / "result.json"
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", corpus, "--worker-out", str(worker_out),
-                   "--model", args.model, "--queries", str(args.queries), "--cold-runs", str(args.cold_runs)]
+    with tempfile.TemporaryDirectory(prefix="kb-bench-src-") as src:
+        # Every process of this run (workers, cold-start children, servers) imports the same copy of kb/,
+        # taken now: edits to the working tree during a long run cannot mix code versions (an index built by
+        # one version and opened by another fails its settings check).
+        env = snapshot_kb(Path(src), machine)
+        if args.backend:
+            env["KB_EMBEDDING_BACKEND"] = args.backend
+        for corpus in corpora:
+            name = CORPORA[corpus]
+            worker_out = Path(src) / f"{corpus}.json"
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", corpus, "--worker-out",
+                   str(worker_out), "--model", args.model, "--queries", str(args.queries),
+                   "--cold-runs", str(args.cold_runs)]
             if args.keep:
                 cmd.append("--keep")
             started = time.perf_counter()
-            code = subprocess.run(cmd).returncode
-            if code != 0 or not worker_out.exists():
-                log(f"{name}: worker failed with exit status {code}")
+            code = subprocess.run(cmd, env=env, cwd=src).returncode
+            if not worker_out.exists():
+                log(f"{name}: worker failed with exit status {code} and wrote no results")
                 failed.append(name)
                 continue
             result = json.loads(worker_out.read_text(encoding="utf-8"))
-        result["bench_wall_s"] = round(time.perf_counter() - started, 1)
-        result["machine"] = machine
-        path = out / f"{name}.json"
-        path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-        log(f"{name}: wrote {path} ({result['bench_wall_s']} s)")
-        results.append(result)
+            result["bench_wall_s"] = round(time.perf_counter() - started, 1)
+            result["machine"] = machine
+            if code != 0 or result.get("errors"):
+                failed.append(name)
+            path = out / f"{name}.json"
+            path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+            log(f"{name}: wrote {path} ({result['bench_wall_s']} s; {len(result.get('errors', []))} errors)")
+            results.append(result)
     write_readme(out, machine, results, argv)
     log(f"wrote {out / 'README.md'}")
+    if failed:
+        log(f"problems in: {', '.join(failed)} (see the errors in the JSON files and README)")
     return 1 if failed else 0
+
+
+def snapshot_kb(dest: Path, machine: dict[str, Any]) -> dict[str, str]:
+    """Copy the kb package to ``dest`` and return an environment that imports it from there."""
+    import hashlib
+    import importlib.util
+
+    spec = importlib.util.find_spec("kb")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("bench: the kb package is not installed in this interpreter")
+    package = Path(next(iter(spec.submodule_search_locations)))
+    shutil.copytree(package, dest / "kb", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    digest = hashlib.sha256()
+    for path in sorted((dest / "kb").rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(dest).as_posix().encode() + b"\0" + path.read_bytes())
+    machine["kb_source"] = {"copied_from": str(package), "sha256": digest.hexdigest()[:16]}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(dest), *filter(None, [env.get("PYTHONPATH")])])
+    log(f"kb source snapshot {machine['kb_source']['sha256']} from {package}")
+    return env
 
 
 if __name__ == "__main__":
