@@ -144,6 +144,27 @@ def percentiles(samples: list[float]) -> dict[str, Any]:
     }
 
 
+
+def latency_summary(
+    label: str, lat: list[float], took_key: str, took: list[float], hits: list[int], errors: list[str], started: float
+) -> dict[str, Any]:
+    """One mode's latency numbers (client-side ``lat`` and engine ``took``, ms), logged as one line."""
+    wall = time.perf_counter() - started
+    summary = {
+        "loadavg_after": load_average(),
+        "latency_ms": percentiles(lat),
+        took_key: percentiles(took),
+        "samples_ms": [round(x, 1) for x in lat],
+        "qps": round(len(lat) / wall, 1) if wall else None,
+        "mean_hits": round(statistics.fmean(hits), 2) if hits else 0,
+        "zero_hit_queries": sum(1 for h in hits if h == 0),
+        "errors": len(errors),
+        "error_examples": errors[:5],
+    }
+    ms = summary["latency_ms"]
+    log(f"  {label}: p50 {ms.get('p50')} ms, p95 {ms.get('p95')} ms, p99 {ms.get('p99')} ms")
+    return summary
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -333,20 +354,7 @@ def measure_inprocess(kb: Any, queries: list[str], warmup: list[str]) -> dict[st
             lat.append((time.perf_counter() - t) * 1000)
             took.append(result.took_ms)
             hits.append(len(result.results))
-        wall = time.perf_counter() - started
-        out[mode] = {
-            "loadavg_after": load_average(),
-            "latency_ms": percentiles(lat),
-            "engine_took_ms": percentiles(took),
-            "samples_ms": [round(x, 1) for x in lat],
-            "qps": round(len(lat) / wall, 1) if wall else None,
-            "mean_hits": round(statistics.fmean(hits), 2) if hits else 0,
-            "zero_hit_queries": sum(1 for h in hits if h == 0),
-            "errors": len(errors),
-            "error_examples": errors[:5],
-        }
-        log(f"  in-process {mode:6}: p50 {out[mode]['latency_ms'].get('p50')} ms, "
-            f"p95 {out[mode]['latency_ms'].get('p95')} ms, p99 {out[mode]['latency_ms'].get('p99')} ms")
+        out[mode] = latency_summary(f"in-process {mode:6}", lat, "engine_took_ms", took, hits, errors, started)
     return out
 
 
@@ -521,20 +529,7 @@ def http_latency(client: Any, base: str, queries: list[str], warmup: list[str]) 
             if isinstance(data.get("took_ms"), (int, float)):
                 took.append(float(data["took_ms"]))
             hits.append(len(data.get("results", [])))
-        wall = time.perf_counter() - started
-        out[mode] = {
-            "loadavg_after": load_average(),
-            "latency_ms": percentiles(lat),
-            "server_took_ms": percentiles(took),
-            "samples_ms": [round(x, 1) for x in lat],
-            "qps": round(len(lat) / wall, 1) if wall else None,
-            "mean_hits": round(statistics.fmean(hits), 2) if hits else 0,
-            "zero_hit_queries": sum(1 for h in hits if h == 0),
-            "errors": len(errors),
-            "error_examples": errors[:5],
-        }
-        log(f"  HTTP {mode:6}: p50 {out[mode]['latency_ms'].get('p50')} ms, "
-            f"p95 {out[mode]['latency_ms'].get('p95')} ms, p99 {out[mode]['latency_ms'].get('p99')} ms")
+        out[mode] = latency_summary(f"HTTP {mode:6}", lat, "server_took_ms", took, hits, errors, started)
     return out
 
 
