@@ -144,13 +144,12 @@ def percentiles(samples: list[float]) -> dict[str, Any]:
     }
 
 
-
 def latency_summary(
     label: str, lat: list[float], took_key: str, took: list[float], hits: list[int], errors: list[str], started: float
 ) -> dict[str, Any]:
     """One mode's latency numbers (client-side ``lat`` and engine ``took``, ms), logged as one line."""
     wall = time.perf_counter() - started
-    summary = {
+    summary: dict[str, Any] = {
         "loadavg_after": load_average(),
         "latency_ms": percentiles(lat),
         took_key: percentiles(took),
@@ -164,6 +163,7 @@ def latency_summary(
     ms = summary["latency_ms"]
     log(f"  {label}: p50 {ms.get('p50')} ms, p95 {ms.get('p95')} ms, p99 {ms.get('p99')} ms")
     return summary
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -213,7 +213,7 @@ def machine_info(model: str) -> dict[str, Any]:
     versions: dict[str, str] = {}
     from importlib import metadata
 
-    for dist in ("kb", "torch", "sentence-transformers", "transformers", "faiss-cpu", "whoosh", "jieba",
+    for dist in ("kb", "onnxruntime", "torch", "sentence-transformers", "transformers", "faiss-cpu", "whoosh", "jieba",
                  "SQLAlchemy", "fastapi", "uvicorn", "httpx"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[dist] = metadata.version(dist)
@@ -679,7 +679,8 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
     lines = [
         "# kb benchmark results",
         "",
-        f"Written by `bench/run.py` (`{' '.join(['python', 'bench/run.py', *argv])}`); overwritten on each run. "
+        f"Written by `bench/run.py` (`{' '.join(['python', 'bench/run.py', *machine.get('argv', argv)])}`); "
+        "overwritten on each run. "
         "Method: `bench/README.md`. Raw numbers: the JSON file of each corpus.",
         "",
         f"- date: {machine['date']}",
@@ -776,8 +777,8 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
             "",
             "## Machine load during the run (load average 1 / 5 / 15 min)",
             "",
-            "Other work on the machine slows the torch and faiss thread pools a lot; compare with care when the "
-            f"1-minute load exceeded nproc ({machine['nproc']}).",
+            "Other work on the machine slows the model runtime's and faiss' thread pools a lot; compare with care "
+            f"when the 1-minute load exceeded nproc ({machine['nproc']}).",
             "",
             head,
             sep,
@@ -807,6 +808,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results folder")
     parser.add_argument("--cold-runs", type=int, default=3, help="fresh processes / server starts (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folders")
+    parser.add_argument("--readme-only", action="store_true",
+                        help="measure nothing: rewrite <out>/README.md from the JSON files already in <out>")
     parser.add_argument("--worker", choices=sorted(CORPORA), help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -825,8 +828,17 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.out if args.out.is_absolute() else Path.cwd() / args.out
     out.mkdir(parents=True, exist_ok=True)
-    machine = machine_info(args.model)
     corpora = ["shared", "tidb"] if args.corpus == "all" else [args.corpus]
+    if args.readme_only:
+        paths = [out / f"{CORPORA[c]}.json" for c in corpora]
+        saved = [json.loads(p.read_text(encoding="utf-8")) for p in paths if p.exists()]
+        if not saved:
+            raise SystemExit(f"bench: no results in {out}")
+        write_readme(out, saved[0]["machine"], saved, saved[0]["machine"].get("argv", ["(see the JSON files)"]))
+        log(f"wrote {out / 'README.md'} from {len(saved)} JSON files")
+        return 0
+    machine = machine_info(args.model)
+    machine["argv"] = argv
     log(f"machine: nproc {machine['nproc']}, python {machine['python']}, model {args.model}; corpora {corpora}")
     results = []
     failed = []
