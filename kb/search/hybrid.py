@@ -333,13 +333,14 @@ class SearchEngine:
         """Text and heading path of the given chunks (one query; never the stored embeddings)."""
         if not keys:
             return {}
-        from sqlalchemy import select, tuple_
+        from sqlalchemy import and_, or_, select
 
+        # OR of primary-key equalities: SQLite plans `(article_id, ord) IN (VALUES ...)` as a full table scan
+        # (19 ms at 36k chunks, against 0.3 ms by key).
+        by_key = or_(*(and_(Chunk.article_id == a, Chunk.ord == o) for a, o in keys))
         with self.store.database.session() as session:
             rows = session.execute(
-                select(Chunk.article_id, Chunk.ord, Chunk.text, Chunk.heading_path).where(
-                    tuple_(Chunk.article_id, Chunk.ord).in_(keys)
-                )
+                select(Chunk.article_id, Chunk.ord, Chunk.text, Chunk.heading_path).where(by_key)
             ).all()
         return {(r.article_id, r.ord): ChunkText(r.article_id, r.text, list(r.heading_path or [])) for r in rows}
 
