@@ -213,16 +213,30 @@ def machine_info(model: str) -> dict[str, Any]:
     versions: dict[str, str] = {}
     from importlib import metadata
 
-    for dist in ("kb", "onnxruntime", "torch", "sentence-transformers", "transformers", "faiss-cpu", "whoosh", "jieba",
-                 "SQLAlchemy", "fastapi", "uvicorn", "httpx"):
+    for dist in (
+        "kb",
+        "onnxruntime",
+        "torch",
+        "sentence-transformers",
+        "transformers",
+        "faiss-cpu",
+        "whoosh",
+        "jieba",
+        "SQLAlchemy",
+        "fastapi",
+        "uvicorn",
+        "httpx",
+    ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[dist] = metadata.version(dist)
     git = {}
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "kb"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "kb"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         git = {"commit": head, "kb_dirty": bool(dirty)}
     return {
         "date": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
@@ -398,7 +412,11 @@ def measure_cold_inprocess(data_dir: Path, model: str, query: str, runs: int) ->
         spawned = time.time()
         proc = subprocess.run(
             [sys.executable, "-c", COLD_INPROCESS, str(data_dir), model, query],
-            env=child_env(data_dir, model), capture_output=True, text=True, timeout=900, cwd=data_dir.parent,
+            env=child_env(data_dir, model),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=data_dir.parent,
         )
         exited = time.time()
         if proc.returncode != 0:
@@ -417,9 +435,11 @@ def measure_cold_inprocess(data_dir: Path, model: str, query: str, runs: int) ->
             "kb_module": info.get("kb_module"),
         }
         samples.append(sample)
-        log(f"  cold in-process run {i + 1}/{runs}: first answer after {sample['first_answer_s']} s "
+        log(
+            f"  cold in-process run {i + 1}/{runs}: first answer after {sample['first_answer_s']} s "
             f"(imports {sample['imports_s']}, construct {sample['construct_s']}, open {sample['open_s']}, "
-            f"search {sample['first_search_s']})")
+            f"search {sample['first_search_s']})"
+        )
     return summarize_cold(samples)
 
 
@@ -441,8 +461,11 @@ def kb_server(data_dir: Path, model: str, log_path: Path) -> Iterator[tuple[subp
     spawned = time.time()
     proc = subprocess.Popen(
         [*kb_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=child_env(data_dir, model, port), stdout=handle, stderr=subprocess.STDOUT,
-        start_new_session=True, cwd=data_dir.parent,
+        env=child_env(data_dir, model, port),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=data_dir.parent,
     )
     try:
         yield proc, f"http://127.0.0.1:{port}", spawned
@@ -457,8 +480,15 @@ def kb_server(data_dir: Path, model: str, log_path: Path) -> Iterator[tuple[subp
         handle.close()
 
 
-def wait_first_answer(client: Any, proc: subprocess.Popen[bytes], base: str, query: str, spawned: float,
-                      log_path: Path, timeout: float = 900) -> dict[str, Any]:
+def wait_first_answer(
+    client: Any,
+    proc: subprocess.Popen[bytes],
+    base: str,
+    query: str,
+    spawned: float,
+    log_path: Path,
+    timeout: float = 900,
+) -> dict[str, Any]:
     import httpx
 
     url = f"{base}/search?q={quote(query)}&mode=hybrid"
@@ -484,16 +514,19 @@ def wait_first_answer(client: Any, proc: subprocess.Popen[bytes], base: str, que
         time.sleep(0.05)
 
 
-def measure_http(data_dir: Path, model: str, queries: list[str], warmup: list[str], runs: int,
-                 log_path: Path) -> dict[str, Any]:
+def measure_http(
+    data_dir: Path, model: str, queries: list[str], warmup: list[str], runs: int, log_path: Path
+) -> dict[str, Any]:
     import httpx
 
     cold_samples = []
     latency: dict[str, Any] = {}
     server_rss: dict[str, Any] = {}
     for i in range(runs):
-        with kb_server(data_dir, model, log_path) as (proc, base, spawned), \
-                httpx.Client(trust_env=False, timeout=120) as client:
+        with (
+            kb_server(data_dir, model, log_path) as (proc, base, spawned),
+            httpx.Client(trust_env=False, timeout=120) as client,
+        ):
             sample = wait_first_answer(client, proc, base, queries[0], spawned, log_path)
             cold_samples.append(sample)
             log(f"  cold HTTP run {i + 1}/{runs}: first 200 from GET /search after {sample['first_answer_s']} s")
@@ -544,7 +577,9 @@ def run_corpus(corpus: str, args: argparse.Namespace) -> dict[str, Any]:
 
     def phase(name: str) -> None:
         rss[name] = {
-            "peak_rss_mib": peak_rss_mib(), "rss_mib": current_rss_mib(), "ru_maxrss_mib": getrusage_maxrss_mib(),
+            "peak_rss_mib": peak_rss_mib(),
+            "rss_mib": current_rss_mib(),
+            "ru_maxrss_mib": getrusage_maxrss_mib(),
             "loadavg": load_average(),
         }
 
@@ -553,8 +588,12 @@ def run_corpus(corpus: str, args: argparse.Namespace) -> dict[str, Any]:
     import kb as kb_package
 
     result: dict[str, Any] = {
-        "corpus": name, "model": args.model, "queries_requested": args.queries,
-        "kb_module": str(Path(kb_package.__file__).parent), "errors": [], "rss": rss,
+        "corpus": name,
+        "model": args.model,
+        "queries_requested": args.queries,
+        "kb_module": str(Path(kb_package.__file__).parent),
+        "errors": [],
+        "rss": rss,
     }
     workdir = Path(tempfile.mkdtemp(prefix=f"kb-bench-{corpus}-"))
     try:
@@ -593,8 +632,11 @@ def run_corpus(corpus: str, args: argparse.Namespace) -> dict[str, Any]:
         articles = status.articles
         result["import"] = {
             "report": {
-                "created": report.created, "updated": report.updated, "unchanged": report.unchanged,
-                "skipped": len(report.skipped), "errors": len(report.errors),
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "skipped": len(report.skipped),
+                "errors": len(report.errors),
                 "error_examples": [{"path": p, "error": e} for p, e in report.errors[:10]],
             },
             "construct_s": round(t1 - t0, 2),
@@ -609,10 +651,12 @@ def run_corpus(corpus: str, args: argparse.Namespace) -> dict[str, Any]:
         }
         result["index_status"] = asdict(status)
         result["settings"] = json.loads(settings.model_dump_json())
-        log(f"{name}: {articles} articles, {chunks} chunks in {import_s:.1f} s "
+        log(
+            f"{name}: {articles} articles, {chunks} chunks in {import_s:.1f} s "
             f"({result['import']['articles_per_s']} articles/s, {result['import']['chunks_per_s']} chunks/s); "
             f"consistent={status.consistent}; {report.created} created, {len(report.skipped)} skipped, "
-            f"{len(report.errors)} errors")
+            f"{len(report.errors)} errors"
+        )
 
         def attempt(label: str, fn: Callable[[], Any]) -> Any:
             """Run one measurement; a failure is recorded in the result and the next phase still runs."""
@@ -688,8 +732,15 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
         f"{machine['mem_total_gib']} GiB RAM, {machine['platform']}",
         f"- python: {machine['python']} ({machine['python_executable']})",
         f"- model: {machine['model']}"
-        + "".join(sorted({f", backend {r['settings'].get('embedding_backend', '?')}" for r in results
-                          if "settings" in r and machine["model"] != "hash"})),
+        + "".join(
+            sorted(
+                {
+                    f", backend {r['settings'].get('embedding_backend', '?')}"
+                    for r in results
+                    if "settings" in r and machine["model"] != "hash"
+                }
+            )
+        ),
         f"- kb: git {machine['git'].get('commit', '?')}"
         + (" (kb/ had uncommitted changes)" if machine["git"].get("kb_dirty") else ""),
         f"- kb source snapshot: sha256 {machine.get('kb_source', {}).get('sha256', '?')} "
@@ -715,16 +766,25 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
 
         lines += ["## Import and index", "", head, sep]
         lines += [
-            row("articles (created / skipped / errors)", lambda r: f"{r['index_status']['articles']} "
-                f"({r['import']['report']['created']} / {r['import']['report']['skipped']} / "
-                f"{r['import']['report']['errors']})"),
+            row(
+                "articles (created / skipped / errors)",
+                lambda r: (
+                    f"{r['index_status']['articles']} "
+                    f"({r['import']['report']['created']} / {r['import']['report']['skipped']} / "
+                    f"{r['import']['report']['errors']})"
+                ),
+            ),
             row("chunks (vector leg)", lambda r: r["index_status"]["vector_chunks"]),
             row("index consistent", lambda r: r["index_status"]["consistent"]),
             row("import + index, s", lambda r: r["import"]["import_and_index_s"]),
-            row("… of which storing articles / indexing, s",
-                lambda r: f"{r['import']['store_phase_s']} / {r['import']['index_phase_s']}"),
-            row("KnowledgeBase construct + open (empty), s",
-                lambda r: f"{r['import']['construct_s']} + {r['import']['open_empty_s']}"),
+            row(
+                "… of which storing articles / indexing, s",
+                lambda r: f"{r['import']['store_phase_s']} / {r['import']['index_phase_s']}",
+            ),
+            row(
+                "KnowledgeBase construct + open (empty), s",
+                lambda r: f"{r['import']['construct_s']} + {r['import']['open_empty_s']}",
+            ),
             row("articles/s", lambda r: r["import"]["articles_per_s"]),
             row("chunks/s", lambda r: r["import"]["chunks_per_s"]),
             row("index on disk, MiB", lambda r: r["disk"]["index"]["mib"]),
@@ -735,15 +795,27 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
             "",
             head,
             sep,
-            row("in-process (open + 1 hybrid search), s", lambda r: (
-                f"{r['inprocess']['cold_start']['first_answer_s_median']} "
-                f"(first {r['inprocess']['cold_start']['first_answer_s_first_run']})")),
-            row("… imports / construct / open / search, s", lambda r: " / ".join(
-                str(r["inprocess"]["cold_start"]["runs"][-1][k])
-                for k in ("imports_s", "construct_s", "open_s", "first_search_s"))),
-            row("HTTP (`kb serve` spawn → first 200 from /search), s", lambda r: (
-                f"{r['http']['cold_start']['first_answer_s_median']} "
-                f"(first {r['http']['cold_start']['first_answer_s_first_run']})")),
+            row(
+                "in-process (open + 1 hybrid search), s",
+                lambda r: (
+                    f"{r['inprocess']['cold_start']['first_answer_s_median']} "
+                    f"(first {r['inprocess']['cold_start']['first_answer_s_first_run']})"
+                ),
+            ),
+            row(
+                "… imports / construct / open / search, s",
+                lambda r: " / ".join(
+                    str(r["inprocess"]["cold_start"]["runs"][-1][k])
+                    for k in ("imports_s", "construct_s", "open_s", "first_search_s")
+                ),
+            ),
+            row(
+                "HTTP (`kb serve` spawn → first 200 from /search), s",
+                lambda r: (
+                    f"{r['http']['cold_start']['first_answer_s_median']} "
+                    f"(first {r['http']['cold_start']['first_answer_s_first_run']})"
+                ),
+            ),
             "",
         ]
         qn = results[0].get("queries", {})
@@ -759,10 +831,14 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
             for mode in MODES:
                 lines.append(row(f"{label} {mode}", functools.partial(_latency_cell, where, mode)))
         lines += [
-            row("HTTP hybrid, server-side took_ms p50 / p95", lambda r: "{p50} / {p95}".format(
-                **r["http"]["latency"]["hybrid"]["server_took_ms"])),
-            row("in-process hybrid throughput (sequential), queries/s",
-                lambda r: r["inprocess"]["latency"]["hybrid"]["qps"]),
+            row(
+                "HTTP hybrid, server-side took_ms p50 / p95",
+                lambda r: "{p50} / {p95}".format(**r["http"]["latency"]["hybrid"]["server_took_ms"]),
+            ),
+            row(
+                "in-process hybrid throughput (sequential), queries/s",
+                lambda r: r["inprocess"]["latency"]["hybrid"]["qps"],
+            ),
             "",
             "## Memory (peak RSS, MiB)",
             "",
@@ -771,8 +847,10 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
             row("bench worker after import + index", lambda r: r["rss"]["imported_and_indexed"]["peak_rss_mib"]),
             row("bench worker after in-process latency", lambda r: r["rss"]["inprocess_latency"]["peak_rss_mib"]),
             row("bench worker at end (HTTP client phase)", lambda r: r["rss"]["http"]["peak_rss_mib"]),
-            row("cold in-process child (open + 1 search)",
-                lambda r: r["inprocess"]["cold_start"]["runs"][-1]["peak_rss_mib"]),
+            row(
+                "cold in-process child (open + 1 search)",
+                lambda r: r["inprocess"]["cold_start"]["runs"][-1]["peak_rss_mib"],
+            ),
             row("`kb serve` after latency runs", lambda r: r["http"]["server"]["peak_rss_mib"]),
             "",
             "## Machine load during the run (load average 1 / 5 / 15 min)",
@@ -783,8 +861,11 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
             head,
             sep,
         ]
-        for label, key in (("after import + index", "imported_and_indexed"),
-                           ("after in-process latency", "inprocess_latency"), ("after HTTP", "http")):
+        for label, key in (
+            ("after import + index", "imported_and_indexed"),
+            ("after in-process latency", "inprocess_latency"),
+            ("after HTTP", "http"),
+        ):
             lines.append(row(label, functools.partial(_load_cell, key)))
         lines.append("")
         problems = [(r["corpus"], e) for r in results for e in r.get("errors", [])]
@@ -801,15 +882,21 @@ def write_readme(out: Path, machine: dict[str, Any], results: list[dict[str, Any
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Benchmark kb import, index size, cold start and latency.")
     parser.add_argument("--model", default="m3e-small", help="embedding model (default m3e-small; 'hash' is fast)")
-    parser.add_argument("--backend", choices=["onnx", "torch"],
-                        help="embedding backend (KB_EMBEDDING_BACKEND; default: kb's own default)")
+    parser.add_argument(
+        "--backend",
+        choices=["onnx", "torch"],
+        help="embedding backend (KB_EMBEDDING_BACKEND; default: kb's own default)",
+    )
     parser.add_argument("--corpus", default="all", choices=["all", "shared", "tidb"])
     parser.add_argument("--queries", type=int, default=200, help="measured queries per mode (default 200)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="results folder")
     parser.add_argument("--cold-runs", type=int, default=3, help="fresh processes / server starts (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data folders")
-    parser.add_argument("--readme-only", action="store_true",
-                        help="measure nothing: rewrite <out>/README.md from the JSON files already in <out>")
+    parser.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="measure nothing: rewrite <out>/README.md from the JSON files already in <out>",
+    )
     parser.add_argument("--worker", choices=sorted(CORPORA), help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -852,9 +939,20 @@ def main(argv: list[str] | None = None) -> int:
         for corpus in corpora:
             name = CORPORA[corpus]
             worker_out = Path(src) / f"{corpus}.json"
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", corpus, "--worker-out",
-                   str(worker_out), "--model", args.model, "--queries", str(args.queries),
-                   "--cold-runs", str(args.cold_runs)]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                corpus,
+                "--worker-out",
+                str(worker_out),
+                "--model",
+                args.model,
+                "--queries",
+                str(args.queries),
+                "--cold-runs",
+                str(args.cold_runs),
+            ]
             if args.keep:
                 cmd.append("--keep")
             started = time.perf_counter()

@@ -6,9 +6,9 @@ custom analyzer class is pickled into whoosh's table of contents. Queries are bu
 directly (never through whoosh's query parser, whose syntax would turn ``NOT``, ``*`` or quotes in a
 user's text into operators).
 
-Scoring: whoosh ``BM25F`` with K1=1.2, B=0.75 (Robertson & Zaragoza 2009, "The Probabilistic Relevance
-Framework: BM25 and Beyond", usual defaults), field weights :data:`FIELD_BOOSTS`. Only documents that
-match at least one term are returned, so every hit has a score above 0 (case BL-09).
+Scoring: whoosh's ``BM25F`` (K1, B in :mod:`kb.search.bm25_scorer`), field weights :data:`FIELD_BOOSTS`,
+computed with numpy by :mod:`kb.search.bm25_scorer` (whoosh's own scoring is the tested reference). Only
+documents that match at least one term are returned, so every hit has a score above 0 (case BL-09).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import IndexUnavailableError
+from kb.search import bm25_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class BM25Index:
         self._write_lock = threading.Lock()
         self._search_lock = threading.Lock()
         self._searcher: Any = None
+        self._segments = bm25_scorer.SegmentCache()
 
     @classmethod
     def create(cls, path: Path) -> BM25Index:
@@ -108,6 +110,7 @@ class BM25Index:
             if self._searcher is not None:
                 self._searcher.close()
                 self._searcher = None
+            self._segments.clear()
         self._ix.close()
 
     def replace_articles(self, documents: Iterable[ChunkDocument], article_ids: Iterable[int]) -> None:
@@ -154,12 +157,28 @@ class BM25Index:
         from whoosh import scoring
 
         if self._searcher is None:
-            self._searcher = self._ix.searcher(weighting=scoring.BM25F(B=0.75, K1=1.2))
+            self._searcher = self._ix.searcher(weighting=scoring.BM25F(B=bm25_scorer.B, K1=bm25_scorer.K1))
         return self._searcher
 
     def search(self, terms: Mapping[str, float], limit: int) -> list[BM25Hit]:
         """Chunks matching any of ``terms`` (analyzer term -> query weight, 1.0 for the user's own words),
-        best BM25F score first, at most ``limit``."""
+        best BM25F score first (ties in index order), at most ``limit``.
+
+        The score is whoosh's BM25F over an ``Or`` of ``Term(field, term, boost=FIELD_BOOSTS[field] * weight)``,
+        computed by :mod:`kb.search.bm25_scorer`.
+        """
+        clauses = {
+            (field, term): boost * weight for term, weight in terms.items() for field, boost in FIELD_BOOSTS.items()
+        }
+        if not clauses or limit <= 0:
+            return []
+        with self._search_lock:
+            searcher = self._get_searcher()
+            leaves = self._segments.leaves(searcher)
+            return [BM25Hit(a, o, s) for a, o, s in bm25_scorer.score(searcher, leaves, clauses, limit)]
+
+    def search_with_whoosh(self, terms: Mapping[str, float], limit: int) -> list[BM25Hit]:
+        """:meth:`search` done by whoosh itself: the reference the numpy scorer is tested against."""
         from whoosh import query as q
 
         clauses = [
@@ -170,8 +189,7 @@ class BM25Index:
         if not clauses or limit <= 0:
             return []
         with self._search_lock:
-            searcher = self._get_searcher()
-            results = searcher.search(q.Or(clauses), limit=limit)
+            results = self._get_searcher().search(q.Or(clauses), limit=limit)
             return [
                 BM25Hit(int(hit["article_id"]), int(hit["ord"]), float(hit.score)) for hit in results if hit.score > 0
             ]

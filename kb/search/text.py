@@ -262,10 +262,11 @@ class TextAnalyzer:
 
     def normalize(self, text: str) -> str:
         """NFKC + case folding + Traditional -> Simplified (OpenCC t2s) + variant unification."""
-        return self._normalize_with_map(text)[0]
+        return self.normalize_with_offsets(text)[0]
 
-    def _normalize_with_map(self, text: str) -> tuple[str, list[int]]:
-        """Normalised text and, for each of its characters, the offset of its source character."""
+    def normalize_with_offsets(self, text: str) -> tuple[str, list[int]]:
+        """Normalised text (see :meth:`normalize`) and, for each of its characters, the offset of its source
+        character in ``text`` (a list as long as the normalised text)."""
         folded = unicodedata.normalize("NFKC", text).lower()
         if len(folded) == len(text):
             origin = list(range(len(text)))
@@ -293,7 +294,7 @@ class TextAnalyzer:
         whole words the index holds too.
         Never yields an empty token, a white-space token or a punctuation-only token.
         """
-        norm, origin = self._normalize_with_map(text)
+        norm, origin = self.normalize_with_offsets(text)
         out: list[Token] = []
         pos = 0
         for match in self._protected.finditer(norm):
