@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from kb import cli_articles
 from kb.config import Settings
 from kb.errors import KBError
 
@@ -67,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--mode", default="all", choices=["all", "hybrid", "bm25", "vector"])
     ev.add_argument("--json", action="store_true", help='print {mode: {"nDCG@10": x, ...}}')
     ev.add_argument("--out", type=Path, help="also write the full report (with per-query results) as JSON here")
+
+    cli_articles.add_parser(sub)
 
     sv = sub.add_parser("serve", help="serve the HTTP API")
     sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
@@ -278,6 +281,7 @@ COMMANDS = {
     "eval": _cmd_eval,
     "synonyms": _cmd_synonyms,
     "why": _cmd_why,
+    "article": cli_articles.run,
     "serve": _cmd_serve,
 }
 

@@ -5,6 +5,7 @@
     KBError                      500  internal_error
     ├── NotFoundError            404  not_found
     ├── ConflictError            409  conflict
+    │   └── TransitionError      409  illegal_transition (kb.lifecycle; adds current, requested, allowed)
     ├── InvalidInputError        422  invalid_input
     │   ├── QueryTooLongError    422  query_too_long
     │   └── ArticleFormatError   422  invalid_article
@@ -29,6 +30,10 @@ class KBError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def extra(self) -> dict[str, object]:
+        """Machine-readable details added to the JSON error beside ``error`` and ``detail`` (none by default)."""
+        return {}
 
 
 class NotFoundError(KBError):

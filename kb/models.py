@@ -7,11 +7,13 @@ Tables: ``articles`` (the current state of each article), ``article_versions`` (
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -22,9 +24,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-ARTICLE_STATUSES = ("draft", "in_review", "published", "retired")
-VISIBILITIES = ("public", "internal", "restricted")
 
 
 def utcnow() -> datetime:
@@ -68,6 +67,11 @@ class Article(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120))
     updated_by: Mapped[str] = mapped_column(String(120))
+    # Lifecycle (see kb.lifecycle): who approved publication, when it is due for review, its successor.
+    reviewer: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    review_by: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
+    superseded_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ArticleVersion(Base):
@@ -117,6 +121,34 @@ class OutboxEntry(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     article_id: Mapped[int] = mapped_column(Integer)
     op: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Feedback(Base):
+    """A helpful / not helpful vote on an article, optionally on it as a result of ``query``."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"), index=True)
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    query: Mapped[str | None] = mapped_column(Text, nullable=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ArticleUsage(Base):
+    """A use of an article: ``event`` is ``view`` (opened) or ``resolved`` (used to resolve ``ticket``)."""
+
+    __tablename__ = "article_usage"
+    __table_args__ = (Index("ix_article_usage_article_event", "article_id", "event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(20))
+    ticket: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    actor: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -9,6 +9,7 @@ server's background applier retries until the index catches up.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from kb.articles import ArticleContent
 from kb.config import Settings
 from kb.db import Database, open_database
 from kb.errors import KBError
+from kb.feedback import FeedbackStore
 from kb.ingest.markdown import ImportReport, import_paths
 from kb.models import Article
 from kb.search.embedding import Embedder, load_embedder
@@ -64,6 +66,7 @@ class KnowledgeBase:
         )
         self.index = IndexManager(settings, self.database, self.analyzer, self.embedder)
         self.store = ArticleStore(self.database)
+        self.feedback = FeedbackStore(self.database)
         self.synonyms = SynonymStore(self.database, self.analyzer)
         self.synonyms.seed()
         self.engine = SearchEngine(self.index, self.store, self.synonyms, settings.fusion, settings.fusion_bm25_weight)
@@ -132,6 +135,35 @@ class KnowledgeBase:
             NotFoundError: no such article.
         """
         result = self.store.update(article_id, content, actor)
+        return self._sync(result.article, result.seq)
+
+    def set_status(
+        self,
+        article_id: int,
+        status: str,
+        actor: str,
+        *,
+        superseded_by: int | None = None,
+        review_by: dt.date | None = None,
+    ) -> WriteOutcome:
+        """Move an article through the lifecycle (see :mod:`kb.lifecycle`); the change is searchable on return
+        (a retired or draft article leaves default search, a published one enters it).
+
+        Raises:
+            NotFoundError: no such article.
+            TransitionError: the move is not allowed (409, with the allowed statuses).
+            InvalidInputError: bad ``superseded_by``.
+        """
+        result = self.store.set_status(article_id, status, actor, superseded_by=superseded_by, review_by=review_by)
+        return self._sync(result.article, result.seq)
+
+    def restore_version(self, article_id: int, version: int, actor: str) -> WriteOutcome:
+        """Make an old version's content current again, as a new version (status unchanged).
+
+        Raises:
+            NotFoundError: no such article or version.
+        """
+        result = self.store.restore(article_id, version, actor)
         return self._sync(result.article, result.seq)
 
     def delete_article(self, article_id: int, actor: str) -> WriteOutcome:

@@ -6,6 +6,7 @@ is written in the same transaction, a change is either wholly saved and queued, 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from kb.articles import ArticleContent
 from kb.db import Database
-from kb.errors import ConflictError, NotFoundError
+from kb.errors import ConflictError, InvalidInputError, NotFoundError
+from kb.lifecycle import check_transition, default_review_by
 from kb.models import Article, ArticleVersion, OutboxEntry, utcnow
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class ArticleSummary:
     status: str
     visibility: str
     version: int
+    superseded_by: int | None
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,9 @@ class ArticleStore:
             created_by=actor,
             updated_by=actor,
         )
+        if content.status == "published":
+            article.published_at = now
+            article.review_by = default_review_by(now.date())
         try:
             with self.database.session() as session:
                 session.add(article)
@@ -171,18 +177,36 @@ class ArticleStore:
             raise ConflictError(f"An article from {collection}/{source_path} already exists.") from exc
         return WriteResult(article, seq)
 
-    def update(self, article_id: int, content: ArticleContent, actor: str) -> WriteResult:
+    def update(
+        self,
+        article_id: int,
+        content: ArticleContent,
+        actor: str,
+        *,
+        lifecycle: bool = True,
+        superseded_by: int | None = None,
+        review_by: dt.date | None = None,
+    ) -> WriteResult:
         """Replace an article's content; a new version when anything changed, else a no-op.
+
+        A change of ``content.status`` follows :mod:`kb.lifecycle` (unless ``lifecycle`` is False, for imports):
+        publishing records ``actor`` as reviewer and the review-by date (``review_by`` or a year ahead);
+        retiring records ``superseded_by``.
 
         Raises:
             NotFoundError: no such article.
+            TransitionError: the status change is not allowed (409, with the allowed statuses).
+            InvalidInputError: ``superseded_by`` is the article itself or does not exist.
         """
         with self.database.session() as session:
             article = session.get(Article, article_id, with_for_update=True)
             if article is None:
                 raise NotFoundError(f"Article {article_id} does not exist.")
+            if lifecycle:
+                check_transition(article.status, content.status)
+            lifecycle_changed = _apply_lifecycle(session, article, content.status, actor, superseded_by, review_by)
             digest = content.content_hash()
-            if digest == article.content_hash:
+            if digest == article.content_hash and not lifecycle_changed:
                 return WriteResult(article, None)
             for key, value in _columns(content).items():
                 setattr(article, key, value)
@@ -224,7 +248,7 @@ class ArticleStore:
             return "created", self.create(
                 content, actor, source="import", collection=collection, source_path=source_path
             )
-        result = self.update(existing, content, actor)
+        result = self.update(existing, content, actor, lifecycle=False)
         return ("updated" if result.seq is not None else "unchanged"), result
 
     def retire_missing(self, collection: str, present: set[str], actor: str) -> list[int]:
@@ -240,9 +264,92 @@ class ArticleStore:
             if path not in present:
                 article = self.get(article_id)
                 content = content_of(article).model_copy(update={"status": "retired"})
-                self.update(article_id, content, actor)
+                self.update(article_id, content, actor, lifecycle=False)
                 retired.append(article_id)
         return retired
+
+    def set_status(
+        self,
+        article_id: int,
+        status: str,
+        actor: str,
+        *,
+        superseded_by: int | None = None,
+        review_by: dt.date | None = None,
+    ) -> WriteResult:
+        """Move an article to ``status`` (see :meth:`update` for the rules and errors); a new version."""
+        content = content_of(self.get(article_id)).model_copy(update={"status": status})
+        return self.update(article_id, content, actor, superseded_by=superseded_by, review_by=review_by)
+
+    # -- versions --------------------------------------------------------------------------------
+
+    def versions(self, article_id: int) -> list[ArticleVersion]:
+        """Every saved version of an article, oldest first.
+
+        Raises:
+            NotFoundError: no such article.
+        """
+        self.get(article_id)
+        with self.database.session() as session:
+            query = select(ArticleVersion).where(ArticleVersion.article_id == article_id)
+            return list(session.scalars(query.order_by(ArticleVersion.version)))
+
+    def version(self, article_id: int, version: int) -> ArticleVersion:
+        """One saved version.
+
+        Raises:
+            NotFoundError: no such article or version.
+        """
+        with self.database.session() as session:
+            row = session.scalar(
+                select(ArticleVersion).where(ArticleVersion.article_id == article_id, ArticleVersion.version == version)
+            )
+        if row is None:
+            raise NotFoundError(f"Article {article_id} has no version {version}.")
+        return row
+
+    def restore(self, article_id: int, version: int, actor: str) -> WriteResult:
+        """Make the content of ``version`` current again, as a new version. The status stays as it is: a
+        restore never moves an article through the lifecycle.
+
+        Raises:
+            NotFoundError: no such article or version.
+        """
+        old = content_of_version(self.version(article_id, version))
+        current = self.get(article_id)
+        return self.update(article_id, old.model_copy(update={"status": current.status}), actor)
+
+
+def content_of_version(row: ArticleVersion) -> ArticleContent:
+    """The authored content saved in a version row."""
+    return ArticleContent(title=row.title, body=row.body, **row.fields)
+
+
+def _apply_lifecycle(
+    session: Session,
+    article: Article,
+    status: str,
+    actor: str,
+    superseded_by: int | None,
+    review_by: dt.date | None,
+) -> bool:
+    """Set the lifecycle columns for a move of ``article`` to ``status``; whether any of them changed."""
+    before = (article.reviewer, article.review_by, article.superseded_by, article.published_at)
+    if superseded_by is not None:
+        if status != "retired":
+            raise InvalidInputError("superseded_by applies only when an article is retired.")
+        if superseded_by == article.id or session.get(Article, superseded_by) is None:
+            raise InvalidInputError(f"superseded_by must name another existing article, not {superseded_by}.")
+        article.superseded_by = superseded_by
+    if status == "published" and article.status != "published":
+        article.reviewer = actor
+        article.published_at = utcnow()
+        article.review_by = review_by or default_review_by(dt.date.today())
+    elif review_by is not None:
+        article.review_by = review_by
+    if status != "retired":
+        article.superseded_by = None
+    return before != (article.reviewer, article.review_by, article.superseded_by, article.published_at)
 
 
 def _columns(content: ArticleContent) -> dict[str, object]:

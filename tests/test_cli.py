@@ -92,3 +92,39 @@ def test_why_explains_match_and_miss(cli_env: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "NOT in the article" in out and "BM25 leg:   rank not matched" in out
     assert main(["why", "x", "999999"]) == 2
+
+
+def test_article_lifecycle_commands(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rds = BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote/remote-desktop-services/troubleshoot"
+    assert main(["import", str(rds)]) == 0
+    capsys.readouterr()
+    assert main(["search", "远程桌面 没有可用的许可证", "--json", "--limit", "1"]) == 0
+    aid = json.loads(capsys.readouterr().out)["results"][0]["article_id"]
+
+    assert main(["article", "status", str(aid), "draft"]) == 2  # published -> draft is not allowed
+    assert "from published it can go to: in_review, retired" in capsys.readouterr().err
+    assert main(["article", "status", str(aid), "in_review"]) == 0
+    assert "in_review, version 2, indexed=True" in capsys.readouterr().out
+    assert main(["article", "status", str(aid), "published", "--review-by", "2020-01-01"]) == 0
+    assert main(["article", "feedback", str(aid), "--not-helpful", "--comment", "许可证服务器步骤过时"]) == 0
+    assert main(["article", "used", str(aid), "INC-0001"]) == 0
+    capsys.readouterr()
+
+    assert main(["article", "review-queue", "--json"]) == 0
+    queue = json.loads(capsys.readouterr().out)
+    assert [(i["id"], i["reasons"], i["resolved"], i["not_helpful"]) for i in queue] == [(aid, ["expired"], 1, 1)]
+
+    assert main(["article", "versions", str(aid)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    assert main(["article", "diff", str(aid), "1", "2"]) == 0
+    diff = capsys.readouterr().out
+    assert "-status: published" in diff and "+status: in_review" in diff
+
+    exported = cli_env / "exported.md"
+    assert main(["article", "export", str(aid), "-o", str(exported)]) == 0
+    assert exported.read_text(encoding="utf-8").startswith("---\ntitle: 客户端无法连接")
+    assert main(["article", "show", str(aid), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "published" and shown["review_by"] == "2020-01-01" and shown["stats"]["resolved"] == 1
+    assert main(["article", "restore", str(aid), "9"]) == 2
+    assert "has no version 9" in capsys.readouterr().err

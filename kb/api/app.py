@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kb.api.routes import articles, health, search, synonyms
+from kb.api.routes import articles, health, lifecycle, search, synonyms
 from kb.config import Settings
 from kb.errors import KBError
 from kb.service import KnowledgeBase
@@ -46,6 +46,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
         description="Hybrid (BM25 + vector) Chinese search and article management for an IT service desk.",
     )
     app.include_router(search.router)
+    app.include_router(lifecycle.router)  # before articles: /articles/review-queue is not an id
     app.include_router(articles.router)
     app.include_router(synonyms.router)
     app.include_router(health.router)
@@ -54,7 +55,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     async def kb_error(_: Request, exc: KBError) -> JSONResponse:
         if exc.status >= 500:
             logger.error("%s: %s", exc.code, exc.message)
-        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status)
+        return JSONResponse({"error": exc.code, "detail": exc.message, **exc.extra()}, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -34,6 +34,8 @@ MIN_CANDIDATES = 100
 MAX_WIDENINGS = 2
 DUPLICATE_JACCARD = 0.9
 DUPLICATE_MIN_CHARS = 40
+#: Longest ``superseded_by`` chain followed from a retired article to the article that replaces it.
+MAX_SUCCESSOR_HOPS = 5
 
 ChunkKey = tuple[int, int]
 
@@ -237,6 +239,13 @@ class SearchEngine:
     ) -> tuple[list[tuple[ArticleSummary, float]], dict[int, dict[str, LegScore]], dict[int, ChunkKey]]:
         candidate_ids = {key[0] for hits in legs.values() for key, _ in hits}
         articles = self.store.summaries(candidate_ids)
+        successors = self._successors(articles, request.filters)
+        if successors:  # a retired article's matches count for the article that supersedes it
+            legs = {
+                leg: [((successors[k[0]].id, 0) if k[0] in successors else k, score) for k, score in hits]
+                for leg, hits in legs.items()
+            }
+            articles.update({s.id: s for s in successors.values()})
         allowed = {
             aid for aid, a in articles.items() if request.filters.matches(a) and (required is None or aid in required)
         }
@@ -266,6 +275,25 @@ class SearchEngine:
             leg = request.mode
             scores = {aid: ls[leg].score for aid, ls in per_leg.items() if leg in ls}
         return [(articles[aid], scores[aid]) for aid in order(scores)], per_leg, best_chunk
+
+    def _successors(self, articles: dict[int, ArticleSummary], flt: ArticleFilter) -> dict[int, ArticleSummary]:
+        """For each retired candidate the filter excludes and that names a successor: the end of its
+        ``superseded_by`` chain (at most :data:`MAX_SUCCESSOR_HOPS` hops), when that article passes the filter."""
+        found: dict[int, ArticleSummary] = {}
+        for aid, article in articles.items():
+            current = article
+            for _ in range(MAX_SUCCESSOR_HOPS):
+                if flt.matches(current) or current.status != "retired" or current.superseded_by is None:
+                    break
+                nxt = articles.get(current.superseded_by) or self.store.summaries([current.superseded_by]).get(
+                    current.superseded_by
+                )
+                if nxt is None:
+                    break
+                current = nxt
+            if current.id != aid and flt.matches(current) and not flt.matches(article):
+                found[aid] = current
+        return found
 
     def _hits(
         self,

@@ -12,34 +12,39 @@ from kb.api.schemas import (
     ArticleDetail,
     ArticleList,
     ArticlePublic,
+    ArticleStatsOut,
     ArticleUpdate,
     WriteAnswer,
 )
 from kb.articles import parse_markdown
 from kb.models import Article
 from kb.rendering import render_html
-from kb.service import WriteOutcome
+from kb.service import KnowledgeBase, WriteOutcome
 from kb.store import ArticleFilter, content_of
 
 router = APIRouter(prefix="/articles", tags=["articles"])
 
 
-def _detail(article: Article) -> ArticleDetail:
+def detail(kb: KnowledgeBase, article: Article) -> ArticleDetail:
+    """The API view of one article, with rendered HTML and its usage and feedback counts."""
+    stats = kb.feedback.stats([article.id])[article.id]
     return ArticleDetail.model_validate(
         {
             **{c: getattr(article, c) for c in ArticleDetail.model_fields if hasattr(article, c)},
             "html": render_html(article.body),
+            "stats": ArticleStatsOut.model_validate(stats, from_attributes=True),
         }
     )
 
 
-def _answer(outcome: WriteOutcome, response: Response, created: bool = False) -> WriteAnswer:
+def answer(kb: KnowledgeBase, outcome: WriteOutcome, response: Response, created: bool = False) -> WriteAnswer:
+    """The answer to a write: 201 (created) or 200 once searchable, 202 while the index catches up."""
     if not outcome.indexed:
         response.status_code = status.HTTP_202_ACCEPTED
     elif created:
         response.status_code = status.HTTP_201_CREATED
     return WriteAnswer(
-        article=_detail(outcome.article) if outcome.article is not None else None,
+        article=detail(kb, outcome.article) if outcome.article is not None else None,
         indexed=outcome.indexed,
         seq=outcome.seq,
     )
@@ -71,16 +76,29 @@ def list_articles(
 
 
 @router.get("/{article_id}", response_model=ArticleDetail)
-def get_article(kb: KB, user: CurrentUser, article_id: int) -> ArticleDetail:
-    """One article with rendered HTML. 404 when it does not exist."""
-    return _detail(kb.store.get(article_id))
+def get_article(
+    kb: KB,
+    user: CurrentUser,
+    article_id: int,
+    response: Response,
+    count_view: Annotated[bool, Query(description="Count this read as a view (false for automation).")] = True,
+) -> ArticleDetail:
+    """One article with rendered HTML and counts. 404 when it does not exist. A retired article replaced by
+    another names it in ``superseded_by`` and in a ``Link: </articles/Y>; rel="successor-version"`` header
+    (RFC 5829)."""
+    article = kb.store.get(article_id)
+    if count_view:
+        kb.feedback.record_usage(article_id, "view", user.username)
+    if article.superseded_by is not None:
+        response.headers["Link"] = f'</articles/{article.superseded_by}>; rel="successor-version"'
+    return detail(kb, article)
 
 
 @router.post("", response_model=WriteAnswer, status_code=status.HTTP_201_CREATED)
 def create_article(kb: KB, user: CurrentUser, payload: ArticleCreate, response: Response) -> WriteAnswer:
     """Create an article; answers 201 once it is searchable (202 if indexing is still catching up)."""
     content = parse_markdown(payload.body, **_explicit(payload))
-    return _answer(kb.create_article(content, user.username), response, created=True)
+    return answer(kb, kb.create_article(content, user.username), response, created=True)
 
 
 @router.put("/{article_id}", response_model=WriteAnswer)
@@ -92,10 +110,10 @@ def update_article(
     fields = current.model_dump() | _explicit(payload)
     body = payload.body if "body" in payload.model_fields_set else current.body
     content = parse_markdown(body, **{k: v for k, v in fields.items() if k != "body"})
-    return _answer(kb.update_article(article_id, content, user.username), response)
+    return answer(kb, kb.update_article(article_id, content, user.username), response)
 
 
 @router.delete("/{article_id}", response_model=WriteAnswer)
 def delete_article(kb: KB, user: CurrentUser, article_id: int, response: Response) -> WriteAnswer:
     """Delete an article; it is gone from both index legs when this answers 200."""
-    return _answer(kb.delete_article(article_id, user.username), response)
+    return answer(kb, kb.delete_article(article_id, user.username), response)

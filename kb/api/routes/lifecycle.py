@@ -1,0 +1,126 @@
+"""Article lifecycle over HTTP: status moves, versions (list, read, diff, restore), feedback, usage, the review
+queue and Markdown export. Registered before :mod:`kb.api.routes.articles` so ``/articles/review-queue`` is not
+read as an article id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from kb.api.deps import KB, CurrentUser
+from kb.api.routes.articles import answer
+from kb.api.schemas import (
+    ArticlePublic,
+    ArticleStatsOut,
+    FeedbackIn,
+    FeedbackOut,
+    ReviewItemOut,
+    StatusChange,
+    UsageIn,
+    VersionDetail,
+    VersionDiff,
+    VersionOut,
+    WriteAnswer,
+)
+from kb.articles import to_markdown
+from kb.models import ArticleVersion
+from kb.store import content_of
+from kb.versions import diff_versions
+
+router = APIRouter(prefix="/articles", tags=["lifecycle"])
+
+
+def _version(row: ArticleVersion) -> VersionOut:
+    return VersionOut(
+        version=row.version,
+        title=row.title,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        status=row.fields.get("status"),
+    )
+
+
+@router.get("/review-queue", response_model=list[ReviewItemOut])
+def review_queue(kb: KB, user: CurrentUser) -> list[ReviewItemOut]:
+    """Published articles past their review-by date or with poor feedback (see :mod:`kb.feedback`)."""
+    return [
+        ReviewItemOut(
+            article=ArticlePublic.model_validate(item.article, from_attributes=True),
+            reasons=item.reasons,
+            stats=ArticleStatsOut.model_validate(item.stats, from_attributes=True),
+        )
+        for item in kb.feedback.review_queue()
+    ]
+
+
+@router.post("/{article_id}/status", response_model=WriteAnswer)
+def change_status(kb: KB, user: CurrentUser, article_id: int, payload: StatusChange, response: Response) -> WriteAnswer:
+    """Move an article through the lifecycle. 409 ``illegal_transition`` with ``allowed`` when not allowed."""
+    outcome = kb.set_status(
+        article_id, payload.status, user.username, superseded_by=payload.superseded_by, review_by=payload.review_by
+    )
+    return answer(kb, outcome, response)
+
+
+@router.get("/{article_id}/versions", response_model=list[VersionOut])
+def list_versions(kb: KB, user: CurrentUser, article_id: int) -> list[VersionOut]:
+    """Every saved version, oldest first."""
+    return [_version(row) for row in kb.store.versions(article_id)]
+
+
+@router.get("/{article_id}/versions/{version}", response_model=VersionDetail)
+def get_version(kb: KB, user: CurrentUser, article_id: int, version: int) -> VersionDetail:
+    """One saved version with its content. 404 for an unknown version."""
+    row = kb.store.version(article_id, version)
+    return VersionDetail(**_version(row).model_dump(), body=row.body, fields=row.fields)
+
+
+@router.get("/{article_id}/diff", response_model=VersionDiff)
+def diff(
+    kb: KB,
+    user: CurrentUser,
+    article_id: int,
+    from_version: Annotated[int, Query(alias="from", ge=1)],
+    to_version: Annotated[int | None, Query(alias="to", ge=1, description="Default: the current version.")] = None,
+) -> VersionDiff:
+    """Unified diff between two versions (Markdown with front matter)."""
+    target = to_version or kb.store.get(article_id).version
+    text = diff_versions(kb.store.version(article_id, from_version), kb.store.version(article_id, target))
+    return VersionDiff(article_id=article_id, from_version=from_version, to_version=target, diff=text)
+
+
+@router.post("/{article_id}/versions/{version}/restore", response_model=WriteAnswer)
+def restore(kb: KB, user: CurrentUser, article_id: int, version: int, response: Response) -> WriteAnswer:
+    """Make an old version's content current again, as a new version (the status does not change)."""
+    return answer(kb, kb.restore_version(article_id, version, user.username), response)
+
+
+@router.post("/{article_id}/feedback", response_model=FeedbackOut, status_code=201)
+def add_feedback(kb: KB, user: CurrentUser, article_id: int, payload: FeedbackIn) -> FeedbackOut:
+    """Record helpful / not helpful (with ``query`` when voting on a search result)."""
+    row = kb.feedback.add_feedback(
+        article_id, payload.helpful, user.username, comment=payload.comment, query=payload.query
+    )
+    return FeedbackOut.model_validate(row, from_attributes=True)
+
+
+@router.get("/{article_id}/feedback", response_model=list[FeedbackOut])
+def list_feedback(kb: KB, user: CurrentUser, article_id: int) -> list[FeedbackOut]:
+    """The newest votes on an article (at most 50)."""
+    kb.store.get(article_id)
+    return [FeedbackOut.model_validate(row, from_attributes=True) for row in kb.feedback.feedback(article_id)]
+
+
+@router.post("/{article_id}/usage", response_model=ArticleStatsOut, status_code=201)
+def record_usage(kb: KB, user: CurrentUser, article_id: int, payload: UsageIn) -> ArticleStatsOut:
+    """Count a use of an article (``resolved`` names the ticket); answers the article's new counts."""
+    kb.feedback.record_usage(article_id, payload.event, user.username, ticket=payload.ticket)
+    return ArticleStatsOut.model_validate(kb.feedback.stats([article_id])[article_id], from_attributes=True)
+
+
+@router.get("/{article_id}/markdown", response_class=Response)
+def export_markdown(kb: KB, user: CurrentUser, article_id: int) -> Response:
+    """The article as Markdown with YAML front matter, the import format (``kb import`` reads it back)."""
+    text = to_markdown(content_of(kb.store.get(article_id)))
+    return Response(text, media_type="text/markdown; charset=utf-8")

@@ -1,0 +1,184 @@
+"""Feedback (helpful / not helpful, with a comment, on an article or on it as a search result), usage (views,
+"used to resolve ticket T") and the review queue built from both.
+
+An article is due for review (:meth:`FeedbackStore.review_queue`) when it is published and
+
+- past its review-by date (``expired``), or
+- has at least :data:`MIN_VOTES` votes of which at most :data:`MAX_HELPFUL_RATIO` say helpful (``poor_feedback``).
+
+The thresholds follow the KCS v6 "Evolve Loop" practice of reviewing articles flagged by use and feedback
+(Consortium for Service Innovation, KCS v6 Practices Guide, technique 7); the numbers are ours, set so that
+three unhelpful votes in a row are enough and one bad vote among many good ones is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from kb.db import Database
+from kb.errors import InvalidInputError, NotFoundError
+from kb.models import Article, ArticleUsage, Feedback, utcnow
+
+#: Votes an article needs before its helpful ratio can put it in the review queue.
+MIN_VOTES = 3
+#: Helpful share (helpful / all votes) at or below which an article with enough votes is queued for review.
+MAX_HELPFUL_RATIO = 0.5
+#: Longest feedback comment, in characters.
+MAX_COMMENT_CHARS = 2000
+USAGE_EVENTS = ("view", "resolved")
+
+
+@dataclass(frozen=True)
+class ArticleStats:
+    """Counts for one article: ``views``, ``resolved`` (tickets it resolved), ``helpful`` and
+    ``not_helpful`` votes, and the distinct ``tickets`` it resolved (at most 50, newest first)."""
+
+    views: int = 0
+    resolved: int = 0
+    helpful: int = 0
+    not_helpful: int = 0
+    tickets: list[str] = field(default_factory=list)
+
+    @property
+    def helpful_ratio(self) -> float | None:
+        """helpful / (helpful + not_helpful), None without votes."""
+        votes = self.helpful + self.not_helpful
+        return self.helpful / votes if votes else None
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """An article due for review and why (``expired``, ``poor_feedback``)."""
+
+    article: Article
+    reasons: list[str]
+    stats: ArticleStats
+
+
+class FeedbackStore:
+    """Writes feedback and usage events; reads counts and the review queue. Thread-safe (a session per call)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def add_feedback(
+        self, article_id: int, helpful: bool, actor: str, *, comment: str = "", query: str | None = None
+    ) -> Feedback:
+        """Record a vote on an article (``query``: the search it was a result of).
+
+        Raises:
+            NotFoundError: no such article.
+            InvalidInputError: the comment is longer than :data:`MAX_COMMENT_CHARS`.
+        """
+        if len(comment) > MAX_COMMENT_CHARS:
+            raise InvalidInputError(f"A feedback comment has at most {MAX_COMMENT_CHARS} characters.")
+        with self.database.session() as session:
+            _require_article(session, article_id)
+            row = Feedback(
+                article_id=article_id,
+                helpful=helpful,
+                comment=comment.strip(),
+                query=query,
+                actor=actor,
+                created_at=utcnow(),
+            )
+            session.add(row)
+            session.flush()
+            return row
+
+    def record_usage(self, article_id: int, event: str, actor: str, *, ticket: str | None = None) -> None:
+        """Record that an article was viewed (``view``) or used to resolve ``ticket`` (``resolved``).
+
+        Raises:
+            NotFoundError: no such article.
+            InvalidInputError: unknown event, or ``resolved`` without a ticket.
+        """
+        if event not in USAGE_EVENTS:
+            raise InvalidInputError(f"Unknown usage event {event!r}; use one of {', '.join(USAGE_EVENTS)}.")
+        if event == "resolved" and not (ticket or "").strip():
+            raise InvalidInputError("A 'resolved' usage names the ticket it resolved.")
+        with self.database.session() as session:
+            _require_article(session, article_id)
+            session.add(
+                ArticleUsage(article_id=article_id, event=event, ticket=ticket, actor=actor, created_at=utcnow())
+            )
+
+    def feedback(self, article_id: int, limit: int = 50) -> list[Feedback]:
+        """The newest votes on an article."""
+        with self.database.session() as session:
+            query = select(Feedback).where(Feedback.article_id == article_id)
+            return list(session.scalars(query.order_by(Feedback.id.desc()).limit(limit)))
+
+    def stats(self, article_ids: list[int]) -> dict[int, ArticleStats]:
+        """Counts per article (articles without any event get zero counts)."""
+        if not article_ids:
+            return {}
+        with self.database.session() as session:
+            votes = {
+                row.article_id: (int(row.helpful or 0), int(row.total or 0))
+                for row in session.execute(
+                    select(
+                        Feedback.article_id,
+                        func.sum(case((Feedback.helpful, 1), else_=0)).label("helpful"),
+                        func.count().label("total"),
+                    )
+                    .where(Feedback.article_id.in_(article_ids))
+                    .group_by(Feedback.article_id)
+                )
+            }
+            usage: dict[tuple[int, str], int] = {
+                (row.article_id, row.event): int(row.n)
+                for row in session.execute(
+                    select(ArticleUsage.article_id, ArticleUsage.event, func.count().label("n"))
+                    .where(ArticleUsage.article_id.in_(article_ids))
+                    .group_by(ArticleUsage.article_id, ArticleUsage.event)
+                )
+            }
+            tickets: dict[int, list[str]] = {}
+            for aid, ticket in session.execute(
+                select(ArticleUsage.article_id, ArticleUsage.ticket)
+                .where(ArticleUsage.article_id.in_(article_ids), ArticleUsage.event == "resolved")
+                .order_by(ArticleUsage.id.desc())
+            ):
+                seen = tickets.setdefault(aid, [])
+                if ticket is not None and ticket not in seen and len(seen) < 50:
+                    seen.append(ticket)
+        return {
+            aid: ArticleStats(
+                views=usage.get((aid, "view"), 0),
+                resolved=usage.get((aid, "resolved"), 0),
+                helpful=votes.get(aid, (0, 0))[0],
+                not_helpful=votes.get(aid, (0, 0))[1] - votes.get(aid, (0, 0))[0],
+                tickets=tickets.get(aid, []),
+            )
+            for aid in article_ids
+        }
+
+    def review_queue(self, today: dt.date | None = None) -> list[ReviewItem]:
+        """Published articles due for review (see module docstring), most overdue first, then worst rated."""
+        today = today or dt.date.today()
+        with self.database.session() as session:
+            published = list(session.scalars(select(Article).where(Article.status == "published")))
+        stats = self.stats([a.id for a in published])
+        items = []
+        for article in published:
+            s = stats[article.id]
+            reasons = []
+            if article.review_by is not None and article.review_by < today:
+                reasons.append("expired")
+            ratio = s.helpful_ratio
+            if s.helpful + s.not_helpful >= MIN_VOTES and ratio is not None and ratio <= MAX_HELPFUL_RATIO:
+                reasons.append("poor_feedback")
+            if reasons:
+                items.append(ReviewItem(article, reasons, s))
+        items.sort(key=lambda i: (i.article.review_by or dt.date.max, i.stats.helpful_ratio or 0.0, i.article.id))
+        return items
+
+
+def _require_article(session: Session, article_id: int) -> None:
+    if session.get(Article, article_id) is None:
+        raise NotFoundError(f"Article {article_id} does not exist.")

@@ -1,0 +1,188 @@
+"""Knowledge lifecycle through the API: status moves, successor, versions, feedback, usage, review queue, export.
+
+Articles are real: Microsoft's Chinese Remote Desktop troubleshooting pages bundled in ``articles/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from kb.articles import parse_markdown
+from kb.feedback import MIN_VOTES
+from kb.lifecycle import DEFAULT_REVIEW_DAYS, TRANSITIONS
+from tests.conftest import BUNDLED, create, search_ids
+
+RDS = BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote/remote-desktop-services/troubleshoot"
+NO_LICENSES = (RDS / "rdp-error-no-licenses-available.md").read_text(encoding="utf-8")
+BUSY = (RDS / "remote-desktop-service-currently-busy.md").read_text(encoding="utf-8")
+GENERAL = (RDS / "rdp-error-general-troubleshooting.md").read_text(encoding="utf-8")
+LICENSE_QUERY = "远程桌面 没有可用的许可证"
+
+
+def move(client: TestClient, article_id: int, status: str, **extra: object) -> dict[str, object]:
+    response = client.post(f"/articles/{article_id}/status", json={"status": status, **extra})
+    assert response.status_code == 200, response.text
+    article: dict[str, object] = response.json()["article"]
+    return article
+
+
+def test_draft_review_publish_retire_with_successor(client: TestClient) -> None:
+    old = create(client, NO_LICENSES, status="draft")
+    aid = int(str(old["id"]))
+    assert aid not in search_ids(client, LICENSE_QUERY)  # drafts stay out of default search
+    assert aid in search_ids(client, LICENSE_QUERY, status="draft")  # editors can search them explicitly
+
+    assert move(client, aid, "in_review")["status"] == "in_review"
+    published = move(client, aid, "published")
+    assert published["reviewer"] == "dev"
+    assert published["review_by"] == (dt.date.today() + dt.timedelta(days=DEFAULT_REVIEW_DAYS)).isoformat()
+    assert search_ids(client, LICENSE_QUERY)[0] == aid
+
+    new = create(client, NO_LICENSES.replace("客户端无法连接", "RDS 客户端无法连接（2026 版）"))
+    nid = int(str(new["id"]))
+    retired = move(client, aid, "retired", superseded_by=nid)
+    assert retired["status"] == "retired" and retired["superseded_by"] == nid
+    ids = search_ids(client, LICENSE_QUERY)
+    assert aid not in ids and ids[0] == nid and ids.count(nid) == 1  # the old article's matches lead to Y
+
+    response = client.get(f"/articles/{aid}")
+    assert response.status_code == 200
+    assert response.json()["superseded_by"] == nid
+    assert response.headers["link"] == f'</articles/{nid}>; rel="successor-version"'
+
+
+def test_illegal_transition_answers_409_with_allowed_and_changes_nothing(client: TestClient) -> None:
+    article = create(client, BUSY, status="draft")
+    aid = article["id"]
+    response = client.post(f"/articles/{aid}/status", json={"status": "published"})
+    assert response.status_code == 409
+    body = response.json()
+    assert body["error"] == "illegal_transition"
+    assert body["allowed"] == list(TRANSITIONS["draft"]) and body["current"] == "draft"
+    assert "in_review" in body["detail"]
+    after = client.get(f"/articles/{aid}").json()
+    assert after["status"] == "draft" and after["version"] == article["version"]
+    assert len(client.get(f"/articles/{aid}/versions").json()) == 1
+    # The same rule holds for a status change through PUT.
+    response = client.put(f"/articles/{aid}", json={"status": "published"})
+    assert response.status_code == 409 and response.json()["allowed"] == list(TRANSITIONS["draft"])
+    # An unknown status is invalid input, not a transition.
+    assert client.post(f"/articles/{aid}/status", json={"status": "archived"}).status_code == 422
+
+
+def test_superseded_by_must_name_another_existing_article(client: TestClient) -> None:
+    aid = create(client, BUSY)["id"]
+    for bad in (aid, 999_999):
+        response = client.post(f"/articles/{aid}/status", json={"status": "retired", "superseded_by": bad})
+        assert response.status_code == 422, response.text
+    assert client.get(f"/articles/{aid}").json()["status"] == "published"
+    response = client.post(f"/articles/{aid}/status", json={"status": "in_review", "superseded_by": aid})
+    assert response.status_code == 422
+
+
+def test_versions_list_diff_and_restore(client: TestClient) -> None:
+    article = create(client, GENERAL)
+    aid = article["id"]
+    edited = (
+        GENERAL.replace("如果远程桌面客户端", "如果远端桌面客户端")
+        + "\n\n## 补充说明\n\n检查组策略中的 RDP 安全层设置。\n"
+    )
+    assert client.put(f"/articles/{aid}", json={"body": edited}).status_code == 200
+    versions = client.get(f"/articles/{aid}/versions").json()
+    assert [v["version"] for v in versions] == [1, 2]
+
+    diff = client.get(f"/articles/{aid}/diff", params={"from": 1}).json()
+    assert diff["to_version"] == 2
+    assert "+检查组策略中的 RDP 安全层设置。" in diff["diff"]
+    assert any(line.startswith("-如果远程桌面客户端") for line in diff["diff"].splitlines())
+    assert any(line.startswith("+如果远端桌面客户端") for line in diff["diff"].splitlines())
+    assert "RDP 安全层" in search_snippets(client, "RDP 安全层 组策略", aid)
+
+    restored = client.post(f"/articles/{aid}/versions/1/restore")
+    assert restored.status_code == 200
+    assert restored.json()["article"]["version"] == 3
+    assert (
+        client.get(f"/articles/{aid}/versions/3").json()["body"]
+        == client.get(f"/articles/{aid}/versions/1").json()["body"]
+    )
+    assert client.get(f"/articles/{aid}/diff", params={"from": 1, "to": 3}).json()["diff"] == ""
+    assert "RDP 安全层" not in search_snippets(client, "RDP 安全层 组策略", aid)  # the index follows the restore
+    assert client.get(f"/articles/{aid}/versions/9").status_code == 404
+    assert client.post(f"/articles/{aid}/versions/9/restore").status_code == 404
+
+
+def search_snippets(client: TestClient, query: str, article_id: object) -> str:
+    results = client.get("/search", params={"q": query, "mode": "bm25"}).json()["results"]
+    return (
+        " ".join(r["snippet"] for r in results if r["article_id"] == article_id)
+        .replace("<mark>", "")
+        .replace("</mark>", "")
+    )
+
+
+def test_restore_keeps_the_current_status(client: TestClient) -> None:
+    first = create(client, BUSY)
+    aid = first["id"]
+    client.put(f"/articles/{aid}", json={"summary": "服务繁忙时的处理"})
+    move(client, aid, "retired")
+    response = client.post(f"/articles/{aid}/versions/1/restore")
+    assert response.status_code == 200
+    assert response.json()["article"]["status"] == "retired"
+    assert response.json()["article"]["summary"] == first["summary"] != "服务繁忙时的处理"
+
+
+def test_feedback_usage_and_review_queue(client: TestClient) -> None:
+    good = create(client, GENERAL)["id"]
+    poor = create(client, BUSY)["id"]
+    expired = create(client, NO_LICENSES, status="draft")["id"]
+    move(client, expired, "in_review")
+    move(client, expired, "published", review_by=(dt.date.today() - dt.timedelta(days=1)).isoformat())
+
+    for _ in range(MIN_VOTES):
+        vote = client.post(
+            f"/articles/{poor}/feedback", json={"helpful": False, "comment": "步骤过时", "query": "服务繁忙"}
+        )
+        assert vote.status_code == 201 and vote.json()["query"] == "服务繁忙"
+    for helpful in (True, True, False):
+        assert client.post(f"/articles/{good}/feedback", json={"helpful": helpful}).status_code == 201
+
+    queue = {item["article"]["id"]: item for item in client.get("/articles/review-queue").json()}
+    assert queue[poor]["reasons"] == ["poor_feedback"]
+    assert queue[poor]["stats"]["not_helpful"] == MIN_VOTES
+    assert queue[expired]["reasons"] == ["expired"]
+    assert good not in queue  # 2 of 3 helpful
+
+    resolved = client.post(f"/articles/{good}/usage", json={"event": "resolved", "ticket": "INC-20261129-0042"})
+    assert resolved.status_code == 201
+    assert resolved.json()["resolved"] == 1 and resolved.json()["tickets"] == ["INC-20261129-0042"]
+    client.get(f"/articles/{good}")
+    stats = client.get(f"/articles/{good}").json()["stats"]
+    assert stats == {"views": 2, "resolved": 1, "helpful": 2, "not_helpful": 1, "tickets": ["INC-20261129-0042"]}
+    assert client.get(f"/articles/{good}", params={"count_view": False}).json()["stats"]["views"] == 2
+    assert [f["helpful"] for f in client.get(f"/articles/{good}/feedback").json()] == [False, True, True]
+
+
+def test_feedback_and_usage_bad_input(client: TestClient) -> None:
+    aid = create(client, BUSY)["id"]
+    assert client.post(f"/articles/{aid}/usage", json={"event": "resolved"}).json()["error"] == "invalid_input"
+    assert client.post(f"/articles/{aid}/feedback", json={"helpful": True, "comment": "长" * 2001}).status_code == 422
+    assert client.post(f"/articles/{aid}/feedback", json={"comment": "没有投票"}).status_code == 422
+    assert client.post("/articles/999999/feedback", json={"helpful": True}).status_code == 404
+    assert client.post("/articles/999999/usage", json={"ticket": "T1"}).status_code == 404
+    assert client.get(f"/articles/{aid}").json()["stats"]["helpful"] == 0
+
+
+def test_export_then_import_gives_the_same_article(client: TestClient, tmp_path: Path) -> None:
+    article = create(client, NO_LICENSES, tags=["RDS", "许可证"], service="桌面终端")
+    response = client.get(f"/articles/{article['id']}/markdown")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/markdown")
+    exported = response.text
+    again = parse_markdown(exported)
+    fields = ("title", "body", "summary", "kind", "service", "tags", "error_codes", "status", "visibility", "meta")
+    original = client.get(f"/articles/{article['id']}").json()
+    assert {f: getattr(again, f) for f in fields} == {f: original[f] for f in fields}
+    copy = create(client, exported)
+    assert {f: copy[f] for f in fields} == {f: original[f] for f in fields}
