@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("paths", nargs="+", type=Path, help="folders (each an import root) or .md files")
     imp.add_argument("--collection", help="collection name (default: each root's folder name)")
     imp.add_argument("--delete-missing", action="store_true", help="retire articles whose file is gone")
+    imp.add_argument(
+        "--as-reviews", action="store_true", help="read the files as post-incident reviews (kind post_incident_review)"
+    )
     imp.add_argument("--json", action="store_true", help="print the report as JSON")
 
     idx = sub.add_parser("index", help="index maintenance")
@@ -99,7 +102,11 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     kb = KnowledgeBase(settings).open()
     try:
         report = kb.import_paths(
-            args.paths, settings.dev_user, collection=args.collection, delete_missing=args.delete_missing
+            args.paths,
+            settings.dev_user,
+            collection=args.collection,
+            delete_missing=args.delete_missing,
+            as_reviews=args.as_reviews,
         )
         status = kb.index_status()
     finally:

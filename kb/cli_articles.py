@@ -10,6 +10,7 @@ from typing import Any
 
 from kb.articles import STATUSES, to_markdown
 from kb.config import Settings
+from kb.reviews import TEMPLATE
 from kb.store import content_of
 
 
@@ -56,6 +57,11 @@ def add_parser(sub: Any) -> None:
     used.add_argument("article_id", type=int)
     used.add_argument("ticket")
 
+    ke = cmd.add_parser("known-error", help="draft a known-error article from a post-incident review")
+    ke.add_argument("review_id", type=int)
+
+    cmd.add_parser("review-template", help="print the post-incident review template (import with --as-reviews)")
+
     rq = cmd.add_parser("review-queue", help="published articles past their review-by date or with poor feedback")
     rq.add_argument("--json", action="store_true", help="print as JSON")
 
@@ -69,14 +75,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     user = settings.dev_user
     try:
         command = args.article_command
-        if command in ("status", "restore"):
+        if command in ("status", "restore", "known-error"):
             kb.open()  # these change what is searchable: the index is brought up to date before returning
             if command == "status":
                 outcome = kb.set_status(
                     args.article_id, args.status, user, superseded_by=args.superseded_by, review_by=args.review_by
                 )
-            else:
+            elif command == "restore":
                 outcome = kb.restore_version(args.article_id, args.version, user)
+            else:
+                outcome = kb.create_known_error(args.review_id, user)
             article = outcome.article
             assert article is not None
             print(f"article {article.id}: {article.status}, version {article.version}, indexed={outcome.indexed}")
@@ -123,6 +131,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 args.output.write_text(text, encoding="utf-8")
             else:
                 print(text, end="" if text.endswith("\n") else "\n")
+        elif command == "review-template":
+            print(TEMPLATE, end="")
         elif command == "feedback":
             kb.feedback.add_feedback(args.article_id, args.helpful, user, comment=args.comment, query=args.query)
             print(f"feedback recorded on article {args.article_id}")

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kb import reviews
 from kb.articles import ArticleContent
 from kb.config import Settings
 from kb.db import Database, open_database
-from kb.errors import KBError
+from kb.errors import InvalidInputError, KBError
 from kb.feedback import FeedbackStore
 from kb.ingest.markdown import ImportReport, import_paths
 from kb.models import Article
@@ -27,7 +28,7 @@ from kb.search.embedding import Embedder, load_embedder
 from kb.search.hybrid import SearchEngine, SearchRequest, SearchResult
 from kb.search.index import IndexManager, IndexStatus
 from kb.search.text import TextAnalyzer
-from kb.store import ArticleStore
+from kb.store import ArticleStore, content_of
 from kb.synonyms import SynonymStore
 
 logger = logging.getLogger(__name__)
@@ -166,6 +167,25 @@ class KnowledgeBase:
         result = self.store.restore(article_id, version, actor)
         return self._sync(result.article, result.seq)
 
+    def create_known_error(self, review_id: int, actor: str) -> WriteOutcome:
+        """Create a draft known-error article from a post-incident review (see
+        :func:`kb.reviews.known_error_from_review`) and list it in the review's ``meta["review"]["known_errors"]``.
+
+        Raises:
+            NotFoundError: no such article.
+            InvalidInputError: the article is not a post-incident review.
+        """
+        review = self.store.get(review_id)
+        if review.kind != reviews.KIND:
+            raise InvalidInputError(f"Article {review_id} is a {review.kind}, not a post-incident review.")
+        content = content_of(review)
+        outcome = self.create_article(reviews.known_error_from_review(review_id, content), actor)
+        assert outcome.article is not None
+        info = dict(content.meta.get("review", {}))
+        info["known_errors"] = [*info.get("known_errors", []), outcome.article.id]
+        self.update_article(review_id, content.model_copy(update={"meta": content.meta | {"review": info}}), actor)
+        return outcome
+
     def delete_article(self, article_id: int, actor: str) -> WriteOutcome:
         """Delete an article and remove it from both index legs.
 
@@ -182,6 +202,7 @@ class KnowledgeBase:
         *,
         collection: str | None = None,
         delete_missing: bool = False,
+        as_reviews: bool = False,
         progress: Callable[[int, int, Path], None] | None = None,
     ) -> ImportReport:
         """Import Markdown folders (see :func:`kb.ingest.markdown.import_paths`), then index the changes."""
@@ -191,6 +212,7 @@ class KnowledgeBase:
             actor,
             collection=collection,
             delete_missing=delete_missing,
+            as_reviews=as_reviews,
             progress=progress,
         )
         self.index.apply_pending()

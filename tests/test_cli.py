@@ -128,3 +128,24 @@ def test_article_lifecycle_commands(cli_env: Path, capsys: pytest.CaptureFixture
     assert shown["status"] == "published" and shown["review_by"] == "2020-01-01" and shown["stats"]["resolved"] == 1
     assert main(["article", "restore", str(aid), "9"]) == 2
     assert "has no version 9" in capsys.readouterr().err
+
+
+def test_review_commands(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["article", "review-template"]) == 0
+    template = capsys.readouterr().out
+    reviews = cli_env / "reviews"
+    reviews.mkdir()
+    (reviews / "draft.md").write_text(template, encoding="utf-8")
+    cases = BUNDLED / "k8s-troubleshooting/avoid/cases"
+    assert main(["import", "--as-reviews", str(reviews), str(cases), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["created"] == 13 and report["errors"] == []
+    assert (
+        main(["search", "kubectl SchemaError metrics-server", "--status", "draft", "--kind", "post_incident_review"])
+        == 0
+    )
+    assert "schemaerror-when-using-kubectl-apply-or-edit.md" in capsys.readouterr().out.splitlines()[1]
+    assert main(["search", "故障", "--kind", "post_incident_review", "--json"]) == 0
+    template_id = json.loads(capsys.readouterr().out)["results"][0]["article_id"]  # the complete one is published
+    assert main(["article", "known-error", str(template_id)]) == 0
+    assert "draft, version 1, indexed=True" in capsys.readouterr().out

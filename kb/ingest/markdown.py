@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kb.articles import ArticleContent, parse_markdown
 from kb.errors import ArticleFormatError, InvalidInputError, PayloadTooLargeError
+from kb.reviews import parse_review
 from kb.store import ArticleStore
 
 logger = logging.getLogger(__name__)
@@ -67,8 +68,9 @@ def iter_markdown_files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def read_article_file(path: Path) -> ArticleContent | None:
-    """Parse one file; None when it is a listing-only section index with no text of its own.
+def read_article_file(path: Path, *, as_review: bool = False) -> ArticleContent | None:
+    """Parse one file (as a post-incident review with ``as_review``, see :mod:`kb.reviews`); None when it is a
+    listing-only section index with no text of its own.
 
     Raises:
         ArticleFormatError: invalid UTF-8, malformed front matter, no title, bad field values.
@@ -78,7 +80,11 @@ def read_article_file(path: Path) -> ArticleContent | None:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ArticleFormatError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    content = parse_markdown(text, fallback_title=path.stem.replace("-", " ").replace("_", " "))
+    fallback_title = path.stem.replace("-", " ").replace("_", " ")
+    if as_review:
+        content = parse_review(text, fallback_title=fallback_title).content
+    else:
+        content = parse_markdown(text, fallback_title=fallback_title)
     if not _has_own_text(content):
         return None
     return content
@@ -96,6 +102,7 @@ def import_paths(
     *,
     collection: str | None = None,
     delete_missing: bool = False,
+    as_reviews: bool = False,
     progress: Callable[[int, int, Path], None] | None = None,
 ) -> ImportReport:
     """Import every Markdown file under each of ``paths``.
@@ -106,6 +113,8 @@ def import_paths(
         actor: who is importing (recorded on every version).
         collection: collection name; default each root's folder name.
         delete_missing: retire articles of the collection whose file no longer exists under the root.
+        as_reviews: read every file as a post-incident review (kind ``post_incident_review``, see
+            :mod:`kb.reviews`; one missing template sections becomes a draft).
         progress: called as ``progress(done, total, path)`` after each file.
 
     Raises:
@@ -123,7 +132,7 @@ def import_paths(
         for done, path in enumerate(files, start=1):
             rel = path.relative_to(base).as_posix()
             try:
-                content = read_article_file(path)
+                content = read_article_file(path, as_review=as_reviews)
             except (ArticleFormatError, PayloadTooLargeError) as exc:
                 logger.warning("skipped %s: %s", path, exc.message)
                 report.errors.append((str(path), exc.message))

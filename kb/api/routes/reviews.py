@@ -1,0 +1,80 @@
+"""Post-incident reviews over HTTP: the template, writing a review, reading its sections, making a known error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, Field
+
+from kb.api.deps import KB, CurrentUser
+from kb.api.routes.articles import answer, detail
+from kb.api.schemas import ArticleDetail, WriteAnswer
+from kb.articles import MAX_BODY_CHARS
+from kb.errors import InvalidInputError
+from kb.reviews import KIND, TEMPLATE, parse_review, split_sections
+
+router = APIRouter(prefix="/reviews", tags=["reviews"])
+
+
+class ReviewIn(BaseModel):
+    """A review as Markdown in the template (front matter optional); ``status`` overrides the default
+    (published when complete, draft when sections are missing)."""
+
+    body: str = Field(max_length=MAX_BODY_CHARS + 10_000)
+    status: str | None = None
+
+
+class ReviewOut(BaseModel):
+    """A stored review: the article, its template sections (Markdown), the incident fields and what is missing."""
+
+    article: ArticleDetail
+    sections: dict[str, str]
+    review: dict[str, Any]
+    missing: list[str]
+    indexed: bool = True
+
+
+@router.get("/template", response_class=Response)
+def template() -> Response:
+    """The review template (Markdown with front matter)."""
+    return Response(TEMPLATE, media_type="text/markdown; charset=utf-8")
+
+
+@router.post("", response_model=ReviewOut, status_code=status.HTTP_201_CREATED)
+def create_review(kb: KB, user: CurrentUser, payload: ReviewIn, response: Response) -> ReviewOut:
+    """Store a review; one missing sections is accepted as a draft and ``missing`` lists them."""
+    parsed = parse_review(payload.body, status=payload.status)
+    outcome = kb.create_article(parsed.content, user.username)
+    assert outcome.article is not None
+    if not outcome.indexed:
+        response.status_code = status.HTTP_202_ACCEPTED
+    review = dict(outcome.article.meta.get("review", {}))
+    return ReviewOut(
+        article=detail(kb, outcome.article),
+        sections=parsed.sections,
+        review=review,
+        missing=parsed.missing,
+        indexed=outcome.indexed,
+    )
+
+
+@router.get("/{article_id}", response_model=ReviewOut)
+def get_review(kb: KB, user: CurrentUser, article_id: int) -> ReviewOut:
+    """A review with its sections. 404 for an unknown id, 422 when the article is not a review."""
+    article = kb.store.get(article_id)
+    if article.kind != KIND:
+        raise InvalidInputError(f"Article {article_id} is a {article.kind}, not a post-incident review.")
+    review = dict(article.meta.get("review", {}))
+    return ReviewOut(
+        article=detail(kb, article),
+        sections=split_sections(article.body),
+        review=review,
+        missing=list(review.get("missing", [])),
+    )
+
+
+@router.post("/{article_id}/known-error", response_model=WriteAnswer, status_code=status.HTTP_201_CREATED)
+def make_known_error(kb: KB, user: CurrentUser, article_id: int, response: Response) -> WriteAnswer:
+    """Create a draft known-error article (KCS template) from a review, and link it from the review."""
+    return answer(kb, kb.create_known_error(article_id, user.username), response, created=True)
