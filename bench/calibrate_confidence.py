@@ -5,9 +5,13 @@ confident). Negatives: out-of-domain queries, the titles of the bundled Kubernet
 against the TiDB FAQ corpus (real questions an agent might type, whose answers are not in that corpus).
 Chooses the thresholds that keep at least --keep of the positives confident and flag the most negatives.
 
+Also measures the model's fusion floor (kb/search/fusion.py): the 5th percentile of the cosines between the
+out-of-domain queries and every chunk of the corpus, i.e. the similarity that unrelated text reaches anyway.
+
     python bench/calibrate_confidence.py [--model m3e-small] [--keep 0.98]
 
-Writes bench/results/confidence-<model>.json; copy the chosen thresholds into kb/data/confidence.json.
+Writes bench/results/confidence-<model>.json; copy the chosen thresholds and the floor into
+kb/data/confidence.json.
 """
 
 from __future__ import annotations
@@ -59,12 +63,15 @@ def main() -> None:
         for qid, text in queries.items():
             top, cov, cos = signals(kb, text)
             (positives if top is not None and doc_of[top] == qrels.get(qid) else wrong).append((cov, cos))
-        negatives = []
+        negatives, unrelated = [], []
+        vectors = kb.index.generation.vectors
         for root in ("k8s-troubleshooting", "windows-troubleshooting"):
             for path in iter_markdown_files(ROOT / "articles" / root):
                 content = read_article_file(path)
                 if content is not None:
                     negatives.append(signals(kb, content.title)[1:])
+                    query = kb.index.embedder.encode_queries([kb.index.analyzer.normalize(content.title)])[0]
+                    unrelated += [hit.score for hit in vectors.search(query, len(vectors))]
         kb.close()
     pos, neg, bad = np.array(positives), np.array(negatives), np.array(wrong) if wrong else np.zeros((0, 2))
     candidates = []
@@ -88,6 +95,8 @@ def main() -> None:
         "positives": len(pos),
         "wrong_top1": len(bad),
         "negatives": len(neg),
+        "vector_floor": round(float(np.percentile(unrelated, 5)), 2),
+        "unrelated_cosine_percentiles_5_50_95": [round(float(v), 3) for v in np.percentile(unrelated, [5, 50, 95])],
     }
     out = ROOT / "bench" / "results" / f"confidence-{args.model.replace('/', '_')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,9 @@ custom analyzer class is pickled into whoosh's table of contents. Queries are bu
 directly (never through whoosh's query parser, whose syntax would turn ``NOT``, ``*`` or quotes in a
 user's text into operators).
 
-Scoring: whoosh's ``BM25F`` (K1, B in :mod:`kb.search.bm25_scorer`), field weights :data:`FIELD_BOOSTS`,
-computed with numpy by :mod:`kb.search.bm25_scorer` (whoosh's own scoring is the tested reference). Only
-documents that match at least one term are returned, so every hit has a score above 0 (case BL-09).
+Scoring: BM25F (Robertson & Zaragoza 2009) over the fields weighted by :data:`FIELD_BOOSTS`, computed with
+numpy by :mod:`kb.search.bm25_scorer` from whoosh's postings. Only documents that match at least one term are
+returned, so every hit has a score above 0 (case BL-09).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from kb.search import bm25_scorer
 
 logger = logging.getLogger(__name__)
 
-#: Query-time weight of a term match in each field.
+#: Weight of a term occurrence in each field (BM25F field weights ``w_f``): title and headings above body, tags,
+#: and identifiers (error codes, versions, paths) highest so an exact identifier match ranks near the top.
 FIELD_BOOSTS = {"title": 2.0, "headings": 1.5, "body": 1.0, "tags": 1.5, "codes": 3.0}
 
 #: Seconds a writer waits for the whoosh lock before giving up.
@@ -162,37 +163,15 @@ class BM25Index:
 
     def search(self, terms: Mapping[str, float], limit: int) -> list[BM25Hit]:
         """Chunks matching any of ``terms`` (analyzer term -> query weight, 1.0 for the user's own words),
-        best BM25F score first (ties in index order), at most ``limit``.
-
-        The score is whoosh's BM25F over an ``Or`` of ``Term(field, term, boost=FIELD_BOOSTS[field] * weight)``,
-        computed by :mod:`kb.search.bm25_scorer`.
-        """
-        clauses = {
-            (field, term): boost * weight for term, weight in terms.items() for field, boost in FIELD_BOOSTS.items()
-        }
-        if not clauses or limit <= 0:
+        best BM25F score first (ties in index order), at most ``limit``; the fields weighted by
+        :data:`FIELD_BOOSTS` (see :mod:`kb.search.bm25_scorer`)."""
+        if not terms or limit <= 0:
             return []
         with self._search_lock:
             searcher = self._get_searcher()
             leaves = self._segments.leaves(searcher)
-            return [BM25Hit(a, o, s) for a, o, s in bm25_scorer.score(searcher, leaves, clauses, limit)]
-
-    def search_with_whoosh(self, terms: Mapping[str, float], limit: int) -> list[BM25Hit]:
-        """:meth:`search` done by whoosh itself: the reference the numpy scorer is tested against."""
-        from whoosh import query as q
-
-        clauses = [
-            q.Term(field, term, boost=boost * weight)
-            for term, weight in terms.items()
-            for field, boost in FIELD_BOOSTS.items()
-        ]
-        if not clauses or limit <= 0:
-            return []
-        with self._search_lock:
-            results = self._get_searcher().search(q.Or(clauses), limit=limit)
-            return [
-                BM25Hit(int(hit["article_id"]), int(hit["ord"]), float(hit.score)) for hit in results if hit.score > 0
-            ]
+            hits = bm25_scorer.score(searcher, leaves, terms, FIELD_BOOSTS, limit)
+            return [BM25Hit(a, o, s) for a, o, s in hits]
 
     def articles_with_phrases(self, phrases: Iterable[tuple[str, ...]]) -> set[int]:
         """Ids of articles that contain every phrase (in order, adjacent) in the title, headings or body."""

@@ -2,13 +2,19 @@
 
 Two methods:
 
-**Weighted score fusion** (default): ``fused(d) = w_bm25 * bm25(d) / max_bm25 + w_vector * max(0, cos(d))``,
-weights normalised to sum 1, so every fused score is in [0, 1]. The BM25 part is divided by the best BM25 score
-among the candidates (in (0, 1]); the vector part is the cosine itself (clamped at 0), never re-scaled, so it
-can be checked against an independent cosine (case BL-16). A document missing from a leg gets exactly 0 from it,
-never a negative part (BL-17), and keyword-only documents go through the same weighting as the rest (BL-18).
-Measured on tidb-faq-dev with m3e-small: nDCG@10 0.806 at weights 0.5/0.5 (0.803-0.807 for w_bm25 in
-0.4-0.6), against 0.767 for RRF k=60 — RRF discards how much better the best BM25 match is than the next.
+**Weighted score fusion** (default): ``fused(d) = w_bm25 * n_bm25(d) + w_vector * n_vector(d)``, weights
+normalised to sum 1, each leg's score min-max normalised over that leg's candidates into [0, 1]::
+
+    n_leg(d) = clamp((s(d) - floor_leg) / (top_leg - floor_leg), 0, 1)
+
+with ``top_leg`` the leg's best score and ``floor_leg`` its floor: 0 for BM25 (so ``n_bm25 = bm25 / max``, and
+the weakest keyword match keeps a part), and for the vector leg the cosine of its 100th best chunk (the
+candidate depth of a 10-result page, so a page's order does not depend on how deep the caller asked), cosines
+being clamped at 0 first. A document missing from a leg gets exactly 0 from it, never a negative part (BL-17);
+keyword-only documents go through the same weighting as the rest (BL-18); the raw cosine is reported beside its
+normalised part (BL-16). Raw cosines of m3e-small crowd into 0.6-0.9, so without the floor the vector leg barely
+reorders anything: on tidb-faq-dev nDCG@10 0.820 -> 0.824 with it (see bench/results/search-quality-steps.md);
+weighted fusion beats RRF k=60 (0.798) because RRF discards how much better the best BM25 match is than the next.
 
 **Reciprocal rank fusion** (Cormack, Clarke & Büttcher, SIGIR 2009, "Reciprocal Rank Fusion outperforms
 Condorcet and individual Rank Learning Methods"): ``score(d) = sum over legs of 1 / (k + rank_leg(d))`` with
@@ -36,13 +42,16 @@ def rrf(rankings: Mapping[str, Sequence[K]], k: int = RRF_K) -> dict[K, float]:
 
 
 def weighted(
-    scores: Mapping[str, Mapping[K, float]], weights: Mapping[str, float]
+    scores: Mapping[str, Mapping[K, float]],
+    weights: Mapping[str, float],
+    floors: Mapping[str, float] | None = None,
 ) -> tuple[dict[K, float], dict[K, dict[str, float]]]:
     """Weighted score fusion (see module docstring).
 
     Args:
         scores: raw scores per leg: ``"bm25"`` (BM25F, > 0) and/or ``"vector"`` (cosine in [-1, 1]).
         weights: weight per leg; normalised to sum 1 over the legs present.
+        floors: per leg, the raw score normalised to 0 (default 0: the part is ``score / best``).
 
     Returns:
         ``(fused, parts)``: fused score in [0, 1] per key, and each leg's normalised part per key.
@@ -52,12 +61,14 @@ def weighted(
     fused: dict[K, float] = {}
     parts: dict[K, dict[str, float]] = {}
     for leg in present:
-        leg_scores = scores[leg]
+        leg_scores = {key: max(0.0, raw) for key, raw in scores[leg].items()}
         if not leg_scores:
             continue
         top = max(leg_scores.values())
+        floor = min(max(0.0, (floors or {}).get(leg, 0.0)), top)
+        span = top - floor  # 0 when the leg has one distinct score: its best candidates get 1 (0 if that is 0)
         for key, raw in leg_scores.items():
-            norm = raw / top if leg == "bm25" and top > 0 else max(0.0, min(1.0, raw))
+            norm = min(1.0, max(0.0, (raw - floor) / span)) if span > 0 else float(raw > 0)
             parts.setdefault(key, {})[leg] = norm
             fused[key] = fused.get(key, 0.0) + weights[leg] / total * norm
     return fused, parts

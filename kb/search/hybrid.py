@@ -6,7 +6,9 @@
 3. Each leg's chunks are grouped to articles (an article's rank in a leg is that of its best chunk).
 4. Filters (status, kind, service, tags) are applied to the articles, from the database, before the limit;
    when filters leave too few, the candidate pools are widened and the search repeated.
-5. Articles are fused with RRF (mode ``hybrid``) or ranked by one leg (``bm25``, ``vector``).
+5. Articles are fused (mode ``hybrid``: weighted score fusion by default, RRF on request, see
+   :mod:`kb.search.fusion`) or ranked by one leg (``bm25``, ``vector``); a retired article's matches count for
+   its successor; near-duplicates are moved below the first page.
 6. The snippet is the article's best chunk (by chunk-level RRF), with query terms highlighted.
 """
 
@@ -34,6 +36,8 @@ MIN_CANDIDATES = 100
 MAX_WIDENINGS = 2
 DUPLICATE_JACCARD = 0.9
 DUPLICATE_MIN_CHARS = 40
+#: Results kept free of near-duplicates: the first page an agent reads.
+DUPLICATE_PAGE = 10
 #: Longest ``superseded_by`` chain followed from a retired article to the article that replaces it.
 MAX_SUCCESSOR_HOPS = 5
 
@@ -132,6 +136,12 @@ class SearchEngine:
         self.synonyms = synonyms
         self.fusion = fusion
         self.bm25_weight = bm25_weight
+
+    @property
+    def vector_floor(self) -> float:
+        """The vector leg's fusion floor: the cosine unrelated text reaches with this model (calibrated, see
+        :mod:`kb.search.confidence`)."""
+        return thresholds_for(self.index.embedder.name).vector_floor
 
     def search(self, request: SearchRequest) -> SearchResult:
         """Search (see module docstring).
@@ -232,7 +242,8 @@ class SearchEngine:
         if method == "rrf":
             return {"method": "rrf", "k": RRF_K}
         w = self.bm25_weight if request.bm25_weight is None else request.bm25_weight
-        return {"method": "weighted", "weights": {"bm25": w, "vector": round(1 - w, 6)}}
+        weights = {"bm25": w, "vector": round(1 - w, 6)}
+        return {"method": "weighted", "weights": weights, "floors": {"bm25": 0.0, "vector": self.vector_floor}}
 
     def _rank(
         self, legs: dict[str, list[tuple[ChunkKey, float]]], request: SearchRequest, required: set[int] | None
@@ -267,7 +278,7 @@ class SearchEngine:
         elif request.mode == "hybrid":
             w = self.bm25_weight if request.bm25_weight is None else request.bm25_weight
             raw = {leg: {aid: ls[leg].score for aid, ls in per_leg.items() if leg in ls} for leg in legs}
-            scores, parts = weighted(raw, {"bm25": w, "vector": 1.0 - w})
+            scores, parts = weighted(raw, {"bm25": w, "vector": 1.0 - w}, {"vector": self.vector_floor})
             for aid, leg_parts in parts.items():
                 for leg, norm in leg_parts.items():
                     per_leg[aid][leg] = LegScore(per_leg[aid][leg].rank, per_leg[aid][leg].score, norm)
@@ -336,26 +347,33 @@ class SearchEngine:
     def _collapse_duplicates(
         self, ranked: list[tuple[ArticleSummary, float]], best_chunk: dict[int, ChunkKey], limit: int
     ) -> tuple[list[tuple[ArticleSummary, float]], dict[ChunkKey, ChunkText]]:
-        """The first ``limit`` articles, skipping any whose best chunk nearly repeats a better one's
-        (Jaccard similarity of character 4-gram sets >= :data:`DUPLICATE_JACCARD`), so one passage copied into
-        several articles does not fill the top results; with the best chunks of the articles kept."""
-        window = ranked[: limit * 2]
+        """The first ``limit`` articles, where an article whose best chunk nearly repeats a better one's (Jaccard
+        similarity of character 4-gram sets >= :data:`DUPLICATE_JACCARD`) is moved down, out of the first
+        :data:`DUPLICATE_PAGE` results, so one passage copied into several articles does not fill the page an
+        agent reads; it is not dropped (a longer list still has it, right after that page). Returns the
+        articles and the best chunks of those kept."""
+        page = min(limit, DUPLICATE_PAGE)
+        window = ranked[: 2 * DUPLICATE_PAGE]  # at most this many best chunks are read to find duplicates
         chunks = self._chunks([best_chunk[a.id] for a, _ in window])
         kept: list[tuple[ArticleSummary, float]] = []
+        moved: list[tuple[ArticleSummary, float]] = []
         seen: list[set[str]] = []
+        examined = 0
         for article, score in window:
+            if len(kept) == page:
+                break
+            examined += 1
             chunk = chunks.get(best_chunk[article.id])
             # Short chunks (a heading, one line) say too little to call two articles duplicates.
             grams = _shingles(chunk.text) if chunk is not None and len(chunk.text) >= DUPLICATE_MIN_CHARS else set()
             if grams and any(len(grams & other) >= DUPLICATE_JACCARD * len(grams | other) for other in seen):
+                moved.append((article, score))
                 continue
             kept.append((article, score))
             seen.append(grams)
-            if len(kept) == limit:
-                return kept, chunks
-        kept += ranked[limit * 2 :][: limit - len(kept)]
-        missing = [best_chunk[a.id] for a, _ in kept if best_chunk[a.id] not in chunks]
-        return kept, chunks | self._chunks(missing)
+        result = (kept + moved + ranked[examined:])[:limit]
+        missing = [best_chunk[a.id] for a, _ in result if best_chunk[a.id] not in chunks]
+        return result, chunks | self._chunks(missing)
 
     def _chunks(self, keys: list[ChunkKey]) -> dict[ChunkKey, ChunkText]:
         """Text and heading path of the given chunks (one query; never the stored embeddings)."""
