@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_articles.add_parser(sub)
 
+    tk = sub.add_parser("tickets", help="ticket exports")
+    tk_sub = tk.add_subparsers(dest="tickets_command", required=True)
+    ti = tk_sub.add_parser("import", help="import a CSV / JSONL export (or a zip holding one) through a mapping")
+    ti.add_argument("file", type=Path)
+    ti.add_argument("--mapping", required=True, help="bundled mapping name (it-tickets-en, kb-zh) or a YAML file")
+    ti.add_argument("--json", action="store_true", help="print the report as JSON")
+
     sv = sub.add_parser("serve", help="serve the HTTP API")
     sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
     sv.add_argument("--port", type=int, help="port (default KB_PORT or 8000)")
@@ -258,6 +265,29 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase(settings)
+    try:
+        with tqdm(unit=" rows", desc="tickets", disable=args.json, file=sys.stderr) as bar:
+            report = kb.import_tickets(args.file, args.mapping, progress=lambda rows: bar.update(rows - bar.n))
+    finally:
+        kb.close()
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(
+            f"tickets: {report.rows} rows in {report.seconds:.1f} s: {report.created} created, "
+            f"{report.updated} updated, {report.unchanged} unchanged, {report.failed} skipped"
+        )
+        for line, error in report.errors[:20]:
+            print(f"line {line}: {error}", file=sys.stderr)
+    return 0 if report.created + report.updated + report.unchanged or not report.rows else 1
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -289,6 +319,7 @@ COMMANDS = {
     "synonyms": _cmd_synonyms,
     "why": _cmd_why,
     "article": cli_articles.run,
+    "tickets": _cmd_tickets,
     "serve": _cmd_serve,
 }
 

@@ -152,6 +152,41 @@ class ArticleUsage(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Ticket(Base):
+    """A service-desk ticket (工单): imported from another system's export or taken in by the desk.
+
+    ``source`` + ``external_id`` identify a ticket from an export, so a re-import finds it again. Text fields are
+    stored as received (the desk needs the requester's contact details); they are redacted only when ticket text
+    is about to reach an article (see :mod:`kb.redaction`).
+    """
+
+    __tablename__ = "tickets"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_tickets_source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(120))
+    external_id: Mapped[str] = mapped_column(String(120))
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
+    service: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
+    configuration_item: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    priority: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    requester: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    resolver_group: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    root_cause: Mapped[str] = mapped_column(Text, default="")
+    work_notes: Mapped[str] = mapped_column(Text, default="")
+    satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class SynonymGroup(Base):
     """A group of equivalent terms used to expand queries (see :mod:`kb.synonyms`)."""
 

@@ -30,6 +30,8 @@ from kb.search.index import IndexManager, IndexStatus
 from kb.search.text import TextAnalyzer
 from kb.store import ArticleStore, content_of
 from kb.synonyms import SynonymStore
+from kb.tickets.importer import TicketImportReport, import_tickets
+from kb.tickets.mapping import load_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +219,16 @@ class KnowledgeBase:
         )
         self.index.apply_pending()
         return report
+
+    def import_tickets(
+        self, path: Path, mapping: str | Path, *, progress: Callable[[int], None] | None = None
+    ) -> TicketImportReport:
+        """Import a ticket export (CSV / JSONL / zip) through a mapping name or file (see :mod:`kb.tickets`).
+
+        Raises:
+            InvalidInputError: unknown or invalid mapping, unreadable file.
+        """
+        return import_tickets(self.database, path, load_mapping(mapping), progress=progress)
 
     # -- reads -----------------------------------------------------------------------------------
 

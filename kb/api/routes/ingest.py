@@ -1,0 +1,41 @@
+"""POST /ingest/tickets: a ticket export in the request body, imported through a mapping."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from kb.api.deps import KB, CurrentUser
+from kb.errors import PayloadTooLargeError
+
+router = APIRouter(prefix="/ingest", tags=["ingest"])
+
+#: Largest export accepted over HTTP, in bytes (larger ones: `kb tickets import` on the server).
+MAX_EXPORT_BYTES = 200 * 1024 * 1024
+
+
+@router.post("/tickets")
+async def ingest_tickets(
+    kb: KB,
+    user: CurrentUser,
+    request: Request,
+    mapping: Annotated[str, Query(description="Bundled mapping name (it-tickets-en, kb-zh).")],
+    format: Annotated[Literal["csv", "jsonl", "zip"], Query(description="Body format.")] = "csv",
+) -> dict[str, Any]:
+    """Import the export in the body (CSV, JSONL or a zip holding one). Malformed rows are reported with their line
+    number and skipped; the rest imports. 413 above 200 MiB; 422 for an unknown mapping."""
+    with tempfile.TemporaryDirectory(prefix="kb-ingest-") as tmp:
+        path = Path(tmp) / f"export.{format}"
+        size = 0
+        with path.open("wb") as handle:
+            async for piece in request.stream():
+                size += len(piece)
+                if size > MAX_EXPORT_BYTES:
+                    raise PayloadTooLargeError(f"A ticket export over HTTP is limited to {MAX_EXPORT_BYTES} bytes.")
+                handle.write(piece)
+        report = await run_in_threadpool(kb.import_tickets, path, mapping)
+    return report.as_dict()

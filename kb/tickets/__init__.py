@@ -1,0 +1,1 @@
+"""Tickets: importing exports through mappings (:mod:`kb.tickets.mapping`, :mod:`kb.tickets.importer`)."""
