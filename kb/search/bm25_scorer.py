@@ -115,18 +115,15 @@ def score(
     scores = np.zeros(total, dtype=np.float64)
     for term, query_weight in terms.items():
         pseudo_tf = np.zeros(total, dtype=np.float64)
-        holders: list[npt.NDArray[np.int64]] = []
         for fieldname, weight in field_weights.items():
             for seg, offset in leaves:
                 ids, tf = _postings(seg, fieldname, term)
-                if not len(ids):
-                    continue
-                norm = (1 - B) + B * seg.lengths[fieldname][ids] / avg[fieldname]
-                pseudo_tf[ids + offset] += weight * tf / norm
-                holders.append(ids + offset)
-        if not holders:
+                if len(ids):
+                    norm = (1 - B) + B * seg.lengths[fieldname][ids] / avg[fieldname]
+                    pseudo_tf[ids + offset] += weight * tf / norm
+        df = int(np.count_nonzero(pseudo_tf))  # documents holding the term in any field (weights are > 0)
+        if not df:
             continue
-        df = len(np.unique(np.concatenate(holders)))
         idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
         scores += query_weight * idf * pseudo_tf / (K1 + pseudo_tf)
     article_ids = np.concatenate([seg.article_ids for seg, _ in leaves])
