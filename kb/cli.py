@@ -80,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     ti.add_argument("file", type=Path)
     ti.add_argument("--mapping", required=True, help="bundled mapping name (it-tickets-en, kb-zh) or a YAML file")
     ti.add_argument("--json", action="store_true", help="print the report as JSON")
+    td = tk_sub.add_parser("distill", help="group alike closed tickets into draft articles (or update proposals)")
+    td.add_argument("--source", help="only tickets of this export (mapping source)")
+    td.add_argument("--category", help="only tickets of this category")
+    td.add_argument("--json", action="store_true", help="print the report as JSON")
 
     sv = sub.add_parser("serve", help="serve the HTTP API")
     sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
@@ -272,6 +276,8 @@ def _cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
 
     kb = KnowledgeBase(settings)
     try:
+        if args.tickets_command == "distill":
+            return _distill(kb, args, settings)
         with tqdm(unit=" rows", desc="tickets", disable=args.json, file=sys.stderr) as bar:
             report = kb.import_tickets(args.file, args.mapping, progress=lambda rows: bar.update(rows - bar.n))
     finally:
@@ -286,6 +292,38 @@ def _cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
         for line, error in report.errors[:20]:
             print(f"line {line}: {error}", file=sys.stderr)
     return 0 if report.created + report.updated + report.unchanged or not report.rows else 1
+
+
+def _distill(kb: Any, args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    kb.open()
+    bars: dict[str, Any] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if args.json:
+            return
+        bar = bars.get(phase)
+        if bar is None:
+            bar = bars[phase] = tqdm(total=total, desc=phase, unit=" tickets" if phase != "drafting" else " groups")
+        bar.update(done - bar.n)
+
+    report = kb.distill_tickets(settings.dev_user, source=args.source, category=args.category, progress=progress)
+    for bar in bars.values():
+        bar.close()
+    data = report.as_dict()
+    if args.json:
+        _print_json(data)
+    else:
+        print(
+            f"distilled {data['tickets']} closed tickets: {data['groups']} groups "
+            f"({data['tickets_in_groups']} tickets), {data['new_articles']} draft articles, "
+            f"{data['update_proposals']} update proposals"
+        )
+        for draft in data["drafts"][:20]:
+            target = f" -> article {draft['target_article']}" if draft["target_article"] else ""
+            print(f"  {draft['size']:6} tickets  draft {draft['article_id']}{target}  {draft['title']}")
+    return 0
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     dev_user: str = Field(default="dev", description="Acting principal until authentication exists.")
     index_poll_seconds: float = Field(default=2.0, gt=0, description="How often the server applies the outbox.")
+    distill_min_group: int = Field(default=5, ge=2, description="Closed tickets alike needed for a draft article.")
+    distill_similarity: float = Field(
+        default=0.8, gt=0, le=1, description="Combined similarity (mean of embedding and TF-IDF cosine) to group."
+    )
+    redact_ip_addresses: bool = Field(default=False, description="Also redact IP addresses from ticket text.")
+    redact_host_names: bool = Field(default=False, description="Also redact host names from ticket text.")
 
     @field_validator("data_dir", "articles_dir")
     @classmethod

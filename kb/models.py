@@ -183,6 +183,12 @@ class Ticket(Base):
     work_notes: Mapped[str] = mapped_column(Text, default="")
     satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # ``(dimension,)`` float32 L2-normalised embedding of title + description + resolution, for ``embedding_model``
+    # (grouping for distillation, similar past tickets); None until computed.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    embedding_model: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # The draft article this ticket was distilled into (kb.tickets.distill), None before.
+    distilled_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

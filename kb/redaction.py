@@ -61,7 +61,8 @@ PERSON_LABEL = re.compile(
     re.I,
 )
 ACCOUNT_LABEL = re.compile(
-    r"((?:账号|帐号|账户|帐户|用户名|登录名|工号|域账号|AD\s*账号|account|login|username|user\s*id)\s*(?:是|为)?\s*[:：]?\s*)"
+    r"((?:(?:账号|帐号|账户|帐户|用户名|登录名|工号|域账号|AD\s*账号)\s*(?:是|为)?\s*[:：]?"
+    r"|(?:account|login|username|user\s*id)\s*[:：])\s*)"  # English labels only with a colon: "account access"
     r"(" + _ACCOUNT + r"|\d{4,12})",
     re.I,
 )

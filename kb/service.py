@@ -30,6 +30,7 @@ from kb.search.index import IndexManager, IndexStatus
 from kb.search.text import TextAnalyzer
 from kb.store import ArticleStore, content_of
 from kb.synonyms import SynonymStore
+from kb.tickets.distill import DistillReport, distill
 from kb.tickets.importer import TicketImportReport, import_tickets
 from kb.tickets.mapping import load_mapping
 
@@ -229,6 +230,17 @@ class KnowledgeBase:
             InvalidInputError: unknown or invalid mapping, unreadable file.
         """
         return import_tickets(self.database, path, load_mapping(mapping), progress=progress)
+
+    def distill_tickets(
+        self,
+        actor: str,
+        *,
+        source: str | None = None,
+        category: str | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> DistillReport:
+        """Group alike closed tickets into draft articles or update proposals (see :mod:`kb.tickets.distill`)."""
+        return distill(self, actor, source=source, category=category, progress=progress)
 
     # -- reads -----------------------------------------------------------------------------------
 

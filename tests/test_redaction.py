@@ -28,6 +28,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("客户来电 400-810-8888 投诉网络慢", ["400-810-8888"], []),
     ("QQ 留言：我是财务部赵敏，手机号码：15900001111，报销系统打不开", ["15900001111"], ["报销系统"]),
     ("requester: john.smith@example.org reports SAP login failure", ["john.smith@example.org"], ["SAP"]),
+    ("account: jdoe42 wants access account documentation login page", ["jdoe42"], ["documentation", "page"]),
     ("姓名：欧阳娜娜；联系方式：18612345678", ["欧阳娜娜", "18612345678"], []),
     ("使用人：陈晓明先生，资产编号 PC-BJ-0231", ["陈晓明"], ["PC-BJ-0231"]),
     (

@@ -67,6 +67,8 @@ def test_chinese_export_reports_bad_rows_by_line(client: TestClient) -> None:
     assert "status" in lines[3] and "satisfaction" in lines[4] and "工单号" in lines[5] and "cells" in lines[6]
     again = client.post("/ingest/tickets", params={"mapping": "kb-zh"}, content=ZH_CSV.encode("utf-8")).json()
     assert again["created"] == 0 and again["unchanged"] == 2
+    distilled = client.post("/ingest/distill", params={"source": "kb-zh"}).json()
+    assert distilled["tickets"] == 2 and distilled["groups"] == 0  # two unlike tickets: no draft
 
 
 def test_chinese_fields_are_mapped(tmp_path: Path) -> None:

@@ -39,3 +39,16 @@ async def ingest_tickets(
                 handle.write(piece)
         report = await run_in_threadpool(kb.import_tickets, path, mapping)
     return report.as_dict()
+
+
+@router.post("/distill")
+async def distill_tickets(
+    kb: KB,
+    user: CurrentUser,
+    source: Annotated[str | None, Query(description="Only tickets of this export.")] = None,
+    category: Annotated[str | None, Query(description="Only tickets of this category.")] = None,
+) -> dict[str, Any]:
+    """Group alike closed tickets into draft articles or update proposals (kb.tickets.distill); answers the
+    report with each draft's size, id, proposal and title."""
+    report = await run_in_threadpool(lambda: kb.distill_tickets(user.username, source=source, category=category))
+    return report.as_dict()

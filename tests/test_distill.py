@@ -1,0 +1,100 @@
+"""Distillation of closed tickets into draft KCS articles: grouping, clearest resolution, redaction, update proposals.
+
+tests/data/tickets-zh-distill.csv holds Chinese tickets in our export layout, written after common desk cases (the
+people and numbers are made up): five "VPN connected but OA times out" tickets, five "printer offline" tickets, three
+others (one still open). A published article about the printer fix exists before distilling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from kb.articles import ArticleContent
+from kb.config import Settings
+from kb.models import Ticket
+from kb.search.embedding import HashingEmbedder
+from kb.search.text import TextAnalyzer
+from kb.service import KnowledgeBase
+from kb.store import ArticleFilter
+from tests.conftest import SHARED
+
+EXPORT = Path(__file__).parent / "data" / "tickets-zh-distill.csv"
+PRINTER_ARTICLE = """# 打印机显示脱机的处理
+
+## 症状
+
+打印机显示脱机，打印任务排队，无法打印。
+
+## 解决方法
+
+重启 Print Spooler（打印后台处理程序）服务，清空打印队列。
+"""
+
+
+def _kb(tmp_path: Path, analyzer: TextAnalyzer, **overrides: object) -> KnowledgeBase:
+    settings = Settings(data_dir=tmp_path, embedding_model="hash", distill_min_group=4, **overrides)  # type: ignore[arg-type]
+    return KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
+
+
+def test_alike_tickets_become_drafts_and_known_fixes_become_update_proposals(
+    tmp_path: Path, analyzer: TextAnalyzer
+) -> None:
+    kb = _kb(tmp_path, analyzer, distill_similarity=0.5)
+    try:
+        printer = kb.create_article(ArticleContent(title="打印机显示脱机的处理", body=PRINTER_ARTICLE), "editor")
+        assert printer.article is not None
+        assert kb.import_tickets(EXPORT, "kb-zh").created == 13
+        report = kb.distill_tickets("distiller")
+        assert report.tickets == 12  # the open ticket is not distilled
+        by_proposal = {g.proposal: g for g in report.groups}
+        assert set(by_proposal) == {"create", "update"} and len(report.groups) == 2
+
+        vpn = kb.store.get(by_proposal["create"].article_id or 0)
+        assert vpn.status == "draft" and vpn.kind == "troubleshooting" and vpn.service == "日常服务"
+        sections = vpn.body.split("## ")
+        assert [s.split("\n")[0] for s in sections[1:]] == ["症状", "环境", "原因", "解决方法", "适用范围"]
+        # The clearest resolution is the one most tickets agree on, not the terse "重连".
+        assert "补充 OA 网段路由" in vpn.body.split("## 解决方法")[1] and "VPN 网关路由表缺少 OA 网段" in vpn.body
+        assert sorted(vpn.meta["distilled_from"]["tickets"]) == [f"INC-100{i}" for i in range(1, 6)]
+        for secret in ("13812345678", "wang.qiang@example.com", "010-62345678", "张伟", "李娜"):
+            assert secret not in vpn.body and secret not in vpn.title
+
+        proposal = kb.store.get(by_proposal["update"].article_id or 0)
+        assert proposal.meta["proposal"] == "update" and proposal.meta["target_article"] == printer.article.id
+        assert proposal.title == "更新建议：打印机显示脱机的处理" and proposal.status == "draft"
+        assert "Print Spooler" in proposal.body
+
+        published, _ = kb.store.list_articles(ArticleFilter())
+        assert [a.id for a in published] == [printer.article.id]  # nothing reaches agents before review
+        with kb.database.session() as session:
+            marked = session.scalars(select(Ticket.distilled_into).where(Ticket.distilled_into.is_not(None))).all()
+        assert len(marked) == 10
+        assert kb.distill_tickets("distiller").groups == []  # a re-run makes no second draft
+    finally:
+        kb.close()
+
+
+def test_real_english_tickets_distil_into_drafts(tmp_path: Path, analyzer: TextAnalyzer) -> None:
+    import csv
+    import io
+    import zipfile
+
+    archive = SHARED / "data/tickets/it-tickets-en/all_tickets_processed_improved_v3.csv.zip"
+    with zipfile.ZipFile(archive) as zf, zf.open(zf.namelist()[0]) as raw:
+        rows = list(csv.reader(io.TextIOWrapper(raw, encoding="utf-8")))[:1501]
+    export = tmp_path / "first-1500.csv"
+    with export.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    kb = _kb(tmp_path / "data", analyzer)
+    try:
+        kb.import_tickets(export, "it-tickets-en")
+        report = kb.distill_tickets("distiller").as_dict()
+        assert report["tickets"] == 1500 and report["groups"] >= 5
+        assert all(d["size"] >= 4 and d["proposal"] == "create" for d in report["drafts"])
+        biggest = kb.store.get(report["drafts"][0]["article_id"])
+        assert biggest.status == "draft" and "## 适用范围" in biggest.body
+        assert biggest.tags and biggest.tags[0] in {"Hardware", "HR Support", "Access", "Miscellaneous", "Purchase"}
+    finally:
+        kb.close()
