@@ -133,6 +133,7 @@ def distill(
     groups = _groups(vectors, tfidf, settings.distill_similarity, settings.distill_min_group)
     report.singletons = len(tickets) - sum(len(g) for g in groups)
     redactor = Redactor(ips=settings.redact_ip_addresses, hosts=settings.redact_host_names)
+    say("drafting", 0, len(groups))
     for done, members in enumerate(groups, start=1):
         group = _draft(kb, actor, [tickets[i] for i in members], vectors[members], tfidf[members], vocabulary, redactor)
         report.groups.append(group)
@@ -153,6 +154,7 @@ def _closed_tickets(kb: KnowledgeBase, source: str | None, category: str | None)
 def _ensure_embeddings(kb: KnowledgeBase, tickets: list[Ticket], say: Callable[[str, int, int], None]) -> int:
     model = kb.embedder.name
     missing = [t for t in tickets if t.embedding is None or t.embedding_model != model]
+    say("encoding", 0, len(missing))
     for start in range(0, len(missing), ENCODE_BATCH):
         batch = missing[start : start + ENCODE_BATCH]
         matrix = kb.embedder.encode_passages([kb.analyzer.normalize(ticket_text(t)) for t in batch])
