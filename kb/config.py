@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     )
     redact_ip_addresses: bool = Field(default=False, description="Also redact IP addresses from ticket text.")
     redact_host_names: bool = Field(default=False, description="Also redact host names from ticket text.")
+    summarizer_url: str = Field(
+        default="", description="OpenAI-compatible endpoint (up to /v1) that rewrites distilled drafts; empty: off."
+    )
+    summarizer_model: str = Field(default="", description="Model name sent to the summarizer endpoint.")
+    summarizer_api_key: str = Field(default="", description="Bearer token for the summarizer endpoint, if any.")
+    summarizer_timeout_s: float = Field(default=60.0, gt=0, description="Seconds per summarizer request.")
 
     @field_validator("data_dir", "articles_dir")
     @classmethod

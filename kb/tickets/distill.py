@@ -19,7 +19,9 @@
    confident match (``low_confidence`` false), the draft is a proposal to *update* that article with the new
    evidence (title ``更新建议：…``, ``meta.proposal = "update"``, ``meta.target_article``), not a second article.
 
-Every draft is ``status = draft`` (kind ``troubleshooting``), so nothing reaches agents before a review.
+Every draft is ``status = draft`` (kind ``troubleshooting``), so nothing reaches agents before a review. With a
+summariser configured (:mod:`kb.summarizer`, off by default) the redacted draft body is rewritten by a language
+model before it is stored (``meta.rewritten_by``), and kept as written when the rewrite fails its checks.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from kb.models import Ticket
 from kb.redaction import Redactor
 from kb.search.hybrid import SearchRequest
 from kb.store import ArticleFilter
+from kb.summarizer import Summarizer
 
 if TYPE_CHECKING:
     from kb.service import KnowledgeBase
@@ -266,9 +269,19 @@ def _draft(
         group.proposal, group.target_article = "update", target[0]
         group.title = title = f"更新建议：{target[1]}"
         meta["target_article"] = target[0]
+    body = kcs.to_markdown()
+    settings = kb.settings
+    if settings.summarizer_url and settings.summarizer_model:
+        summarizer = Summarizer(
+            settings.summarizer_url, settings.summarizer_model, settings.summarizer_api_key or None,
+            settings.summarizer_timeout_s,
+        )  # fmt: skip
+        rewritten = summarizer.rewrite(title, body, redactor)
+        if rewritten is not None:
+            body, meta["rewritten_by"] = rewritten, settings.summarizer_model
     content = ArticleContent(
         title=title[:500] or "（无标题）",
-        body=kcs.to_markdown(),
+        body=body,
         kind="troubleshooting",
         service=_commonest(t.service for t in tickets),
         tags=[v for v in {_commonest(t.category for t in tickets)} if v],
