@@ -4,6 +4,7 @@
 
     KBError                      500  internal_error
     ├── NotFoundError            404  not_found
+    ├── ForbiddenError           403  forbidden
     ├── ConflictError            409  conflict
     │   └── TransitionError      409  illegal_transition (kb.lifecycle; adds current, requested, allowed)
     ├── InvalidInputError        422  invalid_input
@@ -41,6 +42,13 @@ class NotFoundError(KBError):
 
     code = "not_found"
     status = 404
+
+
+class ForbiddenError(KBError):
+    """The acting user's roles do not allow this (for example reading drafts without the editor role)."""
+
+    code = "forbidden"
+    status = 403
 
 
 class ConflictError(KBError):

@@ -186,3 +186,24 @@ def test_export_then_import_gives_the_same_article(client: TestClient, tmp_path:
     assert {f: getattr(again, f) for f in fields} == {f: original[f] for f in fields}
     copy = create(client, exported)
     assert {f: copy[f] for f in fields} == {f: original[f] for f in fields}
+
+
+def test_only_editors_see_articles_that_are_not_published(client: TestClient) -> None:
+    from kb.api.deps import Principal, get_current_user
+
+    draft = create(client, NO_LICENSES, status="draft")
+    published = create(client, BUSY)
+    app = client.app
+    app.dependency_overrides[get_current_user] = lambda: Principal("agent01", ("agent",))  # type: ignore[attr-defined]
+    try:
+        assert draft["id"] not in search_ids(client, LICENSE_QUERY)
+        response = client.get("/search", params={"q": LICENSE_QUERY, "status": "draft"})
+        assert response.status_code == 403 and response.json()["error"] == "forbidden"
+        assert "editor role" in response.json()["detail"]
+        assert client.get(f"/articles/{draft['id']}").status_code == 403
+        assert client.get(f"/articles/{published['id']}").status_code == 200
+        assert [a["id"] for a in client.get("/articles").json()["items"]] == [published["id"]]
+        assert client.get("/articles", params={"status": "draft"}).status_code == 403
+    finally:
+        app.dependency_overrides.clear()  # type: ignore[attr-defined]
+    assert client.get(f"/articles/{draft['id']}").status_code == 200  # the development principal is an admin

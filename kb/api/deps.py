@@ -7,7 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from kb.errors import ForbiddenError
 from kb.service import KnowledgeBase
+
+#: Roles that may read and search articles that are not published (drafts, reviews in progress, retired).
+EDITOR_ROLES = ("editor", "admin")
 
 
 @dataclass(frozen=True)
@@ -16,6 +20,13 @@ class Principal:
 
     username: str
     roles: tuple[str, ...]
+
+    def require_editor(self, what: str) -> None:
+        """Raise :class:`ForbiddenError` unless the principal has an editor role; ``what`` names the action."""
+        if not set(self.roles) & set(EDITOR_ROLES):
+            raise ForbiddenError(
+                f"{what} needs the editor role; {self.username} has {', '.join(self.roles) or 'none'}."
+            )
 
 
 def get_kb(request: Request) -> KnowledgeBase:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from kb.api.deps import KB, CurrentUser
+from kb.api.deps import EDITOR_ROLES, KB, CurrentUser
 from kb.api.schemas import (
     ArticleCreate,
     ArticleDetail,
@@ -64,8 +64,13 @@ def list_articles(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ArticleList:
-    """Articles, newest first; default all statuses."""
-    flt = ArticleFilter(statuses=tuple(status_ or ()), kinds=tuple(kind or ()), services=tuple(service or ()))
+    """Articles, newest first; default all statuses for editors, published for everyone else (403 when someone
+    without the editor role asks for other statuses)."""
+    is_editor = bool(set(user.roles) & set(EDITOR_ROLES))
+    statuses = tuple(status_ or (() if is_editor else ("published",)))
+    if set(statuses) - {"published"}:
+        user.require_editor("Listing articles that are not published")
+    flt = ArticleFilter(statuses=statuses, kinds=tuple(kind or ()), services=tuple(service or ()))
     items, total = kb.store.list_articles(flt, offset, limit)
     return ArticleList(
         total=total,
@@ -87,6 +92,8 @@ def get_article(
     another names it in ``superseded_by`` and in a ``Link: </articles/Y>; rel="successor-version"`` header
     (RFC 5829)."""
     article = kb.store.get(article_id)
+    if article.status in ("draft", "in_review"):
+        user.require_editor(f"Reading article {article_id} ({article.status})")
     if count_view:
         kb.feedback.record_usage(article_id, "view", user.username)
     if article.superseded_by is not None:

@@ -34,8 +34,11 @@ def search(
     bm25_weight: Annotated[float | None, Query(description="Weighted fusion: BM25 weight, 0 to 1.")] = None,
 ) -> SearchResult:
     """Hybrid search over articles (see :mod:`kb.search.hybrid`)."""
+    statuses = _split(status) or ("published",)
+    if set(statuses) != {"published"}:
+        user.require_editor("Searching articles that are not published")
     flt = ArticleFilter(
-        statuses=_split(status) or ("published",),
+        statuses=statuses,
         kinds=_split(kind),
         services=_split(service),
         tags=_split(tags),
