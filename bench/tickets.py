@@ -2,8 +2,8 @@
 
     python bench/tickets.py [--model m3e-small] [--out bench/results]
 
-Runs in a temporary data folder (the exported ONNX model is cached in ``--model-cache``, default
-``var/models``). Writes ``<out>/tickets-it-tickets-en.json`` (every number, every draft's size and title) and
+Runs in a temporary data folder, or in ``--data-dir`` to keep the tickets and their embeddings (for example for
+``bench/assignment.py``); the exported ONNX model is cached in ``--model-cache``, default ``var/models``. Writes ``<out>/tickets-it-tickets-en.json`` (every number, every draft's size and title) and
 ``<out>/tickets-it-tickets-en.md`` (a summary with the two largest drafts in full).
 """
 
@@ -30,10 +30,12 @@ def main() -> None:
     parser.add_argument("--model", default="m3e-small")
     parser.add_argument("--model-cache", type=Path, default=ROOT / "var" / "models")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--data-dir", type=Path, help="keep the knowledge base here (default: a temporary folder)")
     args = parser.parse_args()
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     with tempfile.TemporaryDirectory(prefix="kb-bench-tickets-") as tmp:
-        settings = Settings(data_dir=Path(tmp), embedding_model=args.model, model_cache=args.model_cache)
+        data_dir = args.data_dir or Path(tmp)
+        settings = Settings(data_dir=data_dir, embedding_model=args.model, model_cache=args.model_cache)
         kb = KnowledgeBase(settings).open()
         try:
             started = time.perf_counter()
@@ -46,7 +48,7 @@ def main() -> None:
                 now = time.perf_counter()
                 phase_start.setdefault(phase, now)
                 phases[phase] = round(now - phase_start[phase], 1)
-                if done == total or done % 5000 == 0:
+                if done == total or done % 5120 == 0:
                     print(f"{phase}: {done}/{total}", flush=True)
 
             started = time.perf_counter()
