@@ -3,7 +3,8 @@
     python bench/tickets.py [--model m3e-small] [--out bench/results]
 
 Runs in a temporary data folder, or in ``--data-dir`` to keep the tickets and their embeddings (for example for
-``bench/assignment.py``); the exported ONNX model is cached in ``--model-cache``, default ``var/models``. Writes ``<out>/tickets-it-tickets-en.json`` (every number, every draft's size and title) and
+``bench/assignment.py``); the exported ONNX model is cached in ``--model-cache``, default ``var/models``.
+Writes ``<out>/tickets-it-tickets-en.json`` (every number, every draft's size and title) and
 ``<out>/tickets-it-tickets-en.md`` (a summary with the two largest drafts in full).
 """
 
