@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     )
     redact_ip_addresses: bool = Field(default=False, description="Also redact IP addresses from ticket text.")
     redact_host_names: bool = Field(default=False, description="Also redact host names from ticket text.")
+    service_catalog: Path | None = Field(
+        default=None,
+        description="Service catalog YAML (SLA targets, support hours, holidays); default the bundled one.",
+    )
+    sla_check_seconds: float = Field(default=60.0, gt=0, description="How often the server checks SLA clocks.")
+    sla_at_risk_share: float = Field(
+        default=0.8, gt=0, lt=1, description="Share of a target's support time after which a ticket is at risk."
+    )
     summarizer_url: str = Field(
         default="", description="OpenAI-compatible endpoint (up to /v1) that rewrites distilled drafts; empty: off."
     )

@@ -189,8 +189,31 @@ class Ticket(Base):
     embedding_model: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # The draft article this ticket was distilled into (kb.tickets.distill), None before.
     distilled_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Desk workflow (kb.desk): support line, assignee, SLA clock targets and state, deflection, feedback.
+    tier: Mapped[str] = mapped_column(String(4), default="L1")
+    assignee: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    response_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolution_due: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    sla_state: Mapped[str] = mapped_column(String(12), default="ok")
+    deflected: Mapped[bool] = mapped_column(Boolean, default=False)
+    satisfaction_comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TicketEvent(Base):
+    """Something that happened to a ticket (the audit trail): ``kind`` is created, assigned, escalated, note,
+    status, suggested, deflected, closed or email; ``data`` holds the details (groups, tiers, text, article ids)."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class SynonymGroup(Base):

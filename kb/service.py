@@ -16,21 +16,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 from kb import reviews
 from kb.articles import ArticleContent
 from kb.config import Settings
 from kb.db import Database, open_database
+from kb.desk.escalation import check_sla
+from kb.desk.suggest import ClosedTicketIndex, Suggestions, suggest
+from kb.desk.workflow import Desk
 from kb.errors import InvalidInputError, KBError
 from kb.feedback import FeedbackStore
 from kb.ingest.markdown import ImportReport, import_paths
-from kb.models import Article
+from kb.models import Article, Ticket
 from kb.search.embedding import Embedder, load_embedder
 from kb.search.hybrid import SearchEngine, SearchRequest, SearchResult
 from kb.search.index import IndexManager, IndexStatus
 from kb.search.text import TextAnalyzer
+from kb.sla import load_catalog
 from kb.store import ArticleStore, content_of
 from kb.synonyms import SynonymStore
-from kb.tickets.distill import DistillReport, distill
+from kb.tickets.distill import DistillReport, distill, ensure_embeddings
 from kb.tickets.importer import TicketImportReport, import_tickets
 from kb.tickets.mapping import load_mapping
 
@@ -71,10 +77,14 @@ class KnowledgeBase:
         self.index = IndexManager(settings, self.database, self.analyzer, self.embedder)
         self.store = ArticleStore(self.database)
         self.feedback = FeedbackStore(self.database)
+        self.catalog = load_catalog(settings.service_catalog)
+        self.desk = Desk(self.database, self.catalog)
+        self.closed_tickets = ClosedTicketIndex()
         self.synonyms = SynonymStore(self.database, self.analyzer)
         self.synonyms.seed()
         self.engine = SearchEngine(self.index, self.store, self.synonyms, settings.fusion, settings.fusion_bm25_weight)
         self._applier: threading.Thread | None = None
+        self._sla: threading.Thread | None = None
         self._stop = threading.Event()
 
     def open(self) -> KnowledgeBase:
@@ -92,8 +102,9 @@ class KnowledgeBase:
     def close(self) -> None:
         """Stop the background applier and close the index and database."""
         self._stop.set()
-        if self._applier is not None:
-            self._applier.join(timeout=10)
+        for thread in (self._applier, self._sla):
+            if thread is not None:
+                thread.join(timeout=10)
         self.index.close()
         self.database.dispose()
 
@@ -101,7 +112,7 @@ class KnowledgeBase:
 
     def start_background_applier(self) -> None:
         """Apply the outbox every ``index_poll_seconds`` in a daemon thread (catches up after failures
-        and after rows written by other processes)."""
+        and after rows written by other processes), and check SLA clocks every ``sla_check_seconds``."""
         if self._applier is not None:
             return
 
@@ -114,6 +125,16 @@ class KnowledgeBase:
 
         self._applier = threading.Thread(target=loop, name="kb-index-applier", daemon=True)
         self._applier.start()
+
+        def sla_loop() -> None:
+            while not self._stop.wait(self.settings.sla_check_seconds):
+                try:
+                    self.check_sla()
+                except Exception:  # keep the loop alive; the next round retries
+                    logger.exception("SLA check failed")
+
+        self._sla = threading.Thread(target=sla_loop, name="kb-sla-scheduler", daemon=True)
+        self._sla.start()
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -241,6 +262,28 @@ class KnowledgeBase:
     ) -> DistillReport:
         """Group alike closed tickets into draft articles or update proposals (see :mod:`kb.tickets.distill`)."""
         return distill(self, actor, source=source, category=category, progress=progress)
+
+    # -- desk ------------------------------------------------------------------------------------
+
+    def suggest(self, text: str, service: str) -> Suggestions:
+        """Articles, similar closed tickets, SLA, group and a proposed resolver group for a ticket text
+        (see :mod:`kb.desk.suggest`).
+
+        Raises:
+            InvalidInputError: unknown service type.
+        """
+        return suggest(self, self.closed_tickets, self.catalog, text, service)
+
+    def embed_closed_tickets(self, progress: Callable[[str, int, int], None] | None = None) -> int:
+        """Store embeddings for closed tickets that lack one (similar tickets and assignment use them); returns
+        how many were encoded."""
+        with self.database.session() as session:
+            tickets = list(session.scalars(select(Ticket).where(Ticket.status == "closed")))
+        return ensure_embeddings(self, tickets, progress or (lambda _p, _d, _t: None))
+
+    def check_sla(self, actor: str = "sla-scheduler", now: dt.datetime | None = None) -> list[dict[str, object]]:
+        """Flag open tickets at risk and escalate those past a target (see :mod:`kb.desk.escalation`)."""
+        return check_sla(self, actor, now)
 
     # -- reads -----------------------------------------------------------------------------------
 

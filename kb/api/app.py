@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kb.api.routes import articles, health, ingest, lifecycle, reviews, search, synonyms
+from kb.api.routes import articles, health, ingest, lifecycle, reviews, search, synonyms, tickets
 from kb.config import Settings
 from kb.errors import KBError
 from kb.service import KnowledgeBase
@@ -50,6 +50,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     app.include_router(articles.router)
     app.include_router(reviews.router)
     app.include_router(ingest.router)
+    app.include_router(tickets.router)
     app.include_router(synonyms.router)
     app.include_router(health.router)
 

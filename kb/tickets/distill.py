@@ -128,7 +128,7 @@ def distill(
     report = DistillReport(tickets=len(tickets))
     if len(tickets) < settings.distill_min_group:
         return report
-    report.encoded = _ensure_embeddings(kb, tickets, say)
+    report.encoded = ensure_embeddings(kb, tickets, say)
     vectors = np.vstack([np.frombuffer(t.embedding or b"", dtype=np.float32) for t in tickets])
     texts = [ticket_text(t) for t in tickets]
     tfidf, vocabulary = _tfidf(kb, texts)
@@ -154,7 +154,9 @@ def _closed_tickets(kb: KnowledgeBase, source: str | None, category: str | None)
         return list(session.scalars(query.order_by(Ticket.id)))
 
 
-def _ensure_embeddings(kb: KnowledgeBase, tickets: list[Ticket], say: Callable[[str, int, int], None]) -> int:
+def ensure_embeddings(kb: KnowledgeBase, tickets: list[Ticket], say: Callable[[str, int, int], None]) -> int:
+    """Encode and store the embedding of every ticket in ``tickets`` that has none for the current model;
+    returns how many were encoded."""
     model = kb.embedder.name
     missing = [t for t in tickets if t.embedding is None or t.embedding_model != model]
     say("encoding", 0, len(missing))

@@ -1,0 +1,206 @@
+"""The desk over HTTP: ticket intake with suggestions, assignment, escalation, notes, status, closure, deflection,
+and suggestions for a ticket that lives elsewhere (POST /suggest)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from kb.api.deps import KB, CurrentUser
+from kb.desk.escalation import record_suggestions
+from kb.desk.suggest import Suggestions
+from kb.desk.workflow import Intake
+from kb.models import Ticket
+
+router = APIRouter(tags=["desk"])
+
+
+class TicketIn(BaseModel):
+    """A ticket taken in by the desk; ``service`` is a catalog service type (key or Chinese name)."""
+
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=20_000)
+    service: str
+    channel: str = "web"
+    requester: str | None = Field(default=None, max_length=200)
+    priority: str | None = Field(default=None, max_length=20)
+    configuration_item: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=120)
+
+
+class SuggestIn(BaseModel):
+    """A ticket that lives in another system."""
+
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=20_000)
+    service: str
+
+
+class TicketOut(BaseModel):
+    """A ticket as the desk sees it."""
+
+    id: int
+    external_id: str
+    title: str
+    description: str
+    service: str | None
+    channel: str | None
+    requester: str | None
+    priority: str | None
+    configuration_item: str | None
+    status: str
+    tier: str
+    resolver_group: str | None
+    assignee: str | None
+    opened_at: dt.datetime | None
+    response_due: dt.datetime | None
+    resolution_due: dt.datetime | None
+    responded_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    sla_state: str
+    deflected: bool
+    resolution: str
+    root_cause: str
+    work_notes: str
+    satisfaction: int | None
+    satisfaction_comment: str
+
+
+class AssignIn(BaseModel):
+    group: str = Field(min_length=1, max_length=120)
+    assignee: str | None = Field(default=None, max_length=120)
+
+
+class EscalateIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+    group: str | None = Field(default=None, max_length=120)
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class StatusIn(BaseModel):
+    status: str
+
+
+class CloseIn(BaseModel):
+    """Closure: resolution and root cause are required; satisfaction 1-5; the articles used to resolve it."""
+
+    resolution: str = Field(default="", max_length=20_000)
+    root_cause: str = Field(default="", max_length=20_000)
+    satisfaction: int | None = None
+    comment: str = Field(default="", max_length=2000)
+    articles: list[int] = Field(default_factory=list)
+
+
+class DeflectIn(BaseModel):
+    article_id: int
+
+
+def _ticket(ticket: Ticket) -> dict[str, Any]:
+    return TicketOut.model_validate(ticket, from_attributes=True).model_dump(mode="json")
+
+
+def _suggestions(found: Suggestions) -> dict[str, Any]:
+    return {
+        "articles": [asdict(a) for a in found.articles],
+        "low_confidence": found.low_confidence,
+        "similar_tickets": [vars(s) for s in found.similar],
+        "assignment": vars(found.assignment),
+        "sla": found.sla,
+        "group": found.group,
+    }
+
+
+@router.post("/tickets", status_code=status.HTTP_201_CREATED)
+def create_ticket(kb: KB, user: CurrentUser, payload: TicketIn) -> dict[str, Any]:
+    """Take in a ticket from any channel (web, email, im, phone, api); answers the ticket with its SLA targets and
+    the suggestions (articles with the low-confidence flag, similar tickets, SLA, group contact, assignment)."""
+    intake = Intake(**payload.model_dump())
+    ticket = kb.desk.intake(intake, user.username)
+    found = kb.suggest(f"{ticket.title}\n{ticket.description}", ticket.service or payload.service)
+    kb.desk.record(ticket.id, "suggested", user.username, articles=[a.article_id for a in found.articles])
+    return {"ticket": _ticket(ticket), "suggestions": _suggestions(found)}
+
+
+@router.post("/suggest")
+def suggest_for(kb: KB, user: CurrentUser, payload: SuggestIn) -> dict[str, Any]:
+    """Suggestions for a ticket that lives elsewhere (nothing is stored)."""
+    return _suggestions(kb.suggest(f"{payload.title}\n{payload.description}", payload.service))
+
+
+@router.get("/tickets/{ticket_id}")
+def get_ticket(kb: KB, user: CurrentUser, ticket_id: int) -> dict[str, Any]:
+    """A ticket with its audit trail (every assignment, escalation, note and status change, with who and when)."""
+    ticket = kb.desk.get(ticket_id)
+    events = [
+        {"kind": e.kind, "actor": e.actor, "at": e.created_at.isoformat(), **e.data} for e in kb.desk.events(ticket_id)
+    ]
+    return {"ticket": _ticket(ticket), "events": events}
+
+
+@router.post("/tickets/{ticket_id}/assign")
+def assign(kb: KB, user: CurrentUser, ticket_id: int, payload: AssignIn) -> dict[str, Any]:
+    """Assign or reassign to a resolver group (and a person)."""
+    return _ticket(kb.desk.assign(ticket_id, payload.group, user.username, assignee=payload.assignee))
+
+
+@router.post("/tickets/{ticket_id}/escalate")
+def escalate(kb: KB, user: CurrentUser, ticket_id: int, payload: EscalateIn) -> dict[str, Any]:
+    """Escalate one line (L1 -> L2 -> L3); the suggestions are re-run with the work notes so far."""
+    ticket = kb.desk.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group)
+    record_suggestions(kb, ticket, user.username)
+    text = "\n".join(p for p in (ticket.title, ticket.description, ticket.work_notes) if p)
+    return {"ticket": _ticket(ticket), "suggestions": _suggestions(kb.suggest(text, ticket.service or ""))}
+
+
+@router.post("/tickets/{ticket_id}/notes")
+def add_note(kb: KB, user: CurrentUser, ticket_id: int, payload: NoteIn) -> dict[str, Any]:
+    """Add a work note."""
+    return _ticket(kb.desk.note(ticket_id, payload.text, user.username))
+
+
+@router.post("/tickets/{ticket_id}/status")
+def change_status(kb: KB, user: CurrentUser, ticket_id: int, payload: StatusIn) -> dict[str, Any]:
+    """Move the ticket (409 ``illegal_transition`` with ``allowed`` when the workflow does not allow it)."""
+    return _ticket(kb.desk.move(ticket_id, payload.status, user.username))
+
+
+@router.post("/tickets/{ticket_id}/close")
+def close(kb: KB, user: CurrentUser, ticket_id: int, payload: CloseIn) -> dict[str, Any]:
+    """Close a resolved ticket (resolution and root cause required); each article used counts as having resolved
+    it. The closed ticket is input for distillation (``kb tickets distill``)."""
+    for article_id in payload.articles:
+        kb.store.get(article_id)  # 404 before anything changes
+    ticket = kb.desk.close(
+        ticket_id,
+        user.username,
+        resolution=payload.resolution,
+        root_cause=payload.root_cause,
+        satisfaction=payload.satisfaction,
+        comment=payload.comment,
+        articles=payload.articles,
+    )
+    for article_id in payload.articles:
+        kb.feedback.record_usage(article_id, "resolved", user.username, ticket=ticket.external_id)
+    return _ticket(ticket)
+
+
+@router.post("/tickets/{ticket_id}/deflect")
+def deflect(kb: KB, user: CurrentUser, ticket_id: int, payload: DeflectIn) -> dict[str, Any]:
+    """The suggested article was the fix: the ticket closes as deflected and the article's use is counted."""
+    kb.store.get(payload.article_id)
+    ticket = kb.desk.deflect(ticket_id, payload.article_id, user.username)
+    kb.feedback.record_usage(payload.article_id, "resolved", user.username, ticket=ticket.external_id)
+    return _ticket(ticket)
+
+
+@router.post("/sla/check")
+def check_sla(kb: KB, user: CurrentUser) -> list[dict[str, object]]:
+    """Run the SLA check now (the server also runs it every ``sla_check_seconds``)."""
+    return kb.check_sla(user.username)

@@ -1,0 +1,1 @@
+"""The service desk loop: ticket workflow, SLA-aware escalation, suggestions (kb.desk.workflow, kb.desk.suggest)."""

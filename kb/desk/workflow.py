@@ -1,0 +1,299 @@
+"""The ticket workflow of the desk's closed loop (受理 → 分配 → 处理 → 跟踪 → 反馈 → 结束, DOMAIN.md).
+
+Statuses and the moves between them (:data:`TRANSITIONS`)::
+
+    new         -> assigned, closed (deflected at intake only)
+    assigned    -> in_progress, pending
+    in_progress -> pending, resolved
+    pending     -> in_progress
+    resolved    -> closed, in_progress (reopened)
+    closed      -> (none)
+
+Assignment (and reassignment) is allowed in any open status; escalation moves L1 → L2 → L3. Closing needs a
+resolution and a root cause. Every change is one transaction with its :class:`kb.models.TicketEvent` (who, when,
+what), so the audit trail and the ticket never disagree; a refused change writes nothing.
+
+SLA targets come from the service catalog (:mod:`kb.sla`): ``response_due`` and ``resolution_due`` are set at intake
+in support time; the first assignment or status change counts as the response.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kb.db import Database
+from kb.errors import ConflictError, InvalidInputError, NotFoundError
+from kb.models import Ticket, TicketEvent, utcnow
+from kb.sla import ServiceCatalog
+from kb.tickets.mapping import TICKET_CHANNELS
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("assigned", "closed"),
+    "assigned": ("in_progress", "pending"),
+    "in_progress": ("pending", "resolved"),
+    "pending": ("in_progress",),
+    "resolved": ("closed", "in_progress"),
+    "closed": (),
+}
+TIERS = ("L1", "L2", "L3")
+OPEN = ("new", "assigned", "in_progress", "pending", "resolved")
+SOURCE = "desk"
+
+
+class TicketTransitionError(ConflictError):
+    """A ticket status move the workflow does not allow; ``allowed`` lists the moves from ``current``."""
+
+    code = "illegal_transition"
+
+    def __init__(self, current: str, requested: str) -> None:
+        self.current, self.requested = current, requested
+        self.allowed = list(TRANSITIONS.get(current, ()))
+        allowed = ", ".join(self.allowed) or "none (the ticket is closed)"
+        super().__init__(f"A ticket cannot go from {current} to {requested}; from {current} it can go to: {allowed}.")
+
+    def extra(self) -> dict[str, object]:
+        """``current``, ``requested`` and ``allowed``, for the JSON error."""
+        return {"current": self.current, "requested": self.requested, "allowed": self.allowed}
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A new ticket as taken in: ``service`` is a catalog key or name; ``channel`` one of web, email, im, phone,
+    api; ``opened_at`` defaults to now."""
+
+    title: str
+    description: str
+    service: str
+    channel: str = "web"
+    requester: str | None = None
+    priority: str | None = None
+    configuration_item: str | None = None
+    category: str | None = None
+    opened_at: dt.datetime | None = None
+    external_id: str | None = None
+
+
+class Desk:
+    """Ticket workflow over the database (thread-safe: a session per call)."""
+
+    def __init__(self, database: Database, catalog: ServiceCatalog) -> None:
+        self.database = database
+        self.catalog = catalog
+
+    @contextmanager
+    def _ticket(self, ticket_id: int) -> Iterator[tuple[Session, Ticket]]:
+        with self.database.session() as session:
+            ticket = session.get(Ticket, ticket_id, with_for_update=True)
+            if ticket is None:
+                raise NotFoundError(f"Ticket {ticket_id} does not exist.")
+            yield session, ticket
+
+    def intake(self, intake: Intake, actor: str) -> Ticket:
+        """Take in a ticket (status ``new``, tier L1, SLA targets from the catalog).
+
+        Raises:
+            InvalidInputError: unknown service type or channel, empty title.
+        """
+        level = self.catalog.service(intake.service)
+        if intake.channel not in TICKET_CHANNELS:
+            raise InvalidInputError(f"Unknown channel {intake.channel!r}; use one of {', '.join(TICKET_CHANNELS)}.")
+        if not intake.title.strip():
+            raise InvalidInputError("A ticket needs a title.")
+        # Stored in UTC: SQLite keeps the wall-clock time and drops the offset.
+        opened = (intake.opened_at or utcnow()).astimezone(dt.UTC)
+        calendar = self.catalog.calendar(level)
+        with self.database.session() as session:
+            ticket = Ticket(
+                source=SOURCE,
+                external_id=intake.external_id or f"tmp-{utcnow().timestamp()}",
+                title=intake.title.strip()[:500],
+                description=intake.description,
+                category=intake.category,
+                service=level.name,
+                configuration_item=intake.configuration_item,
+                priority=intake.priority,
+                channel=intake.channel,
+                requester=intake.requester,
+                status="new",
+                tier="L1",
+                resolver_group=level.group,
+                opened_at=opened,
+                response_due=calendar.add(opened, level.response_minutes).astimezone(dt.UTC),
+                resolution_due=calendar.add(opened, level.resolution_minutes).astimezone(dt.UTC),
+                content_hash="",
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+            session.add(ticket)
+            session.flush()
+            if intake.external_id is None:
+                ticket.external_id = f"T{ticket.id:08d}"
+            _event(session, ticket, "created", actor, channel=intake.channel, service=level.name)
+            return ticket
+
+    def get(self, ticket_id: int) -> Ticket:
+        """One ticket.
+
+        Raises:
+            NotFoundError: no such ticket.
+        """
+        with self.database.session() as session:
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is None:
+                raise NotFoundError(f"Ticket {ticket_id} does not exist.")
+            return ticket
+
+    def events(self, ticket_id: int) -> list[TicketEvent]:
+        """The ticket's audit trail, oldest first."""
+        self.get(ticket_id)
+        with self.database.session() as session:
+            query = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+            return list(session.scalars(query))
+
+    def assign(self, ticket_id: int, group: str, actor: str, *, assignee: str | None = None) -> Ticket:
+        """Assign (or reassign) to a resolver group and optionally a person; a new ticket becomes ``assigned``.
+
+        Raises:
+            NotFoundError, ConflictError (closed ticket), InvalidInputError (empty group).
+        """
+        if not group.strip():
+            raise InvalidInputError("Assign to a resolver group.")
+        with self._ticket(ticket_id) as (session, ticket):
+            _require_open(ticket)
+            before = ticket.resolver_group
+            kind = "reassigned" if ticket.status != "new" and before != group else "assigned"
+            ticket.resolver_group, ticket.assignee = group, assignee
+            if ticket.status == "new":
+                ticket.status = "assigned"
+            _responded(ticket)
+            _event(session, ticket, kind, actor, **{"from": before, "to": group, "assignee": assignee})
+            return ticket
+
+    def escalate(self, ticket_id: int, actor: str, *, reason: str, group: str | None = None) -> Ticket:
+        """Raise the support line (L1 → L2 → L3), optionally to another group.
+
+        Raises:
+            ConflictError: already at L3, or the ticket is closed.
+        """
+        with self._ticket(ticket_id) as (session, ticket):
+            _require_open(ticket)
+            if ticket.tier == TIERS[-1]:
+                raise ConflictError(f"Ticket {ticket_id} is already at {TIERS[-1]}.")
+            before = ticket.tier
+            ticket.tier = TIERS[TIERS.index(ticket.tier) + 1]
+            if group:
+                ticket.resolver_group = group
+            _event(session, ticket, "escalated", actor, **{"from": before, "to": ticket.tier, "reason": reason})
+            return ticket
+
+    def note(self, ticket_id: int, text: str, actor: str) -> Ticket:
+        """Add a work note (appended to ``work_notes`` and recorded as an event)."""
+        if not text.strip():
+            raise InvalidInputError("A note needs text.")
+        with self._ticket(ticket_id) as (session, ticket):
+            _require_open(ticket)
+            stamp = utcnow().strftime("%Y-%m-%d %H:%M")
+            ticket.work_notes = (ticket.work_notes + "\n" if ticket.work_notes else "") + f"[{stamp} {actor}] {text}"
+            _event(session, ticket, "note", actor, text=text)
+            return ticket
+
+    def move(self, ticket_id: int, status: str, actor: str) -> Ticket:
+        """Change status along :data:`TRANSITIONS` (closing goes through :meth:`close`).
+
+        Raises:
+            TicketTransitionError: not allowed (409 with the allowed moves).
+        """
+        if status == "closed":
+            raise InvalidInputError("Close a ticket with its resolution and root cause (POST /tickets/{id}/close).")
+        with self._ticket(ticket_id) as (session, ticket):
+            _check(ticket.status, status)
+            before, ticket.status = ticket.status, status
+            _responded(ticket)
+            _event(session, ticket, "status", actor, **{"from": before, "to": status})
+            return ticket
+
+    def close(
+        self,
+        ticket_id: int,
+        actor: str,
+        *,
+        resolution: str,
+        root_cause: str,
+        satisfaction: int | None = None,
+        comment: str = "",
+        articles: list[int] | None = None,
+    ) -> Ticket:
+        """Close a resolved ticket: resolution and root cause required, satisfaction 1-5 and comment optional,
+        the articles used linked (each counted as "used to resolve" this ticket).
+
+        Raises:
+            InvalidInputError: missing resolution or root cause, satisfaction out of range.
+            TicketTransitionError: the ticket is not resolved.
+        """
+        if not resolution.strip() or not root_cause.strip():
+            raise InvalidInputError("Closing a ticket needs its resolution and its root cause.")
+        if satisfaction is not None and not 1 <= satisfaction <= 5:
+            raise InvalidInputError("Satisfaction is 1 to 5.")
+        with self._ticket(ticket_id) as (session, ticket):
+            _check(ticket.status, "closed")
+            if ticket.status == "new":  # only deflection closes a new ticket
+                raise TicketTransitionError("new", "closed")
+            ticket.status, ticket.closed_at = "closed", utcnow()
+            ticket.resolution, ticket.root_cause = resolution, root_cause
+            ticket.satisfaction, ticket.satisfaction_comment = satisfaction, comment
+            _event(session, ticket, "closed", actor, articles=articles or [], satisfaction=satisfaction)
+            return ticket
+
+    def deflect(self, ticket_id: int, article_id: int, actor: str) -> Ticket:
+        """The requester or agent marked a suggested article as the fix: the ticket closes as deflected (工单拦截).
+
+        Raises:
+            TicketTransitionError: the ticket is no longer new.
+        """
+        with self._ticket(ticket_id) as (session, ticket):
+            if ticket.status != "new":
+                raise TicketTransitionError(ticket.status, "closed")
+            ticket.status, ticket.closed_at, ticket.deflected = "closed", utcnow(), True
+            ticket.resolution = ticket.resolution or f"按知识库文章 #{article_id} 自助解决（工单拦截）"
+            ticket.root_cause = ticket.root_cause or "见知识库文章"
+            _responded(ticket)
+            _event(session, ticket, "deflected", actor, article=article_id)
+            return ticket
+
+    def set_sla_state(self, ticket_id: int, state: str, actor: str) -> None:
+        """Record a new SLA state (``ok``, ``at_risk``, ``breached``) with its event."""
+        with self._ticket(ticket_id) as (session, ticket):
+            before, ticket.sla_state = ticket.sla_state, state
+            _event(session, ticket, "sla", actor, **{"from": before, "to": state})
+
+    def record(self, ticket_id: int, kind: str, actor: str, **data: Any) -> None:
+        """Add an event without changing the ticket (for example the suggestions shown)."""
+        with self._ticket(ticket_id) as (session, ticket):
+            _event(session, ticket, kind, actor, **data)
+
+
+def _event(session: Session, ticket: Ticket, kind: str, actor: str, **data: Any) -> None:
+    ticket.updated_at = utcnow()
+    session.add(TicketEvent(ticket_id=ticket.id, kind=kind, actor=actor, created_at=utcnow(), data=data))
+
+
+def _check(current: str, requested: str) -> None:
+    if requested not in TRANSITIONS.get(current, ()):
+        raise TicketTransitionError(current, requested)
+
+
+def _require_open(ticket: Ticket) -> None:
+    if ticket.status == "closed":
+        raise ConflictError(f"Ticket {ticket.id} is closed.")
+
+
+def _responded(ticket: Ticket) -> None:
+    if ticket.responded_at is None:
+        ticket.responded_at = utcnow()

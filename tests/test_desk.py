@@ -1,0 +1,148 @@
+"""The desk's closed loop over the API: intake with suggestions, deflection, assignment, escalation, closure, SLA.
+
+Articles are the bundled Microsoft RDS troubleshooting pages; past tickets are tests/data/tickets-zh-distill.csv.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from kb.desk.workflow import TRANSITIONS, Intake
+from kb.service import KnowledgeBase
+from tests.conftest import create
+from tests.test_distill import EXPORT
+from tests.test_lifecycle import NO_LICENSES
+
+RD_TICKET = {
+    "title": "远程桌面连不上，提示没有可用的许可证",
+    "description": "用户通过远程桌面连接 RDSH 服务器时报错：由于没有可用的远程桌面许可证，会话已断开连接。",
+    "service": "日常服务",
+    "channel": "phone",
+    "requester": "张伟",
+}
+
+
+def kb_of(client: TestClient) -> KnowledgeBase:
+    kb: KnowledgeBase = client.app.state.kb  # type: ignore[attr-defined]
+    return kb
+
+
+def test_intake_suggests_and_deflects(client: TestClient) -> None:
+    article = create(client, NO_LICENSES)
+    response = client.post("/tickets", json=RD_TICKET)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    ticket, suggestions = body["ticket"], body["suggestions"]
+    assert ticket["status"] == "new" and ticket["tier"] == "L1" and ticket["resolver_group"] == "服务台"
+    opened = dt.datetime.fromisoformat(ticket["opened_at"])
+    assert dt.datetime.fromisoformat(ticket["response_due"]) - opened == dt.timedelta(minutes=15)  # 7x24
+    assert suggestions["articles"][0]["article_id"] == article["id"] and not suggestions["low_confidence"]
+    assert suggestions["sla"] == {
+        "service": "日常服务", "support_hours": "7x24", "response_minutes": 15, "resolution_minutes": 240
+    }  # fmt: skip
+    assert suggestions["group"]["name"] == "服务台" and suggestions["group"]["contact"]
+
+    deflected = client.post(f"/tickets/{ticket['id']}/deflect", json={"article_id": article["id"]})
+    assert deflected.status_code == 200 and deflected.json()["status"] == "closed" and deflected.json()["deflected"]
+    stats = client.get(f"/articles/{article['id']}").json()["stats"]
+    assert stats["resolved"] == 1 and stats["tickets"] == [ticket["external_id"]]
+    again = client.post(f"/tickets/{ticket['id']}/deflect", json={"article_id": article["id"]})
+    assert again.status_code == 409 and again.json()["allowed"] == []
+
+
+def test_whole_loop_with_audit_trail(client: TestClient) -> None:
+    article = create(client, NO_LICENSES)
+    tid = client.post("/tickets", json=RD_TICKET | {"channel": "im"}).json()["ticket"]["id"]
+    assert client.post(f"/tickets/{tid}/status", json={"status": "resolved"}).json()["allowed"] == list(
+        TRANSITIONS["new"]
+    )
+    assert client.post(f"/tickets/{tid}/assign", json={"group": "桌面组", "assignee": "li.na"}).status_code == 200
+    assert client.post(f"/tickets/{tid}/status", json={"status": "in_progress"}).json()["responded_at"]
+    client.post(f"/tickets/{tid}/notes", json={"text": "检查 RD 授权服务器，许可证已用完"})
+    escalated = client.post(f"/tickets/{tid}/escalate", json={"reason": "需要采购许可证", "group": "应用组"}).json()
+    assert (
+        escalated["ticket"]["tier"] == "L2" and escalated["suggestions"]["articles"][0]["article_id"] == article["id"]
+    )
+    client.post(f"/tickets/{tid}/assign", json={"group": "桌面组"})
+    client.post(f"/tickets/{tid}/status", json={"status": "resolved"})
+    refused = client.post(f"/tickets/{tid}/close", json={"resolution": "激活了新的 RDS CAL"})
+    assert refused.status_code == 422 and "root cause" in refused.json()["detail"]
+    assert client.get(f"/tickets/{tid}").json()["ticket"]["status"] == "resolved"  # nothing changed
+    closed = client.post(
+        f"/tickets/{tid}/close",
+        json={
+            "resolution": "在授权服务器上激活新的 RDS CAL 并重启会话主机",
+            "root_cause": "RDS 每用户 CAL 用完",
+            "satisfaction": 5,
+            "comment": "处理很快",
+            "articles": [article["id"]],
+        },
+    ).json()
+    assert closed["status"] == "closed" and closed["satisfaction"] == 5 and closed["closed_at"]
+    events = client.get(f"/tickets/{tid}").json()["events"]
+    assert [e["kind"] for e in events] == [
+        "created", "suggested", "assigned", "status", "note", "escalated", "suggested", "reassigned", "status",
+        "closed",
+    ]  # fmt: skip
+    reassigned = next(e for e in events if e["kind"] == "reassigned")
+    assert (reassigned["from"], reassigned["to"], reassigned["actor"]) == ("应用组", "桌面组", "dev")
+    assert client.get(f"/articles/{article['id']}").json()["stats"]["resolved"] == 1
+    assert client.post(f"/tickets/{tid}/notes", json={"text": "再记一笔"}).status_code == 409
+
+
+def test_bad_input_changes_nothing(client: TestClient) -> None:
+    unknown = client.post("/tickets", json=RD_TICKET | {"service": "打印服务"})
+    assert unknown.status_code == 422 and "日常服务" in unknown.json()["detail"]
+    assert client.post("/tickets", json=RD_TICKET | {"channel": "fax"}).status_code == 422
+    tid = client.post("/tickets", json=RD_TICKET).json()["ticket"]["id"]
+    assert client.post(f"/tickets/{tid}/close", json={"resolution": "x", "root_cause": "y"}).status_code == 409
+    assert (
+        client.post(f"/tickets/{tid}/close", json={"resolution": "x", "root_cause": "y", "articles": [999]}).status_code
+        == 404
+    )
+    assert client.get("/tickets/424242").status_code == 404
+    assert [e["kind"] for e in client.get(f"/tickets/{tid}").json()["events"]] == ["created", "suggested"]
+
+
+def test_similar_tickets_and_assignment_from_past_tickets(client: TestClient) -> None:
+    kb = kb_of(client)
+    kb.import_tickets(EXPORT, "kb-zh")
+    assert kb.embed_closed_tickets() == 12
+    body = client.post(
+        "/suggest",
+        json={"title": "VPN 连上了但是 OA 打不开", "description": "VPN 显示已连接，OA 超时", "service": "日常服务"},
+    ).json()
+    similar = [s["external_id"] for s in body["similar_tickets"]]
+    assert all(s.startswith("INC-100") for s in similar[:3])
+    assert body["assignment"]["group"] == "网络组" and body["assignment"]["confidence"] > 0.5
+    assert "补充 OA 网段路由" in " ".join(s["resolution"] for s in body["similar_tickets"])
+
+
+def test_sla_clock_flags_at_risk_and_escalates_on_breach(client: TestClient) -> None:
+    kb = kb_of(client)
+    now = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    risky = kb.desk.intake(
+        Intake("打印机脱机", "三楼打印机脱机", "日常服务", opened_at=now - dt.timedelta(minutes=200)), "t"
+    )
+    late = kb.desk.intake(Intake("OA 打不开", "OA 超时", "日常服务", opened_at=now - dt.timedelta(minutes=300)), "t")
+    fine = kb.desk.intake(
+        Intake("咨询报销", "报销系统怎么用", "日常服务", opened_at=now - dt.timedelta(minutes=10)), "t"
+    )
+    kb.desk.assign(risky.id, "桌面组", "t")  # responded: only its resolution clock is running
+    changes = {c["ticket_id"]: c for c in kb.check_sla(now=now)}
+    assert changes[risky.id]["to"] == "at_risk" and "escalated_to" not in changes[risky.id]
+    assert changes[late.id]["to"] == "breached" and changes[late.id]["escalated_to"] == "L2"
+    assert fine.id not in changes
+    events = [e.kind for e in kb.desk.events(late.id)]
+    assert events == ["created", "sla", "escalated", "suggested"]  # never responded, past both targets
+    unanswered = kb.desk.intake(Intake("VPN", "VPN 断线", "日常服务", opened_at=now - dt.timedelta(minutes=20)), "t")
+    assert {c["ticket_id"]: c["to"] for c in kb.check_sla(now=now)} == {unanswered.id: "breached"}  # response
+    assert kb.check_sla(now=now) == []  # each state change once; no second escalation
+
+
+def test_email_channel_and_phone_hotline_are_intake_channels(tmp_path: Path, client: TestClient) -> None:
+    for channel in ("web", "email", "im", "phone", "api"):
+        assert client.post("/tickets", json=RD_TICKET | {"channel": channel}).status_code == 201
