@@ -343,6 +343,11 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             f"{report.updated} updated, {report.unchanged} unchanged, {len(report.errors)} errors",
             flush=True,
         )
+    if settings.smtp_port:
+        from kb.desk.email_intake import SmtpIntake
+
+        smtp_host, smtp_port = SmtpIntake(kb, settings.intake_default_service, host, settings.smtp_port).start()
+        print(f"e-mail intake (SMTP) on {smtp_host}:{smtp_port}", flush=True)
     example = f"http://{host}:{port}/search?q={quote('远程桌面 没有可用的许可证')}"
     print(f"kb serving on http://{host}:{port}  (try {example})", flush=True)
     uvicorn.run(create_app(settings, kb=kb), host=host, port=port, log_level="info")

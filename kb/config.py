@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         default=None,
         description="Service catalog YAML (SLA targets, support hours, holidays); default the bundled one.",
     )
+    smtp_port: int = Field(default=0, ge=0, le=65535, description="Port of the e-mail intake SMTP server; 0: off.")
+    intake_default_service: str = Field(
+        default="日常服务", description="Service type of tickets opened by e-mail or IM."
+    )
     sla_check_seconds: float = Field(default=60.0, gt=0, description="How often the server checks SLA clocks.")
     sla_at_risk_share: float = Field(
         default=0.8, gt=0, lt=1, description="Share of a target's support time after which a ticket is at risk."

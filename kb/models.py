@@ -216,6 +216,17 @@ class TicketEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class TicketMessage(Base):
+    """An e-mail that belongs to a ticket, by its ``Message-ID``: replies (``In-Reply-To`` / ``References``) are
+    threaded onto the ticket of the message they answer."""
+
+    __tablename__ = "ticket_messages"
+
+    message_id: Mapped[str] = mapped_column(String(500), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class SynonymGroup(Base):
     """A group of equivalent terms used to expand queries (see :mod:`kb.synonyms`)."""
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from kb.api.deps import KB, CurrentUser
 from kb.desk.escalation import record_suggestions
+from kb.desk.im_intake import handle_event
 from kb.desk.suggest import Suggestions
 from kb.desk.workflow import Intake
 from kb.models import Ticket
@@ -198,6 +199,13 @@ def deflect(kb: KB, user: CurrentUser, ticket_id: int, payload: DeflectIn) -> di
     ticket = kb.desk.deflect(ticket_id, payload.article_id, user.username)
     kb.feedback.record_usage(payload.article_id, "resolved", user.username, ticket=ticket.external_id)
     return _ticket(ticket)
+
+
+@router.post("/intake/im")
+def im_webhook(kb: KB, user: CurrentUser, event: dict[str, Any]) -> dict[str, Any]:
+    """OneBot v11 webhook for QQ-style bots: a message opens a ticket (or is threaded onto one) and the answer is
+    the bot's quick reply (see :mod:`kb.desk.im_intake`)."""
+    return handle_event(kb, event, kb.settings.intake_default_service)
 
 
 @router.post("/sla/check")

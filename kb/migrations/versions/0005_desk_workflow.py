@@ -1,4 +1,4 @@
-"""desk workflow: ticket tier, assignee, SLA clock fields, deflection; ticket events (audit trail)
+"""desk workflow: ticket tier, assignee, SLA clock fields, deflection; ticket events (audit trail); e-mail threads
 
 Revision ID: 0005
 Revises: 0004
@@ -36,9 +36,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_ticket_events_ticket_id", "ticket_events", ["ticket_id"])
+    op.create_table(
+        "ticket_messages",
+        sa.Column("message_id", sa.String(length=500), nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("message_id"),
+    )
+    op.create_index("ix_ticket_messages_ticket_id", "ticket_messages", ["ticket_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ticket_messages_ticket_id", table_name="ticket_messages")
+    op.drop_table("ticket_messages")
     op.drop_index("ix_ticket_events_ticket_id", table_name="ticket_events")
     op.drop_table("ticket_events")
     with op.batch_alter_table("tickets") as batch:

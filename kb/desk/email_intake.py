@@ -1,0 +1,157 @@
+"""E-mail intake over SMTP (aiosmtpd): each message opens a ticket, a reply is threaded onto its ticket.
+
+A reply is recognised by ``In-Reply-To`` / ``References`` naming a message already on a ticket, or by the ticket
+number in the subject (``[T00000042]``, what the desk's own mails carry); it becomes a work note (event ``email``).
+Any other message opens a ticket (channel ``email``, service ``intake_default_service``, requester = sender).
+
+A message without a sender, or with neither subject nor text, is refused with ``550`` (the sending server bounces
+it) and logged; nothing is written. Run it with ``kb serve`` and ``KB_SMTP_PORT`` set, or :class:`SmtpIntake`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import logging
+import re
+import socket
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import parseaddr
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from kb.desk.workflow import Intake
+from kb.errors import InvalidInputError, KBError
+from kb.models import Ticket, TicketMessage, utcnow
+
+if TYPE_CHECKING:
+    from kb.service import KnowledgeBase
+
+logger = logging.getLogger(__name__)
+
+TICKET_NUMBER = re.compile(r"\[(T\d{8})\]")
+MAX_BODY_CHARS = 20_000
+
+
+@dataclass(frozen=True)
+class MailResult:
+    """What a message did: the ticket it opened or was threaded onto, and whether it was a reply."""
+
+    ticket_id: int
+    threaded: bool
+
+
+def handle_message(kb: KnowledgeBase, raw: bytes, service: str) -> MailResult:
+    """Open a ticket from ``raw`` (RFC 5322 bytes) or thread it onto the ticket it answers.
+
+    Raises:
+        InvalidInputError: no sender, or neither subject nor text (the SMTP layer answers 550).
+    """
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    sender = parseaddr(str(message.get("From", "")))[1]
+    subject = " ".join(str(message.get("Subject", "")).split())
+    text = _text_of(message)[:MAX_BODY_CHARS]
+    if not sender or "@" not in sender:
+        raise InvalidInputError("The message has no sender address.")
+    if not subject and not text:
+        raise InvalidInputError("The message has neither a subject nor any text.")
+    message_id = str(message.get("Message-ID", "")).strip() or f"<kb-{utcnow().timestamp()}@{sender}>"
+    ticket_id = _thread_of(kb, message, subject)
+    if ticket_id is not None:
+        kb.desk.note(ticket_id, f"来自 {sender} 的邮件：{subject}\n{text}".strip(), f"mail:{sender}")
+        _remember(kb, message_id, ticket_id)
+        return MailResult(ticket_id, True)
+    ticket = kb.desk.intake(
+        Intake(title=subject or text.splitlines()[0][:200], description=text, service=service, channel="email",
+               requester=sender),
+        f"mail:{sender}",
+    )  # fmt: skip
+    _remember(kb, message_id, ticket.id)
+    return MailResult(ticket.id, False)
+
+
+def _thread_of(kb: KnowledgeBase, message: EmailMessage, subject: str) -> int | None:
+    referenced = str(message.get("In-Reply-To", "")).split() + str(message.get("References", "")).split()
+    with kb.database.session() as session:
+        if referenced:
+            found = session.scalar(select(TicketMessage.ticket_id).where(TicketMessage.message_id.in_(referenced)))
+            if found is not None:
+                return int(found)
+        number = TICKET_NUMBER.search(subject)
+        if number:
+            found = session.scalar(select(Ticket.id).where(Ticket.source == "desk", Ticket.external_id == number[1]))
+            if found is not None:
+                return int(found)
+    return None
+
+
+def _remember(kb: KnowledgeBase, message_id: str, ticket_id: int) -> None:
+    with kb.database.session() as session:
+        if session.get(TicketMessage, message_id) is None:
+            session.add(TicketMessage(message_id=message_id, ticket_id=ticket_id, created_at=utcnow()))
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def _text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    content = str(part.get_content())
+    if part.get_content_type() == "text/html":
+        parser = _Text()
+        parser.feed(content)
+        content = " ".join(parser.parts)
+    return "\n".join(line.rstrip() for line in content.strip().splitlines())
+
+
+class SmtpHandler:
+    """aiosmtpd handler: ``handle_DATA`` files each message (in a worker thread) and answers 250 or 550."""
+
+    def __init__(self, kb: KnowledgeBase, service: str) -> None:
+        self.kb = kb
+        self.service = service
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        try:
+            result = await asyncio.to_thread(handle_message, self.kb, envelope.original_content or envelope.content,
+                                             self.service)  # fmt: skip
+        except KBError as exc:
+            logger.warning("mail from %s refused: %s", envelope.mail_from, exc.message)
+            return f"550 5.6.0 {exc.message}"
+        logger.info("mail from %s -> ticket %s (threaded=%s)", envelope.mail_from, result.ticket_id, result.threaded)
+        return f"250 OK ticket {result.ticket_id}"
+
+
+class SmtpIntake:
+    """An SMTP server on ``host``:``port`` feeding :func:`handle_message` (``port`` 0 picks a free one)."""
+
+    def __init__(self, kb: KnowledgeBase, service: str, host: str = "127.0.0.1", port: int = 2525) -> None:
+        from aiosmtpd.controller import Controller
+
+        if port == 0:  # aiosmtpd checks readiness by connecting to the port, so it must be known beforehand
+            with socket.socket() as probe:
+                probe.bind((host, 0))
+                port = probe.getsockname()[1]
+        self.controller = Controller(SmtpHandler(kb, service), hostname=host, port=port)
+
+    def start(self) -> tuple[str, int]:
+        """Start serving in a background thread; returns the bound (host, port)."""
+        self.controller.start()
+        return self.controller.hostname, int(self.controller.port)
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self.controller.stop()

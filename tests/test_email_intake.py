@@ -1,0 +1,101 @@
+"""E-mail intake through a real SMTP server (aiosmtpd) started by the test: new ticket, threaded reply, bounce."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+from email.message import EmailMessage
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kb.desk.email_intake import SmtpIntake
+from kb.service import KnowledgeBase
+
+
+@pytest.fixture
+def smtp(client: TestClient) -> Iterator[tuple[KnowledgeBase, int]]:
+    kb: KnowledgeBase = client.app.state.kb  # type: ignore[attr-defined]
+    intake = SmtpIntake(kb, "日常服务", port=0)
+    _, port = intake.start()
+    try:
+        yield kb, port
+    finally:
+        intake.stop()
+
+
+def send(port: int, message: EmailMessage) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as server:
+        server.send_message(message)
+
+
+def mail(subject: str, body: str, sender: str = "wang.qiang@example.com", **headers: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = f"王强 <{sender}>", "helpdesk@example.com", subject
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return message
+
+
+def test_mail_opens_a_ticket_and_replies_thread_onto_it(smtp: tuple[KnowledgeBase, int], client: TestClient) -> None:
+    kb, port = smtp
+    send(
+        port, mail("邮箱容量已满，无法接收邮件", "收件箱提示容量已满，外部邮件被退回。", Message_ID="<m1@example.com>")
+    )
+    listed = kb.desk.get(1)
+    assert (listed.channel, listed.requester, listed.title, listed.status) == (
+        "email", "wang.qiang@example.com", "邮箱容量已满，无法接收邮件", "new"
+    )  # fmt: skip
+    send(
+        port, mail("Re: 邮箱容量已满", "补充：是 Outlook 客户端。", In_Reply_To="<m1@example.com>", Message_ID="<m2@x>")
+    )
+    send(port, mail(f"Re: [{listed.external_id}] 进展？", "请问处理得怎样了？", Message_ID="<m3@x>"))
+    send(port, mail("Re: 另一件事", "再回一封", References="<m0@x> <m2@x>", Message_ID="<m4@x>"))
+    ticket = client.get("/tickets/1").json()
+    assert [e["kind"] for e in ticket["events"]] == ["created", "note", "note", "note"]
+    assert "Outlook" in ticket["ticket"]["work_notes"] and "处理得怎样" in ticket["ticket"]["work_notes"]
+    assert client.get("/tickets/2").status_code == 404  # no second ticket
+
+
+def test_malformed_mail_bounces_and_changes_nothing(smtp: tuple[KnowledgeBase, int], client: TestClient) -> None:
+    _, port = smtp
+    empty = EmailMessage()
+    empty["From"], empty["To"] = "someone@example.com", "helpdesk@example.com"
+    with pytest.raises(smtplib.SMTPDataError) as bounced:
+        send(port, empty)
+    assert bounced.value.smtp_code == 550 and b"neither a subject nor any text" in bounced.value.smtp_error
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as server, pytest.raises(smtplib.SMTPDataError) as no_sender:
+        server.sendmail("x@example.com", ["helpdesk@example.com"], b"Subject: hi\r\n\r\ntext\r\n")
+    assert no_sender.value.smtp_code == 550
+    assert client.get("/tickets/1").status_code == 404
+
+
+def onebot(message_id: int, text: str, user_id: int = 10001) -> dict[str, object]:
+    """A OneBot v11 private message event as go-cqhttp posts it."""
+    return {
+        "time": 1764400000, "self_id": 90000, "post_type": "message", "message_type": "private", "sub_type": "friend",
+        "message_id": message_id, "user_id": user_id, "message": text, "raw_message": text, "font": 0,
+        "sender": {"user_id": user_id, "nickname": "小李", "sex": "unknown", "age": 0},
+    }  # fmt: skip
+
+
+def test_qq_bot_webhook_opens_and_threads_tickets(client: TestClient) -> None:
+    from tests.conftest import create
+    from tests.test_lifecycle import NO_LICENSES
+
+    article = create(client, NO_LICENSES)
+    first = client.post("/intake/im", json=onebot(501, "远程桌面连不上，提示没有可用的许可证"))
+    assert first.status_code == 200
+    reply = first.json()["reply"]
+    assert reply.startswith("已受理，工单号 T00000001") and f"#{article['id']}" in reply
+    follow = client.post("/intake/im", json=onebot(502, "[CQ:reply,id=501]重启电脑也不行"))
+    assert follow.json() == {"reply": "已记录到工单 T00000001。"}
+    by_number = client.post("/intake/im", json=onebot(503, "T00000001 有进展吗", user_id=10002)).json()
+    assert by_number == {"reply": "已记录到工单 T00000001。"}
+    ticket = client.get("/tickets/1").json()["ticket"]
+    assert ticket["channel"] == "im" and ticket["requester"] == "QQ:10001 小李"
+    assert "重启电脑也不行" in ticket["work_notes"] and "有进展吗" in ticket["work_notes"]
+    assert client.post("/intake/im", json={"post_type": "meta_event", "meta_event_type": "heartbeat"}).json() == {}
+    bad = client.post("/intake/im", json=onebot(504, "[CQ:image,file=a.png]"))
+    assert bad.status_code == 422 and client.get("/tickets/2").status_code == 404
