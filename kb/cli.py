@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import html
 import json
 import logging
@@ -84,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     td.add_argument("--source", help="only tickets of this export (mapping source)")
     td.add_argument("--category", help="only tickets of this category")
     td.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    an = sub.add_parser("analysis", help="operations analysis of the desk's tickets over a date window")
+    an.add_argument("--start", required=True, type=dt.datetime.fromisoformat, help="ISO date/time (UTC without offset)")
+    an.add_argument("--end", required=True, type=dt.datetime.fromisoformat, help="ISO date/time, exclusive")
+    an.add_argument("--csv", action="store_true", help="print CSV instead of JSON")
 
     sv = sub.add_parser("serve", help="serve the HTTP API")
     sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
@@ -326,6 +332,23 @@ def _distill(kb: Any, args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_analysis(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.desk.analysis import analyze, as_csv
+    from kb.models import as_utc
+    from kb.service import KnowledgeBase
+
+    kb = KnowledgeBase(settings)
+    try:
+        report = analyze(kb, as_utc(args.start), as_utc(args.end))
+    finally:
+        kb.close()
+    if args.csv:
+        print(as_csv(report), end="")
+    else:
+        _print_json(report)
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -363,6 +386,7 @@ COMMANDS = {
     "why": _cmd_why,
     "article": cli_articles.run,
     "tickets": _cmd_tickets,
+    "analysis": _cmd_analysis,
     "serve": _cmd_serve,
 }
 

@@ -146,3 +146,48 @@ def test_sla_clock_flags_at_risk_and_escalates_on_breach(client: TestClient) -> 
 def test_email_channel_and_phone_hotline_are_intake_channels(tmp_path: Path, client: TestClient) -> None:
     for channel in ("web", "email", "im", "phone", "api"):
         assert client.post("/tickets", json=RD_TICKET | {"channel": channel}).status_code == 201
+
+
+def test_operations_analysis_json_and_csv(client: TestClient) -> None:
+    kb = kb_of(client)
+    article = create(client, NO_LICENSES)
+    deflected = client.post("/tickets", json=RD_TICKET).json()["ticket"]["id"]
+    client.post(f"/tickets/{deflected}/deflect", json={"article_id": article["id"]})
+    bounced = client.post("/tickets", json=RD_TICKET | {"channel": "email"}).json()["ticket"]["id"]
+    for group in ("网络组", "桌面组", "网络组"):
+        client.post(f"/tickets/{bounced}/assign", json={"group": group})
+    client.post(f"/tickets/{bounced}/status", json={"status": "in_progress"})
+    client.post(f"/tickets/{bounced}/status", json={"status": "resolved"})
+    client.post(
+        f"/tickets/{bounced}/close",
+        json={"resolution": "重新激活许可证", "root_cause": "CAL 用完", "satisfaction": 3, "articles": []},
+    )
+    complaint = client.post("/tickets", json=RD_TICKET | {"service": "投诉", "title": "投诉：远程桌面问题三天没人处理"})
+    cid = complaint.json()["ticket"]["id"]
+    client.post(f"/tickets/{cid}/assign", json={"group": "服务台"})
+    now = dt.datetime.now(dt.UTC)
+    kb.desk.intake(Intake("打印机脱机", "打印机脱机", "日常服务", opened_at=now - dt.timedelta(hours=6)), "t")
+    for i in range(3):  # a frequent problem: the same symptom three times
+        client.post(
+            "/tickets",
+            json={"title": "VPN 连接后 OA 打不开", "description": f"VPN 已连接，OA 超时 {i}", "service": "日常服务"},
+        )
+
+    window = {"start": (now - dt.timedelta(days=1)).isoformat(), "end": (now + dt.timedelta(hours=1)).isoformat()}
+    report = client.get("/analysis", params=window).json()
+    assert report["tickets"] == 7 and report["closed"] == 2
+    assert report["by_channel"] == {"phone": 2, "email": 1, "web": 4}
+    assert report["deflection_rate"] == 0.5 and report["kb_coverage"] == 0.5
+    assert report["satisfaction"]["rated"] == 1 and report["satisfaction"]["satisfied_share"] == 0.0
+    assert report["complaints"]["count"] == 1
+    assert report["ping_pong"]["count"] == 1
+    assert report["ping_pong"]["tickets"][0]["path"] == ["网络组", "桌面组", "网络组"]  # sent back
+    assert report["sla"]["response_breaches"] >= 1 and report["sla"]["resolution_breaches"] >= 1
+    daily = next(s for s in report["sla"]["services"] if s["service"] == "日常服务")
+    assert daily["response_target_minutes"] == 15 and daily["responded"] >= 2
+    problems = {g["example"][:4]: g["size"] for g in report["frequent_problems"]}
+    assert problems == {"VPN ": 3, "远程桌面": 3}  # the three RD licence tickets are one problem too
+    csv_text = client.get("/analysis", params=window | {"format": "csv"}).text
+    assert csv_text.splitlines()[0] == "section,key,metric,value" and "summary,,deflection_rate,0.5" in csv_text
+    empty = client.get("/analysis", params={"start": "2020-01-01T00:00:00", "end": "2020-02-01T00:00:00"}).json()
+    assert empty["tickets"] == 0 and empty["deflection_rate"] is None

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from kb.desk.workflow import OPEN, TIERS
 from kb.errors import KBError
-from kb.models import Ticket, utcnow
+from kb.models import Ticket, as_utc, utcnow
 
 if TYPE_CHECKING:
     from kb.service import KnowledgeBase
@@ -51,10 +51,10 @@ def _state(kb: KnowledgeBase, ticket: Ticket, now: dt.datetime) -> str:
         return ticket.sla_state
     level = kb.catalog.service(ticket.service)
     calendar = kb.catalog.calendar(level)
-    opened = _utc(ticket.opened_at)
-    if ticket.responded_at is None and ticket.response_due is not None and now >= _utc(ticket.response_due):
+    opened = as_utc(ticket.opened_at)
+    if ticket.responded_at is None and ticket.response_due is not None and now >= as_utc(ticket.response_due):
         return "breached"
-    if now >= _utc(ticket.resolution_due):
+    if now >= as_utc(ticket.resolution_due):
         return "breached"
     if calendar.elapsed(opened, now) >= kb.settings.sla_at_risk_share * level.resolution_minutes:
         return "at_risk"
@@ -77,7 +77,3 @@ def record_suggestions(kb: KnowledgeBase, ticket: Ticket, actor: str) -> None:
         group=found.assignment.group,
         low_confidence=found.low_confidence,
     )
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)  # SQLite returns naive UTC

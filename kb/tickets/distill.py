@@ -131,9 +131,9 @@ def distill(
     report.encoded = ensure_embeddings(kb, tickets, say)
     vectors = np.vstack([np.frombuffer(t.embedding or b"", dtype=np.float32) for t in tickets])
     texts = [ticket_text(t) for t in tickets]
-    tfidf, vocabulary = _tfidf(kb, texts)
+    tfidf, vocabulary = tfidf_matrix(kb, texts)
     say("grouping", 0, len(tickets))
-    groups = _groups(vectors, tfidf, settings.distill_similarity, settings.distill_min_group)
+    groups = group_alike(vectors, tfidf, settings.distill_similarity, settings.distill_min_group)
     report.singletons = len(tickets) - sum(len(g) for g in groups)
     redactor = Redactor(ips=settings.redact_ip_addresses, hosts=settings.redact_host_names)
     say("drafting", 0, len(groups))
@@ -173,7 +173,9 @@ def ensure_embeddings(kb: KnowledgeBase, tickets: list[Ticket], say: Callable[[s
     return len(missing)
 
 
-def _tfidf(kb: KnowledgeBase, texts: Sequence[str]) -> tuple[Any, npt.NDArray[np.str_]]:
+def tfidf_matrix(kb: KnowledgeBase, texts: Sequence[str]) -> tuple[Any, npt.NDArray[np.str_]]:
+    """(n, vocabulary) CSR TF-IDF of ``texts`` over kb's analyzer terms (sublinear tf, l2, terms in >= 2 texts),
+    and the vocabulary."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(analyzer=kb.analyzer.terms, sublinear_tf=True, min_df=2, dtype=np.float32)
@@ -181,9 +183,12 @@ def _tfidf(kb: KnowledgeBase, texts: Sequence[str]) -> tuple[Any, npt.NDArray[np
     return matrix.tocsr(), vectorizer.get_feature_names_out()
 
 
-def _groups(
+def group_alike(
     vectors: npt.NDArray[np.float32], tfidf: Any, threshold: float, min_size: int
 ) -> list[npt.NDArray[np.int64]]:
+    """Groups (row positions, largest first) of at least ``min_size`` rows linked by alike pairs: mutual
+    nearest neighbours by ``vectors`` ((n, d) L2-normalised) whose mean of embedding and ``tfidf`` cosine is at
+    least ``threshold`` (see module docstring)."""
     import faiss
 
     n = len(vectors)

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from kb.api.deps import KB, CurrentUser
+from kb.desk.analysis import analyze, as_csv
 from kb.desk.escalation import record_suggestions
 from kb.desk.im_intake import handle_event
 from kb.desk.suggest import Suggestions
 from kb.desk.workflow import Intake
-from kb.models import Ticket
+from kb.models import Ticket, as_utc
 
 router = APIRouter(tags=["desk"])
 
@@ -206,6 +207,23 @@ def im_webhook(kb: KB, user: CurrentUser, event: dict[str, Any]) -> dict[str, An
     """OneBot v11 webhook for QQ-style bots: a message opens a ticket (or is threaded onto one) and the answer is
     the bot's quick reply (see :mod:`kb.desk.im_intake`)."""
     return handle_event(kb, event, kb.settings.intake_default_service)
+
+
+@router.get("/analysis", response_model=None)
+def analysis(
+    kb: KB,
+    user: CurrentUser,
+    start: dt.datetime,
+    end: dt.datetime,
+    format: Literal["json", "csv"] = "json",
+    ping_pong_min: int = 3,
+) -> dict[str, Any] | Response:
+    """Operations analysis for tickets opened in [start, end) (ISO 8601; no offset means UTC), as JSON or CSV
+    (see :mod:`kb.desk.analysis`)."""
+    report = analyze(kb, as_utc(start), as_utc(end), ping_pong_min=ping_pong_min)
+    if format == "csv":
+        return Response(as_csv(report), media_type="text/csv; charset=utf-8")
+    return report
 
 
 @router.post("/sla/check")
