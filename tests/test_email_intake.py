@@ -99,3 +99,36 @@ def test_qq_bot_webhook_opens_and_threads_tickets(client: TestClient) -> None:
     assert client.post("/intake/im", json={"post_type": "meta_event", "meta_event_type": "heartbeat"}).json() == {}
     bad = client.post("/intake/im", json=onebot(504, "[CQ:image,file=a.png]"))
     assert bad.status_code == 422 and client.get("/tickets/2").status_code == 404
+
+
+def test_whole_loop_by_mail_feeds_distillation(smtp: tuple[KnowledgeBase, int], client: TestClient) -> None:
+    """Mail in -> assign -> work -> resolve -> close with resolution and root cause -> the closed tickets distil
+    into a draft article."""
+    kb, port = smtp
+    kb.settings.distill_min_group, kb.settings.distill_similarity = 4, 0.5
+    symptoms = ["VPN 连上后 OA 打不开", "VPN 已连接但访问 OA 超时", "连 VPN 后 OA 系统超时", "VPN 拨号成功 OA 无法访问"]
+    for i, subject in enumerate(symptoms, start=1):
+        send(port, mail(subject, f"{subject}，其他网站正常。电话 1390000000{i}", sender=f"user{i}@example.com"))
+        assert client.post(f"/tickets/{i}/assign", json={"group": "网络组"}).status_code == 200
+        client.post(f"/tickets/{i}/status", json={"status": "in_progress"})
+        send(port, mail(f"Re: [T0000000{i}] {subject}", "重连后仍然不行", sender=f"user{i}@example.com"))
+        client.post(f"/tickets/{i}/status", json={"status": "resolved"})
+        closed = client.post(
+            f"/tickets/{i}/close",
+            json={"resolution": "在 VPN 网关补充 OA 网段路由并重新下发策略", "root_cause": "VPN 网关路由表缺少 OA 网段",
+                  "satisfaction": 5},
+        )  # fmt: skip
+        assert closed.status_code == 200 and closed.json()["status"] == "closed"
+        kinds = [e["kind"] for e in client.get(f"/tickets/{i}").json()["events"]]
+        assert kinds == ["created", "assigned", "status", "note", "status", "closed"]
+    kb.embed_closed_tickets()
+    report = kb.distill_tickets("distiller", source="desk")
+    assert [len(g.ids) for g in report.groups] == [4]
+    draft = kb.store.get(report.groups[0].article_id or 0)
+    assert draft.status == "draft" and "补充 OA 网段路由" in draft.body and "VPN 网关路由表缺少 OA 网段" in draft.body
+    assert "1390000000" not in draft.body and "@example.com" not in draft.body
+    suggestion = client.post(
+        "/suggest", json={"title": "VPN 连上 OA 打不开", "description": "", "service": "日常服务"}
+    ).json()
+    assert suggestion["assignment"]["group"] == "网络组"
+    assert suggestion["similar_tickets"][0]["resolution"].startswith("在 VPN 网关补充")
