@@ -20,7 +20,7 @@ in support time; the first assignment or status change counts as the response.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -83,9 +83,10 @@ class Intake:
 class Desk:
     """Ticket workflow over the database (thread-safe: a session per call)."""
 
-    def __init__(self, database: Database, catalog: ServiceCatalog) -> None:
+    def __init__(self, database: Database, catalog: ServiceCatalog, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.database = database
         self.catalog = catalog
+        self.clock = clock  # what "now" is: the wall clock, or a replay's simulated time (bench/desk_replay.py)
 
     @contextmanager
     def _ticket(self, ticket_id: int) -> Iterator[tuple[Session, Ticket]]:
@@ -107,12 +108,12 @@ class Desk:
         if not intake.title.strip():
             raise InvalidInputError("A ticket needs a title.")
         # Stored in UTC: SQLite keeps the wall-clock time and drops the offset.
-        opened = (intake.opened_at or utcnow()).astimezone(dt.UTC)
+        opened = (intake.opened_at or self.clock()).astimezone(dt.UTC)
         calendar = self.catalog.calendar(level)
         with self.database.session() as session:
             ticket = Ticket(
                 source=SOURCE,
-                external_id=intake.external_id or f"tmp-{utcnow().timestamp()}",
+                external_id=intake.external_id or f"tmp-{self.clock().timestamp()}",
                 title=intake.title.strip()[:500],
                 description=intake.description,
                 category=intake.category,
@@ -128,14 +129,14 @@ class Desk:
                 response_due=calendar.add(opened, level.response_minutes).astimezone(dt.UTC),
                 resolution_due=calendar.add(opened, level.resolution_minutes).astimezone(dt.UTC),
                 content_hash="",
-                created_at=utcnow(),
-                updated_at=utcnow(),
+                created_at=self.clock(),
+                updated_at=self.clock(),
             )
             session.add(ticket)
             session.flush()
             if intake.external_id is None:
                 ticket.external_id = f"T{ticket.id:08d}"
-            _event(session, ticket, "created", actor, channel=intake.channel, service=level.name)
+            _event(session, ticket, "created", actor, self.clock(), channel=intake.channel, service=level.name)
             return ticket
 
     def get(self, ticket_id: int) -> Ticket:
@@ -172,8 +173,8 @@ class Desk:
             ticket.resolver_group, ticket.assignee = group, assignee
             if ticket.status == "new":
                 ticket.status = "assigned"
-            _responded(ticket)
-            _event(session, ticket, kind, actor, **{"from": before, "to": group, "assignee": assignee})
+            _responded(ticket, self.clock())
+            _event(session, ticket, kind, actor, self.clock(), **{"from": before, "to": group, "assignee": assignee})
             return ticket
 
     def escalate(self, ticket_id: int, actor: str, *, reason: str, group: str | None = None) -> Ticket:
@@ -190,7 +191,14 @@ class Desk:
             ticket.tier = TIERS[TIERS.index(ticket.tier) + 1]
             if group:
                 ticket.resolver_group = group
-            _event(session, ticket, "escalated", actor, **{"from": before, "to": ticket.tier, "reason": reason})
+            _event(
+                session,
+                ticket,
+                "escalated",
+                actor,
+                self.clock(),
+                **{"from": before, "to": ticket.tier, "reason": reason},
+            )
             return ticket
 
     def note(self, ticket_id: int, text: str, actor: str) -> Ticket:
@@ -199,9 +207,9 @@ class Desk:
             raise InvalidInputError("A note needs text.")
         with self._ticket(ticket_id) as (session, ticket):
             _require_open(ticket)
-            stamp = utcnow().strftime("%Y-%m-%d %H:%M")
+            stamp = self.clock().strftime("%Y-%m-%d %H:%M")
             ticket.work_notes = (ticket.work_notes + "\n" if ticket.work_notes else "") + f"[{stamp} {actor}] {text}"
-            _event(session, ticket, "note", actor, text=text)
+            _event(session, ticket, "note", actor, self.clock(), text=text)
             return ticket
 
     def move(self, ticket_id: int, status: str, actor: str) -> Ticket:
@@ -215,8 +223,8 @@ class Desk:
         with self._ticket(ticket_id) as (session, ticket):
             _check(ticket.status, status)
             before, ticket.status = ticket.status, status
-            _responded(ticket)
-            _event(session, ticket, "status", actor, **{"from": before, "to": status})
+            _responded(ticket, self.clock())
+            _event(session, ticket, "status", actor, self.clock(), **{"from": before, "to": status})
             return ticket
 
     def close(
@@ -245,10 +253,10 @@ class Desk:
             _check(ticket.status, "closed")
             if ticket.status == "new":  # only deflection closes a new ticket
                 raise TicketTransitionError("new", "closed")
-            ticket.status, ticket.closed_at = "closed", utcnow()
+            ticket.status, ticket.closed_at = "closed", self.clock()
             ticket.resolution, ticket.root_cause = resolution, root_cause
             ticket.satisfaction, ticket.satisfaction_comment = satisfaction, comment
-            _event(session, ticket, "closed", actor, articles=articles or [], satisfaction=satisfaction)
+            _event(session, ticket, "closed", actor, self.clock(), articles=articles or [], satisfaction=satisfaction)
             return ticket
 
     def deflect(self, ticket_id: int, article_id: int, actor: str) -> Ticket:
@@ -260,28 +268,28 @@ class Desk:
         with self._ticket(ticket_id) as (session, ticket):
             if ticket.status != "new":
                 raise TicketTransitionError(ticket.status, "closed")
-            ticket.status, ticket.closed_at, ticket.deflected = "closed", utcnow(), True
+            ticket.status, ticket.closed_at, ticket.deflected = "closed", self.clock(), True
             ticket.resolution = ticket.resolution or f"按知识库文章 #{article_id} 自助解决（工单拦截）"
             ticket.root_cause = ticket.root_cause or "见知识库文章"
-            _responded(ticket)
-            _event(session, ticket, "deflected", actor, article=article_id)
+            _responded(ticket, self.clock())
+            _event(session, ticket, "deflected", actor, self.clock(), article=article_id)
             return ticket
 
     def set_sla_state(self, ticket_id: int, state: str, actor: str) -> None:
         """Record a new SLA state (``ok``, ``at_risk``, ``breached``) with its event."""
         with self._ticket(ticket_id) as (session, ticket):
             before, ticket.sla_state = ticket.sla_state, state
-            _event(session, ticket, "sla", actor, **{"from": before, "to": state})
+            _event(session, ticket, "sla", actor, self.clock(), **{"from": before, "to": state})
 
     def record(self, ticket_id: int, kind: str, actor: str, **data: Any) -> None:
         """Add an event without changing the ticket (for example the suggestions shown)."""
         with self._ticket(ticket_id) as (session, ticket):
-            _event(session, ticket, kind, actor, **data)
+            _event(session, ticket, kind, actor, self.clock(), **data)
 
 
-def _event(session: Session, ticket: Ticket, kind: str, actor: str, **data: Any) -> None:
-    ticket.updated_at = utcnow()
-    session.add(TicketEvent(ticket_id=ticket.id, kind=kind, actor=actor, created_at=utcnow(), data=data))
+def _event(session: Session, ticket: Ticket, kind: str, actor: str, now: dt.datetime, **data: Any) -> None:
+    ticket.updated_at = now
+    session.add(TicketEvent(ticket_id=ticket.id, kind=kind, actor=actor, created_at=now, data=data))
 
 
 def _check(current: str, requested: str) -> None:
@@ -294,6 +302,6 @@ def _require_open(ticket: Ticket) -> None:
         raise ConflictError(f"Ticket {ticket.id} is closed.")
 
 
-def _responded(ticket: Ticket) -> None:
+def _responded(ticket: Ticket, now: dt.datetime) -> None:
     if ticket.responded_at is None:
-        ticket.responded_at = utcnow()
+        ticket.responded_at = now
