@@ -46,8 +46,12 @@ def main() -> None:
             phase_start: dict[str, float] = {}
 
             def progress(phase: str, done: int, total: int) -> None:
+                # A phase lasts from its first report to the next phase's first report (or its own last one).
                 now = time.perf_counter()
-                phase_start.setdefault(phase, now)
+                if phase not in phase_start:
+                    for previous, began in phase_start.items():
+                        phases[previous] = round(max(phases.get(previous, 0.0), now - began), 1)
+                    phase_start[phase] = now
                 phases[phase] = round(now - phase_start[phase], 1)
                 if done == total or done % 5120 == 0:
                     print(f"{phase}: {done}/{total}", flush=True)

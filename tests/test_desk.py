@@ -191,3 +191,23 @@ def test_operations_analysis_json_and_csv(client: TestClient) -> None:
     assert csv_text.splitlines()[0] == "section,key,metric,value" and "summary,,deflection_rate,0.5" in csv_text
     empty = client.get("/analysis", params={"start": "2020-01-01T00:00:00", "end": "2020-02-01T00:00:00"}).json()
     assert empty["tickets"] == 0 and empty["deflection_rate"] is None
+
+
+def test_times_in_another_zone_are_stored_as_the_same_instant(client: TestClient) -> None:
+    from zoneinfo import ZoneInfo
+
+    from kb.models import as_utc, utcnow
+
+    kb = kb_of(client)
+    shanghai = dt.datetime(2026, 11, 30, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    kb.desk.clock = lambda: shanghai + dt.timedelta(minutes=7)
+    try:
+        ticket = kb.desk.intake(Intake("打印机脱机", "三楼打印机脱机", "日常服务", opened_at=shanghai), "t")
+        kb.desk.assign(ticket.id, "桌面组", "t")
+        stored = kb.desk.get(ticket.id)
+        assert stored.opened_at is not None and stored.responded_at is not None and stored.response_due is not None
+        assert as_utc(stored.opened_at) == shanghai
+        assert as_utc(stored.responded_at) - as_utc(stored.opened_at) == dt.timedelta(minutes=7)
+        assert as_utc(stored.response_due) == shanghai + dt.timedelta(minutes=15)
+    finally:
+        kb.desk.clock = utcnow

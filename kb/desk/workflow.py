@@ -88,6 +88,10 @@ class Desk:
         self.catalog = catalog
         self.clock = clock  # what "now" is: the wall clock, or a replay's simulated time (bench/desk_replay.py)
 
+    def _now(self) -> dt.datetime:
+        # UTC always: SQLite stores the wall-clock time and drops the offset.
+        return self.clock().astimezone(dt.UTC)
+
     @contextmanager
     def _ticket(self, ticket_id: int) -> Iterator[tuple[Session, Ticket]]:
         with self.database.session() as session:
@@ -108,12 +112,12 @@ class Desk:
         if not intake.title.strip():
             raise InvalidInputError("A ticket needs a title.")
         # Stored in UTC: SQLite keeps the wall-clock time and drops the offset.
-        opened = (intake.opened_at or self.clock()).astimezone(dt.UTC)
+        opened = (intake.opened_at or self._now()).astimezone(dt.UTC)
         calendar = self.catalog.calendar(level)
         with self.database.session() as session:
             ticket = Ticket(
                 source=SOURCE,
-                external_id=intake.external_id or f"tmp-{self.clock().timestamp()}",
+                external_id=intake.external_id or f"tmp-{self._now().timestamp()}",
                 title=intake.title.strip()[:500],
                 description=intake.description,
                 category=intake.category,
@@ -129,14 +133,14 @@ class Desk:
                 response_due=calendar.add(opened, level.response_minutes).astimezone(dt.UTC),
                 resolution_due=calendar.add(opened, level.resolution_minutes).astimezone(dt.UTC),
                 content_hash="",
-                created_at=self.clock(),
-                updated_at=self.clock(),
+                created_at=self._now(),
+                updated_at=self._now(),
             )
             session.add(ticket)
             session.flush()
             if intake.external_id is None:
                 ticket.external_id = f"T{ticket.id:08d}"
-            _event(session, ticket, "created", actor, self.clock(), channel=intake.channel, service=level.name)
+            _event(session, ticket, "created", actor, self._now(), channel=intake.channel, service=level.name)
             return ticket
 
     def get(self, ticket_id: int) -> Ticket:
@@ -173,8 +177,8 @@ class Desk:
             ticket.resolver_group, ticket.assignee = group, assignee
             if ticket.status == "new":
                 ticket.status = "assigned"
-            _responded(ticket, self.clock())
-            _event(session, ticket, kind, actor, self.clock(), **{"from": before, "to": group, "assignee": assignee})
+            _responded(ticket, self._now())
+            _event(session, ticket, kind, actor, self._now(), **{"from": before, "to": group, "assignee": assignee})
             return ticket
 
     def escalate(self, ticket_id: int, actor: str, *, reason: str, group: str | None = None) -> Ticket:
@@ -196,7 +200,7 @@ class Desk:
                 ticket,
                 "escalated",
                 actor,
-                self.clock(),
+                self._now(),
                 **{"from": before, "to": ticket.tier, "reason": reason},
             )
             return ticket
@@ -207,9 +211,9 @@ class Desk:
             raise InvalidInputError("A note needs text.")
         with self._ticket(ticket_id) as (session, ticket):
             _require_open(ticket)
-            stamp = self.clock().strftime("%Y-%m-%d %H:%M")
+            stamp = self._now().strftime("%Y-%m-%d %H:%M")
             ticket.work_notes = (ticket.work_notes + "\n" if ticket.work_notes else "") + f"[{stamp} {actor}] {text}"
-            _event(session, ticket, "note", actor, self.clock(), text=text)
+            _event(session, ticket, "note", actor, self._now(), text=text)
             return ticket
 
     def move(self, ticket_id: int, status: str, actor: str) -> Ticket:
@@ -223,8 +227,8 @@ class Desk:
         with self._ticket(ticket_id) as (session, ticket):
             _check(ticket.status, status)
             before, ticket.status = ticket.status, status
-            _responded(ticket, self.clock())
-            _event(session, ticket, "status", actor, self.clock(), **{"from": before, "to": status})
+            _responded(ticket, self._now())
+            _event(session, ticket, "status", actor, self._now(), **{"from": before, "to": status})
             return ticket
 
     def close(
@@ -253,10 +257,10 @@ class Desk:
             _check(ticket.status, "closed")
             if ticket.status == "new":  # only deflection closes a new ticket
                 raise TicketTransitionError("new", "closed")
-            ticket.status, ticket.closed_at = "closed", self.clock()
+            ticket.status, ticket.closed_at = "closed", self._now()
             ticket.resolution, ticket.root_cause = resolution, root_cause
             ticket.satisfaction, ticket.satisfaction_comment = satisfaction, comment
-            _event(session, ticket, "closed", actor, self.clock(), articles=articles or [], satisfaction=satisfaction)
+            _event(session, ticket, "closed", actor, self._now(), articles=articles or [], satisfaction=satisfaction)
             return ticket
 
     def deflect(self, ticket_id: int, article_id: int, actor: str) -> Ticket:
@@ -268,23 +272,23 @@ class Desk:
         with self._ticket(ticket_id) as (session, ticket):
             if ticket.status != "new":
                 raise TicketTransitionError(ticket.status, "closed")
-            ticket.status, ticket.closed_at, ticket.deflected = "closed", self.clock(), True
+            ticket.status, ticket.closed_at, ticket.deflected = "closed", self._now(), True
             ticket.resolution = ticket.resolution or f"按知识库文章 #{article_id} 自助解决（工单拦截）"
             ticket.root_cause = ticket.root_cause or "见知识库文章"
-            _responded(ticket, self.clock())
-            _event(session, ticket, "deflected", actor, self.clock(), article=article_id)
+            _responded(ticket, self._now())
+            _event(session, ticket, "deflected", actor, self._now(), article=article_id)
             return ticket
 
     def set_sla_state(self, ticket_id: int, state: str, actor: str) -> None:
         """Record a new SLA state (``ok``, ``at_risk``, ``breached``) with its event."""
         with self._ticket(ticket_id) as (session, ticket):
             before, ticket.sla_state = ticket.sla_state, state
-            _event(session, ticket, "sla", actor, self.clock(), **{"from": before, "to": state})
+            _event(session, ticket, "sla", actor, self._now(), **{"from": before, "to": state})
 
     def record(self, ticket_id: int, kind: str, actor: str, **data: Any) -> None:
         """Add an event without changing the ticket (for example the suggestions shown)."""
         with self._ticket(ticket_id) as (session, ticket):
-            _event(session, ticket, kind, actor, self.clock(), **data)
+            _event(session, ticket, kind, actor, self._now(), **data)
 
 
 def _event(session: Session, ticket: Ticket, kind: str, actor: str, now: dt.datetime, **data: Any) -> None:
