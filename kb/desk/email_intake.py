@@ -22,11 +22,9 @@ from email.utils import parseaddr
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from kb.desk.workflow import Intake
 from kb.errors import InvalidInputError, KBError
-from kb.models import Ticket, TicketMessage, utcnow
+from kb.models import utcnow
 
 if TYPE_CHECKING:
     from kb.service import KnowledgeBase
@@ -64,36 +62,21 @@ def handle_message(kb: KnowledgeBase, raw: bytes, service: str) -> MailResult:
     ticket_id = _thread_of(kb, message, subject)
     if ticket_id is not None:
         kb.desk.note(ticket_id, f"来自 {sender} 的邮件：{subject}\n{text}".strip(), f"mail:{sender}")
-        _remember(kb, message_id, ticket_id)
+        kb.desk.remember_message(message_id, ticket_id)
         return MailResult(ticket_id, True)
     ticket = kb.desk.intake(
         Intake(title=subject or text.splitlines()[0][:200], description=text, service=service, channel="email",
                requester=sender),
         f"mail:{sender}",
     )  # fmt: skip
-    _remember(kb, message_id, ticket.id)
+    kb.desk.remember_message(message_id, ticket.id)
     return MailResult(ticket.id, False)
 
 
 def _thread_of(kb: KnowledgeBase, message: EmailMessage, subject: str) -> int | None:
     referenced = str(message.get("In-Reply-To", "")).split() + str(message.get("References", "")).split()
-    with kb.database.session() as session:
-        if referenced:
-            found = session.scalar(select(TicketMessage.ticket_id).where(TicketMessage.message_id.in_(referenced)))
-            if found is not None:
-                return int(found)
-        number = TICKET_NUMBER.search(subject)
-        if number:
-            found = session.scalar(select(Ticket.id).where(Ticket.source == "desk", Ticket.external_id == number[1]))
-            if found is not None:
-                return int(found)
-    return None
-
-
-def _remember(kb: KnowledgeBase, message_id: str, ticket_id: int) -> None:
-    with kb.database.session() as session:
-        if session.get(TicketMessage, message_id) is None:
-            session.add(TicketMessage(message_id=message_id, ticket_id=ticket_id, created_at=utcnow()))
+    number = TICKET_NUMBER.search(subject)
+    return kb.desk.thread_of(referenced, number[1] if number else None)
 
 
 class _Text(HTMLParser):

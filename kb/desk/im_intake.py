@@ -11,11 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
 from kb.desk.workflow import Intake
 from kb.errors import InvalidInputError
-from kb.models import Ticket, TicketMessage, utcnow
 from kb.search.hybrid import SearchRequest
 
 if TYPE_CHECKING:
@@ -45,14 +42,16 @@ def handle_event(kb: KnowledgeBase, event: dict[str, Any], service: str) -> dict
     ticket_id = _thread_of(kb, raw)
     if ticket_id is not None:
         kb.desk.note(ticket_id, f"{requester}：{text}", f"im:{user}")
-        _remember(kb, message_key, ticket_id)
+        if message_key:
+            kb.desk.remember_message(message_key, ticket_id)
         return {"reply": f"已记录到工单 {kb.desk.get(ticket_id).external_id}。"}
     first_line = text.splitlines()[0]
     ticket = kb.desk.intake(
         Intake(title=first_line[:80], description=text, service=service, channel="im", requester=requester),
         f"im:{user}",
     )
-    _remember(kb, message_key, ticket.id)
+    if message_key:
+        kb.desk.remember_message(message_key, ticket.id)
     reply = f"已受理，工单号 {ticket.external_id}。"
     result = kb.search(SearchRequest(text[:1000], limit=1))
     if result.results and not result.low_confidence:
@@ -63,23 +62,4 @@ def handle_event(kb: KnowledgeBase, event: dict[str, Any], service: str) -> dict
 def _thread_of(kb: KnowledgeBase, raw: str) -> int | None:
     quoted = CQ_REPLY.search(raw)
     number = TICKET_NUMBER.search(CQ_CODE.sub("", raw))
-    with kb.database.session() as session:
-        if quoted:
-            found = session.scalar(
-                select(TicketMessage.ticket_id).where(TicketMessage.message_id == f"onebot:{quoted[1]}")
-            )
-            if found is not None:
-                return int(found)
-        if number:
-            found = session.scalar(select(Ticket.id).where(Ticket.source == "desk", Ticket.external_id == number[0]))
-            if found is not None:
-                return int(found)
-    return None
-
-
-def _remember(kb: KnowledgeBase, key: str | None, ticket_id: int) -> None:
-    if key is None:
-        return
-    with kb.database.session() as session:
-        if session.get(TicketMessage, key) is None:
-            session.add(TicketMessage(message_id=key, ticket_id=ticket_id, created_at=utcnow()))
+    return kb.desk.thread_of([f"onebot:{quoted[1]}"] if quoted else [], number[0] if number else None)

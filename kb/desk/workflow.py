@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from kb.db import Database
 from kb.errors import ConflictError, InvalidInputError, NotFoundError
-from kb.models import Ticket, TicketEvent, utcnow
+from kb.models import Ticket, TicketEvent, TicketMessage, utcnow
 from kb.sla import ServiceCatalog
 from kb.tickets.mapping import TICKET_CHANNELS
 
@@ -278,6 +278,28 @@ class Desk:
             _responded(ticket, self._now())
             _event(session, ticket, "deflected", actor, self._now(), article=article_id)
             return ticket
+
+    def thread_of(self, message_keys: list[str], number: str | None) -> int | None:
+        """The ticket a message belongs to: one holding any of ``message_keys`` (e-mail Message-IDs, bot message
+        ids), else the desk ticket numbered ``number``; None for a new conversation."""
+        with self.database.session() as session:
+            if message_keys:
+                found = session.scalar(
+                    select(TicketMessage.ticket_id).where(TicketMessage.message_id.in_(message_keys))
+                )
+                if found is not None:
+                    return int(found)
+            if number:
+                found = session.scalar(select(Ticket.id).where(Ticket.source == SOURCE, Ticket.external_id == number))
+                if found is not None:
+                    return int(found)
+        return None
+
+    def remember_message(self, key: str, ticket_id: int) -> None:
+        """Record that the message ``key`` belongs to ``ticket_id`` (so replies to it thread onto the ticket)."""
+        with self.database.session() as session:
+            if session.get(TicketMessage, key) is None:
+                session.add(TicketMessage(message_id=key, ticket_id=ticket_id, created_at=self._now()))
 
     def set_sla_state(self, ticket_id: int, state: str, actor: str) -> None:
         """Record a new SLA state (``ok``, ``at_risk``, ``breached``) with its event."""
