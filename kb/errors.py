@@ -6,7 +6,7 @@
     ├── NotFoundError            404  not_found
     ├── ForbiddenError           403  forbidden
     ├── ConflictError            409  conflict
-    │   └── TransitionError      409  illegal_transition (kb.lifecycle; adds current, requested, allowed)
+    │   └── TransitionError      409  illegal_transition (articles and tickets; adds current, requested, allowed)
     ├── InvalidInputError        422  invalid_input
     │   ├── QueryTooLongError    422  query_too_long
     │   └── ArticleFormatError   422  invalid_article
@@ -20,6 +20,8 @@ with ``raise ... from exc``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class KBError(Exception):
@@ -56,6 +58,24 @@ class ConflictError(KBError):
 
     code = "conflict"
     status = 409
+
+
+class TransitionError(ConflictError):
+    """A status change a workflow does not allow (article lifecycle, ticket workflow); ``allowed`` lists the
+    statuses reachable from ``current``."""
+
+    code = "illegal_transition"
+
+    def __init__(self, thing: str, current: str, requested: str, allowed: Sequence[str]) -> None:
+        self.current = current
+        self.requested = requested
+        self.allowed = list(allowed)
+        reachable = ", ".join(self.allowed) or "none"
+        super().__init__(f"{thing} cannot go from {current} to {requested}; from {current} it can go to: {reachable}.")
+
+    def extra(self) -> dict[str, object]:
+        """``current``, ``requested`` and ``allowed`` statuses, for the JSON error."""
+        return {"current": self.current, "requested": self.requested, "allowed": self.allowed}
 
 
 class InvalidInputError(KBError):

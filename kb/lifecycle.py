@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kb.errors import ConflictError
+from kb.errors import TransitionError
 
 #: Statuses an article can move to from each status (every status of :data:`kb.articles.STATUSES` is a key).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -31,27 +31,10 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 DEFAULT_REVIEW_DAYS = 365
 
 
-class TransitionError(ConflictError):
-    """A status change the lifecycle does not allow; ``allowed`` lists the statuses reachable from ``current``."""
-
-    code = "illegal_transition"
-
-    def __init__(self, current: str, requested: str) -> None:
-        self.current = current
-        self.requested = requested
-        self.allowed = list(TRANSITIONS.get(current, ()))
-        allowed = ", ".join(self.allowed) or "none"
-        super().__init__(f"An article cannot go from {current} to {requested}; from {current} it can go to: {allowed}.")
-
-    def extra(self) -> dict[str, object]:
-        """``current``, ``requested`` and ``allowed`` statuses, for the JSON error."""
-        return {"current": self.current, "requested": self.requested, "allowed": self.allowed}
-
-
 def check_transition(current: str, requested: str) -> None:
     """Raise :class:`TransitionError` unless ``current -> requested`` is allowed (staying put always is)."""
     if requested != current and requested not in TRANSITIONS.get(current, ()):
-        raise TransitionError(current, requested)
+        raise TransitionError("An article", current, requested, TRANSITIONS.get(current, ()))
 
 
 def default_review_by(today: dt.date) -> dt.date:

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb.db import Database
-from kb.errors import ConflictError, InvalidInputError, NotFoundError
+from kb.errors import ConflictError, InvalidInputError, NotFoundError, TransitionError
 from kb.models import Ticket, TicketEvent, TicketMessage, utcnow
 from kb.sla import ServiceCatalog
 from kb.tickets.mapping import TICKET_CHANNELS
@@ -45,22 +45,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 TIERS = ("L1", "L2", "L3")
 OPEN = ("new", "assigned", "in_progress", "pending", "resolved")
 SOURCE = "desk"
-
-
-class TicketTransitionError(ConflictError):
-    """A ticket status move the workflow does not allow; ``allowed`` lists the moves from ``current``."""
-
-    code = "illegal_transition"
-
-    def __init__(self, current: str, requested: str) -> None:
-        self.current, self.requested = current, requested
-        self.allowed = list(TRANSITIONS.get(current, ()))
-        allowed = ", ".join(self.allowed) or "none (the ticket is closed)"
-        super().__init__(f"A ticket cannot go from {current} to {requested}; from {current} it can go to: {allowed}.")
-
-    def extra(self) -> dict[str, object]:
-        """``current``, ``requested`` and ``allowed``, for the JSON error."""
-        return {"current": self.current, "requested": self.requested, "allowed": self.allowed}
 
 
 @dataclass(frozen=True)
@@ -220,7 +204,7 @@ class Desk:
         """Change status along :data:`TRANSITIONS` (closing goes through :meth:`close`).
 
         Raises:
-            TicketTransitionError: not allowed (409 with the allowed moves).
+            TransitionError: not allowed (409 with the allowed moves).
         """
         if status == "closed":
             raise InvalidInputError("Close a ticket with its resolution and root cause (POST /tickets/{id}/close).")
@@ -247,7 +231,7 @@ class Desk:
 
         Raises:
             InvalidInputError: missing resolution or root cause, satisfaction out of range.
-            TicketTransitionError: the ticket is not resolved.
+            TransitionError: the ticket is not resolved.
         """
         if not resolution.strip() or not root_cause.strip():
             raise InvalidInputError("Closing a ticket needs its resolution and its root cause.")
@@ -256,7 +240,7 @@ class Desk:
         with self._ticket(ticket_id) as (session, ticket):
             _check(ticket.status, "closed")
             if ticket.status == "new":  # only deflection closes a new ticket
-                raise TicketTransitionError("new", "closed")
+                raise _illegal("new", "closed")
             ticket.status, ticket.closed_at = "closed", self._now()
             ticket.resolution, ticket.root_cause = resolution, root_cause
             ticket.satisfaction, ticket.satisfaction_comment = satisfaction, comment
@@ -267,11 +251,11 @@ class Desk:
         """The requester or agent marked a suggested article as the fix: the ticket closes as deflected (工单拦截).
 
         Raises:
-            TicketTransitionError: the ticket is no longer new.
+            TransitionError: the ticket is no longer new.
         """
         with self._ticket(ticket_id) as (session, ticket):
             if ticket.status != "new":
-                raise TicketTransitionError(ticket.status, "closed")
+                raise _illegal(ticket.status, "closed")
             ticket.status, ticket.closed_at, ticket.deflected = "closed", self._now(), True
             ticket.resolution = ticket.resolution or f"按知识库文章 #{article_id} 自助解决（工单拦截）"
             ticket.root_cause = ticket.root_cause or "见知识库文章"
@@ -320,7 +304,11 @@ def _event(session: Session, ticket: Ticket, kind: str, actor: str, now: dt.date
 
 def _check(current: str, requested: str) -> None:
     if requested not in TRANSITIONS.get(current, ()):
-        raise TicketTransitionError(current, requested)
+        raise _illegal(current, requested)
+
+
+def _illegal(current: str, requested: str) -> TransitionError:
+    return TransitionError("A ticket", current, requested, TRANSITIONS.get(current, ()))
 
 
 def _require_open(ticket: Ticket) -> None:
