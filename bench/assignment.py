@@ -23,10 +23,10 @@ from sklearn.metrics import f1_score
 from sqlalchemy import select
 
 from kb.config import Settings
+from kb.desk.distill import ticket_text
 from kb.desk.suggest import NEIGHBOURS, vote
 from kb.models import Ticket
 from kb.service import KnowledgeBase
-from kb.tickets.distill import ticket_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20261129

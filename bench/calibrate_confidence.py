@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kb.articles import validate_content
+from kb.articles.content import validate_content
+from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.ingest.markdown import iter_markdown_files, read_article_file
-from kb.search.hybrid import SearchRequest
+from kb.search.engine import SearchRequest
 from kb.service import KnowledgeBase
-from kb.store import ArticleFilter
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT.parent / "shared" / "data" / "eval" / "tidb-faq-dev"

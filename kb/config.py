@@ -10,6 +10,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Bundled data files (user dictionary, synonyms, confidence calibration, service catalog, ticket mappings).
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
 #: Longest accepted query, in characters (after stripping surrounding white space).
 MAX_QUERY_CHARS = 1000
 

@@ -72,7 +72,7 @@ class Article(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120))
     updated_by: Mapped[str] = mapped_column(String(120))
-    # Lifecycle (see kb.lifecycle): who approved publication, when it is due for review, its successor.
+    # Lifecycle (see kb.articles.lifecycle): who approved publication, when it is due for review, its successor.
     reviewer: Mapped[str | None] = mapped_column(String(120), nullable=True)
     review_by: Mapped[date | None] = mapped_column(Date, nullable=True, index=True)
     superseded_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -162,7 +162,7 @@ class Ticket(Base):
 
     ``source`` + ``external_id`` identify a ticket from an export, so a re-import finds it again. Text fields are
     stored as received (the desk needs the requester's contact details); they are redacted only when ticket text
-    is about to reach an article (see :mod:`kb.redaction`).
+    is about to reach an article (see :mod:`kb.ingest.redaction`).
     """
 
     __tablename__ = "tickets"
@@ -192,7 +192,7 @@ class Ticket(Base):
     # (grouping for distillation, similar past tickets); None until computed.
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     embedding_model: Mapped[str | None] = mapped_column(String(300), nullable=True)
-    # The draft article this ticket was distilled into (kb.tickets.distill), None before.
+    # The draft article this ticket was distilled into (kb.desk.distill), None before.
     distilled_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Desk workflow (kb.desk): support line, assignee, SLA clock targets and state, deflection, feedback.
     tier: Mapped[str] = mapped_column(String(4), default="L1")
@@ -233,7 +233,7 @@ class TicketMessage(Base):
 
 
 class SynonymGroup(Base):
-    """A group of equivalent terms used to expand queries (see :mod:`kb.synonyms`)."""
+    """A group of equivalent terms used to expand queries (see :mod:`kb.search.synonyms`)."""
 
     __tablename__ = "synonym_groups"
 

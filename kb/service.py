@@ -18,27 +18,27 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from kb import reviews
-from kb.articles import ArticleContent
+from kb.articles import reviews
+from kb.articles.content import ArticleContent
+from kb.articles.feedback import FeedbackStore
+from kb.articles.store import ArticleStore, content_of
 from kb.config import Settings
 from kb.db import Database, open_database
+from kb.desk.distill import DistillReport, distill, ensure_embeddings
 from kb.desk.escalation import check_sla
+from kb.desk.sla import load_catalog
 from kb.desk.suggest import ClosedTicketIndex, Suggestions, suggest
 from kb.desk.workflow import Desk
 from kb.errors import InvalidInputError, KBError
-from kb.feedback import FeedbackStore
+from kb.ingest.mapping import load_mapping
 from kb.ingest.markdown import ImportReport, import_paths
+from kb.ingest.tickets import TicketImportReport, import_tickets
 from kb.models import Article, Ticket
 from kb.search.embedding import Embedder, load_embedder
-from kb.search.hybrid import SearchEngine, SearchRequest, SearchResult
+from kb.search.engine import SearchEngine, SearchRequest, SearchResult
 from kb.search.index import IndexManager, IndexStatus
+from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
-from kb.sla import load_catalog
-from kb.store import ArticleStore, content_of
-from kb.synonyms import SynonymStore
-from kb.tickets.distill import DistillReport, distill, ensure_embeddings
-from kb.tickets.importer import TicketImportReport, import_tickets
-from kb.tickets.mapping import load_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class KnowledgeBase:
         superseded_by: int | None = None,
         review_by: dt.date | None = None,
     ) -> WriteOutcome:
-        """Move an article through the lifecycle (see :mod:`kb.lifecycle`); the change is searchable on return
+        """Move an article through the lifecycle (see :mod:`kb.articles.lifecycle`); the change is searchable on return
         (a retired or draft article leaves default search, a published one enters it).
 
         Raises:
@@ -193,7 +193,7 @@ class KnowledgeBase:
 
     def create_known_error(self, review_id: int, actor: str) -> WriteOutcome:
         """Create a draft known-error article from a post-incident review (see
-        :func:`kb.reviews.known_error_from_review`) and list it in the review's ``meta["review"]["known_errors"]``.
+        :func:`kb.articles.reviews.known_error_from_review`) and list it in the review's ``meta["review"]["known_errors"]``.
 
         Raises:
             NotFoundError: no such article.
@@ -260,7 +260,7 @@ class KnowledgeBase:
         category: str | None = None,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> DistillReport:
-        """Group alike closed tickets into draft articles or update proposals (see :mod:`kb.tickets.distill`)."""
+        """Group alike closed tickets into draft articles or update proposals (see :mod:`kb.desk.distill`)."""
         return distill(self, actor, source=source, category=category, progress=progress)
 
     # -- desk ------------------------------------------------------------------------------------
@@ -288,7 +288,7 @@ class KnowledgeBase:
     # -- reads -----------------------------------------------------------------------------------
 
     def search(self, request: SearchRequest) -> SearchResult:
-        """Run a search (see :class:`kb.search.hybrid.SearchEngine`)."""
+        """Run a search (see :class:`kb.search.engine.SearchEngine`)."""
         return self.engine.search(request)
 
     def index_status(self) -> IndexStatus:

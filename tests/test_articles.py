@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kb.articles import clean_body, parse_markdown, to_markdown
+from kb.articles.content import clean_body, parse_markdown, to_markdown
+from kb.articles.rendering import render_html
 from kb.errors import ArticleFormatError, PayloadTooLargeError
 from kb.ingest.markdown import iter_markdown_files, read_article_file
-from kb.rendering import render_html
 from tests.conftest import BUNDLED, SHARED_ARTICLES
 
 RDP = BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote/remote-desktop-services/troubleshoot"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-from kb.articles import parse_markdown
-from kb.chunking import chunk_article
+from kb.articles.chunking import chunk_article
+from kb.articles.content import parse_markdown
 from kb.search import bm25_scorer
 from kb.search.bm25 import FIELD_BOOSTS, BM25Hit, BM25Index, ChunkDocument
 from kb.search.text import TextAnalyzer

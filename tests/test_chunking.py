@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from kb.chunking import chunk_article, embedding_input
+from kb.articles.chunking import chunk_article, embedding_input
 from kb.ingest.markdown import iter_markdown_files, read_article_file
 from tests.conftest import BUNDLED
 

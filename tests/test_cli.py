@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.cli import main
+from kb.cli.main import main
 from tests.conftest import BUNDLED
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from kb.articles import ArticleContent
+from kb.articles.content import ArticleContent
+from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.models import Ticket
 from kb.search.embedding import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from kb.store import ArticleFilter
 from tests.conftest import SHARED
 
 EXPORT = Path(__file__).parent / "data" / "tickets-zh-distill.csv"

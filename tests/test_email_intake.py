@@ -9,7 +9,7 @@ from email.message import EmailMessage
 import pytest
 from fastapi.testclient import TestClient
 
-from kb.desk.email_intake import SmtpIntake
+from kb.desk.channels.email import SmtpIntake
 from kb.service import KnowledgeBase
 
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from kb.articles import parse_markdown
+from kb.articles.content import parse_markdown
+from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.errors import IndexMismatchError, IndexUnavailableError, NotFoundError
 from kb.models import Article, utcnow
 from kb.search.embedding import HashingEmbedder
-from kb.search.hybrid import SearchRequest
+from kb.search.engine import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from kb.store import ArticleFilter
 
 
 def ids(kb: KnowledgeBase, q: str, mode: str = "hybrid", **kw: object) -> list[int]:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from kb.articles import parse_markdown
-from kb.feedback import MIN_VOTES
-from kb.lifecycle import DEFAULT_REVIEW_DAYS, TRANSITIONS
+from kb.articles.content import parse_markdown
+from kb.articles.feedback import MIN_VOTES
+from kb.articles.lifecycle import DEFAULT_REVIEW_DAYS, TRANSITIONS
 from tests.conftest import BUNDLED, create, search_ids
 
 RDS = BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote/remote-desktop-services/troubleshoot"

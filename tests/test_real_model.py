@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb.cli import main
+from kb.cli.main import main
 from kb.config import Settings
 from kb.search.embedding import load_embedder
-from kb.search.hybrid import SearchRequest
+from kb.search.engine import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from tests.conftest import BUNDLED

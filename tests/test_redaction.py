@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.redaction import Redactor
+from kb.ingest.redaction import Redactor
 
 # (text, must disappear, must stay)
 CASES: list[tuple[str, list[str], list[str]]] = [

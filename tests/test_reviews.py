@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from kb.reviews import KIND, REVIEW_TAG, SECTIONS, section_of, split_sections
+from kb.articles.reviews import KIND, REVIEW_TAG, SECTIONS, section_of, split_sections
+from kb.articles.store import ArticleFilter
 from kb.service import KnowledgeBase
-from kb.store import ArticleFilter
 from tests.conftest import BUNDLED, search_ids
 
 CASES = BUNDLED / "k8s-troubleshooting/avoid/cases"

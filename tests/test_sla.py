@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kb.desk.sla import BusinessCalendar, load_catalog
 from kb.errors import InvalidInputError
-from kb.sla import BusinessCalendar, load_catalog
 
 TZ = ZoneInfo("Asia/Shanghai")
 CATALOG = load_catalog()

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
+from kb.articles.kcs import SECTIONS
 from kb.config import Settings
-from kb.kcs import SECTIONS
-from kb.redaction import Redactor
+from kb.desk.summarizer import Summarizer
+from kb.ingest.redaction import Redactor
 from kb.search.embedding import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from kb.summarizer import Summarizer
 from tests.test_distill import EXPORT
 
 

@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from kb.cli import main
+from kb.cli.main import main
 from kb.db import Database
 from kb.errors import InvalidInputError
+from kb.ingest.mapping import load_mapping
+from kb.ingest.tickets import import_tickets
 from kb.models import Ticket
-from kb.tickets.importer import import_tickets
-from kb.tickets.mapping import load_mapping
 from tests.conftest import SHARED
 
 IT_TICKETS = SHARED / "data/tickets/it-tickets-en/all_tickets_processed_improved_v3.csv.zip"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from kb.articles import MAX_BODY_CHARS, MAX_TITLE_CHARS
+from kb.articles.content import MAX_BODY_CHARS, MAX_TITLE_CHARS
 
 
 class ArticleCreate(BaseModel):
@@ -76,7 +76,7 @@ class ArticleDetail(ArticlePublic):
 
 
 class StatusChange(BaseModel):
-    """A lifecycle move (see kb.lifecycle): the new status, and for retiring the successor article; for
+    """A lifecycle move (see kb.articles.lifecycle): the new status, and for retiring the successor article; for
     publishing an optional review-by date (default a year ahead)."""
 
     status: Literal["draft", "in_review", "published", "retired"]

@@ -8,7 +8,7 @@ For the desk's tickets opened in ``[start, end)``:
 - **reassignment ping-pong (推诿)**: tickets reassigned ``ping_pong_min`` (default 3) or more times, or sent back to
   a group they had already left;
 - **complaints (投诉)**: tickets of the complaint service type;
-- **frequent problems (频发问题)**: groups of alike tickets (the grouping of :mod:`kb.tickets.distill`, at least 3);
+- **frequent problems (频发问题)**: groups of alike tickets (the grouping of :mod:`kb.desk.distill`, at least 3);
 - **deflection rate (工单拦截率)**: deflected / closed; **KB coverage**: closed tickets with a linked article
   (used at closure, or the deflecting article) / closed.
 
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import select
 
+from kb.desk.distill import ensure_embeddings, group_alike, tfidf_matrix
 from kb.models import Ticket, TicketEvent, as_utc, utcnow
-from kb.tickets.distill import ensure_embeddings, group_alike, tfidf_matrix
 
 if TYPE_CHECKING:
     from kb.service import KnowledgeBase

@@ -1,6 +1,6 @@
 """SLA clocks at work: open tickets at risk are flagged, tickets past a target are escalated.
 
-For every open ticket, in its service's support time (:mod:`kb.sla`):
+For every open ticket, in its service's support time (:mod:`kb.desk.sla`):
 
 - **response**: not yet responded at ``response_due`` -> breached;
 - **resolution**: ``sla_at_risk_share`` (setting, 0.8) of the resolution target used -> ``at_risk`` (an event);

@@ -4,7 +4,7 @@ responsible group, and a proposed resolver group.
 - **Articles**: the knowledge base's hybrid search on the ticket's title + description (+ work notes at escalation),
   with its ``low_confidence`` flag, published articles only.
 - **Similar past tickets**: closed tickets nearest by the mean of two cosines (:class:`ClosedTicketIndex`): the
-  embedding of title + description + resolution (the text :mod:`kb.tickets.distill` embeds, stored on each
+  embedding of title + description + resolution (the text :mod:`kb.desk.distill` embeds, stored on each
   ticket) and TF-IDF over kb's analyzer terms; exact (numpy / scipy over all of them).
 - **Assignment**: a similarity-weighted vote of the :data:`NEIGHBOURS` nearest closed tickets' resolver groups
   (k-nearest-neighbour classification, Cover & Hart 1967); confidence = the winner's share of the vote weight.
@@ -22,10 +22,10 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import func, select
 
+from kb.desk.distill import ticket_text
+from kb.desk.sla import ServiceCatalog
 from kb.models import Ticket
-from kb.search.hybrid import SearchHit, SearchRequest
-from kb.sla import ServiceCatalog
-from kb.tickets.distill import ticket_text
+from kb.search.engine import SearchHit, SearchRequest
 
 if TYPE_CHECKING:
     from kb.service import KnowledgeBase

@@ -13,7 +13,7 @@ Assignment (and reassignment) is allowed in any open status; escalation moves L1
 resolution and a root cause. Every change is one transaction with its :class:`kb.models.TicketEvent` (who, when,
 what), so the audit trail and the ticket never disagree; a refused change writes nothing.
 
-SLA targets come from the service catalog (:mod:`kb.sla`): ``response_due`` and ``resolution_due`` are set at intake
+SLA targets come from the service catalog (:mod:`kb.desk.sla`): ``response_due`` and ``resolution_due`` are set at intake
 in support time; the first assignment or status change counts as the response.
 """
 
@@ -29,10 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb.db import Database
+from kb.desk.sla import ServiceCatalog
 from kb.errors import ConflictError, InvalidInputError, NotFoundError, TransitionError
+from kb.ingest.mapping import TICKET_CHANNELS
 from kb.models import Ticket, TicketEvent, TicketMessage, utcnow
-from kb.sla import ServiceCatalog
-from kb.tickets.mapping import TICKET_CHANNELS
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("assigned", "closed"),

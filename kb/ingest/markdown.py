@@ -1,4 +1,4 @@
-"""Import folders of Markdown files, whatever front-matter dialect they carry (see :mod:`kb.articles`).
+"""Import folders of Markdown files, whatever front-matter dialect they carry (see :mod:`kb.articles.content`).
 
 Each file becomes one article identified by its collection (the import root's folder name, or a name
 given) and its path relative to that root, so re-importing finds the same article: an unchanged file
@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kb.articles import ArticleContent, parse_markdown
+from kb.articles.content import ArticleContent, parse_markdown
+from kb.articles.reviews import parse_review
+from kb.articles.store import ArticleStore
 from kb.errors import ArticleFormatError, InvalidInputError, PayloadTooLargeError
-from kb.reviews import parse_review
-from kb.store import ArticleStore
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def iter_markdown_files(root: Path) -> Iterator[Path]:
 
 
 def read_article_file(path: Path, *, as_review: bool = False) -> ArticleContent | None:
-    """Parse one file (as a post-incident review with ``as_review``, see :mod:`kb.reviews`); None when it is a
+    """Parse one file (as a post-incident review with ``as_review``, see :mod:`kb.articles.reviews`); None when it is a
     listing-only section index with no text of its own.
 
     Raises:
@@ -114,7 +114,7 @@ def import_paths(
         collection: collection name; default each root's folder name.
         delete_missing: retire articles of the collection whose file no longer exists under the root.
         as_reviews: read every file as a post-incident review (kind ``post_incident_review``, see
-            :mod:`kb.reviews`; one missing template sections becomes a draft).
+            :mod:`kb.articles.reviews`; one missing template sections becomes a draft).
         progress: called as ``progress(done, total, path)`` after each file.
 
     Raises:

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from kb.search.text import DATA_DIR
+from kb.config import DATA_DIR
 
 CALIBRATION_FILE = DATA_DIR / "confidence.json"
 DEFAULT_COVERAGE_MIN = 0.35

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import delete, func, select
 
-from kb.chunking import ChunkText, chunk_article, embedding_input
+from kb.articles.chunking import ChunkText, chunk_article, embedding_input
 from kb.errors import IndexMismatchError, IndexUnavailableError
 from kb.models import Article, Chunk, OutboxEntry, utcnow
 from kb.search.bm25 import BM25Index, ChunkDocument

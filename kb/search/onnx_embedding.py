@@ -177,7 +177,7 @@ class OnnxBertEmbedder:
             for row, enc in enumerate(batch):
                 n = min(width, len(enc.ids))
                 ids[row, :n], mask[row, :n], types[row, :n] = enc.ids[:n], enc.attention_mask[:n], enc.type_ids[:n]
-                if len(enc.ids) > width:  # queries only: chunks are sized to fit (see kb.chunking)
+                if len(enc.ids) > width:  # queries only: chunks are sized to fit (see kb.articles.chunking)
                     ids[row, n - 1] = enc.ids[-1]  # keep [SEP] last
             hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
             summed = (hidden * mask[..., None]).sum(axis=1)

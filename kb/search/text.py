@@ -35,9 +35,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kb.config import DATA_DIR
+
 logger = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 BUNDLED_USER_DICT = DATA_DIR / "userdict.txt"
 
 #: Segment queries in jieba's search mode (sub-words too) or precise mode.

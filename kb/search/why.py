@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from kb.articles.store import ArticleFilter
 from kb.models import Chunk
-from kb.search.hybrid import MAX_LIMIT, SearchEngine, SearchRequest
-from kb.store import ArticleFilter
+from kb.search.engine import MAX_LIMIT, SearchEngine, SearchRequest
 
 DEEP = 1000
 

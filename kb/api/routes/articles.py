@@ -16,11 +16,11 @@ from kb.api.schemas import (
     ArticleUpdate,
     WriteAnswer,
 )
-from kb.articles import parse_markdown
+from kb.articles.content import parse_markdown
+from kb.articles.rendering import render_html
+from kb.articles.store import ArticleFilter, content_of
 from kb.models import Article
-from kb.rendering import render_html
 from kb.service import KnowledgeBase, WriteOutcome
-from kb.store import ArticleFilter, content_of
 
 router = APIRouter(prefix="/articles", tags=["articles"])
 

@@ -48,7 +48,7 @@ async def distill_tickets(
     source: Annotated[str | None, Query(description="Only tickets of this export.")] = None,
     category: Annotated[str | None, Query(description="Only tickets of this category.")] = None,
 ) -> dict[str, Any]:
-    """Group alike closed tickets into draft articles or update proposals (kb.tickets.distill); answers the
+    """Group alike closed tickets into draft articles or update proposals (kb.desk.distill); answers the
     report with each draft's size, id, proposal and title."""
     report = await run_in_threadpool(lambda: kb.distill_tickets(user.username, source=source, category=category))
     return report.as_dict()

@@ -23,10 +23,10 @@ from kb.api.schemas import (
     VersionOut,
     WriteAnswer,
 )
-from kb.articles import to_markdown
+from kb.articles.content import to_markdown
+from kb.articles.store import content_of
+from kb.articles.versions import diff_versions
 from kb.models import ArticleVersion
-from kb.store import content_of
-from kb.versions import diff_versions
 
 router = APIRouter(prefix="/articles", tags=["lifecycle"])
 
@@ -43,7 +43,7 @@ def _version(row: ArticleVersion) -> VersionOut:
 
 @router.get("/review-queue", response_model=list[ReviewItemOut])
 def review_queue(kb: KB, user: CurrentUser) -> list[ReviewItemOut]:
-    """Published articles past their review-by date or with poor feedback (see :mod:`kb.feedback`)."""
+    """Published articles past their review-by date or with poor feedback (see :mod:`kb.articles.feedback`)."""
     return [
         ReviewItemOut(
             article=ArticlePublic.model_validate(item.article, from_attributes=True),

@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from kb.api.deps import KB, CurrentUser
 from kb.api.routes.articles import answer, detail
 from kb.api.schemas import ArticleDetail, WriteAnswer
-from kb.articles import MAX_BODY_CHARS
+from kb.articles.content import MAX_BODY_CHARS
+from kb.articles.reviews import KIND, TEMPLATE, parse_review, split_sections
 from kb.errors import InvalidInputError
-from kb.reviews import KIND, TEMPLATE, parse_review, split_sections
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from kb.api.deps import KB, CurrentUser
-from kb.search.hybrid import SearchRequest, SearchResult
+from kb.articles.store import ArticleFilter
+from kb.search.engine import SearchRequest, SearchResult
 from kb.search.why import explain_match
-from kb.store import ArticleFilter
 
 router = APIRouter(tags=["search"])
 
@@ -33,7 +33,7 @@ def search(
     fusion: Annotated[str | None, Query(description="weighted (default) or rrf.")] = None,
     bm25_weight: Annotated[float | None, Query(description="Weighted fusion: BM25 weight, 0 to 1.")] = None,
 ) -> SearchResult:
-    """Hybrid search over articles (see :mod:`kb.search.hybrid`)."""
+    """Hybrid search over articles (see :mod:`kb.search.engine`)."""
     statuses = _split(status) or ("published",)
     if set(statuses) != {"published"}:
         user.require_editor("Searching articles that are not published")

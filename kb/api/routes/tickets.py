@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 
 from kb.api.deps import KB, CurrentUser
 from kb.desk.analysis import analyze, as_csv
+from kb.desk.channels.im import handle_event
 from kb.desk.escalation import record_suggestions
-from kb.desk.im_intake import handle_event
 from kb.desk.suggest import Suggestions
 from kb.desk.workflow import Intake
 from kb.models import Ticket, as_utc
@@ -205,7 +205,7 @@ def deflect(kb: KB, user: CurrentUser, ticket_id: int, payload: DeflectIn) -> di
 @router.post("/intake/im")
 def im_webhook(kb: KB, user: CurrentUser, event: dict[str, Any]) -> dict[str, Any]:
     """OneBot v11 webhook for QQ-style bots: a message opens a ticket (or is threaded onto one) and the answer is
-    the bot's quick reply (see :mod:`kb.desk.im_intake`)."""
+    the bot's quick reply (see :mod:`kb.desk.channels.im`)."""
     return handle_event(kb, event, kb.settings.intake_default_service)
 
 

@@ -9,7 +9,7 @@
    least ``distill_similarity`` (setting, default 0.8).
 3. **Groups**: connected components of alike pairs with at least ``distill_min_group`` tickets (setting, default 5).
    Mutual neighbours and the high bar keep components from chaining unrelated tickets together.
-4. **Draft**, per group, in the KCS template (:mod:`kb.kcs`), every ticket text redacted first (:mod:`kb.redaction`,
+4. **Draft**, per group, in the KCS template (:mod:`kb.articles.kcs`), every ticket text redacted first (:mod:`kb.ingest.redaction`,
    the tickets' requesters included): title and symptoms from the group's medoid (the ticket most alike to the
    others) and the group's most characteristic terms (highest summed TF-IDF); environment from the commonest
    category, service, configuration item and resolver group; cause from the commonest root cause; resolution the
@@ -20,7 +20,7 @@
    evidence (title ``更新建议：…``, ``meta.proposal = "update"``, ``meta.target_article``), not a second article.
 
 Every draft is ``status = draft`` (kind ``troubleshooting``), so nothing reaches agents before a review. With a
-summariser configured (:mod:`kb.summarizer`, off by default) the redacted draft body is rewritten by a language
+summariser configured (:mod:`kb.desk.summarizer`, off by default) the redacted draft body is rewritten by a language
 model before it is stored (``meta.rewritten_by``), and kept as written when the rewrite fails its checks.
 """
 
@@ -36,13 +36,13 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
 
-from kb.articles import ArticleContent
-from kb.kcs import KcsArticle
+from kb.articles.content import ArticleContent
+from kb.articles.kcs import KcsArticle
+from kb.articles.store import ArticleFilter
+from kb.desk.summarizer import Summarizer
+from kb.ingest.redaction import Redactor
 from kb.models import Ticket
-from kb.redaction import Redactor
-from kb.search.hybrid import SearchRequest
-from kb.store import ArticleFilter
-from kb.summarizer import Summarizer
+from kb.search.engine import SearchRequest
 
 if TYPE_CHECKING:
     from kb.service import KnowledgeBase

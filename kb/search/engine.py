@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kb.articles.store import ArticleFilter, ArticleStore, ArticleSummary
 from kb.config import MAX_QUERY_CHARS
 from kb.errors import InvalidInputError, QueryTooLongError
 from kb.models import Chunk
 from kb.search.confidence import coverage, is_confident, thresholds_for
 from kb.search.fusion import RRF_K, order, rrf, weighted
 from kb.search.snippets import highlight
-from kb.store import ArticleFilter, ArticleStore, ArticleSummary
-from kb.synonyms import EXPANSION_WEIGHT, SynonymStore
+from kb.search.synonyms import EXPANSION_WEIGHT, SynonymStore
 
 Mode = Literal["hybrid", "bm25", "vector"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "vector")

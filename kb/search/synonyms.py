@@ -15,10 +15,11 @@ from pathlib import Path
 
 from sqlalchemy import delete, func, select
 
+from kb.config import DATA_DIR
 from kb.db import Database
 from kb.errors import InvalidInputError, NotFoundError
 from kb.models import SynonymGroup, utcnow
-from kb.search.text import DATA_DIR, TextAnalyzer
+from kb.search.text import TextAnalyzer
 
 BUNDLED_SYNONYMS = DATA_DIR / "synonyms.txt"
 

@@ -20,9 +20,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from kb.config import DATA_DIR
 from kb.errors import InvalidInputError
 
-CATALOG_FILE = Path(__file__).resolve().parent / "data" / "service_catalog.yaml"
+CATALOG_FILE = DATA_DIR / "service_catalog.yaml"
 #: Days a clock may look ahead for an open window before giving up (a calendar with no open day at all).
 MAX_DAYS = 3660
 

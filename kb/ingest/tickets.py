@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from kb.db import Database
 from kb.errors import InvalidInputError
+from kb.ingest.mapping import TicketMapping, TicketRecord, map_row
 from kb.models import Ticket, utcnow
-from kb.tickets.mapping import TicketMapping, TicketRecord, map_row
 
 BATCH_ROWS = 1000
 #: Largest CSV field, in characters (Python's default of 131,072 rejects long work-note columns).

@@ -1,7 +1,7 @@
 """Optional rewriting of distilled drafts by a language model behind an OpenAI-compatible endpoint.
 
 Off by default: set ``KB_SUMMARIZER_URL`` (for example ``http://127.0.0.1:8000/v1`` of a local vLLM or Ollama
-server) and ``KB_SUMMARIZER_MODEL``. The draft sent is the one :mod:`kb.tickets.distill` wrote, so it is already
+server) and ``KB_SUMMARIZER_MODEL``. The draft sent is the one :mod:`kb.desk.distill` wrote, so it is already
 redacted; the answer is redacted again and must keep every section of the KCS template, otherwise the original
 draft is kept (a summariser may only improve wording, never drop a section or invent contact data).
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from kb.kcs import SECTIONS
-from kb.redaction import Redactor
+from kb.articles.kcs import SECTIONS
+from kb.ingest.redaction import Redactor
 
 logger = logging.getLogger(__name__)
 

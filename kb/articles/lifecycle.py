@@ -19,7 +19,7 @@ import datetime as dt
 
 from kb.errors import TransitionError
 
-#: Statuses an article can move to from each status (every status of :data:`kb.articles.STATUSES` is a key).
+#: Statuses an article can move to from each status (every status of :data:`kb.articles.content.STATUSES` is a key).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "draft": ("in_review", "retired"),
     "in_review": ("draft", "published", "retired"),

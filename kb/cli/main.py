@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from kb import cli_articles
+from kb.cli import articles as cli_articles
 from kb.config import Settings
 from kb.errors import KBError
 
@@ -169,9 +169,9 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from kb.search.hybrid import SearchRequest
+    from kb.articles.store import ArticleFilter
+    from kb.search.engine import SearchRequest
     from kb.service import KnowledgeBase
-    from kb.store import ArticleFilter
 
     kb = KnowledgeBase(settings).open()
     try:
@@ -257,7 +257,7 @@ def _cmd_synonyms(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from kb.evaluation import evaluate
-    from kb.search.hybrid import MODES
+    from kb.search.engine import MODES
 
     modes = MODES if args.mode == "all" else (args.mode,)
     report = evaluate(args.folder, settings, modes, progress=lambda msg: logger.info("%s", msg))
@@ -367,7 +367,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
     if settings.smtp_port:
-        from kb.desk.email_intake import SmtpIntake
+        from kb.desk.channels.email import SmtpIntake
 
         smtp_host, smtp_port = SmtpIntake(kb, settings.intake_default_service, host, settings.smtp_port).start()
         print(f"e-mail intake (SMTP) on {smtp_host}:{smtp_port}", flush=True)

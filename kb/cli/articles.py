@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kb.articles import STATUSES, to_markdown
+from kb.articles.content import STATUSES, to_markdown
+from kb.articles.reviews import TEMPLATE
+from kb.articles.store import content_of
 from kb.config import Settings
-from kb.reviews import TEMPLATE
-from kb.store import content_of
 
 
 def add_parser(sub: Any) -> None:
@@ -68,8 +68,8 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run one ``kb article`` subcommand; returns the exit status. KBError propagates (the caller prints it)."""
+    from kb.articles.versions import diff_versions
     from kb.service import KnowledgeBase
-    from kb.versions import diff_versions
 
     kb = KnowledgeBase(settings)
     user = settings.dev_user

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import difflib
 
-from kb.articles import to_markdown
+from kb.articles.content import to_markdown
+from kb.articles.store import content_of_version
 from kb.models import ArticleVersion
-from kb.store import content_of_version
 
 
 def diff_versions(old: ArticleVersion, new: ArticleVersion) -> str:
     """A unified diff (``difflib.unified_diff``, 3 lines of context) from ``old`` to ``new``, over the Markdown
-    with front matter that :func:`kb.articles.to_markdown` exports, so field changes (status, tags) show too.
+    with front matter that :func:`kb.articles.content.to_markdown` exports, so field changes (status, tags) show too.
     Empty when the two versions hold the same content."""
     before = to_markdown(content_of_version(old)).splitlines(keepends=True)
     after = to_markdown(content_of_version(new)).splitlines(keepends=True)

@@ -17,8 +17,8 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from kb.articles import ArticleContent, parse_markdown
-from kb.kcs import KcsArticle
+from kb.articles.content import ArticleContent, parse_markdown
+from kb.articles.kcs import KcsArticle
 
 KIND = "post_incident_review"
 

@@ -15,9 +15,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from kb.config import DATA_DIR
 from kb.errors import InvalidInputError
 
-MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "data" / "mappings"
+MAPPINGS_DIR = DATA_DIR / "mappings"
 
 TICKET_STATUSES = ("new", "assigned", "in_progress", "pending", "resolved", "closed")
 TICKET_CHANNELS = ("web", "email", "im", "phone", "api")

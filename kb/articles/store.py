@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kb.articles import ArticleContent
+from kb.articles.content import ArticleContent
+from kb.articles.lifecycle import check_transition, default_review_by
 from kb.db import Database
 from kb.errors import ConflictError, InvalidInputError, NotFoundError
-from kb.lifecycle import check_transition, default_review_by
 from kb.models import Article, ArticleVersion, OutboxEntry, utcnow
 
 logger = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class ArticleStore:
     ) -> WriteResult:
         """Replace an article's content; a new version when anything changed, else a no-op.
 
-        A change of ``content.status`` follows :mod:`kb.lifecycle` (unless ``lifecycle`` is False, for imports):
+        A change of ``content.status`` follows :mod:`kb.articles.lifecycle` (unless ``lifecycle`` is False, for imports):
         publishing records ``actor`` as reviewer and the review-by date (``review_by`` or a year ahead);
         retiring records ``superseded_by``.
 

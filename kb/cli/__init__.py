@@ -1,0 +1,1 @@
+"""The ``kb`` command line: :mod:`kb.cli.main` parses and dispatches; one module per command group."""

@@ -1,1 +1,0 @@
-"""Tickets: importing exports through mappings (:mod:`kb.tickets.mapping`, :mod:`kb.tickets.importer`)."""
