@@ -5,10 +5,10 @@
 
 Label: the ticket's topic group (its resolver group in our mapping). Split: a seeded random 10 % of the tickets held
 out (seed 20261129), the rest are the "past tickets". For each held-out ticket the 10 nearest past tickets vote with
-their similarity (:func:`kb.desk.suggest.vote`, the function the desk uses). Reported: accuracy, macro-F1
+their similarity (:func:`kb.desk.similar.vote`, the function the desk uses). Reported: accuracy, macro-F1
 (scikit-learn), accuracy and coverage when only confident votes (share >= 0.6) are shown, against the majority-class
 baseline, for three similarities: the stored embeddings, TF-IDF over kb's analyzer terms, and their mean (what the
-desk uses, :class:`kb.desk.suggest.ClosedTicketIndex`).
+desk uses, :class:`kb.desk.similar.ClosedTicketIndex`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import f1_score
 from sqlalchemy import select
 
 from kb.config import Settings
-from kb.desk.distill import ticket_text
-from kb.desk.suggest import NEIGHBOURS, vote
+from kb.desk.similar import NEIGHBOURS, fit_tfidf, ticket_text, vote
 from kb.models import Ticket
 from kb.service import KnowledgeBase
 
@@ -42,21 +40,20 @@ def main() -> None:
     args = parser.parse_args()
     kb = KnowledgeBase(Settings(data_dir=args.data_dir, model_cache=args.model_cache))
     try:
-        kb.embed_closed_tickets()
+        kb.ticket_vectors.embed_closed()
         with kb.database.session() as session:
             tickets = list(session.scalars(select(Ticket).where(Ticket.source == "it-tickets-en").order_by(Ticket.id)))
         analyzer = kb.analyzer
         model = kb.embedder.name
+        embeddings = kb.ticket_vectors.matrix(tickets)
     finally:
         kb.close()
     labels = np.array([t.resolver_group or "" for t in tickets])
-    embeddings = np.vstack([np.frombuffer(t.embedding or b"", dtype=np.float32) for t in tickets])
     order = np.random.default_rng(SEED).permutation(len(tickets))
     cut = int(len(tickets) * HELD_OUT)
     test, train = order[:cut], order[cut:]
-    tfidf = TfidfVectorizer(analyzer=analyzer.terms, sublinear_tf=True, dtype=np.float32)  # as ClosedTicketIndex
     texts = [ticket_text(t) for t in tickets]
-    train_tfidf = tfidf.fit_transform([texts[i] for i in train])
+    tfidf, train_tfidf = fit_tfidf(analyzer, [texts[i] for i in train])  # as ClosedTicketIndex
     test_tfidf = tfidf.transform([texts[i] for i in test])
 
     values, counts = np.unique(labels[train], return_counts=True)

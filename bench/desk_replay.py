@@ -27,8 +27,8 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from kb.config import Settings
-from kb.desk.analysis import analyze, as_csv
-from kb.desk.workflow import Intake
+from kb.desk.analysis import as_csv
+from kb.desk.workflow import NewTicket
 from kb.models import Ticket
 from kb.service import KnowledgeBase
 
@@ -95,10 +95,10 @@ def replay(kb: KnowledgeBase, rng: np.random.Generator) -> dict[str, object]:
         clock.now = opened
         service = SERVICE_OF.get(original.resolver_group or "", "日常服务")
         channel = str(rng.choice([c for c, _ in CHANNELS], p=[w for _, w in CHANNELS]))
-        ticket = kb.desk.intake(
-            Intake(original.title, original.description, service, channel=channel, opened_at=opened), "replay"
-        )
-        found = kb.suggest(f"{ticket.title}\n{ticket.description}", service)
+        new = NewTicket(original.title, original.description, service, channel=channel, opened_at=opened)
+        handled = kb.tickets.take_in(new, "replay")
+        ticket, found = handled.ticket, handled.suggestions
+        assert found is not None
         if found.articles and not found.low_confidence:
             clock.now += dt.timedelta(minutes=int(rng.integers(2, 10)))
             kb.desk.deflect(ticket.id, found.articles[0].article_id, "replay")
@@ -114,7 +114,7 @@ def replay(kb: KnowledgeBase, rng: np.random.Generator) -> dict[str, object]:
         satisfaction = int(rng.choice([s for s, _ in SATISFACTION], p=[w for _, w in SATISFACTION]))
         kb.desk.close(ticket.id, "agent", resolution="（回放）", root_cause="（回放）", satisfaction=satisfaction)
     end = START + dt.timedelta(days=7)
-    return analyze(kb, START.astimezone(dt.UTC), end.astimezone(dt.UTC), now=end.astimezone(dt.UTC))
+    return kb.analysis.analyze(START.astimezone(dt.UTC), end.astimezone(dt.UTC), now=end.astimezone(dt.UTC)).as_dict()
 
 
 def summary(report: dict[str, object]) -> str:

@@ -352,7 +352,7 @@ def measure_inprocess(kb: Any, queries: list[str], warmup: list[str]) -> dict[st
     for mode in MODES:
         for q in warmup:
             with contextlib.suppress(KBError):
-                kb.search(SearchRequest(q, mode=mode, limit=LIMIT))
+                kb.engine.search(SearchRequest(q, mode=mode, limit=LIMIT))
         lat: list[float] = []
         took: list[float] = []
         hits: list[int] = []
@@ -361,7 +361,7 @@ def measure_inprocess(kb: Any, queries: list[str], warmup: list[str]) -> dict[st
         for q in queries:
             t = time.perf_counter()
             try:
-                result = kb.search(SearchRequest(q, mode=mode, limit=LIMIT))
+                result = kb.engine.search(SearchRequest(q, mode=mode, limit=LIMIT))
             except KBError as exc:
                 errors.append(f"{q[:60]}: {exc.message}")
                 continue
@@ -395,7 +395,7 @@ kb = KnowledgeBase(settings)
 t_built = time.time()
 kb.open()
 t_opened = time.time()
-result = kb.search(SearchRequest(sys.argv[3], mode="hybrid", limit=10))
+result = kb.engine.search(SearchRequest(sys.argv[3], mode="hybrid", limit=10))
 t_answer = time.time()
 print(json.dumps({
     "t_start": t_start, "t_imported": t_imported, "t_built": t_built, "t_opened": t_opened,
@@ -621,10 +621,10 @@ def run_corpus(corpus: str, args: argparse.Namespace) -> dict[str, Any]:
         kb.open()
         t2 = time.perf_counter()
         phase("opened_empty")
-        report = kb.import_paths(list(roots), "bench", progress=progress)
+        report = kb.writer.import_paths(list(roots), "bench", progress=progress)
         t3 = time.perf_counter()
         phase("imported_and_indexed")
-        status = kb.index_status()
+        status = kb.index.status()
         t4 = time.perf_counter()
         import_s = t3 - t2
         total_s = t3 - t0

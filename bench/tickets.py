@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from kb.config import Settings
+from kb.ingest.tickets import import_tickets
 from kb.service import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ def main() -> None:
         kb = KnowledgeBase(settings).open()
         try:
             started = time.perf_counter()
-            imported = kb.import_tickets(EXPORT, "it-tickets-en")
+            imported = import_tickets(kb.database, EXPORT, "it-tickets-en")
             import_s = time.perf_counter() - started
             phases: dict[str, float] = {}
             phase_start: dict[str, float] = {}
@@ -57,7 +58,7 @@ def main() -> None:
                     print(f"{phase}: {done}/{total}", flush=True)
 
             started = time.perf_counter()
-            report = kb.distill_tickets("bench", progress=progress)
+            report = kb.distiller.distill("bench", progress=progress)
             distill_s = time.perf_counter() - started
             summary = report.as_dict()
             top = [kb.store.get(d["article_id"]) for d in summary["drafts"][:2]]

@@ -127,7 +127,8 @@ def evaluate(
                 rows = []
                 for qid, text in queries.items():
                     started = time.perf_counter()
-                    result = kb.search(SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=())))
+                    request = SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=()))
+                    result = kb.engine.search(request)
                     took.append((time.perf_counter() - started) * 1000)
                     ranked = [doc_of[h.article_id] for h in result.results]
                     # Scores for trec_eval: strictly decreasing by rank, so our order is the one measured.

@@ -1,55 +1,44 @@
-"""KnowledgeBase: the library's front door, shared by the API and the CLI.
+"""KnowledgeBase: the composition root, shared by the API and the CLI.
 
-It builds the parts once from :class:`kb.config.Settings` (database, analyzer, embedder, index manager,
-store, search engine) and holds the rule that a write returns only once its change is searchable
-(read-your-writes): each write is committed with its outbox row, then the outbox is applied before the
-call returns. If applying fails, the write stays committed and :attr:`WriteOutcome.indexed` says so; the
-server's background applier retries until the index catches up.
+It builds every part once from :class:`kb.config.Settings`, gives each the few collaborators it needs, and owns
+the background threads (index applier, SLA clock). It holds no use-case logic: callers use the parts —
+
+- ``store``, ``feedback`` (:mod:`kb.articles`), ``writer`` (writes searchable on return, imports: :mod:`kb.ingest`);
+- ``engine`` (hybrid search), ``index`` (the one index writer), ``synonyms``, ``analyzer``, ``embedder``
+  (:mod:`kb.search`);
+- ``desk`` (workflow), ``tickets`` (the use cases every channel calls), ``suggester``, ``sla_monitor``,
+  ``distiller``, ``analysis``, ``ticket_vectors``, ``catalog`` (:mod:`kb.desk`).
+
+Nothing below this module imports it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-from sqlalchemy import select
-
-from kb.articles import reviews
-from kb.articles.content import ArticleContent
 from kb.articles.feedback import FeedbackStore
-from kb.articles.store import ArticleStore, content_of
+from kb.articles.store import ArticleStore
 from kb.config import Settings
 from kb.db import Database, open_database
-from kb.desk.distill import DistillReport, distill, ensure_embeddings
-from kb.desk.escalation import check_sla
+from kb.desk.analysis import OperationsAnalysis
+from kb.desk.distill import Distiller
+from kb.desk.escalation import SlaMonitor
+from kb.desk.intake import TicketDesk
+from kb.desk.similar import ClosedTicketIndex, TicketVectors
 from kb.desk.sla import load_catalog
-from kb.desk.suggest import ClosedTicketIndex, Suggestions, suggest
+from kb.desk.suggest import Suggester
+from kb.desk.summarizer import Summarizer
 from kb.desk.workflow import Desk
-from kb.errors import InvalidInputError, KBError
-from kb.ingest.mapping import load_mapping
-from kb.ingest.markdown import ImportReport, import_paths
-from kb.ingest.tickets import TicketImportReport, import_tickets
-from kb.models import Article, Ticket
+from kb.ingest.redaction import Redactor
+from kb.ingest.writer import ArticleWriter
 from kb.search.embedding import Embedder, load_embedder
-from kb.search.engine import SearchEngine, SearchRequest, SearchResult
-from kb.search.index import IndexManager, IndexStatus
+from kb.search.engine import SearchEngine
+from kb.search.index import IndexManager
 from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class WriteOutcome:
-    """An article after a write; ``indexed`` is False when the index has not caught up yet with ``seq``."""
-
-    article: Article | None
-    seq: int | None
-    indexed: bool
 
 
 class KnowledgeBase:
@@ -77,12 +66,31 @@ class KnowledgeBase:
         self.index = IndexManager(settings, self.database, self.analyzer, self.embedder)
         self.store = ArticleStore(self.database)
         self.feedback = FeedbackStore(self.database)
-        self.catalog = load_catalog(settings.service_catalog)
-        self.desk = Desk(self.database, self.catalog)
-        self.closed_tickets = ClosedTicketIndex()
         self.synonyms = SynonymStore(self.database, self.analyzer)
         self.synonyms.seed()
         self.engine = SearchEngine(self.index, self.store, self.synonyms, settings.fusion, settings.fusion_bm25_weight)
+        self.writer = ArticleWriter(self.store, self.index)
+        self.catalog = load_catalog(settings.service_catalog)
+        self.desk = Desk(self.database, self.catalog)
+        self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.embedder)
+        self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder)
+        self.suggester = Suggester(self.engine, self.ticket_vectors, self.closed_tickets, self.catalog)
+        self.tickets = TicketDesk(self.desk, self.suggester)
+        self.sla_monitor = SlaMonitor(self.desk, self.catalog, self.tickets, settings.sla_at_risk_share)
+        self.distiller = Distiller(
+            self.database,
+            self.writer,
+            self.engine,
+            self.analyzer,
+            self.ticket_vectors,
+            Redactor(ips=settings.redact_ip_addresses, hosts=settings.redact_host_names),
+            summarizer=_summarizer(settings),
+            min_group=settings.distill_min_group,
+            similarity=settings.distill_similarity,
+        )
+        self.analysis = OperationsAnalysis(
+            self.database, self.catalog, self.ticket_vectors, self.analyzer, similarity=settings.distill_similarity
+        )
         self._applier: threading.Thread | None = None
         self._sla: threading.Thread | None = None
         self._stop = threading.Event()
@@ -129,168 +137,20 @@ class KnowledgeBase:
         def sla_loop() -> None:
             while not self._stop.wait(self.settings.sla_check_seconds):
                 try:
-                    self.check_sla()
+                    self.sla_monitor.check()
                 except Exception:  # keep the loop alive; the next round retries
                     logger.exception("SLA check failed")
 
         self._sla = threading.Thread(target=sla_loop, name="kb-sla-scheduler", daemon=True)
         self._sla.start()
 
-    # -- writes ----------------------------------------------------------------------------------
 
-    def _sync(self, article: Article | None, seq: int | None) -> WriteOutcome:
-        if seq is None:
-            return WriteOutcome(article, None, True)
-        try:
-            applied = self.index.apply_pending()
-        except KBError as exc:
-            logger.error("change %s saved but not indexed yet: %s", seq, exc.message)
-            return WriteOutcome(article, seq, False)
-        return WriteOutcome(article, seq, applied >= seq)
-
-    def create_article(self, content: ArticleContent, actor: str) -> WriteOutcome:
-        """Store a new article and make it searchable."""
-        result = self.store.create(content, actor)
-        return self._sync(result.article, result.seq)
-
-    def update_article(self, article_id: int, content: ArticleContent, actor: str) -> WriteOutcome:
-        """Replace an article's content (new version if changed) and make the change searchable.
-
-        Raises:
-            NotFoundError: no such article.
-        """
-        result = self.store.update(article_id, content, actor)
-        return self._sync(result.article, result.seq)
-
-    def set_status(
-        self,
-        article_id: int,
-        status: str,
-        actor: str,
-        *,
-        superseded_by: int | None = None,
-        review_by: dt.date | None = None,
-    ) -> WriteOutcome:
-        """Move an article through the lifecycle (see :mod:`kb.articles.lifecycle`); the change is searchable on return
-        (a retired or draft article leaves default search, a published one enters it).
-
-        Raises:
-            NotFoundError: no such article.
-            TransitionError: the move is not allowed (409, with the allowed statuses).
-            InvalidInputError: bad ``superseded_by``.
-        """
-        result = self.store.set_status(article_id, status, actor, superseded_by=superseded_by, review_by=review_by)
-        return self._sync(result.article, result.seq)
-
-    def restore_version(self, article_id: int, version: int, actor: str) -> WriteOutcome:
-        """Make an old version's content current again, as a new version (status unchanged).
-
-        Raises:
-            NotFoundError: no such article or version.
-        """
-        result = self.store.restore(article_id, version, actor)
-        return self._sync(result.article, result.seq)
-
-    def create_known_error(self, review_id: int, actor: str) -> WriteOutcome:
-        """Create a draft known-error article from a post-incident review (see
-        :func:`kb.articles.reviews.known_error_from_review`) and list it in the review's ``meta["review"]["known_errors"]``.
-
-        Raises:
-            NotFoundError: no such article.
-            InvalidInputError: the article is not a post-incident review.
-        """
-        review = self.store.get(review_id)
-        if review.kind != reviews.KIND:
-            raise InvalidInputError(f"Article {review_id} is a {review.kind}, not a post-incident review.")
-        content = content_of(review)
-        outcome = self.create_article(reviews.known_error_from_review(review_id, content), actor)
-        assert outcome.article is not None
-        info = dict(content.meta.get("review", {}))
-        info["known_errors"] = [*info.get("known_errors", []), outcome.article.id]
-        self.update_article(review_id, content.model_copy(update={"meta": content.meta | {"review": info}}), actor)
-        return outcome
-
-    def delete_article(self, article_id: int, actor: str) -> WriteOutcome:
-        """Delete an article and remove it from both index legs.
-
-        Raises:
-            NotFoundError: no such article.
-        """
-        seq = self.store.delete(article_id, actor)
-        return self._sync(None, seq)
-
-    def import_paths(
-        self,
-        paths: list[Path],
-        actor: str,
-        *,
-        collection: str | None = None,
-        delete_missing: bool = False,
-        as_reviews: bool = False,
-        progress: Callable[[int, int, Path], None] | None = None,
-    ) -> ImportReport:
-        """Import Markdown folders (see :func:`kb.ingest.markdown.import_paths`), then index the changes."""
-        report = import_paths(
-            self.store,
-            paths,
-            actor,
-            collection=collection,
-            delete_missing=delete_missing,
-            as_reviews=as_reviews,
-            progress=progress,
-        )
-        self.index.apply_pending()
-        return report
-
-    def import_tickets(
-        self, path: Path, mapping: str | Path, *, progress: Callable[[int], None] | None = None
-    ) -> TicketImportReport:
-        """Import a ticket export (CSV / JSONL / zip) through a mapping name or file (see :mod:`kb.tickets`).
-
-        Raises:
-            InvalidInputError: unknown or invalid mapping, unreadable file.
-        """
-        return import_tickets(self.database, path, load_mapping(mapping), progress=progress)
-
-    def distill_tickets(
-        self,
-        actor: str,
-        *,
-        source: str | None = None,
-        category: str | None = None,
-        progress: Callable[[str, int, int], None] | None = None,
-    ) -> DistillReport:
-        """Group alike closed tickets into draft articles or update proposals (see :mod:`kb.desk.distill`)."""
-        return distill(self, actor, source=source, category=category, progress=progress)
-
-    # -- desk ------------------------------------------------------------------------------------
-
-    def suggest(self, text: str, service: str) -> Suggestions:
-        """Articles, similar closed tickets, SLA, group and a proposed resolver group for a ticket text
-        (see :mod:`kb.desk.suggest`).
-
-        Raises:
-            InvalidInputError: unknown service type.
-        """
-        return suggest(self, self.closed_tickets, self.catalog, text, service)
-
-    def embed_closed_tickets(self, progress: Callable[[str, int, int], None] | None = None) -> int:
-        """Store embeddings for closed tickets that lack one (similar tickets and assignment use them); returns
-        how many were encoded."""
-        with self.database.session() as session:
-            tickets = list(session.scalars(select(Ticket).where(Ticket.status == "closed")))
-        return ensure_embeddings(self, tickets, progress or (lambda _p, _d, _t: None))
-
-    def check_sla(self, actor: str = "sla-scheduler", now: dt.datetime | None = None) -> list[dict[str, object]]:
-        """Flag open tickets at risk and escalate those past a target (see :mod:`kb.desk.escalation`)."""
-        return check_sla(self, actor, now)
-
-    # -- reads -----------------------------------------------------------------------------------
-
-    def search(self, request: SearchRequest) -> SearchResult:
-        """Run a search (see :class:`kb.search.engine.SearchEngine`)."""
-        return self.engine.search(request)
-
-    def index_status(self) -> IndexStatus:
-        """Counts in the database and both index legs."""
-        return self.index.status()
+def _summarizer(settings: Settings) -> Summarizer | None:
+    if not (settings.summarizer_url and settings.summarizer_model):
+        return None
+    return Summarizer(
+        settings.summarizer_url,
+        settings.summarizer_model,
+        settings.summarizer_api_key or None,
+        settings.summarizer_timeout_s,
+    )

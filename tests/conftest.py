@@ -88,7 +88,7 @@ def bundled_kb(tmp_path_factory: pytest.TempPathFactory, analyzer: TextAnalyzer)
     service = KnowledgeBase(
         Settings(data_dir=data, embedding_model="hash"), embedder=HashingEmbedder(), analyzer=analyzer
     ).open()
-    service.import_paths([BUNDLED], "tester")
+    service.writer.import_paths([BUNDLED], "tester")
     try:
         yield service
     finally:

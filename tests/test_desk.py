@@ -10,7 +10,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from kb.desk.workflow import TRANSITIONS, Intake
+from kb.desk.workflow import TRANSITIONS, NewTicket
+from kb.ingest.tickets import import_tickets
 from kb.service import KnowledgeBase
 from tests.conftest import create
 from tests.test_distill import EXPORT
@@ -109,8 +110,8 @@ def test_bad_input_changes_nothing(client: TestClient) -> None:
 
 def test_similar_tickets_and_assignment_from_past_tickets(client: TestClient) -> None:
     kb = kb_of(client)
-    kb.import_tickets(EXPORT, "kb-zh")
-    assert kb.embed_closed_tickets() == 12
+    import_tickets(kb.database, EXPORT, "kb-zh")
+    assert kb.ticket_vectors.embed_closed() == 12
     body = client.post(
         "/suggest",
         json={"title": "VPN 连上了但是 OA 打不开", "description": "VPN 显示已连接，OA 超时", "service": "日常服务"},
@@ -124,23 +125,28 @@ def test_similar_tickets_and_assignment_from_past_tickets(client: TestClient) ->
 def test_sla_clock_flags_at_risk_and_escalates_on_breach(client: TestClient) -> None:
     kb = kb_of(client)
     now = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
-    risky = kb.desk.intake(
-        Intake("打印机脱机", "三楼打印机脱机", "日常服务", opened_at=now - dt.timedelta(minutes=200)), "t"
-    )
-    late = kb.desk.intake(Intake("OA 打不开", "OA 超时", "日常服务", opened_at=now - dt.timedelta(minutes=300)), "t")
-    fine = kb.desk.intake(
-        Intake("咨询报销", "报销系统怎么用", "日常服务", opened_at=now - dt.timedelta(minutes=10)), "t"
-    )
+    risky = kb.tickets.take_in(
+        NewTicket("打印机脱机", "三楼打印机脱机", "日常服务", opened_at=now - dt.timedelta(minutes=200)), "t"
+    ).ticket
+    late = kb.tickets.take_in(
+        NewTicket("OA 打不开", "OA 超时", "日常服务", opened_at=now - dt.timedelta(minutes=300)), "t"
+    ).ticket
+    fine = kb.tickets.take_in(
+        NewTicket("咨询报销", "报销系统怎么用", "日常服务", opened_at=now - dt.timedelta(minutes=10)), "t"
+    ).ticket
     kb.desk.assign(risky.id, "桌面组", "t")  # responded: only its resolution clock is running
-    changes = {c["ticket_id"]: c for c in kb.check_sla(now=now)}
-    assert changes[risky.id]["to"] == "at_risk" and "escalated_to" not in changes[risky.id]
-    assert changes[late.id]["to"] == "breached" and changes[late.id]["escalated_to"] == "L2"
+    changes = {c.ticket_id: c for c in kb.sla_monitor.check(now=now)}
+    assert changes[risky.id].after == "at_risk" and changes[risky.id].escalated_to is None
+    assert "escalated_to" not in changes[risky.id].as_dict()
+    assert changes[late.id].after == "breached" and changes[late.id].escalated_to == "L2"
     assert fine.id not in changes
     events = [e.kind for e in kb.desk.events(late.id)]
-    assert events == ["created", "sla", "escalated", "suggested"]  # never responded, past both targets
-    unanswered = kb.desk.intake(Intake("VPN", "VPN 断线", "日常服务", opened_at=now - dt.timedelta(minutes=20)), "t")
-    assert {c["ticket_id"]: c["to"] for c in kb.check_sla(now=now)} == {unanswered.id: "breached"}  # response
-    assert kb.check_sla(now=now) == []  # each state change once; no second escalation
+    assert events == ["created", "suggested", "sla", "escalated", "suggested"]  # never responded, past both targets
+    unanswered = kb.tickets.take_in(
+        NewTicket("VPN", "VPN 断线", "日常服务", opened_at=now - dt.timedelta(minutes=20)), "t"
+    ).ticket
+    assert {c.ticket_id: c.after for c in kb.sla_monitor.check(now=now)} == {unanswered.id: "breached"}  # response
+    assert kb.sla_monitor.check(now=now) == []  # each state change once; no second escalation
 
 
 def test_email_channel_and_phone_hotline_are_intake_channels(tmp_path: Path, client: TestClient) -> None:
@@ -166,7 +172,7 @@ def test_operations_analysis_json_and_csv(client: TestClient) -> None:
     cid = complaint.json()["ticket"]["id"]
     client.post(f"/tickets/{cid}/assign", json={"group": "服务台"})
     now = dt.datetime.now(dt.UTC)
-    kb.desk.intake(Intake("打印机脱机", "打印机脱机", "日常服务", opened_at=now - dt.timedelta(hours=6)), "t")
+    kb.tickets.take_in(NewTicket("打印机脱机", "打印机脱机", "日常服务", opened_at=now - dt.timedelta(hours=6)), "t")
     for i in range(3):  # a frequent problem: the same symptom three times
         client.post(
             "/tickets",
@@ -202,7 +208,9 @@ def test_times_in_another_zone_are_stored_as_the_same_instant(client: TestClient
     shanghai = dt.datetime(2026, 11, 30, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     kb.desk.clock = lambda: shanghai + dt.timedelta(minutes=7)
     try:
-        ticket = kb.desk.intake(Intake("打印机脱机", "三楼打印机脱机", "日常服务", opened_at=shanghai), "t")
+        ticket = kb.tickets.take_in(
+            NewTicket("打印机脱机", "三楼打印机脱机", "日常服务", opened_at=shanghai), "t"
+        ).ticket
         kb.desk.assign(ticket.id, "桌面组", "t")
         stored = kb.desk.get(ticket.id)
         assert stored.opened_at is not None and stored.responded_at is not None and stored.response_due is not None

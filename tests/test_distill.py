@@ -14,6 +14,7 @@ from sqlalchemy import select
 from kb.articles.content import ArticleContent
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
+from kb.ingest.tickets import import_tickets
 from kb.models import Ticket
 from kb.search.embedding import HashingEmbedder
 from kb.search.text import TextAnalyzer
@@ -43,10 +44,10 @@ def test_alike_tickets_become_drafts_and_known_fixes_become_update_proposals(
 ) -> None:
     kb = _kb(tmp_path, analyzer, distill_similarity=0.5)
     try:
-        printer = kb.create_article(ArticleContent(title="打印机显示脱机的处理", body=PRINTER_ARTICLE), "editor")
+        printer = kb.writer.create(ArticleContent(title="打印机显示脱机的处理", body=PRINTER_ARTICLE), "editor")
         assert printer.article is not None
-        assert kb.import_tickets(EXPORT, "kb-zh").created == 13
-        report = kb.distill_tickets("distiller")
+        assert import_tickets(kb.database, EXPORT, "kb-zh").created == 13
+        report = kb.distiller.distill("distiller")
         assert report.tickets == 12  # the open ticket is not distilled
         by_proposal = {g.proposal: g for g in report.groups}
         assert set(by_proposal) == {"create", "update"} and len(report.groups) == 2
@@ -71,7 +72,7 @@ def test_alike_tickets_become_drafts_and_known_fixes_become_update_proposals(
         with kb.database.session() as session:
             marked = session.scalars(select(Ticket.distilled_into).where(Ticket.distilled_into.is_not(None))).all()
         assert len(marked) == 10
-        assert kb.distill_tickets("distiller").groups == []  # a re-run makes no second draft
+        assert kb.distiller.distill("distiller").groups == []  # a re-run makes no second draft
     finally:
         kb.close()
 
@@ -89,8 +90,8 @@ def test_real_english_tickets_distil_into_drafts(tmp_path: Path, analyzer: TextA
         csv.writer(handle).writerows(rows)
     kb = _kb(tmp_path / "data", analyzer)
     try:
-        kb.import_tickets(export, "it-tickets-en")
-        report = kb.distill_tickets("distiller").as_dict()
+        import_tickets(kb.database, export, "it-tickets-en")
+        report = kb.distiller.distill("distiller").as_dict()
         assert report["tickets"] == 1500 and report["groups"] >= 5
         assert all(d["size"] >= 4 and d["proposal"] == "create" for d in report["drafts"])
         biggest = kb.store.get(report["drafts"][0]["article_id"])

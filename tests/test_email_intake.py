@@ -16,7 +16,7 @@ from kb.service import KnowledgeBase
 @pytest.fixture
 def smtp(client: TestClient) -> Iterator[tuple[KnowledgeBase, int]]:
     kb: KnowledgeBase = client.app.state.kb  # type: ignore[attr-defined]
-    intake = SmtpIntake(kb, "日常服务", port=0)
+    intake = SmtpIntake(kb.tickets, "日常服务", port=0)
     _, port = intake.start()
     try:
         yield kb, port
@@ -53,7 +53,7 @@ def test_mail_opens_a_ticket_and_replies_thread_onto_it(smtp: tuple[KnowledgeBas
     send(port, mail(f"Re: [{listed.external_id}] 进展？", "请问处理得怎样了？", Message_ID="<m3@x>"))
     send(port, mail("Re: 另一件事", "再回一封", References="<m0@x> <m2@x>", Message_ID="<m4@x>"))
     ticket = client.get("/tickets/1").json()
-    assert [e["kind"] for e in ticket["events"]] == ["created", "note", "note", "note"]
+    assert [e["kind"] for e in ticket["events"]] == ["created", "suggested", "note", "note", "note"]
     assert "Outlook" in ticket["ticket"]["work_notes"] and "处理得怎样" in ticket["ticket"]["work_notes"]
     assert client.get("/tickets/2").status_code == 404  # no second ticket
 
@@ -105,7 +105,7 @@ def test_whole_loop_by_mail_feeds_distillation(smtp: tuple[KnowledgeBase, int], 
     """Mail in -> assign -> work -> resolve -> close with resolution and root cause -> the closed tickets distil
     into a draft article."""
     kb, port = smtp
-    kb.settings.distill_min_group, kb.settings.distill_similarity = 4, 0.5
+    kb.distiller.min_group, kb.distiller.similarity = 4, 0.5
     symptoms = ["VPN 连上后 OA 打不开", "VPN 已连接但访问 OA 超时", "连 VPN 后 OA 系统超时", "VPN 拨号成功 OA 无法访问"]
     for i, subject in enumerate(symptoms, start=1):
         send(port, mail(subject, f"{subject}，其他网站正常。电话 1390000000{i}", sender=f"user{i}@example.com"))
@@ -120,9 +120,9 @@ def test_whole_loop_by_mail_feeds_distillation(smtp: tuple[KnowledgeBase, int], 
         )  # fmt: skip
         assert closed.status_code == 200 and closed.json()["status"] == "closed"
         kinds = [e["kind"] for e in client.get(f"/tickets/{i}").json()["events"]]
-        assert kinds == ["created", "assigned", "status", "note", "status", "closed"]
-    kb.embed_closed_tickets()
-    report = kb.distill_tickets("distiller", source="desk")
+        assert kinds == ["created", "suggested", "assigned", "status", "note", "status", "closed"]
+    kb.ticket_vectors.embed_closed()
+    report = kb.distiller.distill("distiller", source="desk")
     assert [len(g.ids) for g in report.groups] == [4]
     draft = kb.store.get(report.groups[0].article_id or 0)
     assert draft.status == "draft" and "补充 OA 网段路由" in draft.body and "VPN 网关路由表缺少 OA 网段" in draft.body

@@ -19,11 +19,11 @@ from kb.service import KnowledgeBase
 
 
 def ids(kb: KnowledgeBase, q: str, mode: str = "hybrid", **kw: object) -> list[int]:
-    return [h.article_id for h in kb.search(SearchRequest(q, mode=mode, **kw)).results]  # type: ignore[arg-type]
+    return [h.article_id for h in kb.engine.search(SearchRequest(q, mode=mode, **kw)).results]  # type: ignore[arg-type]
 
 
 def add(kb: KnowledgeBase, title: str, body: str) -> int:
-    outcome = kb.create_article(parse_markdown(body, title=title), "tester")
+    outcome = kb.writer.create(parse_markdown(body, title=title), "tester")
     assert outcome.indexed and outcome.article is not None
     return outcome.article.id
 
@@ -31,12 +31,12 @@ def add(kb: KnowledgeBase, title: str, body: str) -> int:
 def test_update_replaces_all_old_chunks(kb: KnowledgeBase) -> None:  # BL-30
     aid = add(kb, "VPN 服务器", "VPN 服务器地址 vpn1.example.com")
     content = parse_markdown("VPN 服务器地址 vpn2.example.com", title="VPN 服务器")
-    assert kb.update_article(aid, content, "tester").indexed
+    assert kb.writer.update(aid, content, "tester").indexed
     assert ids(kb, "vpn1", "bm25") == []
-    hits = kb.search(SearchRequest("VPN 服务器地址")).results
+    hits = kb.engine.search(SearchRequest("VPN 服务器地址")).results
     assert [h.article_id for h in hits] == [aid]
     assert hits[0].version == 2 and "vpn2" in hits[0].snippet and "vpn1" not in hits[0].snippet
-    assert kb.index_status().consistent
+    assert kb.index.status().consistent
 
 
 def test_delete_removes_every_chunk_from_both_legs(kb: KnowledgeBase) -> None:  # BL-29
@@ -44,21 +44,21 @@ def test_delete_removes_every_chunk_from_both_legs(kb: KnowledgeBase) -> None:  
     aid = add(kb, "大文章", body)
     gen = kb.index.generation
     assert gen.bm25.count_article(aid) >= 120 and gen.vectors.count_article(aid) >= 120
-    kb.delete_article(aid, "tester")
+    kb.writer.delete(aid, "tester")
     for mode in ("hybrid", "bm25", "vector"):
         assert ids(kb, "紫色独角兽打印机", mode) == []
     assert gen.bm25.count_article(aid) == 0 and gen.vectors.count_article(aid) == 0
     with pytest.raises(NotFoundError):
-        kb.delete_article(aid, "tester")
-    assert kb.index_status().consistent
+        kb.writer.delete(aid, "tester")
+    assert kb.index.status().consistent
 
 
 def test_add_delete_add_then_restart(settings: Settings, analyzer: TextAnalyzer) -> None:  # BL-26
     texts = [f"第{i}号设备 型号{i * 1111} 故障说明 {'甲乙丙丁戊己庚'[i - 1]}" for i in range(1, 8)]
     kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
     made = {i: add(kb, f"设备{i}", texts[i - 1]) for i in range(1, 6)}
-    kb.delete_article(made[2], "tester")
-    kb.delete_article(made[4], "tester")
+    kb.writer.delete(made[2], "tester")
+    kb.writer.delete(made[4], "tester")
     made.update({i: add(kb, f"设备{i}", texts[i - 1]) for i in (6, 7)})
     kb.close()
     kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
@@ -67,7 +67,7 @@ def test_add_delete_add_then_restart(settings: Settings, analyzer: TextAnalyzer)
             assert ids(kb, texts[i - 1], "vector")[0] == made[i]
             assert made[2] not in ids(kb, texts[i - 1], limit=100)
             assert made[4] not in ids(kb, texts[i - 1], limit=100)
-        status = kb.index_status()
+        status = kb.index.status()
         assert status.vector_chunks == status.bm25_chunks == status.db_chunks == 5 and status.consistent
     finally:
         kb.close()
@@ -77,7 +77,7 @@ def test_empty_kb_answers_empty_lists(kb: KnowledgeBase) -> None:  # BL-27
     for mode in ("hybrid", "bm25", "vector"):
         assert ids(kb, "打印机", mode) == []
     aid = add(kb, "临时", "临时文章")
-    kb.delete_article(aid, "tester")
+    kb.writer.delete(aid, "tester")
     assert ids(kb, "临时文章") == []
 
 
@@ -92,13 +92,13 @@ def test_writes_without_the_outbox_applied_are_replayed_on_start(
     kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
     add(kb, "已索引", "已经索引的文章")
     result = kb.store.create(parse_markdown("崩溃前提交的文章 标记词青龙", title="未索引"), "tester")
-    status = kb.index_status()
+    status = kb.index.status()
     assert status.pending == 1 and not status.consistent
     kb.close()
     kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
     try:
         assert ids(kb, "青龙", "bm25") == [result.article.id]
-        assert kb.index_status().consistent
+        assert kb.index.status().consistent
     finally:
         kb.close()
 
@@ -127,15 +127,15 @@ def test_rows_inserted_outside_the_orm_are_flagged_then_rebuilt(kb: KnowledgeBas
                     updated_by="sql",
                 )
             )
-    status = kb.index_status()
+    status = kb.index.status()
     assert len(status.unindexed_articles) == 10 and not status.consistent
     kb.index.rebuild()
-    status = kb.index_status()
+    status = kb.index.status()
     assert status.consistent and status.articles == 10
     assert len(ids(kb, "白虎3")) >= 1
     generation = status.generation
     kb.index.rebuild()
-    again = kb.index_status()
+    again = kb.index.status()
     assert again.generation == generation + 1
     assert (again.articles, again.db_chunks, again.bm25_chunks, again.vector_chunks) == (
         status.articles,
@@ -166,11 +166,11 @@ def test_failed_indexing_leaves_no_stale_lock(kb: KnowledgeBase, monkeypatch: py
 
     monkeypatch.setattr(kb.analyzer, "tokens", exploding)
     with pytest.raises(RuntimeError):
-        kb.create_article(parse_markdown("爆炸标记 文章", title="坏文章"), "tester")
+        kb.writer.create(parse_markdown("爆炸标记 文章", title="坏文章"), "tester")
     monkeypatch.setattr(kb.analyzer, "tokens", original)
     good = add(kb, "好文章", "正常的文章 玄武")
     assert ids(kb, "玄武") and good in ids(kb, "玄武")
-    assert kb.index_status().consistent  # the failed one was replayed by the next apply
+    assert kb.index.status().consistent  # the failed one was replayed by the next apply
 
 
 def test_index_write_failure_keeps_the_write_and_reports_not_indexed(
@@ -180,22 +180,22 @@ def test_index_write_failure_keeps_the_write_and_reports_not_indexed(
         raise IndexUnavailableError("BM25 index is locked by another writer")
 
     monkeypatch.setattr(kb.index.generation.bm25, "replace_articles", locked)
-    outcome = kb.create_article(parse_markdown("锁住时写入 朱雀", title="锁"), "tester")
+    outcome = kb.writer.create(parse_markdown("锁住时写入 朱雀", title="锁"), "tester")
     assert not outcome.indexed and outcome.seq is not None
-    assert kb.index_status().pending == 1
+    assert kb.index.status().pending == 1
     monkeypatch.undo()
     kb.index.apply_pending()
     assert ids(kb, "朱雀", "bm25") == [outcome.article.id]  # type: ignore[union-attr]
-    assert kb.index_status().consistent
+    assert kb.index.status().consistent
 
 
 def test_filters_apply_before_the_limit(kb: KnowledgeBase) -> None:
     for i in range(30):
         add(kb, f"网络故障{i}", "网络 故障 排查 步骤")
-    kb.create_article(parse_markdown("网络 故障 排查", title="邮件网络", service="mail"), "tester")
+    kb.writer.create(parse_markdown("网络 故障 排查", title="邮件网络", service="mail"), "tester")
     hits = ids(kb, "网络 故障", limit=5, filters=ArticleFilter(services=("mail",)))
     assert len(hits) == 1
-    draft = kb.create_article(parse_markdown("网络 故障 草稿", title="草稿", status="draft"), "tester")
+    draft = kb.writer.create(parse_markdown("网络 故障 草稿", title="草稿", status="draft"), "tester")
     assert draft.article is not None
     assert draft.article.id not in ids(kb, "网络 故障 草稿", limit=50)
     assert draft.article.id in ids(kb, "草稿", filters=ArticleFilter(statuses=("draft",)))
@@ -208,24 +208,24 @@ def test_import_is_idempotent_and_tracks_changes(kb: KnowledgeBase, tmp_path: Pa
     (root / "sub" / "b.md").write_text("# 乙\n乙的正文 白泽", encoding="utf-8")
     (root / "bad.md").write_text("---\ntitle: [broken\n---\n", encoding="utf-8")
     (root / "latin1.md").write_bytes("# café\n".encode("latin-1"))
-    first = kb.import_paths([root], "tester")
+    first = kb.writer.import_paths([root], "tester")
     assert (first.created, first.updated, first.unchanged) == (2, 0, 0)
     assert {Path(p).name for p, _ in first.errors} == {"bad.md", "latin1.md"}
     articles, _ = kb.store.list_articles(ArticleFilter(statuses=()))
     assert sorted(a.source_path or "" for a in articles) == ["a.md", "sub/b.md"]
     assert all(a.collection == "kbdocs" for a in articles)
-    second = kb.import_paths([root], "tester")
+    second = kb.writer.import_paths([root], "tester")
     assert (second.created, second.updated, second.unchanged) == (0, 0, 2)
     (root / "a.md").write_text("---\ntitle: 甲\n---\n甲的新正文 麒麟", encoding="utf-8")
-    third = kb.import_paths([root], "tester")
+    third = kb.writer.import_paths([root], "tester")
     assert (third.created, third.updated, third.unchanged) == (0, 1, 1)
     a = next(x for x in kb.store.list_articles(ArticleFilter(statuses=()))[0] if x.source_path == "a.md")
     assert a.version == 2 and ids(kb, "麒麟", "bm25") == [a.id] and ids(kb, "苍龙", "bm25") == []
     (root / "sub" / "b.md").unlink()
-    fourth = kb.import_paths([root], "tester", delete_missing=True)
+    fourth = kb.writer.import_paths([root], "tester", delete_missing=True)
     assert len(fourth.retired) == 1
     assert ids(kb, "白泽", "bm25") == []
-    assert kb.index_status().consistent
+    assert kb.index.status().consistent
 
 
 def test_unreadable_generation_is_rebuilt_from_the_database(
@@ -241,7 +241,7 @@ def test_unreadable_generation_is_rebuilt_from_the_database(
     kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
     try:
         assert ids(kb, "貔貅", "bm25") == [aid]
-        assert kb.index.generation.path != gen_path and kb.index_status().consistent
+        assert kb.index.generation.path != gen_path and kb.index.status().consistent
     finally:
         kb.close()
 
@@ -264,7 +264,7 @@ def test_two_data_dirs_side_by_side(tmp_path: Path, analyzer: TextAnalyzer) -> N
 def test_deleted_articles_never_come_back_in_listings_or_odd_queries(kb: KnowledgeBase) -> None:  # BL-32
     keep = add(kb, "打印机", "打印机 卡纸")
     gone = add(kb, "扫描仪", "扫描仪 卡纸")
-    kb.delete_article(gone, "tester")
+    kb.writer.delete(gone, "tester")
     for q in ("*", "NOT 打印机", "卡纸", "扫描仪 OR 打印机", '"扫描仪"'):
         for mode in ("hybrid", "bm25", "vector"):
             assert gone not in ids(kb, q, mode, limit=100), (q, mode)

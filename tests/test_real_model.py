@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def real_kb(tmp_path_factory: pytest.TempPathFactory, analyzer: TextAnalyzer) -> Iterator[KnowledgeBase]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("real"), embedding_model="m3e-small")
     service = KnowledgeBase(settings, analyzer=analyzer).open()
-    service.import_paths([BUNDLED], "tester")
+    service.writer.import_paths([BUNDLED], "tester")
     try:
         yield service
     finally:
@@ -34,7 +34,7 @@ def real_kb(tmp_path_factory: pytest.TempPathFactory, analyzer: TextAnalyzer) ->
 
 
 def top_path(kb: KnowledgeBase, query: str, mode: str = "hybrid") -> str:
-    results = kb.search(SearchRequest(query, mode=mode, limit=5)).results
+    results = kb.engine.search(SearchRequest(query, mode=mode, limit=5)).results
     assert results, query
     return results[0].source_path or ""
 
@@ -59,13 +59,13 @@ def test_known_answers_on_real_articles(real_kb: KnowledgeBase, query: str, expe
 def test_vector_leg_alone_finds_the_licensing_article(real_kb: KnowledgeBase) -> None:
     paths = [
         h.source_path or ""
-        for h in real_kb.search(SearchRequest("远程桌面连接提示没有许可证", mode="vector")).results[:3]
+        for h in real_kb.engine.search(SearchRequest("远程桌面连接提示没有许可证", mode="vector")).results[:3]
     ]
     assert any("rdp-error-no-licenses-available" in p for p in paths)
 
 
 def test_chunks_fit_the_model_and_counts_agree(real_kb: KnowledgeBase) -> None:  # BL-23
-    status = real_kb.index_status()
+    status = real_kb.index.status()
     assert status.consistent and status.articles == 142
     from sqlalchemy import func, select
 
@@ -100,8 +100,8 @@ def test_settings_default_model_is_m3e_small(tmp_path: Path) -> None:
 
 
 def test_off_topic_query_is_low_confidence_with_the_real_model(real_kb: KnowledgeBase) -> None:  # BL-22
-    assert real_kb.search(SearchRequest("今天食堂吃什么")).low_confidence
-    assert not real_kb.search(SearchRequest("远程桌面 没有可用的许可证")).low_confidence
+    assert real_kb.engine.search(SearchRequest("今天食堂吃什么")).low_confidence
+    assert not real_kb.engine.search(SearchRequest("远程桌面 没有可用的许可证")).low_confidence
 
 
 def test_onnx_backend_equals_sentence_transformers(tmp_path: Path) -> None:

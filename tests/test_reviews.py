@@ -128,7 +128,7 @@ def test_review_missing_sections_is_a_draft_listing_them(client: TestClient) -> 
 
 
 def test_case_write_ups_import_as_reviews(kb: KnowledgeBase) -> None:
-    report = kb.import_paths([CASES], "tester", as_reviews=True)
+    report = kb.writer.import_paths([CASES], "tester", as_reviews=True)
     assert report.created == 12 and not report.errors and len(report.skipped) == 1  # _index.md is a listing
     articles, total = kb.store.list_articles(ArticleFilter(statuses=(), kinds=(KIND,)))
     assert total == 12
@@ -136,4 +136,4 @@ def test_case_write_ups_import_as_reviews(kb: KnowledgeBase) -> None:
     schema = next(a for a in articles if a.source_path == "schemaerror-when-using-kubectl-apply-or-edit.md")
     sections = split_sections(schema.body)
     assert "metrics-server" in sections["根因"] and "回滚" in sections["处置过程"]
-    assert kb.import_paths([CASES], "tester", as_reviews=True).unchanged == 12
+    assert kb.writer.import_paths([CASES], "tester", as_reviews=True).unchanged == 12

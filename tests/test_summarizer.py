@@ -15,6 +15,7 @@ from kb.articles.kcs import SECTIONS
 from kb.config import Settings
 from kb.desk.summarizer import Summarizer
 from kb.ingest.redaction import Redactor
+from kb.ingest.tickets import import_tickets
 from kb.search.embedding import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
@@ -109,8 +110,8 @@ def test_distilled_drafts_are_rewritten_and_nothing_personal_is_sent(
     )
     kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
     try:
-        kb.import_tickets(EXPORT, "kb-zh")
-        report = kb.distill_tickets("distiller")
+        import_tickets(kb.database, EXPORT, "kb-zh")
+        report = kb.distiller.distill("distiller")
         assert len(report.groups) == 2 and len(fake_openai.requests) == 2
         for group in report.groups:
             article = kb.store.get(group.article_id or 0)

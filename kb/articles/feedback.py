@@ -77,7 +77,7 @@ class FeedbackStore:
         if len(comment) > MAX_COMMENT_CHARS:
             raise InvalidInputError(f"A feedback comment has at most {MAX_COMMENT_CHARS} characters.")
         with self.database.session() as session:
-            _require_article(session, article_id)
+            require_article(session, article_id)
             row = Feedback(
                 article_id=article_id,
                 helpful=helpful,
@@ -97,15 +97,8 @@ class FeedbackStore:
             NotFoundError: no such article.
             InvalidInputError: unknown event, or ``resolved`` without a ticket.
         """
-        if event not in USAGE_EVENTS:
-            raise InvalidInputError(f"Unknown usage event {event!r}; use one of {', '.join(USAGE_EVENTS)}.")
-        if event == "resolved" and not (ticket or "").strip():
-            raise InvalidInputError("A 'resolved' usage names the ticket it resolved.")
         with self.database.session() as session:
-            _require_article(session, article_id)
-            session.add(
-                ArticleUsage(article_id=article_id, event=event, ticket=ticket, actor=actor, created_at=utcnow())
-            )
+            add_usage(session, article_id, event, actor, ticket=ticket)
 
     def feedback(self, article_id: int, limit: int = 50) -> list[Feedback]:
         """The newest votes on an article."""
@@ -179,6 +172,22 @@ class FeedbackStore:
         return items
 
 
-def _require_article(session: Session, article_id: int) -> None:
+def add_usage(session: Session, article_id: int, event: str, actor: str, *, ticket: str | None = None) -> None:
+    """Add a usage row in the caller's transaction (so closing a ticket and counting its articles is one commit).
+
+    Raises:
+        NotFoundError: no such article.
+        InvalidInputError: unknown event, or ``resolved`` without a ticket.
+    """
+    if event not in USAGE_EVENTS:
+        raise InvalidInputError(f"Unknown usage event {event!r}; use one of {', '.join(USAGE_EVENTS)}.")
+    if event == "resolved" and not (ticket or "").strip():
+        raise InvalidInputError("A 'resolved' usage names the ticket it resolved.")
+    require_article(session, article_id)
+    session.add(ArticleUsage(article_id=article_id, event=event, ticket=ticket, actor=actor, created_at=utcnow()))
+
+
+def require_article(session: Session, article_id: int) -> None:
+    """Raise :class:`NotFoundError` unless the article exists (in the caller's transaction)."""
     if session.get(Article, article_id) is None:
         raise NotFoundError(f"Article {article_id} does not exist.")

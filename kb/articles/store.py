@@ -189,7 +189,8 @@ class ArticleStore:
     ) -> WriteResult:
         """Replace an article's content; a new version when anything changed, else a no-op.
 
-        A change of ``content.status`` follows :mod:`kb.articles.lifecycle` (unless ``lifecycle`` is False, for imports):
+        A change of ``content.status`` follows :mod:`kb.articles.lifecycle` (unless ``lifecycle`` is False, for
+        imports):
         publishing records ``actor`` as reviewer and the review-by date (``review_by`` or a year ahead);
         retiring records ``superseded_by``.
 

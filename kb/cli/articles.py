@@ -78,13 +78,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if command in ("status", "restore", "known-error"):
             kb.open()  # these change what is searchable: the index is brought up to date before returning
             if command == "status":
-                outcome = kb.set_status(
+                outcome = kb.writer.set_status(
                     args.article_id, args.status, user, superseded_by=args.superseded_by, review_by=args.review_by
                 )
             elif command == "restore":
-                outcome = kb.restore_version(args.article_id, args.version, user)
+                outcome = kb.writer.restore(args.article_id, args.version, user)
             else:
-                outcome = kb.create_known_error(args.review_id, user)
+                outcome = kb.writer.create_known_error(args.review_id, user)
             article = outcome.article
             assert article is not None
             print(f"article {article.id}: {article.status}, version {article.version}, indexed={outcome.indexed}")

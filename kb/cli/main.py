@@ -118,14 +118,14 @@ def _cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     kb = KnowledgeBase(settings).open()
     try:
-        report = kb.import_paths(
+        report = kb.writer.import_paths(
             args.paths,
             settings.dev_user,
             collection=args.collection,
             delete_missing=args.delete_missing,
             as_reviews=args.as_reviews,
         )
-        status = kb.index_status()
+        status = kb.index.status()
     finally:
         kb.close()
     if args.json:
@@ -148,7 +148,7 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.index_command == "rebuild":
             manifest = kb.index.rebuild()
-            status = kb.index_status()
+            status = kb.index.status()
             print(
                 f"rebuilt generation {manifest.generation}: {status.articles} articles, "
                 f"{status.vector_chunks} chunks, model {manifest.model}"
@@ -157,7 +157,7 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         if kb.index.open_readonly() is None:
             print("no index yet: run `kb import` or `kb index rebuild`", file=sys.stderr)
             return 1
-        status = kb.index_status()
+        status = kb.index.status()
         if args.json:
             _print_json(asdict(status))
         else:
@@ -181,7 +181,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             services=tuple(args.service),
             tags=tuple(args.tag),
         )
-        result = kb.search(
+        result = kb.engine.search(
             SearchRequest(args.query, mode=args.mode, limit=args.limit, filters=flt, explain=args.explain)
         )
     finally:
@@ -278,6 +278,7 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from kb.ingest.tickets import import_tickets
     from kb.service import KnowledgeBase
 
     kb = KnowledgeBase(settings)
@@ -285,7 +286,9 @@ def _cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
         if args.tickets_command == "distill":
             return _distill(kb, args, settings)
         with tqdm(unit=" rows", desc="tickets", disable=args.json, file=sys.stderr) as bar:
-            report = kb.import_tickets(args.file, args.mapping, progress=lambda rows: bar.update(rows - bar.n))
+            report = import_tickets(
+                kb.database, args.file, args.mapping, progress=lambda rows: bar.update(rows - bar.n)
+            )
     finally:
         kb.close()
     if args.json:
@@ -314,7 +317,7 @@ def _distill(kb: Any, args: argparse.Namespace, settings: Settings) -> int:
             bar = bars[phase] = tqdm(total=total, desc=phase, unit=" tickets" if phase != "drafting" else " groups")
         bar.update(done - bar.n)
 
-    report = kb.distill_tickets(settings.dev_user, source=args.source, category=args.category, progress=progress)
+    report = kb.distiller.distill(settings.dev_user, source=args.source, category=args.category, progress=progress)
     for bar in bars.values():
         bar.close()
     data = report.as_dict()
@@ -333,19 +336,19 @@ def _distill(kb: Any, args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_analysis(args: argparse.Namespace, settings: Settings) -> int:
-    from kb.desk.analysis import analyze, as_csv
+    from kb.desk.analysis import as_csv
     from kb.models import as_utc
     from kb.service import KnowledgeBase
 
     kb = KnowledgeBase(settings)
     try:
-        report = analyze(kb, as_utc(args.start), as_utc(args.end))
+        report = kb.analysis.analyze(as_utc(args.start), as_utc(args.end))
     finally:
         kb.close()
     if args.csv:
         print(as_csv(report), end="")
     else:
-        _print_json(report)
+        _print_json(report.as_dict())
     return 0
 
 
@@ -360,7 +363,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     kb = KnowledgeBase(settings)
     if args.import_paths:
         kb.open()
-        report = kb.import_paths(args.import_paths, settings.dev_user)
+        report = kb.writer.import_paths(args.import_paths, settings.dev_user)
         print(
             f"imported {', '.join(str(p) for p in args.import_paths)}: {report.created} created, "
             f"{report.updated} updated, {report.unchanged} unchanged, {len(report.errors)} errors",
@@ -369,7 +372,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.smtp_port:
         from kb.desk.channels.email import SmtpIntake
 
-        smtp_host, smtp_port = SmtpIntake(kb, settings.intake_default_service, host, settings.smtp_port).start()
+        smtp_host, smtp_port = SmtpIntake(kb.tickets, settings.intake_default_service, host, settings.smtp_port).start()
         print(f"e-mail intake (SMTP) on {smtp_host}:{smtp_port}", flush=True)
     example = f"http://{host}:{port}/search?q={quote('远程桌面 没有可用的许可证')}"
     print(f"kb serving on http://{host}:{port}  (try {example})", flush=True)

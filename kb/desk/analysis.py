@@ -22,98 +22,227 @@ import datetime as dt
 import io
 import statistics
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 
-from kb.desk.distill import ensure_embeddings, group_alike, tfidf_matrix
+from kb.db import Database
+from kb.desk.similar import TicketVectors, fit_tfidf, group_alike
+from kb.desk.sla import ServiceCatalog
+from kb.desk.workflow import SOURCE
 from kb.models import Ticket, TicketEvent, as_utc, utcnow
-
-if TYPE_CHECKING:
-    from kb.service import KnowledgeBase
+from kb.search.text import TextAnalyzer
 
 COMPLAINT = "投诉"
 SATISFIED = 4
+#: The catalog's "ticket satisfaction > 90 %" (DOMAIN.md), as a share.
+SATISFACTION_TARGET = 0.9
 FREQUENT_MIN = 3
 
 
-def analyze(
-    kb: KnowledgeBase, start: dt.datetime, end: dt.datetime, *, ping_pong_min: int = 3, now: dt.datetime | None = None
-) -> dict[str, Any]:
-    """The report for tickets opened in ``[start, end)`` (aware datetimes); ``now`` for open tickets' clocks."""
-    now = now or utcnow()
-    with kb.database.session() as session:
-        tickets = [
+@dataclass(frozen=True)
+class Satisfaction:
+    """Rated tickets, their mean rating (1-5) and the share rated 4 or 5 (0-1), beside the target share."""
+
+    rated: int
+    mean: float | None
+    satisfied_share: float | None
+    target_share: float = SATISFACTION_TARGET
+
+
+@dataclass(frozen=True)
+class ServiceResponse:
+    """Response times achieved for one service type: median minutes of support time and the share within the
+    catalog target (0-1), beside that target."""
+
+    service: str
+    support_hours: str
+    response_target_minutes: int
+    responded: int
+    median_response_minutes: float | None
+    within_target_share: float | None
+
+
+@dataclass(frozen=True)
+class SlaSummary:
+    """Tickets past their response / resolution targets, and response times per service type."""
+
+    response_breaches: int
+    resolution_breaches: int
+    services: list[ServiceResponse]
+
+
+@dataclass(frozen=True)
+class PingPongTicket:
+    """A ticket bounced between groups: reassignment count and the groups it went through."""
+
+    ticket_id: int
+    reassignments: int
+    path: list[str]
+
+
+@dataclass(frozen=True)
+class PingPong:
+    """Tickets reassigned ``threshold`` or more times or sent back to a group they had left (推诿)."""
+
+    threshold: int
+    count: int
+    tickets: list[PingPongTicket]
+
+
+@dataclass(frozen=True)
+class Complaints:
+    """Tickets of the complaint service type (投诉)."""
+
+    count: int
+    ids: list[str]
+
+
+@dataclass(frozen=True)
+class FrequentProblem:
+    """A group of alike tickets (频发问题): size, an example title and the ticket numbers."""
+
+    size: int
+    example: str
+    tickets: list[str]
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    """The operations analysis of one window (see module docstring); rates are shares (0-1) or None."""
+
+    window: dict[str, str]
+    tickets: int
+    closed: int
+    by_channel: dict[str, int]
+    satisfaction: Satisfaction
+    sla: SlaSummary
+    ping_pong: PingPong
+    complaints: Complaints
+    frequent_problems: list[FrequentProblem] = field(default_factory=list)
+    deflection_rate: float | None = None
+    kb_coverage: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON the API answers with."""
+        return asdict(self)
+
+
+class OperationsAnalysis:
+    """Builds :class:`AnalysisReport` for the desk's tickets.
+
+    Args:
+        database: the tickets and their events.
+        catalog: support hours and response targets per service type.
+        vectors: stored ticket embeddings (encoded when missing), for the grouping of frequent problems.
+        analyzer: TF-IDF terms of that grouping.
+        similarity: the "alike" bar of the grouping (setting ``distill_similarity``).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        catalog: ServiceCatalog,
+        vectors: TicketVectors,
+        analyzer: TextAnalyzer,
+        *,
+        similarity: float = 0.8,
+    ) -> None:
+        self.database = database
+        self.catalog = catalog
+        self.vectors = vectors
+        self.analyzer = analyzer
+        self.similarity = similarity
+
+    def analyze(
+        self, start: dt.datetime, end: dt.datetime, *, ping_pong_min: int = 3, now: dt.datetime | None = None
+    ) -> AnalysisReport:
+        """The report for tickets opened in ``[start, end)`` (aware datetimes); ``now`` for open tickets' clocks."""
+        now = now or utcnow()
+        with self.database.session() as session:
+            tickets = [
+                t
+                for t in session.scalars(select(Ticket).where(Ticket.source == SOURCE).order_by(Ticket.id))
+                if t.opened_at is not None and start <= as_utc(t.opened_at) < end
+            ]
+            ids = [t.id for t in tickets]
+            events = list(session.scalars(select(TicketEvent).where(TicketEvent.ticket_id.in_(ids)))) if ids else []
+        by_ticket: dict[int, list[TicketEvent]] = {}
+        for event in sorted(events, key=lambda e: e.id):
+            by_ticket.setdefault(event.ticket_id, []).append(event)
+        closed = [t for t in tickets if t.status == "closed"]
+        rated = [t.satisfaction for t in tickets if t.satisfaction is not None]
+        linked = [
             t
-            for t in session.scalars(select(Ticket).where(Ticket.source == "desk").order_by(Ticket.id))
-            if t.opened_at is not None and start <= as_utc(t.opened_at) < end
+            for t in closed
+            if t.deflected or any(e.kind == "closed" and e.data.get("articles") for e in by_ticket.get(t.id, []))
         ]
-        ids = [t.id for t in tickets]
-        events = list(session.scalars(select(TicketEvent).where(TicketEvent.ticket_id.in_(ids)))) if ids else []
-    by_ticket: dict[int, list[TicketEvent]] = {}
-    for event in sorted(events, key=lambda e: e.id):
-        by_ticket.setdefault(event.ticket_id, []).append(event)
-    closed = [t for t in tickets if t.status == "closed"]
-    rated = [t.satisfaction for t in tickets if t.satisfaction is not None]
-    linked = [
-        t for t in closed if t.deflected or any(e.kind == "closed" and e.data.get("articles") for e in by_ticket[t.id])
-    ]
-    return {
-        "window": {"start": start.isoformat(), "end": end.isoformat()},
-        "tickets": len(tickets),
-        "closed": len(closed),
-        "by_channel": dict(Counter(t.channel or "unknown" for t in tickets)),
-        "satisfaction": {
-            "rated": len(rated),
-            "mean": round(statistics.fmean(rated), 2) if rated else None,
-            "satisfied_share": round(sum(r >= SATISFIED for r in rated) / len(rated), 4) if rated else None,
-            "target_share": 0.9,
-        },
-        "sla": _sla(kb, tickets, now),
-        "ping_pong": _ping_pong(by_ticket, ping_pong_min),
-        "complaints": {
-            "count": sum(t.service == COMPLAINT for t in tickets),
-            "ids": [t.external_id for t in tickets if t.service == COMPLAINT],
-        },
-        "frequent_problems": _frequent(kb, tickets),
-        "deflection_rate": round(sum(t.deflected for t in closed) / len(closed), 4) if closed else None,
-        "kb_coverage": round(len(linked) / len(closed), 4) if closed else None,
-    }
-
-
-def _sla(kb: KnowledgeBase, tickets: list[Ticket], now: dt.datetime) -> dict[str, Any]:
-    response_breaches = resolution_breaches = 0
-    per_service: dict[str, list[float]] = {}
-    for t in tickets:
-        responded = as_utc(t.responded_at) if t.responded_at else None
-        if t.response_due is not None and (responded or now) > as_utc(t.response_due):
-            response_breaches += 1
-        finished = as_utc(t.closed_at) if t.closed_at else None
-        if t.resolution_due is not None and (finished or now) > as_utc(t.resolution_due):
-            resolution_breaches += 1
-        if responded is not None and t.opened_at is not None and t.service:
-            calendar = kb.catalog.calendar(kb.catalog.service(t.service))
-            per_service.setdefault(t.service, []).append(calendar.elapsed(as_utc(t.opened_at), responded))
-    services = []
-    for level in kb.catalog.services.values():
-        times = per_service.get(level.name, [])
-        services.append(
-            {
-                "service": level.name,
-                "support_hours": level.hours,
-                "response_target_minutes": level.response_minutes,
-                "responded": len(times),
-                "median_response_minutes": round(statistics.median(times), 1) if times else None,
-                "within_target_share": round(sum(x <= level.response_minutes for x in times) / len(times), 4)
-                if times
-                else None,
-            }
+        return AnalysisReport(
+            window={"start": start.isoformat(), "end": end.isoformat()},
+            tickets=len(tickets),
+            closed=len(closed),
+            by_channel=dict(Counter(t.channel or "unknown" for t in tickets)),
+            satisfaction=Satisfaction(
+                rated=len(rated),
+                mean=round(statistics.fmean(rated), 2) if rated else None,
+                satisfied_share=round(sum(r >= SATISFIED for r in rated) / len(rated), 4) if rated else None,
+            ),
+            sla=self._sla(tickets, now),
+            ping_pong=_ping_pong(by_ticket, ping_pong_min),
+            complaints=Complaints(
+                count=sum(t.service == COMPLAINT for t in tickets),
+                ids=[t.external_id for t in tickets if t.service == COMPLAINT],
+            ),
+            frequent_problems=self._frequent(tickets),
+            deflection_rate=round(sum(t.deflected for t in closed) / len(closed), 4) if closed else None,
+            kb_coverage=round(len(linked) / len(closed), 4) if closed else None,
         )
-    return {"response_breaches": response_breaches, "resolution_breaches": resolution_breaches, "services": services}
+
+    def _sla(self, tickets: list[Ticket], now: dt.datetime) -> SlaSummary:
+        response_breaches = resolution_breaches = 0
+        per_service: dict[str, list[float]] = {}
+        for t in tickets:
+            responded = as_utc(t.responded_at) if t.responded_at else None
+            if t.response_due is not None and (responded or now) > as_utc(t.response_due):
+                response_breaches += 1
+            finished = as_utc(t.closed_at) if t.closed_at else None
+            if t.resolution_due is not None and (finished or now) > as_utc(t.resolution_due):
+                resolution_breaches += 1
+            if responded is not None and t.opened_at is not None and t.service:
+                calendar = self.catalog.calendar(self.catalog.service(t.service))
+                per_service.setdefault(t.service, []).append(calendar.elapsed(as_utc(t.opened_at), responded))
+        services = []
+        for level in self.catalog.services.values():
+            times = per_service.get(level.name, [])
+            within = round(sum(x <= level.response_minutes for x in times) / len(times), 4) if times else None
+            services.append(
+                ServiceResponse(
+                    service=level.name,
+                    support_hours=level.hours,
+                    response_target_minutes=level.response_minutes,
+                    responded=len(times),
+                    median_response_minutes=round(statistics.median(times), 1) if times else None,
+                    within_target_share=within,
+                )
+            )
+        return SlaSummary(response_breaches, resolution_breaches, services)
+
+    def _frequent(self, tickets: list[Ticket]) -> list[FrequentProblem]:
+        if len(tickets) < FREQUENT_MIN:
+            return []
+        self.vectors.ensure(tickets)
+        try:
+            _, tfidf = fit_tfidf(self.analyzer, [f"{t.title}\n{t.description}" for t in tickets], min_df=2)
+        except ValueError:  # no term shared by two tickets: no frequent problem
+            return []
+        groups = group_alike(self.vectors.matrix(tickets), tfidf, self.similarity, FREQUENT_MIN)
+        return [
+            FrequentProblem(len(g), tickets[int(g[0])].title, [tickets[int(i)].external_id for i in g]) for g in groups
+        ]
 
 
-def _ping_pong(by_ticket: dict[int, list[TicketEvent]], minimum: int) -> dict[str, Any]:
+def _ping_pong(by_ticket: dict[int, list[TicketEvent]], minimum: int) -> PingPong:
     flagged = []
     for ticket_id, events in by_ticket.items():
         moves = [e for e in events if e.kind == "reassigned"]
@@ -121,28 +250,13 @@ def _ping_pong(by_ticket: dict[int, list[TicketEvent]], minimum: int) -> dict[st
         left = [str(m.data.get("from")) for m in moves]
         bounced_back = any(g in left[:i] for i, g in enumerate(groups))
         if len(moves) >= minimum or bounced_back:
-            flagged.append(
-                {"ticket_id": ticket_id, "reassignments": len(moves), "path": [left[0], *groups] if moves else []}
-            )
-    return {"threshold": minimum, "count": len(flagged), "tickets": flagged}
+            flagged.append(PingPongTicket(ticket_id, len(moves), [left[0], *groups] if moves else []))
+    return PingPong(minimum, len(flagged), flagged)
 
 
-def _frequent(kb: KnowledgeBase, tickets: list[Ticket]) -> list[dict[str, Any]]:
-    if len(tickets) < FREQUENT_MIN:
-        return []
-    ensure_embeddings(kb, tickets, lambda _p, _d, _t: None)
-    vectors = np.vstack([np.frombuffer(t.embedding or b"", dtype=np.float32) for t in tickets])
-    texts = [f"{t.title}\n{t.description}" for t in tickets]
-    tfidf, _ = tfidf_matrix(kb, texts)
-    groups = group_alike(vectors, tfidf, kb.settings.distill_similarity, FREQUENT_MIN)
-    return [
-        {"size": len(g), "example": tickets[int(g[0])].title, "tickets": [tickets[int(i)].external_id for i in g]}
-        for g in groups
-    ]
-
-
-def as_csv(report: dict[str, Any]) -> str:
+def as_csv(analysis: AnalysisReport) -> str:
     """The report as CSV rows ``section,key,metric,value`` (one row per number)."""
+    report = analysis.as_dict()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "key", "metric", "value"])

@@ -13,8 +13,8 @@ Assignment (and reassignment) is allowed in any open status; escalation moves L1
 resolution and a root cause. Every change is one transaction with its :class:`kb.models.TicketEvent` (who, when,
 what), so the audit trail and the ticket never disagree; a refused change writes nothing.
 
-SLA targets come from the service catalog (:mod:`kb.desk.sla`): ``response_due`` and ``resolution_due`` are set at intake
-in support time; the first assignment or status change counts as the response.
+SLA targets come from the service catalog (:mod:`kb.desk.sla`): ``response_due`` and ``resolution_due`` are set at
+intake in support time; the first assignment or status change counts as the response.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kb.articles.feedback import add_usage, require_article
 from kb.db import Database
 from kb.desk.sla import ServiceCatalog
 from kb.errors import ConflictError, InvalidInputError, NotFoundError, TransitionError
@@ -48,7 +49,7 @@ SOURCE = "desk"
 
 
 @dataclass(frozen=True)
-class Intake:
+class NewTicket:
     """A new ticket as taken in: ``service`` is a catalog key or name; ``channel`` one of web, email, im, phone,
     api; ``opened_at`` defaults to now."""
 
@@ -84,8 +85,17 @@ class Desk:
                 raise NotFoundError(f"Ticket {ticket_id} does not exist.")
             yield session, ticket
 
-    def intake(self, intake: Intake, actor: str) -> Ticket:
-        """Take in a ticket (status ``new``, tier L1, SLA targets from the catalog).
+    def open(
+        self,
+        intake: NewTicket,
+        actor: str,
+        *,
+        suggested: dict[str, Any] | None = None,
+        message_key: str | None = None,
+    ) -> Ticket:
+        """Open a ticket (status ``new``, tier L1, SLA targets from the catalog), in one transaction with its
+        ``created`` event, the ``suggested`` event (``suggested``: what was shown) and the channel's message key
+        (so replies thread onto it). Call it through :class:`kb.desk.intake.TicketDesk`.
 
         Raises:
             InvalidInputError: unknown service type or channel, empty title.
@@ -125,6 +135,10 @@ class Desk:
             if intake.external_id is None:
                 ticket.external_id = f"T{ticket.id:08d}"
             _event(session, ticket, "created", actor, self._now(), channel=intake.channel, service=level.name)
+            if suggested is not None:
+                _event(session, ticket, "suggested", actor, self._now(), **suggested)
+            if message_key:
+                self._remember(session, message_key, ticket.id)
             return ticket
 
     def get(self, ticket_id: int) -> Ticket:
@@ -138,6 +152,12 @@ class Desk:
             if ticket is None:
                 raise NotFoundError(f"Ticket {ticket_id} does not exist.")
             return ticket
+
+    def open_tickets(self) -> list[Ticket]:
+        """The desk's tickets that are not closed (imported tickets are history, not work), oldest first."""
+        with self.database.session() as session:
+            query = select(Ticket).where(Ticket.status.in_(OPEN), Ticket.source == SOURCE).order_by(Ticket.id)
+            return list(session.scalars(query))
 
     def events(self, ticket_id: int) -> list[TicketEvent]:
         """The ticket's audit trail, oldest first."""
@@ -165,8 +185,17 @@ class Desk:
             _event(session, ticket, kind, actor, self._now(), **{"from": before, "to": group, "assignee": assignee})
             return ticket
 
-    def escalate(self, ticket_id: int, actor: str, *, reason: str, group: str | None = None) -> Ticket:
-        """Raise the support line (L1 → L2 → L3), optionally to another group.
+    def escalate(
+        self,
+        ticket_id: int,
+        actor: str,
+        *,
+        reason: str,
+        group: str | None = None,
+        suggested: dict[str, Any] | None = None,
+    ) -> Ticket:
+        """Raise the support line (L1 → L2 → L3), optionally to another group, with the ``suggested`` event in the
+        same transaction.
 
         Raises:
             ConflictError: already at L3, or the ticket is closed.
@@ -187,10 +216,13 @@ class Desk:
                 self._now(),
                 **{"from": before, "to": ticket.tier, "reason": reason},
             )
+            if suggested is not None:
+                _event(session, ticket, "suggested", actor, self._now(), **suggested)
             return ticket
 
-    def note(self, ticket_id: int, text: str, actor: str) -> Ticket:
-        """Add a work note (appended to ``work_notes`` and recorded as an event)."""
+    def note(self, ticket_id: int, text: str, actor: str, *, message_key: str | None = None) -> Ticket:
+        """Add a work note (appended to ``work_notes`` and recorded as an event); ``message_key``: the channel
+        message it came from, remembered in the same transaction."""
         if not text.strip():
             raise InvalidInputError("A note needs text.")
         with self._ticket(ticket_id) as (session, ticket):
@@ -198,6 +230,8 @@ class Desk:
             stamp = self._now().strftime("%Y-%m-%d %H:%M")
             ticket.work_notes = (ticket.work_notes + "\n" if ticket.work_notes else "") + f"[{stamp} {actor}] {text}"
             _event(session, ticket, "note", actor, self._now(), text=text)
+            if message_key:
+                self._remember(session, message_key, ticket.id)
             return ticket
 
     def move(self, ticket_id: int, status: str, actor: str) -> Ticket:
@@ -227,9 +261,10 @@ class Desk:
         articles: list[int] | None = None,
     ) -> Ticket:
         """Close a resolved ticket: resolution and root cause required, satisfaction 1-5 and comment optional,
-        the articles used linked (each counted as "used to resolve" this ticket).
+        the articles used linked (each counted as "used to resolve" this ticket, in the same transaction).
 
         Raises:
+            NotFoundError: no such ticket or article (nothing changes).
             InvalidInputError: missing resolution or root cause, satisfaction out of range.
             TransitionError: the ticket is not resolved.
         """
@@ -238,19 +273,25 @@ class Desk:
         if satisfaction is not None and not 1 <= satisfaction <= 5:
             raise InvalidInputError("Satisfaction is 1 to 5.")
         with self._ticket(ticket_id) as (session, ticket):
+            for article_id in articles or []:
+                require_article(session, article_id)  # 404 before anything else is said
             _check(ticket.status, "closed")
             if ticket.status == "new":  # only deflection closes a new ticket
                 raise _illegal("new", "closed")
             ticket.status, ticket.closed_at = "closed", self._now()
             ticket.resolution, ticket.root_cause = resolution, root_cause
             ticket.satisfaction, ticket.satisfaction_comment = satisfaction, comment
+            for article_id in articles or []:
+                add_usage(session, article_id, "resolved", actor, ticket=ticket.external_id)
             _event(session, ticket, "closed", actor, self._now(), articles=articles or [], satisfaction=satisfaction)
             return ticket
 
     def deflect(self, ticket_id: int, article_id: int, actor: str) -> Ticket:
-        """The requester or agent marked a suggested article as the fix: the ticket closes as deflected (工单拦截).
+        """The requester or agent marked a suggested article as the fix: the ticket closes as deflected (工单拦截)
+        and the article's use is counted, in one transaction.
 
         Raises:
+            NotFoundError: no such ticket or article.
             TransitionError: the ticket is no longer new.
         """
         with self._ticket(ticket_id) as (session, ticket):
@@ -260,6 +301,7 @@ class Desk:
             ticket.resolution = ticket.resolution or f"按知识库文章 #{article_id} 自助解决（工单拦截）"
             ticket.root_cause = ticket.root_cause or "见知识库文章"
             _responded(ticket, self._now())
+            add_usage(session, article_id, "resolved", actor, ticket=ticket.external_id)
             _event(session, ticket, "deflected", actor, self._now(), article=article_id)
             return ticket
 
@@ -279,22 +321,16 @@ class Desk:
                     return int(found)
         return None
 
-    def remember_message(self, key: str, ticket_id: int) -> None:
+    def _remember(self, session: Session, key: str, ticket_id: int) -> None:
         """Record that the message ``key`` belongs to ``ticket_id`` (so replies to it thread onto the ticket)."""
-        with self.database.session() as session:
-            if session.get(TicketMessage, key) is None:
-                session.add(TicketMessage(message_id=key, ticket_id=ticket_id, created_at=self._now()))
+        if session.get(TicketMessage, key) is None:
+            session.add(TicketMessage(message_id=key, ticket_id=ticket_id, created_at=self._now()))
 
     def set_sla_state(self, ticket_id: int, state: str, actor: str) -> None:
         """Record a new SLA state (``ok``, ``at_risk``, ``breached``) with its event."""
         with self._ticket(ticket_id) as (session, ticket):
             before, ticket.sla_state = ticket.sla_state, state
             _event(session, ticket, "sla", actor, self._now(), **{"from": before, "to": state})
-
-    def record(self, ticket_id: int, kind: str, actor: str, **data: Any) -> None:
-        """Add an event without changing the ticket (for example the suggestions shown)."""
-        with self._ticket(ticket_id) as (session, ticket):
-            _event(session, ticket, kind, actor, self._now(), **data)
 
 
 def _event(session: Session, ticket: Ticket, kind: str, actor: str, now: dt.datetime, **data: Any) -> None:

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from sqlalchemy import select
 
 from kb.db import Database
 from kb.errors import InvalidInputError
-from kb.ingest.mapping import TicketMapping, TicketRecord, map_row
+from kb.ingest.mapping import TicketMapping, TicketRecord, load_mapping, map_row
 from kb.models import Ticket, utcnow
 
 BATCH_ROWS = 1000
@@ -120,7 +121,7 @@ def iter_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any] |
 def import_tickets(
     database: Database,
     path: Path,
-    mapping: TicketMapping,
+    mapping: TicketMapping | str | Path,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> TicketImportReport:
@@ -129,14 +130,15 @@ def import_tickets(
     Args:
         database: where tickets are written.
         path: a .csv, .jsonl or .zip export.
-        mapping: column mapping; its ``format`` (when set) overrides the one guessed from the file name.
+        mapping: column mapping, or the name or file of one (:func:`kb.ingest.mapping.load_mapping`); its
+            ``format`` (when set) overrides the one guessed from the file name.
         progress: called with the number of rows read so far after each batch.
 
     Raises:
-        InvalidInputError: the file cannot be opened or read.
+        InvalidInputError: the file cannot be opened or read; unknown or invalid mapping.
     """
-    import time
-
+    if not isinstance(mapping, TicketMapping):
+        mapping = load_mapping(mapping)
     started = time.perf_counter()
     report = TicketImportReport()
     batch: list[TicketRecord] = []

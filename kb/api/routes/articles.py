@@ -19,8 +19,9 @@ from kb.api.schemas import (
 from kb.articles.content import parse_markdown
 from kb.articles.rendering import render_html
 from kb.articles.store import ArticleFilter, content_of
+from kb.ingest.writer import WriteOutcome
 from kb.models import Article
-from kb.service import KnowledgeBase, WriteOutcome
+from kb.service import KnowledgeBase
 
 router = APIRouter(prefix="/articles", tags=["articles"])
 
@@ -105,7 +106,7 @@ def get_article(
 def create_article(kb: KB, user: CurrentUser, payload: ArticleCreate, response: Response) -> WriteAnswer:
     """Create an article; answers 201 once it is searchable (202 if indexing is still catching up)."""
     content = parse_markdown(payload.body, **_explicit(payload))
-    return answer(kb, kb.create_article(content, user.username), response, created=True)
+    return answer(kb, kb.writer.create(content, user.username), response, created=True)
 
 
 @router.put("/{article_id}", response_model=WriteAnswer)
@@ -117,10 +118,10 @@ def update_article(
     fields = current.model_dump() | _explicit(payload)
     body = payload.body if "body" in payload.model_fields_set else current.body
     content = parse_markdown(body, **{k: v for k, v in fields.items() if k != "body"})
-    return answer(kb, kb.update_article(article_id, content, user.username), response)
+    return answer(kb, kb.writer.update(article_id, content, user.username), response)
 
 
 @router.delete("/{article_id}", response_model=WriteAnswer)
 def delete_article(kb: KB, user: CurrentUser, article_id: int, response: Response) -> WriteAnswer:
     """Delete an article; it is gone from both index legs when this answers 200."""
-    return answer(kb, kb.delete_article(article_id, user.username), response)
+    return answer(kb, kb.writer.delete(article_id, user.username), response)

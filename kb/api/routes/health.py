@@ -25,7 +25,7 @@ def health(kb: KB, response: Response) -> dict[str, Any]:
         answer["database"] = {"ok": False, "error": str(exc)}
         answer["status"] = "unavailable"
     try:
-        answer["index"] = asdict(kb.index_status())
+        answer["index"] = asdict(kb.index.status())
         if not answer["index"]["consistent"] and answer["status"] == "ok":
             answer["status"] = "degraded"
     except Exception as exc:

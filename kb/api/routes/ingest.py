@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kb.api.deps import KB, CurrentUser
 from kb.errors import PayloadTooLargeError
+from kb.ingest.tickets import import_tickets
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
 
@@ -37,7 +38,7 @@ async def ingest_tickets(
                 if size > MAX_EXPORT_BYTES:
                     raise PayloadTooLargeError(f"A ticket export over HTTP is limited to {MAX_EXPORT_BYTES} bytes.")
                 handle.write(piece)
-        report = await run_in_threadpool(kb.import_tickets, path, mapping)
+        report = await run_in_threadpool(import_tickets, kb.database, path, mapping)
     return report.as_dict()
 
 
@@ -50,5 +51,5 @@ async def distill_tickets(
 ) -> dict[str, Any]:
     """Group alike closed tickets into draft articles or update proposals (kb.desk.distill); answers the
     report with each draft's size, id, proposal and title."""
-    report = await run_in_threadpool(lambda: kb.distill_tickets(user.username, source=source, category=category))
+    report = await run_in_threadpool(lambda: kb.distiller.distill(user.username, source=source, category=category))
     return report.as_dict()

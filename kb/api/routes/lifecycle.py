@@ -57,7 +57,7 @@ def review_queue(kb: KB, user: CurrentUser) -> list[ReviewItemOut]:
 @router.post("/{article_id}/status", response_model=WriteAnswer)
 def change_status(kb: KB, user: CurrentUser, article_id: int, payload: StatusChange, response: Response) -> WriteAnswer:
     """Move an article through the lifecycle. 409 ``illegal_transition`` with ``allowed`` when not allowed."""
-    outcome = kb.set_status(
+    outcome = kb.writer.set_status(
         article_id, payload.status, user.username, superseded_by=payload.superseded_by, review_by=payload.review_by
     )
     return answer(kb, outcome, response)
@@ -93,7 +93,7 @@ def diff(
 @router.post("/{article_id}/versions/{version}/restore", response_model=WriteAnswer)
 def restore(kb: KB, user: CurrentUser, article_id: int, version: int, response: Response) -> WriteAnswer:
     """Make an old version's content current again, as a new version (the status does not change)."""
-    return answer(kb, kb.restore_version(article_id, version, user.username), response)
+    return answer(kb, kb.writer.restore(article_id, version, user.username), response)
 
 
 @router.post("/{article_id}/feedback", response_model=FeedbackOut, status_code=201)

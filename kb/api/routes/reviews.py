@@ -45,7 +45,7 @@ def template() -> Response:
 def create_review(kb: KB, user: CurrentUser, payload: ReviewIn, response: Response) -> ReviewOut:
     """Store a review; one missing sections is accepted as a draft and ``missing`` lists them."""
     parsed = parse_review(payload.body, status=payload.status)
-    outcome = kb.create_article(parsed.content, user.username)
+    outcome = kb.writer.create(parsed.content, user.username)
     assert outcome.article is not None
     if not outcome.indexed:
         response.status_code = status.HTTP_202_ACCEPTED
@@ -77,4 +77,4 @@ def get_review(kb: KB, user: CurrentUser, article_id: int) -> ReviewOut:
 @router.post("/{article_id}/known-error", response_model=WriteAnswer, status_code=status.HTTP_201_CREATED)
 def make_known_error(kb: KB, user: CurrentUser, article_id: int, response: Response) -> WriteAnswer:
     """Create a draft known-error article (KCS template) from a review, and link it from the review."""
-    return answer(kb, kb.create_known_error(article_id, user.username), response, created=True)
+    return answer(kb, kb.writer.create_known_error(article_id, user.username), response, created=True)

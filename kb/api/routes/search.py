@@ -46,7 +46,7 @@ def search(
     request = SearchRequest(
         query=q, mode=mode, limit=limit, filters=flt, explain=explain, fusion=fusion, bm25_weight=bm25_weight
     )
-    return kb.search(request)
+    return kb.engine.search(request)
 
 
 @router.get("/search/why")

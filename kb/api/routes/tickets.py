@@ -4,18 +4,16 @@ and suggestions for a ticket that lives elsewhere (POST /suggest)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from kb.api.deps import KB, CurrentUser
-from kb.desk.analysis import analyze, as_csv
+from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
-from kb.desk.escalation import record_suggestions
-from kb.desk.suggest import Suggestions
-from kb.desk.workflow import Intake
+from kb.desk.intake import Handled
+from kb.desk.workflow import NewTicket
 from kb.models import Ticket, as_utc
 
 router = APIRouter(tags=["desk"])
@@ -108,32 +106,24 @@ def _ticket(ticket: Ticket) -> dict[str, Any]:
     return TicketOut.model_validate(ticket, from_attributes=True).model_dump(mode="json")
 
 
-def _suggestions(found: Suggestions) -> dict[str, Any]:
-    return {
-        "articles": [asdict(a) for a in found.articles],
-        "low_confidence": found.low_confidence,
-        "similar_tickets": [vars(s) for s in found.similar],
-        "assignment": vars(found.assignment),
-        "sla": found.sla,
-        "group": found.group,
-    }
+def _handled(handled: Handled) -> dict[str, Any]:
+    out: dict[str, Any] = {"ticket": _ticket(handled.ticket)}
+    if handled.suggestions is not None:
+        out["suggestions"] = handled.suggestions.as_dict()
+    return out
 
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED)
 def create_ticket(kb: KB, user: CurrentUser, payload: TicketIn) -> dict[str, Any]:
     """Take in a ticket from any channel (web, email, im, phone, api); answers the ticket with its SLA targets and
     the suggestions (articles with the low-confidence flag, similar tickets, SLA, group contact, assignment)."""
-    intake = Intake(**payload.model_dump())
-    ticket = kb.desk.intake(intake, user.username)
-    found = kb.suggest(f"{ticket.title}\n{ticket.description}", ticket.service or payload.service)
-    kb.desk.record(ticket.id, "suggested", user.username, articles=[a.article_id for a in found.articles])
-    return {"ticket": _ticket(ticket), "suggestions": _suggestions(found)}
+    return _handled(kb.tickets.take_in(NewTicket(**payload.model_dump()), user.username))
 
 
 @router.post("/suggest")
 def suggest_for(kb: KB, user: CurrentUser, payload: SuggestIn) -> dict[str, Any]:
     """Suggestions for a ticket that lives elsewhere (nothing is stored)."""
-    return _suggestions(kb.suggest(f"{payload.title}\n{payload.description}", payload.service))
+    return kb.tickets.suggest(payload.title, payload.description, payload.service).as_dict()
 
 
 @router.get("/tickets/{ticket_id}")
@@ -155,10 +145,7 @@ def assign(kb: KB, user: CurrentUser, ticket_id: int, payload: AssignIn) -> dict
 @router.post("/tickets/{ticket_id}/escalate")
 def escalate(kb: KB, user: CurrentUser, ticket_id: int, payload: EscalateIn) -> dict[str, Any]:
     """Escalate one line (L1 -> L2 -> L3); the suggestions are re-run with the work notes so far."""
-    ticket = kb.desk.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group)
-    record_suggestions(kb, ticket, user.username)
-    text = "\n".join(p for p in (ticket.title, ticket.description, ticket.work_notes) if p)
-    return {"ticket": _ticket(ticket), "suggestions": _suggestions(kb.suggest(text, ticket.service or ""))}
+    return _handled(kb.tickets.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group))
 
 
 @router.post("/tickets/{ticket_id}/notes")
@@ -177,9 +164,7 @@ def change_status(kb: KB, user: CurrentUser, ticket_id: int, payload: StatusIn) 
 def close(kb: KB, user: CurrentUser, ticket_id: int, payload: CloseIn) -> dict[str, Any]:
     """Close a resolved ticket (resolution and root cause required); each article used counts as having resolved
     it. The closed ticket is input for distillation (``kb tickets distill``)."""
-    for article_id in payload.articles:
-        kb.store.get(article_id)  # 404 before anything changes
-    ticket = kb.desk.close(
+    handled = kb.tickets.close(
         ticket_id,
         user.username,
         resolution=payload.resolution,
@@ -188,25 +173,20 @@ def close(kb: KB, user: CurrentUser, ticket_id: int, payload: CloseIn) -> dict[s
         comment=payload.comment,
         articles=payload.articles,
     )
-    for article_id in payload.articles:
-        kb.feedback.record_usage(article_id, "resolved", user.username, ticket=ticket.external_id)
-    return _ticket(ticket)
+    return _ticket(handled.ticket)
 
 
 @router.post("/tickets/{ticket_id}/deflect")
 def deflect(kb: KB, user: CurrentUser, ticket_id: int, payload: DeflectIn) -> dict[str, Any]:
     """The suggested article was the fix: the ticket closes as deflected and the article's use is counted."""
-    kb.store.get(payload.article_id)
-    ticket = kb.desk.deflect(ticket_id, payload.article_id, user.username)
-    kb.feedback.record_usage(payload.article_id, "resolved", user.username, ticket=ticket.external_id)
-    return _ticket(ticket)
+    return _ticket(kb.tickets.deflect(ticket_id, payload.article_id, user.username).ticket)
 
 
 @router.post("/intake/im")
 def im_webhook(kb: KB, user: CurrentUser, event: dict[str, Any]) -> dict[str, Any]:
     """OneBot v11 webhook for QQ-style bots: a message opens a ticket (or is threaded onto one) and the answer is
     the bot's quick reply (see :mod:`kb.desk.channels.im`)."""
-    return handle_event(kb, event, kb.settings.intake_default_service)
+    return handle_event(kb.tickets, event, kb.settings.intake_default_service)
 
 
 @router.get("/analysis", response_model=None)
@@ -220,13 +200,13 @@ def analysis(
 ) -> dict[str, Any] | Response:
     """Operations analysis for tickets opened in [start, end) (ISO 8601; no offset means UTC), as JSON or CSV
     (see :mod:`kb.desk.analysis`)."""
-    report = analyze(kb, as_utc(start), as_utc(end), ping_pong_min=ping_pong_min)
+    report = kb.analysis.analyze(as_utc(start), as_utc(end), ping_pong_min=ping_pong_min)
     if format == "csv":
         return Response(as_csv(report), media_type="text/csv; charset=utf-8")
-    return report
+    return report.as_dict()
 
 
 @router.post("/sla/check")
 def check_sla(kb: KB, user: CurrentUser) -> list[dict[str, object]]:
     """Run the SLA check now (the server also runs it every ``sla_check_seconds``)."""
-    return kb.check_sla(user.username)
+    return [change.as_dict() for change in kb.sla_monitor.check(user.username)]

@@ -2,7 +2,8 @@
 
 A reply is recognised by ``In-Reply-To`` / ``References`` naming a message already on a ticket, or by the ticket
 number in the subject (``[T00000042]``, what the desk's own mails carry); it becomes a work note (event ``email``).
-Any other message opens a ticket (channel ``email``, service ``intake_default_service``, requester = sender).
+Any other message opens a ticket (channel ``email``, service ``intake_default_service``, requester = sender) through
+:meth:`kb.desk.intake.TicketDesk.take_in`, with the same suggestions, recorded, as the web form.
 
 A message without a sender, or with neither subject nor text, is refused with ``550`` (the sending server bounces
 it) and logged; nothing is written. Run it with ``kb serve`` and ``KB_SMTP_PORT`` set, or :class:`SmtpIntake`.
@@ -20,14 +21,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kb.desk.workflow import Intake
+from kb.desk.intake import TicketDesk
+from kb.desk.workflow import NewTicket
 from kb.errors import InvalidInputError, KBError
 from kb.models import utcnow
-
-if TYPE_CHECKING:
-    from kb.service import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ class MailResult:
     threaded: bool
 
 
-def handle_message(kb: KnowledgeBase, raw: bytes, service: str) -> MailResult:
+def handle_message(tickets: TicketDesk, raw: bytes, service: str) -> MailResult:
     """Open a ticket from ``raw`` (RFC 5322 bytes) or thread it onto the ticket it answers.
 
     Raises:
@@ -59,24 +58,19 @@ def handle_message(kb: KnowledgeBase, raw: bytes, service: str) -> MailResult:
     if not subject and not text:
         raise InvalidInputError("The message has neither a subject nor any text.")
     message_id = str(message.get("Message-ID", "")).strip() or f"<kb-{utcnow().timestamp()}@{sender}>"
-    ticket_id = _thread_of(kb, message, subject)
-    if ticket_id is not None:
-        kb.desk.note(ticket_id, f"来自 {sender} 的邮件：{subject}\n{text}".strip(), f"mail:{sender}")
-        kb.desk.remember_message(message_id, ticket_id)
-        return MailResult(ticket_id, True)
-    ticket = kb.desk.intake(
-        Intake(title=subject or text.splitlines()[0][:200], description=text, service=service, channel="email",
-               requester=sender),
-        f"mail:{sender}",
-    )  # fmt: skip
-    kb.desk.remember_message(message_id, ticket.id)
-    return MailResult(ticket.id, False)
-
-
-def _thread_of(kb: KnowledgeBase, message: EmailMessage, subject: str) -> int | None:
     referenced = str(message.get("In-Reply-To", "")).split() + str(message.get("References", "")).split()
     number = TICKET_NUMBER.search(subject)
-    return kb.desk.thread_of(referenced, number[1] if number else None)
+    ticket_id = tickets.thread_of(referenced, number[1] if number else None)
+    actor = f"mail:{sender}"
+    if ticket_id is not None:
+        note = f"来自 {sender} 的邮件：{subject}\n{text}".strip()
+        tickets.follow_up(ticket_id, note, actor, message_key=message_id)
+        return MailResult(ticket_id, True)
+    new = NewTicket(
+        title=subject or text.splitlines()[0][:200], description=text, service=service, channel="email",
+        requester=sender,
+    )  # fmt: skip
+    return MailResult(tickets.take_in(new, actor, message_key=message_id).ticket.id, False)
 
 
 class _Text(HTMLParser):
@@ -103,14 +97,14 @@ def _text_of(message: EmailMessage) -> str:
 class SmtpHandler:
     """aiosmtpd handler: ``handle_DATA`` files each message (in a worker thread) and answers 250 or 550."""
 
-    def __init__(self, kb: KnowledgeBase, service: str) -> None:
-        self.kb = kb
+    def __init__(self, tickets: TicketDesk, service: str) -> None:
+        self.tickets = tickets
         self.service = service
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         try:
-            result = await asyncio.to_thread(handle_message, self.kb, envelope.original_content or envelope.content,
-                                             self.service)  # fmt: skip
+            raw = envelope.original_content or envelope.content
+            result = await asyncio.to_thread(handle_message, self.tickets, raw, self.service)
         except KBError as exc:
             logger.warning("mail from %s refused: %s", envelope.mail_from, exc.message)
             return f"550 5.6.0 {exc.message}"
@@ -121,14 +115,14 @@ class SmtpHandler:
 class SmtpIntake:
     """An SMTP server on ``host``:``port`` feeding :func:`handle_message` (``port`` 0 picks a free one)."""
 
-    def __init__(self, kb: KnowledgeBase, service: str, host: str = "127.0.0.1", port: int = 2525) -> None:
+    def __init__(self, tickets: TicketDesk, service: str, host: str = "127.0.0.1", port: int = 2525) -> None:
         from aiosmtpd.controller import Controller
 
         if port == 0:  # aiosmtpd checks readiness by connecting to the port, so it must be known beforehand
             with socket.socket() as probe:
                 probe.bind((host, 0))
                 port = probe.getsockname()[1]
-        self.controller = Controller(SmtpHandler(kb, service), hostname=host, port=port)
+        self.controller = Controller(SmtpHandler(tickets, service), hostname=host, port=port)
 
     def start(self) -> tuple[str, int]:
         """Start serving in a background thread; returns the bound (host, port)."""

@@ -1,0 +1,150 @@
+"""Article writes that are searchable when they return (read-your-writes), and imports.
+
+Each write is committed with its outbox row by :class:`kb.articles.store.ArticleStore`, then the outbox is applied
+by the index manager (the one index writer) before the call returns. If applying fails, the write stays committed
+and :attr:`WriteOutcome.indexed` says so; the server's background applier retries until the index catches up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from kb.articles import reviews
+from kb.articles.content import ArticleContent
+from kb.articles.store import ArticleStore, content_of
+from kb.errors import InvalidInputError, KBError
+from kb.ingest.markdown import ImportReport, import_paths
+from kb.models import Article
+from kb.search.index import IndexManager
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """An article after a write; ``indexed`` is False when the index has not caught up yet with ``seq``."""
+
+    article: Article | None
+    seq: int | None
+    indexed: bool
+
+
+class ArticleWriter:
+    """Writes articles and Markdown imports, each searchable on return.
+
+    Args:
+        store: the articles and their outbox.
+        index: applies the outbox to both index legs.
+    """
+
+    def __init__(self, store: ArticleStore, index: IndexManager) -> None:
+        self.store = store
+        self.index = index
+
+    def _sync(self, article: Article | None, seq: int | None) -> WriteOutcome:
+        if seq is None:
+            return WriteOutcome(article, None, True)
+        try:
+            applied = self.index.apply_pending()
+        except KBError as exc:
+            logger.error("change %s saved but not indexed yet: %s", seq, exc.message)
+            return WriteOutcome(article, seq, False)
+        return WriteOutcome(article, seq, applied >= seq)
+
+    def create(self, content: ArticleContent, actor: str) -> WriteOutcome:
+        """Store a new article and make it searchable."""
+        result = self.store.create(content, actor)
+        return self._sync(result.article, result.seq)
+
+    def update(self, article_id: int, content: ArticleContent, actor: str) -> WriteOutcome:
+        """Replace an article's content (new version if changed) and make the change searchable.
+
+        Raises:
+            NotFoundError: no such article.
+        """
+        result = self.store.update(article_id, content, actor)
+        return self._sync(result.article, result.seq)
+
+    def set_status(
+        self,
+        article_id: int,
+        status: str,
+        actor: str,
+        *,
+        superseded_by: int | None = None,
+        review_by: dt.date | None = None,
+    ) -> WriteOutcome:
+        """Move an article through the lifecycle (see :mod:`kb.articles.lifecycle`); the change is searchable on
+        return (a retired or draft article leaves default search, a published one enters it).
+
+        Raises:
+            NotFoundError: no such article.
+            TransitionError: the move is not allowed (409, with the allowed statuses).
+            InvalidInputError: bad ``superseded_by``.
+        """
+        result = self.store.set_status(article_id, status, actor, superseded_by=superseded_by, review_by=review_by)
+        return self._sync(result.article, result.seq)
+
+    def restore(self, article_id: int, version: int, actor: str) -> WriteOutcome:
+        """Make an old version's content current again, as a new version (status unchanged).
+
+        Raises:
+            NotFoundError: no such article or version.
+        """
+        result = self.store.restore(article_id, version, actor)
+        return self._sync(result.article, result.seq)
+
+    def delete(self, article_id: int, actor: str) -> WriteOutcome:
+        """Delete an article and remove it from both index legs.
+
+        Raises:
+            NotFoundError: no such article.
+        """
+        return self._sync(None, self.store.delete(article_id, actor))
+
+    def create_known_error(self, review_id: int, actor: str) -> WriteOutcome:
+        """Create a draft known-error article from a post-incident review (see
+        :func:`kb.articles.reviews.known_error_from_review`) and list it in the review's
+        ``meta["review"]["known_errors"]``.
+
+        Raises:
+            NotFoundError: no such article.
+            InvalidInputError: the article is not a post-incident review.
+        """
+        review = self.store.get(review_id)
+        if review.kind != reviews.KIND:
+            raise InvalidInputError(f"Article {review_id} is a {review.kind}, not a post-incident review.")
+        content = content_of(review)
+        outcome = self.create(reviews.known_error_from_review(review_id, content), actor)
+        assert outcome.article is not None
+        info = dict(content.meta.get("review", {}))
+        info["known_errors"] = [*info.get("known_errors", []), outcome.article.id]
+        self.update(review_id, content.model_copy(update={"meta": content.meta | {"review": info}}), actor)
+        return outcome
+
+    def import_paths(
+        self,
+        paths: list[Path],
+        actor: str,
+        *,
+        collection: str | None = None,
+        delete_missing: bool = False,
+        as_reviews: bool = False,
+        progress: Callable[[int, int, Path], None] | None = None,
+    ) -> ImportReport:
+        """Import Markdown folders (see :func:`kb.ingest.markdown.import_paths`), then index the changes."""
+        report = import_paths(
+            self.store,
+            paths,
+            actor,
+            collection=collection,
+            delete_missing=delete_missing,
+            as_reviews=as_reviews,
+            progress=progress,
+        )
+        self.index.apply_pending()
+        return report
