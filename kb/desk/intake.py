@@ -19,8 +19,12 @@ from kb.models import Ticket
 
 
 def suggestion_text(title: str, description: str = "", work_notes: str = "") -> str:
-    """The text suggestions are computed from: title, description and (at escalation) the work notes so far."""
-    return "\n".join(p for p in (title.strip(), description, work_notes) if p)
+    """The text suggestions are computed from: title, description and (at escalation) the work notes so far. A
+    description that starts with the title (an IM message whose first line became the title) counts once, so the
+    same words give the same text on every channel."""
+    title, description = title.strip(), description.strip()
+    parts = [description] if description.startswith(title) else [title, description]
+    return "\n".join(p for p in (*parts, work_notes) if p)
 
 
 @dataclass(frozen=True)

@@ -7,48 +7,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from kb.api.deps import EDITOR_ROLES, KB, CurrentUser
-from kb.api.schemas import (
+from kb.api.schemas.articles import (
     ArticleCreate,
     ArticleDetail,
     ArticleList,
     ArticlePublic,
-    ArticleStatsOut,
     ArticleUpdate,
     WriteAnswer,
 )
+from kb.api.views import answer, detail
 from kb.articles.content import parse_markdown
-from kb.articles.rendering import render_html
 from kb.articles.store import ArticleFilter, content_of
-from kb.ingest.writer import WriteOutcome
-from kb.models import Article
-from kb.service import KnowledgeBase
 
 router = APIRouter(prefix="/articles", tags=["articles"])
-
-
-def detail(kb: KnowledgeBase, article: Article) -> ArticleDetail:
-    """The API view of one article, with rendered HTML and its usage and feedback counts."""
-    stats = kb.feedback.stats([article.id])[article.id]
-    return ArticleDetail.model_validate(
-        {
-            **{c: getattr(article, c) for c in ArticleDetail.model_fields if hasattr(article, c)},
-            "html": render_html(article.body),
-            "stats": ArticleStatsOut.model_validate(stats, from_attributes=True),
-        }
-    )
-
-
-def answer(kb: KnowledgeBase, outcome: WriteOutcome, response: Response, created: bool = False) -> WriteAnswer:
-    """The answer to a write: 201 (created) or 200 once searchable, 202 while the index catches up."""
-    if not outcome.indexed:
-        response.status_code = status.HTTP_202_ACCEPTED
-    elif created:
-        response.status_code = status.HTTP_201_CREATED
-    return WriteAnswer(
-        article=detail(kb, outcome.article) if outcome.article is not None else None,
-        indexed=outcome.indexed,
-        seq=outcome.seq,
-    )
 
 
 def _explicit(payload: ArticleCreate) -> dict[str, Any]:

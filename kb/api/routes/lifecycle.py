@@ -9,10 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from kb.api.deps import KB, CurrentUser
-from kb.api.routes.articles import answer
-from kb.api.schemas import (
-    ArticlePublic,
-    ArticleStatsOut,
+from kb.api.schemas.articles import ArticlePublic, ArticleStatsOut, WriteAnswer
+from kb.api.schemas.lifecycle import (
     FeedbackIn,
     FeedbackOut,
     ReviewItemOut,
@@ -21,8 +19,8 @@ from kb.api.schemas import (
     VersionDetail,
     VersionDiff,
     VersionOut,
-    WriteAnswer,
 )
+from kb.api.views import answer
 from kb.articles.content import to_markdown
 from kb.articles.store import content_of
 from kb.articles.versions import diff_versions

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel, Field
 
 from kb.api.deps import KB, CurrentUser
-from kb.api.routes.articles import answer, detail
-from kb.api.schemas import ArticleDetail, WriteAnswer
-from kb.articles.content import MAX_BODY_CHARS
+from kb.api.schemas.articles import WriteAnswer
+from kb.api.schemas.reviews import ReviewIn, ReviewOut
+from kb.api.views import answer, detail
 from kb.articles.reviews import KIND, TEMPLATE, parse_review, split_sections
 from kb.errors import InvalidInputError
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
-
-
-class ReviewIn(BaseModel):
-    """A review as Markdown in the template (front matter optional); ``status`` overrides the default
-    (published when complete, draft when sections are missing)."""
-
-    body: str = Field(max_length=MAX_BODY_CHARS + 10_000)
-    status: str | None = None
-
-
-class ReviewOut(BaseModel):
-    """A stored review: the article, its template sections (Markdown), the incident fields and what is missing."""
-
-    article: ArticleDetail
-    sections: dict[str, str]
-    review: dict[str, Any]
-    missing: list[str]
-    indexed: bool = True
 
 
 @router.get("/template", response_class=Response)

@@ -6,17 +6,11 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
 
 from kb.api.deps import KB, CurrentUser
+from kb.api.schemas.synonyms import SynonymGroupCreate
 
 router = APIRouter(prefix="/synonyms", tags=["synonyms"])
-
-
-class SynonymGroupCreate(BaseModel):
-    """A new group of equivalent terms (at least two)."""
-
-    terms: list[str] = Field(min_length=2, max_length=50)
 
 
 @router.get("")

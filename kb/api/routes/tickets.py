@@ -7,117 +7,32 @@ import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel, Field
 
 from kb.api.deps import KB, CurrentUser
+from kb.api.schemas.tickets import (
+    AssignIn,
+    CloseIn,
+    DeflectIn,
+    EscalateIn,
+    NoteIn,
+    StatusIn,
+    SuggestIn,
+    TicketIn,
+)
+from kb.api.views import handled_view, ticket_view
 from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
-from kb.desk.intake import Handled
 from kb.desk.workflow import NewTicket
-from kb.models import Ticket, as_utc
+from kb.models import as_utc
 
 router = APIRouter(tags=["desk"])
 
 
-class TicketIn(BaseModel):
-    """A ticket taken in by the desk; ``service`` is a catalog service type (key or Chinese name)."""
-
-    title: str = Field(min_length=1, max_length=500)
-    description: str = Field(default="", max_length=20_000)
-    service: str
-    channel: str = "web"
-    requester: str | None = Field(default=None, max_length=200)
-    priority: str | None = Field(default=None, max_length=20)
-    configuration_item: str | None = Field(default=None, max_length=200)
-    category: str | None = Field(default=None, max_length=120)
-
-
-class SuggestIn(BaseModel):
-    """A ticket that lives in another system."""
-
-    title: str = Field(min_length=1, max_length=500)
-    description: str = Field(default="", max_length=20_000)
-    service: str
-
-
-class TicketOut(BaseModel):
-    """A ticket as the desk sees it."""
-
-    id: int
-    external_id: str
-    title: str
-    description: str
-    service: str | None
-    channel: str | None
-    requester: str | None
-    priority: str | None
-    configuration_item: str | None
-    status: str
-    tier: str
-    resolver_group: str | None
-    assignee: str | None
-    opened_at: dt.datetime | None
-    response_due: dt.datetime | None
-    resolution_due: dt.datetime | None
-    responded_at: dt.datetime | None
-    closed_at: dt.datetime | None
-    sla_state: str
-    deflected: bool
-    resolution: str
-    root_cause: str
-    work_notes: str
-    satisfaction: int | None
-    satisfaction_comment: str
-
-
-class AssignIn(BaseModel):
-    group: str = Field(min_length=1, max_length=120)
-    assignee: str | None = Field(default=None, max_length=120)
-
-
-class EscalateIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
-    group: str | None = Field(default=None, max_length=120)
-
-
-class NoteIn(BaseModel):
-    text: str = Field(min_length=1, max_length=20_000)
-
-
-class StatusIn(BaseModel):
-    status: str
-
-
-class CloseIn(BaseModel):
-    """Closure: resolution and root cause are required; satisfaction 1-5; the articles used to resolve it."""
-
-    resolution: str = Field(default="", max_length=20_000)
-    root_cause: str = Field(default="", max_length=20_000)
-    satisfaction: int | None = None
-    comment: str = Field(default="", max_length=2000)
-    articles: list[int] = Field(default_factory=list)
-
-
-class DeflectIn(BaseModel):
-    article_id: int
-
-
-def _ticket(ticket: Ticket) -> dict[str, Any]:
-    return TicketOut.model_validate(ticket, from_attributes=True).model_dump(mode="json")
-
-
-def _handled(handled: Handled) -> dict[str, Any]:
-    out: dict[str, Any] = {"ticket": _ticket(handled.ticket)}
-    if handled.suggestions is not None:
-        out["suggestions"] = handled.suggestions.as_dict()
-    return out
-
-
 @router.post("/tickets", status_code=status.HTTP_201_CREATED)
-def create_ticket(kb: KB, user: CurrentUser, payload: TicketIn) -> dict[str, Any]:
+def createticket_view(kb: KB, user: CurrentUser, payload: TicketIn) -> dict[str, Any]:
     """Take in a ticket from any channel (web, email, im, phone, api); answers the ticket with its SLA targets and
     the suggestions (articles with the low-confidence flag, similar tickets, SLA, group contact, assignment)."""
-    return _handled(kb.tickets.take_in(NewTicket(**payload.model_dump()), user.username))
+    return handled_view(kb.tickets.take_in(NewTicket(**payload.model_dump()), user.username))
 
 
 @router.post("/suggest")
@@ -127,37 +42,37 @@ def suggest_for(kb: KB, user: CurrentUser, payload: SuggestIn) -> dict[str, Any]
 
 
 @router.get("/tickets/{ticket_id}")
-def get_ticket(kb: KB, user: CurrentUser, ticket_id: int) -> dict[str, Any]:
+def getticket_view(kb: KB, user: CurrentUser, ticket_id: int) -> dict[str, Any]:
     """A ticket with its audit trail (every assignment, escalation, note and status change, with who and when)."""
     ticket = kb.desk.get(ticket_id)
     events = [
         {"kind": e.kind, "actor": e.actor, "at": e.created_at.isoformat(), **e.data} for e in kb.desk.events(ticket_id)
     ]
-    return {"ticket": _ticket(ticket), "events": events}
+    return {"ticket": ticket_view(ticket), "events": events}
 
 
 @router.post("/tickets/{ticket_id}/assign")
 def assign(kb: KB, user: CurrentUser, ticket_id: int, payload: AssignIn) -> dict[str, Any]:
     """Assign or reassign to a resolver group (and a person)."""
-    return _ticket(kb.desk.assign(ticket_id, payload.group, user.username, assignee=payload.assignee))
+    return ticket_view(kb.desk.assign(ticket_id, payload.group, user.username, assignee=payload.assignee))
 
 
 @router.post("/tickets/{ticket_id}/escalate")
 def escalate(kb: KB, user: CurrentUser, ticket_id: int, payload: EscalateIn) -> dict[str, Any]:
     """Escalate one line (L1 -> L2 -> L3); the suggestions are re-run with the work notes so far."""
-    return _handled(kb.tickets.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group))
+    return handled_view(kb.tickets.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group))
 
 
 @router.post("/tickets/{ticket_id}/notes")
 def add_note(kb: KB, user: CurrentUser, ticket_id: int, payload: NoteIn) -> dict[str, Any]:
     """Add a work note."""
-    return _ticket(kb.desk.note(ticket_id, payload.text, user.username))
+    return ticket_view(kb.desk.note(ticket_id, payload.text, user.username))
 
 
 @router.post("/tickets/{ticket_id}/status")
 def change_status(kb: KB, user: CurrentUser, ticket_id: int, payload: StatusIn) -> dict[str, Any]:
     """Move the ticket (409 ``illegal_transition`` with ``allowed`` when the workflow does not allow it)."""
-    return _ticket(kb.desk.move(ticket_id, payload.status, user.username))
+    return ticket_view(kb.desk.move(ticket_id, payload.status, user.username))
 
 
 @router.post("/tickets/{ticket_id}/close")
@@ -173,13 +88,13 @@ def close(kb: KB, user: CurrentUser, ticket_id: int, payload: CloseIn) -> dict[s
         comment=payload.comment,
         articles=payload.articles,
     )
-    return _ticket(handled.ticket)
+    return ticket_view(handled.ticket)
 
 
 @router.post("/tickets/{ticket_id}/deflect")
 def deflect(kb: KB, user: CurrentUser, ticket_id: int, payload: DeflectIn) -> dict[str, Any]:
     """The suggested article was the fix: the ticket closes as deflected and the article's use is counted."""
-    return _ticket(kb.tickets.deflect(ticket_id, payload.article_id, user.username).ticket)
+    return ticket_view(kb.tickets.deflect(ticket_id, payload.article_id, user.username).ticket)
 
 
 @router.post("/intake/im")

@@ -1,9 +1,9 @@
-"""Request and response models of the HTTP API (separate Create / Update / Public shapes)."""
+"""Request and response schemas of articles (create / update / public / detail / list / write answer)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -75,73 +75,6 @@ class ArticleDetail(ArticlePublic):
     stats: ArticleStatsOut | None = None
 
 
-class StatusChange(BaseModel):
-    """A lifecycle move (see kb.articles.lifecycle): the new status, and for retiring the successor article; for
-    publishing an optional review-by date (default a year ahead)."""
-
-    status: Literal["draft", "in_review", "published", "retired"]
-    superseded_by: int | None = None
-    review_by: date | None = None
-
-
-class VersionOut(BaseModel):
-    """A saved version of an article."""
-
-    version: int
-    title: str
-    created_at: datetime
-    created_by: str
-    status: str | None = None
-
-
-class VersionDetail(VersionOut):
-    """A saved version with its content."""
-
-    body: str
-    fields: dict[str, Any]
-
-
-class VersionDiff(BaseModel):
-    """A unified diff (Markdown with front matter) from version ``from_version`` to ``to_version``."""
-
-    article_id: int
-    from_version: int
-    to_version: int
-    diff: str
-
-
-class FeedbackIn(BaseModel):
-    """A vote on an article; ``query`` when the vote is on the article as a result of that search."""
-
-    helpful: bool
-    comment: str = Field(default="", max_length=2000)
-    query: str | None = Field(default=None, max_length=1000)
-
-
-class FeedbackOut(FeedbackIn):
-    """A recorded vote."""
-
-    id: int
-    article_id: int
-    actor: str
-    created_at: datetime
-
-
-class UsageIn(BaseModel):
-    """A use of an article: ``resolved`` with the ticket it resolved (``view`` is counted by GET)."""
-
-    event: Literal["view", "resolved"] = "resolved"
-    ticket: str | None = Field(default=None, max_length=120)
-
-
-class ReviewItemOut(BaseModel):
-    """An article due for review and why: ``expired`` (past review-by) and/or ``poor_feedback``."""
-
-    article: ArticlePublic
-    reasons: list[str]
-    stats: ArticleStatsOut
-
-
 class WriteAnswer(BaseModel):
     """Answer to a write: the article, whether the change is already searchable, and the outbox seq."""
 
@@ -157,10 +90,3 @@ class ArticleList(BaseModel):
     offset: int
     limit: int
     items: list[ArticlePublic]
-
-
-class ErrorAnswer(BaseModel):
-    """Every error: a machine-readable ``error`` code and a human ``detail`` sentence."""
-
-    error: str
-    detail: str

@@ -1,0 +1,90 @@
+"""Schemas of the desk: ticket intake, the ticket as the desk sees it, workflow steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, Field
+
+
+class TicketIn(BaseModel):
+    """A ticket taken in by the desk; ``service`` is a catalog service type (key or Chinese name)."""
+
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=20_000)
+    service: str
+    channel: str = "web"
+    requester: str | None = Field(default=None, max_length=200)
+    priority: str | None = Field(default=None, max_length=20)
+    configuration_item: str | None = Field(default=None, max_length=200)
+    category: str | None = Field(default=None, max_length=120)
+
+
+class SuggestIn(BaseModel):
+    """A ticket that lives in another system."""
+
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=20_000)
+    service: str
+
+
+class TicketOut(BaseModel):
+    """A ticket as the desk sees it."""
+
+    id: int
+    external_id: str
+    title: str
+    description: str
+    service: str | None
+    channel: str | None
+    requester: str | None
+    priority: str | None
+    configuration_item: str | None
+    status: str
+    tier: str
+    resolver_group: str | None
+    assignee: str | None
+    opened_at: dt.datetime | None
+    response_due: dt.datetime | None
+    resolution_due: dt.datetime | None
+    responded_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    sla_state: str
+    deflected: bool
+    resolution: str
+    root_cause: str
+    work_notes: str
+    satisfaction: int | None
+    satisfaction_comment: str
+
+
+class AssignIn(BaseModel):
+    group: str = Field(min_length=1, max_length=120)
+    assignee: str | None = Field(default=None, max_length=120)
+
+
+class EscalateIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+    group: str | None = Field(default=None, max_length=120)
+
+
+class NoteIn(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class StatusIn(BaseModel):
+    status: str
+
+
+class CloseIn(BaseModel):
+    """Closure: resolution and root cause are required; satisfaction 1-5; the articles used to resolve it."""
+
+    resolution: str = Field(default="", max_length=20_000)
+    root_cause: str = Field(default="", max_length=20_000)
+    satisfaction: int | None = None
+    comment: str = Field(default="", max_length=2000)
+    articles: list[int] = Field(default_factory=list)
+
+
+class DeflectIn(BaseModel):
+    article_id: int

@@ -1,0 +1,53 @@
+"""Views: how the API renders kb objects (articles with HTML and counts, tickets, use-case answers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Response, status
+
+from kb.api.schemas.articles import ArticleDetail, ArticleStatsOut, WriteAnswer
+from kb.api.schemas.tickets import TicketOut
+from kb.articles.rendering import render_html
+from kb.desk.intake import Handled
+from kb.ingest.writer import WriteOutcome
+from kb.models import Article, Ticket
+from kb.service import KnowledgeBase
+
+
+def detail(kb: KnowledgeBase, article: Article) -> ArticleDetail:
+    """The API view of one article, with rendered HTML and its usage and feedback counts."""
+    stats = kb.feedback.stats([article.id])[article.id]
+    return ArticleDetail.model_validate(
+        {
+            **{c: getattr(article, c) for c in ArticleDetail.model_fields if hasattr(article, c)},
+            "html": render_html(article.body),
+            "stats": ArticleStatsOut.model_validate(stats, from_attributes=True),
+        }
+    )
+
+
+def answer(kb: KnowledgeBase, outcome: WriteOutcome, response: Response, created: bool = False) -> WriteAnswer:
+    """The answer to a write: 201 (created) or 200 once searchable, 202 while the index catches up."""
+    if not outcome.indexed:
+        response.status_code = status.HTTP_202_ACCEPTED
+    elif created:
+        response.status_code = status.HTTP_201_CREATED
+    return WriteAnswer(
+        article=detail(kb, outcome.article) if outcome.article is not None else None,
+        indexed=outcome.indexed,
+        seq=outcome.seq,
+    )
+
+
+def ticket_view(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as the API answers it (:class:`kb.api.schemas.tickets.TicketOut`)."""
+    return TicketOut.model_validate(ticket, from_attributes=True).model_dump(mode="json")
+
+
+def handled_view(handled: Handled) -> dict[str, Any]:
+    """A ticket after a use case, with its suggestions when it made some."""
+    out: dict[str, Any] = {"ticket": ticket_view(handled.ticket)}
+    if handled.suggestions is not None:
+        out["suggestions"] = handled.suggestions.as_dict()
+    return out
