@@ -34,7 +34,8 @@ from kb.ingest.mapping import load_mapping
 from kb.ingest.markdown import ImportReport, import_paths
 from kb.ingest.tickets import TicketImportReport, import_tickets
 from kb.models import Article, Ticket
-from kb.search.embedding import Embedder, load_embedder
+from kb.search.embedders.base import Embedder
+from kb.search.embedders.factory import load_embedder
 from kb.search.engine import SearchEngine, SearchRequest, SearchResult
 from kb.search.index import IndexManager, IndexStatus
 from kb.search.synonyms import SynonymStore

@@ -15,7 +15,7 @@ from kb.articles.kcs import SECTIONS
 from kb.config import Settings
 from kb.desk.summarizer import Summarizer
 from kb.ingest.redaction import Redactor
-from kb.search.embedding import HashingEmbedder
+from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from tests.test_distill import EXPORT

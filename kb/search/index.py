@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from kb.config import Settings
     from kb.db import Database
-    from kb.search.embedding import Embedder
+    from kb.search.embedders.base import Embedder
     from kb.search.text import TextAnalyzer
 
 logger = logging.getLogger(__name__)
