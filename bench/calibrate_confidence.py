@@ -28,7 +28,7 @@ from kb.articles.content import validate_content
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.ingest.markdown import iter_markdown_files, read_article_file
-from kb.search.engine import SearchRequest
+from kb.search.results import SearchRequest
 from kb.service import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def main() -> None:
                 content = read_article_file(path)
                 if content is not None:
                     negatives.append(signals(kb, content.title)[1:])
-                    query = kb.index.embedder.encode_queries([kb.index.analyzer.normalize(content.title)])[0]
+                    query = kb.embedder.encode_queries([kb.analyzer.normalize(content.title)])[0]
                     unrelated += [hit.score for hit in vectors.search(query, len(vectors))]
         kb.close()
     pos, neg, bad = np.array(positives), np.array(negatives), np.array(wrong) if wrong else np.zeros((0, 2))

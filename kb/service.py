@@ -19,8 +19,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from kb.articles import reviews
+from kb.articles.chunks import ChunkStore
 from kb.articles.content import ArticleContent
 from kb.articles.feedback import FeedbackStore
+from kb.articles.outbox import Outbox
+from kb.articles.reader import ArticleReader
 from kb.articles.store import ArticleStore, content_of
 from kb.config import Settings
 from kb.db import Database, open_database
@@ -36,8 +39,9 @@ from kb.ingest.tickets import TicketImportReport, import_tickets
 from kb.models import Article, Ticket
 from kb.search.embedders.base import Embedder
 from kb.search.embedders.factory import load_embedder
-from kb.search.engine import SearchEngine, SearchRequest, SearchResult
+from kb.search.engine import SearchEngine
 from kb.search.index import IndexManager, IndexStatus
+from kb.search.results import SearchRequest, SearchResult
 from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 
@@ -75,7 +79,17 @@ class KnowledgeBase:
             settings.embedding_backend,
             settings.model_cache_dir,
         )
-        self.index = IndexManager(settings, self.database, self.analyzer, self.embedder)
+        chunks = ChunkStore(self.database)
+        self.index = IndexManager(
+            settings.resolved_index_dir,
+            ArticleReader(self.database),
+            chunks,
+            Outbox(self.database),
+            self.analyzer,
+            self.embedder,
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+        )
         self.store = ArticleStore(self.database)
         self.feedback = FeedbackStore(self.database)
         self.catalog = load_catalog(settings.service_catalog)
@@ -83,7 +97,16 @@ class KnowledgeBase:
         self.closed_tickets = ClosedTicketIndex()
         self.synonyms = SynonymStore(self.database, self.analyzer)
         self.synonyms.seed()
-        self.engine = SearchEngine(self.index, self.store, self.synonyms, settings.fusion, settings.fusion_bm25_weight)
+        self.engine = SearchEngine(
+            self.analyzer,
+            self.embedder,
+            self.index,
+            self.store,
+            chunks,
+            self.synonyms,
+            fusion=settings.fusion,
+            bm25_weight=settings.fusion_bm25_weight,
+        )
         self._applier: threading.Thread | None = None
         self._sla: threading.Thread | None = None
         self._stop = threading.Event()

@@ -13,7 +13,7 @@ from kb.config import Settings
 from kb.errors import IndexMismatchError, IndexUnavailableError, NotFoundError
 from kb.models import Article, utcnow
 from kb.search.embedders.hashing import HashingEmbedder
-from kb.search.engine import SearchRequest
+from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 
