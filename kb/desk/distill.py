@@ -42,7 +42,7 @@ from kb.articles.store import ArticleFilter
 from kb.desk.summarizer import Summarizer
 from kb.ingest.redaction import Redactor
 from kb.models import Ticket
-from kb.search.engine import SearchRequest
+from kb.search.results import SearchRequest
 
 if TYPE_CHECKING:
     from kb.service import KnowledgeBase

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from kb.desk.distill import ticket_text
 from kb.desk.sla import ServiceCatalog
 from kb.models import Ticket
-from kb.search.engine import SearchHit, SearchRequest
+from kb.search.results import SearchHit, SearchRequest
 
 if TYPE_CHECKING:
     from kb.service import KnowledgeBase

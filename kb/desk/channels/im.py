@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.desk.workflow import Intake
 from kb.errors import InvalidInputError
-from kb.search.engine import SearchRequest
+from kb.search.results import SearchRequest
 
 if TYPE_CHECKING:
     from kb.service import KnowledgeBase
