@@ -37,9 +37,9 @@ DEV = ROOT.parent / "shared" / "data" / "eval" / "tidb-faq-dev"
 
 def signals(kb: KnowledgeBase, query: str) -> tuple[int | None, float, float]:
     result = kb.search(SearchRequest(query, limit=1, filters=ArticleFilter(statuses=()), explain=True))
-    conf = (result.explain or {}).get("confidence", {})
+    conf = result.explain.confidence if result.explain else None
     top = result.results[0].article_id if result.results else None
-    return top, float(conf.get("coverage") or 0.0), float(conf.get("cosine") or -1.0)
+    return top, float((conf.coverage if conf else None) or 0.0), float((conf.cosine if conf else None) or -1.0)
 
 
 def main() -> None:

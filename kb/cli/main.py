@@ -190,9 +190,9 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(asdict(result))
         return 0
     if args.explain and result.explain:
-        print(f"normalized: {result.explain['normalized_query']}")
-        print(f"terms:      {' '.join(result.explain['terms']) or '(none: vector leg only)'}")
-        print(f"legs:       {result.explain['legs']}  candidates: {result.explain['candidates']}")
+        print(f"normalized: {result.explain.normalized_query}")
+        print(f"terms:      {' '.join(result.explain.terms) or '(none: vector leg only)'}")
+        print(f"legs:       {result.explain.legs}  candidates: {result.explain.candidates}")
     if not result.results:
         print("no results")
     for rank, hit in enumerate(result.results, start=1):
@@ -203,7 +203,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             print(f"    § {' / '.join(hit.heading_path)}")
         print(f"    {_plain(hit.snippet)}")
         if args.explain and hit.explain:
-            print(f"    explain: {json.dumps(hit.explain, ensure_ascii=False)}")
+            print(f"    explain: {json.dumps(hit.explain, ensure_ascii=False, default=asdict)}")
     print(f"({result.took_ms} ms)")
     return 0
 

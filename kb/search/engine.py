@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleFilter, ArticleStore, ArticleSummary
@@ -24,7 +23,18 @@ from kb.search.confidence import coverage, is_confident, thresholds_for
 from kb.search.embedders.base import Embedder
 from kb.search.fusion import RRF_K, order, rrf, weighted
 from kb.search.generation import Legs, LiveIndex
-from kb.search.results import LegScore, SearchHit, SearchRequest, SearchResult
+from kb.search.results import (
+    ConfidenceSignals,
+    Explain,
+    LegScore,
+    LegWeights,
+    RrfFusion,
+    SearchHit,
+    SearchRequest,
+    SearchResult,
+    WeightedFusion,
+    hit_explain,
+)
 from kb.search.snippets import highlight
 from kb.search.synonyms import EXPANSION_WEIGHT, SynonymStore
 from kb.search.text import TextAnalyzer
@@ -130,24 +140,24 @@ class SearchEngine:
         confidence = self._confidence(analysis.terms, hits, chunks, per_leg, gen)
         explain = None
         if request.explain:
-            explain = {
-                "normalized_query": analysis.normalized,
-                "terms": list(analysis.terms),
-                "identifiers": list(analysis.identifiers),
-                "expansions": {t: EXPANSION_WEIGHT for t in expansions},
-                "phrases": [list(p) for p in analysis.phrases],
-                "confidence": confidence,
-                "legs": list(legs),
-                "candidates": {leg: len(hits_) for leg, hits_ in legs.items()},
-                "fusion": self._fusion_info(request) if request.mode == "hybrid" else None,
-            }
+            explain = Explain(
+                normalized_query=analysis.normalized,
+                terms=list(analysis.terms),
+                identifiers=list(analysis.identifiers),
+                expansions={t: EXPANSION_WEIGHT for t in expansions},
+                phrases=[list(p) for p in analysis.phrases],
+                confidence=confidence,
+                legs=list(legs),
+                candidates={leg: len(hits_) for leg, hits_ in legs.items()},
+                fusion=self._fusion_info(request) if request.mode == "hybrid" else None,
+            )
         return SearchResult(
             request.query,
             request.mode,
             _ms(started),
             hits,
             no_keyword_terms=not analysis.terms,
-            low_confidence=not confidence["confident"],
+            low_confidence=not confidence.confident,
             explain=explain,
         )
 
@@ -167,30 +177,25 @@ class SearchEngine:
         chunks: dict[ChunkKey, ChunkPassage],
         per_leg: dict[int, dict[str, LegScore]],
         gen: Legs,
-    ) -> dict[str, Any]:
+    ) -> ConfidenceSignals:
         limits = thresholds_for(self.embedder.name)
-        answer: dict[str, Any] = {"coverage_min": limits.coverage_min, "cosine_min": limits.cosine_min}
         if not hits:
-            return answer | {"confident": False, "coverage": 0.0, "cosine": None}
+            return ConfidenceSignals(limits.coverage_min, limits.cosine_min, False, 0.0, None)
         top = hits[0]
         chunk = next((c for c in chunks.values() if c.article_id == top.article_id), None)
         text = " ".join([top.title, *top.heading_path, chunk.text if chunk is not None else ""])
         cov = coverage(list(terms), set(self.analyzer.terms(text)), gen.bm25.idf(terms)) if terms else 0.0
         vector = per_leg.get(top.article_id, {}).get("vector")
         cosine = vector.score if vector is not None else None
-        return answer | {
-            "confident": is_confident(cov, cosine, limits),
-            "coverage": round(cov, 4),
-            "cosine": cosine,
-        }
+        confident = is_confident(cov, cosine, limits)
+        return ConfidenceSignals(limits.coverage_min, limits.cosine_min, confident, round(cov, 4), cosine)
 
-    def _fusion_info(self, request: SearchRequest) -> dict[str, Any]:
+    def _fusion_info(self, request: SearchRequest) -> RrfFusion | WeightedFusion:
         method = request.fusion or self.fusion
         if method == "rrf":
-            return {"method": "rrf", "k": RRF_K}
+            return RrfFusion("rrf", RRF_K)
         w = self.bm25_weight if request.bm25_weight is None else request.bm25_weight
-        weights = {"bm25": w, "vector": round(1 - w, 6)}
-        return {"method": "weighted", "weights": weights, "floors": {"bm25": 0.0, "vector": self.vector_floor}}
+        return WeightedFusion("weighted", LegWeights(w, round(1 - w, 6)), LegWeights(0.0, self.vector_floor))
 
     def _rank(
         self, legs: dict[str, list[tuple[ChunkKey, float]]], request: SearchRequest, required: set[int] | None
@@ -279,13 +284,7 @@ class SearchEngine:
                     service=article.service,
                     status=article.status,
                     explain=(
-                        {
-                            leg: {"rank": ls.rank, "score": ls.score, "normalized": ls.normalized}
-                            for leg, ls in per_leg.get(article.id, {}).items()
-                        }
-                        | {"chunk": best_chunk[article.id][1]}
-                        if request.explain
-                        else None
+                        hit_explain(per_leg.get(article.id, {}), best_chunk[article.id][1]) if request.explain else None
                     ),
                 )
             )

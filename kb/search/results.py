@@ -1,5 +1,9 @@
 """What a search is asked and what it answers: :class:`SearchRequest`, :class:`SearchResult` of
-:class:`SearchHit`, and an article's :class:`LegScore` in each leg.
+:class:`SearchHit`, an article's :class:`LegScore` in each leg, and the explanation asked for with ``explain``
+(:class:`Explain` for the answer, :class:`HitExplain` per hit).
+
+The JSON of a result is ``dataclasses.asdict`` of it (FastAPI serialises the same fields); every field keeps the
+name and place it has in the API's JSON.
 
 Shared by the engine (:mod:`kb.search.engine`), the why-not debugger (:mod:`kb.search.why`), the API, the CLI and
 the desk, so none of them needs the engine's module for its types.
@@ -7,8 +11,12 @@ the desk, so none of them needs the engine's module for its types.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal, NotRequired, cast
+
+# typing.TypedDict before Python 3.12 lacks what pydantic (the API's response model) needs to read it.
+from typing_extensions import TypedDict
 
 from kb.articles.store import ArticleFilter
 from kb.config import MAX_QUERY_CHARS
@@ -32,6 +40,92 @@ class LegScore:
     normalized: float | None = None
 
 
+class HitExplain(TypedDict):
+    """Why one hit ranks where it does: its :class:`LegScore` in each leg that found it (a key only for those legs;
+    ``normalized`` is its share of the leg's score range in weighted fusion, in [0, 1], None otherwise), and
+    ``chunk``, the ``ord`` (0-based) of its best chunk, the one the snippet shows.
+
+    A TypedDict, not a dataclass, so that a leg that did not find the article is absent from the JSON, as it
+    always was, rather than ``null``.
+    """
+
+    bm25: NotRequired[LegScore]
+    vector: NotRequired[LegScore]
+    chunk: int
+
+
+def hit_explain(legs: Mapping[str, LegScore], chunk: int) -> HitExplain:
+    """The :class:`HitExplain` of an article found by ``legs`` (leg name -> its place there; names ``bm25`` and
+    ``vector`` only), legs first, in their order, then ``chunk``."""
+    return cast(HitExplain, {**legs, "chunk": chunk})
+
+
+@dataclass(frozen=True)
+class ConfidenceSignals:
+    """Is the top result a confident match (see :mod:`kb.search.confidence`)?
+
+    ``coverage`` is the IDF-weighted share of the query's terms the top result holds, in [0, 1] (4 decimals; 0 with
+    no result or no terms); ``cosine`` its best chunk's cosine to the query, in [-1, 1] (None: no result, or the
+    vector leg did not find it). ``coverage_min`` and ``cosine_min`` are the model's calibrated bars (``cosine_min``
+    is infinite, JSON ``null``, for a model never calibrated); ``confident`` is whether either bar is reached.
+    """
+
+    coverage_min: float
+    cosine_min: float
+    confident: bool
+    coverage: float
+    cosine: float | None
+
+
+@dataclass(frozen=True)
+class LegWeights:
+    """One number per leg: fusion weights (0 to 1, summing to 1) or score floors (BM25F score / cosine)."""
+
+    bm25: float
+    vector: float
+
+
+@dataclass(frozen=True)
+class RrfFusion:
+    """Reciprocal rank fusion, ``sum 1 / (k + rank)`` with ``k`` = 60 (Cormack et al. 2009; :mod:`kb.search.fusion`)."""
+
+    method: Literal["rrf"]
+    k: int
+
+
+@dataclass(frozen=True)
+class WeightedFusion:
+    """Weighted score fusion (:mod:`kb.search.fusion`): each leg's scores normalised into [0, 1] between the floor
+    the engine gives it (``floors``: 0 for BM25F; for the vector leg the model's calibrated cosine of unrelated text,
+    :attr:`kb.search.confidence.Thresholds.vector_floor`) and its best score, then summed with ``weights``."""
+
+    method: Literal["weighted"]
+    weights: LegWeights
+    floors: LegWeights
+
+
+@dataclass(frozen=True)
+class Explain:
+    """What the engine did with a query (``explain=True``).
+
+    The query analysis (:meth:`kb.search.text.TextAnalyzer.analyze_query`): ``normalized_query``; ``terms`` for the
+    BM25 leg; ``identifiers`` found (error codes, versions, paths); ``expansions``, synonym terms added, each with its
+    query weight relative to the user's own terms (1.0; see :data:`kb.search.synonyms.EXPANSION_WEIGHT`); quoted
+    ``phrases`` as term lists. Then the ``confidence`` signals, the ``legs`` searched (``bm25``, ``vector``), the
+    chunk ``candidates`` each leg returned in its last round (count), and the ``fusion`` used (``hybrid`` mode only).
+    """
+
+    normalized_query: str
+    terms: list[str]
+    identifiers: list[str]
+    expansions: dict[str, float]
+    phrases: list[list[str]]
+    confidence: ConfidenceSignals
+    legs: list[str]
+    candidates: dict[str, int]
+    fusion: RrfFusion | WeightedFusion | None
+
+
 @dataclass
 class SearchHit:
     """One article in a search answer. ``score`` in ``hybrid`` mode is the weighted fusion score in [0, 1]
@@ -48,7 +142,7 @@ class SearchHit:
     kind: str
     service: str | None
     status: str
-    explain: dict[str, Any] | None = None
+    explain: HitExplain | None = None
 
 
 @dataclass
@@ -63,7 +157,7 @@ class SearchResult:
     results: list[SearchHit]
     no_keyword_terms: bool = False
     low_confidence: bool = True
-    explain: dict[str, Any] | None = field(default=None)
+    explain: Explain | None = field(default=None)
 
 
 @dataclass(frozen=True)
