@@ -28,7 +28,7 @@ from kb.articles.content import validate_content
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.ingest.markdown import iter_markdown_files, read_article_file
-from kb.search.engine import SearchRequest
+from kb.search.results import SearchRequest
 from kb.service import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +37,9 @@ DEV = ROOT.parent / "shared" / "data" / "eval" / "tidb-faq-dev"
 
 def signals(kb: KnowledgeBase, query: str) -> tuple[int | None, float, float]:
     result = kb.engine.search(SearchRequest(query, limit=1, filters=ArticleFilter(statuses=()), explain=True))
-    conf = (result.explain or {}).get("confidence", {})
+    conf = result.explain.confidence if result.explain else None
     top = result.results[0].article_id if result.results else None
-    return top, float(conf.get("coverage") or 0.0), float(conf.get("cosine") or -1.0)
+    return top, float((conf.coverage if conf else None) or 0.0), float((conf.cosine if conf else None) or -1.0)
 
 
 def main() -> None:
@@ -70,7 +70,7 @@ def main() -> None:
                 content = read_article_file(path)
                 if content is not None:
                     negatives.append(signals(kb, content.title)[1:])
-                    query = kb.index.embedder.encode_queries([kb.index.analyzer.normalize(content.title)])[0]
+                    query = kb.embedder.encode_queries([kb.analyzer.normalize(content.title)])[0]
                     unrelated += [hit.score for hit in vectors.search(query, len(vectors))]
         kb.close()
     pos, neg, bad = np.array(positives), np.array(negatives), np.array(wrong) if wrong else np.zeros((0, 2))

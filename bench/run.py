@@ -346,7 +346,7 @@ def load_queries(n: int) -> tuple[list[str], list[str], dict[str, int]]:
 
 def measure_inprocess(kb: Any, queries: list[str], warmup: list[str]) -> dict[str, Any]:
     from kb.errors import KBError
-    from kb.search.engine import SearchRequest
+    from kb.search.results import SearchRequest
 
     out: dict[str, Any] = {}
     for mode in MODES:
@@ -379,7 +379,7 @@ import json, resource, sys
 from pathlib import Path
 from kb.config import Settings
 from kb.service import KnowledgeBase
-from kb.search.engine import SearchRequest
+from kb.search.results import SearchRequest
 t_imported = time.time()
 
 

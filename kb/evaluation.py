@@ -20,7 +20,7 @@ from kb.articles.content import validate_content
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.errors import InvalidInputError
-from kb.search.engine import MODES, SearchRequest
+from kb.search.results import MODES, SearchRequest
 
 #: Measures reported, as ir-measures names, with the label used in reports.
 MEASURES = {"nDCG@10": "nDCG@10", "Recall@10": "R@10", "Recall@100": "R@100", "MRR@10": "RR@10"}

@@ -17,7 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 
+from kb.articles.chunks import ChunkStore
 from kb.articles.feedback import FeedbackStore
+from kb.articles.outbox import Outbox
+from kb.articles.reader import ArticleReader
 from kb.articles.store import ArticleStore
 from kb.config import Settings
 from kb.db import Database, open_database
@@ -32,7 +35,8 @@ from kb.desk.summarizer import Summarizer
 from kb.desk.workflow import Desk
 from kb.ingest.redaction import Redactor
 from kb.ingest.writer import ArticleWriter
-from kb.search.embedding import Embedder, load_embedder
+from kb.search.embedders.base import Embedder
+from kb.search.embedders.factory import load_embedder
 from kb.search.engine import SearchEngine
 from kb.search.index import IndexManager
 from kb.search.synonyms import SynonymStore
@@ -63,12 +67,31 @@ class KnowledgeBase:
             settings.embedding_backend,
             settings.model_cache_dir,
         )
-        self.index = IndexManager(settings, self.database, self.analyzer, self.embedder)
+        chunks = ChunkStore(self.database)
+        self.index = IndexManager(
+            settings.resolved_index_dir,
+            ArticleReader(self.database),
+            chunks,
+            Outbox(self.database),
+            self.analyzer,
+            self.embedder,
+            chunk_tokens=settings.chunk_tokens,
+            overlap_tokens=settings.chunk_overlap_tokens,
+        )
         self.store = ArticleStore(self.database)
         self.feedback = FeedbackStore(self.database)
         self.synonyms = SynonymStore(self.database, self.analyzer)
         self.synonyms.seed()
-        self.engine = SearchEngine(self.index, self.store, self.synonyms, settings.fusion, settings.fusion_bm25_weight)
+        self.engine = SearchEngine(
+            self.analyzer,
+            self.embedder,
+            self.index,
+            self.store,
+            chunks,
+            self.synonyms,
+            fusion=settings.fusion,
+            bm25_weight=settings.fusion_bm25_weight,
+        )
         self.writer = ArticleWriter(self.store, self.index)
         self.catalog = load_catalog(settings.service_catalog)
         self.desk = Desk(self.database, self.catalog)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from kb.api import create_app
 from kb.config import Settings
-from kb.search.embedding import HashingEmbedder
+from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 

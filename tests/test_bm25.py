@@ -122,7 +122,7 @@ def test_deleted_and_replaced_chunks_never_score(tmp_path: Path, analyzer: TextA
 
 def test_limit_keeps_the_best_scores(bundled_kb: KnowledgeBase) -> None:
     bm25 = bundled_kb.index.generation.bm25
-    terms = {t: 1.0 for t in bundled_kb.index.analyzer.analyze_query("远程桌面 没有可用的许可证").terms}
+    terms = {t: 1.0 for t in bundled_kb.analyzer.analyze_query("远程桌面 没有可用的许可证").terms}
     everything = bm25.search(terms, 10_000)
     top = bm25.search(terms, 5)
     assert len(everything) > 5

@@ -16,7 +16,7 @@ from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.ingest.tickets import import_tickets
 from kb.models import Ticket
-from kb.search.embedding import HashingEmbedder
+from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from tests.conftest import SHARED

@@ -6,7 +6,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from kb.search.confidence import thresholds_for
-from kb.search.embedding import HashingEmbedder
+from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.fusion import order, rrf, weighted
 from tests.conftest import create
 

@@ -12,8 +12,8 @@ from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.errors import IndexMismatchError, IndexUnavailableError, NotFoundError
 from kb.models import Article, utcnow
-from kb.search.embedding import HashingEmbedder
-from kb.search.engine import SearchRequest
+from kb.search.embedders.hashing import HashingEmbedder
+from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 

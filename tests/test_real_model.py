@@ -13,8 +13,8 @@ import pytest
 
 from kb.cli.main import main
 from kb.config import Settings
-from kb.search.embedding import load_embedder
-from kb.search.engine import SearchRequest
+from kb.search.embedders.factory import load_embedder
+from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from tests.conftest import BUNDLED

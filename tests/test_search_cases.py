@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from kb.api import create_app
 from kb.config import Settings
 from kb.ingest.markdown import read_article_file
-from kb.search.embedding import HashingEmbedder
+from kb.search.embedders.hashing import HashingEmbedder
 from kb.service import KnowledgeBase
 from tests.conftest import BUNDLED, create, search_ids
 

@@ -16,7 +16,7 @@ from kb.config import Settings
 from kb.desk.summarizer import Summarizer
 from kb.ingest.redaction import Redactor
 from kb.ingest.tickets import import_tickets
-from kb.search.embedding import HashingEmbedder
+from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from tests.test_distill import EXPORT

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from kb.search.embedding import HashingEmbedder, l2_normalize
+from kb.errors import IndexMismatchError
+from kb.search.embedders.base import decode_vectors, l2_normalize
+from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.vectors import VectorIndex, split_vector_id, vector_id
 
 
@@ -75,3 +78,18 @@ def test_self_similarity_is_at_most_one() -> None:  # BL-25
 
 def test_vector_id_round_trip() -> None:
     assert split_vector_id(vector_id(123456, 65535)) == (123456, 65535)
+
+
+def test_decode_vectors_round_trips_stored_bytes() -> None:
+    vectors = HashingEmbedder(dimension=32).encode_passages(["打印机卡纸", "VPN 连不上", ""])
+    decoded = decode_vectors([row.tobytes() for row in vectors], 32)
+    assert decoded.shape == (3, 32) and decoded.dtype == np.float32 and decoded.flags.writeable
+    assert np.array_equal(decoded, vectors)
+    assert decode_vectors([], 32).shape == (0, 32)
+
+
+@pytest.mark.parametrize("blob", [None, b"", np.zeros(16, dtype=np.float32).tobytes()])
+def test_decode_vectors_refuses_a_wrong_length(blob: bytes | None) -> None:
+    good = np.zeros(32, dtype=np.float32).tobytes()
+    with pytest.raises(IndexMismatchError, match="needs 128"):
+        decode_vectors([good, blob], 32)

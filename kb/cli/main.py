@@ -170,7 +170,7 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from kb.articles.store import ArticleFilter
-    from kb.search.engine import SearchRequest
+    from kb.search.results import SearchRequest
     from kb.service import KnowledgeBase
 
     kb = KnowledgeBase(settings).open()
@@ -190,9 +190,9 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(asdict(result))
         return 0
     if args.explain and result.explain:
-        print(f"normalized: {result.explain['normalized_query']}")
-        print(f"terms:      {' '.join(result.explain['terms']) or '(none: vector leg only)'}")
-        print(f"legs:       {result.explain['legs']}  candidates: {result.explain['candidates']}")
+        print(f"normalized: {result.explain.normalized_query}")
+        print(f"terms:      {' '.join(result.explain.terms) or '(none: vector leg only)'}")
+        print(f"legs:       {result.explain.legs}  candidates: {result.explain.candidates}")
     if not result.results:
         print("no results")
     for rank, hit in enumerate(result.results, start=1):
@@ -203,35 +203,34 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
             print(f"    § {' / '.join(hit.heading_path)}")
         print(f"    {_plain(hit.snippet)}")
         if args.explain and hit.explain:
-            print(f"    explain: {json.dumps(hit.explain, ensure_ascii=False)}")
+            print(f"    explain: {json.dumps(hit.explain, ensure_ascii=False, default=asdict)}")
     print(f"({result.took_ms} ms)")
     return 0
 
 
 def _cmd_why(args: argparse.Namespace, settings: Settings) -> int:
-    from kb.search.why import explain_match
     from kb.service import KnowledgeBase
 
     kb = KnowledgeBase(settings).open()
     try:
-        report = explain_match(kb.engine, args.query, args.article_id)
+        report = kb.engine.why(args.query, args.article_id)
     finally:
         kb.close()
     if args.json:
-        _print_json(report)
+        _print_json(report.as_json())
         return 0
-    art = report["article"]
-    print(f"article {art['id']}: {art['title']}  (status {art['status']}, {art['chunks']} chunks)")
-    print(f"query: {report['normalized_query']}")
-    for term in report["terms"]:
-        where = ", ".join(term["in"]) or "NOT in the article"
-        print(f"  term {term['term']:<16} idf {term['idf']:<7} {where}")
-    bm25 = report["bm25"]
-    print(f"BM25 leg:   rank {bm25['rank'] or 'not matched'}" + (f" ({bm25['note']})" if bm25["note"] else ""))
-    vec = report["vector"]
-    print(f"vector leg: best chunk {vec['best_chunk']}, cosine {vec['cosine']}, chunk rank {vec['chunk_rank']}")
-    print(f"hybrid:     rank {report['hybrid_rank'] or 'not in the top 100'}")
-    for reason in report["hidden_by_default_filters"]:
+    art = report.article
+    print(f"article {art.id}: {art.title}  (status {art.status}, {art.chunks} chunks)")
+    print(f"query: {report.normalized_query}")
+    for term in report.terms:
+        where = ", ".join(term.in_) or "NOT in the article"
+        print(f"  term {term.term:<16} idf {term.idf:<7} {where}")
+    bm25 = report.bm25
+    print(f"BM25 leg:   rank {bm25.rank or 'not matched'}" + (f" ({bm25.note})" if bm25.note else ""))
+    vec = report.vector
+    print(f"vector leg: best chunk {vec.best_chunk}, cosine {vec.cosine}, chunk rank {vec.chunk_rank}")
+    print(f"hybrid:     rank {report.hybrid_rank or 'not in the top 100'}")
+    for reason in report.hidden_by_default_filters:
         print(f"hidden by default filters: {reason}")
     return 0
 
@@ -257,7 +256,7 @@ def _cmd_synonyms(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from kb.evaluation import evaluate
-    from kb.search.engine import MODES
+    from kb.search.results import MODES
 
     modes = MODES if args.mode == "all" else (args.mode,)
     report = evaluate(args.folder, settings, modes, progress=lambda msg: logger.info("%s", msg))

@@ -16,21 +16,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
+from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleFilter, ArticleStore, ArticleSummary
-from kb.config import MAX_QUERY_CHARS
-from kb.errors import InvalidInputError, QueryTooLongError
-from kb.models import Chunk
 from kb.search.confidence import coverage, is_confident, thresholds_for
+from kb.search.embedders.base import Embedder
 from kb.search.fusion import RRF_K, order, rrf, weighted
+from kb.search.generation import Legs, LiveIndex
+from kb.search.results import (
+    ConfidenceSignals,
+    Explain,
+    LegScore,
+    LegWeights,
+    RrfFusion,
+    SearchHit,
+    SearchRequest,
+    SearchResult,
+    WeightedFusion,
+    hit_explain,
+)
 from kb.search.snippets import highlight
 from kb.search.synonyms import EXPANSION_WEIGHT, SynonymStore
+from kb.search.text import TextAnalyzer
+from kb.search.why import MatchExplainer, WhyReport
 
-Mode = Literal["hybrid", "bm25", "vector"]
-MODES: tuple[str, ...] = ("hybrid", "bm25", "vector")
-MAX_LIMIT = 100
 OVERSAMPLE = 10
 MIN_CANDIDATES = 100
 MAX_WIDENINGS = 2
@@ -41,107 +50,47 @@ DUPLICATE_PAGE = 10
 #: Longest ``superseded_by`` chain followed from a retired article to the article that replaces it.
 MAX_SUCCESSOR_HOPS = 5
 
-ChunkKey = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class LegScore:
-    """An article's place in one leg: 1-based rank among articles, and its best chunk's raw score.
-
-    BM25 scores are BM25F (> 0, unbounded); vector scores are cosine in [-1, 1].
-    """
-
-    rank: int
-    score: float
-    normalized: float | None = None
-
-
-@dataclass
-class SearchHit:
-    """One article in a search answer. ``score`` in ``hybrid`` mode is the weighted fusion score in [0, 1]
-    (or the RRF score, in (0, 2/61], with ``fusion="rrf"``); in ``bm25`` mode the BM25F score; in ``vector``
-    mode the cosine in [-1, 1]."""
-
-    article_id: int
-    title: str
-    source_path: str | None
-    score: float
-    snippet: str
-    heading_path: list[str]
-    version: int
-    kind: str
-    service: str | None
-    status: str
-    explain: dict[str, Any] | None = None
-
-
-@dataclass
-class SearchResult:
-    """A search answer. ``no_keyword_terms`` is True when the query had nothing for the BM25 leg;
-    ``low_confidence`` is True when there is no result or the best one is not a confident match
-    (see :mod:`kb.search.confidence`)."""
-
-    query: str
-    mode: str
-    took_ms: float
-    results: list[SearchHit]
-    no_keyword_terms: bool = False
-    low_confidence: bool = True
-    explain: dict[str, Any] | None = field(default=None)
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """A search: ``query`` text, ``mode``, ``limit`` (1..100) articles, filters, and ``explain``."""
-
-    query: str
-    mode: str = "hybrid"
-    limit: int = 10
-    filters: ArticleFilter = field(default_factory=ArticleFilter)
-    explain: bool = False
-    fusion: str | None = None
-    bm25_weight: float | None = None
-
-    def validate(self) -> None:
-        """Raises :class:`QueryTooLongError` or :class:`InvalidInputError` for out-of-range values."""
-        if len(self.query.strip()) > MAX_QUERY_CHARS:
-            raise QueryTooLongError(
-                f"The query has {len(self.query.strip())} characters; at most {MAX_QUERY_CHARS} are allowed."
-            )
-        if self.mode not in MODES:
-            raise InvalidInputError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}.")
-        if not 1 <= self.limit <= MAX_LIMIT:
-            raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}.")
-        if self.fusion not in (None, "weighted", "rrf"):
-            raise InvalidInputError(f"fusion must be weighted or rrf, not {self.fusion!r}.")
-        if self.bm25_weight is not None and not 0.0 <= self.bm25_weight <= 1.0:
-            raise InvalidInputError("bm25_weight must be between 0 and 1.")
-
 
 class SearchEngine:
-    """Runs searches against the live index generation and the article store. Thread-safe."""
+    """Runs searches against the live index generation and the article store. Thread-safe.
+
+    Args:
+        analyzer: the text analyzer the index was built with (query terms, snippets).
+        embedder: the embedding model the index was built with (query vectors).
+        index: gives the live generation's two legs.
+        store: article summaries, for filters, successors and results.
+        chunks: chunk texts, for snippets and near-duplicates.
+        synonyms: query expansion; None for none.
+        fusion: default fusion of the hybrid mode, ``weighted`` or ``rrf`` (see :mod:`kb.search.fusion`).
+        bm25_weight: default BM25 weight of weighted fusion, 0 to 1 (the vector leg gets the rest).
+    """
 
     def __init__(
         self,
-        index: Any,
+        analyzer: TextAnalyzer,
+        embedder: Embedder,
+        index: LiveIndex,
         store: ArticleStore,
+        chunks: ChunkStore,
         synonyms: SynonymStore | None = None,
         fusion: str = "weighted",
         bm25_weight: float = 0.5,
     ) -> None:
-        from kb.search.index import IndexManager
-
-        self.index: IndexManager = index
+        self.analyzer = analyzer
+        self.embedder = embedder
+        self.index = index
         self.store = store
+        self.chunks = chunks
         self.synonyms = synonyms
         self.fusion = fusion
         self.bm25_weight = bm25_weight
+        self._explainer = MatchExplainer(analyzer, embedder, index, store, chunks, self.search)
 
     @property
     def vector_floor(self) -> float:
         """The vector leg's fusion floor: the cosine unrelated text reaches with this model (calibrated, see
         :mod:`kb.search.confidence`)."""
-        return thresholds_for(self.index.embedder.name).vector_floor
+        return thresholds_for(self.embedder.name).vector_floor
 
     def search(self, request: SearchRequest) -> SearchResult:
         """Search (see module docstring).
@@ -153,8 +102,7 @@ class SearchEngine:
         started = time.perf_counter()
         request.validate()
         query = request.query.strip()
-        analyzer = self.index.analyzer
-        analysis = analyzer.analyze_query(query)
+        analysis = self.analyzer.analyze_query(query)
         if not query or not analysis.has_word_chars:
             return SearchResult(
                 request.query, request.mode, _ms(started), [], no_keyword_terms=True, low_confidence=True
@@ -164,7 +112,7 @@ class SearchEngine:
         gen = self.index.generation
         query_vector = None
         if use_vector:
-            query_vector = self.index.embedder.encode_queries([analysis.normalized])[0]
+            query_vector = self.embedder.encode_queries([analysis.normalized])[0]
 
         expansions = (
             self.synonyms.expander().expand(analysis.normalized, set(analysis.terms))
@@ -192,58 +140,62 @@ class SearchEngine:
         confidence = self._confidence(analysis.terms, hits, chunks, per_leg, gen)
         explain = None
         if request.explain:
-            explain = {
-                "normalized_query": analysis.normalized,
-                "terms": list(analysis.terms),
-                "identifiers": list(analysis.identifiers),
-                "expansions": {t: EXPANSION_WEIGHT for t in expansions},
-                "phrases": [list(p) for p in analysis.phrases],
-                "confidence": confidence,
-                "legs": list(legs),
-                "candidates": {leg: len(hits_) for leg, hits_ in legs.items()},
-                "fusion": self._fusion_info(request) if request.mode == "hybrid" else None,
-            }
+            explain = Explain(
+                normalized_query=analysis.normalized,
+                terms=list(analysis.terms),
+                identifiers=list(analysis.identifiers),
+                expansions={t: EXPANSION_WEIGHT for t in expansions},
+                phrases=[list(p) for p in analysis.phrases],
+                confidence=confidence,
+                legs=list(legs),
+                candidates={leg: len(hits_) for leg, hits_ in legs.items()},
+                fusion=self._fusion_info(request) if request.mode == "hybrid" else None,
+            )
         return SearchResult(
             request.query,
             request.mode,
             _ms(started),
             hits,
             no_keyword_terms=not analysis.terms,
-            low_confidence=not confidence["confident"],
+            low_confidence=not confidence.confident,
             explain=explain,
         )
+
+    def why(self, query: str, article_id: int) -> WhyReport:
+        """Why ``article_id`` did or did not match ``query`` (see :mod:`kb.search.why`).
+
+        Raises:
+            NotFoundError: the article does not exist.
+            QueryTooLongError: the query is too long.
+        """
+        return self._explainer.explain(query, article_id)
 
     def _confidence(
         self,
         terms: Sequence[str],
         hits: list[SearchHit],
-        chunks: dict[ChunkKey, ChunkText],
+        chunks: dict[ChunkKey, ChunkPassage],
         per_leg: dict[int, dict[str, LegScore]],
-        gen: Any,
-    ) -> dict[str, Any]:
-        limits = thresholds_for(self.index.embedder.name)
-        answer: dict[str, Any] = {"coverage_min": limits.coverage_min, "cosine_min": limits.cosine_min}
+        gen: Legs,
+    ) -> ConfidenceSignals:
+        limits = thresholds_for(self.embedder.name)
         if not hits:
-            return answer | {"confident": False, "coverage": 0.0, "cosine": None}
+            return ConfidenceSignals(limits.coverage_min, limits.cosine_min, False, 0.0, None)
         top = hits[0]
         chunk = next((c for c in chunks.values() if c.article_id == top.article_id), None)
         text = " ".join([top.title, *top.heading_path, chunk.text if chunk is not None else ""])
-        cov = coverage(list(terms), set(self.index.analyzer.terms(text)), gen.bm25.idf(terms)) if terms else 0.0
+        cov = coverage(list(terms), set(self.analyzer.terms(text)), gen.bm25.idf(terms)) if terms else 0.0
         vector = per_leg.get(top.article_id, {}).get("vector")
         cosine = vector.score if vector is not None else None
-        return answer | {
-            "confident": is_confident(cov, cosine, limits),
-            "coverage": round(cov, 4),
-            "cosine": cosine,
-        }
+        confident = is_confident(cov, cosine, limits)
+        return ConfidenceSignals(limits.coverage_min, limits.cosine_min, confident, round(cov, 4), cosine)
 
-    def _fusion_info(self, request: SearchRequest) -> dict[str, Any]:
+    def _fusion_info(self, request: SearchRequest) -> RrfFusion | WeightedFusion:
         method = request.fusion or self.fusion
         if method == "rrf":
-            return {"method": "rrf", "k": RRF_K}
+            return RrfFusion("rrf", RRF_K)
         w = self.bm25_weight if request.bm25_weight is None else request.bm25_weight
-        weights = {"bm25": w, "vector": round(1 - w, 6)}
-        return {"method": "weighted", "weights": weights, "floors": {"bm25": 0.0, "vector": self.vector_floor}}
+        return WeightedFusion("weighted", LegWeights(w, round(1 - w, 6)), LegWeights(0.0, self.vector_floor))
 
     def _rank(
         self, legs: dict[str, list[tuple[ChunkKey, float]]], request: SearchRequest, required: set[int] | None
@@ -311,7 +263,7 @@ class SearchEngine:
         ranked: Sequence[tuple[ArticleSummary, float]],
         per_leg: dict[int, dict[str, LegScore]],
         best_chunk: dict[int, ChunkKey],
-        chunks: dict[ChunkKey, ChunkText],
+        chunks: dict[ChunkKey, ChunkPassage],
         terms: set[str],
         request: SearchRequest,
     ) -> list[SearchHit]:
@@ -325,20 +277,14 @@ class SearchEngine:
                     title=article.title,
                     source_path=article.source_path,
                     score=score,
-                    snippet=highlight(text, terms, self.index.analyzer),
+                    snippet=highlight(text, terms, self.analyzer),
                     heading_path=list(chunk.heading_path) if chunk is not None else [],
                     version=article.version,
                     kind=article.kind,
                     service=article.service,
                     status=article.status,
                     explain=(
-                        {
-                            leg: {"rank": ls.rank, "score": ls.score, "normalized": ls.normalized}
-                            for leg, ls in per_leg.get(article.id, {}).items()
-                        }
-                        | {"chunk": best_chunk[article.id][1]}
-                        if request.explain
-                        else None
+                        hit_explain(per_leg.get(article.id, {}), best_chunk[article.id][1]) if request.explain else None
                     ),
                 )
             )
@@ -346,7 +292,7 @@ class SearchEngine:
 
     def _collapse_duplicates(
         self, ranked: list[tuple[ArticleSummary, float]], best_chunk: dict[int, ChunkKey], limit: int
-    ) -> tuple[list[tuple[ArticleSummary, float]], dict[ChunkKey, ChunkText]]:
+    ) -> tuple[list[tuple[ArticleSummary, float]], dict[ChunkKey, ChunkPassage]]:
         """The first ``limit`` articles, where an article whose best chunk nearly repeats a better one's (Jaccard
         similarity of character 4-gram sets >= :data:`DUPLICATE_JACCARD`) is moved down, out of the first
         :data:`DUPLICATE_PAGE` results, so one passage copied into several articles does not fill the page an
@@ -354,7 +300,7 @@ class SearchEngine:
         articles and the best chunks of those kept."""
         page = min(limit, DUPLICATE_PAGE)
         window = ranked[: 2 * DUPLICATE_PAGE]  # at most this many best chunks are read to find duplicates
-        chunks = self._chunks([best_chunk[a.id] for a, _ in window])
+        chunks = self.chunks.passages([best_chunk[a.id] for a, _ in window])
         kept: list[tuple[ArticleSummary, float]] = []
         moved: list[tuple[ArticleSummary, float]] = []
         seen: list[set[str]] = []
@@ -373,31 +319,7 @@ class SearchEngine:
             seen.append(grams)
         result = (kept + moved + ranked[examined:])[:limit]
         missing = [best_chunk[a.id] for a, _ in result if best_chunk[a.id] not in chunks]
-        return result, chunks | self._chunks(missing)
-
-    def _chunks(self, keys: list[ChunkKey]) -> dict[ChunkKey, ChunkText]:
-        """Text and heading path of the given chunks (one query; never the stored embeddings)."""
-        if not keys:
-            return {}
-        from sqlalchemy import and_, or_, select
-
-        # OR of primary-key equalities: SQLite plans `(article_id, ord) IN (VALUES ...)` as a full table scan
-        # (19 ms at 36k chunks, against 0.3 ms by key).
-        by_key = or_(*(and_(Chunk.article_id == a, Chunk.ord == o) for a, o in keys))
-        with self.store.database.session() as session:
-            rows = session.execute(
-                select(Chunk.article_id, Chunk.ord, Chunk.text, Chunk.heading_path).where(by_key)
-            ).all()
-        return {(r.article_id, r.ord): ChunkText(r.article_id, r.text, list(r.heading_path or [])) for r in rows}
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkText:
-    """What a result shows of its best chunk."""
-
-    article_id: int
-    text: str
-    heading_path: list[str]
+        return result, chunks | self.chunks.passages(missing)
 
 
 def _shingles(text: str, size: int = 4) -> set[str]:

@@ -14,105 +14,49 @@ version and model match), new chunks are encoded and stored in the database, the
 chunks of each article are deleted and the new ones added in one commit, then the same in the vector index,
 which is saved, and finally the manifest records the batch's last ``seq``. Every step is idempotent, so a
 crash anywhere is repaired on the next start by replaying from the manifest's ``seq``.
+
+The manifest and ``CURRENT`` files are :mod:`kb.search.manifest`, a generation's folder
+:mod:`kb.search.generation`; the BM25 documents and chunk rows built from an
+article are :mod:`kb.search.documents`; the database tables are read and written through
+:class:`kb.articles.reader.ArticleReader`, :class:`kb.articles.chunks.ChunkStore` and
+:class:`kb.articles.outbox.Outbox`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
 
-from kb.articles.chunking import ChunkText, chunk_article, embedding_input
-from kb.errors import IndexMismatchError, IndexUnavailableError
-from kb.models import Article, Chunk, OutboxEntry, utcnow
-from kb.search.bm25 import BM25Index, ChunkDocument
-from kb.search.vectors import VectorIndex, vector_id
-
-if TYPE_CHECKING:
-    from numpy.typing import NDArray
-
-    from kb.config import Settings
-    from kb.db import Database
-    from kb.search.embedding import Embedder
-    from kb.search.text import TextAnalyzer
+from kb.articles.chunks import ChunkStore
+from kb.articles.outbox import Outbox
+from kb.articles.reader import ArticleReader
+from kb.errors import IndexUnavailableError
+from kb.models import Article, Chunk
+from kb.search.bm25 import ChunkDocument
+from kb.search.documents import chunk_documents, chunk_rows, embedding_texts
+from kb.search.embedders.base import Embedder, decode_vectors
+from kb.search.generation import Generation
+from kb.search.manifest import (
+    FORMAT_VERSION,
+    GENERATION_PREFIX,
+    Manifest,
+    generation_name,
+    generation_number,
+    read_current,
+    write_current,
+)
+from kb.search.text import TextAnalyzer
+from kb.search.vectors import vector_id
 
 logger = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
-REBUILD_HINT = "Run `kb index rebuild` to build a new index with the current settings."
-
-
-@dataclass
-class Manifest:
-    """What a saved index generation was built with, and how far it has applied the outbox."""
-
-    format_version: int
-    generation: int
-    model: str
-    dimension: int
-    normalized: bool
-    query_instruction: str
-    analyzer: dict[str, Any]
-    chunking: dict[str, int]
-    last_seq: int = 0
-    created_at: str = field(default_factory=lambda: utcnow().isoformat())
-    updated_at: str = field(default_factory=lambda: utcnow().isoformat())
-
-    @classmethod
-    def read(cls, path: Path) -> Manifest:
-        """Read ``manifest.json``.
-
-        Raises:
-            IndexUnavailableError: missing or unreadable.
-        """
-        try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            raise IndexUnavailableError(f"Cannot read index manifest {path}: {exc}") from exc
-
-    def write(self, path: Path) -> None:
-        """Write atomically (temporary file, fsync, rename)."""
-        self.updated_at = utcnow().isoformat()
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(asdict(self), handle, ensure_ascii=False, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-
-
-@dataclass
-class Generation:
-    """One complete index: manifest, BM25 index and vector index, in ``path``."""
-
-    path: Path
-    manifest: Manifest
-    bm25: BM25Index
-    vectors: VectorIndex
-
-    @property
-    def vectors_path(self) -> Path:
-        return self.path / "vectors.faiss"
-
-    def checkpoint(self, last_seq: int) -> None:
-        """Save the vectors, then record ``last_seq`` in the manifest."""
-        self.vectors.save(self.vectors_path)
-        self.manifest.last_seq = last_seq
-        self.manifest.write(self.path / "manifest.json")
-
-    def close(self) -> None:
-        self.bm25.close()
 
 
 @dataclass(frozen=True)
@@ -141,18 +85,36 @@ class IndexManager:
     """Owns the live index generation; applies changes and rebuilds. One per process.
 
     Args:
-        settings: index folder and chunking settings.
-        database: the source of truth.
+        index_dir: the index folder (see module docstring); created on first use.
+        articles: reads the articles to index.
+        chunks: the stored chunks (reused when the article version and model match) and their embeddings.
+        outbox: the changes to apply, in order.
         analyzer: the text analyzer (index terms).
         embedder: the embedding model (passage vectors).
+        chunk_tokens: target chunk size, model tokens (capped by the model's limit, see :attr:`max_chunk_tokens`).
+        overlap_tokens: overlap between the pieces of a split section, model tokens.
     """
 
-    def __init__(self, settings: Settings, database: Database, analyzer: TextAnalyzer, embedder: Embedder) -> None:
-        self.settings = settings
-        self.database = database
-        self.analyzer = analyzer
-        self.embedder = embedder
-        self.root = settings.resolved_index_dir
+    def __init__(
+        self,
+        index_dir: Path,
+        articles: ArticleReader,
+        chunks: ChunkStore,
+        outbox: Outbox,
+        analyzer: TextAnalyzer,
+        embedder: Embedder,
+        *,
+        chunk_tokens: int,
+        overlap_tokens: int,
+    ) -> None:
+        self.root = index_dir
+        self._articles = articles
+        self._chunks = chunks
+        self._outbox = outbox
+        self._analyzer = analyzer
+        self._embedder = embedder
+        self._chunk_tokens = chunk_tokens
+        self._overlap_tokens = overlap_tokens
         self._gen: Generation | None = None
         self._write_lock = threading.RLock()
 
@@ -163,22 +125,19 @@ class IndexManager:
         return Manifest(
             format_version=FORMAT_VERSION,
             generation=generation,
-            model=self.embedder.name,
-            dimension=self.embedder.dimension,
+            model=self._embedder.name,
+            dimension=self._embedder.dimension,
             normalized=True,
-            query_instruction=self.embedder.query_instruction,
-            analyzer=self.analyzer.fingerprint(),
-            chunking={
-                "max_tokens": self.max_chunk_tokens,
-                "overlap_tokens": self.settings.chunk_overlap_tokens,
-            },
+            query_instruction=self._embedder.query_instruction,
+            analyzer=self._analyzer.fingerprint(),
+            chunking={"max_tokens": self.max_chunk_tokens, "overlap_tokens": self._overlap_tokens},
             last_seq=last_seq,
         )
 
     @property
     def max_chunk_tokens(self) -> int:
         """Upper bound of a chunk's embedding input, tokens: the setting, capped by the model's limit."""
-        return min(self.settings.chunk_tokens, self.embedder.max_seq_length)
+        return min(self._chunk_tokens, self._embedder.max_seq_length)
 
     def open(self) -> None:
         """Open the live generation, creating an empty one on first use, then apply pending changes.
@@ -190,77 +149,31 @@ class IndexManager:
                 analyzer, chunking); the message names ``kb index rebuild``.
         """
         with self._write_lock:
-            name = self._current_name()
+            name = read_current(self.root)
             if name is None:
                 self._gen = self._create_generation(1, last_seq=0)
-                self._write_current(self._gen.path.name)
+                write_current(self.root, self._gen.path.name)
             else:
                 try:
-                    self._gen = self._load_generation(self.root / name)
+                    self._gen = Generation.load(self.root / name)
                 except IndexUnavailableError as exc:
                     logger.error("index generation %s is unreadable (%s); rebuilding from the database", name, exc)
                     self.rebuild()
                     return
-            self._check(self._gen.manifest)
+            self._gen.manifest.check(self.expected_manifest(self._gen.manifest.generation), self.root)
         self.apply_pending()
 
     def open_readonly(self) -> Generation | None:
         """Load the live generation without checking settings or applying anything (for status)."""
-        name = self._current_name()
+        name = read_current(self.root)
         if name is None:
             return None
-        gen = self._load_generation(self.root / name)
+        gen = Generation.load(self.root / name)
         self._gen = gen
         return gen
 
-    def _check(self, manifest: Manifest) -> None:
-        expected = self.expected_manifest(manifest.generation)
-        for key in (
-            "format_version",
-            "model",
-            "dimension",
-            "normalized",
-            "query_instruction",
-            "analyzer",
-            "chunking",
-        ):
-            have, want = getattr(manifest, key), getattr(expected, key)
-            if have != want:
-                raise IndexMismatchError(
-                    f"The index in {self.root} was built with {key}={have!r} but the settings now give "
-                    f"{want!r}. {REBUILD_HINT}"
-                )
-
-    def _current_name(self) -> str | None:
-        current = self.root / "CURRENT"
-        if not current.exists():
-            return None
-        name = current.read_text(encoding="utf-8").strip()
-        return name or None
-
-    def _write_current(self, name: str) -> None:
-        tmp = self.root / "CURRENT.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(name + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.root / "CURRENT")
-
     def _create_generation(self, number: int, last_seq: int) -> Generation:
-        path = self.root / f"gen-{number:06d}"
-        if path.exists():
-            shutil.rmtree(path)
-        path.mkdir(parents=True)
-        manifest = self.expected_manifest(number, last_seq)
-        gen = Generation(path, manifest, BM25Index.create(path / "bm25"), VectorIndex(manifest.dimension))
-        gen.checkpoint(last_seq)
-        return gen
-
-    def _load_generation(self, path: Path) -> Generation:
-        manifest = Manifest.read(path / "manifest.json")
-        bm25 = BM25Index.open(path / "bm25")
-        vectors = VectorIndex.load(path / "vectors.faiss", manifest.dimension)
-        return Generation(path, manifest, bm25, vectors)
+        return Generation.create(self.root / generation_name(number), self.expected_manifest(number, last_seq))
 
     @property
     def is_open(self) -> bool:
@@ -309,31 +222,18 @@ class IndexManager:
         with self._process_lock():
             gen = self.generation
             while True:
-                with self.database.session() as session:
-                    rows = session.execute(
-                        select(OutboxEntry.seq, OutboxEntry.article_id)
-                        .where(OutboxEntry.seq > gen.manifest.last_seq)
-                        .order_by(OutboxEntry.seq)
-                        .limit(batch_size)
-                    ).all()
+                rows = self._outbox.after(gen.manifest.last_seq, batch_size)
                 if not rows:
                     return gen.manifest.last_seq
-                article_ids = list(dict.fromkeys(aid for _, aid in rows))
+                article_ids = list(dict.fromkeys(row.article_id for row in rows))
                 self._index_articles(gen, article_ids, replace=True)
-                gen.checkpoint(rows[-1][0])
+                gen.checkpoint(rows[-1].seq)
 
     def _index_articles(self, gen: Generation, article_ids: Sequence[int], *, replace: bool) -> None:
         """Bring both legs of ``gen`` in line with the database for ``article_ids``."""
-        with self.database.session() as session:
-            articles = {a.id: a for a in session.scalars(select(Article).where(Article.id.in_(article_ids)))}
-            stored: dict[int, list[Chunk]] = {}
-            for chunk in session.scalars(
-                select(Chunk).where(Chunk.article_id.in_(article_ids)).order_by(Chunk.article_id, Chunk.ord)
-            ):
-                stored.setdefault(chunk.article_id, []).append(chunk)
+        articles = self._articles.by_ids(article_ids)
+        stored = self._chunks.of_articles(article_ids)
         documents: list[ChunkDocument] = []
-        ids: list[int] = []
-        vectors: list[NDArray[np.float32]] = []
         fresh: dict[int, list[Chunk]] = {}
         for article_id in article_ids:
             article = articles.get(article_id)
@@ -343,88 +243,41 @@ class IndexManager:
             if not self._reusable(article, chunks):
                 chunks = self._chunk(article)
                 fresh[article_id] = chunks
-            documents.extend(self._documents(article, chunks))
+            documents.extend(chunk_documents(article, chunks, self._analyzer))
         self._encode_missing([c for cs in fresh.values() for c in cs], articles)
-        with self.database.session() as session:
-            gone = [aid for aid in article_ids if aid not in articles]
-            session.execute(delete(Chunk).where(Chunk.article_id.in_(gone + list(fresh))))
-            session.add_all(c for cs in fresh.values() for c in cs)
+        gone = [aid for aid in article_ids if aid not in articles]
+        self._chunks.replace(gone + list(fresh), [c for cs in fresh.values() for c in cs])
+        ids: list[int] = []
+        blobs: list[bytes | None] = []
         for article_id in article_ids:
             if article_id not in articles:
                 continue
             for chunk in fresh.get(article_id) or stored.get(article_id, []):
                 ids.append(vector_id(chunk.article_id, chunk.ord))
-                vectors.append(np.frombuffer(chunk.embedding or b"", dtype=np.float32))
+                blobs.append(chunk.embedding)
         gen.bm25.replace_articles(documents, article_ids if replace else ())
         if replace:
             for article_id in article_ids:
                 gen.vectors.remove_article(article_id)
         if ids:
-            gen.vectors.add(np.asarray(ids, dtype=np.int64), np.vstack(vectors))
+            gen.vectors.add(np.asarray(ids, dtype=np.int64), decode_vectors(blobs, gen.manifest.dimension))
 
     def _reusable(self, article: Article, chunks: list[Chunk]) -> bool:
         return bool(chunks) and all(
-            c.article_version == article.version and c.model == self.embedder.name and c.embedding is not None
+            c.article_version == article.version and c.model == self._embedder.name and c.embedding is not None
             for c in chunks
         )
 
     def _chunk(self, article: Article) -> list[Chunk]:
-        pieces: list[ChunkText] = chunk_article(
-            article.title,
-            article.body,
-            self.embedder.count_tokens,
-            self.max_chunk_tokens,
-            self.settings.chunk_overlap_tokens,
-            summary=article.summary,
-        )
-        return [
-            Chunk(
-                article_id=article.id,
-                ord=p.ord,
-                article_version=article.version,
-                heading_path=list(p.heading_path),
-                text=p.text,
-                token_count=p.token_count,
-                model=self.embedder.name,
-                embedding=None,
-            )
-            for p in pieces
-        ]
+        count = self._embedder.count_tokens
+        return chunk_rows(article, self._embedder.name, count, self.max_chunk_tokens, self._overlap_tokens)
 
     def _encode_missing(self, chunks: list[Chunk], articles: dict[int, Article]) -> None:
         if not chunks:
             return
-        texts = [
-            embedding_input(articles[c.article_id].title, c.heading_path, self.analyzer.normalize(c.text))
-            for c in chunks
-        ]
-        matrix = self.embedder.encode_passages(texts)
+        matrix = self._embedder.encode_passages(embedding_texts(chunks, articles, self._analyzer))
         for chunk, row in zip(chunks, matrix, strict=True):
             chunk.embedding = row.astype(np.float32).tobytes()
-
-    def _documents(self, article: Article, chunks: list[Chunk]) -> list[ChunkDocument]:
-        title_tokens = self.analyzer.tokens(article.title)
-        title = [t.text for t in title_tokens]
-        tags = [t for tag in article.tags for t in self.analyzer.terms(tag)]
-        article_codes = [self.analyzer.normalize(c) for c in article.error_codes]
-        article_codes += [t.text for t in title_tokens if t.identifier]
-        docs = []
-        for chunk in chunks:
-            headings = [t for h in chunk.heading_path for t in self.analyzer.terms(h)]
-            body_tokens = self.analyzer.tokens(chunk.text)
-            codes = [t.text for t in body_tokens if t.identifier] + article_codes
-            docs.append(
-                ChunkDocument(
-                    article_id=article.id,
-                    ord=chunk.ord,
-                    title=title,
-                    headings=headings,
-                    body=[t.text for t in body_tokens],
-                    tags=tags,
-                    codes=[c.replace(" ", "_") for c in codes],
-                )
-            )
-        return docs
 
     # -- rebuilding ------------------------------------------------------------------------------
 
@@ -438,12 +291,11 @@ class IndexManager:
             The new generation's manifest.
         """
         with self._process_lock():
-            with self.database.session() as session:
-                start_seq = session.scalar(select(func.max(OutboxEntry.seq))) or 0
-                all_ids = list(session.scalars(select(Article.id).order_by(Article.id)))
+            start_seq = self._outbox.max_seq()
+            all_ids = self._articles.ids()
             old = self._gen
-            current = self._current_name()
-            number = int(current.split("-")[1]) + 1 if current else 1
+            current = read_current(self.root)
+            number = generation_number(current) + 1 if current else 1
             gen = self._create_generation(number, last_seq=0)
             try:
                 for start in range(0, len(all_ids), batch_size):
@@ -453,11 +305,11 @@ class IndexManager:
                 gen.close()
                 shutil.rmtree(gen.path, ignore_errors=True)
                 raise
-            self._write_current(gen.path.name)
+            write_current(self.root, gen.path.name)
             self._gen = gen
             if old is not None:
                 old.close()
-            for stale in self.root.glob("gen-*"):
+            for stale in self.root.glob(f"{GENERATION_PREFIX}*"):
                 if stale != gen.path:
                     shutil.rmtree(stale, ignore_errors=True)
         self.apply_pending()
@@ -468,19 +320,10 @@ class IndexManager:
     def status(self) -> IndexStatus:
         """Counts in the database and both legs, and whether they agree."""
         gen = self.generation
-        with self.database.session() as session:
-            articles = session.scalar(select(func.count()).select_from(Article)) or 0
-            article_ids = set(session.scalars(select(Article.id)))
-            db_chunks = (
-                session.scalar(select(func.count()).select_from(Chunk).where(Chunk.model == gen.manifest.model)) or 0
-            )
-            max_seq = session.scalar(select(func.max(OutboxEntry.seq))) or 0
-            pending = (
-                session.scalar(
-                    select(func.count()).select_from(OutboxEntry).where(OutboxEntry.seq > gen.manifest.last_seq)
-                )
-                or 0
-            )
+        article_ids = set(self._articles.ids())
+        db_chunks = self._chunks.count(gen.manifest.model)
+        max_seq = self._outbox.max_seq()
+        pending = self._outbox.pending(gen.manifest.last_seq)
         indexed = gen.bm25.article_ids()
         unindexed = sorted(article_ids - indexed)
         bm25_chunks = gen.bm25.doc_count()
@@ -492,7 +335,7 @@ class IndexManager:
             last_seq=gen.manifest.last_seq,
             max_seq=max_seq,
             pending=pending,
-            articles=articles,
+            articles=len(article_ids),
             db_chunks=db_chunks,
             bm25_chunks=bm25_chunks,
             vector_chunks=vector_chunks,

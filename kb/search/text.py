@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb.config import DATA_DIR
+from kb.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -202,8 +203,6 @@ class TextAnalyzer:
     def __init__(self, user_dicts: Iterable[Path] = ()) -> None:
         import jieba
         import opencc
-
-        from kb.errors import InvalidInputError
 
         jieba.setLogLevel(logging.WARNING)
         self._opencc = opencc.OpenCC("t2s")

@@ -13,14 +13,12 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kb.errors import IndexUnavailableError, InvalidInputError
-
-if TYPE_CHECKING:
-    from numpy.typing import NDArray
 
 ORD_BITS = 16
 MAX_CHUNKS_PER_ARTICLE = 1 << ORD_BITS

@@ -8,71 +8,169 @@ whether the default filters (status) would hide it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 
-from kb.articles.store import ArticleFilter
-from kb.models import Chunk
-from kb.search.engine import MAX_LIMIT, SearchEngine, SearchRequest
+from kb.articles.chunks import ChunkStore
+from kb.articles.store import ArticleFilter, ArticleStore
+from kb.search.embedders.base import Embedder, decode_vectors
+from kb.search.generation import LiveIndex
+from kb.search.results import MAX_LIMIT, SearchRequest, SearchResult
+from kb.search.text import TextAnalyzer
 
+#: Depth of each leg searched for the article's rank (chunks).
 DEEP = 1000
 
 
-def explain_match(engine: SearchEngine, query: str, article_id: int) -> dict[str, Any]:
-    """A JSON-ready explanation (see module docstring).
+@dataclass(frozen=True)
+class TermMatch:
+    """One query term: its BM25 ``idf`` in chunk bodies (>= 0, 0 when no chunk holds it; 4 decimals) and the parts
+    of the article that hold it, among ``title``, ``headings`` and ``body`` (empty: not in the article). The JSON key
+    of ``in_`` is ``in``."""
 
-    Raises:
-        NotFoundError: the article does not exist.
-        QueryTooLongError: the query is too long.
+    term: str
+    idf: float
+    in_: list[str]
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """The article asked about: id, title, status and its number of chunks."""
+
+    id: int
+    title: str
+    status: str
+    chunks: int
+
+
+@dataclass(frozen=True)
+class BM25Place:
+    """The article's 1-based rank among articles in the BM25 leg (its best chunk's; None: not in the first
+    :data:`DEEP` chunks), and a ``note`` when the query has no keyword terms."""
+
+    rank: int | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class VectorPlace:
+    """The article's best chunk for the query (``ord``), its cosine in [-1, 1], and that chunk's 1-based rank among
+    chunks in the vector leg (None: not in the first :data:`DEEP`). All None when the article has no embedding."""
+
+    best_chunk: int | None
+    cosine: float | None
+    chunk_rank: int | None
+
+
+@dataclass(frozen=True)
+class WhyReport:
+    """The answer of :meth:`MatchExplainer.explain` (see module docstring). ``hybrid_rank`` is 1-based among the
+    first 100 hybrid results with every status (None: not among them); ``hidden_by_default_filters`` gives a reason
+    per default filter that excludes the article. :meth:`as_json` is the JSON the API and ``kb why --json`` show."""
+
+    query: str
+    normalized_query: str
+    terms: list[TermMatch]
+    matched_terms: int
+    identifiers: list[str]
+    article: ArticleInfo
+    bm25: BM25Place
+    vector: VectorPlace
+    hybrid_rank: int | None
+    hidden_by_default_filters: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``dataclasses.asdict``; a field named ``in_`` is written ``in``)."""
+        return asdict(self, dict_factory=_json_keys)
+
+
+def _json_keys(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {key.removesuffix("_"): value for key, value in items}
+
+
+class MatchExplainer:
+    """Explains one query against one article, from the same parts as the engine.
+
+    Args:
+        analyzer: the index's text analyzer.
+        embedder: the index's embedding model.
+        index: gives the live generation's legs.
+        store: the article.
+        chunks: the article's stored chunks and embeddings.
+        search: the hybrid search (:meth:`kb.search.engine.SearchEngine.search`), for the article's final rank.
     """
-    SearchRequest(query).validate()
-    article = engine.store.get(article_id)
-    analyzer = engine.index.analyzer
-    analysis = analyzer.analyze_query(query)
-    gen = engine.index.generation
-    with engine.store.database.session() as session:
-        chunks = list(session.scalars(select(Chunk).where(Chunk.article_id == article_id).order_by(Chunk.ord)))
-    places = {
-        "title": set(analyzer.terms(article.title)),
-        "headings": {t for c in chunks for h in c.heading_path for t in analyzer.terms(h)},
-        "body": {t for c in chunks for t in analyzer.terms(c.text)},
-    }
-    idf = gen.bm25.idf(analysis.terms)
-    terms = [
-        {"term": t, "idf": round(idf.get(t, 0.0), 4), "in": [name for name, have in places.items() if t in have]}
-        for t in analysis.terms
-    ]
-    bm25_hits = gen.bm25.search(dict.fromkeys(analysis.terms, 1.0), DEEP) if analysis.terms else []
-    bm25_rank = next(
-        (i for i, aid in enumerate(dict.fromkeys(h.article_id for h in bm25_hits), 1) if aid == article_id), None
-    )
-    query_vector = engine.index.embedder.encode_queries([analysis.normalized])[0]
-    best_cosine, best_ord, vector_rank = None, None, None
-    embedded = [c for c in chunks if c.embedding]
-    if embedded:
-        matrix = np.vstack([np.frombuffer(c.embedding or b"", dtype=np.float32) for c in embedded])
-        cosines = matrix @ query_vector
-        best = int(np.argmax(cosines))
-        best_cosine, best_ord = float(cosines[best]), embedded[best].ord
-        vector_hits = gen.vectors.search(query_vector, DEEP)
-        vector_rank = next(
-            (i for i, h in enumerate(vector_hits, 1) if (h.article_id, h.ord) == (article_id, best_ord)), None
+
+    def __init__(
+        self,
+        analyzer: TextAnalyzer,
+        embedder: Embedder,
+        index: LiveIndex,
+        store: ArticleStore,
+        chunks: ChunkStore,
+        search: Callable[[SearchRequest], SearchResult],
+    ) -> None:
+        self.analyzer = analyzer
+        self.embedder = embedder
+        self.index = index
+        self.store = store
+        self.chunks = chunks
+        self.search = search
+
+    def explain(self, query: str, article_id: int) -> WhyReport:
+        """Why ``article_id`` did or did not match ``query`` (see module docstring).
+
+        Raises:
+            NotFoundError: the article does not exist.
+            QueryTooLongError: the query is too long.
+        """
+        SearchRequest(query).validate()
+        article = self.store.get(article_id)
+        analyzer = self.analyzer
+        analysis = analyzer.analyze_query(query)
+        gen = self.index.generation
+        chunks = self.chunks.of_article(article_id)
+        places = {
+            "title": set(analyzer.terms(article.title)),
+            "headings": {t for c in chunks for h in c.heading_path for t in analyzer.terms(h)},
+            "body": {t for c in chunks for t in analyzer.terms(c.text)},
+        }
+        idf = gen.bm25.idf(analysis.terms)
+        terms = [
+            TermMatch(t, round(idf.get(t, 0.0), 4), [name for name, have in places.items() if t in have])
+            for t in analysis.terms
+        ]
+        bm25_hits = gen.bm25.search(dict.fromkeys(analysis.terms, 1.0), DEEP) if analysis.terms else []
+        bm25_rank = next(
+            (i for i, aid in enumerate(dict.fromkeys(h.article_id for h in bm25_hits), 1) if aid == article_id), None
         )
-    everything = ArticleFilter(statuses=())
-    answer = engine.search(SearchRequest(query, limit=MAX_LIMIT, filters=everything))
-    hybrid_rank = next((i for i, h in enumerate(answer.results, 1) if h.article_id == article_id), None)
-    hidden = [] if ArticleFilter().matches(article) else [f"status is {article.status!r}; search shows published"]
-    return {
-        "query": query,
-        "normalized_query": analysis.normalized,
-        "terms": terms,
-        "matched_terms": sum(1 for t in terms if t["in"]),
-        "identifiers": list(analysis.identifiers),
-        "article": {"id": article.id, "title": article.title, "status": article.status, "chunks": len(chunks)},
-        "bm25": {"rank": bm25_rank, "note": None if analysis.terms else "the query has no keyword terms"},
-        "vector": {"best_chunk": best_ord, "cosine": best_cosine, "chunk_rank": vector_rank},
-        "hybrid_rank": hybrid_rank,
-        "hidden_by_default_filters": hidden,
-    }
+        query_vector = self.embedder.encode_queries([analysis.normalized])[0]
+        best_cosine, best_ord, vector_rank = None, None, None
+        embedded = [c for c in chunks if c.embedding]
+        if embedded:
+            matrix = decode_vectors([c.embedding for c in embedded], gen.vectors.dimension)
+            cosines = matrix @ query_vector
+            best = int(np.argmax(cosines))
+            best_cosine, best_ord = float(cosines[best]), embedded[best].ord
+            vector_hits = gen.vectors.search(query_vector, DEEP)
+            vector_rank = next(
+                (i for i, h in enumerate(vector_hits, 1) if (h.article_id, h.ord) == (article_id, best_ord)), None
+            )
+        everything = ArticleFilter(statuses=())
+        answer = self.search(SearchRequest(query, limit=MAX_LIMIT, filters=everything))
+        hybrid_rank = next((i for i, h in enumerate(answer.results, 1) if h.article_id == article_id), None)
+        hidden = [] if ArticleFilter().matches(article) else [f"status is {article.status!r}; search shows published"]
+        return WhyReport(
+            query=query,
+            normalized_query=analysis.normalized,
+            terms=terms,
+            matched_terms=sum(1 for t in terms if t.in_),
+            identifiers=list(analysis.identifiers),
+            article=ArticleInfo(article.id, article.title, article.status, len(chunks)),
+            bm25=BM25Place(bm25_rank, None if analysis.terms else "the query has no keyword terms"),
+            vector=VectorPlace(best_ord, best_cosine, vector_rank),
+            hybrid_rank=hybrid_rank,
+            hidden_by_default_filters=hidden,
+        )

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Query
 
 from kb.api.deps import KB, CurrentUser
 from kb.articles.store import ArticleFilter
-from kb.search.engine import SearchRequest, SearchResult
-from kb.search.why import explain_match
+from kb.search.results import SearchRequest, SearchResult
 
 router = APIRouter(tags=["search"])
 
@@ -57,4 +56,4 @@ def why(
     article_id: Annotated[int, Query(description="The article expected (or not) in the answer.")],
 ) -> dict[str, Any]:
     """Why an article did or did not match a query (see :mod:`kb.search.why`). 404 for an unknown article."""
-    return explain_match(kb.engine, q, article_id)
+    return kb.engine.why(q, article_id).as_json()

@@ -8,6 +8,8 @@ where torch's thread pool slowed the same query to 250-390 ms.
 The model is exported once from its PyTorch weights with ``torch.onnx.export`` (torch and transformers are
 imported only then) into ``cache_dir`` and reused afterwards. Output equals sentence-transformers' mean
 pooling: cosine >= 0.9999999 on 64 real passages (tests/test_real_model.py checks >= 0.9999).
+
+Chosen by :func:`kb.search.embedders.factory.load_embedder` for ``m3e-small`` with backend ``onnx``.
 """
 
 from __future__ import annotations
@@ -19,15 +21,13 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kb.errors import EmbeddingModelError
-from kb.search.embedding import l2_normalize
-
-if TYPE_CHECKING:
-    from numpy.typing import NDArray
+from kb.search.embedders.base import l2_normalize
 
 logger = logging.getLogger(__name__)
 
