@@ -20,10 +20,8 @@ from kb.config import Settings
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
+from tests.helpers import BUNDLED
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SHARED_ARTICLES = SHARED / "data" / "articles"
-BUNDLED = Path(__file__).resolve().parents[1] / "articles"
 PG_URL = os.environ.get("KB_TEST_DATABASE_URL", "")
 
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -93,17 +91,3 @@ def bundled_kb(tmp_path_factory: pytest.TempPathFactory, analyzer: TextAnalyzer)
         yield service
     finally:
         service.close()
-
-
-def create(client: TestClient, body: str, **fields: object) -> dict[str, object]:
-    """POST an article and return its JSON article; asserts 201."""
-    response = client.post("/articles", json={"body": body, **fields})
-    assert response.status_code == 201, response.text
-    article: dict[str, object] = response.json()["article"]
-    return article
-
-
-def search_ids(client: TestClient, q: str, **params: object) -> list[int]:
-    response = client.get("/search", params={"q": q, **params})
-    assert response.status_code == 200, response.text
-    return [r["article_id"] for r in response.json()["results"]]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from kb.articles.reviews import KIND, REVIEW_TAG, SECTIONS, section_of, split_sections
 from kb.articles.store import ArticleFilter
 from kb.service import KnowledgeBase
-from tests.conftest import BUNDLED, search_ids
+from tests.helpers import BUNDLED, search_ids
 
 CASES = BUNDLED / "k8s-troubleshooting/avoid/cases"
 EVICTION_CASE = (CASES / "eviction-leads-to-service-disruption.md").read_text(encoding="utf-8")

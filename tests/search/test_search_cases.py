@@ -17,7 +17,7 @@ from kb.config import Settings
 from kb.ingest.markdown import read_article_file
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.service import KnowledgeBase
-from tests.conftest import BUNDLED, create, search_ids
+from tests.helpers import BUNDLED, create, search_ids
 
 
 def test_bl01_latin_and_digits_glued_to_chinese(client: TestClient) -> None:

@@ -13,10 +13,8 @@ from fastapi.testclient import TestClient
 from kb.articles.content import parse_markdown
 from kb.articles.feedback import MIN_VOTES
 from kb.articles.lifecycle import DEFAULT_REVIEW_DAYS, TRANSITIONS
-from tests.conftest import BUNDLED, create, search_ids
+from tests.helpers import NO_LICENSES, RDS, create, search_ids
 
-RDS = BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote/remote-desktop-services/troubleshoot"
-NO_LICENSES = (RDS / "rdp-error-no-licenses-available.md").read_text(encoding="utf-8")
 BUSY = (RDS / "remote-desktop-service-currently-busy.md").read_text(encoding="utf-8")
 GENERAL = (RDS / "rdp-error-general-troubleshooting.md").read_text(encoding="utf-8")
 LICENSE_QUERY = "远程桌面 没有可用的许可证"

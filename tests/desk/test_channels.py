@@ -9,10 +9,7 @@ from fastapi.testclient import TestClient
 
 from kb.ingest.tickets import import_tickets
 from kb.service import KnowledgeBase
-from tests.conftest import create
-from tests.test_desk import EXPORT
-from tests.test_email_intake import mail, onebot, send, smtp  # noqa: F401  (fixture)
-from tests.test_lifecycle import NO_LICENSES
+from tests.helpers import EXPORT, NO_LICENSES, create, mail, onebot, send
 
 TITLE = "远程桌面连不上"
 DESCRIPTION = "提示没有可用的远程桌面授权服务器，VPN 已连接"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kb.cli.main import main
-from tests.conftest import BUNDLED
+from tests.helpers import BUNDLED
 
 
 @pytest.fixture

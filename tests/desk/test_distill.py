@@ -19,9 +19,8 @@ from kb.models import Ticket
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.conftest import SHARED
+from tests.helpers import EXPORT, SHARED
 
-EXPORT = Path(__file__).parent / "data" / "tickets-zh-distill.csv"
 PRINTER_ARTICLE = """# 打印机显示脱机的处理
 
 ## 症状

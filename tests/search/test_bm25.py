@@ -17,7 +17,7 @@ from kb.search import bm25_scorer
 from kb.search.bm25 import FIELD_BOOSTS, BM25Hit, BM25Index, ChunkDocument
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.conftest import BUNDLED, SHARED
+from tests.helpers import BUNDLED, SHARED
 
 _DEV_QUERIES = (SHARED / "data/eval/tidb-faq-dev/queries.jsonl").read_text(encoding="utf-8").splitlines()
 QUERIES = [json.loads(line)["text"] for line in _DEV_QUERIES[:20]] + [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import create, search_ids
+from tests.helpers import create, search_ids
 
 
 def test_article_crud_and_read_your_writes(client: TestClient) -> None:  # BL-34

@@ -19,7 +19,7 @@ from kb.ingest.tickets import import_tickets
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.test_distill import EXPORT
+from tests.helpers import EXPORT
 
 
 class FakeOpenAI:

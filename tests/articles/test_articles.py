@@ -11,7 +11,7 @@ from kb.articles.content import clean_body, parse_markdown, to_markdown
 from kb.articles.rendering import render_html
 from kb.errors import ArticleFormatError, PayloadTooLargeError
 from kb.ingest.markdown import iter_markdown_files, read_article_file
-from tests.conftest import BUNDLED, SHARED_ARTICLES
+from tests.helpers import BUNDLED, SHARED_ARTICLES
 
 RDP = BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote/remote-desktop-services/troubleshoot"
 

@@ -17,7 +17,7 @@ from kb.search.embedders.factory import load_embedder
 from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.conftest import BUNDLED
+from tests.helpers import BUNDLED
 
 pytestmark = pytest.mark.slow
 

@@ -15,14 +15,14 @@ from kb.errors import InvalidInputError
 from kb.ingest.mapping import load_mapping
 from kb.ingest.tickets import import_tickets
 from kb.models import Ticket
-from tests.conftest import SHARED
+from tests.helpers import DATA, SHARED
 
 IT_TICKETS = SHARED / "data/tickets/it-tickets-en/all_tickets_processed_improved_v3.csv.zip"
 
 # tests/data/tickets-zh.csv: our Chinese export layout (kb/data/mappings/kb-zh.yaml). Line 3 has an unknown
 # status, line 4 a satisfaction of 9,
 # line 5 no ticket id, line 6 is a row with one cell too many: each is reported by its line and skipped.
-ZH_CSV = (Path(__file__).parent / "data" / "tickets-zh.csv").read_text(encoding="utf-8")
+ZH_CSV = (DATA / "tickets-zh.csv").read_text(encoding="utf-8")
 
 
 def test_real_english_export_imports_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

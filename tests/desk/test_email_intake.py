@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
 from fastapi.testclient import TestClient
 
-from kb.desk.channels.email import SmtpIntake
 from kb.service import KnowledgeBase
-
-
-@pytest.fixture
-def smtp(client: TestClient) -> Iterator[tuple[KnowledgeBase, int]]:
-    kb: KnowledgeBase = client.app.state.kb  # type: ignore[attr-defined]
-    intake = SmtpIntake(kb.tickets, "日常服务", port=0)
-    _, port = intake.start()
-    try:
-        yield kb, port
-    finally:
-        intake.stop()
-
-
-def send(port: int, message: EmailMessage) -> None:
-    with smtplib.SMTP("127.0.0.1", port, timeout=30) as server:
-        server.send_message(message)
-
-
-def mail(subject: str, body: str, sender: str = "wang.qiang@example.com", **headers: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = f"王强 <{sender}>", "helpdesk@example.com", subject
-    for name, value in headers.items():
-        message[name.replace("_", "-")] = value
-    message.set_content(body)
-    return message
+from tests.helpers import NO_LICENSES, create, mail, onebot, send
 
 
 def test_mail_opens_a_ticket_and_replies_thread_onto_it(smtp: tuple[KnowledgeBase, int], client: TestClient) -> None:
@@ -71,18 +45,7 @@ def test_malformed_mail_bounces_and_changes_nothing(smtp: tuple[KnowledgeBase, i
     assert client.get("/tickets/1").status_code == 404
 
 
-def onebot(message_id: int, text: str, user_id: int = 10001) -> dict[str, object]:
-    """A OneBot v11 private message event as go-cqhttp posts it."""
-    return {
-        "time": 1764400000, "self_id": 90000, "post_type": "message", "message_type": "private", "sub_type": "friend",
-        "message_id": message_id, "user_id": user_id, "message": text, "raw_message": text, "font": 0,
-        "sender": {"user_id": user_id, "nickname": "小李", "sex": "unknown", "age": 0},
-    }  # fmt: skip
-
-
 def test_qq_bot_webhook_opens_and_threads_tickets(client: TestClient) -> None:
-    from tests.conftest import create
-    from tests.test_lifecycle import NO_LICENSES
 
     article = create(client, NO_LICENSES)
     first = client.post("/intake/im", json=onebot(501, "远程桌面连不上，提示没有可用的许可证"))

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from kb.search.confidence import thresholds_for
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.fusion import order, rrf, weighted
-from tests.conftest import create
+from tests.helpers import create
 
 
 def test_rrf_formula_and_stable_ties() -> None:

@@ -6,7 +6,7 @@ import re
 
 from kb.articles.chunking import chunk_article, embedding_input
 from kb.ingest.markdown import iter_markdown_files, read_article_file
-from tests.conftest import BUNDLED
+from tests.helpers import BUNDLED
 
 
 def count(text: str) -> int:

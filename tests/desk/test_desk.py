@@ -12,10 +12,7 @@ from fastapi.testclient import TestClient
 
 from kb.desk.workflow import TRANSITIONS, NewTicket
 from kb.ingest.tickets import import_tickets
-from kb.service import KnowledgeBase
-from tests.conftest import create
-from tests.test_distill import EXPORT
-from tests.test_lifecycle import NO_LICENSES
+from tests.helpers import EXPORT, NO_LICENSES, create, kb_of
 
 RD_TICKET = {
     "title": "远程桌面连不上，提示没有可用的许可证",
@@ -24,11 +21,6 @@ RD_TICKET = {
     "channel": "phone",
     "requester": "张伟",
 }
-
-
-def kb_of(client: TestClient) -> KnowledgeBase:
-    kb: KnowledgeBase = client.app.state.kb  # type: ignore[attr-defined]
-    return kb
 
 
 def test_intake_suggests_and_deflects(client: TestClient) -> None:
