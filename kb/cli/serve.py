@@ -1,0 +1,53 @@
+"""``kb serve``: the HTTP API (and, with ``KB_SMTP_PORT``, the e-mail intake)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from kb.config import Settings
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the commands of this module to ``sub`` (an argparse subparsers object)."""
+    sv = sub.add_parser("serve", help="serve the HTTP API")
+    sv.add_argument("--host", help="bind address (default KB_HOST or 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (default KB_PORT or 8000)")
+    sv.add_argument(
+        "--import",
+        dest="import_paths",
+        action="append",
+        type=Path,
+        default=[],
+        help="import these Markdown folders before serving (unchanged files cost nothing)",
+    )
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from kb.api import create_app
+    from kb.service import KnowledgeBase
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    kb = KnowledgeBase(settings)
+    if args.import_paths:
+        kb.open()
+        report = kb.writer.import_paths(args.import_paths, settings.dev_user)
+        print(
+            f"imported {', '.join(str(p) for p in args.import_paths)}: {report.created} created, "
+            f"{report.updated} updated, {report.unchanged} unchanged, {len(report.errors)} errors",
+            flush=True,
+        )
+    if settings.smtp_port:
+        from kb.desk.channels.email import SmtpIntake
+
+        smtp_host, smtp_port = SmtpIntake(kb.tickets, settings.intake_default_service, host, settings.smtp_port).start()
+        print(f"e-mail intake (SMTP) on {smtp_host}:{smtp_port}", flush=True)
+    example = f"http://{host}:{port}/search?q={quote('远程桌面 没有可用的许可证')}"
+    print(f"kb serving on http://{host}:{port}  (try {example})", flush=True)
+    uvicorn.run(create_app(settings, kb=kb), host=host, port=port, log_level="info")
+    return 0
