@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ir_measures
+
 from kb.articles.content import validate_content
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.errors import InvalidInputError
 from kb.search.results import MODES, SearchRequest
+from kb.service import KnowledgeBase
 
 #: Measures reported, as ir-measures names, with the label used in reports.
 MEASURES = {"nDCG@10": "nDCG@10", "Recall@10": "R@10", "Recall@100": "R@100", "MRR@10": "RR@10"}
@@ -88,10 +91,6 @@ def evaluate(
     Raises:
         InvalidInputError: a file is missing or malformed, or a mode is unknown.
     """
-    import ir_measures
-
-    from kb.service import KnowledgeBase
-
     for mode in modes:
         if mode not in MODES:
             raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")

@@ -11,7 +11,6 @@ from kb.cli import articles, index, search, serve, tickets
 from kb.config import Settings
 from kb.errors import KBError
 
-
 COMMANDS = {
     "import": index.cmd_import,
     "index": index.cmd_index,
