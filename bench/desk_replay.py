@@ -28,7 +28,7 @@ from sqlalchemy import delete, select
 
 from kb.config import Settings
 from kb.desk.analysis import as_csv
-from kb.desk.workflow import NewTicket
+from kb.desk.workflow import Closure, NewTicket
 from kb.models import Ticket
 from kb.service import KnowledgeBase
 
@@ -112,7 +112,7 @@ def replay(kb: KnowledgeBase, rng: np.random.Generator) -> dict[str, object]:
         clock.now += dt.timedelta(minutes=int(rng.integers(20, 480)))
         kb.desk.move(ticket.id, "resolved", "agent")
         satisfaction = int(rng.choice([s for s, _ in SATISFACTION], p=[w for _, w in SATISFACTION]))
-        kb.desk.close(ticket.id, "agent", resolution="（回放）", root_cause="（回放）", satisfaction=satisfaction)
+        kb.desk.close(ticket.id, Closure("（回放）", "（回放）", satisfaction), "agent")
     end = START + dt.timedelta(days=7)
     return kb.analysis.analyze(START.astimezone(dt.UTC), end.astimezone(dt.UTC), now=end.astimezone(dt.UTC)).as_dict()
 

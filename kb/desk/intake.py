@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kb.desk.suggest import Suggester, Suggestions
-from kb.desk.workflow import Desk, NewTicket
+from kb.desk.workflow import Closure, Desk, NewTicket
 from kb.errors import InvalidInputError
 from kb.models import Ticket
 
@@ -96,30 +96,10 @@ class TicketDesk:
         escalated = self.desk.escalate(ticket_id, actor, reason=reason, group=group, suggested=suggested)
         return Handled(escalated, found)
 
-    def close(
-        self,
-        ticket_id: int,
-        actor: str,
-        *,
-        resolution: str,
-        root_cause: str,
-        satisfaction: int | None = None,
-        comment: str = "",
-        articles: list[int] | None = None,
-    ) -> Handled:
+    def close(self, ticket_id: int, closure: Closure, actor: str) -> Handled:
         """Close a resolved ticket; each article used counts as having resolved it (one transaction; see
         :meth:`kb.desk.workflow.Desk.close` for what is required and raised)."""
-        return Handled(
-            self.desk.close(
-                ticket_id,
-                actor,
-                resolution=resolution,
-                root_cause=root_cause,
-                satisfaction=satisfaction,
-                comment=comment,
-                articles=articles,
-            )
-        )
+        return Handled(self.desk.close(ticket_id, closure, actor))
 
     def deflect(self, ticket_id: int, article_id: int, actor: str) -> Handled:
         """The suggested article was the fix: close as deflected and count the article's use (one transaction)."""

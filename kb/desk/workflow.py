@@ -65,6 +65,18 @@ class NewTicket:
     external_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Closure:
+    """How a ticket was resolved: ``resolution`` and ``root_cause`` are required, ``satisfaction`` 1-5 and its
+    ``comment`` optional, ``articles`` the ids of the articles used to resolve it."""
+
+    resolution: str
+    root_cause: str
+    satisfaction: int | None = None
+    comment: str = ""
+    articles: tuple[int, ...] = ()
+
+
 class Desk:
     """Ticket workflow over the database (thread-safe: a session per call)."""
 
@@ -249,41 +261,32 @@ class Desk:
             _event(session, ticket, "status", actor, self._now(), **{"from": before, "to": status})
             return ticket
 
-    def close(
-        self,
-        ticket_id: int,
-        actor: str,
-        *,
-        resolution: str,
-        root_cause: str,
-        satisfaction: int | None = None,
-        comment: str = "",
-        articles: list[int] | None = None,
-    ) -> Ticket:
-        """Close a resolved ticket: resolution and root cause required, satisfaction 1-5 and comment optional,
-        the articles used linked (each counted as "used to resolve" this ticket, in the same transaction).
+    def close(self, ticket_id: int, closure: Closure, actor: str) -> Ticket:
+        """Close a resolved ticket (see :class:`Closure`); the articles used are each counted as "used to resolve"
+        this ticket, in the same transaction.
 
         Raises:
             NotFoundError: no such ticket or article (nothing changes).
             InvalidInputError: missing resolution or root cause, satisfaction out of range.
             TransitionError: the ticket is not resolved.
         """
-        if not resolution.strip() or not root_cause.strip():
+        if not closure.resolution.strip() or not closure.root_cause.strip():
             raise InvalidInputError("Closing a ticket needs its resolution and its root cause.")
-        if satisfaction is not None and not 1 <= satisfaction <= 5:
+        if closure.satisfaction is not None and not 1 <= closure.satisfaction <= 5:
             raise InvalidInputError("Satisfaction is 1 to 5.")
+        articles = list(closure.articles)
         with self._ticket(ticket_id) as (session, ticket):
-            for article_id in articles or []:
+            for article_id in articles:
                 require_article(session, article_id)  # 404 before anything else is said
             _check(ticket.status, "closed")
             if ticket.status == "new":  # only deflection closes a new ticket
                 raise _illegal("new", "closed")
             ticket.status, ticket.closed_at = "closed", self._now()
-            ticket.resolution, ticket.root_cause = resolution, root_cause
-            ticket.satisfaction, ticket.satisfaction_comment = satisfaction, comment
-            for article_id in articles or []:
+            ticket.resolution, ticket.root_cause = closure.resolution, closure.root_cause
+            ticket.satisfaction, ticket.satisfaction_comment = closure.satisfaction, closure.comment
+            for article_id in articles:
                 add_usage(session, article_id, "resolved", actor, ticket=ticket.external_id)
-            _event(session, ticket, "closed", actor, self._now(), articles=articles or [], satisfaction=satisfaction)
+            _event(session, ticket, "closed", actor, self._now(), articles=articles, satisfaction=closure.satisfaction)
             return ticket
 
     def deflect(self, ticket_id: int, article_id: int, actor: str) -> Ticket:

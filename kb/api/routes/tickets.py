@@ -22,7 +22,7 @@ from kb.api.schemas.tickets import (
 from kb.api.views import handled_view, ticket_view
 from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
-from kb.desk.workflow import NewTicket
+from kb.desk.workflow import Closure, NewTicket
 from kb.models import as_utc
 
 router = APIRouter(tags=["desk"])
@@ -79,15 +79,10 @@ def change_status(kb: KB, user: CurrentUser, ticket_id: int, payload: StatusIn) 
 def close(kb: KB, user: CurrentUser, ticket_id: int, payload: CloseIn) -> dict[str, Any]:
     """Close a resolved ticket (resolution and root cause required); each article used counts as having resolved
     it. The closed ticket is input for distillation (``kb tickets distill``)."""
-    handled = kb.tickets.close(
-        ticket_id,
-        user.username,
-        resolution=payload.resolution,
-        root_cause=payload.root_cause,
-        satisfaction=payload.satisfaction,
-        comment=payload.comment,
-        articles=payload.articles,
+    closure = Closure(
+        payload.resolution, payload.root_cause, payload.satisfaction, payload.comment, tuple(payload.articles)
     )
+    handled = kb.tickets.close(ticket_id, closure, user.username)
     return ticket_view(handled.ticket)
 
 
