@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from kb.articles.chunks import ChunkStore
 from kb.articles.feedback import FeedbackStore
@@ -114,8 +115,7 @@ class KnowledgeBase:
         self.analysis = OperationsAnalysis(
             self.database, self.catalog, self.ticket_vectors, self.analyzer, similarity=settings.distill_similarity
         )
-        self._applier: threading.Thread | None = None
-        self._sla: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
     def open(self) -> KnowledgeBase:
@@ -133,9 +133,8 @@ class KnowledgeBase:
     def close(self) -> None:
         """Stop the background applier and close the index and database."""
         self._stop.set()
-        for thread in (self._applier, self._sla):
-            if thread is not None:
-                thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
         self.index.close()
         self.database.dispose()
 
@@ -144,28 +143,25 @@ class KnowledgeBase:
     def start_background_applier(self) -> None:
         """Apply the outbox every ``index_poll_seconds`` in a daemon thread (catches up after failures
         and after rows written by other processes), and check SLA clocks every ``sla_check_seconds``."""
-        if self._applier is not None:
+        if self._threads:
             return
+        self._every(self.settings.index_poll_seconds, self.index.apply_pending, "kb-index-applier")
+        self._every(self.settings.sla_check_seconds, self.sla_monitor.check, "kb-sla-scheduler")
+
+    def _every(self, seconds: float, job: Callable[[], object], name: str) -> None:
+        """Run ``job`` every ``seconds`` in a daemon thread until :meth:`close`; a failing round is logged and the
+        next one retries."""
 
         def loop() -> None:
-            while not self._stop.wait(self.settings.index_poll_seconds):
+            while not self._stop.wait(seconds):
                 try:
-                    self.index.apply_pending()
+                    job()
                 except Exception:  # keep the loop alive; the next round retries
-                    logger.exception("background index apply failed")
+                    logger.exception("%s: round failed", name)
 
-        self._applier = threading.Thread(target=loop, name="kb-index-applier", daemon=True)
-        self._applier.start()
-
-        def sla_loop() -> None:
-            while not self._stop.wait(self.settings.sla_check_seconds):
-                try:
-                    self.sla_monitor.check()
-                except Exception:  # keep the loop alive; the next round retries
-                    logger.exception("SLA check failed")
-
-        self._sla = threading.Thread(target=sla_loop, name="kb-sla-scheduler", daemon=True)
-        self._sla.start()
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
 
 def _summarizer(settings: Settings) -> Summarizer | None:
