@@ -29,7 +29,9 @@ test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
 bench: install
+	$(PIP) install -e '.[bench]'
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/peer.py
 
 eval: install
 	mkdir -p bench/results
