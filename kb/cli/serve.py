@@ -34,6 +34,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     kb = KnowledgeBase(settings)
+    once = kb.accounts.ensure_admin()
+    if once is not None:
+        print(
+            f"first start: created user admin (sysadmin) with the one-time password {once}  "
+            "(shown once; log in at POST /auth/login and change it with POST /auth/password)",
+            flush=True,
+        )
     if args.import_paths:
         kb.open()
         report = kb.writer.import_paths(args.import_paths, settings.dev_user)
