@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     account_idle_days: int = Field(
         default=90, ge=0, description="Accounts not logged in this long are disabled by the scheduler; 0: never."
     )
+    totp_required_for_admins: bool = Field(
+        default=True, description="sysadmin, secadmin and auditadmin must give a TOTP code at login."
+    )
     session_idle_minutes: float = Field(default=30, gt=0, description="A session unused this long ends.")
     session_max_hours: float = Field(default=12, gt=0, description="A session ends this long after login.")
     lockout_failures: int = Field(default=5, ge=1, description="Failed logins within the window that lock.")

@@ -261,6 +261,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(300))
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Base32 TOTP secret (RFC 6238) once enrolled (``kb users totp``); None before.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
     password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

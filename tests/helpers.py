@@ -10,9 +10,12 @@ import smtplib
 from email.message import EmailMessage
 from pathlib import Path
 
+import pyotp
 from fastapi.testclient import TestClient
 from httpx import Response
+from sqlalchemy import select
 
+from kb.models import User
 from kb.service import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,13 +42,23 @@ TEST_ROLES = ["agent", "kb_editor", "sysadmin"]
 
 
 def add_test_user(kb: KnowledgeBase) -> None:
-    """Create :data:`TEST_USER` with :data:`TEST_PASSWORD` and :data:`TEST_ROLES`."""
+    """Create :data:`TEST_USER` with :data:`TEST_PASSWORD` and :data:`TEST_ROLES`, enrolled in TOTP (sysadmin)."""
     kb.accounts.create(TEST_USER, TEST_ROLES, "tests", password=TEST_PASSWORD)
+    kb.accounts.enrol_totp(TEST_USER)
+
+
+def totp_now(kb: KnowledgeBase, username: str) -> str | None:
+    """The current TOTP code of ``username`` as its authenticator app shows it, or None when not enrolled."""
+    with kb.database.session() as session:
+        secret = session.scalar(select(User.totp_secret).where(User.username == username.casefold()))
+    return pyotp.TOTP(secret).now() if secret else None
 
 
 def login(client: TestClient, username: str = TEST_USER, password: str = TEST_PASSWORD) -> str:
-    """Log in through POST /auth/login, send the token as ``Authorization: Bearer`` from now on; returns it."""
-    response = client.post("/auth/login", json={"username": username, "password": password})
+    """Log in through POST /auth/login (with the current TOTP code when the user is enrolled), send the token as
+    ``Authorization: Bearer`` from now on; returns it."""
+    code = totp_now(kb_of(client), username)
+    response = client.post("/auth/login", json={"username": username, "password": password, "totp": code})
     assert response.status_code == 200, response.text
     token: str = response.json()["token"]
     client.headers["Authorization"] = f"Bearer {token}"

@@ -34,11 +34,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     kb = KnowledgeBase(settings)
-    once = kb.accounts.ensure_admin()
-    if once is not None:
+    first = kb.accounts.ensure_admin()
+    if first is not None:
         print(
-            f"first start: created user admin (sysadmin) with the one-time password {once}  "
-            "(shown once; log in at POST /auth/login and change it with POST /auth/password)",
+            f"first start: created user admin (sysadmin) with the one-time password {first.password}\n"
+            f"  and the TOTP secret {first.totp_uri}\n"
+            "  (both shown once: add the otpauth URI to an authenticator app, log in at POST /auth/login with "
+            '"totp", then change the password with POST /auth/password)',
             flush=True,
         )
     if args.import_paths:

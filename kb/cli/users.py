@@ -34,6 +34,9 @@ def add_parsers(sub: Any) -> None:
         ("reset-password", "give a user a new one-time password (printed once) and end the user's sessions"),
     ):
         us_sub.add_parser(name, help=text).add_argument("name")
+    us_sub.add_parser(
+        "totp", help="enrol a new TOTP secret (required for administrators); prints the URI once"
+    ).add_argument("name")
     ls = us_sub.add_parser("list", help="list the users")
     ls.add_argument("--json", action="store_true", help="print JSON")
 
@@ -70,6 +73,10 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
         elif command == "reset-password":
             once = accounts.reset_password(args.name, context)
             print(f"one-time password for {args.name.strip().casefold()} (shown once): {once}")
+        elif command == "totp":
+            uri = accounts.enrol_totp(args.name, context)
+            print(f"TOTP enrolment for {args.name.strip().casefold()} (shown once; add it to an authenticator app):")
+            print(uri)
         elif args.json:
             print_json([a.as_dict() for a in accounts.list()])
         else:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pyotp
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -26,6 +27,16 @@ from kb.models import PasswordHistory, User, UserSession, as_utc, utcnow
 _USERNAME = re.compile(r"^[\w.@-]{2,120}$")
 #: The administrator created on an empty database.
 FIRST_ADMIN = "admin"
+#: Issuer shown by authenticator apps.
+TOTP_ISSUER = "kb"
+
+
+@dataclass(frozen=True)
+class FirstAdmin:
+    """The administrator made on an empty database: its one-time password and TOTP enrolment URI (shown once)."""
+
+    password: str
+    totp_uri: str
 
 
 @dataclass(frozen=True)
@@ -140,16 +151,19 @@ class AccountStore:
             raise ConflictError(f"User {name} exists already.") from exc
         return self.account(user), once
 
-    def ensure_admin(self) -> str | None:
-        """On a database without users create :data:`FIRST_ADMIN` (sysadmin) and return its one-time password;
-        otherwise return None."""
+    def ensure_admin(self) -> FirstAdmin | None:
+        """On a database without users create :data:`FIRST_ADMIN` (sysadmin) with a one-time password and a TOTP
+        secret and return both; otherwise return None."""
         with self.database.session() as session:
             if session.scalar(select(func.count()).select_from(User)):
                 return None
+        context = AuditContext("kb", channel="system")
         try:
-            return self.create(FIRST_ADMIN, ["sysadmin"], "kb", context=AuditContext("kb", channel="system"))[1]
+            once = self.create(FIRST_ADMIN, ["sysadmin"], "kb", context=context)[1]
         except ConflictError:  # another process created it first
             return None
+        assert once is not None
+        return FirstAdmin(once, self.enrol_totp(FIRST_ADMIN, context))
 
     def get(self, username: str) -> Account:
         """The account named ``username`` (any case). Raises NotFoundError."""
@@ -187,6 +201,16 @@ class AccountStore:
                     self.audit.record(session, context, "user.disable", user.username, reason=f"idle {idle_days} days")
                     disabled += (user.username,)
         return disabled
+
+    def enrol_totp(self, username: str, context: AuditContext = CLI) -> str:
+        """Give the user a new TOTP secret (RFC 6238, 30 s, 6 digits; replacing any earlier one) and return its
+        ``otpauth://`` enrolment URI, to be shown once (as text or a QR code). Raises NotFoundError."""
+        secret = pyotp.random_base32()
+        with self.database.session() as session:
+            user = self._row(session, username)
+            user.totp_secret = secret
+            self.audit.record(session, context, "totp.enrol", user.username)
+        return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
 
     def reset_password(self, username: str, context: AuditContext = CLI) -> str:
         """Give the user a new one-time password (returned; it must be changed at next login) and end the user's

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pyotp
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -23,10 +24,13 @@ from kb.db import Database
 from kb.errors import AccountLockedError, UnauthorizedError
 from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import FAILURE, AuditContext, AuditTrail
+from kb.identity.roles import ADMIN_ROLES
 from kb.models import LoginThrottle, User, UserSession, as_utc, utcnow
 
 #: The one answer to a wrong password, an unknown user and a disabled user.
 BAD_CREDENTIALS = "Wrong user name or password."
+TOTP_NEEDED = "A valid one-time code (totp) from the authenticator app is needed."
+TOTP_ENROL = "Administrators log in with a one-time code: enrol first with `kb users totp {user}`."
 LOCKED = "Too many failed logins: this account is locked; try again later or ask the security administrator."
 
 
@@ -43,13 +47,15 @@ class LoginResult:
 
 @dataclass(frozen=True)
 class SessionPolicy:
-    """Session and lockout limits (``KB_SESSION_*``, ``KB_LOCKOUT_*``)."""
+    """Session and lockout limits (``KB_SESSION_*``, ``KB_LOCKOUT_*``); ``totp_roles`` must log in with a TOTP
+    code (the three administrator roles unless ``KB_TOTP_REQUIRED_FOR_ADMINS=false``)."""
 
     idle: timedelta = timedelta(minutes=30)
     lifetime: timedelta = timedelta(hours=12)
     lockout_failures: int = 5
     lockout_window: timedelta = timedelta(minutes=15)
     lockout: timedelta = timedelta(minutes=30)
+    totp_roles: tuple[str, ...] = ADMIN_ROLES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionPolicy:
@@ -60,6 +66,7 @@ class SessionPolicy:
             settings.lockout_failures,
             timedelta(minutes=settings.lockout_window_minutes),
             timedelta(minutes=settings.lockout_minutes),
+            ADMIN_ROLES if settings.totp_required_for_admins else (),
         )
 
 
@@ -89,37 +96,50 @@ class Sessions:
         self.audit = audit
 
     def login(
-        self, username: str, password: str, *, ip: str | None = None, channel: str = "api", now: datetime | None = None
+        self,
+        username: str,
+        password: str,
+        *,
+        totp: str | None = None,
+        ip: str | None = None,
+        channel: str = "api",
+        now: datetime | None = None,
     ) -> LoginResult:
-        """Check the password and open a session (``ip`` and ``channel`` are recorded in the audit trail).
+        """Check the password (and the TOTP code of an enrolled user) and open a session; ``ip`` and ``channel``
+        are recorded in the audit trail. A missing or wrong code counts as a failed login.
 
         Raises:
             AccountLockedError: the name is locked (423), whether or not it exists.
-            UnauthorizedError: wrong password, unknown or disabled user (one message for all three).
+            UnauthorizedError: wrong password, unknown or disabled user (one message for all three); a missing
+                or wrong TOTP code; an administrator who has not enrolled TOTP.
         """
         now = now or utcnow()
         name = username.strip().casefold()[:120]
         locked = already = False
+        problem, message = "", BAD_CREDENTIALS
         with self.database.session() as session:
             user = self.accounts.user_row(session, name)
-            ok = self.accounts.policy.verify(
-                password, user.password_hash if user else None
-            )  # always costs one verification
+            ok = self.accounts.policy.verify(password, user.password_hash if user else None)  # always one verify
             throttle = session.get(LoginThrottle, name)
             who = AuditContext(name if user else "(unknown)", tuple(user.roles) if user else (), ip, channel)
+            if user is None or not ok or not user.active:
+                problem = "unknown user" if user is None else "disabled" if not user.active else "wrong password"
+            elif user.totp_secret and not (totp and pyotp.TOTP(user.totp_secret).verify(totp.strip(), valid_window=1)):
+                problem, message = "totp missing or wrong", TOTP_NEEDED
+            elif not user.totp_secret and set(user.roles) & set(self.policy.totp_roles):
+                problem, message = "totp not enrolled", TOTP_ENROL.format(user=user.username)
             if throttle is not None and throttle.locked_until and as_utc(throttle.locked_until) > now:
                 self.audit.record(session, who, "login", name if user else "", FAILURE, "account locked")
                 already = True
-            elif not ok or user is None or not user.active:
-                reason = "unknown user" if user is None else "disabled" if not user.active else "wrong password"
-                self.audit.record(session, who, "login", who.actor, FAILURE, reason)
+            elif problem:
+                self.audit.record(session, who, "login", who.actor, FAILURE, problem)
                 locked = self._fail(session, throttle, name, now)
                 if locked:
                     self.audit.record(session, who, "lockout", who.actor, FAILURE, f"{self.policy.lockout} lock")
-        if already:
+        if already or locked:
             raise AccountLockedError(LOCKED)
-        if not ok or user is None or not user.active:
-            raise AccountLockedError(LOCKED) if locked else UnauthorizedError(BAD_CREDENTIALS)
+        if problem or user is None:
+            raise UnauthorizedError(message)
         token = secrets.token_urlsafe(32)
         expires = now + self.policy.lifetime
         with self.database.session() as session:

@@ -13,7 +13,7 @@ from kb.config import Settings
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.helpers import TEST_PASSWORD, TEST_USER, anonymous, kb_of, login
+from tests.helpers import TEST_PASSWORD, TEST_USER, anonymous, kb_of, login, totp_now
 
 pytestmark = pytest.mark.security
 
@@ -29,7 +29,8 @@ def _error(response: object, status: int, code: str) -> None:
 def test_login_sets_a_strict_http_only_secure_cookie_and_answers_a_bearer_token(
     anonymous_client: TestClient,
 ) -> None:
-    response = anonymous_client.post("/auth/login", json={"username": "DEV", "password": TEST_PASSWORD})
+    code = totp_now(kb_of(anonymous_client), TEST_USER)
+    response = anonymous_client.post("/auth/login", json={"username": "DEV", "password": TEST_PASSWORD, "totp": code})
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"token", "expires_at", "must_change_password"} and not body["must_change_password"]
@@ -143,3 +144,19 @@ def test_login_rate_limit_per_ip_and_insecure_cookies_for_local_http(limited_cli
         limited_client.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD}), 429, "rate_limited"
     )
     assert kb_of(limited_client).sessions.sessions_of(TEST_USER) == 1
+
+
+def test_administrators_log_in_with_a_totp_code(client: TestClient) -> None:
+    nobody = anonymous(client)
+    missing = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD})
+    _error(missing, 401, "unauthorized")
+    assert "one-time code" in missing.json()["detail"]
+    wrong = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD, "totp": "000000"})
+    _error(wrong, 401, "unauthorized")
+    code = totp_now(kb_of(client), TEST_USER)
+    ok = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD, "totp": code})
+    assert ok.status_code == 200, ok.text
+    kb_of(client).accounts.create("xi.tong", ["secadmin"], "tests", password=GOOD)
+    unenrolled = nobody.post("/auth/login", json={"username": "xi.tong", "password": GOOD})
+    _error(unenrolled, 401, "unauthorized")
+    assert "kb users totp xi.tong" in unenrolled.json()["detail"]

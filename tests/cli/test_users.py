@@ -71,6 +71,8 @@ def test_users_create_list_disable_enable_reset(
     reset = re.search(r"one-time password for li.si \(shown once\): (\S+)", capsys.readouterr().out)
     assert reset and _login("li.si", reset.group(1)) is True
 
+    assert main(["users", "totp", "Zhang.San"]) == 0
+    assert "otpauth://totp/kb:zhang.san?secret=" in capsys.readouterr().out
     assert main(["users", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(u["username"], u["active"]) for u in listed] == [("li.si", True), ("zhang.san", True)]

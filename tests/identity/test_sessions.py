@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
 from kb.errors import AccountLockedError, UnauthorizedError
 from kb.identity.audit import AuditContext
-from kb.identity.sessions import LOCKED, token_digest
+from kb.identity.sessions import LOCKED, SessionPolicy, Sessions, token_digest
 from kb.models import UserSession, utcnow
 from kb.service import KnowledgeBase
 
@@ -109,3 +110,25 @@ def test_tokens_are_random_stored_hashed_and_end_at_logout(kb_user: KnowledgeBas
     assert kb.sessions.resolve(second).username == "zhang.san"
     with pytest.raises(UnauthorizedError):
         kb.sessions.resolve("forged-" + second)
+
+
+def test_totp_second_factor_counts_failures_and_is_required_for_administrators(kb_user: KnowledgeBase) -> None:
+    kb = kb_user
+    uri = kb.accounts.enrol_totp("zhang.san")
+    totp = pyotp.parse_uri(uri)
+    for code in (None, "123456", "12345"):
+        with pytest.raises(UnauthorizedError, match="one-time code"):
+            kb.sessions.login("zhang.san", GOOD, totp=code)
+    assert kb.sessions.login("zhang.san", GOOD, totp=totp.now()).token
+    for _ in range(4):
+        with pytest.raises(UnauthorizedError):
+            kb.sessions.login("zhang.san", GOOD)
+    with pytest.raises(AccountLockedError):  # missing codes count toward the lockout
+        kb.sessions.login("zhang.san", GOOD)
+    kb.accounts.create("shen.ji", ["auditadmin"], "admin", password=GOOD)
+    with pytest.raises(UnauthorizedError, match=r"kb users totp shen\.ji"):
+        kb.sessions.login("shen.ji", GOOD)
+    relaxed = Sessions(kb.database, kb.accounts, SessionPolicy(totp_roles=()), kb.audit)
+    assert relaxed.login("shen.ji", GOOD).token  # KB_TOTP_REQUIRED_FOR_ADMINS=false
+    _, rows = kb.audit.query(event="totp.enrol")
+    assert [r.object for r in rows] == ["zhang.san"]

@@ -20,7 +20,7 @@ def login(kb: KB, request: Request, response: Response, payload: LoginIn) -> Log
     unknown user (one message), 423 ``account_locked`` after too many failures, 429 past the per-IP rate limit."""
     ip = client_ip(request)
     kb.login_limiter.hit(ip or "unknown")
-    result = kb.sessions.login(payload.username, payload.password, ip=ip)
+    result = kb.sessions.login(payload.username, payload.password, totp=payload.totp, ip=ip)
     response.set_cookie(
         SESSION_COOKIE,
         result.token,

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("password_hash", sa.String(length=300), nullable=False),
         sa.Column("must_change_password", sa.Boolean(), nullable=False),
+        sa.Column("totp_secret", sa.String(length=64), nullable=True),
         sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
