@@ -334,3 +334,6 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     mac: Mapped[str] = mapped_column(String(64), default="")
+    # The newest row archived and purged by ``kb audit archive`` (0 and "" before any): the anchor of the chain.
+    archived_seq: Mapped[int] = mapped_column(Integer, default=0)
+    archived_mac: Mapped[str] = mapped_column(String(64), default="")

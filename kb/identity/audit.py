@@ -17,13 +17,19 @@ import hmac
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from kb.db import Database
+from kb.errors import InvalidInputError
 from kb.models import AuditEvent, AuditHead, as_utc, utcnow
+
+#: Rows younger than this many days are never purged (网络安全法 第二十一条: logs kept at least six months);
+#: the delete triggers of migration 0006 enforce the same number.
+RETENTION_DAYS = 184
 
 #: ``result`` values.
 SUCCESS, FAILURE, DENIED = "success", "failure", "denied"
@@ -91,16 +97,18 @@ class AuditTrail:
         reason: str = "",
         *,
         flush: bool = True,
+        at: datetime | None = None,
     ) -> None:
         """Append one row in ``session`` (the action's own transaction: both commit or neither); ``flush=False``
-        inside a flush event, where the row joins the flush under way."""
+        inside a flush event, where the row joins the flush under way; ``at`` (default now) for carrying over an
+        earlier trail."""
         session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
         with session.no_autoflush:
             head = session.get(AuditHead, 1, populate_existing=True)
         assert head is not None, "migration 0006 creates the audit_head row"
         row = AuditEvent(
             seq=head.seq,
-            at=utcnow(),
+            at=at or utcnow(),
             actor=context.actor[:120],
             roles=",".join(context.roles)[:200],
             source_ip=(context.ip or "")[:64],
@@ -126,12 +134,18 @@ class AuditTrail:
 
     def verify(self) -> VerifyReport:
         """Check every row's mac and link in ``seq`` order, that no sequence number is missing and that the
-        newest row is the head's; the first row after an archive is trusted as the anchor of the rest."""
+        newest row is the head's, and that the oldest row follows the last archived one (or is row 1)."""
         rows = 0
         prev: AuditEvent | None = None
         with self.database.session() as session:
+            anchor = session.get(AuditHead, 1)
             for row in self._rows(session):
                 rows += 1
+                if prev is None and anchor is not None:
+                    expected = (anchor.archived_seq + 1, anchor.archived_mac)
+                    if (row.seq, row.prev_mac) != expected:
+                        reason = f"it does not follow the last archived row {anchor.archived_seq}"
+                        return VerifyReport(rows, row.seq, reason)
                 if prev is not None and row.seq != prev.seq + 1:
                     return VerifyReport(rows, row.seq, f"rows {prev.seq + 1} to {row.seq - 1} are missing")
                 if prev is not None and row.prev_mac != prev.mac:
@@ -143,6 +157,37 @@ class AuditTrail:
             if head is not None and prev is not None and (head.seq, head.mac) != (prev.seq, prev.mac):
                 return VerifyReport(rows, prev.seq + 1, f"rows after {prev.seq} up to {head.seq} are missing")
         return VerifyReport(rows)
+
+    def archive(self, path: Path, context: AuditContext, *, older_than_days: int = RETENTION_DAYS) -> int:
+        """Export the rows older than ``older_than_days`` to ``path`` (JSON lines, with their macs), then purge
+        them and record ``audit.archive``, in one transaction; returns the number purged. The chain stays
+        verifiable: the head keeps the last purged row's seq and mac as the anchor.
+
+        Raises:
+            InvalidInputError: ``older_than_days`` below :data:`RETENTION_DAYS`.
+        """
+        if older_than_days < RETENTION_DAYS:
+            raise InvalidInputError(f"Audit rows are kept at least {RETENTION_DAYS} days; archive older ones only.")
+        cutoff = utcnow() - timedelta(days=older_than_days)
+        with self.database.session() as session:
+            session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))  # lock the head
+            old: list[AuditEvent] = []
+            for row in self._rows(session):  # the oldest rows, up to the first one that is too young
+                if as_utc(row.at) >= cutoff:
+                    break
+                old.append(row)
+            if not old:
+                return 0
+            with path.open("a", encoding="utf-8") as out:
+                for row in old:
+                    out.write(json.dumps({**as_row(row), "prev_mac": row.prev_mac}, ensure_ascii=False) + "\n")
+            session.execute(delete(AuditEvent).where(AuditEvent.seq <= old[-1].seq))
+            head = session.get(AuditHead, 1, populate_existing=True)
+            assert head is not None
+            head.archived_seq, head.archived_mac = old[-1].seq, old[-1].mac
+            reason = f"rows {old[0].seq}-{old[-1].seq} to {path.name}"
+            self.record(session, context, "audit.archive", "audit_events", reason=reason)
+        return len(old)
 
     def query(
         self,

@@ -3,7 +3,9 @@ trigger, HMAC-chained, verified by ``kb audit verify``; on SQLite and PostgreSQL
 
 from __future__ import annotations
 
+import json
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,9 +14,10 @@ from sqlalchemy.exc import DBAPIError
 
 from kb.cli.main import main
 from kb.desk.workflow import SOURCE
-from kb.errors import ConflictError, UnauthorizedError
+from kb.errors import ConflictError, InvalidInputError, UnauthorizedError
 from kb.identity.audit import FAILURE, AuditContext, AuditTrail
 from kb.identity.observer import DESK_SOURCE
+from kb.models import utcnow
 from kb.service import KnowledgeBase
 
 pytestmark = pytest.mark.security
@@ -138,3 +141,49 @@ def test_audit_verify_on_an_empty_database(tmp_path: Path, monkeypatch: pytest.M
 
 def test_the_observer_knows_the_desk_source() -> None:
     assert DESK_SOURCE == SOURCE
+
+
+def test_archive_exports_and_purges_only_rows_older_than_184_days(kb: KnowledgeBase, tmp_path: Path) -> None:
+    for i in range(3):
+        with kb.database.session() as session:
+            kb.audit.record(session, ALICE, "login", f"old {i}", at=utcnow() - timedelta(days=200 - i))
+    for i in range(2):
+        kb.audit.write(ALICE, "login", f"new {i}")
+    with pytest.raises(DBAPIError, match="append-only"), kb.database.session() as session:
+        session.execute(text("DELETE FROM audit_events WHERE seq = 5"))  # young rows: never
+    with pytest.raises(InvalidInputError, match="184 days"):
+        kb.audit.archive(tmp_path / "a.jsonl", ALICE, older_than_days=100)
+    target = tmp_path / "audit-2026.jsonl"
+    assert kb.audit.archive(target, ALICE) == 3
+    exported = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [(r["seq"], r["object"]) for r in exported] == [(1, "old 0"), (2, "old 1"), (3, "old 2")]
+    total, rows = kb.audit.query()
+    assert total == 3 and rows[0].event == "audit.archive" and "rows 1-3" in rows[0].reason
+    assert kb.audit.verify().ok and kb.audit.archive(target, ALICE) == 0
+
+
+def test_removing_the_oldest_rows_outside_archive_is_detected(kb: KnowledgeBase) -> None:
+    with kb.database.session() as session:
+        kb.audit.record(session, ALICE, "login", "old", at=utcnow() - timedelta(days=300))
+    kb.audit.write(ALICE, "login", "new")
+    with kb.database.session() as session:
+        session.execute(text("DELETE FROM audit_events WHERE seq = 1"))  # old enough for the trigger
+    report = kb.audit.verify()
+    assert (report.broken_seq, "last archived row 0" in report.reason) == (2, True)
+
+
+def test_kb_audit_archive_command(
+    kb: KnowledgeBase,
+    settings: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with kb.database.session() as session:
+        kb.audit.record(session, ALICE, "login", "old", at=utcnow() - timedelta(days=190))
+    for name in ("data_dir", "database_url", "audit_key"):
+        monkeypatch.setenv(f"KB_{name.upper()}", str(getattr(settings, name)))
+    assert main(["audit", "archive", str(tmp_path / "out.jsonl")]) == 0
+    assert "archived and purged 1 rows" in capsys.readouterr().out
+    assert main(["audit", "archive", str(tmp_path / "out.jsonl"), "--older-than-days", "30"]) == 2
+    assert main(["audit", "verify"]) == 0

@@ -1,6 +1,7 @@
 """identity: users, password history, server-side sessions, login throttle; the append-only audit trail
 
-``audit_events`` refuses UPDATE and DELETE by trigger on SQLite and PostgreSQL (and TRUNCATE on PostgreSQL).
+``audit_events`` refuses UPDATE and DELETE by trigger on SQLite and PostgreSQL (and TRUNCATE on PostgreSQL);
+only rows older than 184 days (网络安全法 第二十一条: six months) may be deleted, by ``kb audit archive``.
 
 Revision ID: 0006
 Revises: 0005
@@ -14,6 +15,9 @@ revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
+
+#: Audit rows younger than this may never be deleted (kb.identity.audit.RETENTION_DAYS; a migration is frozen).
+RETENTION_DAYS = 184
 
 
 def upgrade() -> None:
@@ -88,13 +92,16 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("mac", sa.String(length=64), nullable=False),
+        sa.Column("archived_seq", sa.Integer(), nullable=False),
+        sa.Column("archived_mac", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.bulk_insert(head, [{"id": 1, "seq": 0, "mac": ""}])
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "mac": "", "archived_seq": 0, "archived_mac": ""}])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
-            "BEGIN RAISE EXCEPTION 'audit_events is append-only (%)', TG_OP; END $$"
+            "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF TG_OP = 'DELETE' AND OLD.at < now() - interval '{RETENTION_DAYS} days' THEN RETURN OLD; END IF; "
+            "RAISE EXCEPTION 'audit_events is append-only (%)', TG_OP; END $$"
         )
         op.execute(
             "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
@@ -105,11 +112,15 @@ def upgrade() -> None:
             "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()"
         )
     else:
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_events_no_{operation.lower()} BEFORE {operation} ON audit_events "
-                f"BEGIN SELECT RAISE(ABORT, 'audit_events is append-only ({operation})'); END"
-            )
+        op.execute(
+            "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+            "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only (UPDATE)'); END"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+            f"WHEN OLD.at >= datetime('now', '-{RETENTION_DAYS} days') "
+            "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only (DELETE)'); END"
+        )
 
 
 def downgrade() -> None:
