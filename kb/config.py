@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from limits import parse
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,7 +57,40 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    dev_user: str = Field(default="dev", description="Acting principal until authentication exists.")
+    dev_user: str = Field(default="dev", description="Actor recorded for changes made by the command line.")
+    # Identity (kb.identity); the defaults are the 等保二级 (GB/T 22239-2019 level 2) profile.
+    password_min_length: int = Field(default=8, ge=1, description="Shortest accepted password, characters.")
+    password_min_classes: int = Field(
+        default=3, ge=1, le=4, description="Character classes (lower, upper, digit, other) a password needs."
+    )
+    password_history: int = Field(default=5, ge=0, description="Earlier passwords of a user that may not be reused.")
+    password_max_age_days: int = Field(
+        default=90, ge=0, description="Days after which a password must be changed at login; 0: never."
+    )
+    password_hash_time_cost: int = Field(default=2, ge=1, description="argon2id iterations (OWASP minimum 2).")
+    password_hash_memory_kib: int = Field(default=19456, ge=8192, description="argon2id memory, KiB (OWASP: 19 MiB).")
+    password_hash_parallelism: int = Field(default=1, ge=1, le=16, description="argon2id lanes.")
+    account_idle_days: int = Field(
+        default=90, ge=0, description="Accounts not logged in this long are disabled by the scheduler; 0: never."
+    )
+    totp_required_for_admins: bool = Field(
+        default=True, description="sysadmin, secadmin and auditadmin must give a TOTP code at login."
+    )
+    session_idle_minutes: float = Field(default=30, gt=0, description="A session unused this long ends.")
+    session_max_hours: float = Field(default=12, gt=0, description="A session ends this long after login.")
+    lockout_failures: int = Field(default=5, ge=1, description="Failed logins within the window that lock.")
+    lockout_window_minutes: float = Field(default=15, gt=0, description="Window in which failures count.")
+    lockout_minutes: float = Field(default=30, gt=0, description="How long a locked account stays locked.")
+    insecure_cookies: bool = Field(default=False, description="Session cookie without Secure (local http only).")
+    audit_key: str = Field(
+        default="kb-development-audit-key",
+        min_length=16,
+        description="HMAC-SHA256 key of the audit chain; keep it outside the database (a vault, the environment).",
+    )
+    im_webhook_secret: str = Field(
+        default="", description="OneBot v11 secret: /intake/im needs X-Signature sha1=HMAC-SHA1(body); empty: refused."
+    )
+    login_rate_limit: str = Field(default="20/minute", description="Login attempts per client IP (limits syntax).")
     index_poll_seconds: float = Field(default=2.0, gt=0, description="How often the server applies the outbox.")
     distill_min_group: int = Field(default=5, ge=2, description="Closed tickets alike needed for a draft article.")
     distill_similarity: float = Field(
@@ -87,6 +121,15 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("login_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate such as '20/minute': {exc}") from exc
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -3,13 +3,18 @@
 ::
 
     KBError                      500  internal_error
+    ├── UnauthorizedError        401  unauthorized (no, expired or unknown session or token; wrong password)
     ├── NotFoundError            404  not_found
     ├── ForbiddenError           403  forbidden
+    │   └── PasswordChangeRequiredError 403 must_change_password (one-time or expired password)
     ├── ConflictError            409  conflict
     │   └── TransitionError      409  illegal_transition (articles and tickets; adds current, requested, allowed)
     ├── InvalidInputError        422  invalid_input
     │   ├── QueryTooLongError    422  query_too_long
-    │   └── ArticleFormatError   422  invalid_article
+    │   ├── ArticleFormatError   422  invalid_article
+    │   └── WeakPasswordError    422  weak_password (the password policy refuses it; the detail says why)
+    ├── AccountLockedError       423  account_locked (too many failed logins)
+    ├── RateLimitedError         429  rate_limited (too many requests from one client)
     ├── PayloadTooLargeError     413  payload_too_large
     ├── IndexMismatchError       503  index_mismatch
     ├── IndexUnavailableError    503  index_unavailable
@@ -39,6 +44,13 @@ class KBError(Exception):
         return {}
 
 
+class UnauthorizedError(KBError):
+    """The caller is not authenticated: no session or token, an expired or ended one, or wrong credentials."""
+
+    code = "unauthorized"
+    status = 401
+
+
 class NotFoundError(KBError):
     """A named thing (article, version) does not exist."""
 
@@ -51,6 +63,13 @@ class ForbiddenError(KBError):
 
     code = "forbidden"
     status = 403
+
+
+class PasswordChangeRequiredError(ForbiddenError):
+    """The user logged in with a one-time or expired password and must change it (``POST /auth/password``)
+    before doing anything else."""
+
+    code = "must_change_password"
 
 
 class ConflictError(KBError):
@@ -95,6 +114,26 @@ class ArticleFormatError(InvalidInputError):
     """An article's Markdown or front matter cannot be read (bad YAML, bad encoding, no title)."""
 
     code = "invalid_article"
+
+
+class WeakPasswordError(InvalidInputError):
+    """A new password the password policy refuses (too short, too few character classes, common, reused)."""
+
+    code = "weak_password"
+
+
+class AccountLockedError(KBError):
+    """Too many failed logins for this user name within the window; the same answer whether or not it exists."""
+
+    code = "account_locked"
+    status = 423
+
+
+class RateLimitedError(KBError):
+    """Too many requests from one client within the rate limit's window."""
+
+    code = "rate_limited"
+    status = 429
 
 
 class PayloadTooLargeError(KBError):

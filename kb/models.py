@@ -2,7 +2,9 @@
 
 Tables: ``articles`` (the current state of each article), ``article_versions`` (every saved state),
 ``chunks`` (an article's current chunks with their stored embeddings, written by the index writer), and
-``outbox`` (one row per change, applied to the index in ``seq`` order).
+``outbox`` (one row per change, applied to the index in ``seq`` order); the desk's tickets; and the identity
+tables ``users``, ``password_history``, ``user_sessions``, ``login_throttle``, ``audit_events`` and
+``audit_head`` (:mod:`kb.identity`).
 """
 
 from __future__ import annotations
@@ -241,3 +243,97 @@ class SynonymGroup(Base):
     terms: Mapped[list[str]] = mapped_column(JSON)
     updated_by: Mapped[str] = mapped_column(String(120))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    """A person or service account (see :mod:`kb.identity`). ``username`` is stored case-folded and unique.
+
+    ``roles`` and ``groups`` (resolver-group membership) are lists of names; ``password_hash`` is an argon2 PHC
+    string from ``pwdlib`` (never the password). ``must_change_password`` is set for one-time passwords.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Base32 TOTP secret (RFC 6238) once enrolled (``kb users totp``); None before.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
+class PasswordHistory(Base):
+    """An earlier password hash of a user, kept to refuse reuse of the last ``password_history`` passwords."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserSession(Base):
+    """A server-side login session. The client holds an opaque random token; only its SHA-256 is stored."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginThrottle(Base):
+    """Failed logins of one (case-folded) user name, existing or not, so a lockout looks the same for both:
+    ``failures`` counts failures since ``window_start``; ``locked_until`` is set when the count reaches the limit."""
+
+    __tablename__ = "login_throttle"
+
+    username: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEvent(Base):
+    """One row of the append-only audit trail (see :mod:`kb.identity.audit`): ``seq`` orders the HMAC chain;
+    ``roles`` is comma-joined; ``result`` is success, failure or denied. Triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"), Index("ix_audit_events_actor", "actor"))
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(120))
+    roles: Mapped[str] = mapped_column(String(200), default="")
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    channel: Mapped[str] = mapped_column(String(20))
+    event: Mapped[str] = mapped_column(String(40), index=True)
+    object: Mapped[str] = mapped_column(String(300), default="")
+    result: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    prev_mac: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row (``id`` 1) holding the newest audit ``seq`` and ``mac``; updating it first serialises
+    audit writers and lets verification notice removed newest rows."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    mac: Mapped[str] = mapped_column(String(64), default="")
+    # The newest row archived and purged by ``kb audit archive`` (0 and "" before any): the anchor of the chain.
+    archived_seq: Mapped[int] = mapped_column(Integer, default=0)
+    archived_mac: Mapped[str] = mapped_column(String(64), default="")

@@ -7,7 +7,8 @@ the background threads (index applier, SLA clock). It holds no use-case logic: c
 - ``engine`` (hybrid search), ``index`` (the one index writer), ``synonyms``, ``analyzer``, ``embedder``
   (:mod:`kb.search`);
 - ``desk`` (workflow), ``tickets`` (the use cases every channel calls), ``suggester``, ``sla_monitor``,
-  ``distiller``, ``analysis``, ``ticket_vectors``, ``catalog`` (:mod:`kb.desk`).
+  ``distiller``, ``analysis``, ``ticket_vectors``, ``catalog`` (:mod:`kb.desk`);
+- ``accounts``, ``sessions``, ``login_limiter``, ``audit`` (:mod:`kb.identity`).
 
 Nothing below this module imports it.
 """
@@ -34,6 +35,12 @@ from kb.desk.sla import load_catalog
 from kb.desk.suggest import Suggester
 from kb.desk.summarizer import Summarizer
 from kb.desk.workflow import Desk
+from kb.identity.accounts import AccountStore
+from kb.identity.audit import AuditTrail
+from kb.identity.observer import observe
+from kb.identity.passwords import PasswordPolicy
+from kb.identity.ratelimit import LoginRateLimiter
+from kb.identity.sessions import SessionPolicy, Sessions
 from kb.ingest.redaction import Redactor
 from kb.ingest.writer import ArticleWriter
 from kb.search.embedders.base import Embedder
@@ -60,6 +67,11 @@ class KnowledgeBase:
     ) -> None:
         self.settings = settings
         self.database: Database = open_database(settings)
+        self.audit = AuditTrail(self.database, settings.audit_key)
+        observe(self.database, self.audit)  # audit rows for article, ticket and import changes, in their transactions
+        self.accounts = AccountStore(self.database, PasswordPolicy.from_settings(settings), self.audit)
+        self.sessions = Sessions(self.database, self.accounts, SessionPolicy.from_settings(settings), self.audit)
+        self.login_limiter = LoginRateLimiter(settings.login_rate_limit)
         self.analyzer = analyzer or TextAnalyzer([settings.user_dict] if settings.user_dict else [])
         self.embedder = embedder or load_embedder(
             settings.embedding_model,
@@ -142,11 +154,17 @@ class KnowledgeBase:
 
     def start_background_applier(self) -> None:
         """Apply the outbox every ``index_poll_seconds`` in a daemon thread (catches up after failures
-        and after rows written by other processes), and check SLA clocks every ``sla_check_seconds``."""
+        and after rows written by other processes), check SLA clocks every ``sla_check_seconds``, and disable
+        accounts idle ``account_idle_days`` as often."""
         if self._threads:
             return
         self._every(self.settings.index_poll_seconds, self.index.apply_pending, "kb-index-applier")
         self._every(self.settings.sla_check_seconds, self.sla_monitor.check, "kb-sla-scheduler")
+        self._every(
+            self.settings.sla_check_seconds,
+            lambda: self.accounts.disable_idle(self.settings.account_idle_days),
+            "kb-idle-accounts",
+        )
 
     def _every(self, seconds: float, job: Callable[[], object], name: str) -> None:
         """Run ``job`` every ``seconds`` in a daemon thread until :meth:`close`; a failing round is logged and the

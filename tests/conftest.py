@@ -20,7 +20,7 @@ from kb.config import Settings
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.helpers import BUNDLED
+from tests.helpers import BUNDLED, ONEBOT_SECRET, add_test_user, login
 
 PG_URL = os.environ.get("KB_TEST_DATABASE_URL", "")
 
@@ -59,7 +59,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data", database_url=database_url, embedding_model="hash", index_poll_seconds=0.2
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        embedding_model="hash",
+        index_poll_seconds=0.2,
+        im_webhook_secret=ONEBOT_SECRET,
     )
 
 
@@ -73,10 +77,22 @@ def kb(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedde
 
 
 @pytest.fixture
-def client(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder) -> Iterator[TestClient]:
+def anonymous_client(
+    settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
+) -> Iterator[TestClient]:
+    """The real app over HTTPS (so the Secure session cookie is sent back), not logged in. The database holds the
+    user :data:`tests.helpers.TEST_USER`."""
     service = KnowledgeBase(settings, embedder=hash_embedder, analyzer=analyzer)
-    with TestClient(create_app(settings, kb=service)) as test_client:
+    add_test_user(service)
+    with TestClient(create_app(settings, kb=service), base_url="https://testserver") as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(anonymous_client: TestClient) -> TestClient:
+    """The real app, logged in through POST /auth/login as :data:`tests.helpers.TEST_USER`."""
+    login(anonymous_client)
+    return anonymous_client
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,19 @@ conftest.py files."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
 
+import pyotp
 from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
 
+from kb.models import User
 from kb.service import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +33,41 @@ def kb_of(client: TestClient) -> KnowledgeBase:
     """The knowledge base behind a test client's app."""
     kb: KnowledgeBase = client.app.state.kb  # type: ignore[attr-defined]
     return kb
+
+
+#: The user the ``client`` fixture logs in as: the roles the API tests act in (not two administrator roles).
+TEST_USER = "dev"
+TEST_PASSWORD = "Kb-test-2026!"
+TEST_ROLES = ["agent", "kb_editor", "sysadmin"]
+
+
+def add_test_user(kb: KnowledgeBase) -> None:
+    """Create :data:`TEST_USER` with :data:`TEST_PASSWORD` and :data:`TEST_ROLES`, enrolled in TOTP (sysadmin)."""
+    kb.accounts.create(TEST_USER, TEST_ROLES, "tests", password=TEST_PASSWORD)
+    kb.accounts.enrol_totp(TEST_USER)
+
+
+def totp_now(kb: KnowledgeBase, username: str) -> str | None:
+    """The current TOTP code of ``username`` as its authenticator app shows it, or None when not enrolled."""
+    with kb.database.session() as session:
+        secret = session.scalar(select(User.totp_secret).where(User.username == username.casefold()))
+    return pyotp.TOTP(secret).now() if secret else None
+
+
+def login(client: TestClient, username: str = TEST_USER, password: str = TEST_PASSWORD) -> str:
+    """Log in through POST /auth/login (with the current TOTP code when the user is enrolled), send the token as
+    ``Authorization: Bearer`` from now on; returns it."""
+    code = totp_now(kb_of(client), username)
+    response = client.post("/auth/login", json={"username": username, "password": password, "totp": code})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return token
+
+
+def anonymous(client: TestClient) -> TestClient:
+    """Another client of the same running app with no session (no cookie, no token)."""
+    return TestClient(client.app, base_url="https://testserver")
 
 
 def create(client: TestClient, body: str, **fields: object) -> dict[str, object]:
@@ -56,6 +98,18 @@ def mail(subject: str, body: str, sender: str = "wang.qiang@example.com", **head
         message[name.replace("_", "-")] = value
     message.set_content(body)
     return message
+
+
+#: The OneBot secret of the test settings (KB_IM_WEBHOOK_SECRET).
+ONEBOT_SECRET = "onebot-test-secret"
+
+
+def post_im(client: TestClient, event: dict[str, object], secret: str = ONEBOT_SECRET) -> Response:
+    """POST ``event`` to /intake/im signed as OneBot v11 does: ``X-Signature: sha1=`` HMAC-SHA1 of the body."""
+    body = json.dumps(event, ensure_ascii=False).encode("utf-8")
+    signature = "sha1=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha1).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Signature": signature}
+    return anonymous(client).post("/intake/im", content=body, headers=headers)
 
 
 def onebot(message_id: int, text: str, user_id: int = 10001) -> dict[str, object]:

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kb.api.routes import articles, health, ingest, lifecycle, reviews, search, synonyms, tickets
+from kb.api.routes import articles, audit, auth, health, ingest, lifecycle, reviews, search, synonyms, tickets, users
 from kb.config import Settings
 from kb.errors import KBError
 from kb.service import KnowledgeBase
@@ -53,6 +53,9 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     app.include_router(tickets.router)
     app.include_router(synonyms.router)
     app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(audit.router)
 
     @app.exception_handler(KBError)
     async def kb_error(_: Request, exc: KBError) -> JSONResponse:

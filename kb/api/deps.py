@@ -1,25 +1,41 @@
-"""FastAPI dependencies as ``Annotated`` aliases."""
+"""FastAPI dependencies as ``Annotated`` aliases: the knowledge base and the acting user.
+
+The acting user comes from the session token, read from the ``kb_session`` cookie or an ``Authorization: Bearer``
+header (:mod:`kb.identity.sessions`). A user whose password is one-time or expired may only reach the routes that
+take :data:`SessionUser` (``/auth/me``, ``/auth/password``, ``/auth/logout``); every other route takes
+:data:`CurrentUser`, which answers 403 ``must_change_password`` for them.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from kb.errors import ForbiddenError
+from kb.errors import ForbiddenError, PasswordChangeRequiredError, UnauthorizedError
+from kb.identity.accounts import Account
+from kb.identity.audit import DENIED, AuditContext
+from kb.identity.observer import CURRENT
+from kb.identity.permissions import Permission, allowed, holders
 from kb.service import KnowledgeBase
 
 #: Roles that may read and search articles that are not published (drafts, reviews in progress, retired).
-EDITOR_ROLES = ("editor", "admin")
+EDITOR_ROLES = ("kb_editor",)
+#: Name of the session cookie.
+SESSION_COOKIE = "kb_session"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is acting. Until authentication exists this is the development principal from settings."""
+    """Who is acting: a logged-in user's name, roles and resolver groups."""
 
     username: str
     roles: tuple[str, ...]
+    groups: tuple[str, ...] = ()
 
     def require_editor(self, what: str) -> None:
         """Raise :class:`ForbiddenError` unless the principal has an editor role; ``what`` names the action."""
@@ -35,11 +51,117 @@ def get_kb(request: Request) -> KnowledgeBase:
     return kb
 
 
-def get_current_user(request: Request) -> Principal:
-    """The acting principal (development principal: ``KB_DEV_USER``, role admin)."""
+def client_ip(request: Request) -> str | None:
+    """The client's IP address as the server sees it (no proxy headers are trusted)."""
+    return request.client.host if request.client else None
+
+
+def session_token(request: Request) -> str | None:
+    """The session token of the request: the Bearer token, else the ``kb_session`` cookie, else None."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def get_session_account(request: Request) -> Account:
+    """The account of the request's live session, even one that must change its password.
+
+    Raises:
+        UnauthorizedError: no token, or an unknown, ended or expired one (401).
+    """
+    token = session_token(request)
+    if token is None:
+        raise UnauthorizedError("Log in first: POST /auth/login, then send the kb_session cookie or the Bearer token.")
+    cached: Account | None = getattr(request.state, "account", None)
+    if cached is not None:
+        return cached
     kb: KnowledgeBase = request.app.state.kb
-    return Principal(kb.settings.dev_user, ("admin",))
+    account = kb.sessions.resolve(token, ip=client_ip(request))
+    request.state.account = account
+    return account
+
+
+def get_current_user(account: Annotated[Account, Depends(get_session_account)]) -> Principal:
+    """The acting principal.
+
+    Raises:
+        UnauthorizedError: not logged in (401).
+        PasswordChangeRequiredError: the password is one-time or expired (403 ``must_change_password``).
+    """
+    if account.must_change_password or account.password_expired:
+        raise PasswordChangeRequiredError(
+            f"{account.username} must change the password first: POST /auth/password with old and new."
+        )
+    return Principal(account.username, account.roles, account.groups)
+
+
+class Requires:
+    """The one permission check: a route dependency that lets the request through only when the caller may do
+    ``permission`` (:mod:`kb.identity.permissions`). Declared on each route's decorator with :func:`requires`;
+    a test walks ``app.routes`` and fails on any route without one.
+
+    Raises (when called):
+        UnauthorizedError: no live session (401), or for ``IM_WEBHOOK`` a missing or wrong signature.
+        PasswordChangeRequiredError: the password must be changed first (403).
+        ForbiddenError: no role of the caller grants the permission (403).
+    """
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    async def __call__(self, request: Request) -> None:
+        if self.permission is Permission.PUBLIC:
+            return
+        if self.permission is Permission.IM_WEBHOOK:
+            kb: KnowledgeBase = request.app.state.kb
+            check_onebot_signature(kb.settings.im_webhook_secret, await request.body(), request.headers)
+            return
+        account = await run_in_threadpool(get_session_account, request)
+        CURRENT.set(AuditContext(account.username, account.roles, client_ip(request)))
+        if self.permission is Permission.SESSION:
+            return
+        try:
+            user = get_current_user(account)
+            if not allowed(user.roles, self.permission):
+                raise ForbiddenError(
+                    f"{self.permission.value} needs one of the roles {', '.join(holders(self.permission)) or 'none'}"
+                    f"; {user.username} has {', '.join(user.roles) or 'none'}."
+                )
+        except ForbiddenError as exc:
+            kb = request.app.state.kb
+            context = AuditContext(account.username, account.roles, client_ip(request))
+            what = f"{request.method} {request.url.path}"
+            await run_in_threadpool(kb.audit.write, context, "authorization", what, DENIED, exc.code)
+            raise
+
+
+def requires(permission: Permission) -> Any:
+    """The route dependency checking ``permission``: ``@router.get(..., dependencies=[requires(P.SEARCH)])``."""
+    return Depends(Requires(permission))
+
+
+def check_onebot_signature(secret: str, body: bytes, headers: Any) -> None:
+    """OneBot v11 HTTP POST authentication: ``X-Signature: sha1=<hex HMAC-SHA1 of the body keyed by secret>``,
+    compared in constant time.
+
+    Raises:
+        UnauthorizedError: no secret configured (``KB_IM_WEBHOOK_SECRET``), or a missing or wrong signature.
+    """
+    if not secret:
+        raise UnauthorizedError("The IM webhook is off: set KB_IM_WEBHOOK_SECRET to the OneBot secret.")
+    expected = "sha1=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha1).hexdigest()
+    if not hmac.compare_digest(expected, str(headers.get("x-signature", ""))):
+        raise UnauthorizedError("Missing or wrong X-Signature for the IM webhook.")
+
+
+def get_audit_context(request: Request, account: Annotated[Account, Depends(get_session_account)]) -> AuditContext:
+    """Who acts, from where, for the audit trail."""
+    return AuditContext(account.username, account.roles, client_ip(request))
 
 
 KB = Annotated[KnowledgeBase, Depends(get_kb)]
+SessionUser = Annotated[Account, Depends(get_session_account)]
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
+Audit = Annotated[AuditContext, Depends(get_audit_context)]

@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from kb.cli import articles, index, search, serve, tickets
+from kb.cli import articles, audit, index, search, serve, tickets, users
 from kb.config import Settings
 from kb.errors import KBError
 
@@ -22,6 +22,8 @@ COMMANDS = {
     "tickets": tickets.cmd_tickets,
     "analysis": tickets.cmd_analysis,
     "serve": serve.cmd_serve,
+    "users": users.cmd_users,
+    "audit": audit.cmd_audit,
 }
 
 
@@ -36,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     articles.add_parser(sub)
     tickets.add_parsers(sub)
     serve.add_parsers(sub)
+    users.add_parsers(sub)
+    audit.add_parsers(sub)
     return parser
 
 

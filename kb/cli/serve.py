@@ -34,6 +34,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     kb = KnowledgeBase(settings)
+    first = kb.accounts.ensure_admin()
+    if first is not None:
+        print(
+            f"first start: created user admin (sysadmin) with the one-time password {first.password}\n"
+            f"  and the TOTP secret {first.totp_uri}\n"
+            "  (both shown once: add the otpauth URI to an authenticator app, log in at POST /auth/login with "
+            '"totp", then change the password with POST /auth/password)',
+            flush=True,
+        )
     if args.import_paths:
         kb.open()
         report = kb.writer.import_paths(args.import_paths, settings.dev_user)

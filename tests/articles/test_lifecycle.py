@@ -204,4 +204,4 @@ def test_only_editors_see_articles_that_are_not_published(client: TestClient) ->
         assert client.get("/articles", params={"status": "draft"}).status_code == 403
     finally:
         app.dependency_overrides.clear()  # type: ignore[attr-defined]
-    assert client.get(f"/articles/{draft['id']}").status_code == 200  # the development principal is an admin
+    assert client.get(f"/articles/{draft['id']}").status_code == 200  # the test user is a kb_editor

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from kb.ingest.tickets import import_tickets
 from kb.service import KnowledgeBase
-from tests.helpers import EXPORT, NO_LICENSES, create, mail, onebot, send
+from tests.helpers import EXPORT, NO_LICENSES, create, mail, onebot, post_im, send
 
 TITLE = "远程桌面连不上"
 DESCRIPTION = "提示没有可用的远程桌面授权服务器，VPN 已连接"
@@ -36,7 +36,7 @@ def test_every_channel_gives_and_records_the_same_suggestions(
     )
     assert web.status_code == phone.status_code == 201
     send(port, mail(TITLE, DESCRIPTION, Message_ID="<same-words@example.com>"))
-    im = client.post("/intake/im", json=onebot(777, f"{TITLE}\n{DESCRIPTION}"))
+    im = post_im(client, onebot(777, f"{TITLE}\n{DESCRIPTION}"))
     assert im.status_code == 200 and "已受理" in im.json()["reply"]
 
     ids = {"web": web.json()["ticket"]["id"], "phone": phone.json()["ticket"]["id"]}

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kb.service import KnowledgeBase
-from tests.helpers import NO_LICENSES, create, mail, onebot, send
+from tests.helpers import NO_LICENSES, create, mail, onebot, post_im, send
 
 
 def test_mail_opens_a_ticket_and_replies_thread_onto_it(smtp: tuple[KnowledgeBase, int], client: TestClient) -> None:
@@ -48,19 +48,19 @@ def test_malformed_mail_bounces_and_changes_nothing(smtp: tuple[KnowledgeBase, i
 def test_qq_bot_webhook_opens_and_threads_tickets(client: TestClient) -> None:
 
     article = create(client, NO_LICENSES)
-    first = client.post("/intake/im", json=onebot(501, "远程桌面连不上，提示没有可用的许可证"))
+    first = post_im(client, onebot(501, "远程桌面连不上，提示没有可用的许可证"))
     assert first.status_code == 200
     reply = first.json()["reply"]
     assert reply.startswith("已受理，工单号 T00000001") and f"#{article['id']}" in reply
-    follow = client.post("/intake/im", json=onebot(502, "[CQ:reply,id=501]重启电脑也不行"))
+    follow = post_im(client, onebot(502, "[CQ:reply,id=501]重启电脑也不行"))
     assert follow.json() == {"reply": "已记录到工单 T00000001。"}
-    by_number = client.post("/intake/im", json=onebot(503, "T00000001 有进展吗", user_id=10002)).json()
+    by_number = post_im(client, onebot(503, "T00000001 有进展吗", user_id=10002)).json()
     assert by_number == {"reply": "已记录到工单 T00000001。"}
     ticket = client.get("/tickets/1").json()["ticket"]
     assert ticket["channel"] == "im" and ticket["requester"] == "QQ:10001 小李"
     assert "重启电脑也不行" in ticket["work_notes"] and "有进展吗" in ticket["work_notes"]
-    assert client.post("/intake/im", json={"post_type": "meta_event", "meta_event_type": "heartbeat"}).json() == {}
-    bad = client.post("/intake/im", json=onebot(504, "[CQ:image,file=a.png]"))
+    assert post_im(client, {"post_type": "meta_event", "meta_event_type": "heartbeat"}).json() == {}
+    bad = post_im(client, onebot(504, "[CQ:image,file=a.png]"))
     assert bad.status_code == 422 and client.get("/tickets/2").status_code == 404
 
 

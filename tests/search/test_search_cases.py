@@ -17,7 +17,7 @@ from kb.config import Settings
 from kb.ingest.markdown import read_article_file
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.service import KnowledgeBase
-from tests.helpers import BUNDLED, create, search_ids
+from tests.helpers import BUNDLED, add_test_user, create, login, search_ids
 
 
 def test_bl01_latin_and_digits_glued_to_chinese(client: TestClient) -> None:
@@ -59,7 +59,10 @@ def dict_client(tmp_path: Path) -> Iterator[TestClient]:
     user_dict = tmp_path / "userdict.txt"
     user_dict.write_text("Active Directory\nWindows Server 2019\n", encoding="utf-8")
     settings = Settings(data_dir=tmp_path / "data", embedding_model="hash", user_dict=user_dict)
-    with TestClient(create_app(settings, kb=KnowledgeBase(settings, embedder=HashingEmbedder()))) as c:
+    service = KnowledgeBase(settings, embedder=HashingEmbedder())
+    add_test_user(service)
+    with TestClient(create_app(settings, kb=service), base_url="https://testserver") as c:
+        login(c)
         yield c
 
 

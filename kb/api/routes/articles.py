@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from kb.api.deps import EDITOR_ROLES, KB, CurrentUser
+from kb.api.deps import EDITOR_ROLES, KB, CurrentUser, requires
 from kb.api.schemas.articles import (
     ArticleCreate,
     ArticleDetail,
@@ -18,6 +18,7 @@ from kb.api.schemas.articles import (
 from kb.api.views import answer, detail
 from kb.articles.content import parse_markdown
 from kb.articles.store import ArticleFilter, content_of
+from kb.identity.permissions import Permission as P
 
 router = APIRouter(prefix="/articles", tags=["articles"])
 
@@ -26,7 +27,7 @@ def _explicit(payload: ArticleCreate) -> dict[str, Any]:
     return {k: v for k, v in payload.model_dump(exclude={"body"}).items() if v is not None}
 
 
-@router.get("", response_model=ArticleList)
+@router.get("", response_model=ArticleList, dependencies=[requires(P.ARTICLE_READ)])
 def list_articles(
     kb: KB,
     user: CurrentUser,
@@ -52,7 +53,7 @@ def list_articles(
     )
 
 
-@router.get("/{article_id}", response_model=ArticleDetail)
+@router.get("/{article_id}", response_model=ArticleDetail, dependencies=[requires(P.ARTICLE_READ)])
 def get_article(
     kb: KB,
     user: CurrentUser,
@@ -73,14 +74,16 @@ def get_article(
     return detail(kb, article)
 
 
-@router.post("", response_model=WriteAnswer, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "", response_model=WriteAnswer, status_code=status.HTTP_201_CREATED, dependencies=[requires(P.ARTICLE_WRITE)]
+)
 def create_article(kb: KB, user: CurrentUser, payload: ArticleCreate, response: Response) -> WriteAnswer:
     """Create an article; answers 201 once it is searchable (202 if indexing is still catching up)."""
     content = parse_markdown(payload.body, **_explicit(payload))
     return answer(kb, kb.writer.create(content, user.username), response, created=True)
 
 
-@router.put("/{article_id}", response_model=WriteAnswer)
+@router.put("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def update_article(
     kb: KB, user: CurrentUser, article_id: int, payload: ArticleUpdate, response: Response
 ) -> WriteAnswer:
@@ -92,7 +95,7 @@ def update_article(
     return answer(kb, kb.writer.update(article_id, content, user.username), response)
 
 
-@router.delete("/{article_id}", response_model=WriteAnswer)
+@router.delete("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def delete_article(kb: KB, user: CurrentUser, article_id: int, response: Response) -> WriteAnswer:
     """Delete an article; it is gone from both index legs when this answers 200."""
     return answer(kb, kb.writer.delete(article_id, user.username), response)

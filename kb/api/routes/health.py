@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Response
 from sqlalchemy import text
 
-from kb.api.deps import KB
+from kb.api.deps import KB, requires
+from kb.identity.permissions import Permission as P
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", dependencies=[requires(P.PUBLIC)])
 def health(kb: KB, response: Response) -> dict[str, Any]:
     """200 when the database answers and the index is open and consistent with it; 503 otherwise."""
     answer: dict[str, Any] = {"status": "ok"}

@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from kb.api.deps import KB, CurrentUser
+from kb.api.deps import KB, CurrentUser, requires
 from kb.errors import PayloadTooLargeError
+from kb.identity.permissions import Permission as P
 from kb.ingest.tickets import import_tickets
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/ingest", tags=["ingest"])
 MAX_EXPORT_BYTES = 200 * 1024 * 1024
 
 
-@router.post("/tickets")
+@router.post("/tickets", dependencies=[requires(P.IMPORT)])
 async def ingest_tickets(
     kb: KB,
     user: CurrentUser,
@@ -42,7 +43,7 @@ async def ingest_tickets(
     return report.as_dict()
 
 
-@router.post("/distill")
+@router.post("/distill", dependencies=[requires(P.DISTILL)])
 async def distill_tickets(
     kb: KB,
     user: CurrentUser,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from kb.api.deps import KB, CurrentUser
+from kb.api.deps import KB, CurrentUser, requires
 from kb.api.schemas.articles import ArticlePublic, ArticleStatsOut, WriteAnswer
 from kb.api.schemas.lifecycle import (
     FeedbackIn,
@@ -24,6 +24,7 @@ from kb.api.views import answer
 from kb.articles.content import to_markdown
 from kb.articles.store import content_of
 from kb.articles.versions import diff_versions
+from kb.identity.permissions import Permission as P
 from kb.models import ArticleVersion
 
 router = APIRouter(prefix="/articles", tags=["lifecycle"])
@@ -39,7 +40,7 @@ def _version(row: ArticleVersion) -> VersionOut:
     )
 
 
-@router.get("/review-queue", response_model=list[ReviewItemOut])
+@router.get("/review-queue", response_model=list[ReviewItemOut], dependencies=[requires(P.ARTICLE_WRITE)])
 def review_queue(kb: KB, user: CurrentUser) -> list[ReviewItemOut]:
     """Published articles past their review-by date or with poor feedback (see :mod:`kb.articles.feedback`)."""
     return [
@@ -52,7 +53,7 @@ def review_queue(kb: KB, user: CurrentUser) -> list[ReviewItemOut]:
     ]
 
 
-@router.post("/{article_id}/status", response_model=WriteAnswer)
+@router.post("/{article_id}/status", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def change_status(kb: KB, user: CurrentUser, article_id: int, payload: StatusChange, response: Response) -> WriteAnswer:
     """Move an article through the lifecycle. 409 ``illegal_transition`` with ``allowed`` when not allowed."""
     outcome = kb.writer.set_status(
@@ -61,20 +62,20 @@ def change_status(kb: KB, user: CurrentUser, article_id: int, payload: StatusCha
     return answer(kb, outcome, response)
 
 
-@router.get("/{article_id}/versions", response_model=list[VersionOut])
+@router.get("/{article_id}/versions", response_model=list[VersionOut], dependencies=[requires(P.ARTICLE_READ)])
 def list_versions(kb: KB, user: CurrentUser, article_id: int) -> list[VersionOut]:
     """Every saved version, oldest first."""
     return [_version(row) for row in kb.store.versions(article_id)]
 
 
-@router.get("/{article_id}/versions/{version}", response_model=VersionDetail)
+@router.get("/{article_id}/versions/{version}", response_model=VersionDetail, dependencies=[requires(P.ARTICLE_READ)])
 def get_version(kb: KB, user: CurrentUser, article_id: int, version: int) -> VersionDetail:
     """One saved version with its content. 404 for an unknown version."""
     row = kb.store.version(article_id, version)
     return VersionDetail(**_version(row).model_dump(), body=row.body, fields=row.fields)
 
 
-@router.get("/{article_id}/diff", response_model=VersionDiff)
+@router.get("/{article_id}/diff", response_model=VersionDiff, dependencies=[requires(P.ARTICLE_READ)])
 def diff(
     kb: KB,
     user: CurrentUser,
@@ -88,13 +89,17 @@ def diff(
     return VersionDiff(article_id=article_id, from_version=from_version, to_version=target, diff=text)
 
 
-@router.post("/{article_id}/versions/{version}/restore", response_model=WriteAnswer)
+@router.post(
+    "/{article_id}/versions/{version}/restore", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)]
+)
 def restore(kb: KB, user: CurrentUser, article_id: int, version: int, response: Response) -> WriteAnswer:
     """Make an old version's content current again, as a new version (the status does not change)."""
     return answer(kb, kb.writer.restore(article_id, version, user.username), response)
 
 
-@router.post("/{article_id}/feedback", response_model=FeedbackOut, status_code=201)
+@router.post(
+    "/{article_id}/feedback", response_model=FeedbackOut, status_code=201, dependencies=[requires(P.ARTICLE_FEEDBACK)]
+)
 def add_feedback(kb: KB, user: CurrentUser, article_id: int, payload: FeedbackIn) -> FeedbackOut:
     """Record helpful / not helpful (with ``query`` when voting on a search result)."""
     row = kb.feedback.add_feedback(
@@ -103,21 +108,23 @@ def add_feedback(kb: KB, user: CurrentUser, article_id: int, payload: FeedbackIn
     return FeedbackOut.model_validate(row, from_attributes=True)
 
 
-@router.get("/{article_id}/feedback", response_model=list[FeedbackOut])
+@router.get("/{article_id}/feedback", response_model=list[FeedbackOut], dependencies=[requires(P.ARTICLE_READ)])
 def list_feedback(kb: KB, user: CurrentUser, article_id: int) -> list[FeedbackOut]:
     """The newest votes on an article (at most 50)."""
     kb.store.get(article_id)
     return [FeedbackOut.model_validate(row, from_attributes=True) for row in kb.feedback.feedback(article_id)]
 
 
-@router.post("/{article_id}/usage", response_model=ArticleStatsOut, status_code=201)
+@router.post(
+    "/{article_id}/usage", response_model=ArticleStatsOut, status_code=201, dependencies=[requires(P.ARTICLE_FEEDBACK)]
+)
 def record_usage(kb: KB, user: CurrentUser, article_id: int, payload: UsageIn) -> ArticleStatsOut:
     """Count a use of an article (``resolved`` names the ticket); answers the article's new counts."""
     kb.feedback.record_usage(article_id, payload.event, user.username, ticket=payload.ticket)
     return ArticleStatsOut.model_validate(kb.feedback.stats([article_id])[article_id], from_attributes=True)
 
 
-@router.get("/{article_id}/markdown", response_class=Response)
+@router.get("/{article_id}/markdown", response_class=Response, dependencies=[requires(P.ARTICLE_READ)])
 def export_markdown(kb: KB, user: CurrentUser, article_id: int) -> Response:
     """The article as Markdown with YAML front matter, the import format (``kb import`` reads it back)."""
     text = to_markdown(content_of(kb.store.get(article_id)))

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from kb.api.deps import KB, CurrentUser
+from kb.api.deps import KB, CurrentUser, requires
 from kb.api.schemas.articles import WriteAnswer
 from kb.api.schemas.reviews import ReviewIn, ReviewOut
 from kb.api.views import answer, detail
 from kb.articles.reviews import KIND, TEMPLATE, parse_review, split_sections
 from kb.errors import InvalidInputError
+from kb.identity.permissions import Permission as P
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 
 
-@router.get("/template", response_class=Response)
+@router.get("/template", response_class=Response, dependencies=[requires(P.REVIEW)])
 def template() -> Response:
     """The review template (Markdown with front matter)."""
     return Response(TEMPLATE, media_type="text/markdown; charset=utf-8")
 
 
-@router.post("", response_model=ReviewOut, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=ReviewOut, status_code=status.HTTP_201_CREATED, dependencies=[requires(P.REVIEW)])
 def create_review(kb: KB, user: CurrentUser, payload: ReviewIn, response: Response) -> ReviewOut:
     """Store a review; one missing sections is accepted as a draft and ``missing`` lists them."""
     parsed = parse_review(payload.body, status=payload.status)
@@ -38,7 +39,7 @@ def create_review(kb: KB, user: CurrentUser, payload: ReviewIn, response: Respon
     )
 
 
-@router.get("/{article_id}", response_model=ReviewOut)
+@router.get("/{article_id}", response_model=ReviewOut, dependencies=[requires(P.REVIEW)])
 def get_review(kb: KB, user: CurrentUser, article_id: int) -> ReviewOut:
     """A review with its sections. 404 for an unknown id, 422 when the article is not a review."""
     article = kb.store.get(article_id)
@@ -53,7 +54,12 @@ def get_review(kb: KB, user: CurrentUser, article_id: int) -> ReviewOut:
     )
 
 
-@router.post("/{article_id}/known-error", response_model=WriteAnswer, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{article_id}/known-error",
+    response_model=WriteAnswer,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires(P.REVIEW)],
+)
 def make_known_error(kb: KB, user: CurrentUser, article_id: int, response: Response) -> WriteAnswer:
     """Create a draft known-error article (KCS template) from a review, and link it from the review."""
     return answer(kb, kb.writer.create_known_error(article_id, user.username), response, created=True)

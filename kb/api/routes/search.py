@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from kb.api.deps import KB, CurrentUser
+from kb.api.deps import KB, CurrentUser, requires
 from kb.articles.store import ArticleFilter
+from kb.identity.permissions import Permission as P
 from kb.search.results import SearchRequest, SearchResult
 
 router = APIRouter(tags=["search"])
@@ -17,7 +18,7 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
     return tuple(v.strip() for value in values or [] for v in value.split(",") if v.strip())
 
 
-@router.get("/search", response_model=SearchResult)
+@router.get("/search", response_model=SearchResult, dependencies=[requires(P.SEARCH)])
 def search(
     kb: KB,
     user: CurrentUser,
@@ -48,7 +49,7 @@ def search(
     return kb.engine.search(request)
 
 
-@router.get("/search/why")
+@router.get("/search/why", dependencies=[requires(P.SEARCH)])
 def why(
     kb: KB,
     user: CurrentUser,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Response, status
 
-from kb.api.deps import KB, CurrentUser
+from kb.api.deps import KB, CurrentUser, requires
 from kb.api.schemas.tickets import (
     AssignIn,
     CloseIn,
@@ -23,25 +23,26 @@ from kb.api.views import handled_view, ticket_view
 from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
 from kb.desk.workflow import Closure, NewTicket
+from kb.identity.permissions import Permission as P
 from kb.models import as_utc
 
 router = APIRouter(tags=["desk"])
 
 
-@router.post("/tickets", status_code=status.HTTP_201_CREATED)
+@router.post("/tickets", status_code=status.HTTP_201_CREATED, dependencies=[requires(P.TICKET_CREATE)])
 def createticket_view(kb: KB, user: CurrentUser, payload: TicketIn) -> dict[str, Any]:
     """Take in a ticket from any channel (web, email, im, phone, api); answers the ticket with its SLA targets and
     the suggestions (articles with the low-confidence flag, similar tickets, SLA, group contact, assignment)."""
     return handled_view(kb.tickets.take_in(NewTicket(**payload.model_dump()), user.username))
 
 
-@router.post("/suggest")
+@router.post("/suggest", dependencies=[requires(P.SUGGEST)])
 def suggest_for(kb: KB, user: CurrentUser, payload: SuggestIn) -> dict[str, Any]:
     """Suggestions for a ticket that lives elsewhere (nothing is stored)."""
     return kb.tickets.suggest(payload.title, payload.description, payload.service).as_dict()
 
 
-@router.get("/tickets/{ticket_id}")
+@router.get("/tickets/{ticket_id}", dependencies=[requires(P.TICKET_READ)])
 def getticket_view(kb: KB, user: CurrentUser, ticket_id: int) -> dict[str, Any]:
     """A ticket with its audit trail (every assignment, escalation, note and status change, with who and when)."""
     ticket = kb.desk.get(ticket_id)
@@ -51,31 +52,31 @@ def getticket_view(kb: KB, user: CurrentUser, ticket_id: int) -> dict[str, Any]:
     return {"ticket": ticket_view(ticket), "events": events}
 
 
-@router.post("/tickets/{ticket_id}/assign")
+@router.post("/tickets/{ticket_id}/assign", dependencies=[requires(P.TICKET_WORK)])
 def assign(kb: KB, user: CurrentUser, ticket_id: int, payload: AssignIn) -> dict[str, Any]:
     """Assign or reassign to a resolver group (and a person)."""
     return ticket_view(kb.desk.assign(ticket_id, payload.group, user.username, assignee=payload.assignee))
 
 
-@router.post("/tickets/{ticket_id}/escalate")
+@router.post("/tickets/{ticket_id}/escalate", dependencies=[requires(P.TICKET_WORK)])
 def escalate(kb: KB, user: CurrentUser, ticket_id: int, payload: EscalateIn) -> dict[str, Any]:
     """Escalate one line (L1 -> L2 -> L3); the suggestions are re-run with the work notes so far."""
     return handled_view(kb.tickets.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group))
 
 
-@router.post("/tickets/{ticket_id}/notes")
+@router.post("/tickets/{ticket_id}/notes", dependencies=[requires(P.TICKET_WORK)])
 def add_note(kb: KB, user: CurrentUser, ticket_id: int, payload: NoteIn) -> dict[str, Any]:
     """Add a work note."""
     return ticket_view(kb.desk.note(ticket_id, payload.text, user.username))
 
 
-@router.post("/tickets/{ticket_id}/status")
+@router.post("/tickets/{ticket_id}/status", dependencies=[requires(P.TICKET_WORK)])
 def change_status(kb: KB, user: CurrentUser, ticket_id: int, payload: StatusIn) -> dict[str, Any]:
     """Move the ticket (409 ``illegal_transition`` with ``allowed`` when the workflow does not allow it)."""
     return ticket_view(kb.desk.move(ticket_id, payload.status, user.username))
 
 
-@router.post("/tickets/{ticket_id}/close")
+@router.post("/tickets/{ticket_id}/close", dependencies=[requires(P.TICKET_WORK)])
 def close(kb: KB, user: CurrentUser, ticket_id: int, payload: CloseIn) -> dict[str, Any]:
     """Close a resolved ticket (resolution and root cause required); each article used counts as having resolved
     it. The closed ticket is input for distillation (``kb tickets distill``)."""
@@ -86,20 +87,21 @@ def close(kb: KB, user: CurrentUser, ticket_id: int, payload: CloseIn) -> dict[s
     return ticket_view(handled.ticket)
 
 
-@router.post("/tickets/{ticket_id}/deflect")
+@router.post("/tickets/{ticket_id}/deflect", dependencies=[requires(P.TICKET_DEFLECT)])
 def deflect(kb: KB, user: CurrentUser, ticket_id: int, payload: DeflectIn) -> dict[str, Any]:
     """The suggested article was the fix: the ticket closes as deflected and the article's use is counted."""
     return ticket_view(kb.tickets.deflect(ticket_id, payload.article_id, user.username).ticket)
 
 
-@router.post("/intake/im")
-def im_webhook(kb: KB, user: CurrentUser, event: dict[str, Any]) -> dict[str, Any]:
+@router.post("/intake/im", dependencies=[requires(P.IM_WEBHOOK)])
+def im_webhook(kb: KB, event: dict[str, Any]) -> dict[str, Any]:
     """OneBot v11 webhook for QQ-style bots: a message opens a ticket (or is threaded onto one) and the answer is
-    the bot's quick reply (see :mod:`kb.desk.channels.im`)."""
+    the bot's quick reply (see :mod:`kb.desk.channels.im`). Authenticated by the ``X-Signature`` HMAC of the body
+    with ``KB_IM_WEBHOOK_SECRET`` instead of a session."""
     return handle_event(kb.tickets, event, kb.settings.intake_default_service)
 
 
-@router.get("/analysis", response_model=None)
+@router.get("/analysis", response_model=None, dependencies=[requires(P.ANALYSIS)])
 def analysis(
     kb: KB,
     user: CurrentUser,
@@ -116,7 +118,7 @@ def analysis(
     return report.as_dict()
 
 
-@router.post("/sla/check")
+@router.post("/sla/check", dependencies=[requires(P.SLA_CHECK)])
 def check_sla(kb: KB, user: CurrentUser) -> list[dict[str, object]]:
     """Run the SLA check now (the server also runs it every ``sla_check_seconds``)."""
     return [change.as_dict() for change in kb.sla_monitor.check(user.username)]

@@ -1,0 +1,57 @@
+"""Login, logout, who am I, and changing one's own password (/auth)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from kb.api.deps import KB, SESSION_COOKIE, Audit, SessionUser, client_ip, requires, session_token
+from kb.api.schemas.auth import LoginIn, LoginOut, PasswordIn, UserPublic
+from kb.identity.permissions import Permission as P
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@router.post("/login", dependencies=[requires(P.PUBLIC)])
+def login(kb: KB, request: Request, response: Response, payload: LoginIn) -> LoginOut:
+    """Open a session: sets the ``kb_session`` cookie (HttpOnly, SameSite=Strict, Secure unless
+    ``KB_INSECURE_COOKIES``) and answers the same token for ``Authorization: Bearer``. 401 for a wrong password or
+    unknown user (one message), 423 ``account_locked`` after too many failures, 429 past the per-IP rate limit."""
+    ip = client_ip(request)
+    kb.login_limiter.hit(ip or "unknown")
+    result = kb.sessions.login(payload.username, payload.password, totp=payload.totp, ip=ip)
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.token,
+        max_age=int(kb.sessions.policy.lifetime.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=not kb.settings.insecure_cookies,
+    )
+    return LoginOut(
+        token=result.token, expires_at=result.expires_at.isoformat(), must_change_password=result.must_change_password
+    )
+
+
+@router.post("/logout", status_code=204, dependencies=[requires(P.SESSION)])
+def logout(kb: KB, request: Request, response: Response, audit: Audit) -> None:
+    """End the session (its row is deleted; the token answers 401 from now on)."""
+    token = session_token(request)
+    if token is not None:
+        kb.sessions.logout(token, audit)
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/me", dependencies=[requires(P.SESSION)])
+def me(account: SessionUser) -> UserPublic:
+    """The logged-in account (also while it must change its password)."""
+    return UserPublic.model_validate(account.as_dict())
+
+
+@router.post("/password", dependencies=[requires(P.SESSION)])
+def change_password(kb: KB, account: SessionUser, audit: Audit, payload: PasswordIn) -> dict[str, Any]:
+    """Change one's own password (403 when ``old`` is wrong, 422 ``weak_password`` when the policy refuses
+    ``new``); clears ``must_change_password``. Other sessions of the user stay open."""
+    changed = kb.accounts.change_password(account.username, payload.old, payload.new, audit)
+    return {"user": UserPublic.model_validate(changed.as_dict()).model_dump()}

@@ -1,0 +1,49 @@
+"""Request and response bodies of /auth and /users."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class LoginIn(BaseModel):
+    """``POST /auth/login``: user name and password (``totp`` for the second factor, when enrolled)."""
+
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+    totp: str | None = Field(default=None, max_length=12)
+
+
+class LoginOut(BaseModel):
+    """A new session: the opaque token (also set as the ``kb_session`` cookie) and when it ends at the latest."""
+
+    token: str
+    expires_at: str
+    must_change_password: bool
+
+
+class PasswordIn(BaseModel):
+    """``POST /auth/password``: change one's own password."""
+
+    old: str = Field(min_length=1, max_length=1000)
+    new: str = Field(min_length=1, max_length=1000)
+
+
+class UserIn(BaseModel):
+    """``POST /users``: a new account; without ``password`` a one-time password is answered once."""
+
+    username: str = Field(min_length=1, max_length=200)
+    roles: list[str] = Field(min_length=1, max_length=10)
+    groups: list[str] = Field(default_factory=list, max_length=50)
+    password: str | None = Field(default=None, min_length=1, max_length=1000)
+
+
+class UserPublic(BaseModel):
+    """An account as the API shows it (never a password or hash)."""
+
+    username: str
+    roles: list[str]
+    groups: list[str]
+    active: bool
+    must_change_password: bool
+    created_at: str
+    last_login_at: str | None

@@ -1,0 +1,269 @@
+"""Accounts: create, list, disable, enable, reset and change passwords; the first administrator.
+
+User names are case-folded and unique. There is no default account: on an empty database
+:meth:`AccountStore.ensure_admin` creates ``admin`` (系统管理员) with a random one-time password that must be changed
+at first login.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kb.db import Database
+from kb.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, WeakPasswordError
+from kb.identity.audit import CLI, FAILURE, AuditContext, AuditTrail
+from kb.identity.passwords import PasswordPolicy, one_time_password
+from kb.identity.roles import check_roles
+from kb.models import PasswordHistory, User, UserSession, as_utc, utcnow
+
+_USERNAME = re.compile(r"^[\w.@-]{2,120}$")
+#: The administrator created on an empty database.
+FIRST_ADMIN = "admin"
+#: Issuer shown by authenticator apps.
+TOTP_ISSUER = "kb"
+
+
+@dataclass(frozen=True)
+class FirstAdmin:
+    """The administrator made on an empty database: its one-time password and TOTP enrolment URI (shown once)."""
+
+    password: str
+    totp_uri: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user as callers see it (never the hash). ``password_expired``: older than the policy's maximum age."""
+
+    id: int
+    username: str
+    roles: tuple[str, ...]
+    groups: tuple[str, ...]
+    active: bool
+    must_change_password: bool
+    password_expired: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready fields."""
+        return {
+            "username": self.username,
+            "roles": list(self.roles),
+            "groups": list(self.groups),
+            "active": self.active,
+            "must_change_password": self.must_change_password or self.password_expired,
+            "created_at": self.created_at.isoformat(),
+            "last_login_at": self.last_login_at.isoformat() if self.last_login_at else None,
+        }
+
+
+def normalize_username(username: str) -> str:
+    """``username`` stripped and case-folded.
+
+    Raises:
+        InvalidInputError: fewer than 2 or more than 120 characters, or characters other than letters, digits,
+            ``.``, ``_``, ``@`` and ``-``.
+    """
+    name = username.strip().casefold()
+    if not _USERNAME.match(name):
+        raise InvalidInputError("A user name has 2 to 120 letters, digits or the characters . _ @ - (no spaces).")
+    return name
+
+
+class AccountStore:
+    """Accounts in the database, with passwords checked by ``policy`` and hashed with argon2. Every change is
+    audited in its own transaction; ``context`` says who made it (the command line by default).
+
+    Args:
+        database: the kb database.
+        policy: the password policy new passwords must meet.
+        audit: the audit trail.
+    """
+
+    def __init__(self, database: Database, policy: PasswordPolicy, audit: AuditTrail) -> None:
+        self.database = database
+        self.policy = policy
+        self.audit = audit
+
+    def account(self, user: User) -> Account:
+        """The :class:`Account` view of a ``users`` row."""
+        age = utcnow() - as_utc(user.password_changed_at)
+        expired = bool(self.policy.max_age_days) and age > timedelta(days=self.policy.max_age_days)
+        return Account(
+            user.id,
+            user.username,
+            tuple(user.roles),
+            tuple(user.groups),
+            user.active,
+            user.must_change_password,
+            expired,
+            as_utc(user.created_at),
+            as_utc(user.last_login_at) if user.last_login_at else None,
+        )
+
+    def create(
+        self,
+        username: str,
+        roles: list[str],
+        actor: str,
+        *,
+        groups: Sequence[str] = (),
+        password: str | None = None,
+        context: AuditContext = CLI,
+    ) -> tuple[Account, str | None]:
+        """Create a user. Returns the account and, without ``password``, the one-time password to hand over
+        (the user must change it at first login).
+
+        Raises:
+            InvalidInputError: bad user name or role; WeakPasswordError: ``password`` fails the policy.
+            ConflictError: the name exists, or two administrator roles (三员 separation).
+        """
+        name = normalize_username(username)
+        checked = check_roles(roles)
+        once = None if password is not None else one_time_password()
+        secret = password if password is not None else once
+        assert secret is not None
+        self.policy.check(name, secret)
+        user = User(
+            username=name,
+            roles=checked,
+            groups=sorted(set(groups)),
+            password_hash=self.policy.hash(secret),
+            must_change_password=password is None,
+            created_by=actor,
+        )
+        try:
+            with self.database.session() as session:
+                session.add(user)
+                session.flush()
+                session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+                self.audit.record(session, context, "user.create", name, reason=f"roles={','.join(checked)}")
+        except IntegrityError as exc:
+            raise ConflictError(f"User {name} exists already.") from exc
+        return self.account(user), once
+
+    def ensure_admin(self) -> FirstAdmin | None:
+        """On a database without users create :data:`FIRST_ADMIN` (sysadmin) with a one-time password and a TOTP
+        secret and return both; otherwise return None."""
+        with self.database.session() as session:
+            if session.scalar(select(func.count()).select_from(User)):
+                return None
+        context = AuditContext("kb", channel="system")
+        try:
+            once = self.create(FIRST_ADMIN, ["sysadmin"], "kb", context=context)[1]
+        except ConflictError:  # another process created it first
+            return None
+        assert once is not None
+        return FirstAdmin(once, self.enrol_totp(FIRST_ADMIN, context))
+
+    def get(self, username: str) -> Account:
+        """The account named ``username`` (any case). Raises NotFoundError."""
+        with self.database.session() as session:
+            return self.account(self._row(session, username))
+
+    def list(self) -> list[Account]:
+        """All accounts by name."""
+        with self.database.session() as session:
+            return [self.account(u) for u in session.scalars(select(User).order_by(User.username))]
+
+    def set_active(self, username: str, active: bool, context: AuditContext = CLI) -> Account:
+        """Enable or disable a user; disabling ends all of the user's sessions at once. Raises NotFoundError."""
+        with self.database.session() as session:
+            user = self._row(session, username)
+            user.active = active
+            if not active:
+                session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+            self.audit.record(session, context, "user.enable" if active else "user.disable", user.username)
+            return self.account(user)
+
+    def disable_idle(self, idle_days: int, *, now: datetime | None = None) -> tuple[str, ...]:
+        """Disable active accounts not logged in for ``idle_days`` (counted from creation for accounts never used),
+        ending their sessions; each is audited as ``user.disable``. Returns the names disabled (0 days: none)."""
+        if idle_days <= 0:
+            return ()
+        cutoff = (now or utcnow()) - timedelta(days=idle_days)
+        context = AuditContext("kb", channel="system")
+        disabled: tuple[str, ...] = ()
+        with self.database.session() as session:
+            for user in session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)):
+                if as_utc(user.last_login_at or user.created_at) < cutoff:
+                    user.active = False
+                    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+                    self.audit.record(session, context, "user.disable", user.username, reason=f"idle {idle_days} days")
+                    disabled += (user.username,)
+        return disabled
+
+    def enrol_totp(self, username: str, context: AuditContext = CLI) -> str:
+        """Give the user a new TOTP secret (RFC 6238, 30 s, 6 digits; replacing any earlier one) and return its
+        ``otpauth://`` enrolment URI, to be shown once (as text or a QR code). Raises NotFoundError."""
+        secret = pyotp.random_base32()
+        with self.database.session() as session:
+            user = self._row(session, username)
+            user.totp_secret = secret
+            self.audit.record(session, context, "totp.enrol", user.username)
+        return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
+
+    def reset_password(self, username: str, context: AuditContext = CLI) -> str:
+        """Give the user a new one-time password (returned; it must be changed at next login) and end the user's
+        sessions. Raises NotFoundError."""
+        once = one_time_password()
+        with self.database.session() as session:
+            user = self._row(session, username)
+            self._set_password(session, user, once, must_change=True)
+            session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+            self.audit.record(session, context, "password.reset", user.username)
+        return once
+
+    def change_password(self, username: str, old: str, new: str, context: AuditContext = CLI) -> Account:
+        """Change one's own password after proving the old one; clears ``must_change_password``.
+
+        Raises:
+            ForbiddenError: ``old`` is wrong. WeakPasswordError: ``new`` fails the policy (including reuse).
+            NotFoundError: no such user.
+        """
+        reason = "wrong old password"
+        with self.database.session() as session:
+            user = self._row(session, username)
+            if self.policy.verify(old, user.password_hash):
+                try:
+                    self._set_password(session, user, new, must_change=False)
+                except WeakPasswordError as exc:
+                    reason = exc.message
+                else:
+                    self.audit.record(session, context, "password.change", user.username)
+                    return self.account(user)
+        self.audit.write(context, "password.change", user.username, FAILURE, reason)
+        if reason == "wrong old password":
+            raise ForbiddenError("The old password is wrong.")
+        raise WeakPasswordError(reason)
+
+    def user_row(self, session: Session, username: str) -> User | None:
+        """The ``users`` row of ``username`` (case-folded) in ``session``, or None."""
+        return session.scalar(select(User).where(User.username == username.strip().casefold()))
+
+    def _row(self, session: Session, username: str) -> User:
+        user = self.user_row(session, username)
+        if user is None:
+            raise NotFoundError(f"No user {username.strip().casefold()}.")
+        return user
+
+    def _set_password(self, session: Session, user: User, password: str, *, must_change: bool) -> None:
+        earlier = session.scalars(
+            select(PasswordHistory.password_hash)
+            .where(PasswordHistory.user_id == user.id)
+            .order_by(PasswordHistory.id.desc())
+        ).all()
+        self.policy.check(user.username, password, [] if must_change else earlier)
+        user.password_hash = self.policy.hash(password)
+        user.password_changed_at = utcnow()
+        user.must_change_password = must_change
+        session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))

@@ -1,0 +1,49 @@
+"""The roles and the 三员 separation (GB/T 22239-2019 7.1.4.2 c 管理用户的最小权限、权限分离).
+
+::
+
+    requester    own tickets, public articles, feedback
+    agent        L1 desk: tickets of their groups, internal articles, notes, escalation
+    engineer     L2/L3: as agent
+    kb_editor    drafts, review, publish, distillation
+    sysadmin     系统管理员: users, settings, imports, index (not the audit trail)
+    secadmin     安全管理员: roles, password policy, lockouts
+    auditadmin   审计管理员: read and export the audit trail only
+
+One person may hold at most one of the three administrator roles. What each role may do is the permission table
+in :mod:`kb.identity.permissions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kb.errors import ConflictError, InvalidInputError
+from kb.identity.permissions import GRANTS
+
+#: Every role, in the order of the permission table.
+ROLES = tuple(GRANTS)
+#: The 三员: system, security and audit administrator.
+ADMIN_ROLES = ("sysadmin", "secadmin", "auditadmin")
+
+
+def check_roles(roles: Iterable[str]) -> list[str]:
+    """The roles, deduplicated in :data:`ROLES` order.
+
+    Raises:
+        InvalidInputError: an unknown role, or none at all.
+        ConflictError: two or more of :data:`ADMIN_ROLES` (三员 separation, 409).
+    """
+    wanted = set(roles)
+    unknown = sorted(wanted - set(ROLES))
+    if unknown:
+        raise InvalidInputError(f"Unknown role {', '.join(unknown)}; the roles are {', '.join(ROLES)}.")
+    if not wanted:
+        raise InvalidInputError(f"A user needs at least one role of {', '.join(ROLES)}.")
+    admins = [r for r in ADMIN_ROLES if r in wanted]
+    if len(admins) > 1:
+        raise ConflictError(
+            f"One person cannot hold two administrator roles ({' and '.join(admins)}): system, security and audit "
+            "administration are kept apart (三员分立)."
+        )
+    return [r for r in ROLES if r in wanted]

@@ -1,0 +1,206 @@
+"""Login and opaque server-side sessions (GB/T 22239-2019 7.1.4.1 b 登录失败处理、登录连接超时自动退出).
+
+A session is a random 256-bit token (``secrets.token_urlsafe(32)``) held by the client as the ``kb_session``
+cookie or an ``Authorization: Bearer`` header; the database keeps only its SHA-256, so a copy of the database
+opens no session. A session ends after ``idle`` without use, ``lifetime`` after login, at logout, or when its
+user is disabled. After ``lockout_failures`` failed logins within ``lockout_window`` a user name is locked for
+``lockout`` — the same for names that do not exist, and a password hash is verified either way so the time
+taken does not tell them apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kb.config import Settings
+from kb.db import Database
+from kb.errors import AccountLockedError, UnauthorizedError
+from kb.identity.accounts import Account, AccountStore
+from kb.identity.audit import FAILURE, AuditContext, AuditTrail
+from kb.identity.roles import ADMIN_ROLES
+from kb.models import LoginThrottle, User, UserSession, as_utc, utcnow
+
+#: The one answer to a wrong password, an unknown user and a disabled user.
+BAD_CREDENTIALS = "Wrong user name or password."
+TOTP_NEEDED = "A valid one-time code (totp) from the authenticator app is needed."
+TOTP_ENROL = "Administrators log in with a one-time code: enrol first with `kb users totp {user}`."
+LOCKED = "Too many failed logins: this account is locked; try again later or ask the security administrator."
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A new session: ``token`` (opaque, shown once), when it expires at the latest, and whether the user must
+    change the password before anything else."""
+
+    token: str
+    expires_at: datetime
+    must_change_password: bool
+    account: Account
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """Session and lockout limits (``KB_SESSION_*``, ``KB_LOCKOUT_*``); ``totp_roles`` must log in with a TOTP
+    code (the three administrator roles unless ``KB_TOTP_REQUIRED_FOR_ADMINS=false``)."""
+
+    idle: timedelta = timedelta(minutes=30)
+    lifetime: timedelta = timedelta(hours=12)
+    lockout_failures: int = 5
+    lockout_window: timedelta = timedelta(minutes=15)
+    lockout: timedelta = timedelta(minutes=30)
+    totp_roles: tuple[str, ...] = ADMIN_ROLES
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionPolicy:
+        """The limits named by ``settings``."""
+        return cls(
+            timedelta(minutes=settings.session_idle_minutes),
+            timedelta(hours=settings.session_max_hours),
+            settings.lockout_failures,
+            timedelta(minutes=settings.lockout_window_minutes),
+            timedelta(minutes=settings.lockout_minutes),
+            ADMIN_ROLES if settings.totp_required_for_admins else (),
+        )
+
+
+def token_digest(token: str) -> str:
+    """The stored form of a session token: hex SHA-256 (the token has 256 random bits, so no salt is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class Sessions:
+    """Logins, session lookup and logout.
+
+    Every login, failure, lockout and logout, and every use of an ended or unknown token, is audited in the same
+    transaction (a failed login's row is never the name typed for a user that does not exist: that may be a
+    password typed into the wrong field).
+
+    Args:
+        database: the kb database.
+        accounts: the account store (views of users).
+        policy: timeouts and lockout limits.
+        audit: the audit trail.
+    """
+
+    def __init__(self, database: Database, accounts: AccountStore, policy: SessionPolicy, audit: AuditTrail) -> None:
+        self.database = database
+        self.accounts = accounts
+        self.policy = policy
+        self.audit = audit
+
+    def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        totp: str | None = None,
+        ip: str | None = None,
+        channel: str = "api",
+        now: datetime | None = None,
+    ) -> LoginResult:
+        """Check the password (and the TOTP code of an enrolled user) and open a session; ``ip`` and ``channel``
+        are recorded in the audit trail. A missing or wrong code counts as a failed login.
+
+        Raises:
+            AccountLockedError: the name is locked (423), whether or not it exists.
+            UnauthorizedError: wrong password, unknown or disabled user (one message for all three); a missing
+                or wrong TOTP code; an administrator who has not enrolled TOTP.
+        """
+        now = now or utcnow()
+        name = username.strip().casefold()[:120]
+        locked = already = False
+        problem, message = "", BAD_CREDENTIALS
+        with self.database.session() as session:
+            user = self.accounts.user_row(session, name)
+            ok = self.accounts.policy.verify(password, user.password_hash if user else None)  # always one verify
+            throttle = session.get(LoginThrottle, name)
+            who = AuditContext(name if user else "(unknown)", tuple(user.roles) if user else (), ip, channel)
+            if user is None or not ok or not user.active:
+                problem = "unknown user" if user is None else "disabled" if not user.active else "wrong password"
+            elif user.totp_secret and not (totp and pyotp.TOTP(user.totp_secret).verify(totp.strip(), valid_window=1)):
+                problem, message = "totp missing or wrong", TOTP_NEEDED
+            elif not user.totp_secret and set(user.roles) & set(self.policy.totp_roles):
+                problem, message = "totp not enrolled", TOTP_ENROL.format(user=user.username)
+            if throttle is not None and throttle.locked_until and as_utc(throttle.locked_until) > now:
+                self.audit.record(session, who, "login", name if user else "", FAILURE, "account locked")
+                already = True
+            elif problem:
+                self.audit.record(session, who, "login", who.actor, FAILURE, problem)
+                locked = self._fail(session, throttle, name, now)
+                if locked:
+                    self.audit.record(session, who, "lockout", who.actor, FAILURE, f"{self.policy.lockout} lock")
+        if already or locked:
+            raise AccountLockedError(LOCKED)
+        if problem or user is None:
+            raise UnauthorizedError(message)
+        token = secrets.token_urlsafe(32)
+        expires = now + self.policy.lifetime
+        with self.database.session() as session:
+            session.execute(delete(LoginThrottle).where(LoginThrottle.username == name))
+            row = session.get(User, user.id)
+            assert row is not None
+            row.last_login_at = now
+            session.add(UserSession(token_hash=token_digest(token), user_id=user.id, created_at=now,
+                                    last_seen_at=now, expires_at=expires))  # fmt: skip
+            account = self.accounts.account(row)
+            self.audit.record(session, AuditContext(name, account.roles, ip, channel), "login", name)
+        return LoginResult(token, expires, account.must_change_password or account.password_expired, account)
+
+    def resolve(self, token: str, *, ip: str | None = None, now: datetime | None = None) -> Account:
+        """The account of a live session, refreshing its idle clock. A token that does not open a session is
+        audited (forged, reused after logout, expired) and its row, if any, deleted.
+
+        Raises:
+            UnauthorizedError: unknown, ended, idle-expired or past-lifetime token, or a disabled user.
+        """
+        now = now or utcnow()
+        with self.database.session() as session:
+            row = session.get(UserSession, token_digest(token))
+            user = session.get(User, row.user_id) if row is not None else None
+            if row is not None and user is not None and user.active and self._live(row, now):
+                row.last_seen_at = now
+                return self.accounts.account(user)
+            if row is not None:
+                session.delete(row)
+            name = user.username if user else "(unknown)"
+            reason = "expired or disabled" if row is not None else "unknown or ended token"
+            self.audit.record(session, AuditContext(name, ip=ip), "session", name, FAILURE, reason)
+        raise UnauthorizedError("Not logged in, or the session has ended or expired; log in again.")
+
+    def _live(self, row: UserSession, now: datetime) -> bool:
+        return as_utc(row.expires_at) > now and as_utc(row.last_seen_at) + self.policy.idle > now
+
+    def logout(self, token: str, context: AuditContext) -> None:
+        """End the session of ``token`` (deletes its row; a later use answers 401)."""
+        with self.database.session() as session:
+            session.execute(delete(UserSession).where(UserSession.token_hash == token_digest(token)))
+            self.audit.record(session, context, "logout", context.actor)
+
+    def _fail(self, session: Session, throttle: LoginThrottle | None, name: str, now: datetime) -> bool:
+        """Count a failure for ``name``; True when it locks the name now."""
+        if throttle is None:
+            throttle = LoginThrottle(username=name, failures=0, window_start=now)
+            session.add(throttle)
+        if as_utc(throttle.window_start) + self.policy.lockout_window <= now:
+            throttle.failures, throttle.window_start, throttle.locked_until = 0, now, None
+        throttle.failures += 1
+        if throttle.failures >= self.policy.lockout_failures:
+            throttle.locked_until = now + self.policy.lockout
+            throttle.failures, throttle.window_start = 0, now
+            return True
+        return False
+
+    def sessions_of(self, username: str) -> int:
+        """How many sessions ``username`` has open (for tests and the users list)."""
+        with self.database.session() as session:
+            user = self.accounts.user_row(session, username)
+            if user is None:
+                return 0
+            return len(session.scalars(select(UserSession.token_hash).where(UserSession.user_id == user.id)).all())

@@ -1,0 +1,56 @@
+"""Article, ticket and import actions over HTTP are audited in their own transactions (安全审计 7.1.4.3 a)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.helpers import EXPORT, NO_LICENSES, TEST_USER, create, kb_of
+
+pytestmark = pytest.mark.security
+
+
+def _audited(client: TestClient, prefix: str) -> list[tuple[str, str, str, str]]:
+    _, rows = kb_of(client).audit.query(limit=1000)
+    return [(r.event, r.actor, r.object, r.source_ip) for r in reversed(rows) if r.event.startswith(prefix)]
+
+
+def test_article_lifecycle_and_deletion_are_audited(client: TestClient) -> None:
+    article = create(client, NO_LICENSES, status="draft")
+    aid = article["id"]
+    for status in ("in_review", "published", "retired"):
+        response = client.post(f"/articles/{aid}/status", json={"status": status})
+        assert response.status_code == 200, response.text
+    assert client.delete(f"/articles/{aid}").status_code == 200
+    title = article["title"]
+    assert _audited(client, "article.") == [
+        ("article.status", TEST_USER, f"article {aid} {title}", "testclient"),
+        ("article.publish", TEST_USER, f"article {aid} {title}", "testclient"),
+        ("article.retire", TEST_USER, f"article {aid} {title}", "testclient"),
+        ("article.delete", TEST_USER, f"article {aid} {title}", "testclient"),
+    ]
+    assert kb_of(client).audit.verify().ok
+
+
+def test_ticket_work_and_imports_are_audited(client: TestClient) -> None:
+    ticket = client.post(
+        "/tickets", json={"title": "打印机卡纸", "description": "三楼打印机卡纸", "service": "日常服务"}
+    )
+    assert ticket.status_code == 201, ticket.text
+    tid = ticket.json()["ticket"]["id"]
+    assert client.post(f"/tickets/{tid}/assign", json={"group": "桌面组"}).status_code == 200
+    assert client.post(f"/tickets/{tid}/escalate", json={"reason": "需要现场"}).status_code == 200
+    for status in ("in_progress", "resolved"):
+        assert client.post(f"/tickets/{tid}/status", json={"status": status}).status_code == 200
+    closed = client.post(f"/tickets/{tid}/close", json={"resolution": "清理卡纸", "root_cause": "纸张受潮"})
+    assert closed.status_code == 200, closed.text
+    assert [e[:3] for e in _audited(client, "ticket.")] == [
+        ("ticket.assign", TEST_USER, f"ticket {tid}"),
+        ("ticket.escalate", TEST_USER, f"ticket {tid}"),
+        ("ticket.close", TEST_USER, f"ticket {tid}"),
+    ]
+    imported = client.post("/ingest/tickets", params={"mapping": "kb-zh"}, content=EXPORT.read_bytes())
+    assert imported.status_code == 200, imported.text
+    imports = [e for e in _audited(client, "ticket.import")]
+    assert imports and all(actor == TEST_USER for _, actor, _, _ in imports)
+    assert kb_of(client).audit.verify().ok

@@ -1,0 +1,162 @@
+"""Login, sessions, one's own password and accounts over HTTP (身份鉴别, GB/T 22239-2019 7.1.4.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kb.api import create_app
+from kb.config import Settings
+from kb.search.embedders.hashing import HashingEmbedder
+from kb.search.text import TextAnalyzer
+from kb.service import KnowledgeBase
+from tests.helpers import TEST_PASSWORD, TEST_USER, anonymous, kb_of, login, totp_now
+
+pytestmark = pytest.mark.security
+
+GOOD = "Lan-Zhang-42"
+
+
+def _error(response: object, status: int, code: str) -> None:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    assert body["error"] == code and body["detail"]
+
+
+def test_login_sets_a_strict_http_only_secure_cookie_and_answers_a_bearer_token(
+    anonymous_client: TestClient,
+) -> None:
+    code = totp_now(kb_of(anonymous_client), TEST_USER)
+    response = anonymous_client.post("/auth/login", json={"username": "DEV", "password": TEST_PASSWORD, "totp": code})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"token", "expires_at", "must_change_password"} and not body["must_change_password"]
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"kb_session={body['token']};")
+    lowered = cookie.lower()
+    assert "httponly" in lowered and "samesite=strict" in lowered and "secure" in lowered
+    assert anonymous_client.get("/auth/me").json()["username"] == TEST_USER  # the cookie alone
+    bearer = anonymous(anonymous_client)
+    bearer.headers["Authorization"] = f"Bearer {body['token']}"
+    assert bearer.get("/auth/me").json()["roles"] == ["agent", "kb_editor", "sysadmin"]
+
+
+def test_logout_ends_the_session_and_a_reused_token_answers_401(client: TestClient) -> None:
+    token = client.headers["Authorization"].removeprefix("Bearer ")
+    assert client.post("/auth/logout").status_code == 204
+    reuse = anonymous(client)
+    reuse.headers["Authorization"] = f"Bearer {token}"
+    _error(reuse.get("/auth/me"), 401, "unauthorized")
+    _error(reuse.get("/articles"), 401, "unauthorized")
+
+
+def test_anonymous_forged_and_wrong_answers_401(client: TestClient) -> None:
+    nobody = anonymous(client)
+    _error(nobody.get("/auth/me"), 401, "unauthorized")
+    _error(nobody.get("/articles"), 401, "unauthorized")
+    nobody.cookies.set("kb_session", "forged-token-value", domain="testserver")
+    _error(nobody.get("/auth/me"), 401, "unauthorized")
+    wrong = nobody.post("/auth/login", json={"username": TEST_USER, "password": "Wrong-pass-1"})
+    unknown = nobody.post("/auth/login", json={"username": "no.such", "password": "Wrong-pass-1"})
+    _error(wrong, 401, "unauthorized")
+    assert wrong.json() == unknown.json() and unknown.status_code == 401
+    assert "set-cookie" not in wrong.headers
+
+
+def test_lockout_answers_423_account_locked(client: TestClient) -> None:
+    nobody = anonymous(client)
+    for _ in range(4):
+        _error(nobody.post("/auth/login", json={"username": TEST_USER, "password": "Wrong-1a"}), 401, "unauthorized")
+    _error(nobody.post("/auth/login", json={"username": TEST_USER, "password": "Wrong-1a"}), 423, "account_locked")
+    locked = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD})
+    _error(locked, 423, "account_locked")
+    for _ in range(4):
+        nobody.post("/auth/login", json={"username": "ghost", "password": "Wrong-1a"})
+    ghost = nobody.post("/auth/login", json={"username": "ghost", "password": "Wrong-1a"})
+    assert (ghost.status_code, ghost.json()) == (423, locked.json())
+    assert client.get("/auth/me").status_code == 200  # a lockout does not end existing sessions
+
+
+def test_one_time_password_must_be_changed_before_anything_else(client: TestClient) -> None:
+    created = client.post("/users", json={"username": "Li.Si", "roles": ["agent"], "groups": ["桌面组"]})
+    assert created.status_code == 201, created.text
+    once = created.json()["one_time_password"]
+    assert created.json()["user"] == {**created.json()["user"], "username": "li.si", "must_change_password": True}
+    user = anonymous(client)
+    token = login(user, "li.si", once)
+    assert token
+    assert user.post("/auth/login", json={"username": "li.si", "password": once}).json()["must_change_password"]
+    _error(user.get("/articles"), 403, "must_change_password")
+    assert user.get("/auth/me").json()["must_change_password"]
+    _error(user.post("/auth/password", json={"old": "wrong", "new": GOOD}), 403, "forbidden")
+    _error(user.post("/auth/password", json={"old": once, "new": "password"}), 422, "weak_password")
+    changed = user.post("/auth/password", json={"old": once, "new": GOOD})
+    assert changed.status_code == 200 and not changed.json()["user"]["must_change_password"]
+    assert user.get("/articles").status_code == 200
+    assert anonymous(client).post("/auth/login", json={"username": "li.si", "password": once}).status_code == 401
+
+
+def test_users_for_the_system_administrator_only(client: TestClient) -> None:
+    _error(
+        client.post("/users", json={"username": "wang.wu", "roles": ["secadmin", "auditadmin"], "password": GOOD}),
+        409,
+        "conflict",
+    )
+    _error(client.post("/users", json={"username": "wang.wu", "roles": ["root"]}), 422, "invalid_input")
+    made = client.post("/users", json={"username": "wang.wu", "roles": ["agent"], "password": GOOD})
+    assert made.status_code == 201 and "one_time_password" not in made.json()
+    _error(client.post("/users", json={"username": "WANG.WU", "roles": ["agent"], "password": GOOD}), 409, "conflict")
+    assert [u["username"] for u in client.get("/users").json()["items"]] == [TEST_USER, "wang.wu"]
+    agent = anonymous(client)
+    login(agent, "wang.wu", GOOD)
+    _error(agent.get("/users"), 403, "forbidden")
+    _error(agent.post("/users", json={"username": "x.y", "roles": ["sysadmin"]}), 403, "forbidden")
+    assert [u["username"] for u in client.get("/users").json()["items"]] == [TEST_USER, "wang.wu"]
+
+
+@pytest.fixture
+def limited_client(
+    tmp_path: Path, database_url: str, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
+) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        embedding_model="hash",
+        login_rate_limit="3/minute",
+        insecure_cookies=True,
+    )
+    service = KnowledgeBase(settings, embedder=hash_embedder, analyzer=analyzer)
+    service.accounts.create(TEST_USER, ["agent"], "tests", password=TEST_PASSWORD)
+    with TestClient(create_app(settings, kb=service)) as test_client:
+        yield test_client
+
+
+def test_login_rate_limit_per_ip_and_insecure_cookies_for_local_http(limited_client: TestClient) -> None:
+    ok = limited_client.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD})
+    assert ok.status_code == 200 and "secure" not in ok.headers["set-cookie"].lower()
+    assert limited_client.get("/auth/me").status_code == 200  # the cookie comes back over http
+    for _ in range(2):
+        limited_client.post("/auth/login", json={"username": "x1", "password": "y"})
+    _error(
+        limited_client.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD}), 429, "rate_limited"
+    )
+    assert kb_of(limited_client).sessions.sessions_of(TEST_USER) == 1
+
+
+def test_administrators_log_in_with_a_totp_code(client: TestClient) -> None:
+    nobody = anonymous(client)
+    missing = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD})
+    _error(missing, 401, "unauthorized")
+    assert "one-time code" in missing.json()["detail"]
+    wrong = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD, "totp": "000000"})
+    _error(wrong, 401, "unauthorized")
+    code = totp_now(kb_of(client), TEST_USER)
+    ok = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD, "totp": code})
+    assert ok.status_code == 200, ok.text
+    kb_of(client).accounts.create("xi.tong", ["secadmin"], "tests", password=GOOD)
+    unenrolled = nobody.post("/auth/login", json={"username": "xi.tong", "password": GOOD})
+    _error(unenrolled, 401, "unauthorized")
+    assert "kb users totp xi.tong" in unenrolled.json()["detail"]

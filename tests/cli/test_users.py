@@ -1,0 +1,93 @@
+"""``kb users`` on the command line; ``kb serve`` creates the first administrator (身份鉴别)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from kb.cli.main import main
+from kb.config import Settings
+from kb.db import open_database
+from kb.errors import UnauthorizedError
+from kb.identity.accounts import AccountStore
+from kb.identity.audit import AuditTrail
+from kb.identity.passwords import PasswordPolicy
+from kb.identity.sessions import SessionPolicy, Sessions
+
+pytestmark = pytest.mark.security
+
+GOOD = "Lan-Zhang-42"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KB_EMBEDDING_MODEL", "hash")
+    return tmp_path
+
+
+def _login(username: str, password: str) -> bool:
+    settings = Settings()
+    database = open_database(settings)
+    try:
+        audit = AuditTrail(database, settings.audit_key)
+        accounts = AccountStore(database, PasswordPolicy.from_settings(settings), audit)
+        return Sessions(database, accounts, SessionPolicy(), audit).login(username, password).must_change_password
+    finally:
+        database.dispose()
+
+
+def test_users_create_list_disable_enable_reset(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["users", "create", "Zhang.San", "--role", "agent", "--role", "engineer", "--group", "桌面组"]) == 0
+    out = capsys.readouterr().out
+    once = re.search(r"one-time password \(shown once; must be changed at first login\): (\S+)", out)
+    assert once and "zhang.san\tagent,engineer\tactive must-change-password groups=桌面组" in out
+    assert _login("zhang.san", once.group(1)) is True
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(GOOD + "\n"))
+    assert main(["users", "create", "li.si", "--role", "kb_editor", "--password-stdin"]) == 0
+    assert "one-time" not in capsys.readouterr().out
+    assert _login("li.si", GOOD) is False
+
+    assert main(["users", "create", "wang.wu", "--role", "sysadmin", "--role", "auditadmin"]) == 2
+    assert "三员" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("P@ssw0rd123\n"))
+    assert main(["users", "create", "zhao.liu", "--role", "agent", "--password-stdin"]) == 2
+    assert "common passwords" in capsys.readouterr().err
+
+    assert main(["users", "disable", "LI.SI"]) == 0
+    assert "li.si\tkb_editor\tdisabled" in capsys.readouterr().out
+    with pytest.raises(UnauthorizedError, match="Wrong user name"):
+        _login("li.si", GOOD)
+    assert main(["users", "enable", "li.si"]) == 0
+    capsys.readouterr()
+    assert main(["users", "reset-password", "li.si"]) == 0
+    reset = re.search(r"one-time password for li.si \(shown once\): (\S+)", capsys.readouterr().out)
+    assert reset and _login("li.si", reset.group(1)) is True
+
+    assert main(["users", "totp", "Zhang.San"]) == 0
+    assert "otpauth://totp/kb:zhang.san?secret=" in capsys.readouterr().out
+    assert main(["users", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(u["username"], u["active"]) for u in listed] == [("li.si", True), ("zhang.san", True)]
+    assert main(["users", "disable", "nobody"]) == 2
+
+
+def test_first_start_prints_the_one_time_admin_password_once(cli_env: Path) -> None:
+    settings = Settings()
+    database = open_database(settings)
+    try:
+        accounts = AccountStore(
+            database, PasswordPolicy.from_settings(settings), AuditTrail(database, settings.audit_key)
+        )
+        once = accounts.ensure_admin()
+        assert once is not None and accounts.ensure_admin() is None
+        assert [a.username for a in accounts.list()] == ["admin"]
+    finally:
+        database.dispose()
