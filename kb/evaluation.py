@@ -8,11 +8,12 @@ Two layouts are measured:
   ``bench/data/desk-dev``): each root is imported as its own collection and an article's corpus id is
   ``collection + "/" + source_path``.
 
-Every query is run in each mode; nDCG@10, Recall@10, Recall@100 and MRR@10 (``RR@10``) are computed with
-ir-measures (Sean MacAvaney et al., ECIR 2022; trec_eval definitions through pytrec_eval), and ``R@1`` is the
-share of answerable queries whose top-1 article has the highest grade judged for that query (the best answer is
-first). Queries may carry ``style``, ``fold``, ``half`` and ``answerable`` (false: no qrels); results are then
-also reported per style and per fold group, with the confident-but-wrong count (top-1 not judged relevant and
+Every query is run in each mode (with ``explain``, so each query's confidence signals are kept for calibration, see
+``bench/calibrate_confidence.py``); nDCG@10, Recall@10, Recall@100 and MRR@10 (``RR@10``) are computed with
+ir-measures (Sean MacAvaney et al., ECIR 2022; trec_eval definitions through pytrec_eval), and ``R@1`` is the share
+of answerable queries whose top-1 article has the highest grade judged for that query (the best answer is first).
+Queries may carry ``style``, ``fold``, ``half`` and ``answerable`` (false: no qrels); results are then also
+reported per style and per fold group, with the confident-but-wrong count (top-1 not judged relevant and
 ``low_confidence`` false) and the share of unanswerable queries flagged (``low_confidence`` true).
 
 The knowledge base is built in a temporary data dir, or in ``data_dir`` when given: a persistent dir is reused
@@ -250,10 +251,13 @@ def evaluate(
             for query in queries:
                 qid, text = query["_id"], query["text"]
                 started = time.perf_counter()
-                request = SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=()))
+                request = SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=()), explain=True)
                 result = kb.engine.search(request)
                 took.append((time.perf_counter() - started) * 1000)
-                ranked = [doc_of.get(h.article_id, f"#{h.article_id}") for h in result.results]
+                # A hit with folded duplicates lists them: they follow it, in order.
+                ids = [aid for h in result.results for aid in (h.article_id, *(d.article_id for d in h.duplicates))]
+                ranked = [doc_of.get(aid, f"#{aid}") for aid in ids]
+                signals = result.explain.confidence if result.explain else None
                 top1[qid] = ranked[0] if ranked else None
                 if qid in qrels:
                     # Scores for trec_eval: strictly decreasing by rank, so our order is the one measured.
@@ -269,6 +273,8 @@ def evaluate(
                         "top10": ranked[:10],
                         "top1_grade": qrels.get(qid, {}).get(ranked[0], 0) if ranked else 0,
                         "low_confidence": result.low_confidence,
+                        "coverage": signals.coverage if signals else None,
+                        "cosine": signals.cosine if signals else None,
                     }
                 )
             per_query = {
