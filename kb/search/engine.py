@@ -4,9 +4,10 @@
 2. The BM25 leg (when the query has keyword terms) and the vector leg each return chunk candidates,
    oversampled (:data:`OVERSAMPLE` x the limit, at least :data:`MIN_CANDIDATES`).
 3. Each leg's chunks are grouped to articles. In the BM25 leg an article scores the decayed sum of its best
-   :data:`CHUNK_TERMS` chunk scores (weights 1, :data:`CHUNK_DECAY`, its square), so an article whose query
-   terms fall in different chunks is not beaten by a short article holding one of them; in the vector leg an
-   article scores its best chunk's cosine. Equal leg scores share a rank. Vector-only articles whose cosine is
+   :data:`CHUNK_TERMS` non-neighbouring chunk scores (weights 1, ``chunk_decay``, its square), so that an
+   article whose query terms fall in different chunks need not lose to a short article holding one of them;
+   the default decay is 0 (best chunk only, see :data:`CHUNK_DECAY`). In the vector leg an article scores
+   its best chunk's cosine. Equal leg scores share a rank. Vector-only articles whose cosine is
    below the model's calibrated unrelated level (``unrelated_cosine``) are not results: they are padding.
 4. Filters (status, kind, service, tags) are applied to the articles, from the database, before the limit;
    when filters leave too few, the candidate pools are widened and the search repeated.
@@ -55,9 +56,11 @@ MIN_CANDIDATES = 100
 MAX_WIDENINGS = 2
 #: Results examined for duplicate passages: twice the first page an agent reads.
 DUPLICATE_WINDOW = 20
-#: BM25 leg: an article's score is the decayed sum of its best CHUNK_TERMS chunk scores (see module docstring).
+#: BM25 leg: an article's score can be the decayed sum of its best CHUNK_TERMS chunk scores (see module docstring).
 CHUNK_TERMS = 3
-CHUNK_DECAY = 0.5
+#: Default decay: 0, the best chunk only. Measured: 0.5 costs desk-dev hybrid nDCG@10 0.786 -> 0.777 and
+#: tidb-faq-dev BM25 0.814 -> 0.780 (0.1: 0.809), so the sum is off by default (bench/results/search-quality-ii.md).
+CHUNK_DECAY = 0.0
 #: Longest ``superseded_by`` chain followed from a retired article to the article that replaces it.
 MAX_SUCCESSOR_HOPS = 5
 
@@ -77,6 +80,7 @@ class SearchEngine:
         query_weights: weighted fusion picks the BM25 weight per query from the calibrated weights of
             :mod:`kb.search.weighting` (a request's ``bm25_weight`` still wins); False for the static
             ``bm25_weight``.
+        chunk_decay: BM25 leg, weight of an article's second-best chunk, 0 to 1 (see module docstring).
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class SearchEngine:
         fusion: str = "weighted",
         bm25_weight: float = 0.5,
         query_weights: bool = True,
+        chunk_decay: float = CHUNK_DECAY,
     ) -> None:
         self.analyzer = analyzer
         self.embedder = embedder
@@ -99,6 +104,7 @@ class SearchEngine:
         self.synonyms = synonyms
         self.fusion = fusion
         self.bm25_weight = bm25_weight
+        self.chunk_decay = chunk_decay
         self.fusion_weights: FusionWeights | None = calibrated_weights() if query_weights else None
         #: The model's calibrated bars (see :mod:`kb.search.confidence`).
         self.thresholds: Thresholds = thresholds_for(embedder.name)
@@ -275,17 +281,16 @@ class SearchEngine:
         }
         leg_scores: dict[str, dict[int, float]] = {}
         for leg, hits in legs.items():
-            per_article: dict[int, list[float]] = {}
-            for (article_id, _), score in hits:
+            per_article: dict[int, list[tuple[int, float]]] = {}
+            for (article_id, ord_), score in hits:  # hits come best first: an article's list is too
                 if article_id in allowed:
-                    per_article.setdefault(article_id, []).append(score)
-            if leg == "bm25":  # hits come best first: an article's list is too
+                    per_article.setdefault(article_id, []).append((ord_, score))
+            if leg == "bm25":
                 leg_scores[leg] = {
-                    aid: sum(s * CHUNK_DECAY**i for i, s in enumerate(ss[:CHUNK_TERMS]))
-                    for aid, ss in per_article.items()
+                    aid: _article_bm25(chunk_scores, self.chunk_decay) for aid, chunk_scores in per_article.items()
                 }
             else:
-                leg_scores[leg] = {aid: ss[0] for aid, ss in per_article.items()}
+                leg_scores[leg] = {aid: ss[0][1] for aid, ss in per_article.items()}
         if "vector" in leg_scores:  # padding: vector-only matches no closer than unrelated text gets
             bar = self.thresholds.unrelated_cosine
             keyword = leg_scores.get("bm25", {})
@@ -381,6 +386,22 @@ class SearchEngine:
         result = ([c.item for c in kept] + ranked[examined:])[:limit]
         missing = [best_chunk[a.id] for a, _ in result if best_chunk[a.id] not in chunks]
         return result, folded, chunks | self.chunks.passages(missing)
+
+
+def _article_bm25(chunk_scores: list[tuple[int, float]], decay: float) -> float:
+    """An article's BM25 leg score from its chunks' ``(ord, score)``, best first: the ``decay``-ed sum of its best
+    :data:`CHUNK_TERMS` chunks that are not neighbours of a chunk already counted (neighbours share the
+    overlap of the chunker, whose terms would count twice)."""
+    counted: list[int] = []
+    total = 0.0
+    for ord_, score in chunk_scores:
+        if len(counted) == CHUNK_TERMS:
+            break
+        if any(abs(ord_ - other) <= 1 for other in counted):
+            continue
+        total += score * decay ** len(counted)
+        counted.append(ord_)
+    return total
 
 
 def _ms(started: float) -> float:

@@ -40,11 +40,15 @@ def test_terms_spread_over_chunks_add_up_at_article_level(kb: KnowledgeBase) -> 
     assert with_first and with_second and not with_first & with_second  # the terms are in different chunks
     short_a = add(kb, "告警说明一", "阵列降级 告警。")
     short_b = add(kb, "告警说明二", "热备盘 告警。")
+    best_only = {h.article_id: h.score for h in search(kb, "阵列降级 热备盘重建", "bm25").results}
+    kb.engine.chunk_decay = 0.5
     found = ids(kb, "阵列降级 热备盘重建", "bm25")
     assert found[0] == long_id
     assert {short_a, short_b} <= set(found)
     scores = {h.article_id: h.score for h in search(kb, "阵列降级 热备盘重建", "bm25").results}
     assert scores[long_id] > max(scores[short_a], scores[short_b])
+    assert scores[long_id] > best_only[long_id] * 1.2  # the second term's chunk adds to the article
+    assert scores[short_a] == best_only[short_a]  # a one-chunk article scores its chunk
 
 
 def test_whole_identifier_dominates_its_parts(kb: KnowledgeBase) -> None:
