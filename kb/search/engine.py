@@ -3,12 +3,12 @@
 1. The query is checked (length), normalised and analysed once.
 2. The BM25 leg (when the query has keyword terms) and the vector leg each return chunk candidates,
    oversampled (:data:`OVERSAMPLE` x the limit, at least :data:`MIN_CANDIDATES`).
-3. Each leg's chunks are grouped to articles. In the BM25 leg an article scores the decayed sum of its best
-   :data:`CHUNK_TERMS` non-neighbouring chunk scores (weights 1, ``chunk_decay``, its square), so that an
-   article whose query terms fall in different chunks need not lose to a short article holding one of them;
-   the default decay is 0 (best chunk only, see :data:`CHUNK_DECAY`). In the vector leg an article scores
-   its best chunk's cosine. Equal leg scores share a rank. Vector-only articles whose cosine is
-   below the model's calibrated unrelated level (``unrelated_cosine``) are not results: they are padding.
+3. Each leg's chunks are grouped to articles (:mod:`kb.search.grouping`): in the BM25 leg an article
+   scores the ``chunk_decay``-ed sum of its best non-neighbouring chunk scores, so that an article whose query
+   terms fall in different chunks need not lose to a short article holding one of them (default decay 0:
+   best chunk only); in the vector leg its best chunk's cosine. Equal leg scores share a rank. Vector-only
+   articles whose cosine is below the model's calibrated unrelated level (``unrelated_cosine``) are not
+   results: they are padding.
 4. Filters (status, kind, service, tags) are applied to the articles, from the database, before the limit;
    when filters leave too few, the candidate pools are widened and the search repeated.
 5. Articles are fused (mode ``hybrid``: weighted score fusion by default, RRF on request, see
@@ -31,6 +31,7 @@ from kb.search.duplicates import collapse
 from kb.search.embedders.base import Embedder
 from kb.search.fusion import RRF_K, order, rrf, tied_ranks, weighted
 from kb.search.generation import Legs, LiveIndex
+from kb.search.grouping import CHUNK_DECAY, article_bm25
 from kb.search.keywords import keyword_terms
 from kb.search.results import (
     ConfidenceSignals,
@@ -56,11 +57,6 @@ MIN_CANDIDATES = 100
 MAX_WIDENINGS = 2
 #: Results examined for duplicate passages: twice the first page an agent reads.
 DUPLICATE_WINDOW = 20
-#: BM25 leg: an article's score can be the decayed sum of its best CHUNK_TERMS chunk scores (see module docstring).
-CHUNK_TERMS = 3
-#: Default decay: 0, the best chunk only. Measured: 0.5 costs desk-dev hybrid nDCG@10 0.786 -> 0.777 and
-#: tidb-faq-dev BM25 0.814 -> 0.780 (0.1: 0.809), so the sum is off by default (bench/results/search-quality-ii.md).
-CHUNK_DECAY = 0.0
 #: Longest ``superseded_by`` chain followed from a retired article to the article that replaces it.
 MAX_SUCCESSOR_HOPS = 5
 
@@ -287,7 +283,7 @@ class SearchEngine:
                     per_article.setdefault(article_id, []).append((ord_, score))
             if leg == "bm25":
                 leg_scores[leg] = {
-                    aid: _article_bm25(chunk_scores, self.chunk_decay) for aid, chunk_scores in per_article.items()
+                    aid: article_bm25(chunk_scores, self.chunk_decay) for aid, chunk_scores in per_article.items()
                 }
             else:
                 leg_scores[leg] = {aid: ss[0][1] for aid, ss in per_article.items()}
@@ -386,22 +382,6 @@ class SearchEngine:
         result = ([c.item for c in kept] + ranked[examined:])[:limit]
         missing = [best_chunk[a.id] for a, _ in result if best_chunk[a.id] not in chunks]
         return result, folded, chunks | self.chunks.passages(missing)
-
-
-def _article_bm25(chunk_scores: list[tuple[int, float]], decay: float) -> float:
-    """An article's BM25 leg score from its chunks' ``(ord, score)``, best first: the ``decay``-ed sum of its best
-    :data:`CHUNK_TERMS` chunks that are not neighbours of a chunk already counted (neighbours share the
-    overlap of the chunker, whose terms would count twice)."""
-    counted: list[int] = []
-    total = 0.0
-    for ord_, score in chunk_scores:
-        if len(counted) == CHUNK_TERMS:
-            break
-        if any(abs(ord_ - other) <= 1 for other in counted):
-            continue
-        total += score * decay ** len(counted)
-        counted.append(ord_)
-    return total
 
 
 def _ms(started: float) -> float:
