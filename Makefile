@@ -33,9 +33,16 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/peer.py
 
+# desk-dev: article-level set over the four shared Markdown collections; its KB is built once in $(EVAL_DATA)
+# and reused (unchanged articles are not re-embedded). SHARED_DATA is the shared data folder.
+SHARED_DATA ?= ../shared/data
+EVAL_DATA   ?= var/eval-desk-dev
+DESK_ROOTS  := $(foreach c,windows-troubleshooting k8s-troubleshooting tidb-faq linux-command,--articles $(SHARED_DATA)/articles/$(c))
+
 eval: install
 	mkdir -p bench/results
-	$(BIN)/kb eval ../shared/data/eval/tidb-faq-dev --out bench/results/eval-tidb-faq-dev.json | tee bench/results/eval-tidb-faq-dev.md
+	$(BIN)/kb eval $(SHARED_DATA)/eval/tidb-faq-dev --out bench/results/eval-tidb-faq-dev.json | tee bench/results/eval-tidb-faq-dev.md
+	$(BIN)/kb eval bench/data/desk-dev $(DESK_ROOTS) --data-dir $(EVAL_DATA) --out bench/results/eval-desk-dev.json | tee bench/results/eval-desk-dev.md
 
 lint: install
 	$(BIN)/ruff check kb tests bench

@@ -1,8 +1,23 @@
-"""Retrieval evaluation on BEIR-layout folders: ``corpus.jsonl``, ``queries.jsonl``, ``qrels.tsv``.
+"""Retrieval evaluation: a BEIR-layout folder, or an article-level set over Markdown collections.
 
-A temporary knowledge base (its own data dir) is built from the corpus (each line's ``title`` + ``text`` as
-one article), every query is run in each mode, and nDCG@10, Recall@10, Recall@100 and MRR@10 (``RR@10``) are
-computed with ir-measures (Sean MacAvaney et al., ECIR 2022; trec_eval definitions through pytrec_eval).
+Two layouts are measured:
+
+- **BEIR** (``corpus.jsonl``, ``queries.jsonl``, ``qrels.tsv``): each corpus line's ``title`` + ``text`` becomes
+  one article; a result's corpus id is the line's ``_id``.
+- **Article-level over Markdown** (``queries.jsonl`` and ``qrels.tsv`` only, plus ``articles`` roots, e.g.
+  ``bench/data/desk-dev``): each root is imported as its own collection and an article's corpus id is
+  ``collection + "/" + source_path``.
+
+Every query is run in each mode (with ``explain``, so each query's confidence signals are kept for calibration, see
+``bench/calibrate_confidence.py``); nDCG@10, Recall@10, Recall@100 and MRR@10 (``RR@10``) are computed with
+ir-measures (Sean MacAvaney et al., ECIR 2022; trec_eval definitions through pytrec_eval), and ``R@1`` is the share
+of answerable queries whose top-1 article has the highest grade judged for that query (the best answer is first).
+Queries may carry ``style``, ``fold``, ``half`` and ``answerable`` (false: no qrels); results are then also
+reported per style and per fold group, with the confident-but-wrong count (top-1 not judged relevant and
+``low_confidence`` false) and the share of unanswerable queries flagged (``low_confidence`` true).
+
+The knowledge base is built in a temporary data dir, or in ``data_dir`` when given: a persistent dir is reused
+on the next run (unchanged articles are not re-embedded), which makes repeated runs with a real model cheap.
 """
 
 from __future__ import annotations
@@ -11,7 +26,8 @@ import csv
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,30 +43,65 @@ from kb.service import KnowledgeBase
 
 #: Measures reported, as ir-measures names, with the label used in reports.
 MEASURES = {"nDCG@10": "nDCG@10", "Recall@10": "R@10", "Recall@100": "R@100", "MRR@10": "RR@10"}
+#: Labels of a report row, in print order (``R@1`` is computed here, see the module docstring).
+COLUMNS = ("nDCG@10", "R@1", "Recall@10", "Recall@100", "MRR@10")
 DEPTH = 100
+#: Collection name of the articles made from a BEIR corpus.
+BEIR_COLLECTION = "beir"
+#: Fold groups reported beside the whole set: tune on the first, check on the second.
+FOLD_GROUPS = {"folds 0-2": (0, 1, 2), "folds 3-4": (3, 4)}
 
 
 @dataclass
 class EvalReport:
-    """Per mode: aggregate measures and per-query results (the top 10 corpus ids and each query's nDCG@10)."""
+    """Per mode: aggregate measures, per-group measures, confidence counts, latency and per-query results.
+
+    ``metrics[mode]`` holds the :data:`COLUMNS` over all answerable queries; ``groups[mode][name]`` the same
+    over a style (``style:layman``) or fold group (:data:`FOLD_GROUPS`); ``confidence[mode]`` the
+    confident-but-wrong and unanswerable-flagged counts (overall and per group); ``latency_ms[mode]`` p50/p95
+    of one in-process search in milliseconds.
+    """
 
     dataset: str
     documents: int
     queries: int
+    unanswerable: int = 0
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    groups: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    confidence: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     per_query: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def table(self) -> str:
-        """The aggregate measures as a Markdown table."""
-        lines = [
-            "| mode | " + " | ".join(MEASURES) + " | p50 ms | p95 ms |",
-            "|---" * (len(MEASURES) + 3) + "|",
-        ]
+        """The measures as Markdown tables: one row per mode, then per mode and group, then confidence."""
+        head = "| mode | " + " | ".join(COLUMNS) + " | p50 ms | p95 ms |"
+        lines = [head, "|---" * (len(COLUMNS) + 3) + "|"]
         for mode, values in self.metrics.items():
-            cells = " | ".join(f"{values[m]:.3f}" for m in MEASURES)
+            cells = " | ".join(f"{values.get(m, 0.0):.3f}" for m in COLUMNS)
             lat = self.latency_ms.get(mode, {})
             lines.append(f"| {mode} | {cells} | {lat.get('p50', 0):.1f} | {lat.get('p95', 0):.1f} |")
+        if any(self.groups.values()):
+            lines += ["", "| group | mode | queries | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 3) + "|"]
+            names = sorted({g for by_mode in self.groups.values() for g in by_mode})
+            for name in names:
+                for mode, by_group in self.groups.items():
+                    if name in by_group:
+                        v = by_group[name]
+                        cells = " | ".join(f"{v.get(m, 0.0):.3f}" for m in COLUMNS)
+                        lines.append(f"| {name} | {mode} | {int(v['queries'])} | {cells} |")
+        if self.confidence:
+            lines += [
+                "",
+                "| mode | group | confident-but-wrong | of answerable | unanswerable flagged | of unanswerable |",
+                "|---|---|---:|---:|---:|---:|",
+            ]
+            for mode, by_group in self.confidence.items():
+                for name, c in by_group.items():
+                    lines.append(
+                        f"| {mode} | {name} | {int(c['confident_wrong'])} / {int(c['answerable'])} | "
+                        f"{c['confident_wrong_share']:.3f} | {int(c['flagged'])} / {int(c['unanswerable'])} | "
+                        f"{c['flagged_share']:.3f} |"
+                    )
         return "\n".join(lines)
 
 
@@ -73,38 +124,14 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
-def evaluate(
-    folder: Path,
-    settings: Settings,
-    modes: tuple[str, ...] = MODES,
-    *,
-    progress: Callable[[str], None] | None = None,
-) -> EvalReport:
-    """Build a temporary KB from ``folder``'s corpus and measure every mode on its queries.
-
-    Args:
-        folder: BEIR-layout folder.
-        settings: model and analysis settings; ``data_dir`` and ``database_url`` are replaced by a temporary dir.
-        modes: modes to measure (``hybrid``, ``bm25``, ``vector``).
-        progress: called with a line of text at each phase.
-
-    Raises:
-        InvalidInputError: a file is missing or malformed, or a mode is unknown.
-    """
-    for mode in modes:
-        if mode not in MODES:
-            raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    corpus = _read_jsonl(folder / "corpus.jsonl")
-    queries = {q["_id"]: q["text"] for q in _read_jsonl(folder / "queries.jsonl")}
-    qrels = read_qrels(folder / "qrels.tsv")
-    queries = {qid: text for qid, text in queries.items() if qid in qrels}
-    report = EvalReport(dataset=folder.name, documents=len(corpus), queries=len(queries))
-    say = progress or (lambda _msg: None)
-
+@contextmanager
+def _knowledge_base(settings: Settings, data_dir: Path | None) -> Iterator[KnowledgeBase]:
+    """An open KB in ``data_dir`` (kept) or in a temporary dir (removed), on SQLite, with the model cache of
+    ``settings``."""
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
         run_settings = settings.model_copy(
             update={
-                "data_dir": Path(tmp),
+                "data_dir": data_dir or Path(tmp),
                 "database_url": "",
                 "index_dir": None,
                 "model_cache": settings.model_cache_dir,
@@ -112,41 +139,167 @@ def evaluate(
         )
         kb = KnowledgeBase(run_settings).open()
         try:
-            say(f"indexing {len(corpus)} documents")
-            doc_of: dict[int, str] = {}
-            for doc in corpus:
-                content = validate_content({"title": doc.get("title") or doc["_id"], "body": doc.get("text", "")})
-                doc_of[kb.store.create(content, "eval", source="eval").article.id] = doc["_id"]
-            kb.index.apply_pending()
-            measures = [ir_measures.parse_measure(m) for m in MEASURES.values()]
-            for mode in modes:
-                say(f"running {len(queries)} queries, mode {mode}")
-                run: dict[str, dict[str, float]] = {}
-                took: list[float] = []
-                rows = []
-                for qid, text in queries.items():
-                    started = time.perf_counter()
-                    request = SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=()))
-                    result = kb.engine.search(request)
-                    took.append((time.perf_counter() - started) * 1000)
-                    ranked = [doc_of[h.article_id] for h in result.results]
-                    # Scores for trec_eval: strictly decreasing by rank, so our order is the one measured.
-                    run[qid] = {doc_id: float(DEPTH - i) for i, doc_id in enumerate(ranked)}
-                    rows.append({"query_id": qid, "query": text, "relevant": sorted(qrels[qid]), "top10": ranked[:10]})
-                per_query = {(m.query_id, str(m.measure)): m.value for m in ir_measures.iter_calc(measures, qrels, run)}
-                for row in rows:
-                    row["nDCG@10"] = round(per_query.get((row["query_id"], "nDCG@10"), 0.0), 4)
-                aggregate = ir_measures.calc_aggregate(measures, qrels, run)
-                report.metrics[mode] = {
-                    label: round(float(aggregate[ir_measures.parse_measure(name)]), 4)
-                    for label, name in MEASURES.items()
-                }
-                took.sort()
-                report.latency_ms[mode] = {
-                    "p50": round(took[len(took) // 2], 2),
-                    "p95": round(took[min(len(took) - 1, int(len(took) * 0.95))], 2),
-                }
-                report.per_query[mode] = rows
+            yield kb
         finally:
             kb.close()
+
+
+def _load_corpus(kb: KnowledgeBase, folder: Path, articles: Sequence[Path]) -> dict[int, str]:
+    """Import the corpus (BEIR lines or Markdown roots) and return ``{article id: corpus id}``."""
+    if articles:
+        for root in articles:
+            if not root.is_dir():
+                raise InvalidInputError(f"Articles root {root} is not a folder.")
+        kb.writer.import_paths(list(articles), "eval")
+        names = {root.name for root in articles}
+        found, _ = kb.store.list_articles(ArticleFilter(statuses=()), 0, 10**9)
+        return {a.id: f"{a.collection}/{a.source_path}" for a in found if a.collection in names}
+    doc_of: dict[int, str] = {}
+    for doc in _read_jsonl(folder / "corpus.jsonl"):
+        content = validate_content({"title": doc.get("title") or doc["_id"], "body": doc.get("text", "")})
+        _, written = kb.store.upsert_imported(BEIR_COLLECTION, doc["_id"], content, "eval")
+        doc_of[written.article.id] = doc["_id"]
+    kb.index.apply_pending()
+    return doc_of
+
+
+def _groups(query: dict[str, Any]) -> list[str]:
+    names = []
+    if query.get("style"):
+        names.append(f"style:{query['style']}")
+    names += [name for name, folds in FOLD_GROUPS.items() if query.get("fold") in folds]
+    return names
+
+
+def _measure(
+    qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], top1: dict[str, str | None]
+) -> dict[str, float]:
+    """The :data:`COLUMNS` over the queries of ``qrels``, as means over those queries (a query without results
+    counts 0, unlike trec_eval which leaves it out)."""
+    measures = [ir_measures.parse_measure(m) for m in MEASURES.values()]
+    sums = dict.fromkeys(map(str, measures), 0.0)
+    for m in ir_measures.iter_calc(measures, qrels, {q: run[q] for q in qrels if run.get(q)}):
+        sums[str(m.measure)] += m.value
+    n = max(1, len(qrels))
+    values = {label: round(sums[name] / n, 4) for label, name in MEASURES.items()}
+    best = [qrels[q].get(top1.get(q) or "", 0) == max(qrels[q].values()) for q in qrels]
+    values["R@1"] = round(sum(best) / len(best), 4) if best else 0.0
+    values["queries"] = float(len(qrels))
+    return values
+
+
+def _confidence_counts(rows: list[dict[str, Any]]) -> dict[str, float]:
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    wrong = sum(1 for r in answerable if r["top1_grade"] == 0 and not r["low_confidence"])
+    flagged = sum(1 for r in unanswerable if r["low_confidence"])
+    return {
+        "answerable": float(len(answerable)),
+        "confident_wrong": float(wrong),
+        "confident_wrong_share": round(wrong / len(answerable), 4) if answerable else 0.0,
+        "unanswerable": float(len(unanswerable)),
+        "flagged": float(flagged),
+        "flagged_share": round(flagged / len(unanswerable), 4) if unanswerable else 0.0,
+    }
+
+
+def evaluate(
+    folder: Path,
+    settings: Settings,
+    modes: tuple[str, ...] = MODES,
+    *,
+    articles: Sequence[Path] = (),
+    data_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> EvalReport:
+    """Build a KB from ``folder``'s corpus (or from the Markdown ``articles`` roots) and measure every mode.
+
+    Args:
+        folder: BEIR-layout folder; with ``articles``, only ``queries.jsonl`` and ``qrels.tsv`` are read.
+        settings: model and analysis settings; ``data_dir`` and ``database_url`` are replaced.
+        modes: modes to measure (``hybrid``, ``bm25``, ``vector``).
+        articles: Markdown roots, each imported as the collection named by its folder.
+        data_dir: persistent data dir to build (or reuse) the KB in; None for a temporary one.
+        progress: called with a line of text at each phase.
+
+    Raises:
+        InvalidInputError: a file or root is missing or malformed, or a mode is unknown.
+    """
+    for mode in modes:
+        if mode not in MODES:
+            raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+    qrels = read_qrels(folder / "qrels.tsv")
+    queries = [q for q in _read_jsonl(folder / "queries.jsonl") if q["_id"] in qrels or q.get("answerable") is False]
+    answerable = [q for q in queries if q["_id"] in qrels]
+    say = progress or (lambda _msg: None)
+
+    with _knowledge_base(settings, data_dir) as kb:
+        say("importing and indexing the corpus")
+        doc_of = _load_corpus(kb, folder, articles)
+        report = EvalReport(
+            dataset=folder.name,
+            documents=len(doc_of),
+            queries=len(answerable),
+            unanswerable=len(queries) - len(answerable),
+        )
+        for mode in modes:
+            say(f"running {len(queries)} queries, mode {mode}")
+            run: dict[str, dict[str, float]] = {}
+            top1: dict[str, str | None] = {}
+            took: list[float] = []
+            rows = []
+            for query in queries:
+                qid, text = query["_id"], query["text"]
+                started = time.perf_counter()
+                request = SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=()), explain=True)
+                result = kb.engine.search(request)
+                took.append((time.perf_counter() - started) * 1000)
+                # A hit with folded duplicates lists them: they follow it, in order.
+                ids = [aid for h in result.results for aid in (h.article_id, *(d.article_id for d in h.duplicates))]
+                ranked = [doc_of.get(aid, f"#{aid}") for aid in ids]
+                signals = result.explain.confidence if result.explain else None
+                top1[qid] = ranked[0] if ranked else None
+                if qid in qrels:
+                    # Scores for trec_eval: strictly decreasing by rank, so our order is the one measured.
+                    run[qid] = {doc_id: float(DEPTH - i) for i, doc_id in enumerate(ranked)}
+                rows.append(
+                    {
+                        "query_id": qid,
+                        "query": text,
+                        "style": query.get("style"),
+                        "fold": query.get("fold"),
+                        "answerable": qid in qrels,
+                        "relevant": sorted(qrels.get(qid, {})),
+                        "top10": ranked[:10],
+                        "top1_grade": qrels.get(qid, {}).get(ranked[0], 0) if ranked else 0,
+                        "low_confidence": result.low_confidence,
+                        "coverage": signals.coverage if signals else None,
+                        "cosine": signals.cosine if signals else None,
+                    }
+                )
+            per_query = {
+                (m.query_id, str(m.measure)): m.value
+                for m in ir_measures.iter_calc([ir_measures.parse_measure("nDCG@10")], qrels, run)
+            }
+            for row in rows:
+                row["nDCG@10"] = round(per_query.get((row["query_id"], "nDCG@10"), 0.0), 4)
+            report.metrics[mode] = _measure(qrels, run, top1)
+            group_rows: dict[str, list[dict[str, Any]]] = {}
+            for query, row in zip(queries, rows, strict=True):
+                for name in _groups(query):
+                    group_rows.setdefault(name, []).append(row)
+            report.groups[mode] = {
+                name: _measure({r["query_id"]: qrels[r["query_id"]] for r in grows if r["answerable"]}, run, top1)
+                for name, grows in sorted(group_rows.items())
+                if any(r["answerable"] for r in grows)
+            }
+            report.confidence[mode] = {"all": _confidence_counts(rows)} | {
+                name: _confidence_counts(grows) for name, grows in sorted(group_rows.items()) if name in FOLD_GROUPS
+            }
+            took.sort()
+            report.latency_ms[mode] = {
+                "p50": round(took[len(took) // 2], 2),
+                "p95": round(took[min(len(took) - 1, int(len(took) * 0.95))], 2),
+            }
+            report.per_query[mode] = rows
     return report

@@ -42,7 +42,19 @@ def add_parsers(sub: Any) -> None:
     sy_rm.add_argument("group_id", type=int)
 
     ev = sub.add_parser("eval", help="measure retrieval quality on a BEIR-layout folder")
-    ev.add_argument("folder", type=Path, help="folder with corpus.jsonl, queries.jsonl, qrels.tsv")
+    ev.add_argument(
+        "folder",
+        type=Path,
+        help="folder with queries.jsonl and qrels.tsv, and corpus.jsonl unless --articles is given",
+    )
+    ev.add_argument(
+        "--articles",
+        type=Path,
+        action="append",
+        default=[],
+        help="Markdown root imported as a collection (repeatable); corpus id = collection/source_path",
+    )
+    ev.add_argument("--data-dir", type=Path, help="build (or reuse) the evaluation KB here instead of a temp dir")
     ev.add_argument("--mode", default="all", choices=["all", "hybrid", "bm25", "vector"])
     ev.add_argument("--json", action="store_true", help='print {mode: {"nDCG@10": x, ...}}')
     ev.add_argument("--out", type=Path, help="also write the full report (with per-query results) as JSON here")
@@ -139,7 +151,14 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from kb.search.results import MODES
 
     modes = MODES if args.mode == "all" else (args.mode,)
-    report = evaluate(args.folder, settings, modes, progress=lambda msg: logger.info("%s", msg))
+    report = evaluate(
+        args.folder,
+        settings,
+        modes,
+        articles=args.articles,
+        data_dir=args.data_dir,
+        progress=lambda msg: logger.info("%s", msg),
+    )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(asdict(report), ensure_ascii=False, indent=1), encoding="utf-8")
@@ -147,7 +166,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         print_json(report.metrics)
     else:
         print(
-            f"{report.dataset}: {report.documents} documents, {report.queries} queries, "
+            f"{report.dataset}: {report.documents} documents, {report.queries} queries "
+            f"(+{report.unanswerable} unanswerable), "
             f"model {settings.embedding_model}"
         )
         print(report.table())

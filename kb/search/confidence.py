@@ -27,12 +27,15 @@ DEFAULT_COVERAGE_MIN = 0.35
 @dataclass(frozen=True)
 class Thresholds:
     """Per-model calibration: minimum coverage (fraction, 0-1) and cosine (-1 to 1) for a confident top result,
-    and ``vector_floor``, the cosine unrelated text reaches anyway (the vector leg's fusion floor, see
-    :mod:`kb.search.fusion`; 0 for a model never calibrated)."""
+    ``vector_floor``, the cosine unrelated text reaches anyway (the vector leg's fusion floor, see
+    :mod:`kb.search.fusion`; 0 for a model never calibrated), and ``unrelated_cosine``, the best cosine a
+    question the KB cannot answer typically reaches: a vector-only match below it is padding, not a result
+    (default ``vector_floor``)."""
 
     coverage_min: float
     cosine_min: float
     vector_floor: float = 0.0
+    unrelated_cosine: float = 0.0
 
 
 @lru_cache(maxsize=16)
@@ -42,7 +45,10 @@ def thresholds_for(model: str) -> Thresholds:
     entry = table.get(model)
     if entry is None:
         return Thresholds(DEFAULT_COVERAGE_MIN, math.inf)
-    return Thresholds(float(entry["coverage_min"]), float(entry["cosine_min"]), float(entry.get("vector_floor", 0.0)))
+    floor = float(entry.get("vector_floor", 0.0))
+    return Thresholds(
+        float(entry["coverage_min"]), float(entry["cosine_min"]), floor, float(entry.get("unrelated_cosine", floor))
+    )
 
 
 def coverage(query_terms: list[str], matched: set[str], idf: dict[str, float]) -> float:

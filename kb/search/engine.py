@@ -3,12 +3,18 @@
 1. The query is checked (length), normalised and analysed once.
 2. The BM25 leg (when the query has keyword terms) and the vector leg each return chunk candidates,
    oversampled (:data:`OVERSAMPLE` x the limit, at least :data:`MIN_CANDIDATES`).
-3. Each leg's chunks are grouped to articles (an article's rank in a leg is that of its best chunk).
+3. Each leg's chunks are grouped to articles (:mod:`kb.search.grouping`): in the BM25 leg an article
+   scores the ``chunk_decay``-ed sum of its best non-neighbouring chunk scores, so that an article whose query
+   terms fall in different chunks need not lose to a short article holding one of them (default decay 0:
+   best chunk only); in the vector leg its best chunk's cosine. Equal leg scores share a rank. Vector-only
+   articles whose cosine is below the model's calibrated unrelated level (``unrelated_cosine``) are not
+   results: they are padding.
 4. Filters (status, kind, service, tags) are applied to the articles, from the database, before the limit;
    when filters leave too few, the candidate pools are widened and the search repeated.
 5. Articles are fused (mode ``hybrid``: weighted score fusion by default, RRF on request, see
    :mod:`kb.search.fusion`) or ranked by one leg (``bm25``, ``vector``); a retired article's matches count for
-   its successor; near-duplicates are moved below the first page.
+   its successor; articles whose best passage is the same text as a better one's are folded into that result
+   (its ``duplicates``), see :mod:`kb.search.duplicates`.
 6. The snippet is the article's best chunk (by chunk-level RRF), with query terms highlighted.
 """
 
@@ -19,12 +25,17 @@ from collections.abc import Sequence
 
 from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleFilter, ArticleStore, ArticleSummary
-from kb.search.confidence import coverage, is_confident, thresholds_for
+from kb.search.bm25 import BM25Hit
+from kb.search.confidence import Thresholds, coverage, is_confident, thresholds_for
+from kb.search.duplicates import collapse
 from kb.search.embedders.base import Embedder
-from kb.search.fusion import RRF_K, order, rrf, weighted
+from kb.search.fusion import RRF_K, order, rrf, tied_ranks, weighted
 from kb.search.generation import Legs, LiveIndex
+from kb.search.grouping import CHUNK_DECAY, article_bm25
+from kb.search.keywords import keyword_terms
 from kb.search.results import (
     ConfidenceSignals,
+    DuplicateSource,
     Explain,
     LegScore,
     LegWeights,
@@ -38,15 +49,14 @@ from kb.search.results import (
 from kb.search.snippets import highlight
 from kb.search.synonyms import EXPANSION_WEIGHT, SynonymStore
 from kb.search.text import TextAnalyzer
+from kb.search.weighting import FusionWeights, bm25_weight, calibrated_weights
 from kb.search.why import MatchExplainer, WhyReport
 
 OVERSAMPLE = 10
 MIN_CANDIDATES = 100
 MAX_WIDENINGS = 2
-DUPLICATE_JACCARD = 0.9
-DUPLICATE_MIN_CHARS = 40
-#: Results kept free of near-duplicates: the first page an agent reads.
-DUPLICATE_PAGE = 10
+#: Results examined for duplicate passages: twice the first page an agent reads.
+DUPLICATE_WINDOW = 20
 #: Longest ``superseded_by`` chain followed from a retired article to the article that replaces it.
 MAX_SUCCESSOR_HOPS = 5
 
@@ -63,6 +73,10 @@ class SearchEngine:
         synonyms: query expansion; None for none.
         fusion: default fusion of the hybrid mode, ``weighted`` or ``rrf`` (see :mod:`kb.search.fusion`).
         bm25_weight: default BM25 weight of weighted fusion, 0 to 1 (the vector leg gets the rest).
+        query_weights: weighted fusion picks the BM25 weight per query from the calibrated weights of
+            :mod:`kb.search.weighting` (a request's ``bm25_weight`` still wins); False for the static
+            ``bm25_weight``.
+        chunk_decay: BM25 leg, weight of an article's second-best chunk, 0 to 1 (see module docstring).
     """
 
     def __init__(
@@ -75,6 +89,8 @@ class SearchEngine:
         synonyms: SynonymStore | None = None,
         fusion: str = "weighted",
         bm25_weight: float = 0.5,
+        query_weights: bool = True,
+        chunk_decay: float = CHUNK_DECAY,
     ) -> None:
         self.analyzer = analyzer
         self.embedder = embedder
@@ -84,13 +100,17 @@ class SearchEngine:
         self.synonyms = synonyms
         self.fusion = fusion
         self.bm25_weight = bm25_weight
+        self.chunk_decay = chunk_decay
+        self.fusion_weights: FusionWeights | None = calibrated_weights() if query_weights else None
+        #: The model's calibrated bars (see :mod:`kb.search.confidence`).
+        self.thresholds: Thresholds = thresholds_for(embedder.name)
         self._explainer = MatchExplainer(analyzer, embedder, index, store, chunks, self.search)
 
     @property
     def vector_floor(self) -> float:
         """The vector leg's fusion floor: the cosine unrelated text reaches with this model (calibrated, see
         :mod:`kb.search.confidence`)."""
-        return thresholds_for(self.embedder.name).vector_floor
+        return self.thresholds.vector_floor
 
     def search(self, request: SearchRequest) -> SearchResult:
         """Search (see module docstring).
@@ -107,21 +127,23 @@ class SearchEngine:
             return SearchResult(
                 request.query, request.mode, _ms(started), [], no_keyword_terms=True, low_confidence=True
             )
-        use_bm25 = request.mode in ("hybrid", "bm25") and bool(analysis.terms)
-        use_vector = request.mode in ("hybrid", "vector")
         gen = self.index.generation
+        terms = keyword_terms(analysis, lambda term: bool(gen.bm25.search({term: 1.0}, 1)))
+        use_bm25 = request.mode in ("hybrid", "bm25") and bool(terms)
+        use_vector = request.mode in ("hybrid", "vector")
         query_vector = None
         if use_vector:
             query_vector = self.embedder.encode_queries([analysis.normalized])[0]
 
         expansions = (
-            self.synonyms.expander().expand(analysis.normalized, set(analysis.terms))
+            self.synonyms.expander().expand(analysis.normalized, set(terms))
             if self.synonyms is not None and use_bm25
             else []
         )
-        weighted_terms = {t: 1.0 for t in analysis.terms} | {t: EXPANSION_WEIGHT for t in expansions}
+        weighted_terms = {t: 1.0 for t in terms} | {t: EXPANSION_WEIGHT for t in expansions}
         required = gen.bm25.articles_with_phrases(analysis.phrases) if analysis.phrases else None
         pool = max(MIN_CANDIDATES, request.limit * OVERSAMPLE)
+        weight: tuple[float, float | None] | None = None  # (BM25 weight, the keyword coverage it came from)
         for _ in range(MAX_WIDENINGS + 1):
             bm25_hits = gen.bm25.search(weighted_terms, pool) if use_bm25 else []
             vector_hits = gen.vectors.search(query_vector, pool) if query_vector is not None else []
@@ -130,33 +152,37 @@ class SearchEngine:
                 legs["bm25"] = [((h.article_id, h.ord), h.score) for h in bm25_hits]
             if use_vector:
                 legs["vector"] = [((h.article_id, h.ord), h.score) for h in vector_hits]
-            ranked, per_leg, best_chunk = self._rank(legs, request, required)
+            if weight is None:
+                weight = self._bm25_weight(request, analysis.identifiers, terms, bm25_hits, gen)
+            ranked, per_leg, best_chunk = self._rank(legs, request, required, weight[0])
             truncated = len(bm25_hits) >= pool or len(vector_hits) >= pool
             if len(ranked) >= request.limit or not truncated:
                 break
             pool *= 4  # filters or long articles left too few articles: look deeper
-        ranked, chunks = self._collapse_duplicates(ranked, best_chunk, request.limit)
-        hits = self._hits(ranked, per_leg, best_chunk, chunks, set(weighted_terms), request)
-        confidence = self._confidence(analysis.terms, hits, chunks, per_leg, gen)
+        ranked, folded, chunks = self._collapse_duplicates(ranked, best_chunk, request.limit)
+        hits = self._hits(ranked, per_leg, best_chunk, chunks, set(weighted_terms), request, folded)
+        confidence = self._confidence(terms, hits, chunks, per_leg, gen)
         explain = None
         if request.explain:
             explain = Explain(
                 normalized_query=analysis.normalized,
-                terms=list(analysis.terms),
+                terms=list(terms),
                 identifiers=list(analysis.identifiers),
                 expansions={t: EXPANSION_WEIGHT for t in expansions},
                 phrases=[list(p) for p in analysis.phrases],
                 confidence=confidence,
                 legs=list(legs),
                 candidates={leg: len(hits_) for leg, hits_ in legs.items()},
-                fusion=self._fusion_info(request) if request.mode == "hybrid" else None,
+                fusion=self._fusion_info(request, weight, bool(analysis.identifiers))
+                if request.mode == "hybrid"
+                else None,
             )
         return SearchResult(
             request.query,
             request.mode,
             _ms(started),
             hits,
-            no_keyword_terms=not analysis.terms,
+            no_keyword_terms=not terms,
             low_confidence=not confidence.confident,
             explain=explain,
         )
@@ -178,7 +204,7 @@ class SearchEngine:
         per_leg: dict[int, dict[str, LegScore]],
         gen: Legs,
     ) -> ConfidenceSignals:
-        limits = thresholds_for(self.embedder.name)
+        limits = self.thresholds
         if not hits:
             return ConfidenceSignals(limits.coverage_min, limits.cosine_min, False, 0.0, None)
         top = hits[0]
@@ -190,15 +216,52 @@ class SearchEngine:
         confident = is_confident(cov, cosine, limits)
         return ConfidenceSignals(limits.coverage_min, limits.cosine_min, confident, round(cov, 4), cosine)
 
-    def _fusion_info(self, request: SearchRequest) -> RrfFusion | WeightedFusion:
+    def _fusion_info(
+        self, request: SearchRequest, weight: tuple[float, float | None] | None, identifiers: bool
+    ) -> RrfFusion | WeightedFusion:
         method = request.fusion or self.fusion
         if method == "rrf":
             return RrfFusion("rrf", RRF_K)
-        w = self.bm25_weight if request.bm25_weight is None else request.bm25_weight
-        return WeightedFusion("weighted", LegWeights(w, round(1 - w, 6)), LegWeights(0.0, self.vector_floor))
+        w, cov = weight if weight is not None else (self.bm25_weight, None)
+        return WeightedFusion(
+            "weighted", LegWeights(w, round(1 - w, 6)), LegWeights(0.0, self.vector_floor), cov, identifiers
+        )
+
+    def _bm25_weight(
+        self,
+        request: SearchRequest,
+        identifiers: Sequence[str],
+        terms: Sequence[str],
+        bm25_hits: Sequence[BM25Hit],
+        gen: Legs,
+    ) -> tuple[float, float | None]:
+        """The BM25 weight of weighted fusion for this query, and the keyword coverage it was chosen from (None
+        when the weight is not query-dependent: given by the request, or a static engine weight)."""
+        if request.bm25_weight is not None:
+            return request.bm25_weight, None
+        if self.fusion_weights is None:
+            return self.bm25_weight, None
+        cov = 0.0
+        if bm25_hits:
+            top = bm25_hits[0]
+            passage = self.chunks.passages([(top.article_id, top.ord)]).get((top.article_id, top.ord))
+            summary = self.store.summaries([top.article_id]).get(top.article_id)
+            text = " ".join(
+                [
+                    summary.title if summary else "",
+                    *(passage.heading_path if passage else []),
+                    passage.text if passage else "",
+                ]
+            )
+            cov = coverage(list(terms), set(self.analyzer.terms(text)), gen.bm25.idf(terms))
+        return bm25_weight(bool(identifiers), cov, self.fusion_weights), round(cov, 4)
 
     def _rank(
-        self, legs: dict[str, list[tuple[ChunkKey, float]]], request: SearchRequest, required: set[int] | None
+        self,
+        legs: dict[str, list[tuple[ChunkKey, float]]],
+        request: SearchRequest,
+        required: set[int] | None,
+        w: float,
     ) -> tuple[list[tuple[ArticleSummary, float]], dict[int, dict[str, LegScore]], dict[int, ChunkKey]]:
         candidate_ids = {key[0] for hits in legs.values() for key, _ in hits}
         articles = self.store.summaries(candidate_ids)
@@ -212,23 +275,35 @@ class SearchEngine:
         allowed = {
             aid for aid, a in articles.items() if request.filters.matches(a) and (required is None or aid in required)
         }
-        per_leg: dict[int, dict[str, LegScore]] = {}
-        article_rankings: dict[str, list[int]] = {}
+        leg_scores: dict[str, dict[int, float]] = {}
         for leg, hits in legs.items():
-            ranking: list[int] = []
-            for (article_id, _), score in hits:
-                if article_id in allowed and leg not in per_leg.get(article_id, {}):
-                    ranking.append(article_id)
-                    per_leg.setdefault(article_id, {})[leg] = LegScore(len(ranking), score)
-            article_rankings[leg] = ranking
-        chunk_scores = rrf({leg: [key for key, _ in hits if key[0] in allowed] for leg, hits in legs.items()})
+            per_article: dict[int, list[tuple[int, float]]] = {}
+            for (article_id, ord_), score in hits:  # hits come best first: an article's list is too
+                if article_id in allowed:
+                    per_article.setdefault(article_id, []).append((ord_, score))
+            if leg == "bm25":
+                leg_scores[leg] = {
+                    aid: article_bm25(chunk_scores, self.chunk_decay) for aid, chunk_scores in per_article.items()
+                }
+            else:
+                leg_scores[leg] = {aid: ss[0][1] for aid, ss in per_article.items()}
+        if "vector" in leg_scores:  # padding: vector-only matches no closer than unrelated text gets
+            bar = self.thresholds.unrelated_cosine
+            keyword = leg_scores.get("bm25", {})
+            leg_scores["vector"] = {a: c for a, c in leg_scores["vector"].items() if c >= bar or a in keyword}
+        per_leg: dict[int, dict[str, LegScore]] = {}
+        for leg, by_article in leg_scores.items():
+            for aid, rank in tied_ranks(by_article).items():
+                per_leg.setdefault(aid, {})[leg] = LegScore(rank, by_article[aid])
+        chunk_scores = rrf(
+            {leg: {key: score for key, score in hits if key[0] in per_leg} for leg, hits in legs.items()}
+        )
         best_chunk: dict[int, ChunkKey] = {}
         for key in order(chunk_scores):
             best_chunk.setdefault(key[0], key)
         if request.mode == "hybrid" and (request.fusion or self.fusion) == "rrf":
-            scores = rrf(article_rankings)
+            scores = rrf(leg_scores)
         elif request.mode == "hybrid":
-            w = self.bm25_weight if request.bm25_weight is None else request.bm25_weight
             raw = {leg: {aid: ls[leg].score for aid, ls in per_leg.items() if leg in ls} for leg in legs}
             scores, parts = weighted(raw, {"bm25": w, "vector": 1.0 - w}, {"vector": self.vector_floor})
             for aid, leg_parts in parts.items():
@@ -266,6 +341,7 @@ class SearchEngine:
         chunks: dict[ChunkKey, ChunkPassage],
         terms: set[str],
         request: SearchRequest,
+        folded: dict[int, list[ArticleSummary]],
     ) -> list[SearchHit]:
         hits = []
         for article, score in ranked:
@@ -286,45 +362,26 @@ class SearchEngine:
                     explain=(
                         hit_explain(per_leg.get(article.id, {}), best_chunk[article.id][1]) if request.explain else None
                     ),
+                    duplicates=[DuplicateSource(d.id, d.title, d.source_path) for d in folded.get(article.id, [])],
                 )
             )
         return hits
 
     def _collapse_duplicates(
         self, ranked: list[tuple[ArticleSummary, float]], best_chunk: dict[int, ChunkKey], limit: int
-    ) -> tuple[list[tuple[ArticleSummary, float]], dict[ChunkKey, ChunkPassage]]:
-        """The first ``limit`` articles, where an article whose best chunk nearly repeats a better one's (Jaccard
-        similarity of character 4-gram sets >= :data:`DUPLICATE_JACCARD`) is moved down, out of the first
-        :data:`DUPLICATE_PAGE` results, so one passage copied into several articles does not fill the page an
-        agent reads; it is not dropped (a longer list still has it, right after that page). Returns the
-        articles and the best chunks of those kept."""
-        page = min(limit, DUPLICATE_PAGE)
-        window = ranked[: 2 * DUPLICATE_PAGE]  # at most this many best chunks are read to find duplicates
+    ) -> tuple[list[tuple[ArticleSummary, float]], dict[int, list[ArticleSummary]], dict[ChunkKey, ChunkPassage]]:
+        """The first ``limit`` articles, where the first :data:`DUPLICATE_WINDOW` are read for duplicate best
+        passages and each duplicate is folded into the better result holding the same passage (see
+        :mod:`kb.search.duplicates`). Returns the articles, ``{kept article id: articles folded into it}`` and
+        the best chunks of the articles returned."""
+        window = ranked[:DUPLICATE_WINDOW]
         chunks = self.chunks.passages([best_chunk[a.id] for a, _ in window])
-        kept: list[tuple[ArticleSummary, float]] = []
-        moved: list[tuple[ArticleSummary, float]] = []
-        seen: list[set[str]] = []
-        examined = 0
-        for article, score in window:
-            if len(kept) == page:
-                break
-            examined += 1
-            chunk = chunks.get(best_chunk[article.id])
-            # Short chunks (a heading, one line) say too little to call two articles duplicates.
-            grams = _shingles(chunk.text) if chunk is not None and len(chunk.text) >= DUPLICATE_MIN_CHARS else set()
-            if grams and any(len(grams & other) >= DUPLICATE_JACCARD * len(grams | other) for other in seen):
-                moved.append((article, score))
-                continue
-            kept.append((article, score))
-            seen.append(grams)
-        result = (kept + moved + ranked[examined:])[:limit]
+        texts = [c.text if (c := chunks.get(best_chunk[a.id])) is not None else None for a, _ in window]
+        kept, examined = collapse(window, texts, limit)
+        folded = {c.item[0].id: [a for a, _ in c.duplicates] for c in kept if c.duplicates}
+        result = ([c.item for c in kept] + ranked[examined:])[:limit]
         missing = [best_chunk[a.id] for a, _ in result if best_chunk[a.id] not in chunks]
-        return result, chunks | self.chunks.passages(missing)
-
-
-def _shingles(text: str, size: int = 4) -> set[str]:
-    compact = "".join(text.split()).lower()
-    return {compact[i : i + size] for i in range(max(1, len(compact) - size + 1))} if compact else set()
+        return result, folded, chunks | self.chunks.passages(missing)
 
 
 def _ms(started: float) -> float:

@@ -18,13 +18,15 @@ weighted fusion beats RRF k=60 (0.798) because RRF discards how much better the 
 
 **Reciprocal rank fusion** (Cormack, Clarke & Büttcher, SIGIR 2009, "Reciprocal Rank Fusion outperforms
 Condorcet and individual Rank Learning Methods"): ``score(d) = sum over legs of 1 / (k + rank_leg(d))`` with
-ranks from 1 and ``k = 60``. A document missing from a leg gets nothing from it. Ties are broken by the
-stable key (smaller first), so equal inputs always give equal output.
+ranks from 1 and ``k = 60``. A document missing from a leg gets nothing from it. Documents with equal scores
+in a leg share that leg's rank (competition ranking, "1224": the best rank of the tied group, see
+:func:`tied_ranks`), so a fused order never depends on the order a leg happened to list tied documents in.
+Ties in the fused score are broken by the stable key (smaller first).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from typing import TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -32,11 +34,24 @@ K = TypeVar("K", bound=Hashable)
 RRF_K = 60
 
 
-def rrf(rankings: Mapping[str, Sequence[K]], k: int = RRF_K) -> dict[K, float]:
-    """Fuse ranked lists (best first) into scores in ``(0, len(rankings) / (k + 1)]``, higher is better."""
+def tied_ranks(scores: Mapping[K, float]) -> dict[K, int]:
+    """Rank from 1 by score, descending; equal scores share the best rank of their group ("1224")."""
+    ranks: dict[K, int] = {}
+    previous: float | None = None
+    rank = 0
+    for position, key in enumerate(sorted(scores, key=lambda key: -scores[key]), start=1):
+        if scores[key] != previous:
+            rank, previous = position, scores[key]
+        ranks[key] = rank
+    return ranks
+
+
+def rrf(legs: Mapping[str, Mapping[K, float]], k: int = RRF_K) -> dict[K, float]:
+    """Fuse the legs' scores (leg -> key -> score, higher is better) by the RRF of their :func:`tied_ranks`,
+    into scores in ``(0, len(legs) / (k + 1)]``, higher is better."""
     scores: dict[K, float] = {}
-    for ranking in rankings.values():
-        for rank, key in enumerate(ranking, start=1):
+    for leg_scores in legs.values():
+        for key, rank in tied_ranks(leg_scores).items():
             scores[key] = scores.get(key, 0.0) + 1.0 / (k + rank)
     return scores
 

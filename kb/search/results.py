@@ -97,11 +97,15 @@ class RrfFusion:
 class WeightedFusion:
     """Weighted score fusion (:mod:`kb.search.fusion`): each leg's scores normalised into [0, 1] between the floor
     the engine gives it (``floors``: 0 for BM25F; for the vector leg the model's calibrated cosine of unrelated text,
-    :attr:`kb.search.confidence.Thresholds.vector_floor`) and its best score, then summed with ``weights``."""
+    :attr:`kb.search.confidence.Thresholds.vector_floor`) and its best score, then summed with ``weights``.
+    With query-dependent weights (:mod:`kb.search.weighting`), ``keyword_coverage`` (0-1) and ``identifiers``
+    are what this query's weights were chosen from; ``keyword_coverage`` is None for fixed weights."""
 
     method: Literal["weighted"]
     weights: LegWeights
     floors: LegWeights
+    keyword_coverage: float | None = None
+    identifiers: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,22 @@ class Explain:
     fusion: RrfFusion | WeightedFusion | None
 
 
+@dataclass(frozen=True)
+class DuplicateSource:
+    """Another article whose best passage is the same text as its hit's (folded into that hit, see
+    :mod:`kb.search.duplicates`)."""
+
+    article_id: int
+    title: str
+    source_path: str | None
+
+
 @dataclass
 class SearchHit:
     """One article in a search answer. ``score`` in ``hybrid`` mode is the weighted fusion score in [0, 1]
     (or the RRF score, in (0, 2/61], with ``fusion="rrf"``); in ``bm25`` mode the BM25F score; in ``vector``
-    mode the cosine in [-1, 1]."""
+    mode the cosine in [-1, 1]. ``duplicates`` lists the other articles holding the same passage, folded into this
+    hit (empty for most hits)."""
 
     article_id: int
     title: str
@@ -143,6 +158,7 @@ class SearchHit:
     service: str | None
     status: str
     explain: HitExplain | None = None
+    duplicates: list[DuplicateSource] = field(default_factory=list)
 
 
 @dataclass

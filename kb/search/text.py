@@ -143,7 +143,7 @@ _VARIANTS = str.maketrans({"帐": "账"})
 
 _WORD_CHAR = re.compile(r"[\w]", re.UNICODE)
 _QUOTED = re.compile(r'"([^"]+)"')
-_ALNUM_PART = re.compile(r"[a-z0-9]+")
+ALNUM_PART = re.compile(r"[a-z0-9]+")
 
 # Identifier patterns, on normalised (lower-case, half-width) text. Order matters: longest forms first.
 _IDENTIFIER_PATTERNS = [
@@ -169,23 +169,31 @@ class Token:
         start: start offset in the original text, characters.
         end: end offset (exclusive) in the original text, characters.
         identifier: True for a protected identifier emitted whole (error code, IP, path, ...).
+        part: True for an alphanumeric part of an identifier (``3`` and ``6`` of ``3.6.3``), emitted for recall.
     """
 
     text: str
     start: int
     end: int
     identifier: bool = False
+    part: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class QueryAnalysis:
-    """What a query became: normalised text, its BM25 terms, and its identifiers."""
+    """What a query became: normalised text, its BM25 terms, and its identifiers.
+
+    ``parts`` are the terms that occur in the query only as alphanumeric parts of an identifier (``3`` and
+    ``6`` of ``3.6.3``): a fallback for when the index does not hold the whole identifier (see
+    :func:`kb.search.keywords.keyword_terms`).
+    """
 
     normalized: str
     terms: tuple[str, ...]
     identifiers: tuple[str, ...]
     has_word_chars: bool
     phrases: tuple[tuple[str, ...], ...] = ()
+    parts: tuple[str, ...] = ()
 
 
 class TextAnalyzer:
@@ -306,10 +314,10 @@ class TextAnalyzer:
                 if inner.group(0) != ident:
                     s, e = start + inner.start(), start + inner.end()
                     out.append(Token(inner.group(0), origin[s], origin[e - 1] + 1, True))
-            for part in _ALNUM_PART.finditer(ident):
+            for part in ALNUM_PART.finditer(ident):
                 if part.group(0) != ident:
                     s, e = start + part.start(), start + part.end()
-                    out.append(Token(part.group(0), origin[s], origin[e - 1] + 1))
+                    out.append(Token(part.group(0), origin[s], origin[e - 1] + 1, part=True))
             pos = end
         self._segment(norm, pos, len(norm), origin, out, search_mode)
         return out
@@ -347,12 +355,14 @@ class TextAnalyzer:
             phrase = self._phrase_terms(match.group(1))
             if phrase:
                 phrases.append(phrase)
+        standalone = {t.text for t in tokens if not t.part}
         return QueryAnalysis(
             normalized=self.normalize(query),
             terms=tuple(dict.fromkeys(terms)),
             identifiers=tuple(dict.fromkeys(t.text for t in tokens if t.identifier)),
             has_word_chars=bool(_WORD_CHAR.search(query)),
             phrases=tuple(phrases),
+            parts=tuple(dict.fromkeys(t.text for t in tokens if t.part and t.text not in standalone)),
         )
 
     def _phrase_terms(self, text: str) -> tuple[str, ...]:

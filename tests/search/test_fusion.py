@@ -7,15 +7,23 @@ from fastapi.testclient import TestClient
 
 from kb.search.confidence import thresholds_for
 from kb.search.embedders.hashing import HashingEmbedder
-from kb.search.fusion import order, rrf, weighted
+from kb.search.fusion import order, rrf, tied_ranks, weighted
 from tests.helpers import create
 
 
 def test_rrf_formula_and_stable_ties() -> None:
-    scores = rrf({"bm25": ["a", "b"], "vector": ["b", "c"]})
+    scores = rrf({"bm25": {"a": 2.0, "b": 1.0}, "vector": {"b": 0.9, "c": 0.8}})
     assert abs(scores["b"] - (1 / 62 + 1 / 61)) < 1e-12
     assert abs(scores["a"] - 1 / 61) < 1e-12 and abs(scores["c"] - 1 / 62) < 1e-12
     assert order({"x": 1.0, "a": 1.0, "m": 2.0}) == ["m", "a", "x"]
+
+
+def test_tied_scores_share_a_rank_whatever_the_insertion_order() -> None:
+    assert tied_ranks({"a": 3.0, "b": 2.0, "c": 2.0, "d": 1.0}) == {"a": 1, "b": 2, "c": 2, "d": 4}
+    forward = rrf({"bm25": {"x": 1.5, "y": 1.5, "z": 1.0}, "vector": {"y": 0.7, "x": 0.6}})
+    backward = rrf({"bm25": {"z": 1.0, "y": 1.5, "x": 1.5}, "vector": {"x": 0.6, "y": 0.7}})
+    assert forward == backward
+    assert forward["x"] == 1 / 61 + 1 / 62 and forward["y"] == 1 / 61 + 1 / 61  # x and y share BM25 rank 1
 
 
 def test_missing_leg_contributes_exactly_zero() -> None:  # BL-17

@@ -33,11 +33,13 @@ def test_explain_is_typed_and_its_json_keeps_the_keys(kb: KnowledgeBase) -> None
         "fusion",
     ]
     assert list(body["explain"]["confidence"]) == ["coverage_min", "cosine_min", "confident", "coverage", "cosine"]
-    assert body["explain"]["fusion"] == {
+    fusion = body["explain"]["fusion"]
+    assert {k: fusion[k] for k in ("method", "weights", "floors")} == {
         "method": "weighted",
         "weights": {"bm25": 0.5, "vector": 0.5},
         "floors": {"bm25": 0.0, "vector": kb.engine.vector_floor},
     }
+    assert set(fusion) == {"method", "weights", "floors", "keyword_coverage", "identifiers"}  # new keys added
     assert set(body["results"][0]["explain"]) == {"bm25", "vector", "chunk"}
     rrf = asdict(kb.engine.search(SearchRequest("VPN 连不上", explain=True, fusion="rrf")))
     assert rrf["explain"]["fusion"] == {"method": "rrf", "k": 60}
