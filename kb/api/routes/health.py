@@ -9,8 +9,9 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from kb.api.deps import KB
+from kb.api.guard import GuardedRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=GuardedRoute)
 
 
 @router.get("/health")
