@@ -104,9 +104,10 @@ def mail(subject: str, body: str, sender: str = "wang.qiang@example.com", **head
 ONEBOT_SECRET = "onebot-test-secret"
 
 
-def post_im(client: TestClient, event: dict[str, object], secret: str = ONEBOT_SECRET) -> Response:
-    """POST ``event`` to /intake/im signed as OneBot v11 does: ``X-Signature: sha1=`` HMAC-SHA1 of the body."""
-    body = json.dumps(event, ensure_ascii=False).encode("utf-8")
+def post_im(client: TestClient, event: dict[str, object] | bytes, secret: str = ONEBOT_SECRET) -> Response:
+    """POST ``event`` (an object, or raw body bytes) to /intake/im signed as OneBot v11 does: ``X-Signature: sha1=``
+    HMAC-SHA1 of the body."""
+    body = event if isinstance(event, bytes) else json.dumps(event, ensure_ascii=False).encode("utf-8")
     signature = "sha1=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha1).hexdigest()
     headers = {"Content-Type": "application/json", "X-Signature": signature}
     return anonymous(client).post("/intake/im", content=body, headers=headers)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kb.api.guard import ErrorBoundary, ErrorResponse, request_id_of
 from kb.api.routes import articles, audit, auth, health, ingest, lifecycle, reviews, search, synonyms, tickets, users
 from kb.config import Settings
 from kb.errors import KBError
@@ -57,20 +58,26 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     app.include_router(users.router)
     app.include_router(audit.router)
 
+    app.add_middleware(ErrorBoundary)
+
     @app.exception_handler(KBError)
-    async def kb_error(_: Request, exc: KBError) -> JSONResponse:
+    async def kb_error(request: Request, exc: KBError) -> JSONResponse:
+        body: dict[str, object] = {"error": exc.code, "detail": exc.message, **exc.extra()}
         if exc.status >= 500:
-            logger.error("%s: %s", exc.code, exc.message)
-        return JSONResponse({"error": exc.code, "detail": exc.message, **exc.extra()}, status_code=exc.status)
+            body["request_id"] = request_id_of(request)
+            logger.error("%s: %s (request id %s)", exc.code, exc.message, body["request_id"])
+        return ErrorResponse(body, status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": "invalid_input", "detail": problems}, status_code=422)
+        return ErrorResponse({"error": "invalid_input", "detail": problems}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code)
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return ErrorResponse({"error": code, "detail": str(exc.detail)}, status_code=exc.status_code)
 
     return app

@@ -17,17 +17,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kb.articles.rendering import check_renderable
 from kb.errors import ArticleFormatError, PayloadTooLargeError
 
 #: Largest accepted article body, in characters (documented in the README; bigger bodies answer 413).
 MAX_BODY_CHARS = 300_000
 MAX_TITLE_CHARS = 500
+MAX_SUMMARY_CHARS = 5_000
+MAX_SERVICE_CHARS = 120
+#: Largest accepted YAML front matter, in characters, and its deepest nesting of mappings and lists.
+MAX_FRONT_MATTER_CHARS = 64_000
+MAX_FRONT_MATTER_DEPTH = 20
 
 KINDS = ("article", "troubleshooting", "how_to", "faq", "reference", "known_error", "post_incident_review")
 STATUSES = ("draft", "in_review", "published", "retired")
@@ -67,9 +74,9 @@ class ArticleContent(BaseModel):
 
     title: str = Field(min_length=1, max_length=MAX_TITLE_CHARS)
     body: str = Field(default="", max_length=MAX_BODY_CHARS)
-    summary: str = ""
+    summary: str = Field(default="", max_length=MAX_SUMMARY_CHARS)
     kind: str = "article"
-    service: str | None = None
+    service: str | None = Field(default=None, max_length=MAX_SERVICE_CHARS)
     tags: list[str] = Field(default_factory=list)
     error_codes: list[str] = Field(default_factory=list)
     status: str = "published"
@@ -149,13 +156,47 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     match = _FRONT_MATTER.match(text)
     if not match:
         return {}, text.lstrip("\ufeff")
+    if len(match.group(1)) > MAX_FRONT_MATTER_CHARS:
+        raise ArticleFormatError(f"front matter is longer than {MAX_FRONT_MATTER_CHARS} characters")
+    loader = _FrontMatterLoader(match.group(1))
     try:
-        data = yaml.safe_load(match.group(1)) or {}
+        data = loader.get_single_data() or {}
+    except yaml.MarkedYAMLError as exc:
+        where = f" at line {exc.problem_mark.line + 1}" if exc.problem_mark else ""
+        raise ArticleFormatError(f"front matter is not valid YAML{where}: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
-        raise ArticleFormatError(f"front matter is not valid YAML: {exc}") from exc
+        raise ArticleFormatError("front matter is not valid YAML") from exc
+    except (ValueError, OverflowError) as exc:  # a timestamp such as 2024-13-45 that is not a date
+        raise ArticleFormatError(f"front matter has a value that is not valid: {exc}") from exc
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ArticleFormatError("front matter must be a YAML mapping of keys to values")
     return data, text[match.end() :]
+
+
+class _FrontMatterLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses aliases (``*name``: a 383-byte alias bomb expands to megabytes) and
+    nesting deeper than :data:`MAX_FRONT_MATTER_DEPTH` (deep nesting ends in RecursionError)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise ArticleFormatError(f"front matter uses a YAML alias at line {mark.line + 1}; aliases are refused")
+        self._depth += 1
+        try:
+            if self._depth > MAX_FRONT_MATTER_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise ArticleFormatError(
+                    f"front matter nests deeper than {MAX_FRONT_MATTER_DEPTH} levels at line {mark.line + 1}"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def first_heading(body: str) -> str | None:
@@ -201,14 +242,21 @@ def parse_markdown(text: str, *, fallback_title: str | None = None, **overrides:
 
 
 def validate_content(fields: dict[str, Any]) -> ArticleContent:
-    """Build :class:`ArticleContent`, turning validation errors into one readable ArticleFormatError."""
+    """Build :class:`ArticleContent`, turning validation errors into one readable ArticleFormatError.
+
+    Raises:
+        ArticleFormatError: no title, an invalid field, or a body that cannot be rendered
+            (:func:`kb.articles.rendering.check_renderable`), so that it is refused before it is stored.
+    """
     if not fields.get("title"):
         raise ArticleFormatError("the article has no title: give front matter 'title:' or a '# ' heading")
     try:
-        return ArticleContent(**fields)
+        content = ArticleContent(**fields)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ArticleFormatError(f"invalid article: {problems}") from exc
+    check_renderable(content.body)
+    return content
 
 
 def to_markdown(content: ArticleContent) -> str:
@@ -247,10 +295,19 @@ def _as_list(value: Any) -> list[str]:
 
 
 def _jsonable(value: Any) -> Any:
+    """A YAML value as JSON: dates as ISO text; binary, sets, and floats JSON cannot hold (nan, inf) as text."""
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    return value
+    if isinstance(value, set | frozenset):
+        return sorted(str(v) for v in value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -4,6 +4,10 @@ Raw HTML is off (``html=False``: ``<script>`` is shown as text, markdown-it-py's
 *on*, see executablebooks/markdown-it-py#295), link validation stays on (``javascript:``, ``vbscript:``,
 ``file:`` and non-image ``data:`` links are not turned into links, after entity decoding and in any case),
 tables are on, and front matter is parsed away, never rendered.
+
+Nesting is bounded: markdown-it's ``maxNesting`` (block and inline) is :data:`MAX_NESTING`, and a body whose
+blocks nest deeper (300 ``>`` or list levels) is refused by :func:`check_renderable` before it is stored, so that
+every stored article renders.
 """
 
 from __future__ import annotations
@@ -13,13 +17,37 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
+from kb.errors import ArticleFormatError
+
+#: Deepest nesting of blocks (quotes, lists) and inline markup an article may have.
+MAX_NESTING = 40
+
 
 @lru_cache(maxsize=1)
 def _renderer() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md = MarkdownIt(
+        "commonmark", {"html": False, "linkify": False, "typographer": False, "maxNesting": MAX_NESTING + 20}
+    )
     md.enable("table").enable("strikethrough")
     md.use(front_matter_plugin)
     return md
+
+
+def check_renderable(markdown: str) -> None:
+    """Refuse Markdown that nests blocks deeper than :data:`MAX_NESTING` or that markdown-it cannot render.
+
+    Raises:
+        ArticleFormatError: too deep (the message names the line), or the renderer failed.
+    """
+    try:
+        tokens = _renderer().parse(markdown)
+        _renderer().renderer.render(tokens, _renderer().options, {})
+    except (RecursionError, ValueError, IndexError) as exc:
+        raise ArticleFormatError("the article body cannot be rendered as Markdown") from exc
+    for token in tokens:
+        if token.level > MAX_NESTING:
+            line = token.map[0] + 1 if token.map else "?"
+            raise ArticleFormatError(f"the article body nests deeper than {MAX_NESTING} levels (line {line})")
 
 
 def render_html(markdown: str) -> str:

@@ -8,12 +8,14 @@ id is updated when its content changed and left alone otherwise, so re-importing
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -68,16 +70,43 @@ def open_export(path: Path) -> Iterator[tuple[IO[str], str]]:
     """
     if not path.is_file():
         raise InvalidInputError(f"No ticket export at {path}.")
-    if path.suffix.lower() == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            members = [n for n in archive.namelist() if n.lower().endswith((".csv", ".jsonl", ".json"))]
-            if len(members) != 1:
-                raise InvalidInputError(f"{path} must hold exactly one .csv or .jsonl file, found {members or 'none'}.")
-            with archive.open(members[0]) as raw:
-                yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), _format_of(members[0])
-        return
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        yield handle, _format_of(path.name)
+    try:
+        if path.suffix.lower() == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                members = [n for n in archive.namelist() if n.lower().endswith((".csv", ".jsonl", ".json"))]
+                if len(members) != 1:
+                    found = members[:5] or "none"
+                    raise InvalidInputError(f"The zip must hold exactly one .csv or .jsonl file, found {found}.")
+                with archive.open(members[0]) as raw:
+                    _check_utf8(raw)
+                with archive.open(members[0]) as raw:
+                    yield io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), _format_of(members[0])
+            return
+        with path.open("rb") as raw:
+            _check_utf8(raw)
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            yield handle, _format_of(path.name)
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(
+            f"The export is not UTF-8 (byte {exc.start} cannot be decoded); save it as UTF-8 (GBK exports: "
+            "iconv -f GB18030 -t UTF-8) and import it again."
+        ) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise InvalidInputError("The zip export cannot be read (damaged, encrypted or not a zip).") from exc
+    except zlib.error as exc:
+        raise InvalidInputError("The zip export cannot be read (a member is damaged).") from exc
+
+
+def _check_utf8(raw: IO[bytes]) -> None:
+    """Decode the whole stream once (1 MiB at a time) so that a non-UTF-8 export fails before anything is stored.
+
+    Raises:
+        UnicodeDecodeError: at the first byte that is not UTF-8.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    while piece := raw.read(1 << 20):
+        decoder.decode(piece)
+    decoder.decode(b"", final=True)
 
 
 def _format_of(name: str) -> str:

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from kb.api.deps import EDITOR_ROLES, KB, CurrentUser, requires
+from kb.api.guard import GuardedRoute
+from kb.api.params import ArticleId
 from kb.api.schemas.articles import (
     ArticleCreate,
     ArticleDetail,
@@ -20,7 +22,7 @@ from kb.articles.content import parse_markdown
 from kb.articles.store import ArticleFilter, content_of
 from kb.identity.permissions import Permission as P
 
-router = APIRouter(prefix="/articles", tags=["articles"])
+router = APIRouter(prefix="/articles", tags=["articles"], route_class=GuardedRoute)
 
 
 def _explicit(payload: ArticleCreate) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def list_articles(
 def get_article(
     kb: KB,
     user: CurrentUser,
-    article_id: int,
+    article_id: ArticleId,
     response: Response,
     count_view: Annotated[bool, Query(description="Count this read as a view (false for automation).")] = True,
 ) -> ArticleDetail:
@@ -85,7 +87,7 @@ def create_article(kb: KB, user: CurrentUser, payload: ArticleCreate, response: 
 
 @router.put("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def update_article(
-    kb: KB, user: CurrentUser, article_id: int, payload: ArticleUpdate, response: Response
+    kb: KB, user: CurrentUser, article_id: ArticleId, payload: ArticleUpdate, response: Response
 ) -> WriteAnswer:
     """Replace an article's content; fields left out keep their values. A change makes a new version."""
     current = content_of(kb.store.get(article_id))
@@ -96,6 +98,6 @@ def update_article(
 
 
 @router.delete("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
-def delete_article(kb: KB, user: CurrentUser, article_id: int, response: Response) -> WriteAnswer:
+def delete_article(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
     """Delete an article; it is gone from both index legs when this answers 200."""
     return answer(kb, kb.writer.delete(article_id, user.username), response)

@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 
 from kb.api.deps import KB, Audit, requires
+from kb.api.guard import GuardedRoute
 from kb.identity.audit import CSV_FIELDS, as_row
 from kb.identity.permissions import Permission as P
 from kb.models import as_utc
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=GuardedRoute)
 
 
 @router.get("/audit", response_model=None, dependencies=[requires(P.AUDIT_READ)])

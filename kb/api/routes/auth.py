@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from kb.api.deps import KB, SESSION_COOKIE, Audit, SessionUser, client_ip, requires, session_token
+from kb.api.guard import GuardedRoute
 from kb.api.schemas.auth import LoginIn, LoginOut, PasswordIn, UserPublic
 from kb.identity.permissions import Permission as P
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
 
 
 @router.post("/login", dependencies=[requires(P.PUBLIC)])

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from kb.api.deps import KB, requires
+from kb.api.guard import GuardedRoute
 from kb.identity.permissions import Permission as P
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=GuardedRoute)
 
 
 @router.get("/health", dependencies=[requires(P.PUBLIC)])

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from kb.api.deps import KB, CurrentUser, requires
+from kb.api.guard import GuardedRoute
 from kb.errors import PayloadTooLargeError
 from kb.identity.permissions import Permission as P
 from kb.ingest.tickets import import_tickets
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
+router = APIRouter(prefix="/ingest", tags=["ingest"], route_class=GuardedRoute)
 
 #: Largest export accepted over HTTP, in bytes (larger ones: `kb tickets import` on the server).
 MAX_EXPORT_BYTES = 200 * 1024 * 1024

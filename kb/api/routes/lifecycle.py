@@ -9,6 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from kb.api.deps import KB, CurrentUser, requires
+from kb.api.guard import GuardedRoute
+from kb.api.params import MAX_VERSION, ArticleId, VersionNo
 from kb.api.schemas.articles import ArticlePublic, ArticleStatsOut, WriteAnswer
 from kb.api.schemas.lifecycle import (
     FeedbackIn,
@@ -27,7 +29,7 @@ from kb.articles.versions import diff_versions
 from kb.identity.permissions import Permission as P
 from kb.models import ArticleVersion
 
-router = APIRouter(prefix="/articles", tags=["lifecycle"])
+router = APIRouter(prefix="/articles", tags=["lifecycle"], route_class=GuardedRoute)
 
 
 def _version(row: ArticleVersion) -> VersionOut:
@@ -54,7 +56,9 @@ def review_queue(kb: KB, user: CurrentUser) -> list[ReviewItemOut]:
 
 
 @router.post("/{article_id}/status", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
-def change_status(kb: KB, user: CurrentUser, article_id: int, payload: StatusChange, response: Response) -> WriteAnswer:
+def change_status(
+    kb: KB, user: CurrentUser, article_id: ArticleId, payload: StatusChange, response: Response
+) -> WriteAnswer:
     """Move an article through the lifecycle. 409 ``illegal_transition`` with ``allowed`` when not allowed."""
     outcome = kb.writer.set_status(
         article_id, payload.status, user.username, superseded_by=payload.superseded_by, review_by=payload.review_by
@@ -63,13 +67,13 @@ def change_status(kb: KB, user: CurrentUser, article_id: int, payload: StatusCha
 
 
 @router.get("/{article_id}/versions", response_model=list[VersionOut], dependencies=[requires(P.ARTICLE_READ)])
-def list_versions(kb: KB, user: CurrentUser, article_id: int) -> list[VersionOut]:
+def list_versions(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[VersionOut]:
     """Every saved version, oldest first."""
     return [_version(row) for row in kb.store.versions(article_id)]
 
 
 @router.get("/{article_id}/versions/{version}", response_model=VersionDetail, dependencies=[requires(P.ARTICLE_READ)])
-def get_version(kb: KB, user: CurrentUser, article_id: int, version: int) -> VersionDetail:
+def get_version(kb: KB, user: CurrentUser, article_id: ArticleId, version: VersionNo) -> VersionDetail:
     """One saved version with its content. 404 for an unknown version."""
     row = kb.store.version(article_id, version)
     return VersionDetail(**_version(row).model_dump(), body=row.body, fields=row.fields)
@@ -79,9 +83,11 @@ def get_version(kb: KB, user: CurrentUser, article_id: int, version: int) -> Ver
 def diff(
     kb: KB,
     user: CurrentUser,
-    article_id: int,
-    from_version: Annotated[int, Query(alias="from", ge=1)],
-    to_version: Annotated[int | None, Query(alias="to", ge=1, description="Default: the current version.")] = None,
+    article_id: ArticleId,
+    from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_VERSION)],
+    to_version: Annotated[
+        int | None, Query(alias="to", ge=1, le=2**31 - 1, description="Default: the current version.")
+    ] = None,
 ) -> VersionDiff:
     """Unified diff between two versions (Markdown with front matter)."""
     target = to_version or kb.store.get(article_id).version
@@ -92,7 +98,7 @@ def diff(
 @router.post(
     "/{article_id}/versions/{version}/restore", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)]
 )
-def restore(kb: KB, user: CurrentUser, article_id: int, version: int, response: Response) -> WriteAnswer:
+def restore(kb: KB, user: CurrentUser, article_id: ArticleId, version: VersionNo, response: Response) -> WriteAnswer:
     """Make an old version's content current again, as a new version (the status does not change)."""
     return answer(kb, kb.writer.restore(article_id, version, user.username), response)
 
@@ -100,7 +106,7 @@ def restore(kb: KB, user: CurrentUser, article_id: int, version: int, response: 
 @router.post(
     "/{article_id}/feedback", response_model=FeedbackOut, status_code=201, dependencies=[requires(P.ARTICLE_FEEDBACK)]
 )
-def add_feedback(kb: KB, user: CurrentUser, article_id: int, payload: FeedbackIn) -> FeedbackOut:
+def add_feedback(kb: KB, user: CurrentUser, article_id: ArticleId, payload: FeedbackIn) -> FeedbackOut:
     """Record helpful / not helpful (with ``query`` when voting on a search result)."""
     row = kb.feedback.add_feedback(
         article_id, payload.helpful, user.username, comment=payload.comment, query=payload.query
@@ -109,7 +115,7 @@ def add_feedback(kb: KB, user: CurrentUser, article_id: int, payload: FeedbackIn
 
 
 @router.get("/{article_id}/feedback", response_model=list[FeedbackOut], dependencies=[requires(P.ARTICLE_READ)])
-def list_feedback(kb: KB, user: CurrentUser, article_id: int) -> list[FeedbackOut]:
+def list_feedback(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[FeedbackOut]:
     """The newest votes on an article (at most 50)."""
     kb.store.get(article_id)
     return [FeedbackOut.model_validate(row, from_attributes=True) for row in kb.feedback.feedback(article_id)]
@@ -118,14 +124,14 @@ def list_feedback(kb: KB, user: CurrentUser, article_id: int) -> list[FeedbackOu
 @router.post(
     "/{article_id}/usage", response_model=ArticleStatsOut, status_code=201, dependencies=[requires(P.ARTICLE_FEEDBACK)]
 )
-def record_usage(kb: KB, user: CurrentUser, article_id: int, payload: UsageIn) -> ArticleStatsOut:
+def record_usage(kb: KB, user: CurrentUser, article_id: ArticleId, payload: UsageIn) -> ArticleStatsOut:
     """Count a use of an article (``resolved`` names the ticket); answers the article's new counts."""
     kb.feedback.record_usage(article_id, payload.event, user.username, ticket=payload.ticket)
     return ArticleStatsOut.model_validate(kb.feedback.stats([article_id])[article_id], from_attributes=True)
 
 
 @router.get("/{article_id}/markdown", response_class=Response, dependencies=[requires(P.ARTICLE_READ)])
-def export_markdown(kb: KB, user: CurrentUser, article_id: int) -> Response:
+def export_markdown(kb: KB, user: CurrentUser, article_id: ArticleId) -> Response:
     """The article as Markdown with YAML front matter, the import format (``kb import`` reads it back)."""
     text = to_markdown(content_of(kb.store.get(article_id)))
     return Response(text, media_type="text/markdown; charset=utf-8")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from kb.api.deps import KB, CurrentUser, requires
+from kb.api.guard import GuardedRoute
+from kb.api.params import ArticleId
 from kb.api.schemas.articles import WriteAnswer
 from kb.api.schemas.reviews import ReviewIn, ReviewOut
 from kb.api.views import answer, detail
@@ -12,7 +14,7 @@ from kb.articles.reviews import KIND, TEMPLATE, parse_review, split_sections
 from kb.errors import InvalidInputError
 from kb.identity.permissions import Permission as P
 
-router = APIRouter(prefix="/reviews", tags=["reviews"])
+router = APIRouter(prefix="/reviews", tags=["reviews"], route_class=GuardedRoute)
 
 
 @router.get("/template", response_class=Response, dependencies=[requires(P.REVIEW)])
@@ -40,7 +42,7 @@ def create_review(kb: KB, user: CurrentUser, payload: ReviewIn, response: Respon
 
 
 @router.get("/{article_id}", response_model=ReviewOut, dependencies=[requires(P.REVIEW)])
-def get_review(kb: KB, user: CurrentUser, article_id: int) -> ReviewOut:
+def get_review(kb: KB, user: CurrentUser, article_id: ArticleId) -> ReviewOut:
     """A review with its sections. 404 for an unknown id, 422 when the article is not a review."""
     article = kb.store.get(article_id)
     if article.kind != KIND:
@@ -60,6 +62,6 @@ def get_review(kb: KB, user: CurrentUser, article_id: int) -> ReviewOut:
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires(P.REVIEW)],
 )
-def make_known_error(kb: KB, user: CurrentUser, article_id: int, response: Response) -> WriteAnswer:
+def make_known_error(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
     """Create a draft known-error article (KCS template) from a review, and link it from the review."""
     return answer(kb, kb.writer.create_known_error(article_id, user.username), response, created=True)

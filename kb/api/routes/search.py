@@ -7,11 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from kb.api.deps import KB, CurrentUser, requires
+from kb.api.guard import GuardedRoute
+from kb.api.params import MAX_ID
 from kb.articles.store import ArticleFilter
 from kb.identity.permissions import Permission as P
 from kb.search.results import SearchRequest, SearchResult
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], route_class=GuardedRoute)
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -54,7 +56,7 @@ def why(
     kb: KB,
     user: CurrentUser,
     q: Annotated[str, Query(description="The query.")],
-    article_id: Annotated[int, Query(description="The article expected (or not) in the answer.")],
+    article_id: Annotated[int, Query(ge=1, le=MAX_ID, description="The article expected (or not) in the answer.")],
 ) -> dict[str, Any]:
     """Why an article did or did not match a query (see :mod:`kb.search.why`). 404 for an unknown article."""
     return kb.engine.why(q, article_id).as_json()

@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from kb.api.deps import KB, CurrentUser, requires
+from kb.api.guard import GuardedRoute
+from kb.api.params import GroupId
 from kb.api.schemas.synonyms import SynonymGroupCreate
 from kb.identity.permissions import Permission as P
 
-router = APIRouter(prefix="/synonyms", tags=["synonyms"])
+router = APIRouter(prefix="/synonyms", tags=["synonyms"], route_class=GuardedRoute)
 
 
 @router.get("", dependencies=[requires(P.SYNONYM_READ)])
@@ -27,6 +29,6 @@ def add_group(kb: KB, user: CurrentUser, payload: SynonymGroupCreate) -> dict[st
 
 
 @router.delete("/{group_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[requires(P.SYNONYM_WRITE)])
-def remove_group(kb: KB, user: CurrentUser, group_id: int) -> None:
+def remove_group(kb: KB, user: CurrentUser, group_id: GroupId) -> None:
     """Remove a group; 404 when it does not exist."""
     kb.synonyms.remove(group_id)

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response, status
 
 from kb.api.deps import KB, CurrentUser, requires
+from kb.api.guard import GuardedRoute
+from kb.api.params import TicketId
 from kb.api.schemas.tickets import (
     AssignIn,
     CloseIn,
@@ -26,7 +28,7 @@ from kb.desk.workflow import Closure, NewTicket
 from kb.identity.permissions import Permission as P
 from kb.models import as_utc
 
-router = APIRouter(tags=["desk"])
+router = APIRouter(tags=["desk"], route_class=GuardedRoute)
 
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, dependencies=[requires(P.TICKET_CREATE)])
@@ -43,7 +45,7 @@ def suggest_for(kb: KB, user: CurrentUser, payload: SuggestIn) -> dict[str, Any]
 
 
 @router.get("/tickets/{ticket_id}", dependencies=[requires(P.TICKET_READ)])
-def getticket_view(kb: KB, user: CurrentUser, ticket_id: int) -> dict[str, Any]:
+def getticket_view(kb: KB, user: CurrentUser, ticket_id: TicketId) -> dict[str, Any]:
     """A ticket with its audit trail (every assignment, escalation, note and status change, with who and when)."""
     ticket = kb.desk.get(ticket_id)
     events = [
@@ -53,31 +55,31 @@ def getticket_view(kb: KB, user: CurrentUser, ticket_id: int) -> dict[str, Any]:
 
 
 @router.post("/tickets/{ticket_id}/assign", dependencies=[requires(P.TICKET_WORK)])
-def assign(kb: KB, user: CurrentUser, ticket_id: int, payload: AssignIn) -> dict[str, Any]:
+def assign(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: AssignIn) -> dict[str, Any]:
     """Assign or reassign to a resolver group (and a person)."""
     return ticket_view(kb.desk.assign(ticket_id, payload.group, user.username, assignee=payload.assignee))
 
 
 @router.post("/tickets/{ticket_id}/escalate", dependencies=[requires(P.TICKET_WORK)])
-def escalate(kb: KB, user: CurrentUser, ticket_id: int, payload: EscalateIn) -> dict[str, Any]:
+def escalate(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: EscalateIn) -> dict[str, Any]:
     """Escalate one line (L1 -> L2 -> L3); the suggestions are re-run with the work notes so far."""
     return handled_view(kb.tickets.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group))
 
 
 @router.post("/tickets/{ticket_id}/notes", dependencies=[requires(P.TICKET_WORK)])
-def add_note(kb: KB, user: CurrentUser, ticket_id: int, payload: NoteIn) -> dict[str, Any]:
+def add_note(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: NoteIn) -> dict[str, Any]:
     """Add a work note."""
     return ticket_view(kb.desk.note(ticket_id, payload.text, user.username))
 
 
 @router.post("/tickets/{ticket_id}/status", dependencies=[requires(P.TICKET_WORK)])
-def change_status(kb: KB, user: CurrentUser, ticket_id: int, payload: StatusIn) -> dict[str, Any]:
+def change_status(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: StatusIn) -> dict[str, Any]:
     """Move the ticket (409 ``illegal_transition`` with ``allowed`` when the workflow does not allow it)."""
     return ticket_view(kb.desk.move(ticket_id, payload.status, user.username))
 
 
 @router.post("/tickets/{ticket_id}/close", dependencies=[requires(P.TICKET_WORK)])
-def close(kb: KB, user: CurrentUser, ticket_id: int, payload: CloseIn) -> dict[str, Any]:
+def close(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: CloseIn) -> dict[str, Any]:
     """Close a resolved ticket (resolution and root cause required); each article used counts as having resolved
     it. The closed ticket is input for distillation (``kb tickets distill``)."""
     closure = Closure(
@@ -88,7 +90,7 @@ def close(kb: KB, user: CurrentUser, ticket_id: int, payload: CloseIn) -> dict[s
 
 
 @router.post("/tickets/{ticket_id}/deflect", dependencies=[requires(P.TICKET_DEFLECT)])
-def deflect(kb: KB, user: CurrentUser, ticket_id: int, payload: DeflectIn) -> dict[str, Any]:
+def deflect(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: DeflectIn) -> dict[str, Any]:
     """The suggested article was the fix: the ticket closes as deflected and the article's use is counted."""
     return ticket_view(kb.tickets.deflect(ticket_id, payload.article_id, user.username).ticket)
 

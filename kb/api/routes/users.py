@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from kb.api.deps import KB, Audit, CurrentUser, requires
+from kb.api.guard import GuardedRoute
 from kb.api.schemas.auth import UserIn, UserPublic
 from kb.identity.permissions import Permission as P
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=GuardedRoute)
 
 
 @router.post(

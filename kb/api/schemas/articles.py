@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from kb.articles.content import MAX_BODY_CHARS, MAX_TITLE_CHARS
+from kb.articles.content import MAX_BODY_CHARS, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS
 
 
 class ArticleCreate(BaseModel):
@@ -16,13 +16,13 @@ class ArticleCreate(BaseModel):
 
     title: str | None = Field(default=None, max_length=MAX_TITLE_CHARS)
     body: str = Field(default="", max_length=MAX_BODY_CHARS + 10_000)
-    summary: str | None = None
-    kind: str | None = None
-    service: str | None = None
-    tags: list[str] | None = None
-    error_codes: list[str] | None = None
-    status: str | None = None
-    visibility: str | None = None
+    summary: str | None = Field(default=None, max_length=MAX_SUMMARY_CHARS)
+    kind: str | None = Field(default=None, max_length=40)
+    service: str | None = Field(default=None, max_length=120)
+    tags: list[Annotated[str, Field(max_length=120)]] | None = Field(default=None, max_length=100)
+    error_codes: list[Annotated[str, Field(max_length=120)]] | None = Field(default=None, max_length=100)
+    status: str | None = Field(default=None, max_length=40)
+    visibility: str | None = Field(default=None, max_length=40)
 
 
 class ArticleUpdate(ArticleCreate):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from kb.api.params import BodyId
 from kb.api.schemas.articles import ArticlePublic, ArticleStatsOut
 
 
@@ -15,7 +16,7 @@ class StatusChange(BaseModel):
     publishing an optional review-by date (default a year ahead)."""
 
     status: Literal["draft", "in_review", "published", "retired"]
-    superseded_by: int | None = None
+    superseded_by: BodyId | None = None
     review_by: date | None = None
 
 

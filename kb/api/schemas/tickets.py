@@ -6,14 +6,16 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from kb.api.params import BodyId
+
 
 class TicketIn(BaseModel):
     """A ticket taken in by the desk; ``service`` is a catalog service type (key or Chinese name)."""
 
     title: str = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=20_000)
-    service: str
-    channel: str = "web"
+    service: str = Field(max_length=120)
+    channel: str = Field(default="web", max_length=20)
     requester: str | None = Field(default=None, max_length=200)
     priority: str | None = Field(default=None, max_length=20)
     configuration_item: str | None = Field(default=None, max_length=200)
@@ -25,7 +27,7 @@ class SuggestIn(BaseModel):
 
     title: str = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=20_000)
-    service: str
+    service: str = Field(max_length=120)
 
 
 class TicketOut(BaseModel):
@@ -73,7 +75,7 @@ class NoteIn(BaseModel):
 
 
 class StatusIn(BaseModel):
-    status: str
+    status: str = Field(max_length=40)
 
 
 class CloseIn(BaseModel):
@@ -81,10 +83,10 @@ class CloseIn(BaseModel):
 
     resolution: str = Field(default="", max_length=20_000)
     root_cause: str = Field(default="", max_length=20_000)
-    satisfaction: int | None = None
+    satisfaction: int | None = Field(default=None, ge=1, le=5)
     comment: str = Field(default="", max_length=2000)
-    articles: list[int] = Field(default_factory=list)
+    articles: list[BodyId] = Field(default_factory=list, max_length=100)
 
 
 class DeflectIn(BaseModel):
-    article_id: int
+    article_id: BodyId

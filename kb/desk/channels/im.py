@@ -19,6 +19,7 @@ from kb.errors import InvalidInputError
 CQ_REPLY = re.compile(r"\[CQ:reply,id=(-?\d+)[^\]]*\]")
 CQ_CODE = re.compile(r"\[CQ:[^\]]*\]")
 TICKET_NUMBER = re.compile(r"\bT\d{8}\b")
+MAX_NICKNAME = 60
 
 
 def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str) -> dict[str, Any]:
@@ -29,14 +30,16 @@ def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str) -> di
     """
     if event.get("post_type") != "message":
         return {}
-    user = event.get("user_id")
-    raw = str(event.get("raw_message") or event.get("message") or "")
+    user = _id_of(event.get("user_id"), "user_id")
+    raw = _text_of(event.get("raw_message") or event.get("message"))
     text = CQ_CODE.sub("", raw).strip()
     if user is None or not text:
         raise InvalidInputError("A message event needs a user_id and some text.")
-    nickname = str((event.get("sender") or {}).get("nickname") or "").strip()
+    sender = event.get("sender")
+    nickname = _text_of(sender.get("nickname") if isinstance(sender, dict) else None)[:MAX_NICKNAME].strip()
     requester = f"QQ:{user}" + (f" {nickname}" if nickname else "")
-    message_key = f"onebot:{event.get('message_id')}" if event.get("message_id") is not None else None
+    message_id = _id_of(event.get("message_id"), "message_id")
+    message_key = f"onebot:{message_id}" if message_id is not None else None
     quoted = CQ_REPLY.search(raw)
     number = TICKET_NUMBER.search(CQ_CODE.sub("", raw))
     ticket_id = tickets.thread_of([f"onebot:{quoted[1]}"] if quoted else [], number[0] if number else None)
@@ -54,3 +57,32 @@ def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str) -> di
         best = found.articles[0]
         reply += f"可以先参考知识库文章《{best.title}》（#{best.article_id}）。"
     return {"reply": reply}
+
+
+def _id_of(value: Any, name: str) -> int | None:
+    """A OneBot numeric id (``user_id``, ``message_id``): an integer, or digits in a string; None when absent.
+
+    Raises:
+        InvalidInputError: anything else (an object, a fraction, more than 20 digits).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) <= 20:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
+        raise InvalidInputError(f"{name} must be a 64-bit integer.")
+    return value
+
+
+def _text_of(value: Any) -> str:
+    """The text of a OneBot message: a string, or the ``text`` segments of the array form; "" otherwise."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts = [
+            str(seg.get("data", {}).get("text", ""))
+            for seg in value
+            if isinstance(seg, dict) and seg.get("type") == "text" and isinstance(seg.get("data"), dict)
+        ]
+        return "".join(parts)
+    return ""

@@ -1,0 +1,141 @@
+"""The API's edge: request bodies are bounded and checked before a route sees them, and every exception that
+reaches the app becomes the JSON error shape ``{"error": code, "detail": sentence}``.
+
+- :class:`GuardedRoute` (the ``route_class`` of every router): a JSON body is read up to
+  :data:`MAX_JSON_BODY_BYTES` (413 ``payload_too_large`` beyond, without reading the rest), parsed once
+  (nesting too deep for the parser: 422) and refused with 422 when it holds a lone surrogate (``"\\ud800"``), which no
+  database or UTF-8 encoder can store. Routes that read a raw body (``POST /ingest/tickets``) have no body field
+  and stream it themselves.
+- :class:`ErrorBoundary` (outermost ASGI middleware): gives each request an id (``X-Request-ID`` answer header);
+  an unexpected exception is logged with that id and answered 500 ``internal_error`` naming it, never a
+  traceback or a reset connection.
+- :class:`ErrorResponse`: JSON that never fails to encode (lone surrogates in a message become U+FFFD).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kb.errors import InvalidInputError, PayloadTooLargeError
+
+logger = logging.getLogger(__name__)
+
+#: Largest JSON request body, in bytes: an article body of 300,000 characters written as ``\\uXXXX`` escapes
+#: fits; an IM message or ticket bigger than this is refused with 413 before it is read further.
+MAX_JSON_BODY_BYTES = 4 * 1024 * 1024
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class ErrorResponse(JSONResponse):
+    """A JSON error that always encodes: text that cannot be UTF-8 (lone surrogates) is replaced, not raised."""
+
+    def render(self, content: Any) -> bytes:
+        """``content`` as compact UTF-8 JSON; unencodable characters become U+FFFD."""
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+
+
+def request_id_of(request: Request) -> str:
+    """The id :class:`ErrorBoundary` gave this request (``-`` outside it)."""
+    return str(request.scope.get("state", {}).get("request_id", "-"))
+
+
+class GuardedRoute(APIRoute):
+    """An APIRoute whose JSON body is bounded, parsed once and checked for lone surrogates (module docstring)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The FastAPI handler, preceded by the body checks when the route takes a body."""
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            await _checked_body(request)
+            return await handler(request)
+
+        return guarded
+
+
+async def _checked_body(request: Request) -> None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
+        raise PayloadTooLargeError(f"The request body is limited to {MAX_JSON_BODY_BYTES} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BODY_BYTES:
+            raise PayloadTooLargeError(f"The request body is limited to {MAX_JSON_BODY_BYTES} bytes.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request._body = body  # Starlette's cache of the body: FastAPI reads it from there
+    if not body:
+        return
+    try:
+        parsed = json.loads(body)
+    except RecursionError as exc:
+        raise InvalidInputError("The JSON body nests too deeply.") from exc
+    except ValueError:
+        return  # FastAPI answers 422 json_invalid with the position
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(parsed):
+        raise InvalidInputError("The JSON body holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text.")
+    request._json = parsed  # Starlette's cache of the parsed body: parsed once
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class ErrorBoundary:
+    """Outermost ASGI middleware: a request id for each request, and a JSON 500 for any unexpected exception."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; on an exception before the answer started, log it with the request id and answer 500."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("internal error in %s %s (request id %s)", scope["method"], scope["path"], request_id)
+            if started:
+                raise
+            answer = ErrorResponse(
+                {
+                    "error": "internal_error",
+                    "detail": f"An unexpected error occurred; it is logged with request id {request_id}.",
+                    "request_id": request_id,
+                },
+                status_code=500,
+            )
+            await answer(scope, receive, send_with_id)
