@@ -102,6 +102,10 @@ class Settings(BaseSettings):
         default=None,
         description="Service catalog YAML (SLA targets, support hours, holidays); default the bundled one.",
     )
+    mappings_dir: Path | None = Field(
+        default=None,
+        description="Folder of the site's ticket mappings (NAME.yaml), looked up by name before the bundled ones.",
+    )
     smtp_port: int = Field(default=0, ge=0, le=65535, description="Port of the e-mail intake SMTP server; 0: off.")
     intake_default_service: str = Field(
         default="日常服务", description="Service type of tickets opened by e-mail or IM."

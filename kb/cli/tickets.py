@@ -34,6 +34,7 @@ def add_parsers(sub: Any) -> None:
 def cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from kb.ingest.mapping import load_mapping
     from kb.ingest.tickets import import_tickets
     from kb.service import KnowledgeBase
 
@@ -43,7 +44,10 @@ def cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
             return _distill(kb, args, settings)
         with tqdm(unit=" rows", desc="tickets", disable=args.json, file=sys.stderr) as bar:
             report = import_tickets(
-                kb.database, args.file, args.mapping, progress=lambda rows: bar.update(rows - bar.n)
+                kb.database,
+                args.file,
+                load_mapping(args.mapping, settings.mappings_dir),
+                progress=lambda rows: bar.update(rows - bar.n),
             )
     finally:
         kb.close()

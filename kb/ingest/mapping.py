@@ -9,6 +9,7 @@ translate values (``values``, e.g. 已关闭 -> closed) and what constant to use
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -106,23 +107,62 @@ class TicketRecord(BaseModel):
         return value
 
 
-def load_mapping(name_or_path: str | Path) -> TicketMapping:
-    """A bundled mapping by name (``it-tickets-en``, ``kb-zh``) or a YAML file.
+#: What a mapping name may be: it names a file in a mappings folder, so no separators, dots or other paths.
+MAPPING_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def mapping_by_name(name: str, folder: Path | None = None) -> TicketMapping:
+    """The mapping called ``name``: ``folder/NAME.yaml`` (the site's setting ``mappings_dir``) or a bundled one
+    (``it-tickets-en``, ``kb-zh``). What a request may choose: a name, never a path.
 
     Raises:
-        InvalidInputError: no such mapping, or it is not valid (the message says what is wrong).
+        InvalidInputError: not a mapping name, no such mapping, or it is not valid (the message never quotes the
+            file).
     """
-    path = Path(name_or_path)
-    if not path.suffix and not path.exists():
-        path = MAPPINGS_DIR / f"{name_or_path}.yaml"
+    if not MAPPING_NAME.fullmatch(name):
+        raise InvalidInputError("A ticket mapping is chosen by its name: letters, digits, '-' and '_'.")
+    for where in (folder, MAPPINGS_DIR):
+        if where is not None and (where / f"{name}.yaml").is_file():
+            return load_mapping_file(where / f"{name}.yaml", name)
+    bundled = ", ".join(sorted(p.stem for p in MAPPINGS_DIR.glob("*.yaml")))
+    site = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) if folder is not None and folder.is_dir() else ""
+    raise InvalidInputError(f"No ticket mapping {name!r} (bundled: {bundled}" + (f"; site: {site})." if site else ")."))
+
+
+def load_mapping_file(path: Path, label: str | None = None) -> TicketMapping:
+    """A mapping from a YAML file the operator names (the CLI); ``label`` names it in messages.
+
+    Raises:
+        InvalidInputError: unreadable or invalid; the message gives the line or the fields, never file contents.
+    """
+    label = label or str(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return TicketMapping.model_validate(data)
     except OSError as exc:
-        bundled = ", ".join(sorted(p.stem for p in MAPPINGS_DIR.glob("*.yaml")))
-        raise InvalidInputError(f"No ticket mapping {name_or_path}: {exc.strerror} (bundled: {bundled}).") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise InvalidInputError(f"Invalid ticket mapping {path}: {exc}") from exc
+        raise InvalidInputError(f"Cannot read the ticket mapping {label}: {exc.strerror}.") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InvalidInputError(f"The ticket mapping {label} is not valid YAML{where}.") from exc
+    try:
+        return TicketMapping.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'mapping'}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        raise InvalidInputError(f"Invalid ticket mapping {label}: {problems}.") from exc
+
+
+def load_mapping(name_or_path: str | Path, folder: Path | None = None) -> TicketMapping:
+    """For the command line: a mapping by name (:func:`mapping_by_name`, ``folder`` first), or a YAML file the
+    operator names.
+
+    Raises:
+        InvalidInputError: as :func:`mapping_by_name` and :func:`load_mapping_file`.
+    """
+    if isinstance(name_or_path, str) and MAPPING_NAME.fullmatch(name_or_path):
+        return mapping_by_name(name_or_path, folder)
+    return load_mapping_file(Path(name_or_path))
 
 
 def map_row(mapping: TicketMapping, row: dict[str, Any], line: int) -> TicketRecord:

@@ -7,6 +7,7 @@ import io
 import logging
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -197,4 +198,22 @@ def test_im_event_odd_but_valid_shapes(client: TestClient) -> None:
 def test_a_50_mb_im_message_is_refused(client: TestClient) -> None:
     big = b'{"post_type": "message", "user_id": 1, "raw_message": "' + b"a" * (50 * 1024 * 1024) + b'"}'
     _json_error(post_im(client, big), 413)
+    assert _tickets(client) == 0
+
+
+def test_a_request_chooses_a_mapping_by_name_never_a_path(client: TestClient, tmp_path: Path) -> None:
+    csv_body = "id,title\n1,打印机脱机\n".encode()
+    for bad in ("/etc/passwd", "../../../etc/passwd", "kb-zh.yaml", "it-tickets-en/../kb-zh", ""):
+        body = _json_error(
+            client.post("/ingest/tickets", params={"mapping": bad}, content=csv_body), 422, "invalid_input"
+        )
+        assert "root:" not in str(body["detail"])
+    site = tmp_path / "mappings"
+    site.mkdir()
+    (site / "broken.yaml").write_text("source: x\nfields: [SECRET-LINE-CONTENT\n", encoding="utf-8")
+    (site / "wrong.yaml").write_text("source: SECRET-VALUE\nfields: 12\n", encoding="utf-8")
+    kb_of(client).settings.mappings_dir = site
+    for name in ("broken", "wrong"):
+        body = _json_error(client.post("/ingest/tickets", params={"mapping": name}, content=csv_body), 422)
+        assert "SECRET" not in str(body["detail"]), body
     assert _tickets(client) == 0

@@ -13,6 +13,7 @@ from kb.api.deps import KB, CurrentUser, requires
 from kb.api.guard import GuardedRoute
 from kb.errors import PayloadTooLargeError
 from kb.identity.permissions import Permission as P
+from kb.ingest.mapping import mapping_by_name
 from kb.ingest.tickets import import_tickets
 
 router = APIRouter(prefix="/ingest", tags=["ingest"], route_class=GuardedRoute)
@@ -26,11 +27,13 @@ async def ingest_tickets(
     kb: KB,
     user: CurrentUser,
     request: Request,
-    mapping: Annotated[str, Query(description="Bundled mapping name (it-tickets-en, kb-zh).")],
+    mapping: Annotated[str, Query(description="Mapping name (it-tickets-en, kb-zh, or one in KB_MAPPINGS_DIR).")],
     format: Annotated[Literal["csv", "jsonl", "zip"], Query(description="Body format.")] = "csv",
 ) -> dict[str, Any]:
     """Import the export in the body (CSV, JSONL or a zip holding one). Malformed rows are reported with their line
-    number and skipped; the rest imports. 413 above 200 MiB; 422 for an unknown mapping."""
+    number and skipped; the rest imports. 413 above 200 MiB; 422 for an unknown mapping (chosen by name from the
+    ``mappings_dir`` setting or the bundled ones; never a path)."""
+    chosen = mapping_by_name(mapping, kb.settings.mappings_dir)
     with tempfile.TemporaryDirectory(prefix="kb-ingest-") as tmp:
         path = Path(tmp) / f"export.{format}"
         size = 0
@@ -40,7 +43,7 @@ async def ingest_tickets(
                 if size > MAX_EXPORT_BYTES:
                     raise PayloadTooLargeError(f"A ticket export over HTTP is limited to {MAX_EXPORT_BYTES} bytes.")
                 handle.write(piece)
-        report = await run_in_threadpool(import_tickets, kb.database, path, mapping)
+        report = await run_in_threadpool(import_tickets, kb.database, path, chosen)
     return report.as_dict()
 
 
