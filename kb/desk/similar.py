@@ -27,6 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sqlalchemy import func, select
 
 from kb.db import Database
+from kb.ingest.redaction import holds_credential
 from kb.models import Ticket
 from kb.search.embedders.base import Embedder, decode_vectors
 from kb.search.text import TextAnalyzer
@@ -245,7 +246,7 @@ class ClosedTicketIndex:
                 tickets += list(session.scalars(select(Ticket).where(Ticket.id.in_(batch)).order_by(Ticket.id)))
         texts = [ticket_text(t) for t in tickets]
         vectors = decode_vectors([t.embedding for t in tickets], self.embedder.dimension)
-        rows = [SimilarTicket(t.id, t.external_id, t.title, t.resolution, t.resolver_group, 0.0) for t in tickets]
+        rows = [_row(t) for t in tickets]
         if self._vectorizer is None:
             try:
                 self._vectorizer, self._tfidf = fit_tfidf(self.analyzer, texts)
@@ -258,6 +259,17 @@ class ClosedTicketIndex:
             self._matrix = np.vstack([self._matrix, vectors])
             self._rows = self._rows + rows
             self._ids += [t.id for t in tickets]
+
+
+#: Shown instead of the title and fix of a ticket whose text held a credential (:func:`holds_credential`).
+WITHHELD = "[内容含密码，不显示]"
+
+
+def _row(t: Ticket) -> SimilarTicket:
+    """The shown row of a closed ticket; a ticket that held a credential still votes but shows no text."""
+    if holds_credential(f"{t.title}\n{t.description}\n{t.resolution}\n{t.work_notes}"):
+        return SimilarTicket(t.id, t.external_id, WITHHELD, WITHHELD, t.resolver_group, 0.0)
+    return SimilarTicket(t.id, t.external_id, t.title, t.resolution, t.resolver_group, 0.0)
 
 
 def _with_similarity(row: SimilarTicket, similarity: float) -> SimilarTicket:

@@ -10,6 +10,15 @@ Always redacted, each replaced by a bracketed label so the text still reads:
 - the value after an account or person label (联系人、报告人、申请人、用户、姓名、账号、工号、requester, user ...):
   a Chinese name, or an account / login name                                     -> ``[姓名]`` / ``[账号]``
 - names and accounts known from the ticket itself (its requester field), wherever they occur -> ``[姓名]``
+- a credential after 密码/口令/password/pwd (``密码 P@ssw0rd123``, ``password: x``), always -> ``[密码]``
+- bank card numbers: 16 to 19 digits, grouped or not, that pass the Luhn check (ISO/IEC 7812-1) -> ``[银行卡号]``
+- QQ numbers and WeChat ids after their labels (``QQ 12345678``, ``微信号 wxid_abc123``) -> ``[QQ号]`` / ``[微信号]``
+- a name right after 联系人/报修人/申请人/报告人/提交人 without a colon (``联系人张三``), or before 的账号/的电脑/...
+  (``王五的账号``), when it starts with a common Chinese surname (so ``申请人身份证`` stays)  -> ``[姓名]``
+
+Full-width digits and Latin letters (``１１０１０５…Ｘ``) are folded to ASCII first (their NFKC form; other full-width
+characters such as ``，`` and ``：`` are left as written so the text reads the same). :func:`holds_credential` tells
+whether a text carried a credential: such a ticket's text is never shown in suggestions or similar tickets.
 
 Redacted on request (settings ``redact_ip_addresses``, ``redact_host_names``): IPv4 / IPv6 addresses -> ``[IP]``,
 fully qualified host names and asset-style host names (``SRV-BJ-DB01``) -> ``[主机名]``.
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -66,6 +76,37 @@ ACCOUNT_LABEL = re.compile(
     r"(" + _ACCOUNT + r"|\d{4,12})",
     re.I,
 )
+_CREDENTIAL_VALUE = r"([!-~]{3,128})"  # printable ASCII without spaces: 密码错误 or 提示输入密码。 hold none
+CREDENTIAL = re.compile(
+    r"((?:初始|新|旧|临时|登录|登陆|开机|管理员|wifi|WiFi|Wi-Fi)?(?:密码|口令)\s*(?:是|为|改为|设为|设置为)?\s*[:：=]?\s*"
+    r"|\b(?:password|passwd|pwd|pass)\s*(?:is\s+|[:：=]\s*))" + _CREDENTIAL_VALUE,
+    re.I,
+)
+CARD_CANDIDATE = re.compile(r"(?<![\d\-])\d{4}(?:[ \-]?\d){12,15}(?![\d\-])")
+QQ_LABEL = re.compile(r"((?:QQ|扣扣|企鹅)\s*(?:号码|号)?\s*(?:是|为)?\s*[:：]?\s*)([1-9]\d{4,11})(?!\d)", re.I)
+WECHAT_LABEL = re.compile(
+    r"((?:微信|WeChat|weixin|vx|wx)\s*(?:号|id|ID)?\s*(?:是|为)?\s*[:：]?\s*)"
+    r"(wxid_[A-Za-z0-9_\-]{3,30}|[A-Za-z][A-Za-z0-9_\-]{5,19}|1[3-9]\d{9}|[1-9]\d{4,11})(?![A-Za-z0-9_\-])",
+    re.I,
+)
+#: The most common Chinese surnames (about 85% of people; 公安部 户籍 statistics), single and double.
+_SURNAMES = (
+    "欧阳|司马|上官|诸葛|东方|皇甫|令狐|慕容|"
+    "王|李|张|刘|陈|杨|黄|赵|吴|周|徐|孙|马|朱|胡|郭|何|林|罗|高|郑|梁|谢|宋|唐|许|韩|邓|冯|曹|彭|曾|肖|田|董|潘|"
+    "袁|蔡|蒋|余|于|杜|叶|程|魏|苏|吕|丁|任|卢|姚|沈|钟|姜|崔|谭|陆|范|汪|廖|石|金|韦|贾|夏|付|方|邹|熊|白|孟|秦|"
+    "邱|侯|江|尹|薛|闫|段|雷|龙|黎|史|陶|贺|毛|郝|顾|龚|邵|万|覃|武|钱|戴|严|欧|莫|孔|向|常|汤|康|易|乔|赖|文"
+)
+_NAME_END = (
+    r"(?=$|[\s,，。；;、:：)）(（.!！?？]|先生|女士|老师|经理|工|同事|的|反映|反馈|来电|报修|称|说|电话|手机"
+    r"|申请|需要|要求|无法|不能|在|于|和|与)"
+)
+_SURNAMED = r"((?:" + _SURNAMES + r")[\u4e00-\u9fff]{1,2}?)"
+NAME_NO_COLON = re.compile(r"((?:联系人|报修人|申请人|报告人|提交人|请求人|使用人)\s*)" + _SURNAMED + _NAME_END)
+NAME_BEFORE_OWN = re.compile(
+    r"(?<![\u4e00-\u9fff])" + _SURNAMED + r"(?=的(?:账号|帐号|账户|电脑|邮箱|手机|密码|工号|笔记本))"
+)
+_FULL_WIDTH_ALNUM = {cp: unicodedata.normalize("NFKC", chr(cp)) for cp in range(0xFF10, 0xFF5B) if chr(cp).isalnum()}
+
 IPV4 = re.compile(r"(?<![\w.])(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}(?![\w.]|\.\d)")
 IPV6_CANDIDATE = re.compile(r"(?<![A-Za-z0-9_:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![A-Za-z0-9_:])")
 HOST = re.compile(
@@ -84,21 +125,56 @@ class Redactor:
 
     def redact(self, text: str, known_names: Iterable[str] = ()) -> str:
         """``text`` with personal data replaced by labels; ``known_names`` (a ticket's requester ...) too."""
+        text = fold_full_width(text)
+        text = CREDENTIAL.sub(lambda m: m.group(1) + "[密码]", text)
         for name in sorted({n.strip() for n in known_names if n and len(n.strip()) >= 2}, key=len, reverse=True):
             text = text.replace(name, "[姓名]")
         text = EMAIL.sub("[邮箱]", text)
         text = ID_CARD.sub("[身份证号]", text)
+        text = CARD_CANDIDATE.sub(_bank_card, text)
+        text = QQ_LABEL.sub(lambda m: m.group(1) + "[QQ号]", text)
+        text = WECHAT_LABEL.sub(lambda m: m.group(1) + "[微信号]", text)
         text = PHONE_LABEL.sub(lambda m: m.group(1) + "[电话]", text)
         text = MOBILE.sub("[手机号]", text)
         text = LANDLINE.sub("[电话]", text)
         text = EXTENSION.sub(lambda m: m.group(1) + "[电话]", text)
         text = ACCOUNT_LABEL.sub(lambda m: m.group(1) + "[账号]", text)
         text = PERSON_LABEL.sub(lambda m: m.group(1) + ("[姓名]" if _is_chinese(m.group(2)) else "[账号]"), text)
+        text = NAME_NO_COLON.sub(lambda m: m.group(1) + "[姓名]", text)
+        text = NAME_BEFORE_OWN.sub("[姓名]", text)
         if self.ips:
             text = IPV6_CANDIDATE.sub(_ipv6, IPV4.sub("[IP]", text))
         if self.hosts:
             text = HOST.sub("[主机名]", text)
         return text
+
+
+def fold_full_width(text: str) -> str:
+    """``text`` with full-width digits and Latin letters (U+FF10..U+FF5A) replaced by their NFKC (ASCII) form."""
+    return text.translate(_FULL_WIDTH_ALNUM)
+
+
+def holds_credential(text: str) -> bool:
+    """True when ``text`` carries a credential after a password label (the :data:`CREDENTIAL` pattern, on the
+    full-width-folded text). A ticket whose text does is never shown in suggestions or similar tickets."""
+    return bool(text) and CREDENTIAL.search(fold_full_width(text)) is not None
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn check (ISO/IEC 7812-1 annex B) on a string of digits: from the right, double every second digit,
+    subtract 9 from results over 9; valid when the sum is divisible by 10."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _bank_card(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return "[银行卡号]" if 16 <= len(digits) <= 19 and luhn_ok(digits) else match.group(0)
 
 
 def _ipv6(match: re.Match[str]) -> str:

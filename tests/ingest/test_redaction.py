@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.ingest.redaction import Redactor
+from kb.ingest.redaction import Redactor, fold_full_width, holds_credential, luhn_ok
 
 # (text, must disappear, must stay)
 CASES: list[tuple[str, list[str], list[str]]] = [
@@ -42,6 +42,24 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("提交人：刘洋 提交时间 09:12:30，联系人：周杰", ["刘洋", "周杰"], ["09:12:30"]),
     ("请拨打13812345678或发邮件到it-support@example.cn联系我", ["13812345678", "it-support@example.cn"], []),
     ("我的身份证是320102199912310017，手机是18900001234", ["320102199912310017", "18900001234"], []),
+    # issue 11: credentials, full-width digits, bank cards, QQ / WeChat ids, names without a colon
+    ("VPN 登录失败，密码 P@ssw0rd123 已试过三次", ["P@ssw0rd123"], ["VPN"]),
+    ("初始密码是Abc#2026，请用户首次登录后修改", ["Abc#2026"], ["首次登录"]),
+    ("口令：Qwer1234!! 过期，错误 0x800704CF", ["Qwer1234!!"], ["0x800704CF"]),
+    ("user says password: hunter2x works on OWA but not on Teams", ["hunter2x"], ["OWA", "Teams"]),
+    ("wifi密码=Guest8888 连不上", ["Guest8888"], []),
+    (
+        "身份证号１１０１０５１９９００３０７８８７６，手机１３８１２３４５６７８",
+        ["110105199003078876", "13812345678"],
+        [],
+    ),
+    ("报销卡 6222 0212 3456 7890 128 无法入账", ["6222 0212 3456 7890 128", "6222", "128"], ["无法入账"]),
+    ("工资卡号6214830123456781，申请挂失", ["6214830123456781"], ["挂失"]),
+    ("QQ 12345678 联系，QQ号：987654321", ["12345678", "987654321"], []),
+    ("微信号 wxid_abc123 已加好友，微信：zhang_wei88", ["wxid_abc123", "zhang_wei88"], []),
+    ("联系人张三反映打印机卡纸", ["张三"], ["打印机卡纸"]),
+    ("报修人欧阳娜娜来电说无法上网", ["欧阳娜娜"], ["无法上网"]),
+    ("王五的账号被锁定，李小明的电脑蓝屏", ["王五", "李小明"], ["被锁定", "蓝屏"]),
 ]
 
 
@@ -71,3 +89,28 @@ def test_network_identifiers_only_on_request() -> None:
     for secret in ("10.20.30.40", "db01.corp.example.com", "SRV-BJ-DB01", "fe80::1ff:fe23:4567:890a"):
         assert secret not in out
     assert "3.6.3" in Redactor(ips=True).redact("版本 3.6.3")
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "text",
+    [
+        "反映 Outlook 一直提示输入密码。",  # no value after the label
+        "密码错误，账户被锁",
+        "password reset page does not load",
+        "申请人身份证复印件已上传",  # 身 is no surname: not a name
+        "订单 6222021234567890127 已付款",  # 19 digits failing Luhn: not a card
+        "财务部的账号权限",
+    ],
+)
+def test_look_alikes_are_kept(text: str) -> None:
+    assert Redactor().redact(text) == text
+
+
+@pytest.mark.security
+def test_credentials_are_flagged_and_luhn_is_checked() -> None:
+    assert holds_credential("登录密码 P@ssw0rd123")
+    assert holds_credential("密码：１２３４５６Ａｂ")  # full-width folded first
+    assert not holds_credential("提示输入密码。") and not holds_credential("")
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+    assert fold_full_width("工号１２３ＡＢ，：") == "工号123AB，："  # only digits and letters fold
