@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -64,6 +65,7 @@ class Article(Base):
     error_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default="published", index=True)
     visibility: Mapped[str] = mapped_column(String(20), default="internal")
+    restricted_to: Mapped[list[str]] = mapped_column(JSON, default=list)  # roles or groups (migration 0008)
     source: Mapped[str] = mapped_column(String(40), default="api")
     collection: Mapped[str | None] = mapped_column(String(200), nullable=True)
     source_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
@@ -263,10 +265,40 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
     # Base32 TOTP secret (RFC 6238) once enrolled (``kb users totp``); None before.
     totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The RFC 6238 time step of the last accepted code: a code of this step or earlier is refused (replay).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_by: Mapped[str] = mapped_column(String(120))
+
+
+class ServiceToken(Base):
+    """A service account of an integration (ticket system, IM bot, e-mail intake): its name, the scopes (roles)
+    it acts with, and the SHA-256 of its API token (the token itself is shown once). Revoked tokens stay listed."""
+
+    __tablename__ = "service_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(120))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SecuritySetting(Base):
+    """A security setting the security administrator changes at run time (password policy, administrator
+    CIDR allow-list), as JSON; it overrides the ``KB_`` setting of the same meaning."""
+
+    __tablename__ = "security_settings"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(120))
 
 
 class PasswordHistory(Base):

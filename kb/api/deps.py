@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -21,28 +20,13 @@ from kb.identity.accounts import Account
 from kb.identity.audit import DENIED, AuditContext
 from kb.identity.observer import CURRENT
 from kb.identity.permissions import Permission, allowed, holders
+from kb.identity.scopes import EDITOR_ROLES, Principal
 from kb.service import KnowledgeBase
 
-#: Roles that may read and search articles that are not published (drafts, reviews in progress, retired).
-EDITOR_ROLES = ("kb_editor",)
+__all__ = ["EDITOR_ROLES", "KB", "Audit", "CurrentUser", "Principal", "SessionUser", "requires"]
+
 #: Name of the session cookie.
 SESSION_COOKIE = "kb_session"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is acting: a logged-in user's name, roles and resolver groups."""
-
-    username: str
-    roles: tuple[str, ...]
-    groups: tuple[str, ...] = ()
-
-    def require_editor(self, what: str) -> None:
-        """Raise :class:`ForbiddenError` unless the principal has an editor role; ``what`` names the action."""
-        if not set(self.roles) & set(EDITOR_ROLES):
-            raise ForbiddenError(
-                f"{what} needs the editor role; {self.username} has {', '.join(self.roles) or 'none'}."
-            )
 
 
 def get_kb(request: Request) -> KnowledgeBase:

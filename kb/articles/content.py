@@ -60,6 +60,7 @@ _KNOWN_KEYS = (
     "error_codes",
     "status",
     "visibility",
+    "restricted_to",
 )
 
 
@@ -81,6 +82,8 @@ class ArticleContent(BaseModel):
     error_codes: list[str] = Field(default_factory=list)
     status: str = "published"
     visibility: str = "internal"
+    #: Roles or resolver groups that may see a ``restricted`` article (kb.identity.scopes.article_visible).
+    restricted_to: list[str] = Field(default_factory=list, max_length=50)
     meta: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("title")
@@ -112,7 +115,7 @@ class ArticleContent(BaseModel):
             raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}")
         return value
 
-    @field_validator("tags", "error_codes")
+    @field_validator("tags", "error_codes", "restricted_to")
     @classmethod
     def _clean_list(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(v.strip() for v in value if v and v.strip()))
@@ -124,7 +127,10 @@ class ArticleContent(BaseModel):
 
     def content_hash(self) -> str:
         """SHA-256 (hex) of the canonical JSON of all fields; equal content gives equal hashes."""
-        payload = json.dumps(self.model_dump(), sort_keys=True, ensure_ascii=False, default=str)
+        fields = self.model_dump()
+        if not fields["restricted_to"]:
+            del fields["restricted_to"]  # articles stored before restricted_to existed keep their hash
+        payload = json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -232,6 +238,7 @@ def parse_markdown(text: str, *, fallback_title: str | None = None, **overrides:
         "summary": _as_text(front.get("summary") or front.get("description")),
         "tags": _as_list(front.get("tags", front.get("keywords"))),
         "error_codes": _as_list(front.get("error_codes")),
+        "restricted_to": _as_list(front.get("restricted_to")),
         "meta": {k: _jsonable(v) for k, v in front.items() if k not in _KNOWN_KEYS},
     }
     for key in ("kind", "service", "status", "visibility"):
@@ -273,6 +280,8 @@ def to_markdown(content: ArticleContent) -> str:
         front["error_codes"] = content.error_codes
     front["status"] = content.status
     front["visibility"] = content.visibility
+    if content.restricted_to:
+        front["restricted_to"] = content.restricted_to
     front.update(content.meta)
     header = yaml.safe_dump(front, allow_unicode=True, sort_keys=False).strip()
     return f"---\n{header}\n---\n{content.body}"

@@ -20,6 +20,7 @@ from kb.articles.content import ArticleContent
 from kb.articles.lifecycle import check_transition, default_review_by
 from kb.db import Database
 from kb.errors import ConflictError, InvalidInputError, NotFoundError
+from kb.identity.scopes import Principal, article_visible
 from kb.models import Article, ArticleVersion, OutboxEntry, utcnow
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class ArticleSummary:
     visibility: str
     version: int
     superseded_by: int | None
+    restricted_to: list[str]
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,14 @@ class ArticleFilter:
     kinds: Sequence[str] = ()
     services: Sequence[str] = ()
     tags: Sequence[str] = ()
+    #: Who is looking (kb.identity.scopes.article_visible); None: the system itself, which sees everything.
+    viewer: Principal | None = None
 
     def matches(self, article: Article | ArticleSummary) -> bool:
-        """Whether ``article`` passes every filter (tags: the article has all of them)."""
+        """Whether ``article`` passes every filter (tags: the article has all of them) and ``viewer`` may see it."""
         return (
-            (not self.statuses or article.status in self.statuses)
+            article_visible(self.viewer, article.visibility, article.restricted_to or ())
+            and (not self.statuses or article.status in self.statuses)
             and (not self.kinds or article.kind in self.kinds)
             and (not self.services or article.service in self.services)
             and all(tag in (article.tags or []) for tag in self.tags)
@@ -83,6 +88,7 @@ def content_of(article: Article) -> ArticleContent:
         error_codes=list(article.error_codes or []),
         status=article.status,
         visibility=article.visibility,
+        restricted_to=list(article.restricted_to or []),
         meta=dict(article.meta or {}),
     )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from kb.desk.suggest import Suggester, Suggestions
 from kb.desk.workflow import Closure, Desk, NewTicket
 from kb.errors import InvalidInputError
+from kb.identity.scopes import CHANNEL, Principal
 from kb.models import Ticket
 
 
@@ -51,22 +52,25 @@ class TicketDesk:
         """The ticket a channel message belongs to (see :meth:`kb.desk.workflow.Desk.thread_of`), None if new."""
         return self.desk.thread_of(message_keys, number)
 
-    def suggest(self, title: str, description: str, service: str) -> Suggestions:
-        """Suggestions for a ticket that lives elsewhere (nothing is stored).
+    def suggest(self, title: str, description: str, service: str, *, viewer: Principal = CHANNEL) -> Suggestions:
+        """Suggestions for a ticket that lives elsewhere (nothing is stored), as ``viewer`` may see them.
 
         Raises:
             InvalidInputError: unknown service type.
         """
-        return self.suggester.suggest(suggestion_text(title, description), service)
+        return self.suggester.suggest(suggestion_text(title, description), service, viewer)
 
-    def take_in(self, new: NewTicket, actor: str, *, message_key: str | None = None) -> Handled:
-        """Open a ticket from any channel: suggestions for its text, then one transaction that creates it, records
-        the suggestions and remembers the channel's ``message_key`` (e-mail Message-ID, IM message id).
+    def take_in(
+        self, new: NewTicket, actor: str, *, message_key: str | None = None, viewer: Principal = CHANNEL
+    ) -> Handled:
+        """Open a ticket from any channel: suggestions for its text (as ``viewer`` may see them: by default the
+        channels', public articles only), then one transaction that creates it, records the suggestions and
+        remembers the channel's ``message_key`` (e-mail Message-ID, IM message id).
 
         Raises:
             InvalidInputError: unknown service type or channel, empty title.
         """
-        found = self.suggester.suggest(suggestion_text(new.title, new.description), new.service)
+        found = self.suggester.suggest(suggestion_text(new.title, new.description), new.service, viewer)
         ticket = self.desk.open(new, actor, suggested=found.record(), message_key=message_key)
         return Handled(ticket, found)
 
@@ -78,7 +82,9 @@ class TicketDesk:
         """
         return Handled(self.desk.note(ticket_id, text, actor, message_key=message_key))
 
-    def escalate(self, ticket_id: int, actor: str, *, reason: str, group: str | None = None) -> Handled:
+    def escalate(
+        self, ticket_id: int, actor: str, *, reason: str, group: str | None = None, viewer: Principal = CHANNEL
+    ) -> Handled:
         """Raise the support line and re-run the suggestions with everything learnt so far (title, description,
         work notes): one search and one encode, recorded in the escalation's transaction.
 
@@ -89,7 +95,7 @@ class TicketDesk:
         ticket = self.desk.get(ticket_id)
         text = suggestion_text(ticket.title, ticket.description, ticket.work_notes)
         try:
-            found: Suggestions | None = self.suggester.suggest(text, ticket.service or "")
+            found: Suggestions | None = self.suggester.suggest(text, ticket.service or "", viewer)
         except InvalidInputError:  # an imported ticket whose service type is not in the catalog
             found = None
         suggested = found.record() if found is not None else None

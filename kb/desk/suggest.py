@@ -16,9 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from kb.articles.store import ArticleFilter
 from kb.config import MAX_QUERY_CHARS
 from kb.desk.similar import Assignment, ClosedTicketIndex, SimilarTicket, TicketVectors, vote
 from kb.desk.sla import ServiceCatalog
+from kb.identity.permissions import Permission
+from kb.identity.scopes import CHANNEL, Principal
 from kb.search.engine import SearchEngine
 from kb.search.results import SearchHit, SearchRequest
 
@@ -55,13 +58,15 @@ class Suggestions:
     assignment: Assignment
     sla: SlaTerms
     group: GroupContact
+    #: Whether the caller may see :attr:`similar` (other people's tickets); they are recorded and vote either way.
+    show_similar: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON the API and the channels answer with."""
         return {
             "articles": [asdict(a) for a in self.articles],
             "low_confidence": self.low_confidence,
-            "similar_tickets": [asdict(s) for s in self.similar],
+            "similar_tickets": [asdict(s) for s in self.similar] if self.show_similar else [],
             "assignment": asdict(self.assignment),
             "sla": asdict(self.sla),
             "group": asdict(self.group),
@@ -95,15 +100,18 @@ class Suggester:
         self.closed_tickets = closed_tickets
         self.catalog = catalog
 
-    def suggest(self, text: str, service: str) -> Suggestions:
+    def suggest(self, text: str, service: str, viewer: Principal = CHANNEL) -> Suggestions:
         """Suggestions for a ticket with ``text`` (title + description, work notes at escalation) and ``service``
-        (catalog key or name). One search and one encode of the text.
+        (catalog key or name), as ``viewer`` may see them: only the articles they may read (by default the
+        e-mail / IM channel's: public ones), and similar past tickets only for callers who read tickets
+        (``ticket.groups``; recorded and voting either way). One search and one encode of the text.
 
         Raises:
             InvalidInputError: unknown service type.
         """
         level = self.catalog.service(service)
-        result = self.engine.search(SearchRequest(text[:MAX_QUERY_CHARS], limit=ARTICLES_SHOWN))
+        visible = ArticleFilter(viewer=viewer)
+        result = self.engine.search(SearchRequest(text[:MAX_QUERY_CHARS], limit=ARTICLES_SHOWN, filters=visible))
         nearest = self.closed_tickets.nearest(self.vectors.encode(text), text)
         assignment = vote(
             [s.resolver_group for s in nearest], np.array([s.similarity for s in nearest], dtype=np.float32)
@@ -115,4 +123,5 @@ class Suggester:
             assignment=assignment,
             sla=SlaTerms(level.name, level.hours, level.response_minutes, level.resolution_minutes),
             group=GroupContact(level.group, level.contact),
+            show_similar=viewer.may(Permission.TICKET_GROUPS),
         )

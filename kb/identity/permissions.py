@@ -36,20 +36,30 @@ class Permission(StrEnum):
     IMPORT = "import"
     SLA_CHECK = "sla.check"
     USER_ADMIN = "user.admin"
+    SECURITY_ADMIN = "security.admin"
     AUDIT_READ = "audit.read"
+    # What a caller may see inside a route (kb.identity.scopes), not route permissions:
+    TICKET_GROUPS = "ticket.groups"
+    TICKET_ALL = "ticket.all"
+    ARTICLE_INTERNAL = "article.internal"
+    ARTICLE_ALL = "article.all"
+    PERSONAL_DATA = "personal_data"
 
 
 P = Permission
 _DESK = {
-    *(P.SEARCH, P.ARTICLE_READ, P.ARTICLE_FEEDBACK),
+    *(P.SEARCH, P.ARTICLE_READ, P.ARTICLE_FEEDBACK, P.ARTICLE_INTERNAL, P.PERSONAL_DATA, P.TICKET_GROUPS),
     *(P.TICKET_CREATE, P.TICKET_READ, P.TICKET_WORK, P.TICKET_DEFLECT, P.SUGGEST, P.SLA_CHECK),
 }
 
 #: role -> the permissions it grants. Roles hold nothing beyond this table.
 GRANTS: dict[str, frozenset[Permission]] = {
-    "requester": frozenset({P.SEARCH, P.ARTICLE_READ, P.ARTICLE_FEEDBACK, P.TICKET_CREATE, P.TICKET_DEFLECT}),
+    "requester": frozenset(
+        {P.SEARCH, P.ARTICLE_READ, P.ARTICLE_FEEDBACK, P.TICKET_CREATE, P.TICKET_READ, P.TICKET_DEFLECT}
+    ),
     "agent": frozenset(_DESK),
     "engineer": frozenset(_DESK | {P.ANALYSIS}),
+    "desk_lead": frozenset(_DESK | {P.ANALYSIS, P.TICKET_ALL}),
     "kb_editor": frozenset(
         {
             P.SEARCH,
@@ -61,10 +71,12 @@ GRANTS: dict[str, frozenset[Permission]] = {
             P.SYNONYM_WRITE,
             P.DISTILL,
             P.ANALYSIS,
+            P.ARTICLE_INTERNAL,
+            P.ARTICLE_ALL,
         }
     ),
     "sysadmin": frozenset({P.USER_ADMIN, P.IMPORT, P.SYNONYM_READ}),
-    "secadmin": frozenset(),
+    "secadmin": frozenset({P.SECURITY_ADMIN}),
     "auditadmin": frozenset({P.AUDIT_READ}),
 }
 #: Permissions every caller has, or that are checked by other means than roles.

@@ -4,10 +4,11 @@
 
     requester    own tickets, public articles, feedback
     agent        L1 desk: tickets of their groups, internal articles, notes, escalation
-    engineer     L2/L3: as agent
+    engineer     L2/L3: as agent, and the operations analysis
+    desk_lead    值班长 / desk lead: as engineer, and every ticket whatever its group
     kb_editor    drafts, review, publish, distillation
     sysadmin     系统管理员: users, settings, imports, index (not the audit trail)
-    secadmin     安全管理员: roles, password policy, lockouts
+    secadmin     安全管理员: roles, password policy, lockouts, IP allow-lists
     auditadmin   审计管理员: read and export the audit trail only
 
 One person may hold at most one of the three administrator roles. What each role may do is the permission table

@@ -13,7 +13,7 @@ from kb.config import Settings
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.helpers import TEST_PASSWORD, TEST_USER, anonymous, kb_of, login, totp_now
+from tests.helpers import TEST_PASSWORD, TEST_ROLES, TEST_USER, anonymous, kb_of, login, totp_now
 
 pytestmark = pytest.mark.security
 
@@ -41,7 +41,7 @@ def test_login_sets_a_strict_http_only_secure_cookie_and_answers_a_bearer_token(
     assert anonymous_client.get("/auth/me").json()["username"] == TEST_USER  # the cookie alone
     bearer = anonymous(anonymous_client)
     bearer.headers["Authorization"] = f"Bearer {body['token']}"
-    assert bearer.get("/auth/me").json()["roles"] == ["agent", "kb_editor", "sysadmin"]
+    assert bearer.get("/auth/me").json()["roles"] == TEST_ROLES
 
 
 def test_logout_ends_the_session_and_a_reused_token_answers_401(client: TestClient) -> None:

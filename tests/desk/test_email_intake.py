@@ -47,7 +47,7 @@ def test_malformed_mail_bounces_and_changes_nothing(smtp: tuple[KnowledgeBase, i
 
 def test_qq_bot_webhook_opens_and_threads_tickets(client: TestClient) -> None:
 
-    article = create(client, NO_LICENSES)
+    article = create(client, NO_LICENSES, visibility="public")  # IM replies name public articles only
     first = post_im(client, onebot(501, "远程桌面连不上，提示没有可用的许可证"))
     assert first.status_code == 200
     reply = first.json()["reply"]

@@ -21,6 +21,7 @@ from kb.api.views import answer, detail
 from kb.articles.content import parse_markdown
 from kb.articles.store import ArticleFilter, content_of
 from kb.identity.permissions import Permission as P
+from kb.identity.scopes import visible_article
 
 router = APIRouter(prefix="/articles", tags=["articles"], route_class=GuardedRoute)
 
@@ -45,7 +46,7 @@ def list_articles(
     statuses = tuple(status_ or (() if is_editor else ("published",)))
     if set(statuses) - {"published"}:
         user.require_editor("Listing articles that are not published")
-    flt = ArticleFilter(statuses=statuses, kinds=tuple(kind or ()), services=tuple(service or ()))
+    flt = ArticleFilter(statuses=statuses, kinds=tuple(kind or ()), services=tuple(service or ()), viewer=user)
     items, total = kb.store.list_articles(flt, offset, limit)
     return ArticleList(
         total=total,
@@ -66,7 +67,7 @@ def get_article(
     """One article with rendered HTML and counts. 404 when it does not exist. A retired article replaced by
     another names it in ``superseded_by`` and in a ``Link: </articles/Y>; rel="successor-version"`` header
     (RFC 5829)."""
-    article = kb.store.get(article_id)
+    article = visible_article(user, kb.store.get(article_id))
     if article.status in ("draft", "in_review"):
         user.require_editor(f"Reading article {article_id} ({article.status})")
     if count_view:

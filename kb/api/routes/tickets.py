@@ -26,6 +26,7 @@ from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
 from kb.desk.workflow import Closure, NewTicket
 from kb.identity.permissions import Permission as P
+from kb.identity.scopes import visible_article, visible_ticket
 from kb.models import as_utc
 
 router = APIRouter(tags=["desk"], route_class=GuardedRoute)
@@ -35,19 +36,22 @@ router = APIRouter(tags=["desk"], route_class=GuardedRoute)
 def createticket_view(kb: KB, user: CurrentUser, payload: TicketIn) -> dict[str, Any]:
     """Take in a ticket from any channel (web, email, im, phone, api); answers the ticket with its SLA targets and
     the suggestions (articles with the low-confidence flag, similar tickets, SLA, group contact, assignment)."""
-    return handled_view(kb.tickets.take_in(NewTicket(**payload.model_dump()), user.username))
+    fields = payload.model_dump()
+    if not user.may(P.TICKET_GROUPS):  # a requester asks for themself
+        fields["requester"] = user.username
+    return handled_view(kb.tickets.take_in(NewTicket(**fields), user.username, viewer=user))
 
 
 @router.post("/suggest", dependencies=[requires(P.SUGGEST)])
 def suggest_for(kb: KB, user: CurrentUser, payload: SuggestIn) -> dict[str, Any]:
     """Suggestions for a ticket that lives elsewhere (nothing is stored)."""
-    return kb.tickets.suggest(payload.title, payload.description, payload.service).as_dict()
+    return kb.tickets.suggest(payload.title, payload.description, payload.service, viewer=user).as_dict()
 
 
 @router.get("/tickets/{ticket_id}", dependencies=[requires(P.TICKET_READ)])
 def getticket_view(kb: KB, user: CurrentUser, ticket_id: TicketId) -> dict[str, Any]:
     """A ticket with its audit trail (every assignment, escalation, note and status change, with who and when)."""
-    ticket = kb.desk.get(ticket_id)
+    ticket = visible_ticket(user, kb.desk.get(ticket_id))
     events = [
         {"kind": e.kind, "actor": e.actor, "at": e.created_at.isoformat(), **e.data} for e in kb.desk.events(ticket_id)
     ]
@@ -57,24 +61,29 @@ def getticket_view(kb: KB, user: CurrentUser, ticket_id: TicketId) -> dict[str, 
 @router.post("/tickets/{ticket_id}/assign", dependencies=[requires(P.TICKET_WORK)])
 def assign(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: AssignIn) -> dict[str, Any]:
     """Assign or reassign to a resolver group (and a person)."""
+    visible_ticket(user, kb.desk.get(ticket_id))
     return ticket_view(kb.desk.assign(ticket_id, payload.group, user.username, assignee=payload.assignee))
 
 
 @router.post("/tickets/{ticket_id}/escalate", dependencies=[requires(P.TICKET_WORK)])
 def escalate(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: EscalateIn) -> dict[str, Any]:
     """Escalate one line (L1 -> L2 -> L3); the suggestions are re-run with the work notes so far."""
-    return handled_view(kb.tickets.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group))
+    visible_ticket(user, kb.desk.get(ticket_id))
+    escalated = kb.tickets.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group, viewer=user)
+    return handled_view(escalated)
 
 
 @router.post("/tickets/{ticket_id}/notes", dependencies=[requires(P.TICKET_WORK)])
 def add_note(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: NoteIn) -> dict[str, Any]:
     """Add a work note."""
+    visible_ticket(user, kb.desk.get(ticket_id))
     return ticket_view(kb.desk.note(ticket_id, payload.text, user.username))
 
 
 @router.post("/tickets/{ticket_id}/status", dependencies=[requires(P.TICKET_WORK)])
 def change_status(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: StatusIn) -> dict[str, Any]:
     """Move the ticket (409 ``illegal_transition`` with ``allowed`` when the workflow does not allow it)."""
+    visible_ticket(user, kb.desk.get(ticket_id))
     return ticket_view(kb.desk.move(ticket_id, payload.status, user.username))
 
 
@@ -82,6 +91,7 @@ def change_status(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: Statu
 def close(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: CloseIn) -> dict[str, Any]:
     """Close a resolved ticket (resolution and root cause required); each article used counts as having resolved
     it. The closed ticket is input for distillation (``kb tickets distill``)."""
+    visible_ticket(user, kb.desk.get(ticket_id))
     closure = Closure(
         payload.resolution, payload.root_cause, payload.satisfaction, payload.comment, tuple(payload.articles)
     )
@@ -92,6 +102,8 @@ def close(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: CloseIn) -> d
 @router.post("/tickets/{ticket_id}/deflect", dependencies=[requires(P.TICKET_DEFLECT)])
 def deflect(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: DeflectIn) -> dict[str, Any]:
     """The suggested article was the fix: the ticket closes as deflected and the article's use is counted."""
+    visible_ticket(user, kb.desk.get(ticket_id))
+    visible_article(user, kb.store.get(payload.article_id))
     return ticket_view(kb.tickets.deflect(ticket_id, payload.article_id, user.username).ticket)
 
 

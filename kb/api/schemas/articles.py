@@ -23,6 +23,7 @@ class ArticleCreate(BaseModel):
     error_codes: list[Annotated[str, Field(max_length=120)]] | None = Field(default=None, max_length=100)
     status: str | None = Field(default=None, max_length=40)
     visibility: str | None = Field(default=None, max_length=40)
+    restricted_to: list[Annotated[str, Field(max_length=120)]] | None = Field(default=None, max_length=50)
 
 
 class ArticleUpdate(ArticleCreate):
@@ -41,6 +42,7 @@ class ArticlePublic(BaseModel):
     error_codes: list[str]
     status: str
     visibility: str
+    restricted_to: list[str]
     source: str
     collection: str | None
     source_path: str | None

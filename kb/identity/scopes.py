@@ -1,0 +1,129 @@
+"""Who may see which ticket and which article (访问控制 and 有限制的共享, GB/T 22239-2019 7.1.4.2): the one place
+for both rules, in a per-row form (:func:`ticket_visible`, :func:`article_visible`) and a SQL form
+(:func:`ticket_clause`) for lists.
+
+Tickets:
+
+- a caller whose roles grant ``ticket.all`` (desk_lead) sees every ticket;
+- a caller whose roles grant ``ticket.groups`` (agent, engineer) sees the tickets of their resolver groups, the
+  tickets not yet assigned to a group (the intake queue L1 triages) and the tickets assigned to them;
+- anyone sees the tickets they asked for (``tickets.requester`` is their user name).
+
+Articles, by ``visibility``:
+
+- ``public``: everyone, including the e-mail and IM channels (:data:`CHANNEL`);
+- ``internal``: callers whose roles grant ``article.internal`` (the desk roles and kb_editor);
+- ``restricted``: callers holding one of the roles or groups in ``restricted_to``, and callers whose roles grant
+  ``article.all`` (kb_editor, who maintains every article).
+
+A ticket or article the caller may not see answers 404 exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, false, func, or_, true
+
+from kb.errors import ForbiddenError, NotFoundError
+from kb.identity.permissions import Permission, allowed
+from kb.models import Article, Ticket
+
+#: Roles that may read and search articles that are not published (drafts, reviews in progress, retired).
+EDITOR_ROLES = ("kb_editor",)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a user's name (case-folded), roles and resolver groups."""
+
+    username: str
+    roles: tuple[str, ...]
+    groups: tuple[str, ...] = ()
+
+    def may(self, permission: Permission) -> bool:
+        """True when one of the principal's roles grants ``permission``."""
+        return allowed(self.roles, permission)
+
+    def require_editor(self, what: str) -> None:
+        """Raise :class:`ForbiddenError` unless the principal has an editor role; ``what`` names the action."""
+        if not set(self.roles) & set(EDITOR_ROLES):
+            raise ForbiddenError(
+                f"{what} needs the editor role; {self.username} has {', '.join(self.roles) or 'none'}."
+            )
+
+
+#: Who reads through the e-mail and IM channels: an unauthenticated requester, who sees public articles only.
+CHANNEL = Principal("(channel)", ())
+
+
+def ticket_visible(principal: Principal, ticket: Ticket) -> bool:
+    """Whether ``principal`` may see ``ticket`` (rules in the module docstring)."""
+    if principal.may(Permission.TICKET_ALL):
+        return True
+    if (ticket.requester or "").strip().casefold() == principal.username:
+        return True
+    if not principal.may(Permission.TICKET_GROUPS):
+        return False
+    return (
+        ticket.resolver_group is None
+        or ticket.resolver_group in principal.groups
+        or (ticket.assignee or "").casefold() == principal.username
+    )
+
+
+def ticket_clause(principal: Principal) -> ColumnElement[bool]:
+    """The SQL form of :func:`ticket_visible`, for ``select(Ticket).where(ticket_clause(p))``."""
+    if principal.may(Permission.TICKET_ALL):
+        return true()
+    own = func.lower(func.trim(Ticket.requester)) == principal.username
+    if not principal.may(Permission.TICKET_GROUPS):
+        return own
+    group = Ticket.resolver_group.in_(principal.groups) if principal.groups else false()
+    mine = func.lower(Ticket.assignee) == principal.username
+    return or_(own, Ticket.resolver_group.is_(None), group, mine)
+
+
+def visible_ticket(principal: Principal, ticket: Ticket) -> Ticket:
+    """``ticket`` when ``principal`` may see it.
+
+    Raises:
+        NotFoundError: the caller may not see it; the message is the one of a ticket that does not exist.
+    """
+    if not ticket_visible(principal, ticket):
+        raise NotFoundError(missing_ticket(ticket.id))
+    return ticket
+
+
+def missing_ticket(ticket_id: int) -> str:
+    """The message of a ticket that does not exist (or that the caller may not see)."""
+    return f"Ticket {ticket_id} does not exist."
+
+
+def article_visible(principal: Principal | None, visibility: str, restricted_to: Sequence[str] = ()) -> bool:
+    """Whether ``principal`` may see an article of ``visibility`` (public / internal / restricted) restricted to
+    the roles or groups ``restricted_to``; ``None`` is the system itself (indexing, the command line): everything."""
+    if principal is None or visibility == "public":
+        return True
+    if visibility == "internal":
+        return principal.may(Permission.ARTICLE_INTERNAL)
+    if principal.may(Permission.ARTICLE_ALL):
+        return True
+    return bool(set(restricted_to) & (set(principal.roles) | set(principal.groups)))
+
+
+def missing_article(article_id: int) -> str:
+    """The message of an article that does not exist (or that the caller may not see)."""
+    return f"Article {article_id} does not exist."
+
+
+def visible_article(principal: Principal, article: Article) -> Article:
+    """``article`` when ``principal`` may see it.
+
+    Raises:
+        NotFoundError: the caller may not see it; the message is the one of an article that does not exist.
+    """
+    if not article_visible(principal, article.visibility, article.restricted_to or ()):
+        raise NotFoundError(missing_article(article.id))
+    return article

@@ -1,0 +1,146 @@
+"""Who sees which ticket and which article (访问控制 7.1.4.2, 有限制的共享): a requester sees only their own
+tickets, an agent the tickets of their groups, restricted articles reach only their roles or groups, and whatever a
+caller may not see answers 404 exactly like what does not exist. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from kb.desk.workflow import NewTicket
+from kb.identity.scopes import Principal, article_visible, ticket_clause, ticket_visible
+from kb.ingest.tickets import import_tickets
+from kb.models import Ticket
+from tests.helpers import EXPORT, NO_LICENSES, anonymous, create, kb_of, login, onebot, post_im, search_ids
+
+pytestmark = pytest.mark.security
+
+GOOD = "Lan-Zhang-42"
+RDP = {"title": "远程桌面连不上", "description": "提示没有可用的远程桌面授权服务器", "service": "日常服务"}
+
+
+def as_user(client: TestClient, name: str, roles: list[str], groups: tuple[str, ...] = ()) -> TestClient:
+    """A second client of the same app logged in as a new user ``name``."""
+    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=GOOD)
+    other = anonymous(client)
+    login(other, name, GOOD)
+    return other
+
+
+def same_404(missing: Any, hidden: Any, ident: int, missing_id: int) -> None:
+    """``hidden`` (an id the caller may not see) answers exactly as ``missing`` (an id that does not exist)."""
+    assert missing.status_code == hidden.status_code == 404
+    one, two = missing.json(), hidden.json()
+    one.pop("request_id", None), two.pop("request_id", None)
+    assert two == {k: (v.replace(str(missing_id), str(ident)) if isinstance(v, str) else v) for k, v in one.items()}
+
+
+def test_requester_sees_only_own_tickets(client: TestClient) -> None:
+    li = as_user(client, "li.si", ["requester"])
+    wang = as_user(client, "wang.wu", ["requester"])
+    made = li.post("/tickets", json=RDP | {"requester": "someone.else"})
+    assert made.status_code == 201, made.text
+    ticket = made.json()["ticket"]
+    assert ticket["requester"] == "li.si"  # a requester asks for themself
+    assert made.json()["suggestions"]["similar_tickets"] == []  # other people's tickets are not shown
+    assert li.get(f"/tickets/{ticket['id']}").status_code == 200
+    same_404(wang.get("/tickets/424242"), wang.get(f"/tickets/{ticket['id']}"), ticket["id"], 424242)
+    denied = wang.post(f"/tickets/{ticket['id']}/deflect", json={"article_id": 1})
+    assert denied.status_code == 404
+    assert kb_of(client).desk.get(ticket["id"]).status == "new"  # nothing changed
+
+
+def test_agent_sees_tickets_of_their_groups(client: TestClient) -> None:
+    kb = kb_of(client)
+    desk = as_user(client, "zhao.liu", ["agent"], ("桌面组",))
+    ids = {}
+    for group in ("桌面组", "网络组", None):
+        made = client.post("/tickets", json=RDP).json()["ticket"]["id"]
+        if group:
+            assert client.post(f"/tickets/{made}/assign", json={"group": group}).status_code == 200
+        ids[group] = made
+    assert desk.get(f"/tickets/{ids['桌面组']}").status_code == 200
+    with kb.database.session() as session:
+        queued = session.get(Ticket, ids[None])
+        assert queued is not None
+        queued.resolver_group = None  # not yet triaged
+    assert desk.get(f"/tickets/{ids[None]}").status_code == 200  # the intake queue
+    same_404(desk.get("/tickets/424242"), desk.get(f"/tickets/{ids['网络组']}"), ids["网络组"], 424242)
+    moved = desk.post(f"/tickets/{ids['网络组']}/assign", json={"group": "桌面组"})
+    assert moved.status_code == 404 and kb.desk.get(ids["网络组"]).resolver_group == "网络组"
+    assert client.get(f"/tickets/{ids['网络组']}").status_code == 200  # desk_lead: every ticket
+
+
+def test_sql_clause_and_row_rule_agree(kb: Any) -> None:
+    import_tickets(kb.database, EXPORT, "kb-zh")
+    kb.tickets.take_in(NewTicket(**RDP, requester="li.si"), "li.si")
+    principals = [
+        Principal("li.si", ("requester",)),
+        Principal("nobody", ("requester",)),
+        Principal("a", ("agent",), ("网络组",)),
+        Principal("b", ("engineer",), ("桌面组", "应用组")),
+        Principal("c", ("desk_lead",)),
+        Principal("d", ("kb_editor",)),
+    ]
+    with kb.database.session() as session:
+        tickets = list(session.scalars(select(Ticket)))
+        assert len({t.resolver_group for t in tickets}) > 2
+        for principal in principals:
+            by_sql = set(session.scalars(select(Ticket.id).where(ticket_clause(principal))))
+            by_row = {t.id for t in tickets if ticket_visible(principal, t)}
+            assert by_sql == by_row, principal
+        counts = [len(set(session.scalars(select(Ticket.id).where(ticket_clause(p))))) for p in principals]
+    assert counts[0] == 1 and counts[1] == 0 and 0 < counts[2] < counts[4] == len(tickets) and counts[5] == 0
+
+
+def test_article_visibility_rule() -> None:
+    requester, agent = Principal("r", ("requester",)), Principal("a", ("agent",), ("网络组",))
+    editor = Principal("e", ("kb_editor",))
+    assert article_visible(requester, "public") and not article_visible(requester, "internal")
+    assert article_visible(agent, "internal") and not article_visible(agent, "restricted", ["secadmin", "安全组"])
+    assert article_visible(agent, "restricted", ["网络组"]) and article_visible(agent, "restricted", ["agent"])
+    assert article_visible(editor, "restricted", []) and article_visible(None, "restricted", [])
+
+
+RESTRICTED = """---
+title: 核心交换机应急口令与带外管理
+visibility: restricted
+restricted_to: [网络组]
+---
+# 核心交换机应急口令与带外管理
+
+远程桌面授权服务器故障时，网络组通过带外管理口登录核心交换机处理。
+"""
+
+
+def test_restricted_article_never_reaches_other_callers(client: TestClient) -> None:
+    kb = kb_of(client)
+    secret = create(client, RESTRICTED)
+    assert (secret["visibility"], secret["restricted_to"]) == ("restricted", ["网络组"])
+    internal = create(client, NO_LICENSES)
+    public = create(client, "# 远程桌面授权服务器公告\n\n远程桌面授权服务器今晚维护。", visibility="public")
+    net = as_user(client, "net.one", ["agent"], ("网络组",))
+    desk = as_user(client, "desk.one", ["agent"], ("桌面组",))
+    requester = as_user(client, "req.one", ["requester"])
+    query = "远程桌面授权服务器"
+    assert secret["id"] in search_ids(net, query)
+    assert secret["id"] not in search_ids(desk, query) and internal["id"] in search_ids(desk, query)
+    assert search_ids(requester, query) == [public["id"]]
+    body = desk.get("/search", params={"q": query, "explain": True}).json()
+    assert "核心交换机" not in str(body) and "带外" not in str(body)  # results, snippets, why, counts
+    same_404(desk.get("/articles/424242"), desk.get(f"/articles/{secret['id']}"), secret["id"], 424242)
+    for path in ("/markdown", "/versions", "/feedback"):
+        assert desk.get(f"/articles/{secret['id']}{path}").status_code == 404, path
+    assert desk.get("/search/why", params={"q": query, "article_id": secret["id"]}).status_code == 404
+    assert requester.get(f"/articles/{internal['id']}").status_code == 404
+    listed = [a["id"] for a in desk.get("/articles").json()["items"]]
+    assert secret["id"] not in listed and internal["id"] in listed
+    suggested = desk.post("/suggest", json=RDP).json()["articles"]
+    assert secret["id"] not in [a["article_id"] for a in suggested] and suggested
+    assert secret["id"] in [a["article_id"] for a in net.post("/suggest", json=RDP).json()["articles"]]
+    reply = post_im(client, onebot(901, "远程桌面授权服务器连不上")).json()["reply"]
+    assert f"#{public['id']}" in reply and "核心交换机" not in reply and f"#{internal['id']}" not in reply
+    assert kb.store.get(secret["id"]).restricted_to == ["网络组"]
