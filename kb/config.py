@@ -5,6 +5,7 @@ Every field reads the environment variable ``KB_<FIELD>`` (for example ``KB_DATA
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from limits import parse
@@ -91,6 +92,20 @@ class Settings(BaseSettings):
         default="", description="OneBot v11 secret: /intake/im needs X-Signature sha1=HMAC-SHA1(body); empty: refused."
     )
     login_rate_limit: str = Field(default="20/minute", description="Login attempts per client IP (limits syntax).")
+    # --- issue 11: production mode, allow-lists (kb.identity.hardening) ---
+    env: str = Field(
+        default="development",
+        pattern="^(development|production)$",
+        description="production: no /docs or /openapi.json, and refuses to start with an insecure setting.",
+    )
+    admin_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Client networks administrator routes accept, JSON ('[\"10.1.0.0/16\"]'); empty: any.",
+    )
+    email_sender_domains: list[str] = Field(
+        default_factory=list, description="Sender domains the e-mail intake accepts, JSON; empty: any."
+    )
+    # --- end issue 11 ---
     index_poll_seconds: float = Field(default=2.0, gt=0, description="How often the server applies the outbox.")
     distill_min_group: int = Field(default=5, ge=2, description="Closed tickets alike needed for a draft article.")
     distill_similarity: float = Field(
@@ -125,6 +140,16 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("admin_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        return [str(ipaddress.ip_network(v.strip(), strict=False)) for v in value]
+
+    @field_validator("email_sender_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return [v.strip().casefold().lstrip("@") for v in value if v.strip()]
 
     @field_validator("login_rate_limit")
     @classmethod

@@ -18,7 +18,8 @@
     ├── PayloadTooLargeError     413  payload_too_large
     ├── IndexMismatchError       503  index_mismatch
     ├── IndexUnavailableError    503  index_unavailable
-    └── EmbeddingModelError      503  model_unavailable
+    ├── EmbeddingModelError      503  model_unavailable
+    └── InsecureConfigurationError 500 insecure_configuration (KB_ENV=production refuses to start)
 
 Third-party exceptions (whoosh, faiss, SQLAlchemy, YAML) are translated once, where they are caught,
 with ``raise ... from exc``.
@@ -162,3 +163,9 @@ class EmbeddingModelError(KBError):
 
     code = "model_unavailable"
     status = 503
+
+
+class InsecureConfigurationError(KBError):
+    """Production mode (``KB_ENV=production``) refuses to start with an insecure setting; the message lists them."""
+
+    code = "insecure_configuration"

@@ -40,6 +40,8 @@ from kb.identity.audit import AuditTrail
 from kb.identity.observer import observe
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.ratelimit import LoginRateLimiter
+from kb.identity.secadmin import SecurityAdmin
+from kb.identity.service_tokens import ServiceTokens
 from kb.identity.sessions import SessionPolicy, Sessions
 from kb.ingest.redaction import Redactor
 from kb.ingest.writer import ArticleWriter
@@ -72,6 +74,10 @@ class KnowledgeBase:
         self.accounts = AccountStore(self.database, PasswordPolicy.from_settings(settings), self.audit)
         self.sessions = Sessions(self.database, self.accounts, SessionPolicy.from_settings(settings), self.audit)
         self.login_limiter = LoginRateLimiter(settings.login_rate_limit)
+        # issue 11: service accounts and the security administrator's stored settings
+        self.service_tokens = ServiceTokens(self.database, self.audit)
+        self.security = SecurityAdmin(self.database, self.accounts, self.audit, settings.admin_cidrs)
+        self.security.load()  # the stored password policy, if the security administrator changed it
         self.analyzer = analyzer or TextAnalyzer([settings.user_dict] if settings.user_dict else [])
         self.embedder = embedder or load_embedder(
             settings.embedding_model,

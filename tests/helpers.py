@@ -48,10 +48,16 @@ def add_test_user(kb: KnowledgeBase) -> None:
 
 
 def totp_now(kb: KnowledgeBase, username: str) -> str | None:
-    """The current TOTP code of ``username`` as its authenticator app shows it, or None when not enrolled."""
+    """The current TOTP code of ``username`` as its authenticator app shows it, or None when not enrolled.
+
+    A code is accepted once (kb.identity.totp); tests log in many times a minute, so this also forgets the step
+    last used, as if the next 30-second window had come (tests/identity/test_totp.py proves the refusal)."""
     with kb.database.session() as session:
-        secret = session.scalar(select(User.totp_secret).where(User.username == username.casefold()))
-    return pyotp.TOTP(secret).now() if secret else None
+        user = session.scalar(select(User).where(User.username == username.casefold()))
+        if user is None or not user.totp_secret:
+            return None
+        user.totp_last_step = None
+        return pyotp.TOTP(user.totp_secret).now()
 
 
 def login(client: TestClient, username: str = TEST_USER, password: str = TEST_PASSWORD) -> str:

@@ -12,9 +12,24 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb.api.guard import ErrorBoundary, ErrorResponse, request_id_of
-from kb.api.routes import articles, audit, auth, health, ingest, lifecycle, reviews, search, synonyms, tickets, users
+from kb.api.routes import (
+    articles,
+    audit,
+    auth,
+    health,
+    ingest,
+    lifecycle,
+    reviews,
+    search,
+    secadmin,
+    synonyms,
+    tickets,
+    users,
+)
+from kb.api.security import SecurityHeaders
 from kb.config import Settings
 from kb.errors import KBError
+from kb.identity.hardening import check_production
 from kb.service import KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -40,7 +55,12 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
         finally:
             service.close()
 
+    check_production(settings)
+    production = settings.env == "production"
     app = FastAPI(
+        docs_url=None if production else "/docs",  # production: no interactive docs and no schema
+        redoc_url=None if production else "/redoc",
+        openapi_url=None if production else "/openapi.json",
         title="kb: IT service desk knowledge base",
         version="0.1.0",
         lifespan=lifespan,
@@ -57,8 +77,10 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(audit.router)
+    app.include_router(secadmin.router)
 
     app.add_middleware(ErrorBoundary)
+    app.add_middleware(SecurityHeaders, production=production)  # outermost: every answer, errors included
 
     @app.exception_handler(KBError)
     async def kb_error(request: Request, exc: KBError) -> JSONResponse:

@@ -18,13 +18,19 @@ from starlette.concurrency import run_in_threadpool
 from kb.errors import ForbiddenError, PasswordChangeRequiredError, UnauthorizedError
 from kb.identity.accounts import Account
 from kb.identity.audit import DENIED, AuditContext
+from kb.identity.hardening import ip_allowed
 from kb.identity.observer import CURRENT
-from kb.identity.permissions import Permission, allowed, holders
+from kb.identity.permissions import Permission, holders
 from kb.identity.scopes import EDITOR_ROLES, Principal
+from kb.identity.service_tokens import is_service_token
 from kb.service import KnowledgeBase
 
 __all__ = ["EDITOR_ROLES", "KB", "Audit", "CurrentUser", "Principal", "SessionUser", "requires"]
 
+#: Routes of the three administrators (and imports), accepted only from the allowed networks.
+ADMIN_PERMISSIONS = frozenset(
+    {Permission.USER_ADMIN, Permission.SECURITY_ADMIN, Permission.AUDIT_READ, Permission.IMPORT}
+)
 #: Name of the session cookie.
 SESSION_COOKIE = "kb_session"
 
@@ -67,13 +73,17 @@ def get_session_account(request: Request) -> Account:
     return account
 
 
-def get_current_user(account: Annotated[Account, Depends(get_session_account)]) -> Principal:
-    """The acting principal.
+def get_current_user(request: Request) -> Principal:
+    """The acting principal: the service account of a service token, else the session's user.
 
     Raises:
         UnauthorizedError: not logged in (401).
         PasswordChangeRequiredError: the password is one-time or expired (403 ``must_change_password``).
     """
+    service: Principal | None = getattr(request.state, "principal", None)
+    if service is not None:
+        return service
+    account = get_session_account(request)
     if account.must_change_password or account.password_expired:
         raise PasswordChangeRequiredError(
             f"{account.username} must change the password first: POST /auth/password with old and new."
@@ -98,24 +108,42 @@ class Requires:
     async def __call__(self, request: Request) -> None:
         if self.permission is Permission.PUBLIC:
             return
+        kb: KnowledgeBase = request.app.state.kb
         if self.permission is Permission.IM_WEBHOOK:
-            kb: KnowledgeBase = request.app.state.kb
             check_onebot_signature(kb.settings.im_webhook_secret, await request.body(), request.headers)
             return
+        token = session_token(request)
+        if token is not None and is_service_token(token):
+            principal = await run_in_threadpool(kb.service_tokens.resolve, token, ip=client_ip(request))
+            request.state.principal = principal
+            context = AuditContext(principal.username, (), client_ip(request))
+            CURRENT.set(context)
+            if self.permission is Permission.SESSION:
+                raise UnauthorizedError("A service token cannot use the routes of a person's session.")
+            await self._check(request, kb, principal, context)
+            return
         account = await run_in_threadpool(get_session_account, request)
-        CURRENT.set(AuditContext(account.username, account.roles, client_ip(request)))
+        context = AuditContext(account.username, account.roles, client_ip(request))
+        CURRENT.set(context)
         if self.permission is Permission.SESSION:
             return
+        await self._check(request, kb, get_current_user(request), context)
+
+    async def _check(self, request: Request, kb: KnowledgeBase, user: Principal, context: AuditContext) -> None:
+        """The permission and, for administrator routes, the client network; a refusal is audited."""
         try:
-            user = get_current_user(account)
-            if not allowed(user.roles, self.permission):
+            if not user.may(self.permission):
                 raise ForbiddenError(
                     f"{self.permission.value} needs one of the roles {', '.join(holders(self.permission)) or 'none'}"
                     f"; {user.username} has {', '.join(user.roles) or 'none'}."
                 )
+            if self.permission in ADMIN_PERMISSIONS:
+                cidrs = await run_in_threadpool(kb.security.admin_cidrs)
+                if not ip_allowed(context.ip, cidrs):
+                    raise ForbiddenError(
+                        f"Administrator routes accept only the configured networks; {context.ip} is not one of them."
+                    )
         except ForbiddenError as exc:
-            kb = request.app.state.kb
-            context = AuditContext(account.username, account.roles, client_ip(request))
             what = f"{request.method} {request.url.path}"
             await run_in_threadpool(kb.audit.write, context, "authorization", what, DENIED, exc.code)
             raise

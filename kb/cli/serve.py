@@ -54,7 +54,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.smtp_port:
         from kb.desk.channels.email import SmtpIntake
 
-        smtp_host, smtp_port = SmtpIntake(kb.tickets, settings.intake_default_service, host, settings.smtp_port).start()
+        smtp_host, smtp_port = SmtpIntake(
+            kb.tickets, settings.intake_default_service, host, settings.smtp_port, settings.email_sender_domains
+        ).start()
         print(f"e-mail intake (SMTP) on {smtp_host}:{smtp_port}", flush=True)
     example = f"http://{host}:{port}/search?q={quote('远程桌面 没有可用的许可证')}"
     print(f"kb serving on http://{host}:{port}  (try {example})", flush=True)

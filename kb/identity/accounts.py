@@ -208,9 +208,22 @@ class AccountStore:
         secret = pyotp.random_base32()
         with self.database.session() as session:
             user = self._row(session, username)
-            user.totp_secret = secret
+            user.totp_secret, user.totp_last_step = secret, None
             self.audit.record(session, context, "totp.enrol", user.username)
         return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
+
+    def enrol_own_totp(self, username: str, password: str, context: AuditContext = CLI) -> str:
+        """A user (re-)enrols their own TOTP after proving the password; returns the enrolment URI (shown once).
+
+        Raises:
+            ForbiddenError: the password is wrong (audited). NotFoundError: no such user.
+        """
+        with self.database.session() as session:
+            ok = self.policy.verify(password, self._row(session, username).password_hash)
+        if not ok:
+            self.audit.write(context, "totp.enrol", username, FAILURE, "wrong password")
+            raise ForbiddenError("The password is wrong.")
+        return self.enrol_totp(username, context)
 
     def reset_password(self, username: str, context: AuditContext = CLI) -> str:
         """Give the user a new one-time password (returned; it must be changed at next login) and end the user's

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, false, func, or_, true
 
 from kb.errors import ForbiddenError, NotFoundError
-from kb.identity.permissions import Permission, allowed
+from kb.identity.permissions import UNGATED, Permission, allowed
 from kb.models import Article, Ticket
 
 #: Roles that may read and search articles that are not published (drafts, reviews in progress, retired).
@@ -36,14 +36,18 @@ EDITOR_ROLES = ("kb_editor",)
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is acting: a user's name (case-folded), roles and resolver groups."""
+    """Who is acting: a user's name (case-folded), roles and resolver groups; or a service account."""
 
     username: str
     roles: tuple[str, ...]
     groups: tuple[str, ...] = ()
+    #: A service account's scopes (kb.identity.service_tokens): exactly what it may do; None for people.
+    scopes: frozenset[Permission] | None = None
 
     def may(self, permission: Permission) -> bool:
-        """True when one of the principal's roles grants ``permission``."""
+        """True when one of the principal's roles (or, for a service account, its scopes) grants ``permission``."""
+        if self.scopes is not None:
+            return permission in UNGATED or permission in self.scopes
         return allowed(self.roles, permission)
 
     def require_editor(self, what: str) -> None:

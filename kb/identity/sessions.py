@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pyotp
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +24,7 @@ from kb.errors import AccountLockedError, UnauthorizedError
 from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import FAILURE, AuditContext, AuditTrail
 from kb.identity.roles import ADMIN_ROLES
+from kb.identity.totp import accepted_step
 from kb.models import LoginThrottle, User, UserSession, as_utc, utcnow
 
 #: The one answer to a wrong password, an unknown user and a disabled user.
@@ -116,6 +116,7 @@ class Sessions:
         now = now or utcnow()
         name = username.strip().casefold()[:120]
         locked = already = False
+        step: int | None = None
         problem, message = "", BAD_CREDENTIALS
         with self.database.session() as session:
             user = self.accounts.user_row(session, name)
@@ -124,8 +125,11 @@ class Sessions:
             who = AuditContext(name if user else "(unknown)", tuple(user.roles) if user else (), ip, channel)
             if user is None or not ok or not user.active:
                 problem = "unknown user" if user is None else "disabled" if not user.active else "wrong password"
-            elif user.totp_secret and not (totp and pyotp.TOTP(user.totp_secret).verify(totp.strip(), valid_window=1)):
-                problem, message = "totp missing or wrong", TOTP_NEEDED
+            elif (
+                user.totp_secret
+                and (step := accepted_step(user.totp_secret, totp or "", user.totp_last_step, now)) is None
+            ):
+                problem, message = "totp missing, wrong or reused", TOTP_NEEDED
             elif not user.totp_secret and set(user.roles) & set(self.policy.totp_roles):
                 problem, message = "totp not enrolled", TOTP_ENROL.format(user=user.username)
             if throttle is not None and throttle.locked_until and as_utc(throttle.locked_until) > now:
@@ -147,6 +151,8 @@ class Sessions:
             row = session.get(User, user.id)
             assert row is not None
             row.last_login_at = now
+            if row.totp_secret and step is not None:
+                row.totp_last_step = step  # this code and older ones are refused from now on
             session.add(UserSession(token_hash=token_digest(token), user_id=user.id, created_at=now,
                                     last_seen_at=now, expires_at=expires))  # fmt: skip
             account = self.accounts.account(row)

@@ -87,7 +87,7 @@ def test_the_table_gives_least_privilege_and_keeps_the_three_administrators_apar
     [
         ("requester", "GET", "/search?q=打印机", 200),
         ("requester", "POST", "/articles", 403),
-        ("requester", "GET", "/tickets/1", 403),
+        ("requester", "GET", "/tickets/1", 404),  # not their ticket: as if it did not exist
         ("requester", "GET", "/users", 403),
         ("agent", "GET", "/tickets/1", 404),
         ("agent", "DELETE", "/articles/1", 403),

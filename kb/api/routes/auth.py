@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request, Response
 
 from kb.api.deps import KB, SESSION_COOKIE, Audit, SessionUser, client_ip, requires, session_token
 from kb.api.guard import GuardedRoute
-from kb.api.schemas.auth import LoginIn, LoginOut, PasswordIn, UserPublic
+from kb.api.schemas.auth import LoginIn, LoginOut, PasswordIn, TotpEnrolIn, UserPublic
 from kb.identity.permissions import Permission as P
+from kb.identity.totp import qr_svg
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
 
@@ -56,3 +57,11 @@ def change_password(kb: KB, account: SessionUser, audit: Audit, payload: Passwor
     ``new``); clears ``must_change_password``. Other sessions of the user stay open."""
     changed = kb.accounts.change_password(account.username, payload.old, payload.new, audit)
     return {"user": UserPublic.model_validate(changed.as_dict()).model_dump()}
+
+
+@router.post("/totp", dependencies=[requires(P.SESSION)])
+def enrol_totp(kb: KB, account: SessionUser, audit: Audit, payload: TotpEnrolIn) -> dict[str, str]:
+    """(Re-)enrol one's own TOTP second factor after giving the password (403 when wrong): answers the
+    ``otpauth://`` URI and its QR code as SVG, once; the earlier secret stops working."""
+    uri = kb.accounts.enrol_own_totp(account.username, payload.password, audit)
+    return {"uri": uri, "svg": qr_svg(uri)}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 
 from kb.api.deps import KB, Audit, CurrentUser, requires
 from kb.api.guard import GuardedRoute
-from kb.api.schemas.auth import UserIn, UserPublic
+from kb.api.schemas.auth import ServiceIn, UserIn, UserPublic
 from kb.identity.permissions import Permission as P
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=GuardedRoute)
@@ -35,3 +35,23 @@ def create_user(kb: KB, user: CurrentUser, audit: Audit, payload: UserIn) -> dic
 def list_users(kb: KB, user: CurrentUser) -> dict[str, Any]:
     """All accounts by name."""
     return {"items": [UserPublic.model_validate(a.as_dict()).model_dump() for a in kb.accounts.list()]}
+
+
+@router.post("/services", status_code=status.HTTP_201_CREATED, dependencies=[requires(P.USER_ADMIN)])
+def create_service(kb: KB, user: CurrentUser, audit: Audit, payload: ServiceIn) -> dict[str, Any]:
+    """A service account for an integration with these scopes; ``token`` (for ``Authorization: Bearer``) is
+    answered once and stored only as its SHA-256. 409 for an existing name, 422 for a scope not allowed."""
+    account, token = kb.service_tokens.create(payload.name, payload.scopes, audit)
+    return {"service": account.as_dict(), "token": token}
+
+
+@router.get("/services", dependencies=[requires(P.USER_ADMIN)])
+def list_services(kb: KB, user: CurrentUser) -> dict[str, Any]:
+    """Every service account (never a token)."""
+    return {"items": [a.as_dict() for a in kb.service_tokens.list()]}
+
+
+@router.delete("/services/{name}", dependencies=[requires(P.USER_ADMIN)])
+def revoke_service(kb: KB, user: CurrentUser, audit: Audit, name: str) -> dict[str, Any]:
+    """Revoke a service account's token at once (404 unknown)."""
+    return {"service": kb.service_tokens.revoke(name[:120], audit).as_dict()}

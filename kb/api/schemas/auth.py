@@ -28,6 +28,40 @@ class PasswordIn(BaseModel):
     new: str = Field(min_length=1, max_length=1000)
 
 
+class TotpEnrolIn(BaseModel):
+    """``POST /auth/totp``: one's own password, to (re-)enrol the second factor."""
+
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class RolesIn(BaseModel):
+    """``PUT /security/users/{name}/roles``: the user's roles from now on."""
+
+    roles: list[str] = Field(min_length=1, max_length=10)
+
+
+class PolicyIn(BaseModel):
+    """``PUT /security/password-policy``: the numbers to change (the others stay)."""
+
+    min_length: int | None = None
+    min_classes: int | None = None
+    history: int | None = None
+    max_age_days: int | None = None
+
+
+class CidrsIn(BaseModel):
+    """``PUT /security/admin-cidrs``: the networks administrator routes accept (empty: any)."""
+
+    cidrs: list[str] = Field(max_length=100)
+
+
+class ServiceIn(BaseModel):
+    """``POST /users/services``: a service account and its scopes; the token is answered once."""
+
+    name: str = Field(min_length=1, max_length=120)
+    scopes: list[str] = Field(min_length=1, max_length=10)
+
+
 class UserIn(BaseModel):
     """``POST /users``: a new account; without ``password`` a one-time password is answered once."""
 

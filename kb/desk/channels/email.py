@@ -17,6 +17,7 @@ import email.policy
 import logging
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -26,6 +27,7 @@ from typing import Any
 from kb.desk.intake import TicketDesk
 from kb.desk.workflow import NewTicket
 from kb.errors import InvalidInputError, KBError
+from kb.identity.hardening import check_sender_domain
 from kb.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ class MailResult:
     threaded: bool
 
 
-def handle_message(tickets: TicketDesk, raw: bytes, service: str) -> MailResult:
+def handle_message(tickets: TicketDesk, raw: bytes, service: str, sender_domains: Sequence[str] = ()) -> MailResult:
     """Open a ticket from ``raw`` (RFC 5322 bytes) or thread it onto the ticket it answers.
 
     Raises:
@@ -55,6 +57,7 @@ def handle_message(tickets: TicketDesk, raw: bytes, service: str) -> MailResult:
     text = _text_of(message)[:MAX_BODY_CHARS]
     if not sender or "@" not in sender:
         raise InvalidInputError("The message has no sender address.")
+    check_sender_domain(sender, sender_domains)  # KB_EMAIL_SENDER_DOMAINS (kb.identity.hardening)
     if not subject and not text:
         raise InvalidInputError("The message has neither a subject nor any text.")
     message_id = str(message.get("Message-ID", "")).strip() or f"<kb-{utcnow().timestamp()}@{sender}>"
@@ -97,14 +100,15 @@ def _text_of(message: EmailMessage) -> str:
 class SmtpHandler:
     """aiosmtpd handler: ``handle_DATA`` files each message (in a worker thread) and answers 250 or 550."""
 
-    def __init__(self, tickets: TicketDesk, service: str) -> None:
+    def __init__(self, tickets: TicketDesk, service: str, sender_domains: Sequence[str] = ()) -> None:
         self.tickets = tickets
         self.service = service
+        self.sender_domains = tuple(sender_domains)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         try:
             raw = envelope.original_content or envelope.content
-            result = await asyncio.to_thread(handle_message, self.tickets, raw, self.service)
+            result = await asyncio.to_thread(handle_message, self.tickets, raw, self.service, self.sender_domains)
         except KBError as exc:
             logger.warning("mail from %s refused: %s", envelope.mail_from, exc.message)
             return f"550 5.6.0 {exc.message}"
@@ -115,14 +119,21 @@ class SmtpHandler:
 class SmtpIntake:
     """An SMTP server on ``host``:``port`` feeding :func:`handle_message` (``port`` 0 picks a free one)."""
 
-    def __init__(self, tickets: TicketDesk, service: str, host: str = "127.0.0.1", port: int = 2525) -> None:
+    def __init__(
+        self,
+        tickets: TicketDesk,
+        service: str,
+        host: str = "127.0.0.1",
+        port: int = 2525,
+        sender_domains: Sequence[str] = (),
+    ) -> None:
         from aiosmtpd.controller import Controller
 
         if port == 0:  # aiosmtpd checks readiness by connecting to the port, so it must be known beforehand
             with socket.socket() as probe:
                 probe.bind((host, 0))
                 port = probe.getsockname()[1]
-        self.controller = Controller(SmtpHandler(tickets, service), hostname=host, port=port)
+        self.controller = Controller(SmtpHandler(tickets, service, sender_domains), hostname=host, port=port)
 
     def start(self) -> tuple[str, int]:
         """Start serving in a background thread; returns the bound (host, port)."""
