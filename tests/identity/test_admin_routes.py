@@ -1,0 +1,98 @@
+"""The security administrator's routes, service accounts and the administrator allow-list (访问控制 7.1.4.2,
+系统管理 / 审计管理 7.1.5, 入侵防范 7.1.4.4), through the real app on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from kb.models import ServiceToken
+from tests.helpers import NO_LICENSES, anonymous, create, kb_of, login
+
+pytestmark = pytest.mark.security
+
+GOOD = "Lan-Zhang-42"
+RDP = {"title": "远程桌面连不上", "description": "提示没有可用的远程桌面授权服务器", "service": "日常服务"}
+
+
+def as_admin(client: TestClient, name: str, role: str, ip: str = "testclient") -> TestClient:
+    kb = kb_of(client)
+    kb.accounts.create(name, [role], "tests", password=GOOD)
+    kb.accounts.enrol_totp(name)
+    other = TestClient(client.app, base_url="https://testserver", client=(ip, 50000))
+    login(other, name, GOOD)
+    return other
+
+
+def test_secadmin_assigns_roles_unlocks_and_sets_the_policy(client: TestClient) -> None:
+    kb = kb_of(client)
+    sec = as_admin(client, "sec.one", "secadmin")
+    kb.accounts.create("li.si", ["requester"], "tests", password=GOOD)
+    changed = sec.put("/security/users/li.si/roles", json={"roles": ["agent"]})
+    assert changed.status_code == 200 and changed.json()["user"]["roles"] == ["agent"]
+    two = sec.put("/security/users/li.si/roles", json={"roles": ["sysadmin", "auditadmin"]})
+    assert two.status_code == 409 and kb.accounts.get("li.si").roles == ("agent",)  # 三员; nothing changed
+    assert sec.put("/security/users/nobody/roles", json={"roles": ["agent"]}).status_code == 404
+    assert sec.put("/security/users/li.si/roles", json={"roles": ["root"]}).status_code == 422
+    for _ in range(5):
+        assert anonymous(client).post("/auth/login", json={"username": "li.si", "password": "wrong"}).status_code
+    assert anonymous(client).post("/auth/login", json={"username": "li.si", "password": GOOD}).status_code == 423
+    assert sec.post("/security/users/li.si/unlock").json() == {"username": "li.si", "unlocked": True}
+    assert anonymous(client).post("/auth/login", json={"username": "li.si", "password": GOOD}).status_code == 200
+    assert sec.get("/security/password-policy").json() == {
+        "min_length": 8, "min_classes": 3, "history": 5, "max_age_days": 90,
+    }  # fmt: skip
+    weaker = sec.put("/security/password-policy", json={"min_length": 6})
+    assert weaker.status_code == 422 and "等保" in weaker.json()["detail"]
+    stronger = sec.put("/security/password-policy", json={"min_length": 13})
+    assert stronger.status_code == 200 and stronger.json()["min_length"] == 13
+    refused = client.post("/users", json={"username": "wang.wu", "roles": ["agent"], "password": GOOD})
+    assert refused.status_code == 422 and "13 characters" in refused.json()["detail"]  # applies at once
+    assert client.put("/security/password-policy", json={"min_length": 9}).status_code == 403  # sysadmin: no
+    events = [r.event for r in kb.audit.query(actor="sec.one", limit=50)[1]]
+    assert {"user.roles", "lockout.clear", "setting.change"} <= set(events)
+
+
+def test_admin_routes_accept_only_the_allowed_networks(client: TestClient) -> None:
+    kb = kb_of(client)
+    sec = as_admin(client, "sec.one", "secadmin", ip="10.1.2.3")
+    shut_out = sec.put("/security/admin-cidrs", json={"cidrs": ["192.168.0.0/16"]})
+    assert shut_out.status_code == 422 and "10.1.2.3" in shut_out.json()["detail"]
+    assert sec.put("/security/admin-cidrs", json={"cidrs": ["not-a-net"]}).status_code == 422
+    assert sec.put("/security/admin-cidrs", json={"cidrs": ["10.1.0.0/16"]}).json() == {"cidrs": ["10.1.0.0/16"]}
+    assert sec.get("/security/admin-cidrs").status_code == 200
+    denied = client.get("/users")  # the test client's address is not in 10.1.0.0/16
+    assert denied.status_code == 403 and "networks" in denied.json()["detail"]
+    assert client.get("/search", params={"q": "打印机"}).status_code == 200  # desk routes are not admin routes
+    _, rows = kb.audit.query(event="authorization", result="denied")
+    assert any(r.object == "GET /users" for r in rows)
+
+
+def test_service_token_is_scoped_hashed_revocable_and_audited(client: TestClient) -> None:
+    kb = kb_of(client)
+    create(client, NO_LICENSES)
+    made = client.post("/users/services", json={"name": "itsm-suggest", "scopes": ["suggest", "article.internal"]})
+    assert made.status_code == 201, made.text
+    token = made.json()["token"]
+    assert token.startswith("kbs_") and made.json()["service"]["scopes"] == ["article.internal", "suggest"]
+    with kb.database.session() as session:
+        stored = session.scalar(select(ServiceToken.token_hash))
+    assert stored is not None and token not in stored and len(stored) == 64
+    assert "token" not in str(client.get("/users/services").json())
+    bad = client.post("/users/services", json={"name": "evil", "scopes": ["user.admin"]})
+    assert bad.status_code == 422
+    assert client.post("/users/services", json={"name": "itsm-suggest", "scopes": ["suggest"]}).status_code == 409
+    service = anonymous(client)
+    service.headers["Authorization"] = f"Bearer {token}"
+    answer = service.post("/suggest", json=RDP)
+    assert answer.status_code == 200 and answer.json()["articles"]  # internal articles: its scope
+    assert answer.json()["similar_tickets"] == []  # no ticket scope: no other people's tickets
+    assert service.get("/users").status_code == 403
+    assert service.get("/tickets/1").status_code == 403
+    assert service.get("/auth/me").status_code == 401  # not a person's session
+    assert client.delete("/users/services/itsm-suggest").status_code == 200
+    assert service.post("/suggest", json=RDP).status_code == 401  # revoked at once
+    events = [(r.event, r.result) for r in kb.audit.query(limit=200)[1]]
+    assert ("service.create", "success") in events and ("service.revoke", "success") in events
+    assert ("service.token", "failure") in events and ("authorization", "denied") in events
