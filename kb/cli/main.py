@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from kb.cli import articles, audit, index, search, serve, tickets, users
+from kb.cli import articles, audit, backup, index, search, serve, tickets, users
 from kb.config import Settings
 from kb.errors import KBError
 
@@ -24,6 +24,8 @@ COMMANDS = {
     "serve": serve.cmd_serve,
     "users": users.cmd_users,
     "audit": audit.cmd_audit,
+    "backup": backup.cmd_backup,
+    "restore": backup.cmd_restore,
 }
 
 
@@ -40,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_parsers(sub)
     users.add_parsers(sub)
     audit.add_parsers(sub)
+    backup.add_parsers(sub)
     return parser
 
 
