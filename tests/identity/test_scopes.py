@@ -144,3 +144,19 @@ def test_restricted_article_never_reaches_other_callers(client: TestClient) -> N
     reply = post_im(client, onebot(901, "远程桌面授权服务器连不上")).json()["reply"]
     assert f"#{public['id']}" in reply and "核心交换机" not in reply and f"#{internal['id']}" not in reply
     assert kb.store.get(secret["id"]).restricted_to == ["网络组"]
+
+
+def test_phone_and_id_numbers_are_masked_in_exports_and_for_callers_who_do_not_need_them(client: TestClient) -> None:
+    from kb.identity.masking import mask_personal
+
+    assert mask_personal("手机13812345678 身份证110105199003078876") == "手机138****5678 身份证110105********8876"
+    assert mask_personal("错误 0x80070005 版本 3.6.3") == "错误 0x80070005 版本 3.6.3"
+    kb = kb_of(client)
+    leaky = RDP | {"title": "13812345678 远程桌面连不上", "description": "身份证110105199003078876 需要开通"}
+    made = [client.post("/tickets", json=leaky).json()["ticket"] for _ in range(3)]  # a frequent problem
+    assert "13812345678" in client.get(f"/tickets/{made[0]['id']}").text  # the desk calls the requester back
+    report = client.get("/analysis", params={"start": "2000-01-01", "end": "2100-01-01", "format": "csv"})
+    assert report.status_code == 200 and "13812345678" not in report.text and "138****5678" in report.text
+    as_json = client.get("/analysis", params={"start": "2000-01-01", "end": "2100-01-01"})
+    assert "13812345678" not in as_json.text and "110105199003078876" not in as_json.text
+    assert {r.event for r in kb.audit.query(event="analysis.export")[1]} == {"analysis.export"}

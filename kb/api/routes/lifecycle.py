@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from kb.api.deps import KB, CurrentUser, requires
+from kb.api.deps import KB, Audit, CurrentUser, requires
 from kb.api.guard import GuardedRoute
 from kb.api.params import MAX_VERSION, ArticleId, VersionNo
 from kb.api.schemas.articles import ArticlePublic, ArticleStatsOut, WriteAnswer
@@ -101,9 +101,14 @@ def diff(
 @router.post(
     "/{article_id}/versions/{version}/restore", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)]
 )
-def restore(kb: KB, user: CurrentUser, article_id: ArticleId, version: VersionNo, response: Response) -> WriteAnswer:
-    """Make an old version's content current again, as a new version (the status does not change)."""
-    return answer(kb, kb.writer.restore(article_id, version, user.username), response)
+def restore(
+    kb: KB, user: CurrentUser, audit: Audit, article_id: ArticleId, version: VersionNo, response: Response
+) -> WriteAnswer:
+    """Make an old version's content current again, as a new version (the status does not change); audited as
+    ``article.restore``."""
+    outcome = kb.writer.restore(article_id, version, user.username)
+    kb.audit.write(audit, "article.restore", f"article {article_id}", reason=f"to version {version}")
+    return answer(kb, outcome, response)
 
 
 @router.post(

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Response, status
 
-from kb.api.deps import KB, CurrentUser, requires
+from kb.api.deps import KB, Audit, CurrentUser, requires
 from kb.api.guard import GuardedRoute
 from kb.api.params import TicketId
 from kb.api.schemas.tickets import (
@@ -25,6 +25,7 @@ from kb.api.views import handled_view, ticket_view
 from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
 from kb.desk.workflow import Closure, NewTicket
+from kb.identity.masking import mask_json, mask_personal, needs_masking
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import visible_article, visible_ticket
 from kb.models import as_utc
@@ -55,7 +56,8 @@ def getticket_view(kb: KB, user: CurrentUser, ticket_id: TicketId) -> dict[str, 
     events = [
         {"kind": e.kind, "actor": e.actor, "at": e.created_at.isoformat(), **e.data} for e in kb.desk.events(ticket_id)
     ]
-    return {"ticket": ticket_view(ticket), "events": events}
+    answer = {"ticket": ticket_view(ticket), "events": events}
+    return mask_json(answer) if needs_masking(user, ticket.requester) else answer
 
 
 @router.post("/tickets/{ticket_id}/assign", dependencies=[requires(P.TICKET_WORK)])
@@ -119,17 +121,20 @@ def im_webhook(kb: KB, event: dict[str, Any]) -> dict[str, Any]:
 def analysis(
     kb: KB,
     user: CurrentUser,
+    audit: Audit,
     start: dt.datetime,
     end: dt.datetime,
     format: Literal["json", "csv"] = "json",
     ping_pong_min: int = 3,
 ) -> dict[str, Any] | Response:
     """Operations analysis for tickets opened in [start, end) (ISO 8601; no offset means UTC), as JSON or CSV
-    (see :mod:`kb.desk.analysis`)."""
+    (see :mod:`kb.desk.analysis`), with phone and ID-card numbers masked; audited as ``analysis.export``."""
     report = kb.analysis.analyze(as_utc(start), as_utc(end), ping_pong_min=ping_pong_min)
-    if format == "csv":
-        return Response(as_csv(report), media_type="text/csv; charset=utf-8")
-    return report.as_dict()
+    kb.audit.write(audit, "analysis.export", f"{start.isoformat()}..{end.isoformat()}", reason=format)
+    if format == "csv":  # exports never carry phone or ID-card numbers (kb.identity.masking)
+        return Response(mask_personal(as_csv(report)), media_type="text/csv; charset=utf-8")
+    masked: dict[str, Any] = mask_json(report.as_dict())
+    return masked
 
 
 @router.post("/sla/check", dependencies=[requires(P.SLA_CHECK)])
