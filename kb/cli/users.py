@@ -1,4 +1,5 @@
-"""``kb users``: accounts on the command line (create, disable, enable, reset-password, list).
+"""``kb users``: accounts on the command line (create, disable, enable, reset-password, list, totp), the security
+administrator's roles and unlock, and service accounts (create-service, revoke-service, services).
 
 One-time passwords are printed once here and nowhere else; ``--password-stdin`` reads a chosen password instead.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 from typing import Any
 
 from kb.cli.output import print_json
@@ -17,6 +19,9 @@ from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import AuditContext, AuditTrail
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.roles import ROLES
+from kb.identity.secadmin import SecurityAdmin
+from kb.identity.service_tokens import SERVICE_SCOPES, ServiceTokens
+from kb.identity.totp import qr_svg
 
 
 def add_parsers(sub: Any) -> None:
@@ -34,9 +39,19 @@ def add_parsers(sub: Any) -> None:
         ("reset-password", "give a user a new one-time password (printed once) and end the user's sessions"),
     ):
         us_sub.add_parser(name, help=text).add_argument("name")
-    us_sub.add_parser(
-        "totp", help="enrol a new TOTP secret (required for administrators); prints the URI once"
-    ).add_argument("name")
+    tp = us_sub.add_parser("totp", help="enrol a new TOTP secret (required for administrators); prints the URI once")
+    tp.add_argument("name")
+    tp.add_argument("--svg", type=Path, help="also save the enrolment QR code as this SVG file")
+    ro = us_sub.add_parser("roles", help="give a user exactly these roles (the security administrator's work)")
+    ro.add_argument("name")
+    ro.add_argument("--role", action="append", required=True, choices=ROLES, help="a role (repeat for more)")
+    us_sub.add_parser("unlock", help="clear a lockout after failed logins").add_argument("name")
+    cs = us_sub.add_parser("create-service", help="a service account with a scoped API token (printed once)")
+    cs.add_argument("name")
+    scopes = sorted(s.value for s in SERVICE_SCOPES)
+    cs.add_argument("--scope", action="append", required=True, choices=scopes, help="a scope (repeat for more)")
+    us_sub.add_parser("revoke-service", help="revoke a service account's token at once").add_argument("name")
+    us_sub.add_parser("services", help="list the service accounts")
     ls = us_sub.add_parser("list", help="list the users")
     ls.add_argument("--json", action="store_true", help="print JSON")
 
@@ -51,6 +66,19 @@ def _row(account: Account) -> str:
     change = " must-change-password" if account.must_change_password or account.password_expired else ""
     groups = f" groups={','.join(account.groups)}" if account.groups else ""
     return f"{account.username}\t{','.join(account.roles)}\t{state}{change}{groups}"
+
+
+def _services(tokens: ServiceTokens, args: argparse.Namespace, context: AuditContext) -> None:
+    if args.users_command == "create-service":
+        service, token = tokens.create(args.name, args.scope, context)
+        print(f"created service {service.name} scopes={','.join(service.scopes)}")
+        print(f"API token (shown once; send as Authorization: Bearer): {token}")
+    elif args.users_command == "revoke-service":
+        print(f"revoked service {tokens.revoke(args.name, context).name}")
+    else:
+        for item in tokens.list():
+            state = f"revoked {item.revoked_at.isoformat()}" if item.revoked_at else "active"
+            print(f"{item.name} scopes={','.join(item.scopes)} {state}")
 
 
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
@@ -77,6 +105,18 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             uri = accounts.enrol_totp(args.name, context)
             print(f"TOTP enrolment for {args.name.strip().casefold()} (shown once; add it to an authenticator app):")
             print(uri)
+            if args.svg is not None:
+                args.svg.write_text(qr_svg(uri), encoding="utf-8")
+                print(f"QR code saved to {args.svg} (delete it once scanned)")
+        elif command in ("roles", "unlock"):
+            security = SecurityAdmin(database, accounts, accounts.audit)
+            if command == "roles":
+                print(_row(security.set_roles(args.name, args.role, context)))
+            else:
+                done = security.unlock(args.name, context)
+                print(f"{args.name.strip().casefold()}: {'unlocked' if done else 'was not locked'}")
+        elif command in ("create-service", "revoke-service", "services"):
+            _services(ServiceTokens(database, accounts.audit), args, context)
         elif args.json:
             print_json([a.as_dict() for a in accounts.list()])
         else:

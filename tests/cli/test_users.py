@@ -91,3 +91,28 @@ def test_first_start_prints_the_one_time_admin_password_once(cli_env: Path) -> N
         assert [a.username for a in accounts.list()] == ["admin"]
     finally:
         database.dispose()
+
+
+def test_roles_unlock_services_totp_svg_backup_on_the_command_line(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["users", "create", "li.si", "--role", "requester"]) == 0
+    assert main(["users", "roles", "li.si", "--role", "agent", "--role", "engineer"]) == 0
+    assert "li.si\tagent,engineer\tactive" in capsys.readouterr().out
+    assert main(["users", "roles", "li.si", "--role", "sysadmin", "--role", "secadmin"]) == 2
+    assert main(["users", "unlock", "li.si"]) == 0
+    assert "was not locked" in capsys.readouterr().out
+    svg = cli_env / "qr.svg"
+    assert main(["users", "totp", "li.si", "--svg", str(svg)]) == 0
+    assert svg.read_text(encoding="utf-8").startswith("<svg")
+    assert main(["users", "create-service", "im-bot", "--scope", "suggest", "--scope", "search"]) == 0
+    token = re.search(r"API token \(shown once; send as Authorization: Bearer\): (kbs_\S+)", capsys.readouterr().out)
+    assert token
+    assert main(["users", "revoke-service", "im-bot"]) == 0
+    assert main(["users", "services"]) == 0
+    assert "im-bot scopes=search,suggest revoked" in capsys.readouterr().out
+    assert main(["backup", str(cli_env / "bk")]) == 0
+    assert "backed up the sqlite database" in capsys.readouterr().out
+    assert main(["restore", str(cli_env / "bk")]) == 0
+    assert "restored the sqlite database" in capsys.readouterr().out
+    assert main(["restore", str(cli_env / "nothing")]) == 2
