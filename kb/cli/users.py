@@ -46,6 +46,9 @@ def add_parsers(sub: Any) -> None:
     ro.add_argument("name")
     ro.add_argument("--role", action="append", required=True, choices=ROLES, help="a role (repeat for more)")
     us_sub.add_parser("unlock", help="clear a lockout after failed logins").add_argument("name")
+    gr = us_sub.add_parser("groups", help="give a user exactly these resolver groups (none: no --group)")
+    gr.add_argument("name")
+    gr.add_argument("--group", action="append", default=[], help="a resolver group (repeat for more)")
     cs = us_sub.add_parser("create-service", help="a service account with a scoped API token (printed once)")
     cs.add_argument("name")
     scopes = sorted(s.value for s in SERVICE_SCOPES)
@@ -108,6 +111,8 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
             if args.svg is not None:
                 args.svg.write_text(qr_svg(uri), encoding="utf-8")
                 print(f"QR code saved to {args.svg} (delete it once scanned)")
+        elif command == "groups":
+            print(_row(accounts.set_groups(args.name, args.group, context)))
         elif command in ("roles", "unlock"):
             security = SecurityAdmin(database, accounts, accounts.audit)
             if command == "roles":

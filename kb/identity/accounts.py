@@ -185,6 +185,22 @@ class AccountStore:
             self.audit.record(session, context, "user.enable" if active else "user.disable", user.username)
             return self.account(user)
 
+    def set_groups(self, username: str, groups: Sequence[str], context: AuditContext = CLI) -> Account:
+        """Give ``username`` exactly these resolver groups (which tickets an agent sees, kb.identity.scopes).
+
+        Raises:
+            NotFoundError: no such user. InvalidInputError: a group name blank or over 120 characters.
+        """
+        clean = sorted({g.strip() for g in groups})
+        if any(not g or len(g) > 120 for g in clean):
+            raise InvalidInputError("A group name has 1 to 120 characters.")
+        with self.database.session() as session:
+            user = self._row(session, username)
+            before = ",".join(user.groups)
+            user.groups = clean
+            self.audit.record(session, context, "user.groups", user.username, reason=f"{before} -> {','.join(clean)}")
+            return self.account(user)
+
     def disable_idle(self, idle_days: int, *, now: datetime | None = None) -> tuple[str, ...]:
         """Disable active accounts not logged in for ``idle_days`` (counted from creation for accounts never used),
         ending their sessions; each is audited as ``user.disable``. Returns the names disabled (0 days: none)."""

@@ -102,6 +102,8 @@ def test_roles_unlock_services_totp_svg_backup_on_the_command_line(
     assert main(["users", "roles", "li.si", "--role", "sysadmin", "--role", "secadmin"]) == 2
     assert main(["users", "unlock", "li.si"]) == 0
     assert "was not locked" in capsys.readouterr().out
+    assert main(["users", "groups", "li.si", "--group", "桌面组", "--group", "网络组"]) == 0
+    assert "groups=桌面组,网络组" in capsys.readouterr().out
     svg = cli_env / "qr.svg"
     assert main(["users", "totp", "li.si", "--svg", str(svg)]) == 0
     assert svg.read_text(encoding="utf-8").startswith("<svg")

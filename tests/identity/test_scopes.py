@@ -144,6 +144,9 @@ def test_restricted_article_never_reaches_other_callers(client: TestClient) -> N
     reply = post_im(client, onebot(901, "远程桌面授权服务器连不上")).json()["reply"]
     assert f"#{public['id']}" in reply and "核心交换机" not in reply and f"#{internal['id']}" not in reply
     assert kb.store.get(secret["id"]).restricted_to == ["网络组"]
+    exported = net.get(f"/articles/{secret['id']}/markdown")
+    assert exported.status_code == 200 and "restricted_to:\n- 网络组" in exported.text  # front matter round trip
+    assert [r.actor for r in kb.audit.query(event="article.export")[1]] == ["net.one"]
 
 
 def test_phone_and_id_numbers_are_masked_in_exports_and_for_callers_who_do_not_need_them(client: TestClient) -> None:
@@ -160,3 +163,17 @@ def test_phone_and_id_numbers_are_masked_in_exports_and_for_callers_who_do_not_n
     as_json = client.get("/analysis", params={"start": "2000-01-01", "end": "2100-01-01"})
     assert "13812345678" not in as_json.text and "110105199003078876" not in as_json.text
     assert {r.event for r in kb.audit.query(event="analysis.export")[1]} == {"analysis.export"}
+
+
+def test_group_membership_changes_what_an_agent_sees(client: TestClient) -> None:
+    kb = kb_of(client)
+    agent = as_user(client, "zhou.qi", ["agent"], ("桌面组",))
+    made = client.post("/tickets", json=RDP).json()["ticket"]["id"]
+    assert client.post(f"/tickets/{made}/assign", json={"group": "网络组"}).status_code == 200
+    assert agent.get(f"/tickets/{made}").status_code == 404
+    moved = client.put("/users/zhou.qi/groups", json={"groups": ["网络组"]})
+    assert moved.status_code == 200 and moved.json()["user"]["groups"] == ["网络组"]
+    assert agent.get(f"/tickets/{made}").status_code == 200  # at once, same session
+    assert client.put("/users/nobody/groups", json={"groups": []}).status_code == 404
+    assert agent.put("/users/zhou.qi/groups", json={"groups": ["应用组"]}).status_code == 403
+    assert [r.reason for r in kb.audit.query(event="user.groups")[1]] == ["桌面组 -> 网络组"]

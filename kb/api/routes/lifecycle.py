@@ -141,7 +141,9 @@ def record_usage(kb: KB, user: CurrentUser, article_id: ArticleId, payload: Usag
 
 
 @router.get("/{article_id}/markdown", response_class=Response, dependencies=[requires(P.ARTICLE_READ)])
-def export_markdown(kb: KB, user: CurrentUser, article_id: ArticleId) -> Response:
-    """The article as Markdown with YAML front matter, the import format (``kb import`` reads it back)."""
+def export_markdown(kb: KB, user: CurrentUser, audit: Audit, article_id: ArticleId) -> Response:
+    """The article as Markdown with YAML front matter, the import format (``kb import`` reads it back); audited as
+    ``article.export``."""
     text = to_markdown(content_of(visible_article(user, kb.store.get(article_id))))
+    kb.audit.write(audit, "article.export", f"article {article_id}", reason="markdown")
     return Response(text, media_type="text/markdown; charset=utf-8")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 
 from kb.api.deps import KB, Audit, CurrentUser, requires
 from kb.api.guard import GuardedRoute
-from kb.api.schemas.auth import ServiceIn, UserIn, UserPublic
+from kb.api.schemas.auth import GroupsIn, ServiceIn, UserIn, UserPublic
 from kb.identity.permissions import Permission as P
 
 router = APIRouter(prefix="/users", tags=["users"], route_class=GuardedRoute)
@@ -55,3 +55,10 @@ def list_services(kb: KB, user: CurrentUser) -> dict[str, Any]:
 def revoke_service(kb: KB, user: CurrentUser, audit: Audit, name: str) -> dict[str, Any]:
     """Revoke a service account's token at once (404 unknown)."""
     return {"service": kb.service_tokens.revoke(name[:120], audit).as_dict()}
+
+
+@router.put("/{username}/groups", dependencies=[requires(P.USER_ADMIN)])
+def set_groups(kb: KB, user: CurrentUser, audit: Audit, username: str, payload: GroupsIn) -> dict[str, Any]:
+    """Give a user exactly these resolver groups (404 unknown user); audited as ``user.groups``."""
+    account = kb.accounts.set_groups(username[:200], payload.groups, audit)
+    return {"user": UserPublic.model_validate(account.as_dict()).model_dump()}

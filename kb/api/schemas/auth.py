@@ -40,6 +40,12 @@ class RolesIn(BaseModel):
     roles: list[str] = Field(min_length=1, max_length=10)
 
 
+class GroupsIn(BaseModel):
+    """``PUT /users/{name}/groups``: the user's resolver groups from now on (may be empty)."""
+
+    groups: list[str] = Field(max_length=50)
+
+
 class PolicyIn(BaseModel):
     """``PUT /security/password-policy``: the numbers to change (the others stay)."""
 
