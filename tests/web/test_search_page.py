@@ -83,7 +83,7 @@ def test_filters_narrow_the_results(page, server: Server) -> None:  # type: igno
     page.goto(f"/?q={quote('打印')}")
     assert page.locator(f"#hits .hit[data-id='{server.hostile_id}']").count() == 1
     page.select_option("select[name=kind]", "faq")
-    page.wait_for_function("!document.querySelector('#hits')")
+    page.wait_for_function("() => !document.querySelector('#hits')")
     assert page.locator("#results").inner_text().strip().startswith(("没有把握", "没有找到"))
 
 

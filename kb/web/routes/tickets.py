@@ -5,6 +5,7 @@ forms. Every form calls the use case its API route calls (:mod:`kb.api.routes.ti
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
@@ -48,12 +49,13 @@ def queue(
     page = list_tickets(kb.database, query)
     rows = [(t, sla_clock(t)) for t in page.items]
     filters = {"status": status, "tier": tier, "service": service, "channel": channel}
+    next_url = f"/ui/tickets?{urlencode({**filters, 'cursor': page.next_cursor})}" if page.next_cursor else ""
     return render(
         request,
         "tickets.html",
         user=user,
         rows=rows,
-        next_cursor=page.next_cursor,
+        next_url=next_url,
         filters=filters,
         statuses=STATUS_LABELS,
         tiers=TIERS,

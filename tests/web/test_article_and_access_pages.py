@@ -1,0 +1,67 @@
+"""The article page in a real browser (hostile Markdown renders inert; facts, versions and diff, feedback,
+successor banner) and 403 pages for a user without the role."""
+
+from __future__ import annotations
+
+import re
+
+from tests.web.conftest import AUDITOR, Server, log_in, new_page, shot
+
+
+def test_script_and_javascript_links_in_an_article_render_inert(page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"/ui/articles/{server.hostile_id}")
+    body = page.locator("#article-body")
+    assert "<script>" in body.inner_text()  # shown as text
+    assert body.locator("script").count() == 0 and body.locator("img[onerror]").count() == 0
+    assert body.locator("a[href^='javascript']").count() == 0
+    page.get_by_text("点我").click()
+    assert page.evaluate("window.__pwned === undefined") and dialogs == []
+
+
+def test_article_page_shows_facts_versions_diff_and_takes_feedback(page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"/ui/articles/{server.hostile_id}")
+    facts = page.locator("dl.facts").inner_text()
+    assert "打印" in facts and "版本" in facts
+    shot(page, "article")
+    page.get_by_text("与 v1 比较").click()
+    added = page.locator("#diff .add").all_inner_texts()
+    assert any("第三步" in line for line in added)
+    shot(page, "article-diff")
+    page.fill("textarea[name=comment]", "步骤清楚")
+    page.get_by_role("button", name="有用", exact=True).click()
+    page.locator("#feedback .ok").wait_for()
+    assert "有用 1" in page.locator("#feedback").inner_text()
+
+
+def test_retired_article_names_its_successor(page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"/ui/articles/{server.retired_id}")
+    banner = page.locator("#retired")
+    assert "已停用" in banner.inner_text()
+    banner.get_by_role("link").click()
+    page.wait_for_url(f"**/ui/articles/{server.hostile_id}")
+
+
+def test_a_user_without_the_role_gets_403_pages(browser, server: Server) -> None:  # type: ignore[no-untyped-def]
+    auditor = new_page(browser, server)
+    try:
+        log_in(auditor, server, AUDITOR, next_path="/ui/tickets")
+        for path in ("/", "/ui/tickets", f"/ui/articles/{server.licensing_id}"):
+            answer = auditor.goto(path)
+            assert answer is not None and answer.status == 403, path
+            assert "没有权限" in auditor.locator("h1").inner_text()
+        shot(auditor, "forbidden")
+    finally:
+        auditor.context.close()
+
+
+def test_login_page(browser, server: Server) -> None:  # type: ignore[no-untyped-def]
+    anonymous = new_page(browser, server)
+    try:
+        anonymous.goto("/?q=x")
+        anonymous.wait_for_url(re.compile(r"/ui/login\?next=/%3Fq%3Dx$"))
+        assert anonymous.evaluate("document.activeElement.name") == "username"
+        shot(anonymous, "login")
+    finally:
+        anonymous.context.close()
