@@ -7,6 +7,8 @@ The hashing embedder keeps start-up fast (these tests are not marked slow).
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import os
 import re
 import socket
@@ -27,12 +29,14 @@ from kb.articles.content import parse_markdown
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.db import open_database
+from kb.desk.workflow import Closure, NewTicket
+from kb.ingest.tickets import import_tickets
 from kb.models import User
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from kb.web.app import create_app
-from tests.helpers import RDS, ROOT, TEST_PASSWORD, TEST_USER, add_test_user, kb_of, totp_now
+from tests.helpers import EXPORT, RDS, ROOT, TEST_PASSWORD, TEST_USER, add_test_user, kb_of, totp_now
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -52,6 +56,11 @@ HOSTILE = """# 恶意脚本测试文章
 """
 
 
+#: Desk tickets replayed from the real export, and its channel names.
+DESK_ROWS = 10
+CHANNELS = {"热线": "phone", "电话": "phone", "QQ": "im", "微信": "im", "邮件": "email", "网页": "web"}
+#: Window of the replayed tickets (their report times), for the dashboard.
+REPLAY_WINDOW = ("2026-10-01", "2026-11-30")
 #: A retired article replaced by the hostile one (its page shows a successor banner).
 RETIRED = "# 旧版打印机排障\n\n请改看新文章。\n"
 
@@ -73,6 +82,34 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _replay_desk(service: KnowledgeBase) -> None:
+    """The real Chinese desk export (tests/data/tickets-zh-distill.csv): imported as history (similar tickets),
+    and its first rows taken in again as desk tickets at their own times, half of them resolved, closed and rated."""
+    import_tickets(service.database, EXPORT, "kb-zh")
+    service.ticket_vectors.embed_closed()
+    with EXPORT.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[:DESK_ROWS]
+    for n, row in enumerate(rows):
+        new = NewTicket(
+            title=row["标题"],
+            description=row["问题描述"],
+            service=row["服务类型"],
+            channel=CHANNELS.get(row["受理渠道"], "web"),
+            opened_at=dt.datetime.fromisoformat(row["报告时间"]),
+        )
+        ticket = service.tickets.take_in(new, "tests").ticket
+        if n % 2 == 0:
+            service.desk.assign(ticket.id, ticket.resolver_group or "服务台", "tests")
+            for status in ("in_progress", "resolved"):
+                service.desk.move(ticket.id, status, "tests")
+            closure = Closure(
+                resolution=row["解决方案"] or "已处理",
+                root_cause=row["根本原因"] or "未知",
+                satisfaction=int(row["满意度"]) if row["满意度"].isdigit() else 4,
+            )
+            service.desk.close(ticket.id, closure, "tests")
+
+
 def _seed(settings: Settings) -> tuple[int, int, int]:
     service = KnowledgeBase(settings).open()
     try:
@@ -89,6 +126,7 @@ def _seed(settings: Settings) -> tuple[int, int, int]:
         old = service.writer.create(parse_markdown(RETIRED, service="打印"), "tests").article
         assert old is not None
         service.writer.set_status(old.id, "retired", "tests", superseded_by=hostile.id)
+        _replay_desk(service)
         items, _ = service.store.list_articles(ArticleFilter(statuses=()), 0, 500)
         licensing = next(a.id for a in items if (a.source_path or "").endswith("rdp-error-no-licenses-available.md"))
         return hostile.id, licensing, old.id
