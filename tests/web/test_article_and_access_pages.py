@@ -65,3 +65,16 @@ def test_login_page(browser, server: Server) -> None:  # type: ignore[no-untyped
         shot(anonymous, "login")
     finally:
         anonymous.context.close()
+
+
+def test_hit_testing_shows_analysis_legs_fusion_and_why_not(page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/ui/debug/search?q=" + "远程桌面 没有可用的许可证" + f"&article={server.hostile_id}")
+    terms = page.locator("#analysis").inner_text()
+    assert "远程桌面" in terms and "许可证" in terms
+    fused = page.locator("#fused tr[data-id]")
+    assert fused.first.get_attribute("data-id") == str(server.licensing_id)
+    assert "→" in fused.first.inner_text()  # raw and normalised scores
+    assert page.locator("#leg-1 tr").count() > 2 and page.locator("#leg-2 tr").count() > 2
+    why = page.locator("#why").inner_text()
+    assert "恶意脚本测试文章" in why and "文章中没有" in why
+    shot(page, "debug-search")
