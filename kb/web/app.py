@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from kb.api import create_app as create_api
 from kb.config import Settings
 from kb.service import KnowledgeBase
-from kb.web.routes import analysis, articles, auth, debug, search, tickets
+from kb.web.routes import analysis, articles, auth, debug, editor, search, tickets
 from kb.web.templating import STATIC, STATIC_URL
 
 
@@ -20,7 +20,15 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     """The API (:func:`kb.api.create_app`, same arguments) with the pages: ``/`` and ``/ui/...``, static files
     under ``/ui/static``."""
     app = create_api(settings, kb=kb)
-    for router in (*auth.ROUTERS, search.router, articles.router, tickets.router, analysis.router, debug.router):
+    for router in (
+        *auth.ROUTERS,
+        search.router,
+        articles.router,
+        tickets.router,
+        analysis.router,
+        debug.router,
+        editor.router,
+    ):
         app.include_router(router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="static")
     return app

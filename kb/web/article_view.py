@@ -98,7 +98,7 @@ def article_view(kb: KnowledgeBase, article: Article, diff_of: int | None = None
             successor = None
     return ArticleView(
         article=article,
-        html=Markup(render_html(article.body)),
+        html=Markup(render_html(article.body)),  # safe: markdown-it with raw HTML off
         facts=_facts(article),
         versions=versions,
         stats=kb.feedback.stats([article.id])[article.id],

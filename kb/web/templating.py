@@ -16,6 +16,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from kb.identity.permissions import Permission as P
+from kb.identity.permissions import allowed
 from kb.web import csrf
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -38,10 +40,22 @@ def environment() -> Environment:
     return env
 
 
+#: The navigation bar: (path, label, permission its page needs); a user sees the links their roles allow.
+NAV = (
+    ("/", "搜索", P.SEARCH),
+    ("/ui/tickets", "工单", P.TICKET_READ),
+    ("/ui/analysis", "运维分析", P.ANALYSIS),
+    ("/ui/review", "审核", P.ARTICLE_WRITE),
+    ("/ui/debug/search", "命中测试", P.ARTICLE_WRITE),
+)
+
+
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render ``template`` with ``context`` plus ``request``, ``csrf_token`` (the session's CSRF token, '' before
-    login) and ``user`` (None unless given) into an HTML response."""
+    login), ``user`` (None unless given) and ``nav`` (the links of :data:`NAV` the user's roles allow)."""
     context.setdefault("user", None)
+    roles = getattr(context["user"], "roles", ())
+    context.setdefault("nav", [(path, label) for path, label, need in NAV if allowed(roles, need)])
     context.setdefault("csrf_token", csrf.page_token(request))
     html = environment().get_template(template).render(request=request, **context)
     return HTMLResponse(html, status_code=status_code)

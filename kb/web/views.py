@@ -100,7 +100,7 @@ def search_view(kb: KnowledgeBase, form: SearchForm) -> SearchView:
             HitView(
                 hit.article_id,
                 hit.title,
-                Markup(hit.snippet),
+                Markup(hit.snippet),  # safe: highlight() escapes all
                 hit.heading_path,
                 hit.service,
                 hit.kind,

@@ -78,3 +78,38 @@ def test_hit_testing_shows_analysis_legs_fusion_and_why_not(page, server: Server
     why = page.locator("#why").inner_text()
     assert "恶意脚本测试文章" in why and "文章中没有" in why
     shot(page, "debug-search")
+
+
+def test_review_editor_flags_missing_sections_as_you_type(page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/ui/review")
+    page.get_by_role("link", name="新建故障复盘").click()
+    page.wait_for_url(re.compile(r"/ui/editor\?kind=post_incident_review"))
+    assert page.locator("#missing").count() == 0  # the template has every section
+    body = page.locator("#body")
+    text = body.input_value()
+    assert "## 根因" in text
+    body.fill("")
+    body.press_sequentially("# 10月3日 邮件服务中断复盘\n\n## 概述\n\n上午邮件无法发送。\n", delay=5)
+    missing = page.locator("#missing")
+    missing.wait_for()
+    assert "根因" in missing.inner_text() and "改进项" in missing.inner_text()
+    assert "上午邮件无法发送" in page.locator("#preview .article-body").inner_text()  # live preview
+    body.press_sequentially("\n## 根因\n\n证书过期。\n", delay=5)
+    page.wait_for_function("() => !document.getElementById('missing').innerText.includes('根因')")
+    shot(page, "editor-review")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(re.compile(r"/ui/articles/\d+$"))
+    assert "draft" in page.locator("dl.facts").inner_text()  # a review missing sections stays a draft
+
+
+def test_an_editor_retires_an_article_with_a_successor(page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/ui/editor")
+    page.locator("#body").fill("# 临时文章\n\n1. 重启电脑。\n")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(re.compile(r"/ui/articles/\d+$"))
+    page.fill("input[name=successor]", str(server.licensing_id))
+    page.get_by_role("button", name="停用").click()
+    page.locator("#retired").wait_for()
+    assert "客户端无法连接" in page.locator("#retired").inner_text()
+    page.goto("/ui/review")
+    shot(page, "review-queue")

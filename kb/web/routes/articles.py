@@ -13,6 +13,7 @@ from kb.api.params import ArticleId
 from kb.articles.feedback import MAX_COMMENT_CHARS
 from kb.config import MAX_QUERY_CHARS
 from kb.identity.permissions import Permission as P
+from kb.identity.permissions import allowed
 from kb.web.article_view import UNPUBLISHED, article_view
 from kb.web.routing import PageRoute
 from kb.web.templating import render
@@ -36,7 +37,8 @@ def article_page(
         user.require_editor(f"Reading article {article_id} ({article.status})")
     kb.feedback.record_usage(article_id, "view", user.username)
     view = article_view(kb, article, diff)
-    return render(request, "article.html", user=user, view=view, q=q, max_comment=MAX_COMMENT_CHARS)
+    can_edit = allowed(user.roles, P.ARTICLE_WRITE)
+    return render(request, "article.html", user=user, view=view, q=q, max_comment=MAX_COMMENT_CHARS, can_edit=can_edit)
 
 
 @router.get("/ui/articles/{article_id}/panel", dependencies=[requires(P.ARTICLE_READ)])
