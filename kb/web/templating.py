@@ -47,6 +47,8 @@ NAV = (
     ("/ui/analysis", "运维分析", P.ANALYSIS),
     ("/ui/review", "审核", P.ARTICLE_WRITE),
     ("/ui/debug/search", "命中测试", P.ARTICLE_WRITE),
+    ("/ui/admin/users", "用户", P.USER_ADMIN),
+    ("/ui/admin/audit", "审计", P.AUDIT_READ),
 )
 
 

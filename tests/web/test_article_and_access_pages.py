@@ -113,3 +113,23 @@ def test_an_editor_retires_an_article_with_a_successor(page, server: Server) -> 
     assert "客户端无法连接" in page.locator("#retired").inner_text()
     page.goto("/ui/review")
     shot(page, "review-queue")
+
+
+def test_sysadmin_adds_a_user_and_the_auditor_reads_it_in_the_audit_trail(browser, page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/ui/admin/users")
+    page.fill("#new-user input[name=username]", "zhangwei")
+    page.check("#new-user input[value=agent]")
+    page.fill("#new-user input[name=groups]", "网络组")
+    page.get_by_role("button", name="创建").click()
+    assert "一次性密码" in page.locator("#created").inner_text()
+    assert "网络组" in page.locator("#users tr[data-user=zhangwei]").inner_text()
+    shot(page, "admin-users")
+    assert page.goto("/ui/admin/audit").status == 403  # the sysadmin cannot read the trail (三员分立)
+    auditor = new_page(browser, server)
+    try:
+        log_in(auditor, server, AUDITOR, next_path="/ui/admin/audit?event=user.create")
+        assert "zhangwei" in auditor.locator("#audit").inner_text()
+        shot(auditor, "admin-audit")
+        assert auditor.goto("/ui/admin/users").status == 403
+    finally:
+        auditor.context.close()
