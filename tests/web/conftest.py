@@ -169,7 +169,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         **os.environ,
         "KB_DATA_DIR": str(data),
         "KB_EMBEDDING_MODEL": "hash",
-        # no KB_INSECURE_COOKIES: Chromium keeps Secure cookies from http://127.0.0.1 (a trustworthy origin), as `make run` serves
+        # no KB_INSECURE_COOKIES: Chromium keeps Secure cookies from http://127.0.0.1, as `make run` serves
         "KB_INDEX_POLL_SECONDS": "0.2",
         "PYTHONPATH": str(ROOT),
     }
