@@ -37,6 +37,7 @@ def test_queue_lists_open_tickets_with_sla_clocks_and_filters(page, server: Serv
     page.goto("/ui/tickets")
     row = page.locator(f"#queue tr[data-id='{ticket_id}']")
     assert re.search(r"剩余|超时", row.locator("td.sla").inner_text())
+    assert page.locator("#queue tr.sla-breached td.sla", has_text="超时").count() >= 1  # replayed October tickets
     shot(page, "tickets")
     page.select_option("select[name=channel]", "email")
     page.get_by_role("button", name="筛选").click()
