@@ -1,6 +1,6 @@
-"""A real ``kb serve`` (uvicorn, in a subprocess) on a free port over a temp data dir holding the bundled Remote
-Desktop troubleshooting articles and one hostile article, with test users made through the real account store;
-and Playwright driving Debian's Chromium (``/usr/bin/chromium``; Playwright's own browser download is never used).
+"""A real ``kb serve`` (uvicorn, in a subprocess) on a free port over a temp data dir holding every bundled
+article (``articles/``, as ``make run`` serves), one hostile article, a retired one and the real desk export
+replayed, with test users made through the real account store; and Playwright driving Debian's Chromium (``/usr/bin/chromium``; Playwright's own browser download is never used).
 
 The hashing embedder keeps start-up fast (these tests are not marked slow).
 """
@@ -36,7 +36,7 @@ from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from kb.web.app import create_app
-from tests.helpers import EXPORT, RDS, ROOT, TEST_PASSWORD, TEST_USER, add_test_user, kb_of, totp_now
+from tests.helpers import BUNDLED, EXPORT, ROOT, TEST_PASSWORD, TEST_USER, add_test_user, kb_of, totp_now
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -117,7 +117,7 @@ def _seed(settings: Settings) -> tuple[int, int, int]:
         service.accounts.create(AUDITOR, ["auditadmin"], "tests", password=TEST_PASSWORD)
         service.accounts.enrol_totp(AUDITOR)
         service.accounts.create(REQUESTER, ["requester"], "tests", password=TEST_PASSWORD)
-        service.writer.import_paths([RDS], "tests")
+        service.writer.import_paths([BUNDLED], "tests")  # every bundled article, as `make run` serves
         hostile = service.writer.create(parse_markdown(HOSTILE, service="打印"), "tests").article
         assert hostile is not None
         service.writer.update(
