@@ -1,6 +1,7 @@
 """A real ``kb serve`` (uvicorn, in a subprocess) on a free port over a temp data dir holding every bundled
 article (``articles/``, as ``make run`` serves), one hostile article, a retired one and the real desk export
-replayed, with test users made through the real account store; and Playwright driving Debian's Chromium (``/usr/bin/chromium``; Playwright's own browser download is never used).
+replayed, with test users made through the real account store; and Playwright driving Debian's Chromium
+(``/usr/bin/chromium``; Playwright's own browser download is never used).
 
 The hashing embedder keeps start-up fast (these tests are not marked slow).
 """
