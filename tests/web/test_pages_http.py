@@ -147,3 +147,49 @@ def test_a_one_time_password_must_be_changed_on_the_password_page(web_client: Te
     )
     assert changed.status_code == 303
     assert web_client.get("/").status_code == 200
+
+
+def test_ticket_forms_assign_escalate_resolve_and_close_with_the_article_used(web_client: TestClient) -> None:
+    page_login(web_client)
+    kb = kb_of(web_client)
+    article = kb.writer.create(parse_markdown(NO_LICENSES), "tests").article
+    assert article is not None
+    token = csrf_of(web_client)
+    made = web_client.post(
+        "/ui/tickets",
+        data={"title": "远程桌面 没有可用的许可证", "service": "日常服务", "channel": "phone", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    tid = int(made.headers["location"].rsplit("/", 1)[1])
+    page = web_client.get(f"/ui/tickets/{tid}")
+    assert "没有可用的许可证" in page.text and 'id="proposed-group"' in page.text
+    steps = [
+        ("assign", {"group": "应用组"}),
+        ("escalate", {"reason": "一线无法处理"}),
+        ("status", {"status": "in_progress"}),
+        ("status", {"status": "resolved"}),
+        ("close", {"resolution": "配置 RD 许可服务", "root_cause": "未配置许可证服务器", "articles": str(article.id)}),
+    ]
+    for action, data in steps:
+        answer = web_client.post(
+            f"/ui/tickets/{tid}/{action}", data={**data, "csrf_token": token}, follow_redirects=False
+        )
+        assert answer.status_code == 303, (action, answer.text)
+    ticket = kb.desk.get(tid)
+    assert ticket.status == "closed" and ticket.tier == "L2" and ticket.resolver_group == "应用组"
+    assert str(ticket.external_id) in kb.feedback.stats([article.id])[article.id].tickets
+    again = web_client.post(f"/ui/tickets/{tid}/escalate", data={"reason": "x", "csrf_token": token})
+    assert again.status_code == 409 and 'class="error"' in again.text  # a refused move is a page, not a 500
+
+
+def test_live_suggestions_fragment_follows_the_note(web_client: TestClient) -> None:
+    page_login(web_client)
+    kb = kb_of(web_client)
+    kb.writer.create(parse_markdown(NO_LICENSES), "tests")
+    from kb.desk.workflow import NewTicket
+
+    tid = kb.tickets.take_in(NewTicket(title="电脑连不上", description="", service="日常服务"), "t").ticket.id
+    fragment = web_client.get(f"/ui/tickets/{tid}/suggestions", params={"note": "远程桌面 没有可用的许可证"})
+    assert fragment.status_code == 200 and "没有可用的许可证" in fragment.text
+    assert "<html" not in fragment.text
