@@ -5,6 +5,7 @@
 * The password must be changed first: 303 to ``/ui/password``.
 * Any other :class:`kb.errors.KBError` (403 without the role, 404, 409, 422 ...) and invalid parameters: an HTML
   page (or fragment for htmx) with the same status and the error's ``code`` and sentence; never a 500.
+* A form body without ``Content-Length`` (411) or over :data:`MAX_FORM_BYTES` (413) is refused unread.
 * A state-changing method (POST) without the right CSRF token (:mod:`kb.web.csrf`): 403 ``csrf_failed``,
   checked before the route's code runs, so nothing changes.
 """
@@ -25,6 +26,8 @@ from kb.web import csrf
 from kb.web.templating import render
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Largest form body a page takes, in bytes: an article of 300,000 CJK characters, URL-encoded (9 bytes each).
+MAX_FORM_BYTES = 3_000_000
 #: Content-Security-Policy of every page: scripts and styles only from kb itself, no inline script, no plugins,
 #: no framing (CSP Level 3; ECharts sets element styles from script, which style-src does not restrict).
 CSP = (
@@ -66,6 +69,11 @@ class PageRoute(APIRoute):
         async def page(request: Request) -> Response:
             try:
                 if request.method not in SAFE_METHODS:
+                    declared = request.headers.get("content-length", "")
+                    if not declared.isdigit():
+                        return error_page(request, 411, "length_required", "表单请求必须带 Content-Length。")
+                    if int(declared) > MAX_FORM_BYTES:
+                        return error_page(request, 413, "payload_too_large", f"表单最多 {MAX_FORM_BYTES} 字节。")
                     form = await request.form()
                     sent = request.headers.get(csrf.HEADER) or form.get(csrf.FIELD)
                     if not csrf.is_valid(request, sent if isinstance(sent, str) else None, login=login_form):

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from kb.api.deps import Requires
 from kb.articles.content import parse_markdown
+from kb.articles.store import ArticleFilter
 from kb.config import MAX_QUERY_CHARS
 from tests.helpers import NO_LICENSES, TEST_PASSWORD, kb_of
 from tests.web.conftest import csrf_of, page_login
@@ -193,3 +194,11 @@ def test_live_suggestions_fragment_follows_the_note(web_client: TestClient) -> N
     fragment = web_client.get(f"/ui/tickets/{tid}/suggestions", params={"note": "远程桌面 没有可用的许可证"})
     assert fragment.status_code == 200 and "没有可用的许可证" in fragment.text
     assert "<html" not in fragment.text
+
+
+def test_an_oversized_form_is_refused_unread(web_client: TestClient) -> None:
+    page_login(web_client)
+    big = "长" * 400_000
+    answer = web_client.post("/ui/editor", data={"body": big, "csrf_token": csrf_of(web_client)})
+    assert answer.status_code == 413 and "payload_too_large" in answer.text
+    assert kb_of(web_client).store.list_articles(ArticleFilter(statuses=()), 0, 10)[1] == 0

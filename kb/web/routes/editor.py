@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from kb.api.deps import KB, CurrentUser, requires
 from kb.api.params import MAX_ID, ArticleId
-from kb.articles.content import KINDS
+from kb.articles.content import KINDS, MAX_BODY_CHARS
 from kb.articles.reviews import KIND as REVIEW_KIND
 from kb.identity.permissions import Permission as P
 from kb.web.editor_view import REASON_LABELS, editor_text, preview, review_queue_view, save
@@ -18,8 +18,8 @@ from kb.web.routing import PageRoute
 from kb.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-#: Longest editor text, in characters (the store refuses longer bodies on its own).
-MAX_TEXT = 1_000_000
+#: Longest editor text, in characters: the longest body the store takes plus room for the front matter.
+MAX_TEXT = MAX_BODY_CHARS + 20_000
 Kind = Annotated[str, Query(pattern="^(" + "|".join(KINDS) + ")$")]
 FormKind = Annotated[str, Form(pattern="^(" + "|".join(KINDS) + ")$")]
 
