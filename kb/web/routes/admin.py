@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from kb.api.deps import KB, Audit, CurrentUser, requires
@@ -56,7 +56,11 @@ def create_user(
 
 @router.post("/ui/admin/users/{username}/active", dependencies=[requires(P.USER_ADMIN)])
 def set_active(
-    kb: KB, user: CurrentUser, audit: Audit, username: str, active: Annotated[str, Form(pattern="^(yes|no)$")]
+    kb: KB,
+    user: CurrentUser,
+    audit: Audit,
+    username: Annotated[str, Path(max_length=120)],
+    active: Annotated[str, Form(pattern="^(yes|no)$")],
 ) -> Response:
     """Enable or disable an account (``kb.accounts.set_active``)."""
     kb.accounts.set_active(username, active == "yes", audit)
