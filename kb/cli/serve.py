@@ -28,8 +28,8 @@ def add_parsers(sub: Any) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from kb.api import create_app
     from kb.service import KnowledgeBase
+    from kb.web.app import create_app  # the API and the pages
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -58,7 +58,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             kb.tickets, settings.intake_default_service, host, settings.smtp_port, settings.email_sender_domains
         ).start()
         print(f"e-mail intake (SMTP) on {smtp_host}:{smtp_port}", flush=True)
-    example = f"http://{host}:{port}/search?q={quote('远程桌面 没有可用的许可证')}"
+    example = f"http://{host}:{port}/?q={quote('远程桌面 没有可用的许可证')}"
     print(f"kb serving on http://{host}:{port}  (try {example})", flush=True)
     uvicorn.run(create_app(settings, kb=kb), host=host, port=port, log_level="info")
     return 0

@@ -4,9 +4,9 @@ and suggestions for a ticket that lives elsewhere (POST /suggest)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from kb.api.deps import KB, Audit, CurrentUser, requires
 from kb.api.guard import GuardedRoute
@@ -20,10 +20,13 @@ from kb.api.schemas.tickets import (
     StatusIn,
     SuggestIn,
     TicketIn,
+    TicketListOut,
+    TicketSummary,
 )
 from kb.api.views import handled_view, ticket_view
 from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
+from kb.desk.queue import MAX_PAGE, TicketQuery, list_tickets, visible_groups
 from kb.desk.workflow import Closure, NewTicket
 from kb.identity.masking import mask_json, mask_personal, needs_masking
 from kb.identity.permissions import Permission as P
@@ -41,6 +44,37 @@ def createticket_view(kb: KB, user: CurrentUser, payload: TicketIn) -> dict[str,
     if not user.may(P.TICKET_GROUPS):  # a requester asks for themself
         fields["requester"] = user.username
     return handled_view(kb.tickets.take_in(NewTicket(**fields), user.username, viewer=user))
+
+
+@router.get("/tickets", response_model=TicketListOut, dependencies=[requires(P.TICKET_READ)])
+def list_tickets_view(
+    kb: KB,
+    user: CurrentUser,
+    status_: Annotated[list[str] | None, Query(alias="status", description="Statuses, repeated.")] = None,
+    tier: Annotated[list[str] | None, Query(description="L1, L2, L3, repeated.")] = None,
+    service: Annotated[list[str] | None, Query()] = None,
+    channel: Annotated[list[str] | None, Query()] = None,
+    sort: Annotated[
+        str, Query(description="-opened (newest first, default) or due (nearest deadline first).")
+    ] = "-opened",
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> TicketListOut:
+    """The desk's tickets the caller's groups may see (:func:`kb.desk.queue.visible_groups`), filtered, sorted,
+    one page at a time (keyset cursor); summaries only, no descriptions or notes. 422 for a foreign cursor."""
+    query = TicketQuery(
+        statuses=tuple(status_ or ()),
+        tiers=tuple(tier or ()),
+        services=tuple(service or ()),
+        channels=tuple(channel or ()),
+        groups=visible_groups(user.roles, user.groups),
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+    )
+    page = list_tickets(kb.database, query)
+    items = [TicketSummary.model_validate(t, from_attributes=True) for t in page.items]
+    return TicketListOut(items=items, next_cursor=page.next_cursor)
 
 
 @router.post("/suggest", dependencies=[requires(P.SUGGEST)])

@@ -90,3 +90,29 @@ class CloseIn(BaseModel):
 
 class DeflectIn(BaseModel):
     article_id: BodyId
+
+
+class TicketSummary(BaseModel):
+    """A ticket in the queue: no description, notes or resolution (``GET /tickets`` answers no bodies)."""
+
+    id: int
+    external_id: str
+    title: str
+    service: str | None
+    channel: str | None
+    priority: str | None
+    status: str
+    tier: str
+    resolver_group: str | None
+    assignee: str | None
+    opened_at: dt.datetime | None
+    response_due: dt.datetime | None
+    resolution_due: dt.datetime | None
+    sla_state: str
+
+
+class TicketListOut(BaseModel):
+    """One page of the queue; pass ``next_cursor`` as ``cursor`` for the next page (None: last page)."""
+
+    items: list[TicketSummary]
+    next_cursor: str | None

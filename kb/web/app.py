@@ -1,0 +1,35 @@
+"""The whole application: the JSON API of :func:`kb.api.create_app` plus the pages and their static files.
+
+The pages import the API's permission check (:mod:`kb.api.deps`), so the API cannot import the pages without a
+package cycle; this module composes the two instead, and ``kb serve`` serves what it builds.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from kb.api import create_app as create_api
+from kb.config import Settings
+from kb.service import KnowledgeBase
+from kb.web.routes import admin, analysis, articles, auth, debug, editor, search, tickets
+from kb.web.templating import STATIC, STATIC_URL
+
+
+def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAPI:
+    """The API (:func:`kb.api.create_app`, same arguments) with the pages: ``/`` and ``/ui/...``, static files
+    under ``/ui/static``."""
+    app = create_api(settings, kb=kb)
+    for router in (
+        *auth.ROUTERS,
+        search.router,
+        articles.router,
+        tickets.router,
+        analysis.router,
+        debug.router,
+        editor.router,
+        admin.router,
+    ):
+        app.include_router(router)
+    app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,108 @@
+"""The article page's view model: the article rendered by the safe renderer, its front matter facts, versions
+with the diff of one of them, its feedback counts and the tickets it resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from kb.articles.feedback import ArticleStats
+from kb.articles.rendering import render_html
+from kb.articles.versions import diff_versions
+from kb.errors import NotFoundError
+from kb.models import Article, ArticleVersion
+from kb.service import KnowledgeBase
+
+#: Statuses only editors may read (as ``GET /articles/{id}``).
+UNPUBLISHED = ("draft", "in_review")
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    """One line of a unified diff and its CSS class: ``add``, ``del``, ``hunk`` or ``ctx``."""
+
+    text: str
+    css: str
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """What the article page shows. ``html`` is safe (from :func:`kb.articles.rendering.render_html`: raw HTML
+    off, unsafe link schemes refused); ``facts`` are (label, value) pairs of the front matter; ``diff`` the lines
+    from version ``diff_of - 1`` to ``diff_of`` (empty when no diff is asked); ``successor`` the article that
+    replaces a retired one."""
+
+    article: Article
+    html: Markup
+    facts: list[tuple[str, str]]
+    versions: list[ArticleVersion]
+    stats: ArticleStats
+    diff_of: int | None
+    diff: list[DiffLine]
+    successor: Article | None
+
+
+def _facts(article: Article) -> list[tuple[str, str]]:
+    pairs = [
+        ("类型", article.kind),
+        ("服务", article.service or "—"),
+        ("状态", article.status),
+        ("可见范围", article.visibility),
+        ("标签", "、".join(article.tags or []) or "—"),
+        ("错误代码", "、".join(article.error_codes or []) or "—"),
+        ("版本", str(article.version)),
+        ("最后更新", f"{article.updated_at:%Y-%m-%d %H:%M} · {article.updated_by}"),
+        ("审核人", article.reviewer or "—"),
+        ("下次审核", article.review_by.isoformat() if article.review_by else "—"),
+        ("来源", article.source_path or article.source),
+    ]
+    return pairs
+
+
+def _diff_lines(text: str) -> list[DiffLine]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith(("+++", "---")):
+            css = "hunk"
+        elif line.startswith("+"):
+            css = "add"
+        elif line.startswith("-"):
+            css = "del"
+        elif line.startswith("@@"):
+            css = "hunk"
+        else:
+            css = "ctx"
+        out.append(DiffLine(line, css))
+    return out
+
+
+def article_view(kb: KnowledgeBase, article: Article, diff_of: int | None = None) -> ArticleView:
+    """The view of ``article``; with ``diff_of`` (a version number > 1) the diff from the version before it.
+
+    Raises:
+        NotFoundError: ``diff_of`` names no version of the article, or the first one (nothing to compare).
+    """
+    versions = kb.store.versions(article.id)
+    diff: list[DiffLine] = []
+    if diff_of is not None:
+        by_number = {v.version: v for v in versions}
+        if diff_of not in by_number or diff_of - 1 not in by_number:
+            raise NotFoundError(f"Article {article.id} has no versions {diff_of - 1} and {diff_of} to compare.")
+        diff = _diff_lines(diff_versions(by_number[diff_of - 1], by_number[diff_of]))
+    successor = None
+    if article.superseded_by is not None:
+        try:
+            successor = kb.store.get(article.superseded_by)
+        except NotFoundError:
+            successor = None
+    return ArticleView(
+        article=article,
+        html=Markup(render_html(article.body)),  # safe: markdown-it with raw HTML off
+        facts=_facts(article),
+        versions=versions,
+        stats=kb.feedback.stats([article.id])[article.id],
+        diff_of=diff_of,
+        diff=diff,
+        successor=successor,
+    )

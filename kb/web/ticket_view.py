@@ -1,0 +1,85 @@
+"""View models of the ticket pages: SLA clocks of the queue and the ticket page's parts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from kb.desk.suggest import Suggestions
+from kb.models import Ticket, TicketEvent, as_utc, utcnow
+from kb.service import KnowledgeBase
+
+#: Ticket statuses as the pages show them.
+STATUS_LABELS = {
+    "new": "新建",
+    "assigned": "已分派",
+    "in_progress": "处理中",
+    "pending": "挂起",
+    "resolved": "已解决",
+    "closed": "已关闭",
+}
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    """Time left to the resolution deadline: ``label`` like ``剩余 3小时05分`` or ``超时 12分``, and ``state``
+    (``ok``, ``at_risk``, ``breached``: the SLA monitor's state of the ticket, or ``breached`` once the deadline has
+    passed), which the page colours."""
+
+    label: str
+    state: str
+
+
+def _span(minutes: int) -> str:
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}天{hours}小时"
+    return f"{hours}小时{mins:02d}分" if hours else f"{mins}分"
+
+
+def sla_clock(ticket: Ticket, now: dt.datetime | None = None) -> SlaClock:
+    """The SLA clock of ``ticket`` at ``now`` (default: the current UTC time); closed tickets and tickets without a
+    deadline show ``—``. Minutes are wall-clock minutes to the deadline the catalog computed in support time."""
+    if ticket.status == "closed" or ticket.resolution_due is None:
+        return SlaClock("—", "ok")
+    left = as_utc(ticket.resolution_due) - (now or utcnow())
+    minutes = int(left.total_seconds() // 60)
+    if minutes < 0:
+        return SlaClock(f"超时 {_span(-minutes)}", "breached")
+    state = ticket.sla_state if ticket.sla_state in ("at_risk", "breached") else "ok"
+    return SlaClock(f"剩余 {_span(minutes)}", state)
+
+
+@dataclass(frozen=True)
+class TicketPageView:
+    """The ticket page: the ticket, its SLA clock, its events (oldest first), the suggestions for its text and
+    notes, the catalog's services (for the forms) and the known resolver groups."""
+
+    ticket: Ticket
+    clock: SlaClock
+    events: list[TicketEvent]
+    suggestions: Suggestions
+    groups: list[str]
+
+
+def suggestions_for(kb: KnowledgeBase, ticket: Ticket, draft: str = "") -> Suggestions:
+    """Suggestions for the ticket's title, description, saved work notes and the note being typed (``draft``),
+    from the same use case as ``POST /suggest``.
+
+    Raises:
+        InvalidInputError: the ticket's service is not in the catalog.
+    """
+    text = "\n".join(p for p in (ticket.description, ticket.work_notes, draft) if p and p.strip())
+    return kb.tickets.suggest(ticket.title, text, ticket.service or "")
+
+
+def ticket_page_view(kb: KnowledgeBase, ticket_id: int) -> TicketPageView:
+    """The view of one ticket.
+
+    Raises:
+        NotFoundError: no such ticket.
+    """
+    ticket = kb.desk.get(ticket_id)
+    groups = sorted({s.group for s in kb.catalog.services.values()})
+    return TicketPageView(ticket, sla_clock(ticket), kb.desk.events(ticket_id), suggestions_for(kb, ticket), groups)
