@@ -26,6 +26,7 @@ the user wrote.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -44,6 +45,9 @@ BUNDLED_USER_DICT = DATA_DIR / "userdict.txt"
 
 #: Segment queries in jieba's search mode (sub-words too) or precise mode.
 QUERY_SEARCH_MODE = False
+
+#: Texts whose tokens :meth:`TextAnalyzer.tokens` remembers (a chunk's tokens take ~10-30 kB).
+TOKEN_CACHE_SIZE = 4096
 
 #: Bump when analysis changes in a way that changes index terms; stored in the index manifest.
 ANALYZER_VERSION = 2
@@ -241,6 +245,7 @@ class TextAnalyzer:
             alternatives = "|".join(re.escape(p) for p in sorted(set(phrases), key=len, reverse=True))
             patterns.insert(0, rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
         self._protected = re.compile("|".join(f"(?:{p})" for p in patterns))
+        self._cached_tokens = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._tokens)
 
     @staticmethod
     def _parse_dict_line(line: str) -> tuple[str, int | None] | None:
@@ -300,8 +305,12 @@ class TextAnalyzer:
 
         ``search_mode`` (index side) adds the sub-words of long words; queries use jieba's precise mode, whose
         whole words the index holds too.
-        Never yields an empty token, a white-space token or a punctuation-only token.
+        Never yields an empty token, a white-space token or a punctuation-only token. The last
+        :data:`TOKEN_CACHE_SIZE` texts are remembered: snippets and coverage re-read the same chunks per query.
         """
+        return list(self._cached_tokens(text, search_mode))
+
+    def _tokens(self, text: str, search_mode: bool) -> tuple[Token, ...]:
         norm, origin = self.normalize_with_offsets(text)
         out: list[Token] = []
         pos = 0
@@ -320,7 +329,7 @@ class TextAnalyzer:
                     out.append(Token(part.group(0), origin[s], origin[e - 1] + 1, part=True))
             pos = end
         self._segment(norm, pos, len(norm), origin, out, search_mode)
-        return out
+        return tuple(out)
 
     def _segment(
         self, norm: str, start: int, end: int, origin: list[int], out: list[Token], search_mode: bool = True
