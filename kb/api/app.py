@@ -12,7 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb.api.guard import ErrorBoundary, ErrorResponse, request_id_of
+from kb.api.metrics import Metrics, RequestTimer
 from kb.api.routes import articles, audit, auth, health, ingest, lifecycle, reviews, search, synonyms, tickets, users
+from kb.api.routes import metrics as metrics_route
 from kb.config import Settings
 from kb.errors import KBError
 from kb.service import KnowledgeBase
@@ -35,9 +37,11 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
         service.open()
         service.start_background_applier()
         app.state.kb = service
+        metrics.watch(service)
         try:
             yield
         finally:
+            metrics.unwatch(service)
             service.close()
 
     app = FastAPI(
@@ -57,7 +61,11 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(audit.router)
+    app.include_router(metrics_route.router)
 
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.add_middleware(RequestTimer, metrics=metrics)
     app.add_middleware(ErrorBoundary)
 
     @app.exception_handler(KBError)

@@ -37,6 +37,7 @@ class Permission(StrEnum):
     SLA_CHECK = "sla.check"
     USER_ADMIN = "user.admin"
     AUDIT_READ = "audit.read"
+    METRICS = "metrics"
 
 
 P = Permission
@@ -63,7 +64,7 @@ GRANTS: dict[str, frozenset[Permission]] = {
             P.ANALYSIS,
         }
     ),
-    "sysadmin": frozenset({P.USER_ADMIN, P.IMPORT, P.SYNONYM_READ}),
+    "sysadmin": frozenset({P.USER_ADMIN, P.IMPORT, P.SYNONYM_READ, P.METRICS}),
     "secadmin": frozenset(),
     "auditadmin": frozenset({P.AUDIT_READ}),
 }
