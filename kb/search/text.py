@@ -53,33 +53,7 @@ TOKEN_CACHE_SIZE = 4096
 ANALYZER_VERSION = 2
 
 #: Particles that carry no meaning for retrieval, dropped at index and query time.
-STOPWORDS = frozenset(
-    [
-        "的",
-        "地",
-        "得",
-        "了",
-        "着",
-        "过",
-        "吗",
-        "呢",
-        "吧",
-        "啊",
-        "呀",
-        "哦",
-        "嘛",
-        "么",
-        "之",
-        "与",
-        "及",
-        "其",
-        "和",
-        "或",
-        "被",
-        "把",
-        "将",
-    ]
-)
+STOPWORDS = frozenset("的地得了着过吗呢吧啊呀哦嘛么之与及其和或被把将")  # one character each
 
 #: Words that only frame a question; dropped from queries (not from documents).
 QUERY_FILLERS = frozenset(
@@ -217,6 +191,7 @@ class TextAnalyzer:
         import opencc
 
         jieba.setLogLevel(logging.WARNING)
+        self._cached_norm = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._normalize)
         self._opencc = opencc.OpenCC("t2s")
         self._jieba = jieba.Tokenizer()
         phrases: list[str] = []
@@ -279,13 +254,16 @@ class TextAnalyzer:
 
     def normalize_with_offsets(self, text: str) -> tuple[str, list[int]]:
         """Normalised text (see :meth:`normalize`) and, for each of its characters, the offset of its source
-        character in ``text`` (a list as long as the normalised text)."""
+        character in ``text`` (a list as long as the normalised text). Remembered like :meth:`tokens`."""
+        norm, origin = self._cached_norm(text)
+        return norm, list(range(len(text))) if origin is None else list(origin)
+
+    def _normalize(self, text: str) -> tuple[str, tuple[int, ...] | None]:  # None: offsets unchanged
         folded = unicodedata.normalize("NFKC", text).lower()
-        if len(folded) == len(text):
-            origin = list(range(len(text)))
-        else:  # NFKC changed lengths (ligatures, compatibility forms): map character by character.
+        identity = len(folded) == len(text)
+        origin: list[int] = []
+        if not identity:  # NFKC changed lengths (ligatures, compatibility forms): map character by character.
             pieces: list[str] = []
-            origin = []
             for i, ch in enumerate(text):
                 n = unicodedata.normalize("NFKC", ch).lower()
                 pieces.append(n)
@@ -296,7 +274,7 @@ class TextAnalyzer:
             converted = "".join(self._opencc.convert(ch) for ch in folded)
             if len(converted) != len(folded):
                 converted = folded
-        return converted.translate(_VARIANTS), origin
+        return converted.translate(_VARIANTS), None if identity else tuple(origin)
 
     # -- tokenisation --------------------------------------------------------------------------
 
