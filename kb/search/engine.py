@@ -77,6 +77,7 @@ class SearchEngine:
             :mod:`kb.search.weighting` (a request's ``bm25_weight`` still wins); False for the static
             ``bm25_weight``.
         chunk_decay: BM25 leg, weight of an article's second-best chunk, 0 to 1 (see module docstring).
+        approximate_vectors: the vector leg searches the HNSW graph (:mod:`kb.search.ann`), not the flat index.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class SearchEngine:
         bm25_weight: float = 0.5,
         query_weights: bool = True,
         chunk_decay: float = CHUNK_DECAY,
+        approximate_vectors: bool = False,
     ) -> None:
         self.analyzer = analyzer
         self.embedder = embedder
@@ -101,6 +103,7 @@ class SearchEngine:
         self.fusion = fusion
         self.bm25_weight = bm25_weight
         self.chunk_decay = chunk_decay
+        self.approximate_vectors = approximate_vectors
         self.fusion_weights: FusionWeights | None = calibrated_weights() if query_weights else None
         #: The model's calibrated bars (see :mod:`kb.search.confidence`).
         self.thresholds: Thresholds = thresholds_for(embedder.name)
@@ -154,7 +157,11 @@ class SearchEngine:
             bm25_hits = gen.bm25.search(weighted_terms, pool) if use_bm25 else []
             if use_bm25:
                 clock.lap("bm25")
-            vector_hits = gen.vectors.search(query_vector, pool) if query_vector is not None else []
+            vector_hits = (
+                gen.vectors.search(query_vector, pool, approximate=self.approximate_vectors)
+                if query_vector is not None
+                else []
+            )
             if query_vector is not None:
                 clock.lap("vector")
             legs: dict[str, list[tuple[ChunkKey, float]]] = {}
