@@ -32,7 +32,7 @@ import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,11 +252,11 @@ class TextAnalyzer:
         """NFKC + case folding + Traditional -> Simplified (OpenCC t2s) + variant unification."""
         return self.normalize_with_offsets(text)[0]
 
-    def normalize_with_offsets(self, text: str) -> tuple[str, list[int]]:
+    def normalize_with_offsets(self, text: str) -> tuple[str, Sequence[int]]:
         """Normalised text (see :meth:`normalize`) and, for each of its characters, the offset of its source
-        character in ``text`` (a list as long as the normalised text). Remembered like :meth:`tokens`."""
+        character in ``text`` (a sequence as long as the normalised text). Remembered like :meth:`tokens`."""
         norm, origin = self._cached_norm(text)
-        return norm, list(range(len(text))) if origin is None else list(origin)
+        return norm, range(len(text)) if origin is None else origin
 
     def _normalize(self, text: str) -> tuple[str, tuple[int, ...] | None]:  # None: offsets unchanged
         folded = unicodedata.normalize("NFKC", text).lower()
@@ -278,7 +278,7 @@ class TextAnalyzer:
 
     # -- tokenisation --------------------------------------------------------------------------
 
-    def tokens(self, text: str, *, search_mode: bool = True) -> list[Token]:
+    def tokens(self, text: str, *, search_mode: bool = True) -> tuple[Token, ...]:
         """All index terms of ``text`` in order, with offsets into ``text``.
 
         ``search_mode`` (index side) adds the sub-words of long words; queries use jieba's precise mode, whose
@@ -286,7 +286,7 @@ class TextAnalyzer:
         Never yields an empty token, a white-space token or a punctuation-only token. The last
         :data:`TOKEN_CACHE_SIZE` texts are remembered: snippets and coverage re-read the same chunks per query.
         """
-        return list(self._cached_tokens(text, search_mode))
+        return self._cached_tokens(text, search_mode)
 
     def _tokens(self, text: str, search_mode: bool) -> tuple[Token, ...]:
         norm, origin = self.normalize_with_offsets(text)
@@ -310,7 +310,7 @@ class TextAnalyzer:
         return tuple(out)
 
     def _segment(
-        self, norm: str, start: int, end: int, origin: list[int], out: list[Token], search_mode: bool = True
+        self, norm: str, start: int, end: int, origin: Sequence[int], out: list[Token], search_mode: bool = True
     ) -> None:
         if start >= end:
             return
