@@ -1,7 +1,7 @@
 """In-memory article summaries and chunk passages for search, valid for one state of the index.
 
 Every query reads the summaries of its candidate articles (filters, successors, results) and the passages of
-their best chunks (coverage, duplicates, snippets): two to four SQL round trips, ~40% of a BM25 query's time
+their best chunks (coverage, duplicates, snippets): two to four SQL round trips, ~25% of a BM25 query's time
 on SQLite (``bench/profile_search.py``). Both only change when an article is written, and every write reaches
 search through the outbox, applied to the BM25 index by one writer; so the cache is keyed by the index's
 :attr:`kb.search.bm25.BM25Index.version`, which changes with every applied batch and with every new generation.

@@ -9,7 +9,8 @@
    best chunk only); in the vector leg its best chunk's cosine. Equal leg scores share a rank. Vector-only
    articles whose cosine is below the model's calibrated unrelated level (``unrelated_cosine``) are not
    results: they are padding.
-4. Filters (status, kind, service, tags) are applied to the articles, from the database, before the limit;
+4. Filters (status, kind, service, tags) are applied to the articles (summaries from the database, remembered
+   per index version by :mod:`kb.search.article_cache`), before the limit;
    when filters leave too few, the candidate pools are widened and the search repeated.
 5. Articles are fused (mode ``hybrid``: weighted score fusion by default, RRF on request, see
    :mod:`kb.search.fusion`) or ranked by one leg (``bm25``, ``vector``); a retired article's matches count for
