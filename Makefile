@@ -32,6 +32,7 @@ bench: install
 	$(PIP) install -e '.[bench]'
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/peer.py
+	$(BIN)/python bench/ann_recall.py
 
 # desk-dev: article-level set over the four shared Markdown collections; its KB is built once in $(EVAL_DATA)
 # and reused (unchanged articles are not re-embedded). SHARED_DATA is the shared data folder.

@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     summarizer_api_key: str = Field(default="", description="Bearer token for the summarizer endpoint, if any.")
     summarizer_timeout_s: float = Field(default=60.0, gt=0, description="Seconds per summarizer request.")
 
+    # --- issue 14: performance and scale
+    vector_index: str = Field(
+        default="flat",
+        pattern="^(flat|hnsw)$",
+        description="Vector leg search: flat (exact) or hnsw (approximate graph over a snapshot, kb.search.ann).",
+    )
+
     @field_validator("data_dir", "articles_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -110,6 +110,7 @@ class KnowledgeBase:
             self.synonyms,
             fusion=settings.fusion,
             bm25_weight=settings.fusion_bm25_weight,
+            approximate_vectors=settings.vector_index == "hnsw",
         )
         self.writer = ArticleWriter(self.store, self.index)
         self.catalog = load_catalog(settings.service_catalog)

@@ -27,6 +27,8 @@ from kb.api.routes import (
     users,
 )
 from kb.api.security import SecurityHeaders
+from kb.api.metrics import Metrics, RequestTimer
+from kb.api.routes import metrics as metrics_route
 from kb.config import Settings
 from kb.errors import KBError
 from kb.identity.hardening import check_production
@@ -50,9 +52,11 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
         service.open()
         service.start_background_applier()
         app.state.kb = service
+        metrics.watch(service)
         try:
             yield
         finally:
+            metrics.unwatch(service)
             service.close()
 
     check_production(settings)
@@ -78,7 +82,11 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     app.include_router(users.router)
     app.include_router(audit.router)
     app.include_router(secadmin.router)
+    app.include_router(metrics_route.router)
 
+    metrics = Metrics()
+    app.state.metrics = metrics
+    app.add_middleware(RequestTimer, metrics=metrics)
     app.add_middleware(ErrorBoundary)
     app.add_middleware(SecurityHeaders, production=production)  # outermost: every answer, errors included
 

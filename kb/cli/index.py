@@ -8,7 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from kb.articles.outbox import Outbox
 from kb.cli.output import print_json
+from kb.cli.progress import bars_enabled, import_progress
 from kb.config import Settings
 
 
@@ -35,13 +37,17 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     kb = KnowledgeBase(settings).open()
     try:
-        report = kb.writer.import_paths(
-            args.paths,
-            settings.dev_user,
-            collection=args.collection,
-            delete_missing=args.delete_missing,
-            as_reviews=args.as_reviews,
-        )
+        outbox = Outbox(kb.database)
+        lag = lambda: outbox.pending(kb.index.generation.manifest.last_seq)  # noqa: E731
+        with import_progress(lag, bars_enabled(args.json)) as progress:
+            report = kb.writer.import_paths(
+                args.paths,
+                settings.dev_user,
+                collection=args.collection,
+                delete_missing=args.delete_missing,
+                as_reviews=args.as_reviews,
+                progress=progress.file_done,
+            )
         status = kb.index.status()
     finally:
         kb.close()

@@ -38,6 +38,7 @@ class Permission(StrEnum):
     USER_ADMIN = "user.admin"
     SECURITY_ADMIN = "security.admin"
     AUDIT_READ = "audit.read"
+    METRICS = "metrics"
     # What a caller may see inside a route (kb.identity.scopes), not route permissions:
     TICKET_GROUPS = "ticket.groups"
     TICKET_ALL = "ticket.all"
@@ -75,7 +76,7 @@ GRANTS: dict[str, frozenset[Permission]] = {
             P.ARTICLE_ALL,
         }
     ),
-    "sysadmin": frozenset({P.USER_ADMIN, P.IMPORT, P.SYNONYM_READ}),
+    "sysadmin": frozenset({P.USER_ADMIN, P.IMPORT, P.SYNONYM_READ, P.METRICS}),
     "secadmin": frozenset({P.SECURITY_ADMIN}),
     "auditadmin": frozenset({P.AUDIT_READ}),
 }

@@ -13,6 +13,7 @@ returned, so every hit has a score above 0 (case BL-09).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 #: Weight of a term occurrence in each field (BM25F field weights ``w_f``): title and headings above body, tags,
 #: and identifiers (error codes, versions, paths) highest so an exact identifier match ranks near the top.
 FIELD_BOOSTS = {"title": 2.0, "headings": 1.5, "body": 1.0, "tags": 1.5, "codes": 3.0}
+
+#: Version numbers of index states, unique across every BM25Index of the process (see BM25Index.version).
+_VERSIONS = itertools.count(1)
 
 #: Seconds a writer waits for the whoosh lock before giving up.
 WRITER_TIMEOUT_S = 30.0
@@ -82,6 +86,15 @@ class BM25Index:
         self._search_lock = threading.Lock()
         self._searcher: Any = None
         self._segments = bm25_scorer.SegmentCache()
+        self._idf: dict[str, float] = {}
+        self._version = next(_VERSIONS)
+
+    @property
+    def version(self) -> int:
+        """A number that changes after every commit (every applied outbox batch), unique among all indexes of
+        the process: what was read from the database for one version is valid while it lasts
+        (:mod:`kb.search.article_cache`)."""
+        return self._version
 
     @classmethod
     def create(cls, path: Path) -> BM25Index:
@@ -153,6 +166,8 @@ class BM25Index:
             if self._searcher is not None:
                 self._searcher.close()
                 self._searcher = None
+            self._idf = {}
+            self._version = next(_VERSIONS)
 
     def _get_searcher(self) -> Any:
         from whoosh import scoring
@@ -168,10 +183,15 @@ class BM25Index:
         if not terms or limit <= 0:
             return []
         with self._search_lock:
-            searcher = self._get_searcher()
-            leaves = self._segments.leaves(searcher)
-            hits = bm25_scorer.score(searcher, leaves, terms, FIELD_BOOSTS, limit)
+            view = self._segments.view(self._get_searcher())
+            hits = bm25_scorer.score(view, terms, FIELD_BOOSTS, limit)
             return [BM25Hit(a, o, s) for a, o, s in hits]
+
+    def holds(self, term: str) -> bool:
+        """Whether a live chunk holds ``term`` in a field of :data:`FIELD_BOOSTS` (the same as
+        ``bool(self.search({term: 1.0}, 1))``, without scoring)."""
+        with self._search_lock:
+            return bm25_scorer.holds(self._segments.view(self._get_searcher()), term, FIELD_BOOSTS)
 
     def articles_with_phrases(self, phrases: Iterable[tuple[str, ...]]) -> set[int]:
         """Ids of articles that contain every phrase (in order, adjacent) in the title, headings or body."""
@@ -198,7 +218,11 @@ class BM25Index:
         """BM25 idf of each term in the ``body`` field (0 for a term no chunk holds)."""
         with self._search_lock:
             searcher = self._get_searcher()
-            return {t: float(searcher.idf("body", t)) if searcher.doc_frequency("body", t) else 0.0 for t in terms}
+            terms = list(terms)
+            missing = [t for t in terms if t not in self._idf]
+            for t in missing:  # remembered until the next commit
+                self._idf[t] = float(searcher.idf("body", t)) if searcher.doc_frequency("body", t) else 0.0
+            return {t: self._idf[t] for t in terms}
 
     def doc_count(self) -> int:
         """Number of live (not deleted) chunk documents."""

@@ -22,14 +22,17 @@ it saturates each field separately and adds the fields up. Measured on tidb-faq-
 nDCG@10): 0.782 with whoosh's per-field sum, 0.821 with BM25F, both at K1 = 1.2, B = 0.75.
 
 Postings and field lengths are read from each segment once and kept in memory per segment (whoosh segments
-are immutable; only their deletion sets change), so a commit re-reads only the new segment.
+are immutable; only their deletion sets change), so a commit re-reads only the new segment. Each term's
+pseudo-frequency over all fields and segments is computed on its first query after a commit and kept until the
+next (:class:`IndexView`): a query then costs one sparse update per term (issue 14, with the other caches of
+the search path: 53k Python calls a query before, 6k after, ``bench/results/perf-issue14.md``).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +46,8 @@ B = 0.75
 
 _EMPTY_IDS = np.zeros(0, dtype=np.int64)
 _EMPTY_TF = np.zeros(0, dtype=np.float64)
+#: A term and the field weights its pseudo-frequency was computed with.
+_TermKey = tuple[str, tuple[tuple[str, float], ...]]
 
 
 @dataclass
@@ -57,6 +62,28 @@ class _Segment:
     postings: dict[tuple[str, str], tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=dict)
 
 
+@dataclass
+class IndexView:
+    """One searcher's segments, with what every query over them shares: document count, article ids (-1 for
+    a deleted document) and ords of all documents, average field lengths, and each term's per-document
+    BM25F pseudo-frequency (computed on first use, kept until the next commit)."""
+
+    leaves: list[tuple[_Segment, int]]
+    total: int
+    article_ids: npt.NDArray[np.int64]  # (total,)
+    ords: npt.NDArray[np.int64]  # (total,)
+    searcher: Any
+    avg: dict[str, float] = field(default_factory=dict)
+    terms: dict[_TermKey, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=dict)
+
+    def avg_length(self, fieldname: str) -> float:
+        """whoosh's average length of ``fieldname`` over all documents (1.0 when 0 or unknown)."""
+        cached = self.avg.get(fieldname)
+        if cached is None:
+            cached = self.avg[fieldname] = self.searcher.avg_field_length(fieldname) or 1.0
+        return cached
+
+
 class SegmentCache:
     """Per-segment postings and lengths, shared by the searchers of successive commits of one index."""
 
@@ -64,15 +91,14 @@ class SegmentCache:
         self._segments: dict[str, _Segment] = {}
         self._lock = threading.Lock()
         self._searcher: Any = None
-        self._leaves: list[tuple[_Segment, int]] = []
+        self._view = IndexView([], 0, _EMPTY_IDS, _EMPTY_IDS, None)
 
-    def leaves(self, searcher: Any) -> list[tuple[_Segment, int]]:
-        """The cached segments of ``searcher`` with their document-number offsets; segments merged away
-        since the last call are dropped from the cache."""
+    def view(self, searcher: Any) -> IndexView:
+        """The :class:`IndexView` of ``searcher`` (built on the first call after a commit)."""
         leaves = []
         with self._lock:
             if searcher is self._searcher:
-                return self._leaves
+                return self._view
             live = set()
             for reader, offset in _leaf_readers(searcher):
                 seg_id = reader.segment().segment_id()
@@ -87,47 +113,42 @@ class SegmentCache:
                 leaves.append((cached, offset))
             for seg_id in set(self._segments) - live:
                 del self._segments[seg_id]
-            self._searcher, self._leaves = searcher, leaves
-        return leaves
+            total = sum(seg.doc_count_all for seg, _ in leaves)
+            article_ids = np.concatenate([seg.article_ids for seg, _ in leaves]) if leaves else _EMPTY_IDS
+            ords = np.concatenate([seg.ords for seg, _ in leaves]) if leaves else _EMPTY_IDS
+            self._searcher = searcher
+            self._view = IndexView(leaves, total, article_ids, ords, searcher)
+        return self._view
 
     def clear(self) -> None:
         """Forget every segment (the index is being closed)."""
         with self._lock:
             self._segments.clear()
-            self._searcher, self._leaves = None, []
+            self._searcher, self._view = None, IndexView([], 0, _EMPTY_IDS, _EMPTY_IDS, None)
 
 
 def score(
-    searcher: Any,
-    leaves: Sequence[tuple[_Segment, int]],
+    view: IndexView,
     terms: Mapping[str, float],
     field_weights: Mapping[str, float],
     limit: int,
 ) -> list[tuple[int, int, float]]:
     """The best ``limit`` chunks for ``terms`` (term -> query weight) by BM25F over ``field_weights``
     (field -> weight), as (article_id, ord, score), score descending, ties in index order; only chunks with a
-    score above 0. ``searcher`` is the whoosh searcher whose leaves these are (for average field lengths).
-    """
-    total = sum(seg.doc_count_all for seg, _ in leaves)
+    score above 0. Per term, one vectorised update of the documents holding it (their pseudo-frequency is
+    computed once per commit, :func:`term_frequencies`)."""
+    total = view.total
     if total == 0 or not terms or limit <= 0:
         return []
-    avg = {f: searcher.avg_field_length(f) or 1.0 for f in field_weights}
     scores = np.zeros(total, dtype=np.float64)
     for term, query_weight in terms.items():
-        pseudo_tf = np.zeros(total, dtype=np.float64)
-        for fieldname, weight in field_weights.items():
-            for seg, offset in leaves:
-                ids, tf = _postings(seg, fieldname, term)
-                if len(ids):
-                    norm = (1 - B) + B * seg.lengths[fieldname][ids] / avg[fieldname]
-                    pseudo_tf[ids + offset] += weight * tf / norm
-        df = int(np.count_nonzero(pseudo_tf))  # documents holding the term in any field (weights are > 0)
+        ids, pseudo_tf = term_frequencies(view, term, field_weights)
+        df = len(ids)  # documents holding the term in any field (weights are > 0)
         if not df:
             continue
         idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
-        scores += query_weight * idf * pseudo_tf / (K1 + pseudo_tf)
-    article_ids = np.concatenate([seg.article_ids for seg, _ in leaves])
-    ords = np.concatenate([seg.ords for seg, _ in leaves])
+        scores[ids] += query_weight * idf * pseudo_tf / (K1 + pseudo_tf)
+    article_ids, ords = view.article_ids, view.ords
     scores[article_ids < 0] = 0.0
     hits = np.flatnonzero(scores > 0)
     if len(hits) > limit:  # keep every score tied with the limit-th, so ties are cut in index order below
@@ -135,6 +156,44 @@ def score(
         hits = hits[scores[hits] >= kth]
     hits = hits[np.lexsort((hits, -scores[hits]))][:limit]
     return [(int(article_ids[i]), int(ords[i]), float(scores[i])) for i in hits]
+
+
+def term_frequencies(
+    view: IndexView, term: str, field_weights: Mapping[str, float]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The documents holding ``term`` in a field of ``field_weights`` (ascending document numbers, deleted
+    ones included, as whoosh counts them) and their BM25F pseudo-frequency ``tf~(t, d)`` (module docstring),
+    the fields summed in the order of ``field_weights``; remembered in ``view``."""
+    key = (term, tuple(field_weights.items()))
+    cached = view.terms.get(key)
+    if cached is not None:
+        return cached
+    doc_ids: list[npt.NDArray[np.int64]] = []
+    parts: list[npt.NDArray[np.float64]] = []
+    for fieldname, weight in field_weights.items():
+        avg = view.avg_length(fieldname)
+        for seg, offset in view.leaves:
+            ids, tf = _postings(seg, fieldname, term)
+            if len(ids):
+                norm = (1 - B) + B * seg.lengths[fieldname][ids] / avg
+                doc_ids.append(ids + offset)
+                parts.append(weight * tf / norm)
+    if doc_ids:
+        unique, inverse = np.unique(np.concatenate(doc_ids), return_inverse=True)
+        pseudo_tf = np.bincount(inverse, weights=np.concatenate(parts), minlength=len(unique))
+        nonzero = pseudo_tf != 0
+        cached = (unique[nonzero], pseudo_tf[nonzero])
+    else:
+        cached = (_EMPTY_IDS, _EMPTY_TF)
+    view.terms[key] = cached
+    return cached
+
+
+def holds(view: IndexView, term: str, field_weights: Mapping[str, float]) -> bool:
+    """Whether a live (not deleted) document holds ``term`` in a field of ``field_weights``: exactly when
+    :func:`score` of ``{term: w}`` finds a chunk, without scoring."""
+    ids, _ = term_frequencies(view, term, field_weights)
+    return bool(len(ids)) and bool(np.any(view.article_ids[ids] >= 0))
 
 
 def _leaf_readers(searcher: Any) -> list[tuple[Any, int]]:

@@ -9,6 +9,7 @@ folded only when identical, never on a near match: it says too little to call tw
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -51,14 +52,14 @@ def collapse(items: Sequence[T], texts: Sequence[str | None], keep: int) -> tupl
         looked at (the rest follow unexamined).
     """
     kept: list[Collapsed[T]] = []
-    seen: list[tuple[str, set[str]]] = []
+    seen: list[tuple[str, frozenset[str]]] = []
     examined = 0
     for item, text in zip(items, texts, strict=True):
         if len(kept) == keep:
             break
         examined += 1
         flat = compact(text) if text else ""
-        grams = shingles(flat) if len(flat) >= DUPLICATE_MIN_CHARS else set()
+        grams = _grams(flat) if len(flat) >= DUPLICATE_MIN_CHARS else frozenset()
         match = next((i for i, (f, g) in enumerate(seen) if _same(flat, grams, f, g)), None)
         if match is not None:
             kept[match].duplicates.append(item)
@@ -68,7 +69,19 @@ def collapse(items: Sequence[T], texts: Sequence[str | None], keep: int) -> tupl
     return kept, examined
 
 
-def _same(flat: str, grams: set[str], other_flat: str, other_grams: set[str]) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _grams(flat: str) -> frozenset[str]:
+    """:func:`shingles` of compacted text, remembered: the best chunks of one query recur in the next."""
+    return frozenset(shingles(flat))
+
+
+def _same(flat: str, grams: frozenset[str], other_flat: str, other_grams: frozenset[str]) -> bool:
     if flat and flat == other_flat:
         return True
-    return bool(grams and other_grams) and len(grams & other_grams) >= DUPLICATE_JACCARD * len(grams | other_grams)
+    if not (grams and other_grams):
+        return False
+    small, large = sorted((len(grams), len(other_grams)))
+    if small < DUPLICATE_JACCARD * large:  # Jaccard <= small / large: too far apart in size to reach the bar
+        return False
+    common = len(grams & other_grams)
+    return common >= DUPLICATE_JACCARD * (len(grams) + len(other_grams) - common)

@@ -9,7 +9,8 @@
    best chunk only); in the vector leg its best chunk's cosine. Equal leg scores share a rank. Vector-only
    articles whose cosine is below the model's calibrated unrelated level (``unrelated_cosine``) are not
    results: they are padding.
-4. Filters (status, kind, service, tags) are applied to the articles, from the database, before the limit;
+4. Filters (status, kind, service, tags) are applied to the articles (summaries from the database, remembered
+   per index version by :mod:`kb.search.article_cache`), before the limit;
    when filters leave too few, the candidate pools are widened and the search repeated.
 5. Articles are fused (mode ``hybrid``: weighted score fusion by default, RRF on request, see
    :mod:`kb.search.fusion`) or ranked by one leg (``bm25``, ``vector``); a retired article's matches count for
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 
 from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleFilter, ArticleStore, ArticleSummary
+from kb.search.article_cache import ArticleCache
 from kb.search.bm25 import BM25Hit
 from kb.search.confidence import Thresholds, coverage, is_confident, thresholds_for
 from kb.search.duplicates import collapse
@@ -32,10 +34,10 @@ from kb.search.embedders.base import Embedder
 from kb.search.fusion import RRF_K, order, rrf, tied_ranks, weighted
 from kb.search.generation import Legs, LiveIndex
 from kb.search.grouping import CHUNK_DECAY, article_bm25
+from kb.search.hits import build_hits
 from kb.search.keywords import keyword_terms
 from kb.search.results import (
     ConfidenceSignals,
-    DuplicateSource,
     Explain,
     LegScore,
     LegWeights,
@@ -44,11 +46,10 @@ from kb.search.results import (
     SearchRequest,
     SearchResult,
     WeightedFusion,
-    hit_explain,
 )
-from kb.search.snippets import highlight
 from kb.search.synonyms import EXPANSION_WEIGHT, SynonymStore
 from kb.search.text import TextAnalyzer
+from kb.search.timings import SearchTimings, StageClock, TimingListener
 from kb.search.weighting import FusionWeights, bm25_weight, calibrated_weights
 from kb.search.why import MatchExplainer, WhyReport
 
@@ -77,6 +78,7 @@ class SearchEngine:
             :mod:`kb.search.weighting` (a request's ``bm25_weight`` still wins); False for the static
             ``bm25_weight``.
         chunk_decay: BM25 leg, weight of an article's second-best chunk, 0 to 1 (see module docstring).
+        approximate_vectors: the vector leg searches the HNSW graph (:mod:`kb.search.ann`), not the flat index.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class SearchEngine:
         bm25_weight: float = 0.5,
         query_weights: bool = True,
         chunk_decay: float = CHUNK_DECAY,
+        approximate_vectors: bool = False,
     ) -> None:
         self.analyzer = analyzer
         self.embedder = embedder
@@ -101,10 +104,13 @@ class SearchEngine:
         self.fusion = fusion
         self.bm25_weight = bm25_weight
         self.chunk_decay = chunk_decay
+        self.approximate_vectors = approximate_vectors
         self.fusion_weights: FusionWeights | None = calibrated_weights() if query_weights else None
         #: The model's calibrated bars (see :mod:`kb.search.confidence`).
         self.thresholds: Thresholds = thresholds_for(embedder.name)
         self._explainer = MatchExplainer(analyzer, embedder, index, store, chunks, self.search)
+        self._listeners: list[TimingListener] = []
+        self._cache = ArticleCache(store, chunks)
 
     @property
     def vector_floor(self) -> float:
@@ -123,18 +129,17 @@ class SearchEngine:
         request.validate()
         query = request.query.strip()
         analysis = self.analyzer.analyze_query(query)
+        clock = StageClock(started)
+        clock.lap("analyze")
         if not query or not analysis.has_word_chars:
             return SearchResult(
                 request.query, request.mode, _ms(started), [], no_keyword_terms=True, low_confidence=True
             )
         gen = self.index.generation
-        terms = keyword_terms(analysis, lambda term: bool(gen.bm25.search({term: 1.0}, 1)))
+        version = gen.bm25.version  # before any read: cached rows are never older than the index searched
+        terms = keyword_terms(analysis, gen.bm25.holds)
         use_bm25 = request.mode in ("hybrid", "bm25") and bool(terms)
         use_vector = request.mode in ("hybrid", "vector")
-        query_vector = None
-        if use_vector:
-            query_vector = self.embedder.encode_queries([analysis.normalized])[0]
-
         expansions = (
             self.synonyms.expander().expand(analysis.normalized, set(terms))
             if self.synonyms is not None and use_bm25
@@ -142,25 +147,40 @@ class SearchEngine:
         )
         weighted_terms = {t: 1.0 for t in terms} | {t: EXPANSION_WEIGHT for t in expansions}
         required = gen.bm25.articles_with_phrases(analysis.phrases) if analysis.phrases else None
+        clock.lap("analyze")
+        query_vector = None
+        if use_vector:
+            query_vector = self.embedder.encode_queries([analysis.normalized])[0]
+            clock.lap("vector")
         pool = max(MIN_CANDIDATES, request.limit * OVERSAMPLE)
         weight: tuple[float, float | None] | None = None  # (BM25 weight, the keyword coverage it came from)
         for _ in range(MAX_WIDENINGS + 1):
             bm25_hits = gen.bm25.search(weighted_terms, pool) if use_bm25 else []
-            vector_hits = gen.vectors.search(query_vector, pool) if query_vector is not None else []
+            if use_bm25:
+                clock.lap("bm25")
+            vector_hits = (
+                gen.vectors.search(query_vector, pool, approximate=self.approximate_vectors)
+                if query_vector is not None
+                else []
+            )
+            if query_vector is not None:
+                clock.lap("vector")
             legs: dict[str, list[tuple[ChunkKey, float]]] = {}
             if use_bm25:
                 legs["bm25"] = [((h.article_id, h.ord), h.score) for h in bm25_hits]
             if use_vector:
                 legs["vector"] = [((h.article_id, h.ord), h.score) for h in vector_hits]
             if weight is None:
-                weight = self._bm25_weight(request, analysis.identifiers, terms, bm25_hits, gen)
-            ranked, per_leg, best_chunk = self._rank(legs, request, required, weight[0])
+                weight = self._bm25_weight(request, analysis.identifiers, terms, bm25_hits, gen, version)
+            ranked, per_leg, best_chunk = self._rank(legs, request, required, weight[0], version)
             truncated = len(bm25_hits) >= pool or len(vector_hits) >= pool
             if len(ranked) >= request.limit or not truncated:
                 break
             pool *= 4  # filters or long articles left too few articles: look deeper
-        ranked, folded, chunks = self._collapse_duplicates(ranked, best_chunk, request.limit)
-        hits = self._hits(ranked, per_leg, best_chunk, chunks, set(weighted_terms), request, folded)
+        ranked, folded, chunks = self._collapse_duplicates(ranked, best_chunk, request.limit, version)
+        hits = build_hits(
+            ranked, per_leg, best_chunk, chunks, set(weighted_terms), request.explain, folded, self.analyzer
+        )
         confidence = self._confidence(terms, hits, chunks, per_leg, gen)
         explain = None
         if request.explain:
@@ -177,7 +197,8 @@ class SearchEngine:
                 if request.mode == "hybrid"
                 else None,
             )
-        return SearchResult(
+        clock.lap("rank")
+        result = SearchResult(
             request.query,
             request.mode,
             _ms(started),
@@ -186,6 +207,21 @@ class SearchEngine:
             low_confidence=not confidence.confident,
             explain=explain,
         )
+        if self._listeners:
+            timings = SearchTimings(request.mode, clock.last - started, clock.stages)
+            for listener in self._listeners:
+                listener(timings)
+        return result
+
+    def subscribe(self, listener: TimingListener) -> None:
+        """Call ``listener`` with the :class:`~kb.search.timings.SearchTimings` of every search from now on
+        (in the searching thread; it must be quick and must not raise)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: TimingListener) -> None:
+        """Stop calling ``listener`` (no error when it is not subscribed)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def why(self, query: str, article_id: int) -> WhyReport:
         """Why ``article_id`` did or did not match ``query`` (see :mod:`kb.search.why`).
@@ -234,6 +270,7 @@ class SearchEngine:
         terms: Sequence[str],
         bm25_hits: Sequence[BM25Hit],
         gen: Legs,
+        version: int,
     ) -> tuple[float, float | None]:
         """The BM25 weight of weighted fusion for this query, and the keyword coverage it was chosen from (None
         when the weight is not query-dependent: given by the request, or a static engine weight)."""
@@ -244,8 +281,8 @@ class SearchEngine:
         cov = 0.0
         if bm25_hits:
             top = bm25_hits[0]
-            passage = self.chunks.passages([(top.article_id, top.ord)]).get((top.article_id, top.ord))
-            summary = self.store.summaries([top.article_id]).get(top.article_id)
+            passage = self._cache.passages([(top.article_id, top.ord)], version).get((top.article_id, top.ord))
+            summary = self._cache.summaries([top.article_id], version).get(top.article_id)
             text = " ".join(
                 [
                     summary.title if summary else "",
@@ -262,10 +299,11 @@ class SearchEngine:
         request: SearchRequest,
         required: set[int] | None,
         w: float,
+        version: int,
     ) -> tuple[list[tuple[ArticleSummary, float]], dict[int, dict[str, LegScore]], dict[int, ChunkKey]]:
         candidate_ids = {key[0] for hits in legs.values() for key, _ in hits}
-        articles = self.store.summaries(candidate_ids)
-        successors = self._successors(articles, request.filters)
+        articles = self._cache.summaries(candidate_ids, version)
+        successors = self._successors(articles, request.filters, version)
         if successors:  # a retired article's matches count for the article that supersedes it
             legs = {
                 leg: [((successors[k[0]].id, 0) if k[0] in successors else k, score) for k, score in hits]
@@ -314,7 +352,9 @@ class SearchEngine:
             scores = {aid: ls[leg].score for aid, ls in per_leg.items() if leg in ls}
         return [(articles[aid], scores[aid]) for aid in order(scores)], per_leg, best_chunk
 
-    def _successors(self, articles: dict[int, ArticleSummary], flt: ArticleFilter) -> dict[int, ArticleSummary]:
+    def _successors(
+        self, articles: dict[int, ArticleSummary], flt: ArticleFilter, version: int
+    ) -> dict[int, ArticleSummary]:
         """For each retired candidate the filter excludes and that names a successor: the end of its
         ``superseded_by`` chain (at most :data:`MAX_SUCCESSOR_HOPS` hops), when that article passes the filter."""
         found: dict[int, ArticleSummary] = {}
@@ -323,9 +363,9 @@ class SearchEngine:
             for _ in range(MAX_SUCCESSOR_HOPS):
                 if flt.matches(current) or current.status != "retired" or current.superseded_by is None:
                     break
-                nxt = articles.get(current.superseded_by) or self.store.summaries([current.superseded_by]).get(
-                    current.superseded_by
-                )
+                nxt = articles.get(current.superseded_by) or self._cache.summaries(
+                    [current.superseded_by], version
+                ).get(current.superseded_by)
                 if nxt is None:
                     break
                 current = nxt
@@ -333,55 +373,21 @@ class SearchEngine:
                 found[aid] = current
         return found
 
-    def _hits(
-        self,
-        ranked: Sequence[tuple[ArticleSummary, float]],
-        per_leg: dict[int, dict[str, LegScore]],
-        best_chunk: dict[int, ChunkKey],
-        chunks: dict[ChunkKey, ChunkPassage],
-        terms: set[str],
-        request: SearchRequest,
-        folded: dict[int, list[ArticleSummary]],
-    ) -> list[SearchHit]:
-        hits = []
-        for article, score in ranked:
-            chunk = chunks.get(best_chunk[article.id])
-            text = chunk.text if chunk is not None else article.summary
-            hits.append(
-                SearchHit(
-                    article_id=article.id,
-                    title=article.title,
-                    source_path=article.source_path,
-                    score=score,
-                    snippet=highlight(text, terms, self.analyzer),
-                    heading_path=list(chunk.heading_path) if chunk is not None else [],
-                    version=article.version,
-                    kind=article.kind,
-                    service=article.service,
-                    status=article.status,
-                    explain=(
-                        hit_explain(per_leg.get(article.id, {}), best_chunk[article.id][1]) if request.explain else None
-                    ),
-                    duplicates=[DuplicateSource(d.id, d.title, d.source_path) for d in folded.get(article.id, [])],
-                )
-            )
-        return hits
-
     def _collapse_duplicates(
-        self, ranked: list[tuple[ArticleSummary, float]], best_chunk: dict[int, ChunkKey], limit: int
+        self, ranked: list[tuple[ArticleSummary, float]], best_chunk: dict[int, ChunkKey], limit: int, version: int
     ) -> tuple[list[tuple[ArticleSummary, float]], dict[int, list[ArticleSummary]], dict[ChunkKey, ChunkPassage]]:
         """The first ``limit`` articles, where the first :data:`DUPLICATE_WINDOW` are read for duplicate best
         passages and each duplicate is folded into the better result holding the same passage (see
         :mod:`kb.search.duplicates`). Returns the articles, ``{kept article id: articles folded into it}`` and
         the best chunks of the articles returned."""
         window = ranked[:DUPLICATE_WINDOW]
-        chunks = self.chunks.passages([best_chunk[a.id] for a, _ in window])
+        chunks = self._cache.passages([best_chunk[a.id] for a, _ in window], version)
         texts = [c.text if (c := chunks.get(best_chunk[a.id])) is not None else None for a, _ in window]
         kept, examined = collapse(window, texts, limit)
         folded = {c.item[0].id: [a for a, _ in c.duplicates] for c in kept if c.duplicates}
         result = ([c.item for c in kept] + ranked[examined:])[:limit]
         missing = [best_chunk[a.id] for a, _ in result if best_chunk[a.id] not in chunks]
-        return result, folded, chunks | self.chunks.passages(missing)
+        return result, folded, chunks | self._cache.passages(missing, version)
 
 
 def _ms(started: float) -> float:

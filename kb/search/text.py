@@ -26,14 +26,16 @@ the user wrote.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from kb.config import DATA_DIR
 from kb.errors import InvalidInputError
@@ -45,37 +47,14 @@ BUNDLED_USER_DICT = DATA_DIR / "userdict.txt"
 #: Segment queries in jieba's search mode (sub-words too) or precise mode.
 QUERY_SEARCH_MODE = False
 
+#: Texts whose tokens :meth:`TextAnalyzer.tokens` remembers (a chunk's tokens take ~10-30 kB).
+TOKEN_CACHE_SIZE = 4096
+
 #: Bump when analysis changes in a way that changes index terms; stored in the index manifest.
 ANALYZER_VERSION = 2
 
 #: Particles that carry no meaning for retrieval, dropped at index and query time.
-STOPWORDS = frozenset(
-    [
-        "的",
-        "地",
-        "得",
-        "了",
-        "着",
-        "过",
-        "吗",
-        "呢",
-        "吧",
-        "啊",
-        "呀",
-        "哦",
-        "嘛",
-        "么",
-        "之",
-        "与",
-        "及",
-        "其",
-        "和",
-        "或",
-        "被",
-        "把",
-        "将",
-    ]
-)
+STOPWORDS = frozenset("的地得了着过吗呢吧啊呀哦嘛么之与及其和或被把将")  # one character each
 
 #: Words that only frame a question; dropped from queries (not from documents).
 QUERY_FILLERS = frozenset(
@@ -160,9 +139,9 @@ _IDENTIFIER_PATTERNS = [
 _INNER_IDENTIFIER = re.compile(r"(?<![\w.\-])[a-z0-9]+(?:[\-_.][a-z0-9]+)+(?![\w\-])")
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One index/query term.
+class Token(NamedTuple):
+    """One index/query term. A named tuple of atoms, so the remembered tokens of thousands of chunks are no work
+    for Python's cycle collector (as dataclass instances they made its full passes take 30-60 ms).
 
     Attributes:
         text: the normalised term (lower-case, simplified Chinese; inner spaces become ``_``).
@@ -213,6 +192,7 @@ class TextAnalyzer:
         import opencc
 
         jieba.setLogLevel(logging.WARNING)
+        self._cached_norm = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._normalize)
         self._opencc = opencc.OpenCC("t2s")
         self._jieba = jieba.Tokenizer()
         phrases: list[str] = []
@@ -241,6 +221,7 @@ class TextAnalyzer:
             alternatives = "|".join(re.escape(p) for p in sorted(set(phrases), key=len, reverse=True))
             patterns.insert(0, rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
         self._protected = re.compile("|".join(f"(?:{p})" for p in patterns))
+        self._cached_tokens = functools.lru_cache(maxsize=TOKEN_CACHE_SIZE)(self._tokens)
 
     @staticmethod
     def _parse_dict_line(line: str) -> tuple[str, int | None] | None:
@@ -272,15 +253,18 @@ class TextAnalyzer:
         """NFKC + case folding + Traditional -> Simplified (OpenCC t2s) + variant unification."""
         return self.normalize_with_offsets(text)[0]
 
-    def normalize_with_offsets(self, text: str) -> tuple[str, list[int]]:
+    def normalize_with_offsets(self, text: str) -> tuple[str, Sequence[int]]:
         """Normalised text (see :meth:`normalize`) and, for each of its characters, the offset of its source
-        character in ``text`` (a list as long as the normalised text)."""
+        character in ``text`` (a sequence as long as the normalised text). Remembered like :meth:`tokens`."""
+        norm, origin = self._cached_norm(text)
+        return norm, range(len(text)) if origin is None else origin
+
+    def _normalize(self, text: str) -> tuple[str, tuple[int, ...] | None]:  # None: offsets unchanged
         folded = unicodedata.normalize("NFKC", text).lower()
-        if len(folded) == len(text):
-            origin = list(range(len(text)))
-        else:  # NFKC changed lengths (ligatures, compatibility forms): map character by character.
+        identity = len(folded) == len(text)
+        origin: list[int] = []
+        if not identity:  # NFKC changed lengths (ligatures, compatibility forms): map character by character.
             pieces: list[str] = []
-            origin = []
             for i, ch in enumerate(text):
                 n = unicodedata.normalize("NFKC", ch).lower()
                 pieces.append(n)
@@ -291,17 +275,21 @@ class TextAnalyzer:
             converted = "".join(self._opencc.convert(ch) for ch in folded)
             if len(converted) != len(folded):
                 converted = folded
-        return converted.translate(_VARIANTS), origin
+        return converted.translate(_VARIANTS), None if identity else tuple(origin)
 
     # -- tokenisation --------------------------------------------------------------------------
 
-    def tokens(self, text: str, *, search_mode: bool = True) -> list[Token]:
+    def tokens(self, text: str, *, search_mode: bool = True) -> tuple[Token, ...]:
         """All index terms of ``text`` in order, with offsets into ``text``.
 
         ``search_mode`` (index side) adds the sub-words of long words; queries use jieba's precise mode, whose
         whole words the index holds too.
-        Never yields an empty token, a white-space token or a punctuation-only token.
+        Never yields an empty token, a white-space token or a punctuation-only token. The last
+        :data:`TOKEN_CACHE_SIZE` texts are remembered: snippets and coverage re-read the same chunks per query.
         """
+        return self._cached_tokens(text, search_mode)
+
+    def _tokens(self, text: str, search_mode: bool) -> tuple[Token, ...]:
         norm, origin = self.normalize_with_offsets(text)
         out: list[Token] = []
         pos = 0
@@ -320,10 +308,10 @@ class TextAnalyzer:
                     out.append(Token(part.group(0), origin[s], origin[e - 1] + 1, part=True))
             pos = end
         self._segment(norm, pos, len(norm), origin, out, search_mode)
-        return out
+        return tuple(out)
 
     def _segment(
-        self, norm: str, start: int, end: int, origin: list[int], out: list[Token], search_mode: bool = True
+        self, norm: str, start: int, end: int, origin: Sequence[int], out: list[Token], search_mode: bool = True
     ) -> None:
         if start >= end:
             return

@@ -1,7 +1,8 @@
 """The vector leg: a faiss ``IndexIDMap2`` over ``IndexFlatIP`` of L2-normalised chunk vectors.
 
-Exact inner-product search (equal to cosine on unit vectors); fine to about 10^6 chunks. Each vector's
-id encodes its chunk: ``article_id << 16 | ord`` (see :func:`vector_id`), so all chunks of one article
+Exact inner-product search (equal to cosine on unit vectors); fine to about 10^6 chunks. ``approximate=True``
+searches an HNSW graph over a snapshot of it instead (:mod:`kb.search.ann`; setting ``KB_VECTOR_INDEX=hnsw``).
+Each vector's id encodes its chunk: ``article_id << 16 | ord`` (see :func:`vector_id`), so all chunks of one article
 are removed with a single ``IDSelectorRange`` and no side table can fall out of step with the index.
 
 faiss indexes are not safe to mutate while searched (facebookresearch/faiss#1781): one lock guards both.
@@ -19,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kb.errors import IndexUnavailableError, InvalidInputError
+from kb.search.ann import HnswSnapshot
 
 ORD_BITS = 16
 MAX_CHUNKS_PER_ARTICLE = 1 << ORD_BITS
@@ -66,6 +68,7 @@ class VectorIndex:
         self.dimension = dimension
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self._lock = threading.Lock()
+        self._ann: HnswSnapshot | None = None  # built by the first approximate search
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> VectorIndex:
@@ -105,8 +108,11 @@ class VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
             raise InvalidInputError(f"expected vectors of shape (n, {self.dimension}), got {vectors.shape}")
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
         with self._lock:
-            self._index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+            self._index.add_with_ids(vectors, ids)
+            if self._ann is not None:
+                self._ann.on_add(ids)
 
     def remove_article(self, article_id: int) -> int:
         """Remove every chunk vector of ``article_id``; returns how many were removed."""
@@ -115,6 +121,9 @@ class VectorIndex:
         low = article_id << ORD_BITS
         selector = faiss.IDSelectorRange(low, low + MAX_CHUNKS_PER_ARTICLE)
         with self._lock:
+            if self._ann is not None:
+                ids = self._ids()
+                self._ann.on_remove(ids[(ids >> ORD_BITS) == article_id])
             return int(self._index.remove_ids(selector))
 
     def count_article(self, article_id: int) -> int:
@@ -128,8 +137,9 @@ class VectorIndex:
 
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
-    def search(self, query: NDArray[np.float32], k: int) -> list[VectorHit]:
-        """The ``k`` nearest chunks to ``query`` ``(dimension,)`` or ``(1, dimension)``, best first.
+    def search(self, query: NDArray[np.float32], k: int, *, approximate: bool = False) -> list[VectorHit]:
+        """The ``k`` nearest chunks to ``query`` ``(dimension,)`` or ``(1, dimension)``, best first; exact, or
+        from the HNSW graph when ``approximate`` (see :mod:`kb.search.ann`).
 
         Fewer than ``k`` hits when the index is smaller; faiss' ``-1`` padding never reaches the caller.
         """
@@ -140,11 +150,22 @@ class VectorIndex:
             n = int(self._index.ntotal)
             if n == 0:
                 return []
-            scores, ids = self._index.search(q, min(k, n))
-        hits: list[VectorHit] = []
-        for score, vid in zip(scores[0].tolist(), ids[0].tolist(), strict=True):
-            if vid < 0:
-                continue
-            article_id, ord_ = split_vector_id(int(vid))
-            hits.append(VectorHit(article_id, ord_, max(-1.0, min(1.0, float(score)))))
-        return hits
+            if approximate:
+                found = self._snapshot().search(q, min(k, n), self._index.reconstruct)
+                scores, ids = [s for s, _ in found], [i for _, i in found]
+            else:
+                found_scores, found_ids = self._index.search(q, min(k, n))
+                scores, ids = found_scores[0].tolist(), found_ids[0].tolist()
+        return [
+            VectorHit(vid >> ORD_BITS, vid & (MAX_CHUNKS_PER_ARTICLE - 1), max(-1.0, min(1.0, score)))
+            for score, vid in zip(scores, ids, strict=True)
+            if vid >= 0
+        ]
+
+    def _snapshot(self) -> HnswSnapshot:
+        """The HNSW snapshot, (re)built when missing or too far behind the flat index (caller holds the lock)."""
+        if self._ann is None or self._ann.needs_rebuild():
+            n = int(self._index.ntotal)
+            vectors = self._index.index.reconstruct_n(0, n) if n else np.zeros((0, self.dimension), np.float32)
+            self._ann = HnswSnapshot(self._ids(), vectors)
+        return self._ann

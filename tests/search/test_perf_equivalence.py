@@ -1,0 +1,100 @@
+"""The per-query fast path ranks exactly as the path it replaced, and its caches never serve a stale article.
+
+``_score_before`` is the BM25F scorer as it was before the per-commit term cache (issue 14), kept here as the
+reference: the new scorer must return the same chunks in the same order with bit-identical scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.articles.content import ArticleContent
+from kb.search import bm25_scorer
+from kb.search.bm25 import FIELD_BOOSTS, BM25Index
+from kb.search.results import SearchRequest
+from kb.search.text import TextAnalyzer
+from kb.service import KnowledgeBase
+from tests.helpers import BUNDLED
+from tests.search.test_bm25 import QUERIES, _documents, _query_terms
+
+
+def _score_before(
+    searcher: Any, leaves: Sequence[tuple[Any, int]], terms: Mapping[str, float], limit: int
+) -> list[tuple[int, int, float]]:
+    B, K1 = bm25_scorer.B, bm25_scorer.K1
+    total = sum(seg.doc_count_all for seg, _ in leaves)
+    avg = {f: searcher.avg_field_length(f) or 1.0 for f in FIELD_BOOSTS}
+    scores = np.zeros(total, dtype=np.float64)
+    for term, query_weight in terms.items():
+        pseudo_tf = np.zeros(total, dtype=np.float64)
+        for fieldname, weight in FIELD_BOOSTS.items():
+            for seg, offset in leaves:
+                ids, tf = bm25_scorer._postings(seg, fieldname, term)
+                if len(ids):
+                    norm = (1 - B) + B * seg.lengths[fieldname][ids] / avg[fieldname]
+                    pseudo_tf[ids + offset] += weight * tf / norm
+        df = int(np.count_nonzero(pseudo_tf))
+        if not df:
+            continue
+        idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
+        scores += query_weight * idf * pseudo_tf / (K1 + pseudo_tf)
+    article_ids = np.concatenate([seg.article_ids for seg, _ in leaves])
+    ords = np.concatenate([seg.ords for seg, _ in leaves])
+    scores[article_ids < 0] = 0.0
+    hits = np.flatnonzero(scores > 0)
+    if len(hits) > limit:
+        kth = np.partition(scores[hits], len(hits) - limit)[len(hits) - limit]
+        hits = hits[scores[hits] >= kth]
+    hits = hits[np.lexsort((hits, -scores[hits]))][:limit]
+    return [(int(article_ids[i]), int(ords[i]), float(scores[i])) for i in hits]
+
+
+def test_cached_scorer_ranks_exactly_as_before_over_segments_and_deletions(
+    tmp_path: Path, analyzer: TextAnalyzer
+) -> None:
+    k8s = _documents(analyzer, BUNDLED / "k8s-troubleshooting", 1)
+    rds = _documents(analyzer, BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote", 1000)
+    index = BM25Index.create(tmp_path / "bm25")
+    try:
+        index.replace_articles(k8s, ())
+        index.replace_articles(rds, ())  # a second segment
+        index.replace_articles([], [1, 2, 1000])  # deletions not yet merged away
+        compared = 0
+        for round_ in range(2):  # the second round is served from the term cache
+            for query in QUERIES:
+                terms = _query_terms(analyzer, query)
+                with index._search_lock:
+                    searcher = index._get_searcher()
+                    view = index._segments.view(searcher)
+                    expected = _score_before(searcher, view.leaves, terms, 100)
+                hits = index.search(terms, 100)
+                assert [(h.article_id, h.ord, h.score) for h in hits] == expected, (round_, query)
+                for term in terms:
+                    assert index.holds(term) == bool(index.search({term: 1.0}, 1))
+                compared += len(hits)
+        assert compared > 1000
+    finally:
+        index.close()
+
+
+def test_summary_and_passage_caches_follow_every_write(kb: KnowledgeBase) -> None:
+    body = "打印机 脱机 状态 无法 打印,重启 Print Spooler 服务后 恢复。"
+    first = kb.writer.create(ArticleContent(title="打印机脱机", body=body), "tester").article
+    assert first is not None
+    request = SearchRequest("打印机 脱机", mode="bm25")
+    hit = kb.engine.search(request).results[0]
+    assert (hit.article_id, hit.title, hit.version) == (first.id, "打印机脱机", 1)
+
+    new_body = "打印机 脱机:检查 网线 与 IP 地址,再 重启 Print Spooler。"
+    kb.writer.update(first.id, ArticleContent(title="打印机显示脱机", body=new_body), "tester")
+    hit = kb.engine.search(request).results[0]
+    assert (hit.title, hit.version) == ("打印机显示脱机", 2)
+    assert "网线" in hit.snippet
+
+    kb.writer.set_status(first.id, "retired", "tester")
+    assert [h.article_id for h in kb.engine.search(request).results] == []
