@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb.api.guard import ErrorBoundary, ErrorResponse, request_id_of
+from kb.api.metrics import Metrics, RequestTimer
 from kb.api.routes import (
     articles,
     audit,
@@ -26,9 +27,8 @@ from kb.api.routes import (
     tickets,
     users,
 )
-from kb.api.security import SecurityHeaders
-from kb.api.metrics import Metrics, RequestTimer
 from kb.api.routes import metrics as metrics_route
+from kb.api.security import SecurityHeaders
 from kb.config import Settings
 from kb.errors import KBError
 from kb.identity.hardening import check_production

@@ -1,5 +1,5 @@
-"""The ticket queue: the desk's tickets filtered (status, tier, service, channel, resolver groups), sorted and cut
-into pages by a keyset cursor, for ``GET /tickets`` and the queue page.
+"""The ticket queue: the desk's tickets filtered (status, tier, service, channel) to those the caller may see,
+sorted and cut into pages by a keyset cursor, for ``GET /tickets`` and the queue page.
 
 A cursor is an opaque URL-safe string naming the last ticket of the previous page (its sort value and id), so a
 page never repeats or skips a ticket when tickets are added between requests (keyset pagination).
@@ -18,6 +18,7 @@ from sqlalchemy import Select, and_, or_, select
 from kb.db import Database
 from kb.desk.workflow import SOURCE
 from kb.errors import InvalidInputError
+from kb.identity.scopes import Principal, ticket_clause
 from kb.models import Ticket, as_utc
 
 #: Sort orders: ``-opened`` newest first (default), ``due`` the nearest resolution deadline first (none last).
@@ -28,15 +29,15 @@ MAX_PAGE = 200
 
 @dataclass(frozen=True)
 class TicketQuery:
-    """Which tickets: each filter a set of allowed values (empty: any); ``groups`` the resolver groups the caller
-    may see (None: every group; see :func:`visible_groups`); ``sort`` one of :data:`SORTS`; ``cursor`` from the
-    previous page; ``limit`` 1..:data:`MAX_PAGE`."""
+    """Which tickets: each filter a set of allowed values (empty: any); ``viewer`` the caller, whose tickets
+    only are listed (:func:`kb.identity.scopes.ticket_clause`; None: the system itself, every ticket); ``sort`` one
+    of :data:`SORTS`; ``cursor`` from the previous page; ``limit`` 1..:data:`MAX_PAGE`."""
 
     statuses: Sequence[str] = ()
     tiers: Sequence[str] = ()
     services: Sequence[str] = ()
     channels: Sequence[str] = ()
-    groups: Sequence[str] | None = None
+    viewer: Principal | None = None
     sort: str = "-opened"
     cursor: str | None = None
     limit: int = 50
@@ -48,16 +49,6 @@ class TicketPage:
 
     items: list[Ticket] = field(default_factory=list)
     next_cursor: str | None = None
-
-
-def visible_groups(roles: Sequence[str], groups: Sequence[str]) -> tuple[str, ...] | None:
-    """The resolver groups whose tickets a caller's queue shows: a member of groups sees those groups' tickets
-    and the unassigned ones; someone in no group (a desk lead, the dev user) sees every group (None).
-
-    The one place of this rule for the queue until the identity issue's ticket scoping replaces it.
-    """
-    del roles  # every role that may read tickets gets the same queue rule for now
-    return tuple(groups) or None
 
 
 def _encode(value: str | None, ticket_id: int) -> str:
@@ -85,8 +76,8 @@ def _filtered(query: TicketQuery) -> Select[Ticket]:
     ):
         if values:
             stmt = stmt.where(column.in_(list(values)))
-    if query.groups is not None:
-        stmt = stmt.where(or_(Ticket.resolver_group.in_(list(query.groups)), Ticket.resolver_group.is_(None)))
+    if query.viewer is not None:
+        stmt = stmt.where(ticket_clause(query.viewer))
     return stmt
 
 

@@ -11,6 +11,7 @@ from kb.articles.feedback import ArticleStats
 from kb.articles.rendering import render_html
 from kb.articles.versions import diff_versions
 from kb.errors import NotFoundError
+from kb.identity.scopes import Principal, visible_article
 from kb.models import Article, ArticleVersion
 from kb.service import KnowledgeBase
 
@@ -77,8 +78,9 @@ def _diff_lines(text: str) -> list[DiffLine]:
     return out
 
 
-def article_view(kb: KnowledgeBase, article: Article, diff_of: int | None = None) -> ArticleView:
-    """The view of ``article``; with ``diff_of`` (a version number > 1) the diff from the version before it.
+def article_view(kb: KnowledgeBase, article: Article, viewer: Principal, diff_of: int | None = None) -> ArticleView:
+    """The view of ``article`` for ``viewer`` (a successor they may not see is not named); with ``diff_of`` (a
+    version number > 1) the diff from the version before it.
 
     Raises:
         NotFoundError: ``diff_of`` names no version of the article, or the first one (nothing to compare).
@@ -93,7 +95,7 @@ def article_view(kb: KnowledgeBase, article: Article, diff_of: int | None = None
     successor = None
     if article.superseded_by is not None:
         try:
-            successor = kb.store.get(article.superseded_by)
+            successor = visible_article(viewer, kb.store.get(article.superseded_by))
         except NotFoundError:
             successor = None
     return ArticleView(

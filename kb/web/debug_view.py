@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kb.articles.store import ArticleFilter
+from kb.identity.scopes import Principal, visible_article
 from kb.search.results import SearchRequest, SearchResult
 from kb.service import KnowledgeBase
 
@@ -26,7 +28,7 @@ class DebugView:
     why: dict[str, Any] | None
 
 
-def debug_view(kb: KnowledgeBase, query: str, article_id: int | None) -> DebugView:
+def debug_view(kb: KnowledgeBase, query: str, article_id: int | None, viewer: Principal) -> DebugView:
     """Run the query in every mode with explanations (published articles, :data:`DEPTH` results each).
 
     Raises:
@@ -36,8 +38,12 @@ def debug_view(kb: KnowledgeBase, query: str, article_id: int | None) -> DebugVi
     if not query.strip():
         return DebugView(query, None, None, None, None)
     runs = {
-        mode: kb.engine.search(SearchRequest(query=query, mode=mode, limit=DEPTH, explain=True))
+        mode: kb.engine.search(
+            SearchRequest(query=query, mode=mode, limit=DEPTH, explain=True, filters=ArticleFilter(viewer=viewer))
+        )
         for mode in ("hybrid", "bm25", "vector")
     }
+    if article_id is not None:
+        visible_article(viewer, kb.store.get(article_id))
     why = kb.engine.why(query, article_id).as_json() if article_id is not None else None
     return DebugView(query, runs["hybrid"], runs["bm25"], runs["vector"], why)

@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from kb.desk.suggest import Suggestions
+from kb.identity.scopes import Principal, visible_ticket
 from kb.models import Ticket, TicketEvent, as_utc, utcnow
 from kb.service import KnowledgeBase
 
@@ -63,23 +64,24 @@ class TicketPageView:
     groups: list[str]
 
 
-def suggestions_for(kb: KnowledgeBase, ticket: Ticket, draft: str = "") -> Suggestions:
+def suggestions_for(kb: KnowledgeBase, ticket: Ticket, viewer: Principal, draft: str = "") -> Suggestions:
     """Suggestions for the ticket's title, description, saved work notes and the note being typed (``draft``),
-    from the same use case as ``POST /suggest``.
+    from the same use case as ``POST /suggest``, as ``viewer`` may see them.
 
     Raises:
         InvalidInputError: the ticket's service is not in the catalog.
     """
     text = "\n".join(p for p in (ticket.description, ticket.work_notes, draft) if p and p.strip())
-    return kb.tickets.suggest(ticket.title, text, ticket.service or "")
+    return kb.tickets.suggest(ticket.title, text, ticket.service or "", viewer=viewer)
 
 
-def ticket_page_view(kb: KnowledgeBase, ticket_id: int) -> TicketPageView:
-    """The view of one ticket.
+def ticket_page_view(kb: KnowledgeBase, ticket_id: int, viewer: Principal) -> TicketPageView:
+    """The view of one ticket, as ``viewer`` may see it.
 
     Raises:
-        NotFoundError: no such ticket.
+        NotFoundError: no such ticket, or one ``viewer`` may not see (the same answer).
     """
-    ticket = kb.desk.get(ticket_id)
+    ticket = visible_ticket(viewer, kb.desk.get(ticket_id))
     groups = sorted({s.group for s in kb.catalog.services.values()})
-    return TicketPageView(ticket, sla_clock(ticket), kb.desk.events(ticket_id), suggestions_for(kb, ticket), groups)
+    suggestions = suggestions_for(kb, ticket, viewer)
+    return TicketPageView(ticket, sla_clock(ticket), kb.desk.events(ticket_id), suggestions, groups)

@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from kb.articles.content import KINDS
 from kb.articles.store import ArticleFilter
+from kb.identity.scopes import Principal
 from kb.search.results import SearchRequest, SearchResult
 from kb.service import KnowledgeBase
 
@@ -41,13 +42,14 @@ class SearchForm:
         """The tags, split on commas, ideographic commas and white space."""
         return tuple(t for t in self.tags.replace("，", ",").replace(" ", ",").split(",") if t.strip())
 
-    def request(self) -> SearchRequest:
-        """The engine request of this form (published articles only, :data:`PAGE_RESULTS` results)."""
+    def request(self, viewer: Principal) -> SearchRequest:
+        """The engine request of this form (published articles ``viewer`` may see, :data:`PAGE_RESULTS` results)."""
         flt = ArticleFilter(
             statuses=("published",),
             kinds=(self.kind,) if self.kind else (),
             services=(self.service.strip(),) if self.service.strip() else (),
             tags=self.tag_list(),
+            viewer=viewer,
         )
         return SearchRequest(query=self.q, limit=PAGE_RESULTS, filters=flt)
 
@@ -79,7 +81,7 @@ class SearchView:
     searched: bool = False
 
 
-def search_view(kb: KnowledgeBase, form: SearchForm) -> SearchView:
+def search_view(kb: KnowledgeBase, form: SearchForm, viewer: Principal) -> SearchView:
     """Run ``form`` through the search engine (the use case of ``GET /search``) and add, per hit, its article's
     review date and helpful votes. An empty query answers an empty view (no search).
 
@@ -88,7 +90,7 @@ def search_view(kb: KnowledgeBase, form: SearchForm) -> SearchView:
     """
     if not form.q.strip():
         return SearchView(form)
-    result: SearchResult = kb.engine.search(form.request())
+    result: SearchResult = kb.engine.search(form.request(viewer))
     ids = [hit.article_id for hit in result.results]
     stats = kb.feedback.stats(ids)
     hits = []

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from kb.desk.queue import TicketQuery, list_tickets, visible_groups
+from kb.desk.queue import TicketQuery, list_tickets
 from kb.desk.workflow import NewTicket
+from kb.identity.scopes import Principal
 from tests.helpers import kb_of
 
 
@@ -56,14 +57,23 @@ def test_bad_sort_cursor_and_limit_answer_422(client: TestClient) -> None:
         assert answer.json()["error"] == "invalid_input"
 
 
-def test_a_group_member_sees_the_groups_tickets_and_unassigned_ones(client: TestClient) -> None:
+def test_the_list_shows_only_the_tickets_the_caller_may_see(client: TestClient) -> None:
+    """The list applies kb.identity.scopes.ticket_clause: an agent sees their groups' tickets, a
+    requester only their own, a desk lead every ticket."""
     kb = kb_of(client)
     mine = _open(client, "我组的工单")
     theirs = _open(client, "别组的工单")
+    asked = kb.tickets.take_in(
+        NewTicket(title="我报的工单", description="", service="日常服务", channel="web", requester="zhang"), "t"
+    ).ticket.id
     kb.desk.assign(mine, "应用组", "t")
     kb.desk.assign(theirs, "网络组", "t")
-    groups = visible_groups(["agent"], ["应用组"])
-    assert groups == ("应用组",)
-    seen = [t.id for t in list_tickets(kb.database, TicketQuery(groups=groups)).items]
-    assert mine in seen and theirs not in seen
-    assert visible_groups(["agent"], []) is None
+    kb.desk.assign(asked, "网络组", "t")
+
+    def seen(viewer: Principal) -> set[int]:
+        return {t.id for t in list_tickets(kb.database, TicketQuery(viewer=viewer)).items}
+
+    agent = seen(Principal("li", ("agent",), ("应用组",)))
+    assert mine in agent and theirs not in agent and asked not in agent
+    assert seen(Principal("zhang", ("requester",))) == {asked}
+    assert {mine, theirs, asked} <= seen(Principal("lead", ("desk_lead",)))

@@ -172,6 +172,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "KB_EMBEDDING_MODEL": "hash",
         # no KB_INSECURE_COOKIES: Chromium keeps Secure cookies from http://127.0.0.1, as `make run` serves
         "KB_INDEX_POLL_SECONDS": "0.2",
+        "KB_LOGIN_RATE_LIMIT": "600/minute",  # every browser test logs in from 127.0.0.1
         "PYTHONPATH": str(ROOT),
     }
     settings = Settings(data_dir=data, embedding_model="hash")
@@ -216,14 +217,18 @@ def browser() -> Iterator[object]:
 
 
 def totp_of(server: Server, username: str) -> str | None:
-    """The current TOTP code of ``username`` (read from the server's database, as an authenticator app would)."""
+    """The current TOTP code of ``username`` (read from the server's database, as an authenticator app would);
+    the step last used is forgotten, as :func:`tests.helpers.totp_now` does."""
     database = open_database(server.settings)
     try:
         with database.session() as session:
-            secret = session.scalar(select(User.totp_secret).where(User.username == username))
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None or not user.totp_secret:
+                return None
+            user.totp_last_step = None  # a code is accepted once; tests log in many times a minute (see totp_now)
+            return pyotp.TOTP(user.totp_secret).now()
     finally:
         database.engine.dispose()
-    return pyotp.TOTP(secret).now() if secret else None
 
 
 def new_page(browser, server: Server, *, width: int = 1366, height: int = 768):  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from kb.api.schemas.tickets import (
 from kb.api.views import handled_view, ticket_view
 from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
-from kb.desk.queue import MAX_PAGE, TicketQuery, list_tickets, visible_groups
+from kb.desk.queue import MAX_PAGE, TicketQuery, list_tickets
 from kb.desk.workflow import Closure, NewTicket
 from kb.identity.masking import mask_json, mask_personal, needs_masking
 from kb.identity.permissions import Permission as P
@@ -60,20 +60,24 @@ def list_tickets_view(
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> TicketListOut:
-    """The desk's tickets the caller's groups may see (:func:`kb.desk.queue.visible_groups`), filtered, sorted,
+    """The desk's tickets the caller may see (:func:`kb.identity.scopes.ticket_clause`), filtered, sorted,
     one page at a time (keyset cursor); summaries only, no descriptions or notes. 422 for a foreign cursor."""
     query = TicketQuery(
         statuses=tuple(status_ or ()),
         tiers=tuple(tier or ()),
         services=tuple(service or ()),
         channels=tuple(channel or ()),
-        groups=visible_groups(user.roles, user.groups),
+        viewer=user,
         sort=sort,
         cursor=cursor,
         limit=limit,
     )
     page = list_tickets(kb.database, query)
     items = [TicketSummary.model_validate(t, from_attributes=True) for t in page.items]
+    items = [
+        TicketSummary.model_validate(mask_json(i.model_dump(mode="json"))) if needs_masking(user, t.requester) else i
+        for i, t in zip(items, page.items, strict=True)
+    ]
     return TicketListOut(items=items, next_cursor=page.next_cursor)
 
 

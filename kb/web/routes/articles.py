@@ -14,6 +14,7 @@ from kb.articles.feedback import MAX_COMMENT_CHARS
 from kb.config import MAX_QUERY_CHARS
 from kb.identity.permissions import Permission as P
 from kb.identity.permissions import allowed
+from kb.identity.scopes import visible_article
 from kb.web.article_view import UNPUBLISHED, article_view
 from kb.web.routing import PageRoute
 from kb.web.templating import render
@@ -32,11 +33,11 @@ def article_page(
 ) -> Response:
     """The article: rendered body, facts, versions (``?diff=N`` shows N-1 -> N), feedback, tickets it resolved.
     Counts a view, as ``GET /articles/{id}`` does. Drafts and articles in review need the editor role (403)."""
-    article = kb.store.get(article_id)
+    article = visible_article(user, kb.store.get(article_id))
     if article.status in UNPUBLISHED:
         user.require_editor(f"Reading article {article_id} ({article.status})")
     kb.feedback.record_usage(article_id, "view", user.username)
-    view = article_view(kb, article, diff)
+    view = article_view(kb, article, user, diff)
     can_edit = allowed(user.roles, P.ARTICLE_WRITE)
     return render(request, "article.html", user=user, view=view, q=q, max_comment=MAX_COMMENT_CHARS, can_edit=can_edit)
 
@@ -44,11 +45,11 @@ def article_page(
 @router.get("/ui/articles/{article_id}/panel", dependencies=[requires(P.ARTICLE_READ)])
 def article_panel(kb: KB, user: CurrentUser, request: Request, article_id: ArticleId) -> Response:
     """The article as a fragment for the preview pane of the search page (counts a view)."""
-    article = kb.store.get(article_id)
+    article = visible_article(user, kb.store.get(article_id))
     if article.status in UNPUBLISHED:
         user.require_editor(f"Reading article {article_id} ({article.status})")
     kb.feedback.record_usage(article_id, "view", user.username)
-    return render(request, "_article_panel.html", user=user, view=article_view(kb, article))
+    return render(request, "_article_panel.html", user=user, view=article_view(kb, article, user))
 
 
 @router.post("/ui/articles/{article_id}/feedback", dependencies=[requires(P.ARTICLE_FEEDBACK)])
@@ -62,5 +63,6 @@ def feedback(
 ) -> Response:
     """Record a helpful / not helpful vote with an optional comment (``kb.feedback.add_feedback``, as
     ``POST /articles/{id}/feedback``) and show the article again."""
+    visible_article(user, kb.store.get(article_id))
     kb.feedback.add_feedback(article_id, helpful == "yes", user.username, comment=comment, query=q or None)
     return RedirectResponse(f"/ui/articles/{article_id}?thanks=1&q={quote(q)}", status_code=303)

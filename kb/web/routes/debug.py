@@ -28,4 +28,4 @@ def hit_testing(
 ) -> Response:
     """The query as analysed, each leg's candidates with raw and normalised scores, the fused order, and why
     (not) the article ``article``."""
-    return render(request, "debug.html", user=user, view=debug_view(kb, q, article))
+    return render(request, "debug.html", user=user, view=debug_view(kb, q, article, user))

@@ -13,6 +13,7 @@ from kb.api.params import MAX_ID, ArticleId
 from kb.articles.content import KINDS, MAX_BODY_CHARS
 from kb.articles.reviews import KIND as REVIEW_KIND
 from kb.identity.permissions import Permission as P
+from kb.identity.scopes import visible_article
 from kb.web.editor_view import REASON_LABELS, editor_text, preview, review_queue_view, save
 from kb.web.routing import PageRoute
 from kb.web.templating import render
@@ -39,7 +40,7 @@ def editor(
     kind: Kind = "article",
 ) -> Response:
     """The editor for article ``id`` or a new article of ``kind`` (``post_incident_review``: the 复盘 template)."""
-    article = kb.store.get(id) if id is not None else None
+    article = visible_article(user, kb.store.get(id)) if id is not None else None
     kind = article.kind if article is not None else kind
     text = editor_text(article, kind)
     return render(

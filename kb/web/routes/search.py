@@ -26,7 +26,7 @@ def home(
     kb: KB, user: CurrentUser, request: Request, q: Text = "", service: Short = "", kind: Short = "", tags: Short = ""
 ) -> Response:
     """The search page; with ``q`` the results are rendered with the page (a search can be bookmarked)."""
-    view = search_view(kb, SearchForm(q, service, kind, tags))
+    view = search_view(kb, SearchForm(q, service, kind, tags), user)
     return render(request, "search.html", user=user, view=view, kinds=kind_options())
 
 
@@ -35,7 +35,7 @@ def results(
     kb: KB, user: CurrentUser, request: Request, q: Text = "", service: Short = "", kind: Short = "", tags: Short = ""
 ) -> Response:
     """The results fragment for the query typed so far (htmx swaps it into the page)."""
-    view = search_view(kb, SearchForm(q, service, kind, tags))
+    view = search_view(kb, SearchForm(q, service, kind, tags), user)
     response = render(request, "_results.html", user=user, view=view)
     response.headers["Vary"] = "HX-Request"
     return response

@@ -12,9 +12,10 @@ from starlette.responses import RedirectResponse, Response
 
 from kb.api.deps import KB, CurrentUser, requires
 from kb.api.params import TicketId
-from kb.desk.queue import TicketQuery, list_tickets, visible_groups
+from kb.desk.queue import TicketQuery, list_tickets
 from kb.desk.workflow import TIERS, Closure, NewTicket
 from kb.identity.permissions import Permission as P
+from kb.identity.scopes import visible_ticket
 from kb.ingest.mapping import TICKET_CHANNELS
 from kb.web.routing import PageRoute
 from kb.web.templating import render
@@ -42,7 +43,7 @@ def queue(
         tiers=(tier,) if tier else (),
         services=(service,) if service else (),
         channels=(channel,) if channel else (),
-        groups=visible_groups(user.roles, user.groups),
+        viewer=user,
         sort="due",
         cursor=cursor,
     )
@@ -89,14 +90,14 @@ def create_ticket(
 ) -> Response:
     """Take the ticket in (``kb.tickets.take_in``, as ``POST /tickets``) and open its page."""
     new = NewTicket(title=title, description=description, service=service, channel=channel, requester=requester or None)
-    handled = kb.tickets.take_in(new, user.username)
+    handled = kb.tickets.take_in(new, user.username, viewer=user)
     return RedirectResponse(f"/ui/tickets/{handled.ticket.id}", status_code=303)
 
 
 @router.get("/ui/tickets/{ticket_id}", dependencies=[requires(P.TICKET_READ)])
 def ticket_page(kb: KB, user: CurrentUser, request: Request, ticket_id: TicketId) -> Response:
     """The ticket: facts, SLA clock, suggestions, similar closed tickets, proposed group, forms, event history."""
-    view = ticket_page_view(kb, ticket_id)
+    view = ticket_page_view(kb, ticket_id, user)
     return render(request, "ticket.html", user=user, view=view, statuses=STATUS_LABELS)
 
 
@@ -109,7 +110,7 @@ def live_suggestions(
     note: Annotated[str, Query(max_length=10_000)] = "",
 ) -> Response:
     """The suggestions fragment for the ticket plus the note being typed (nothing is stored)."""
-    suggestions = suggestions_for(kb, kb.desk.get(ticket_id), note)
+    suggestions = suggestions_for(kb, visible_ticket(user, kb.desk.get(ticket_id)), user, note)
     return render(request, "_suggestions.html", user=user, suggestions=suggestions)
 
 
@@ -122,6 +123,7 @@ def add_note(
     kb: KB, user: CurrentUser, ticket_id: TicketId, note: Annotated[str, Form(min_length=1, max_length=10_000)]
 ) -> Response:
     """Add a work note (``kb.desk.note``)."""
+    visible_ticket(user, kb.desk.get(ticket_id))
     kb.desk.note(ticket_id, note, user.username)
     return _back(ticket_id)
 
@@ -135,6 +137,7 @@ def assign(
     assignee: Annotated[str, Form(max_length=120)] = "",
 ) -> Response:
     """Assign to a resolver group and optionally a person (``kb.desk.assign``)."""
+    visible_ticket(user, kb.desk.get(ticket_id))
     kb.desk.assign(ticket_id, group, user.username, assignee=assignee or None)
     return _back(ticket_id)
 
@@ -148,7 +151,8 @@ def escalate(
     group: Annotated[str, Form(max_length=120)] = "",
 ) -> Response:
     """Escalate one line (``kb.tickets.escalate``: the suggestions are re-run with the notes)."""
-    kb.tickets.escalate(ticket_id, user.username, reason=reason, group=group or None)
+    visible_ticket(user, kb.desk.get(ticket_id))
+    kb.tickets.escalate(ticket_id, user.username, reason=reason, group=group or None, viewer=user)
     return _back(ticket_id)
 
 
@@ -161,10 +165,11 @@ def close(
     root_cause: Annotated[str, Form(min_length=1, max_length=10_000)],
     articles: Annotated[str, Form(max_length=200, pattern=r"^[\d,\s]*$")] = "",
 ) -> Response:
-    """Close a resolved ticket (``kb.desk.close``, as ``POST /tickets/{id}/close``), counting the articles used
+    """Close a resolved ticket (``kb.tickets.close``, as ``POST /tickets/{id}/close``), counting the articles used
     (ids, comma-separated); 409 when the ticket is not resolved yet (nothing changes)."""
     ids = tuple(int(a) for a in articles.replace(" ", ",").split(",") if a)
-    kb.desk.close(ticket_id, Closure(resolution=resolution, root_cause=root_cause, articles=ids), user.username)
+    visible_ticket(user, kb.desk.get(ticket_id))
+    kb.tickets.close(ticket_id, Closure(resolution=resolution, root_cause=root_cause, articles=ids), user.username)
     return _back(ticket_id)
 
 
@@ -173,5 +178,6 @@ def move(
     kb: KB, user: CurrentUser, ticket_id: TicketId, status: Annotated[str, Form(min_length=1, max_length=20)]
 ) -> Response:
     """Move the ticket (``kb.desk.move``; 409 with the allowed moves when the workflow refuses)."""
+    visible_ticket(user, kb.desk.get(ticket_id))
     kb.desk.move(ticket_id, status, user.username)
     return _back(ticket_id)
