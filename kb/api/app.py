@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb.api.guard import ErrorBoundary, ErrorResponse, request_id_of
+from kb.api.idempotency import IdempotencyMiddleware
 from kb.api.routes import articles, audit, auth, health, ingest, lifecycle, reviews, search, synonyms, tickets, users
 from kb.config import Settings
 from kb.errors import KBError
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     app.include_router(users.router)
     app.include_router(audit.router)
 
+    app.add_middleware(IdempotencyMiddleware)  # inside the boundary: its errors are JSON too
     app.add_middleware(ErrorBoundary)
 
     @app.exception_handler(KBError)
