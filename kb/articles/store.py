@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from kb.articles.content import ArticleContent
 from kb.articles.lifecycle import check_transition, default_review_by
+from kb.articles.outbox import enqueue
 from kb.db import Database
 from kb.errors import ConflictError, InvalidInputError, NotFoundError
-from kb.models import Article, ArticleVersion, OutboxEntry, utcnow
+from kb.models import Article, ArticleVersion, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -373,7 +374,4 @@ def _add_version(session: Session, article: Article, actor: str) -> None:
 
 
 def _enqueue(session: Session, article_id: int, op: str) -> int:
-    entry = OutboxEntry(article_id=article_id, op=op, created_at=utcnow())
-    session.add(entry)
-    session.flush()
-    return entry.seq
+    return enqueue(session, article_id, op)  # seq order = commit order (kb.articles.outbox)
