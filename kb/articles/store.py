@@ -14,7 +14,7 @@ from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from kb.articles.content import ArticleContent
 from kb.articles.lifecycle import check_transition, default_review_by
@@ -119,16 +119,24 @@ class ArticleStore:
         return {row.id: ArticleSummary(*row) for row in rows}
 
     def list_articles(self, flt: ArticleFilter, offset: int = 0, limit: int = 50) -> tuple[list[Article], int]:
-        """A page of articles matching ``flt``, newest first, and the total count."""
-        query = select(Article)
-        if flt.statuses:
-            query = query.where(Article.status.in_(flt.statuses))
-        if flt.kinds:
-            query = query.where(Article.kind.in_(flt.kinds))
-        if flt.services:
-            query = query.where(Article.service.in_(flt.services))
+        """A page of articles matching ``flt``, newest first, and the total count. Paged in SQL; the ``body``
+        column is never loaded (deferred: reading ``.body`` of a listed article raises). Tag filters (JSON
+        lists) are checked on the page's rows in Python, over the rows the other filters leave."""
+        query = select(Article).options(defer(Article.body, raiseload=True))
+        counted = select(func.count()).select_from(Article)
+        for column, values in (
+            (Article.status, flt.statuses),
+            (Article.kind, flt.kinds),
+            (Article.service, flt.services),
+        ):
+            if values:
+                query, counted = query.where(column.in_(values)), counted.where(column.in_(values))
+        query = query.order_by(Article.id.desc())
         with self.database.session() as session:
-            rows = [a for a in session.scalars(query.order_by(Article.id.desc())) if flt.matches(a)]
+            if not flt.tags:
+                total = session.scalar(counted) or 0
+                return list(session.scalars(query.offset(offset).limit(limit))), total
+            rows = [a for a in session.scalars(query) if flt.matches(a)]
         return rows[offset : offset + limit], len(rows)
 
     def count(self) -> int:
