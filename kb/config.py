@@ -135,6 +135,16 @@ class Settings(BaseSettings):
     summarizer_model: str = Field(default="", description="Model name sent to the summarizer endpoint.")
     summarizer_api_key: str = Field(default="", description="Bearer token for the summarizer endpoint, if any.")
     summarizer_timeout_s: float = Field(default=60.0, gt=0, description="Seconds per summarizer request.")
+    # --- issue 10: exactly-once intake, one text limit for every channel, replies to closed tickets
+    idempotency_key_hours: float = Field(
+        default=24.0, gt=0, description="How long an Idempotency-Key and its stored answer are kept."
+    )
+    intake_max_text_chars: int = Field(
+        default=20_000, ge=100, description="Longest ticket text (title + description, or a reply) any channel takes."
+    )
+    reopen_within_days: float = Field(
+        default=7.0, ge=0, description="A reply to a ticket closed this recently reopens it; later: a follow-up ticket."
+    )
 
     # --- issue 14: performance and scale
     vector_index: str = Field(

@@ -369,3 +369,20 @@ class AuditHead(Base):
     # The newest row archived and purged by ``kb audit archive`` (0 and "" before any): the anchor of the chain.
     archived_seq: Mapped[int] = mapped_column(Integer, default=0)
     archived_mac: Mapped[str] = mapped_column(String(64), default="")
+
+
+class IdempotencyKey(Base):
+    """A POST answered under an ``Idempotency-Key`` header (:mod:`kb.api.idempotency`): ``caller`` (a hash of the
+    credential) + ``key`` identify it; ``request_hash`` is the SHA-256 of method, path, query and body; ``status``
+    is None while the first request runs, then the answer's status, content type and body, replayed to a retry."""
+
+    __tablename__ = "idempotency_keys"
+
+    caller: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content_type: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

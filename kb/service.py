@@ -15,6 +15,7 @@ Nothing below this module imports it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
@@ -118,7 +119,12 @@ class KnowledgeBase:
         self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.embedder)
         self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder)
         self.suggester = Suggester(self.engine, self.ticket_vectors, self.closed_tickets, self.catalog)
-        self.tickets = TicketDesk(self.desk, self.suggester)
+        self.tickets = TicketDesk(
+            self.desk,
+            self.suggester,
+            max_text_chars=settings.intake_max_text_chars,
+            reopen_within=dt.timedelta(days=settings.reopen_within_days),
+        )
         self.sla_monitor = SlaMonitor(self.desk, self.catalog, self.tickets, settings.sla_at_risk_share)
         self.distiller = Distiller(
             self.database,

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb.api.guard import ErrorBoundary, ErrorResponse, request_id_of
+from kb.api.idempotency import IdempotencyMiddleware
 from kb.api.metrics import Metrics, RequestTimer
 from kb.api.routes import (
     articles,
@@ -87,6 +88,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     metrics = Metrics()
     app.state.metrics = metrics
     app.add_middleware(RequestTimer, metrics=metrics)
+    app.add_middleware(IdempotencyMiddleware)  # inside the boundary: its errors are JSON too
     app.add_middleware(ErrorBoundary)
     app.add_middleware(SecurityHeaders, production=production)  # outermost: every answer, errors included
 

@@ -4,8 +4,9 @@ reaches the app becomes the JSON error shape ``{"error": code, "detail": sentenc
 - :class:`GuardedRoute` (the ``route_class`` of every router): a JSON body is read up to
   :data:`MAX_JSON_BODY_BYTES` (413 ``payload_too_large`` beyond, without reading the rest), parsed once
   (nesting too deep for the parser: 422) and refused with 422 when it holds a lone surrogate (``"\\ud800"``), which no
-  database or UTF-8 encoder can store. Routes that read a raw body (``POST /ingest/tickets``) have no body field
-  and stream it themselves.
+  database or UTF-8 encoder can store, or a NUL character (``\\u0000``; PostgreSQL text cannot hold it; the
+  path and query are checked for NUL on every route). Routes that read a raw body (``POST /ingest/tickets``) have
+  no body field and stream it themselves.
 - :class:`ErrorBoundary` (outermost ASGI middleware): gives each request an id (``X-Request-ID`` answer header);
   an unexpected exception is logged with that id and answered 500 ``internal_error`` naming it, never a
   traceback or a reset connection.
@@ -58,14 +59,21 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """The FastAPI handler, preceded by the body checks when the route takes a body."""
         handler = super().get_route_handler()
-        if self.body_field is None:
-            return handler
+        takes_body = self.body_field is not None
 
         async def guarded(request: Request) -> Response:
-            await _checked_body(request)
+            _check_no_nul(request)
+            if takes_body:
+                await _checked_body(request)
             return await handler(request)
 
         return guarded
+
+
+def _check_no_nul(request: Request) -> None:
+    """422 for a NUL character in the path or query: no database column stores it (PostgreSQL refuses it)."""
+    if "\x00" in request.url.path or any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()):
+        raise InvalidInputError("The request's path or query holds a NUL character (\\x00), which is not text.")
 
 
 async def _checked_body(request: Request) -> None:
@@ -91,7 +99,24 @@ async def _checked_body(request: Request) -> None:
         return  # FastAPI answers 422 json_invalid with the position
     if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(parsed):
         raise InvalidInputError("The JSON body holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text.")
+    if b"\\u0000" in body and _holds_nul(parsed):
+        raise InvalidInputError("The JSON body holds a NUL character (\\u0000), which is not text; remove it.")
     request._json = parsed  # Starlette's cache of the parsed body: parsed once
+
+
+def _holds_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _has_lone_surrogate(value: Any) -> bool:

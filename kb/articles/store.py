@@ -14,14 +14,15 @@ from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from kb.articles.content import ArticleContent
 from kb.articles.lifecycle import check_transition, default_review_by
+from kb.articles.outbox import enqueue
 from kb.db import Database
 from kb.errors import ConflictError, InvalidInputError, NotFoundError
-from kb.identity.scopes import Principal, article_visible
-from kb.models import Article, ArticleVersion, OutboxEntry, utcnow
+from kb.identity.scopes import Principal, article_clause, article_visible, restricted_rows_need_check
+from kb.models import Article, ArticleVersion, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -124,16 +125,27 @@ class ArticleStore:
         return {row.id: ArticleSummary(*row) for row in rows}
 
     def list_articles(self, flt: ArticleFilter, offset: int = 0, limit: int = 50) -> tuple[list[Article], int]:
-        """A page of articles matching ``flt``, newest first, and the total count."""
-        query = select(Article)
-        if flt.statuses:
-            query = query.where(Article.status.in_(flt.statuses))
-        if flt.kinds:
-            query = query.where(Article.kind.in_(flt.kinds))
-        if flt.services:
-            query = query.where(Article.service.in_(flt.services))
+        """A page of articles matching ``flt``, newest first, and the total count. Paged in SQL; the ``body``
+        column is never loaded (deferred: reading ``.body`` of a listed article raises). Tag filters (JSON
+        lists) and restricted articles the viewer may not read wholesale (:mod:`kb.identity.scopes`) are checked in
+        Python, over the rows the other filters leave."""
+        query = select(Article).options(defer(Article.body, raiseload=True))
+        counted = select(func.count()).select_from(Article)
+        for column, values in (
+            (Article.status, flt.statuses),
+            (Article.kind, flt.kinds),
+            (Article.service, flt.services),
+        ):
+            if values:
+                query, counted = query.where(column.in_(values)), counted.where(column.in_(values))
+        visible = article_clause(flt.viewer)
+        query, counted = query.where(visible), counted.where(visible)
+        query = query.order_by(Article.id.desc())
         with self.database.session() as session:
-            rows = [a for a in session.scalars(query.order_by(Article.id.desc())) if flt.matches(a)]
+            if not flt.tags and not restricted_rows_need_check(flt.viewer):
+                total = session.scalar(counted) or 0
+                return list(session.scalars(query.offset(offset).limit(limit))), total
+            rows = [a for a in session.scalars(query) if flt.matches(a)]
         return rows[offset : offset + limit], len(rows)
 
     def count(self) -> int:
@@ -379,7 +391,4 @@ def _add_version(session: Session, article: Article, actor: str) -> None:
 
 
 def _enqueue(session: Session, article_id: int, op: str) -> int:
-    entry = OutboxEntry(article_id=article_id, op=op, created_at=utcnow())
-    session.add(entry)
-    session.flush()
-    return entry.seq
+    return enqueue(session, article_id, op)  # seq order = commit order (kb.articles.outbox)

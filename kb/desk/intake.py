@@ -6,17 +6,33 @@ webhook (:mod:`kb.desk.channels.im`) and the hotline (an agent logging the call 
 gets the same suggestions on every channel, and they are recorded on the ticket in the transaction that creates it.
 Escalation (by an agent or by the SLA clock) searches and encodes once and records what it suggested in the
 transaction that raises the line.
+
+Rules every channel gets here, in one place: text is cleaned (:func:`clean_text`: NUL and control characters
+removed), one length limit applies (``intake_max_text_chars``; longer is :class:`~kb.errors.PayloadTooLargeError`,
+which each channel answers its own way: HTTP 413, SMTP 552), a channel message already taken in (same e-mail
+Message-ID, same IM message id) is not taken in again, and a reply to a closed ticket is never refused: it reopens
+the ticket when it was closed within ``reopen_within_days``, else it opens a follow-up ticket linked to it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+import re
+from dataclasses import dataclass, replace
 
 from kb.desk.suggest import Suggester, Suggestions
 from kb.desk.workflow import Closure, Desk, NewTicket
-from kb.errors import InvalidInputError
+from kb.errors import InvalidInputError, PayloadTooLargeError
 from kb.identity.scopes import CHANNEL, Principal
-from kb.models import Ticket
+from kb.models import Ticket, as_utc, utcnow
+
+#: NUL, C0 and C1 control characters except tab and newline, DEL, and lone surrogates: never text a person wrote.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without NUL and control characters (tab and newline kept; CR LF and CR become LF)."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def suggestion_text(title: str, description: str = "", work_notes: str = "") -> str:
@@ -34,6 +50,9 @@ class Handled:
 
     ticket: Ticket
     suggestions: Suggestions | None = None
+    #: How a channel message was recorded: ``opened``, ``noted``, ``reopened``, ``follow_up`` (a new ticket
+    #: linked to a closed one) or ``duplicate`` (already taken in; nothing written).
+    outcome: str = "opened"
 
 
 class TicketDesk:
@@ -42,11 +61,33 @@ class TicketDesk:
     Args:
         desk: the workflow (transactions, transitions, audit trail).
         suggester: suggestions for a ticket text.
+        max_text_chars: longest text taken in from any channel (title + description, or a reply), characters.
+        reopen_within: a reply to a ticket closed less than this ago reopens it; later, a follow-up ticket.
     """
 
-    def __init__(self, desk: Desk, suggester: Suggester) -> None:
+    def __init__(
+        self,
+        desk: Desk,
+        suggester: Suggester,
+        *,
+        max_text_chars: int = 20_000,
+        reopen_within: dt.timedelta = dt.timedelta(days=7),
+    ) -> None:
         self.desk = desk
         self.suggester = suggester
+        self.max_text_chars = max_text_chars
+        self.reopen_within = reopen_within
+
+    def _bounded(self, *texts: str) -> None:
+        size = sum(len(t) for t in texts)
+        if size > self.max_text_chars:
+            raise PayloadTooLargeError(
+                f"The text is {size} characters; a ticket or reply takes at most {self.max_text_chars}."
+            )
+
+    def _duplicate(self, message_key: str | None) -> Handled | None:
+        known = self.desk.thread_of([message_key], None) if message_key else None
+        return Handled(self.desk.get(known), outcome="duplicate") if known is not None else None
 
     def thread_of(self, message_keys: list[str], number: str | None) -> int | None:
         """The ticket a channel message belongs to (see :meth:`kb.desk.workflow.Desk.thread_of`), None if new."""
@@ -61,26 +102,67 @@ class TicketDesk:
         return self.suggester.suggest(suggestion_text(title, description), service, viewer)
 
     def take_in(
-        self, new: NewTicket, actor: str, *, message_key: str | None = None, viewer: Principal = CHANNEL
+        self,
+        new: NewTicket,
+        actor: str,
+        *,
+        message_key: str | None = None,
+        follows: int | None = None,
+        viewer: Principal = CHANNEL,
     ) -> Handled:
-        """Open a ticket from any channel: suggestions for its text (as ``viewer`` may see them: by default the
-        channels', public articles only), then one transaction that creates it, records the suggestions and
-        remembers the channel's ``message_key`` (e-mail Message-ID, IM message id).
+        """Open a ticket from any channel: text cleaned and bounded, suggestions for it (as ``viewer`` may see them:
+        by default the channels', public articles only), then one transaction that creates it, records the
+        suggestions and remembers the channel's ``message_key`` (e-mail Message-ID, IM message id). A
+        ``message_key`` already taken in answers that ticket (outcome ``duplicate``), unchanged. ``follows``: the
+        closed ticket this one follows up (linked both ways).
 
         Raises:
             InvalidInputError: unknown service type or channel, empty title.
+            PayloadTooLargeError: title + description longer than ``max_text_chars``.
         """
+        new = replace(new, title=clean_text(new.title), description=clean_text(new.description))
+        self._bounded(new.title, new.description)
+        duplicate = self._duplicate(message_key)
+        if duplicate is not None:
+            return duplicate
         found = self.suggester.suggest(suggestion_text(new.title, new.description), new.service, viewer)
-        ticket = self.desk.open(new, actor, suggested=found.record(), message_key=message_key)
-        return Handled(ticket, found)
+        ticket = self.desk.open(new, actor, suggested=found.record(), message_key=message_key, follows=follows)
+        return Handled(ticket, found, "follow_up" if follows is not None else "opened")
 
-    def follow_up(self, ticket_id: int, text: str, actor: str, *, message_key: str | None = None) -> Handled:
-        """A later message on a ticket (an e-mail reply, an IM message quoting the ticket): a work note.
+    def follow_up(
+        self,
+        ticket_id: int,
+        text: str,
+        actor: str,
+        *,
+        message_key: str | None = None,
+        channel: str = "web",
+        requester: str | None = None,
+    ) -> Handled:
+        """A later message on a ticket (an e-mail reply, an IM message quoting the ticket): a work note. On a
+        closed ticket: reopened when closed less than ``reopen_within`` ago, else a new ticket on ``channel`` for
+        ``requester`` linked to it (outcome ``follow_up``). A ``message_key`` already taken in changes nothing.
 
         Raises:
-            NotFoundError: no such ticket. ConflictError: the ticket is closed. InvalidInputError: no text.
+            NotFoundError: no such ticket. InvalidInputError: no text.
+            PayloadTooLargeError: text longer than ``max_text_chars``.
         """
-        return Handled(self.desk.note(ticket_id, text, actor, message_key=message_key))
+        text = clean_text(text)
+        self._bounded(text)
+        duplicate = self._duplicate(message_key)
+        if duplicate is not None:
+            return duplicate
+        ticket = self.desk.get(ticket_id)
+        if ticket.status != "closed":
+            return Handled(self.desk.note(ticket_id, text, actor, message_key=message_key), outcome="noted")
+        closed_at = as_utc(ticket.closed_at) if ticket.closed_at is not None else None
+        if closed_at is not None and utcnow() - closed_at <= self.reopen_within:
+            return Handled(self.desk.reopen(ticket_id, text, actor, message_key=message_key), outcome="reopened")
+        new = NewTicket(
+            title=f"跟进 {ticket.external_id}：{ticket.title}"[:500], description=text, service=ticket.service or "",
+            channel=channel, requester=requester or ticket.requester,
+        )  # fmt: skip
+        return self.take_in(new, actor, message_key=message_key, follows=ticket.id)
 
     def escalate(
         self, ticket_id: int, actor: str, *, reason: str, group: str | None = None, viewer: Principal = CHANNEL

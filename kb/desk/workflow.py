@@ -104,10 +104,12 @@ class Desk:
         *,
         suggested: dict[str, Any] | None = None,
         message_key: str | None = None,
+        follows: int | None = None,
     ) -> Ticket:
         """Open a ticket (status ``new``, tier L1, SLA targets from the catalog), in one transaction with its
         ``created`` event, the ``suggested`` event (``suggested``: what was shown) and the channel's message key
-        (so replies thread onto it). Call it through :class:`kb.desk.intake.TicketDesk`.
+        (so replies thread onto it); ``follows``: the closed ticket this one follows up (event ``follow_up`` on
+        both). Call it through :class:`kb.desk.intake.TicketDesk`.
 
         Raises:
             InvalidInputError: unknown service type or channel, empty title.
@@ -149,6 +151,30 @@ class Desk:
             _event(session, ticket, "created", actor, self._now(), channel=intake.channel, service=level.name)
             if suggested is not None:
                 _event(session, ticket, "suggested", actor, self._now(), **suggested)
+            if message_key:
+                self._remember(session, message_key, ticket.id)
+            if follows is not None:
+                old = session.get(Ticket, follows)
+                if old is None:
+                    raise NotFoundError(f"Ticket {follows} does not exist.")
+                _event(session, ticket, "follow_up", actor, self._now(), of=old.id, number=old.external_id)
+                _event(session, old, "follow_up", actor, self._now(), by=ticket.id, number=ticket.external_id)
+            return ticket
+
+    def reopen(self, ticket_id: int, text: str, actor: str, *, message_key: str | None = None) -> Ticket:
+        """Reopen a closed ticket with a message from its requester: status ``in_progress`` (back with its
+        resolver group), ``closed_at`` cleared, the text appended as a work note; event ``reopened``.
+
+        Raises:
+            NotFoundError: no such ticket. ConflictError: the ticket is not closed.
+        """
+        with self._ticket(ticket_id) as (session, ticket):
+            if ticket.status != "closed":
+                raise ConflictError(f"Ticket {ticket_id} is not closed.")
+            ticket.status, ticket.closed_at, ticket.deflected = "in_progress", None, False
+            stamp = self._now().strftime("%Y-%m-%d %H:%M")
+            ticket.work_notes = (ticket.work_notes + "\n" if ticket.work_notes else "") + f"[{stamp} {actor}] {text}"
+            _event(session, ticket, "reopened", actor, self._now(), text=text)
             if message_key:
                 self._remember(session, message_key, ticket.id)
             return ticket

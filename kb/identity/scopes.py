@@ -117,6 +117,25 @@ def article_visible(principal: Principal | None, visibility: str, restricted_to:
     return bool(set(restricted_to) & (set(principal.roles) | set(principal.groups)))
 
 
+def article_clause(principal: Principal | None) -> ColumnElement[bool]:
+    """The SQL form of :func:`article_visible`, for ``select(Article).where(article_clause(p))``: exact for public
+    and internal articles; ``restricted`` ones it keeps whenever the principal might hold one of their
+    ``restricted_to`` roles or groups (a JSON list), so lists check those rows with :func:`article_visible` too
+    when :func:`restricted_rows_need_check` says so."""
+    if principal is None:
+        return true()
+    shown = ["public", "restricted"]
+    if principal.may(Permission.ARTICLE_INTERNAL):
+        shown.append("internal")
+    return Article.visibility.in_(shown)
+
+
+def restricted_rows_need_check(principal: Principal | None) -> bool:
+    """Whether rows that :func:`article_clause` keeps must still pass :func:`article_visible` (the principal may
+    not read every restricted article)."""
+    return principal is not None and not principal.may(Permission.ARTICLE_ALL)
+
+
 def missing_article(article_id: int) -> str:
     """The message of an article that does not exist (or that the caller may not see)."""
     return f"Article {article_id} does not exist."

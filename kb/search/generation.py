@@ -1,5 +1,9 @@
 """One index generation: a folder with its manifest, BM25 index and vector index, opened together.
 
+A process that has a generation open holds a shared ``flock`` on its ``open.lock`` until it closes it, so a
+rebuild in another process can tell whether an old generation is still in use
+(:func:`kb.search.locks.in_use`) and keeps it.
+
 :class:`IndexManager <kb.search.index.IndexManager>` writes generations; search reads only their two legs, through
 the :class:`LiveIndex` and :class:`Legs` protocols, which say exactly that.
 """
@@ -7,11 +11,12 @@ the :class:`LiveIndex` and :class:`Legs` protocols, which say exactly that.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from kb.search.bm25 import BM25Index
+from kb.search.locks import hold
 from kb.search.manifest import MANIFEST_FILE, Manifest
 from kb.search.vectors import VectorIndex
 
@@ -27,6 +32,7 @@ class Generation:
     manifest: Manifest
     bm25: BM25Index
     vectors: VectorIndex
+    _held: IO[str] | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, path: Path, manifest: Manifest) -> Generation:
@@ -34,7 +40,8 @@ class Generation:
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
-        gen = cls(path, manifest, BM25Index.create(path / BM25_FOLDER), VectorIndex(manifest.dimension))
+        held = hold(path)
+        gen = cls(path, manifest, BM25Index.create(path / BM25_FOLDER), VectorIndex(manifest.dimension), held)
         gen.checkpoint(manifest.last_seq)
         return gen
 
@@ -48,7 +55,7 @@ class Generation:
         manifest = Manifest.read(path / MANIFEST_FILE)
         bm25 = BM25Index.open(path / BM25_FOLDER)
         vectors = VectorIndex.load(path / VECTORS_FILE, manifest.dimension)
-        return cls(path, manifest, bm25, vectors)
+        return cls(path, manifest, bm25, vectors, hold(path))
 
     @property
     def vectors_path(self) -> Path:
@@ -61,7 +68,11 @@ class Generation:
         self.manifest.write(self.path / MANIFEST_FILE)
 
     def close(self) -> None:
+        """Close the BM25 index and give up this process's hold on the folder."""
         self.bm25.close()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
 
 class Legs(Protocol):

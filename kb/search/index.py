@@ -3,8 +3,9 @@
 Layout of ``index_dir``::
 
     CURRENT                  name of the live generation, replaced atomically
-    writer.lock              held (flock) by the process applying changes
+    writer.lock              held (flock) by the process applying changes or rebuilding
     gen-000001/
+        open.lock            held shared (flock) by every process that has this generation open
         manifest.json        format version, model, dimension, analyzer, chunking, last applied seq
         bm25/                whoosh index of chunks
         vectors.faiss        faiss IndexIDMap2(IndexFlatIP) of chunk vectors
@@ -14,6 +15,19 @@ version and model match), new chunks are encoded and stored in the database, the
 chunks of each article are deleted and the new ones added in one commit, then the same in the vector index,
 which is saved, and finally the manifest records the batch's last ``seq``. Every step is idempotent, so a
 crash anywhere is repaired on the next start by replaying from the manifest's ``seq``.
+
+Several processes (the server, ``kb index rebuild``, ``kb import``) share one index folder safely:
+
+- Every write (applying, rebuilding) holds ``writer.lock``. A writer that cannot get it within ``lock_wait_s``
+  (a rebuild is running) raises :class:`~kb.errors.IndexUnavailableError`, so a write answers 202 with its seq
+  and the background applier catches up later; any other failure while applying is translated to that error too.
+- Under the lock, the writer first re-reads ``CURRENT`` and the live manifest: a generation another process
+  switched to, or changes it applied, are loaded before anything is applied (so no process writes onto a stale
+  in-memory copy). Searches check ``CURRENT`` with one ``stat`` and switch to a new generation without waiting
+  for the writer.
+- A rebuild keeps the previous generation and deletes older ones only when no process has them open
+  (:func:`kb.search.generation.in_use`); a process keeps the generation it switched away from open until its next
+  switch, so a search running during a switch finishes on it.
 
 The manifest and ``CURRENT`` files are :mod:`kb.search.manifest`, a generation's folder
 :mod:`kb.search.generation`; the BM25 documents and chunk rows built from an
@@ -25,12 +39,11 @@ article are :mod:`kb.search.documents`; the database tables are read and written
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
+import os
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +51,19 @@ import numpy as np
 from kb.articles.chunks import ChunkStore
 from kb.articles.outbox import Outbox
 from kb.articles.reader import ArticleReader
-from kb.errors import IndexUnavailableError
+from kb.errors import IndexUnavailableError, KBError
 from kb.models import Article, Chunk
 from kb.search.bm25 import ChunkDocument
 from kb.search.documents import chunk_documents, chunk_rows, embedding_texts
 from kb.search.embedders.base import Embedder, decode_vectors
 from kb.search.generation import Generation
+from kb.search.index_status import IndexStatus
+from kb.search.locks import in_use, writer_lock
 from kb.search.manifest import (
+    CURRENT_FILE,
     FORMAT_VERSION,
     GENERATION_PREFIX,
+    MANIFEST_FILE,
     Manifest,
     generation_name,
     generation_number,
@@ -57,28 +74,6 @@ from kb.search.text import TextAnalyzer
 from kb.search.vectors import vector_id
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    """Counts in the database and in both index legs; ``consistent`` when they agree and nothing is pending.
-
-    ``unindexed_articles`` lists ids of articles in the database with no chunk in the BM25 index (first 100).
-    """
-
-    generation: int
-    model: str
-    dimension: int
-    last_seq: int
-    max_seq: int
-    pending: int
-    articles: int
-    db_chunks: int
-    bm25_chunks: int
-    vector_chunks: int
-    indexed_articles: int
-    unindexed_articles: list[int]
-    consistent: bool
 
 
 class IndexManager:
@@ -93,6 +88,7 @@ class IndexManager:
         embedder: the embedding model (passage vectors).
         chunk_tokens: target chunk size, model tokens (capped by the model's limit, see :attr:`max_chunk_tokens`).
         overlap_tokens: overlap between the pieces of a split section, model tokens.
+        lock_wait_s: how long applying changes waits for ``writer.lock`` (held by a rebuild), seconds.
     """
 
     def __init__(
@@ -106,6 +102,7 @@ class IndexManager:
         *,
         chunk_tokens: int,
         overlap_tokens: int,
+        lock_wait_s: float = 2.0,
     ) -> None:
         self.root = index_dir
         self._articles = articles
@@ -116,7 +113,11 @@ class IndexManager:
         self._chunk_tokens = chunk_tokens
         self._overlap_tokens = overlap_tokens
         self._gen: Generation | None = None
+        self._retired: Generation | None = None  # the one switched away from, kept open for running searches
+        self._current_stat: tuple[int, int] | None = None  # (inode, mtime ns) of CURRENT when last read
         self._write_lock = threading.RLock()
+        self._swap_lock = threading.Lock()
+        self._lock_wait_s = lock_wait_s
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -153,9 +154,11 @@ class IndexManager:
             if name is None:
                 self._gen = self._create_generation(1, last_seq=0)
                 write_current(self.root, self._gen.path.name)
+                self._current_stat = self._stat_current()
             else:
                 try:
                     self._gen = Generation.load(self.root / name)
+                    self._current_stat = self._stat_current()
                 except IndexUnavailableError as exc:
                     logger.error("index generation %s is unreadable (%s); rebuilding from the database", name, exc)
                     self.rebuild()
@@ -189,25 +192,58 @@ class IndexManager:
         """
         if self._gen is None:
             raise IndexUnavailableError("The search index is not open yet.")
+        if self._stat_current() != self._current_stat:
+            self._follow_current()
         return self._gen
 
-    def close(self) -> None:
-        """Close the live generation's files."""
-        with self._write_lock:
-            if self._gen is not None:
-                self._gen.close()
-                self._gen = None
+    def _stat_current(self) -> tuple[int, int] | None:
+        try:
+            found = os.stat(self.root / CURRENT_FILE)
+        except FileNotFoundError:
+            return None
+        return found.st_ino, found.st_mtime_ns
 
-    @contextlib.contextmanager
-    def _process_lock(self) -> Iterator[None]:
-        """Exclusive across processes sharing this index folder (server and CLI), and across threads."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._write_lock, open(self.root / "writer.lock", "a+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    def _follow_current(self, *, reload_stale: bool = False) -> None:
+        """Switch to the generation ``CURRENT`` names if another process changed it; with ``reload_stale``
+        (under ``writer.lock`` only), also reload the live one when another process applied changes to it."""
+        with self._swap_lock:
+            gen = self._gen
+            if gen is None:
+                return
+            stat = self._stat_current()
+            name = read_current(self.root)
+            if name is None:
+                return
+            stale = False
+            if name == gen.path.name and reload_stale:
+                try:
+                    stale = Manifest.read(gen.path / MANIFEST_FILE).last_seq != gen.manifest.last_seq
+                except IndexUnavailableError:
+                    stale = False
+            if name != gen.path.name or stale:
+                fresh = Generation.load(self.root / name)
+                logger.info("index: switching to %s (last seq %s)", name, fresh.manifest.last_seq)
+                self._install(fresh)
+            self._current_stat = stat
+
+    def _install(self, gen: Generation) -> None:
+        """Make ``gen`` live; keep the one it replaces open (running searches), close the one before."""
+        if self._retired is not None and self._retired is not gen:
+            self._retired.close()
+        self._retired, self._gen = self._gen, gen
+        self._current_stat = self._stat_current()
+
+    def close(self) -> None:
+        """Close the live generation's files (and the one it replaced)."""
+        with self._write_lock:
+            for gen in (self._gen, self._retired):
+                if gen is not None:
+                    gen.close()
+            self._gen = self._retired = None
+
+    def _process_lock(self, wait_s: float | None = None) -> contextlib.AbstractContextManager[None]:
+        """``writer.lock`` of this folder and this manager's thread lock (:func:`kb.search.locks.writer_lock`)."""
+        return writer_lock(self.root, self._write_lock, wait_s)
 
     # -- applying changes ------------------------------------------------------------------------
 
@@ -215,19 +251,27 @@ class IndexManager:
         """Apply every outbox row after the manifest's ``last_seq``, in order; returns the new ``last_seq``.
 
         Raises:
-            IndexUnavailableError: an index write failed; nothing after the last completed batch is
-                recorded as applied, so the next call retries it.
+            IndexUnavailableError: an index write failed, or the index lock was busy for ``lock_wait_s``
+                (any non-KBError is translated to it); nothing after the last completed batch is recorded as
+                applied, so the next call retries it.
             EmbeddingModelError: the model cannot be loaded.
         """
-        with self._process_lock():
-            gen = self.generation
-            while True:
-                rows = self._outbox.after(gen.manifest.last_seq, batch_size)
-                if not rows:
-                    return gen.manifest.last_seq
-                article_ids = list(dict.fromkeys(row.article_id for row in rows))
-                self._index_articles(gen, article_ids, replace=True)
-                gen.checkpoint(rows[-1].seq)
+        with self._process_lock(self._lock_wait_s):
+            try:
+                self.generation  # noqa: B018 (raises when not open)
+                self._follow_current(reload_stale=True)
+                gen = self.generation
+                while True:
+                    rows = self._outbox.after(gen.manifest.last_seq, batch_size)
+                    if not rows:
+                        return gen.manifest.last_seq
+                    article_ids = list(dict.fromkeys(row.article_id for row in rows))
+                    self._index_articles(gen, article_ids, replace=True)
+                    gen.checkpoint(rows[-1].seq)
+            except KBError:
+                raise
+            except Exception as exc:
+                raise IndexUnavailableError(f"Applying changes to the index failed: {exc}") from exc
 
     def _index_articles(self, gen: Generation, article_ids: Sequence[int], *, replace: bool) -> None:
         """Bring both legs of ``gen`` in line with the database for ``article_ids``."""
@@ -306,11 +350,13 @@ class IndexManager:
                 shutil.rmtree(gen.path, ignore_errors=True)
                 raise
             write_current(self.root, gen.path.name)
-            self._gen = gen
+            with self._swap_lock:
+                self._install(gen)
+            keep = {gen.path, self.root / current} if current else {gen.path}
             if old is not None:
-                old.close()
+                keep.add(old.path)
             for stale in self.root.glob(f"{GENERATION_PREFIX}*"):
-                if stale != gen.path:
+                if stale not in keep and not in_use(stale):
                     shutil.rmtree(stale, ignore_errors=True)
         self.apply_pending()
         return gen.manifest

@@ -217,3 +217,18 @@ def test_a_request_chooses_a_mapping_by_name_never_a_path(client: TestClient, tm
         body = _json_error(client.post("/ingest/tickets", params={"mapping": name}, content=csv_body), 422)
         assert "SECRET" not in str(body["detail"]), body
     assert _tickets(client) == 0
+
+
+def test_ids_beyond_the_integer_columns_and_nul_characters_are_422(client: TestClient) -> None:
+    """Found by the property test on PostgreSQL: ids are 32-bit INTEGER columns there, and text cannot hold NUL."""
+    _json_error(client.get(f"/articles/{2**31}"), 422, "invalid_input")
+    _json_error(client.get("/search/why", params={"q": "x", "article_id": 2**31}), 422, "invalid_input")
+    _json_error(client.post("/articles", json={"title": "a\x00b", "body": "正文"}), 422, "invalid_input")
+    _json_error(client.post("/ingest/distill", params={"source": "\x00"}), 422, "invalid_input")
+    assert client.get("/articles").json()["total"] == 0
+
+
+def test_list_offset_beyond_the_database_integer_is_422(client: TestClient) -> None:
+    """Found by the property test on PostgreSQL once GET /articles paged in SQL (bigint out of range)."""
+    _json_error(client.get("/articles", params={"offset": 2**63}), 422, "invalid_input")
+    assert client.get("/articles", params={"offset": 2**31 - 1}).json()["items"] == []

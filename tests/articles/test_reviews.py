@@ -134,6 +134,6 @@ def test_case_write_ups_import_as_reviews(kb: KnowledgeBase) -> None:
     assert total == 12
     assert all(a.status == "draft" and a.meta["review"]["missing"] for a in articles)
     schema = next(a for a in articles if a.source_path == "schemaerror-when-using-kubectl-apply-or-edit.md")
-    sections = split_sections(schema.body)
+    sections = split_sections(kb.store.get(schema.id).body)  # a listing never loads bodies
     assert "metrics-server" in sections["根因"] and "回滚" in sections["处置过程"]
     assert kb.writer.import_paths([CASES], "tester", as_reviews=True).unchanged == 12

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import smtplib
 from email.message import EmailMessage
 
@@ -95,3 +96,71 @@ def test_whole_loop_by_mail_feeds_distillation(smtp: tuple[KnowledgeBase, int], 
     ).json()
     assert suggestion["assignment"]["group"] == "网络组"
     assert suggestion["similar_tickets"][0]["resolution"].startswith("在 VPN 网关补充")
+
+
+def test_same_message_id_twice_answers_250_and_makes_one_ticket(
+    smtp: tuple[KnowledgeBase, int], client: TestClient
+) -> None:
+    kb, port = smtp
+    message = mail("共享盘无法访问", "S 盘打不开。", Message_ID="<dup@example.com>")
+    send(port, message)
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as server:
+        refused = server.sendmail("wang.qiang@example.com", ["helpdesk@example.com"], message.as_bytes())
+    assert refused == {}  # accepted (250) again
+    reply = mail("Re: 共享盘", "补充信息", In_Reply_To="<dup@example.com>", Message_ID="<dup-2@example.com>")
+    send(port, reply)
+    send(port, reply)
+    assert client.get("/tickets/2").status_code == 404
+    assert [e.kind for e in kb.desk.events(1)] == ["created", "suggested", "note"]
+
+
+def _closed(client: TestClient, ticket_id: int) -> None:
+    for status in ("in_progress", "resolved"):
+        client.post(f"/tickets/{ticket_id}/assign", json={"group": "桌面组"})
+        client.post(f"/tickets/{ticket_id}/status", json={"status": status})
+    closed = client.post(f"/tickets/{ticket_id}/close", json={"resolution": "重新映射", "root_cause": "凭据过期"})
+    assert closed.status_code == 200, closed.text
+
+
+def test_reply_to_a_closed_ticket_reopens_it_or_opens_a_linked_follow_up(
+    smtp: tuple[KnowledgeBase, int], client: TestClient
+) -> None:
+    kb, port = smtp
+    send(port, mail("共享盘无法访问", "S 盘打不开。", Message_ID="<c1@example.com>"))
+    _closed(client, 1)
+    send(port, mail("Re: 共享盘无法访问", "又打不开了。", In_Reply_To="<c1@example.com>", Message_ID="<c2@x>"))
+    reopened = kb.desk.get(1)
+    assert reopened.status == "in_progress" and reopened.closed_at is None and "又打不开了" in reopened.work_notes
+    assert kb.desk.events(1)[-1].kind == "reopened"
+    _closed(client, 1)
+    kb.tickets.reopen_within = dt.timedelta(0)  # KB_REOPEN_WITHIN_DAYS=0: every reply to a closed ticket follows up
+    send(port, mail("Re: [T00000001] 共享盘", "第三次打不开。", Message_ID="<c3@x>"))
+    assert kb.desk.get(1).status == "closed"
+    follow = kb.desk.get(2)
+    assert (follow.status, follow.channel, follow.requester) == ("new", "email", "wang.qiang@example.com")
+    assert follow.title.startswith("跟进 T00000001") and "第三次打不开" in follow.description
+    assert kb.desk.events(2)[-1].data == {"of": 1, "number": "T00000001"}
+    assert kb.desk.events(1)[-1].data == {"by": 2, "number": "T00000002"}
+
+
+def test_one_text_limit_for_every_channel(smtp: tuple[KnowledgeBase, int], client: TestClient) -> None:
+    kb, port = smtp
+    limit = kb.settings.intake_max_text_chars
+    with pytest.raises(smtplib.SMTPDataError) as too_big:
+        send(port, mail("很长的邮件", "长" * (limit + 1)))
+    assert too_big.value.smtp_code == 552
+    im = post_im(client, onebot(900, "长" * (limit + 1)))
+    assert im.status_code == 413 and im.json()["error"] == "payload_too_large"
+    web = client.post("/tickets", json={"title": "很长", "description": "长" * (limit + 1), "service": "日常服务"})
+    assert web.status_code in (413, 422) and "error" in web.json()
+    assert client.get("/tickets/1").status_code == 404
+    send(port, mail("刚好", "长" * (limit - 10)))
+    assert kb.desk.get(1).title == "刚好"
+
+
+def test_im_message_delivered_twice_makes_one_ticket(client: TestClient) -> None:
+    first = post_im(client, onebot(700, "打印机脱机"))
+    again = post_im(client, onebot(700, "打印机脱机"))
+    assert first.status_code == again.status_code == 200
+    assert again.json() == {"reply": "该消息已受理，工单号 T00000001。"}
+    assert client.get("/tickets/2").status_code == 404

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from kb.api.deps import EDITOR_ROLES, KB, CurrentUser, requires
 from kb.api.guard import GuardedRoute
-from kb.api.params import ArticleId
+from kb.api.params import MAX_ID, ArticleId
 from kb.api.schemas.articles import (
     ArticleCreate,
     ArticleDetail,
@@ -37,7 +37,7 @@ def list_articles(
     status_: Annotated[list[str] | None, Query(alias="status")] = None,
     kind: Annotated[list[str] | None, Query()] = None,
     service: Annotated[list[str] | None, Query()] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ArticleList:
     """Articles, newest first; default all statuses for editors, published for everyone else (403 when someone

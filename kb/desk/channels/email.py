@@ -1,12 +1,16 @@
 """E-mail intake over SMTP (aiosmtpd): each message opens a ticket, a reply is threaded onto its ticket.
 
 A reply is recognised by ``In-Reply-To`` / ``References`` naming a message already on a ticket, or by the ticket
-number in the subject (``[T00000042]``, what the desk's own mails carry); it becomes a work note (event ``email``).
-Any other message opens a ticket (channel ``email``, service ``intake_default_service``, requester = sender) through
-:meth:`kb.desk.intake.TicketDesk.take_in`, with the same suggestions, recorded, as the web form.
+number in the subject (``[T00000042]``, what the desk's own mails carry); it becomes a work note, or reopens a
+closed ticket / opens a linked follow-up (:meth:`kb.desk.intake.TicketDesk.follow_up`). Any other message opens a
+ticket (channel ``email``, service ``intake_default_service``, requester = sender) through
+:meth:`kb.desk.intake.TicketDesk.take_in`, with the same suggestions, recorded, as the web form. A second delivery
+of the same ``Message-ID`` is answered ``250`` and changes nothing. Headers and bodies are decoded by
+:mod:`kb.desk.channels.mail_text` (GBK/GB18030, raw 8-bit headers, HTML-only mail).
 
 A message without a sender, or with neither subject nor text, is refused with ``550`` (the sending server bounces
-it) and logged; nothing is written. Run it with ``kb serve`` and ``KB_SMTP_PORT`` set, or :class:`SmtpIntake`.
+it) and logged; text beyond the intake limit with ``552``; nothing is written. Run it with ``kb serve`` and
+``KB_SMTP_PORT`` set, or :class:`SmtpIntake`.
 """
 
 from __future__ import annotations
@@ -19,29 +23,29 @@ import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import parseaddr
-from html.parser import HTMLParser
 from typing import Any
 
+from kb.desk.channels.mail_text import body_text, header_text
 from kb.desk.intake import TicketDesk
 from kb.desk.workflow import NewTicket
-from kb.errors import InvalidInputError, KBError
+from kb.errors import InvalidInputError, KBError, PayloadTooLargeError
 from kb.identity.hardening import check_sender_domain
 from kb.models import utcnow
 
 logger = logging.getLogger(__name__)
 
 TICKET_NUMBER = re.compile(r"\[(T\d{8})\]")
-MAX_BODY_CHARS = 20_000
 
 
 @dataclass(frozen=True)
 class MailResult:
-    """What a message did: the ticket it opened or was threaded onto, and whether it was a reply."""
+    """What a message did: the ticket it opened or was threaded onto, whether it was a reply, and the intake's
+    outcome (``opened``, ``noted``, ``reopened``, ``follow_up``, ``duplicate``)."""
 
     ticket_id: int
     threaded: bool
+    outcome: str = "opened"
 
 
 def handle_message(tickets: TicketDesk, raw: bytes, service: str, sender_domains: Sequence[str] = ()) -> MailResult:
@@ -49,52 +53,32 @@ def handle_message(tickets: TicketDesk, raw: bytes, service: str, sender_domains
 
     Raises:
         InvalidInputError: no sender, or neither subject nor text (the SMTP layer answers 550).
+        PayloadTooLargeError: more text than the intake takes (552).
     """
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    sender = parseaddr(str(message.get("From", "")))[1]
-    subject = " ".join(str(message.get("Subject", "")).split())
-    text = _text_of(message)[:MAX_BODY_CHARS]
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)  # keeps raw 8-bit header bytes
+    sender = parseaddr(header_text(message, "From"))[1]
+    subject = header_text(message, "Subject")
+    text = body_text(message)
     if not sender or "@" not in sender:
         raise InvalidInputError("The message has no sender address.")
     check_sender_domain(sender, sender_domains)  # KB_EMAIL_SENDER_DOMAINS (kb.identity.hardening)
     if not subject and not text:
         raise InvalidInputError("The message has neither a subject nor any text.")
-    message_id = str(message.get("Message-ID", "")).strip() or f"<kb-{utcnow().timestamp()}@{sender}>"
-    referenced = str(message.get("In-Reply-To", "")).split() + str(message.get("References", "")).split()
+    message_id = header_text(message, "Message-ID")[:500] or f"<kb-{utcnow().timestamp()}@{sender}>"
+    referenced = header_text(message, "In-Reply-To").split() + header_text(message, "References").split()
     number = TICKET_NUMBER.search(subject)
     ticket_id = tickets.thread_of(referenced, number[1] if number else None)
     actor = f"mail:{sender}"
     if ticket_id is not None:
         note = f"来自 {sender} 的邮件：{subject}\n{text}".strip()
-        tickets.follow_up(ticket_id, note, actor, message_key=message_id)
-        return MailResult(ticket_id, True)
+        handled = tickets.follow_up(ticket_id, note, actor, message_key=message_id, channel="email", requester=sender)
+        return MailResult(handled.ticket.id, True, handled.outcome)
     new = NewTicket(
         title=subject or text.splitlines()[0][:200], description=text, service=service, channel="email",
         requester=sender,
     )  # fmt: skip
-    return MailResult(tickets.take_in(new, actor, message_key=message_id).ticket.id, False)
-
-
-class _Text(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def _text_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        return ""
-    content = str(part.get_content())
-    if part.get_content_type() == "text/html":
-        parser = _Text()
-        parser.feed(content)
-        content = " ".join(parser.parts)
-    return "\n".join(line.rstrip() for line in content.strip().splitlines())
+    handled = tickets.take_in(new, actor, message_key=message_id)
+    return MailResult(handled.ticket.id, False, handled.outcome)
 
 
 class SmtpHandler:
@@ -109,10 +93,15 @@ class SmtpHandler:
         try:
             raw = envelope.original_content or envelope.content
             result = await asyncio.to_thread(handle_message, self.tickets, raw, self.service, self.sender_domains)
+        except PayloadTooLargeError as exc:  # RFC 5321 4.5.3.1.10 / RFC 3463 5.3.4: message too big
+            logger.warning("mail from %s refused: %s", envelope.mail_from, exc.message)
+            return f"552 5.3.4 {exc.message}"
         except KBError as exc:
             logger.warning("mail from %s refused: %s", envelope.mail_from, exc.message)
             return f"550 5.6.0 {exc.message}"
-        logger.info("mail from %s -> ticket %s (threaded=%s)", envelope.mail_from, result.ticket_id, result.threaded)
+        logger.info("mail from %s -> ticket %s (%s)", envelope.mail_from, result.ticket_id, result.outcome)
+        if result.outcome == "duplicate":
+            return f"250 OK already taken in as ticket {result.ticket_id}"
         return f"250 OK ticket {result.ticket_id}"
 
 

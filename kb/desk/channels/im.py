@@ -20,6 +20,13 @@ CQ_REPLY = re.compile(r"\[CQ:reply,id=(-?\d+)[^\]]*\]")
 CQ_CODE = re.compile(r"\[CQ:[^\]]*\]")
 TICKET_NUMBER = re.compile(r"\bT\d{8}\b")
 MAX_NICKNAME = 60
+#: The bot's answer to a message threaded onto a ticket, by the intake's outcome.
+_REPLIES = {
+    "noted": "已记录到工单 {number}。",
+    "reopened": "工单 {number} 已重新打开，已记录您的消息。",
+    "follow_up": "原工单已关闭，已为您新建跟进工单 {number}。",
+    "duplicate": "该消息已受理，工单号 {number}。",
+}
 
 
 def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str) -> dict[str, Any]:
@@ -45,12 +52,16 @@ def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str) -> di
     ticket_id = tickets.thread_of([f"onebot:{quoted[1]}"] if quoted else [], number[0] if number else None)
     actor = f"im:{user}"
     if ticket_id is not None:
-        noted = tickets.follow_up(ticket_id, f"{requester}：{text}", actor, message_key=message_key).ticket
-        return {"reply": f"已记录到工单 {noted.external_id}。"}
+        handled = tickets.follow_up(
+            ticket_id, f"{requester}：{text}", actor, message_key=message_key, channel="im", requester=requester
+        )
+        return {"reply": _REPLIES[handled.outcome].format(number=handled.ticket.external_id)}
     new = NewTicket(
         title=text.splitlines()[0][:80], description=text, service=service, channel="im", requester=requester
     )
     handled = tickets.take_in(new, actor, message_key=message_key)
+    if handled.outcome == "duplicate":
+        return {"reply": _REPLIES["duplicate"].format(number=handled.ticket.external_id)}
     reply = f"已受理，工单号 {handled.ticket.external_id}。"
     found = handled.suggestions
     if found is not None and found.articles and not found.low_confidence:

@@ -2,10 +2,8 @@
 refusal); service_tokens (scoped API tokens of integrations, stored as SHA-256); security_settings (the password
 policy and administrator IP allow-list the security administrator changes at run time)
 
-down_revision is 0006 for now: the 0007 of another branch is re-chained at merge.
-
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

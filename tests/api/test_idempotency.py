@@ -1,0 +1,68 @@
+"""Idempotency-Key on POST (issue 10): a retried POST gets the same answer and makes no second row."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from kb.models import Article, IdempotencyKey, Ticket
+from tests.helpers import kb_of
+
+TICKET = {"title": "打印机脱机", "description": "三楼打印机脱机", "service": "日常服务"}
+
+
+def _count(client: TestClient, model: type) -> int:
+    with kb_of(client).database.session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_same_key_same_answer_and_no_second_row(client: TestClient) -> None:
+    first = client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k-1"})
+    again = client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert _count(client, Ticket) == 1
+    article = {"body": "# 打印机脱机\n重启打印服务。"}
+    made = [client.post("/articles", json=article, headers={"Idempotency-Key": "a-1"}) for _ in range(3)]
+    assert {r.status_code for r in made} == {201} and len({r.text for r in made}) == 1
+    assert _count(client, Article) == 1
+    other = client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k-2"})
+    assert other.status_code == 201 and _count(client, Ticket) == 2  # a new key is a new request
+
+
+def test_same_key_other_body_is_409_and_changes_nothing(client: TestClient) -> None:
+    assert client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k-1"}).status_code == 201
+    reused = client.post("/tickets", json={**TICKET, "title": "网络中断"}, headers={"Idempotency-Key": "k-1"})
+    assert reused.status_code == 409 and reused.json()["error"] == "idempotency_key_reused"
+    elsewhere = client.post("/articles", json={"body": "# 标题\n正文"}, headers={"Idempotency-Key": "k-1"})
+    assert elsewhere.status_code == 409
+    assert _count(client, Ticket) == 1 and _count(client, Article) == 0
+
+
+def test_a_4xx_is_replayed_and_a_bad_key_is_422(client: TestClient) -> None:
+    bad = client.post("/tickets", json={"title": "x", "service": "没有这个服务"}, headers={"Idempotency-Key": "b"})
+    assert bad.status_code == 422
+    assert (
+        client.post("/tickets", json={"title": "x", "service": "没有这个服务"}, headers={"Idempotency-Key": "b"}).json()
+        == bad.json()
+    )
+    for key in ("", "x" * 201, "a b", "含中文".encode().decode("latin-1")):
+        answer = client.post("/tickets", json=TICKET, headers={"Idempotency-Key": key.encode("latin-1")})
+        assert answer.status_code == 422 and answer.json()["error"] == "invalid_input"
+    assert _count(client, Ticket) == 0
+
+
+def test_keys_belong_to_the_caller_and_expire(client: TestClient) -> None:
+    assert client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k"}).status_code == 201
+    token = client.headers.pop("Authorization")
+    from tests.helpers import login
+
+    login(client)  # a new session is another caller: its key "k" is its own
+    assert client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k"}).status_code == 201
+    assert _count(client, Ticket) == 2 and token != client.headers["Authorization"]
+    with kb_of(client).database.session() as session:
+        for row in session.scalars(select(IdempotencyKey)):
+            row.expires_at = row.created_at  # as if idempotency_key_hours had passed
+    assert client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k"}).status_code == 201
+    assert _count(client, Ticket) == 3
+    assert _count(client, IdempotencyKey) == 1  # the expired keys were deleted
