@@ -18,6 +18,9 @@ from kb.errors import KBError
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: Key of ``Session.info`` under which a write names auditable actions its rows alone do not reveal, as a list of
+#: (actor, event, object, reason); kb.identity.observer adds their audit rows to the same flush.
+AUDIT_ACTIONS = "kb.audit_actions"
 
 
 class Database:

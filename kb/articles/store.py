@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, defer
 from kb.articles.content import ArticleContent
 from kb.articles.lifecycle import check_transition, default_review_by
 from kb.articles.outbox import enqueue
-from kb.db import Database
+from kb.db import AUDIT_ACTIONS, Database
 from kb.errors import ConflictError, InvalidInputError, NotFoundError
 from kb.identity.scopes import Principal, article_clause, article_visible, restricted_rows_need_check
 from kb.models import Article, ArticleVersion, utcnow
@@ -204,8 +204,11 @@ class ArticleStore:
         lifecycle: bool = True,
         superseded_by: int | None = None,
         review_by: dt.date | None = None,
+        restored_from: int | None = None,
     ) -> WriteResult:
-        """Replace an article's content; a new version when anything changed, else a no-op.
+        """Replace an article's content; a new version when anything changed, else a no-op. With
+        ``restored_from`` (a version number) the new version is audited as ``article.restore`` in the same
+        transaction (:data:`kb.db.AUDIT_ACTIONS`).
 
         A change of ``content.status`` follows :mod:`kb.articles.lifecycle` (unless ``lifecycle`` is False, for
         imports):
@@ -234,6 +237,9 @@ class ArticleStore:
             article.updated_at = utcnow()
             article.updated_by = actor
             _add_version(session, article, actor)
+            if restored_from is not None:
+                action = (actor, "article.restore", f"article {article.id}", f"to version {restored_from}")
+                session.info.setdefault(AUDIT_ACTIONS, []).append(action)
             seq = _enqueue(session, article.id, "upsert")
         return WriteResult(article, seq)
 
@@ -336,7 +342,7 @@ class ArticleStore:
         """
         old = content_of_version(self.version(article_id, version))
         current = self.get(article_id)
-        return self.update(article_id, old.model_copy(update={"status": current.status}), actor)
+        return self.update(article_id, old.model_copy(update={"status": current.status}), actor, restored_from=version)
 
 
 def content_of_version(row: ArticleVersion) -> ArticleContent:

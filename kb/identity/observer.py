@@ -13,6 +13,8 @@ ticket.import          new ``tickets`` rows of an export import (one audit row p
 ticket.assign          a ``ticket_events`` row of kind assigned or reassigned
 ticket.escalate        ... of kind escalated
 ticket.close           ... of kind closed or deflected
+article.restore        an old version made current again (named by the store in ``Session.info``,
+                       :data:`kb.db.AUDIT_ACTIONS`)
 =====================  ===============================================================
 
 Who acted is the actor the row itself records; roles, client IP and channel come from :data:`CURRENT`, the
@@ -28,7 +30,7 @@ from typing import Any
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
-from kb.db import Database
+from kb.db import AUDIT_ACTIONS, Database
 from kb.identity.audit import AuditContext, AuditTrail
 from kb.models import Article, Ticket, TicketEvent
 
@@ -52,7 +54,7 @@ def _context(actor: str) -> AuditContext:
 
 def _found(session: Session) -> list[tuple[str, str, str, str]]:
     """(actor, event, object, reason) of each auditable action in the pending flush."""
-    found: list[tuple[str, str, str, str]] = []
+    found: list[tuple[str, str, str, str]] = list(session.info.pop(AUDIT_ACTIONS, []))
     imported: Counter[tuple[str, str]] = Counter()
     for row in session.new:
         if isinstance(row, TicketEvent) and row.kind in _TICKET_KINDS:

@@ -32,6 +32,20 @@ def test_article_lifecycle_and_deletion_are_audited(client: TestClient) -> None:
     assert kb_of(client).audit.verify().ok
 
 
+def test_a_version_restore_is_audited_with_the_new_version(client: TestClient) -> None:
+    """The restore's audit row is written in the transaction that makes the old version current (kb.db.AUDIT_ACTIONS);
+    a restore that changes nothing (the version is already current) leaves no row."""
+    article = create(client, NO_LICENSES)
+    aid = article["id"]
+    changed = client.put(f"/articles/{aid}", json={"body": NO_LICENSES + "\n补充：重启远程桌面授权服务。\n"})
+    assert changed.status_code == 200, changed.text
+    assert client.post(f"/articles/{aid}/versions/1/restore").status_code == 200
+    assert _audited(client, "article.restore") == [("article.restore", TEST_USER, f"article {aid}", "testclient")]
+    assert client.post(f"/articles/{aid}/versions/3/restore").status_code == 200  # already current: no change
+    assert len(_audited(client, "article.restore")) == 1
+    assert kb_of(client).audit.verify().ok
+
+
 def test_ticket_work_and_imports_are_audited(client: TestClient) -> None:
     ticket = client.post(
         "/tickets", json={"title": "打印机卡纸", "description": "三楼打印机卡纸", "service": "日常服务"}

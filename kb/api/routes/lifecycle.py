@@ -101,13 +101,10 @@ def diff(
 @router.post(
     "/{article_id}/versions/{version}/restore", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)]
 )
-def restore(
-    kb: KB, user: CurrentUser, audit: Audit, article_id: ArticleId, version: VersionNo, response: Response
-) -> WriteAnswer:
+def restore(kb: KB, user: CurrentUser, article_id: ArticleId, version: VersionNo, response: Response) -> WriteAnswer:
     """Make an old version's content current again, as a new version (the status does not change); audited as
     ``article.restore``."""
-    outcome = kb.writer.restore(article_id, version, user.username)
-    kb.audit.write(audit, "article.restore", f"article {article_id}", reason=f"to version {version}")
+    outcome = kb.writer.restore(article_id, version, user.username)  # audited in its own transaction (store)
     return answer(kb, outcome, response)
 
 
