@@ -9,6 +9,10 @@ POST whose answer it lost sends the same key and gets the same status and body, 
 - Answers below 500 are stored and replayed (header ``Idempotent-Replayed: true``), except 401 and 429, which
   depend on the moment, not on the request; after a 5xx the key is released so a retry runs again.
 - Keys expire after the ``idempotency_key_hours`` setting. Storage: :mod:`kb.api.idempotency_store`.
+- Routes under :data:`NOT_REPLAYED` ignore the header: their answers carry credentials (session tokens, one-time
+  passwords, service tokens, TOTP secrets), which must never be stored, and they cannot duplicate anything (user
+  and service names are unique; a second login is a second session); the pages (``/ui/``) answer with redirects
+  and are protected by their CSRF token instead.
 
 POSTs without the header behave as before.
 """
@@ -29,6 +33,8 @@ HEADER = "idempotency-key"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 #: Statuses never stored: they say something about the moment (authentication, rate), not the request.
 _NOT_STORED = {401, 429}
+#: Path prefixes whose POSTs ignore the header (module docstring): answers with secrets, and the pages.
+NOT_REPLAYED = ("/auth/", "/users", "/ui/")
 
 
 class IdempotencyMiddleware:
@@ -39,7 +45,7 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass everything but a POST with the header; for those, reserve the key, run once, store, replay."""
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(NOT_REPLAYED):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

@@ -60,5 +60,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"e-mail intake (SMTP) on {smtp_host}:{smtp_port}", flush=True)
     example = f"http://{host}:{port}/?q={quote('远程桌面 没有可用的许可证')}"
     print(f"kb serving on http://{host}:{port}  (try {example})", flush=True)
-    uvicorn.run(create_app(settings, kb=kb), host=host, port=port, log_level="info")
+    # proxy_headers=False: X-Forwarded-For is never trusted (uvicorn trusts it from 127.0.0.1 by default), so the
+    # login rate limit, the audit trail's source IP and the admin networks see the real peer (kb.api.deps.client_ip).
+    uvicorn.run(create_app(settings, kb=kb), host=host, port=port, log_level="info", proxy_headers=False)
     return 0

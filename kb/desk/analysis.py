@@ -17,7 +17,6 @@ For the desk's tickets opened in ``[start, end)``:
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import statistics
@@ -31,6 +30,7 @@ from kb.db import Database
 from kb.desk.similar import TicketVectors, fit_tfidf, group_alike
 from kb.desk.sla import ServiceCatalog
 from kb.desk.workflow import SOURCE
+from kb.identity.exports import SafeCsvWriter
 from kb.models import Ticket, TicketEvent, as_utc, utcnow
 from kb.search.text import TextAnalyzer
 
@@ -255,10 +255,11 @@ def _ping_pong(by_ticket: dict[int, list[TicketEvent]], minimum: int) -> PingPon
 
 
 def as_csv(analysis: AnalysisReport) -> str:
-    """The report as CSV rows ``section,key,metric,value`` (one row per number)."""
+    """The report as CSV rows ``section,key,metric,value`` (one row per number); text cells that a spreadsheet
+    would evaluate are made safe (:mod:`kb.identity.exports`)."""
     report = analysis.as_dict()
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeCsvWriter(out)  # ticket titles are user text: no formulas (kb.identity.exports)
     writer.writerow(["section", "key", "metric", "value"])
     writer.writerow(["window", "", "start", report["window"]["start"]])
     writer.writerow(["window", "", "end", report["window"]["end"]])

@@ -141,6 +141,25 @@ def missing_article(article_id: int) -> str:
     return f"Article {article_id} does not exist."
 
 
+#: Statuses whose content only editors read (a draft, an article waiting in review).
+UNPUBLISHED = ("draft", "in_review")
+
+
+def readable_article(principal: Principal, article: Article) -> Article:
+    """``article`` when ``principal`` may read its content: visible (:func:`visible_article`) and, when it is
+    a draft or in review, read by an editor. The one rule for every route that hands out an article's text
+    (the article, its versions, diffs, Markdown export, why).
+
+    Raises:
+        NotFoundError: the caller may not see it (the answer of a missing article).
+        ForbiddenError: a draft or an article in review, and the caller is not an editor.
+    """
+    visible_article(principal, article)
+    if article.status in UNPUBLISHED:
+        principal.require_editor(f"Reading article {article.id} ({article.status})")
+    return article
+
+
 def visible_article(principal: Principal, article: Article) -> Article:
     """``article`` when ``principal`` may see it.
 

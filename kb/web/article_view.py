@@ -15,9 +15,6 @@ from kb.identity.scopes import Principal, visible_article
 from kb.models import Article, ArticleVersion
 from kb.service import KnowledgeBase
 
-#: Statuses only editors may read (as ``GET /articles/{id}``).
-UNPUBLISHED = ("draft", "in_review")
-
 
 @dataclass(frozen=True)
 class DiffLine:

@@ -66,3 +66,21 @@ def test_keys_belong_to_the_caller_and_expire(client: TestClient) -> None:
     assert client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k"}).status_code == 201
     assert _count(client, Ticket) == 3
     assert _count(client, IdempotencyKey) == 1  # the expired keys were deleted
+
+
+def test_answers_with_credentials_are_never_stored(client: TestClient) -> None:
+    """Logins, new users (one-time password) and service tokens ignore the header: no key row holds a secret, and
+    a retry runs again (a second session; 409 for the name already taken)."""
+    made = client.post("/users", json={"username": "li.si", "roles": ["agent"]}, headers={"Idempotency-Key": "u-1"})
+    assert made.status_code == 201, made.text
+    again = client.post("/users", json={"username": "li.si", "roles": ["agent"]}, headers={"Idempotency-Key": "u-1"})
+    assert again.status_code == 409 and "Idempotent-Replayed" not in again.headers
+    service = client.post(
+        "/users/services", json={"name": "itsm", "scopes": ["suggest"]}, headers={"Idempotency-Key": "s-1"}
+    )
+    assert service.status_code == 201, service.text
+    with kb_of(client).database.session() as session:
+        stored = [row.body or b"" for row in session.scalars(select(IdempotencyKey))]
+    secrets = (made.json()["one_time_password"], service.json()["token"])
+    assert not any(secret.encode() in body for body in stored for secret in secrets)
+    assert _count(client, IdempotencyKey) == 0

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Response
 from kb.api.deps import KB, Audit, requires
 from kb.api.guard import GuardedRoute
 from kb.identity.audit import CSV_FIELDS, as_row
+from kb.identity.exports import safe_cell
 from kb.identity.permissions import Permission as P
 from kb.models import as_utc
 
@@ -50,5 +51,5 @@ def audit_events(
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(CSV_FIELDS))
     writer.writeheader()
-    writer.writerows(items)
+    writer.writerows({k: safe_cell(v) for k, v in item.items()} for item in items)  # no formulas
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")

@@ -27,7 +27,7 @@ from kb.articles.content import to_markdown
 from kb.articles.store import content_of
 from kb.articles.versions import diff_versions
 from kb.identity.permissions import Permission as P
-from kb.identity.scopes import visible_article
+from kb.identity.scopes import readable_article, visible_article
 from kb.models import ArticleVersion
 
 router = APIRouter(prefix="/articles", tags=["lifecycle"], route_class=GuardedRoute)
@@ -70,14 +70,14 @@ def change_status(
 @router.get("/{article_id}/versions", response_model=list[VersionOut], dependencies=[requires(P.ARTICLE_READ)])
 def list_versions(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[VersionOut]:
     """Every saved version, oldest first."""
-    visible_article(user, kb.store.get(article_id))
+    readable_article(user, kb.store.get(article_id))
     return [_version(row) for row in kb.store.versions(article_id)]
 
 
 @router.get("/{article_id}/versions/{version}", response_model=VersionDetail, dependencies=[requires(P.ARTICLE_READ)])
 def get_version(kb: KB, user: CurrentUser, article_id: ArticleId, version: VersionNo) -> VersionDetail:
     """One saved version with its content. 404 for an unknown version."""
-    visible_article(user, kb.store.get(article_id))
+    readable_article(user, kb.store.get(article_id))
     row = kb.store.version(article_id, version)
     return VersionDetail(**_version(row).model_dump(), body=row.body, fields=row.fields)
 
@@ -93,7 +93,8 @@ def diff(
     ] = None,
 ) -> VersionDiff:
     """Unified diff between two versions (Markdown with front matter)."""
-    target = to_version or visible_article(user, kb.store.get(article_id)).version
+    article = readable_article(user, kb.store.get(article_id))
+    target = to_version or article.version
     text = diff_versions(kb.store.version(article_id, from_version), kb.store.version(article_id, target))
     return VersionDiff(article_id=article_id, from_version=from_version, to_version=target, diff=text)
 
@@ -123,7 +124,7 @@ def add_feedback(kb: KB, user: CurrentUser, article_id: ArticleId, payload: Feed
 @router.get("/{article_id}/feedback", response_model=list[FeedbackOut], dependencies=[requires(P.ARTICLE_READ)])
 def list_feedback(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[FeedbackOut]:
     """The newest votes on an article (at most 50)."""
-    visible_article(user, kb.store.get(article_id))
+    readable_article(user, kb.store.get(article_id))
     return [FeedbackOut.model_validate(row, from_attributes=True) for row in kb.feedback.feedback(article_id)]
 
 
@@ -141,6 +142,6 @@ def record_usage(kb: KB, user: CurrentUser, article_id: ArticleId, payload: Usag
 def export_markdown(kb: KB, user: CurrentUser, audit: Audit, article_id: ArticleId) -> Response:
     """The article as Markdown with YAML front matter, the import format (``kb import`` reads it back); audited as
     ``article.export``."""
-    text = to_markdown(content_of(visible_article(user, kb.store.get(article_id))))
+    text = to_markdown(content_of(readable_article(user, kb.store.get(article_id))))
     kb.audit.write(audit, "article.export", f"article {article_id}", reason="markdown")
     return Response(text, media_type="text/markdown; charset=utf-8")

@@ -11,7 +11,7 @@ from kb.api.guard import GuardedRoute
 from kb.api.params import MAX_ID
 from kb.articles.store import ArticleFilter
 from kb.identity.permissions import Permission as P
-from kb.identity.scopes import visible_article
+from kb.identity.scopes import readable_article
 from kb.search.results import SearchRequest, SearchResult
 
 router = APIRouter(tags=["search"], route_class=GuardedRoute)
@@ -61,5 +61,5 @@ def why(
     article_id: Annotated[int, Query(ge=1, le=MAX_ID, description="The article expected (or not) in the answer.")],
 ) -> dict[str, Any]:
     """Why an article did or did not match a query (see :mod:`kb.search.why`). 404 for an unknown article."""
-    visible_article(user, kb.store.get(article_id))
+    readable_article(user, kb.store.get(article_id))
     return kb.engine.why(q, article_id).as_json()

@@ -14,8 +14,8 @@ from kb.articles.feedback import MAX_COMMENT_CHARS
 from kb.config import MAX_QUERY_CHARS
 from kb.identity.permissions import Permission as P
 from kb.identity.permissions import allowed
-from kb.identity.scopes import visible_article
-from kb.web.article_view import UNPUBLISHED, article_view
+from kb.identity.scopes import readable_article, visible_article
+from kb.web.article_view import article_view
 from kb.web.routing import PageRoute
 from kb.web.templating import render
 
@@ -33,9 +33,7 @@ def article_page(
 ) -> Response:
     """The article: rendered body, facts, versions (``?diff=N`` shows N-1 -> N), feedback, tickets it resolved.
     Counts a view, as ``GET /articles/{id}`` does. Drafts and articles in review need the editor role (403)."""
-    article = visible_article(user, kb.store.get(article_id))
-    if article.status in UNPUBLISHED:
-        user.require_editor(f"Reading article {article_id} ({article.status})")
+    article = readable_article(user, kb.store.get(article_id))
     kb.feedback.record_usage(article_id, "view", user.username)
     view = article_view(kb, article, user, diff)
     can_edit = allowed(user.roles, P.ARTICLE_WRITE)
@@ -45,9 +43,7 @@ def article_page(
 @router.get("/ui/articles/{article_id}/panel", dependencies=[requires(P.ARTICLE_READ)])
 def article_panel(kb: KB, user: CurrentUser, request: Request, article_id: ArticleId) -> Response:
     """The article as a fragment for the preview pane of the search page (counts a view)."""
-    article = visible_article(user, kb.store.get(article_id))
-    if article.status in UNPUBLISHED:
-        user.require_editor(f"Reading article {article_id} ({article.status})")
+    article = readable_article(user, kb.store.get(article_id))
     kb.feedback.record_usage(article_id, "view", user.username)
     return render(request, "_article_panel.html", user=user, view=article_view(kb, article, user))
 
