@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     reopen_within_days: float = Field(
         default=7.0, ge=0, description="A reply to a ticket closed this recently reopens it; later: a follow-up ticket."
     )
+    # --- issue 10: the IM webhook's acting principal (kb.desk.channels.im)
+    im_actor: str = Field(
+        default="im:bot",
+        pattern=r"^im:[\w.@-]{1,60}$",
+        description="Principal recorded as the actor of every IM write (the signed bot, never the message's sender); "
+        "the ':' keeps it apart from every kb user name.",
+    )
 
     # --- issue 14: performance and scale
     vector_index: str = Field(

@@ -9,8 +9,11 @@ not be set below the 等保二级 floor (:data:`POLICY_FLOOR`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import select
 
 from kb.db import Database
 from kb.errors import InvalidInputError, NotFoundError
@@ -19,7 +22,7 @@ from kb.identity.audit import CLI, AuditContext, AuditTrail
 from kb.identity.hardening import check_cidrs, ip_allowed
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.roles import check_roles
-from kb.models import LoginThrottle, SecuritySetting, utcnow
+from kb.models import LoginThrottle, SecuritySetting, as_utc, utcnow
 
 POLICY_KEY, CIDRS_KEY = "password_policy", "admin_cidrs"
 #: The policy numbers the security administrator may set: name -> (lowest, highest). The lowest values are the
@@ -30,6 +33,14 @@ POLICY_FLOOR: dict[str, tuple[int, int]] = {
     "history": (5, 24),
     "max_age_days": (1, 90),
 }
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """A user name locked after failed logins, until ``until`` (UTC)."""
+
+    username: str
+    until: datetime
 
 
 class SecurityAdmin:
@@ -84,6 +95,15 @@ class SecurityAdmin:
                 session.delete(row)
             self.audit.record(session, context, "lockout.clear", name, reason="locked" if cleared else "not locked")
         return bool(cleared)
+
+    def lockouts(self) -> list[Lockout]:
+        """The user names (existing or not) locked now after failed logins, soonest unlock first."""
+        now = utcnow()
+        with self.database.session() as session:
+            rows = session.scalars(select(LoginThrottle).where(LoginThrottle.locked_until.is_not(None)))
+            found = [Lockout(r.username, as_utc(r.locked_until)) for r in rows if r.locked_until]
+        # compared in Python, as the login does: SQLite keeps naive UTC times
+        return sorted((lock for lock in found if lock.until > now), key=lambda lock: lock.until)
 
     def password_policy(self) -> dict[str, int]:
         """The numbers of the policy in force."""

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from kb.api import create_app as create_api
 from kb.config import Settings
 from kb.service import KnowledgeBase
-from kb.web.routes import admin, analysis, articles, auth, debug, editor, search, tickets
+from kb.web.routes import admin, analysis, articles, auth, debug, editor, search, security, tickets
 from kb.web.templating import STATIC, STATIC_URL
 
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
         debug.router,
         editor.router,
         admin.router,
+        security.router,
     ):
         app.include_router(router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="static")

@@ -48,6 +48,7 @@ NAV = (
     ("/ui/review", "审核", P.ARTICLE_WRITE),
     ("/ui/debug/search", "命中测试", P.ARTICLE_WRITE),
     ("/ui/admin/users", "用户", P.USER_ADMIN),
+    ("/ui/admin/security", "安全", P.SECURITY_ADMIN),
     ("/ui/admin/audit", "审计", P.AUDIT_READ),
 )
 

@@ -58,7 +58,7 @@ def test_qq_bot_webhook_opens_and_threads_tickets(client: TestClient) -> None:
     by_number = post_im(client, onebot(503, "T00000001 有进展吗", user_id=10002)).json()
     assert by_number == {"reply": "已记录到工单 T00000001。"}
     ticket = client.get("/tickets/1").json()["ticket"]
-    assert ticket["channel"] == "im" and ticket["requester"] == "QQ:10001 小李"
+    assert ticket["channel"] == "im" and ticket["requester"] == "QQ:10001"
     assert "重启电脑也不行" in ticket["work_notes"] and "有进展吗" in ticket["work_notes"]
     assert post_im(client, {"post_type": "meta_event", "meta_event_type": "heartbeat"}).json() == {}
     bad = post_im(client, onebot(504, "[CQ:image,file=a.png]"))

@@ -38,7 +38,9 @@ def test_secadmin_assigns_roles_unlocks_and_sets_the_policy(client: TestClient) 
     for _ in range(5):
         assert anonymous(client).post("/auth/login", json={"username": "li.si", "password": "wrong"}).status_code
     assert anonymous(client).post("/auth/login", json={"username": "li.si", "password": GOOD}).status_code == 423
+    assert [lock["username"] for lock in sec.get("/security/lockouts").json()["lockouts"]] == ["li.si"]
     assert sec.post("/security/users/li.si/unlock").json() == {"username": "li.si", "unlocked": True}
+    assert sec.get("/security/lockouts").json() == {"lockouts": []}
     assert anonymous(client).post("/auth/login", json={"username": "li.si", "password": GOOD}).status_code == 200
     assert sec.get("/security/password-policy").json() == {
         "min_length": 8, "min_classes": 3, "history": 5, "max_age_days": 90,

@@ -45,6 +45,9 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 AUDITOR = "auditor"
 #: A user who may search and read but not work tickets.
 REQUESTER = "asker"
+#: The security administrator (安全管理员), and a user of their pages: locked, unlocked and given roles by them.
+SECADMIN = "sec.officer"
+LOCKME = "lock.me"
 #: An article whose body tries script injection; it must render inert.
 HOSTILE = """# 恶意脚本测试文章
 
@@ -118,6 +121,9 @@ def _seed(settings: Settings) -> tuple[int, int, int]:
         service.accounts.create(AUDITOR, ["auditadmin"], "tests", password=TEST_PASSWORD)
         service.accounts.enrol_totp(AUDITOR)
         service.accounts.create(REQUESTER, ["requester"], "tests", password=TEST_PASSWORD)
+        service.accounts.create(SECADMIN, ["secadmin"], "tests", password=TEST_PASSWORD)
+        service.accounts.enrol_totp(SECADMIN)
+        service.accounts.create(LOCKME, ["requester"], "tests", password=TEST_PASSWORD)
         service.writer.import_paths([BUNDLED], "tests")  # every bundled article, as `make run` serves
         hostile = service.writer.create(parse_markdown(HOSTILE, service="打印"), "tests").article
         assert hostile is not None
@@ -264,7 +270,11 @@ def page(browser, server: Server) -> Iterator[object]:  # type: ignore[no-untype
         p.context.close()
 
 
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    """Save a screenshot of the page to docs/screenshots/<name>.png."""
+def shot(page, name: str, *, full_page: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """Save a screenshot of the page to docs/screenshots/<name>.png when ``KB_SCREENSHOTS=1`` is set (README,
+    Workbench: how to refresh them), the whole page with ``full_page``; otherwise nothing is written, so a test run
+    leaves the tree clean."""
+    if os.environ.get("KB_SCREENSHOTS") != "1":
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

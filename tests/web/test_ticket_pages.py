@@ -11,6 +11,7 @@ from tests.web.conftest import Server, shot
 def test_ticket_suggestions_follow_the_note_being_typed(page, server: Server) -> None:  # type: ignore[no-untyped-def]
     page.goto("/ui/tickets/new?title=" + "VPN 连上了但是 OA 打不开")
     page.fill("textarea[name=description]", "VPN 显示已连接，打开 OA 系统一直超时")
+    shot(page, "ticket-new")
     page.get_by_role("button", name="提交工单").click()
     page.wait_for_url(re.compile(r"/ui/tickets/\d+$"))
     assert "INC-10" in page.locator("#suggestions .similar").inner_text()  # similar closed tickets with their fixes

@@ -22,6 +22,16 @@ def set_roles(kb: KB, user: CurrentUser, audit: Audit, username: str, payload: R
     return {"user": UserPublic.model_validate(account.as_dict()).model_dump()}
 
 
+@router.get("/lockouts", dependencies=[requires(P.SECURITY_ADMIN)])
+def lockouts(kb: KB, user: CurrentUser) -> dict[str, list[dict[str, Any]]]:
+    """The user names locked now after failed logins (existing or not), soonest unlock first."""
+    return {
+        "lockouts": [
+            {"username": lock.username, "locked_until": lock.until.isoformat()} for lock in kb.security.lockouts()
+        ]
+    }
+
+
 @router.post("/users/{username}/unlock", dependencies=[requires(P.SECURITY_ADMIN)])
 def unlock(kb: KB, user: CurrentUser, audit: Audit, username: str) -> dict[str, Any]:
     """Clear a lockout after failed logins; ``unlocked`` is false when the name was not locked."""

@@ -152,7 +152,7 @@ def im_webhook(kb: KB, event: dict[str, Any]) -> dict[str, Any]:
     """OneBot v11 webhook for QQ-style bots: a message opens a ticket (or is threaded onto one) and the answer is
     the bot's quick reply (see :mod:`kb.desk.channels.im`). Authenticated by the ``X-Signature`` HMAC of the body
     with ``KB_IM_WEBHOOK_SECRET`` instead of a session."""
-    return handle_event(kb.tickets, event, kb.settings.intake_default_service)
+    return handle_event(kb.tickets, event, kb.settings.intake_default_service, kb.settings.im_actor)
 
 
 @router.get("/analysis", response_model=None, dependencies=[requires(P.ANALYSIS)])

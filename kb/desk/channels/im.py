@@ -1,10 +1,16 @@
 """Instant-messaging intake: a webhook for QQ-style bots in the OneBot v11 event format (go-cqhttp, NapCat, LLOneBot).
 
-A private or group ``message`` event opens a ticket (channel ``im``, requester ``QQ:<user_id> <nickname>``), or is
+A private or group ``message`` event opens a ticket (channel ``im``, requester ``QQ:<user_id>``), or is
 threaded onto one as a work note when it quotes an earlier message of that ticket (``[CQ:reply,id=N]``) or names
 its number (``T00000042``). A new ticket goes through :meth:`kb.desk.intake.TicketDesk.take_in`, with the same
 suggestions, recorded, as the web form. The answer is OneBot's quick operation ``{"reply": ...}``: the bot sends the
 ticket number back, with the best suggested article when the match is confident (a first chance of deflection).
+
+Who acts: the body is signed by the bot (``X-Signature``, checked before this module runs), so ``user_id`` is the
+sender as the bot reports it, and only that number is recorded, as the requester ``QQ:<user_id>``. Every write is
+made by the configured bot principal (``KB_IM_ACTOR``, e.g. ``im:bot``), never by a name from the body: the
+sender's ``nickname``/``card`` are free text the sender chooses, kept only as a label inside the ticket text
+(``昵称``), and neither the actor nor the requester can equal a kb user name (those have no ``:``).
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ _REPLIES = {
 }
 
 
-def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str) -> dict[str, Any]:
-    """Handle one OneBot v11 event; returns the quick-operation answer (``{}`` for events that are not messages).
+def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str, actor: str) -> dict[str, Any]:
+    """Handle one OneBot v11 event as ``actor`` (the bot principal, ``KB_IM_ACTOR``); returns the quick-operation
+    answer (``{}`` for events that are not messages). New tickets get ``service``.
 
     Raises:
         InvalidInputError: a message event without a user or without text.
@@ -42,22 +49,21 @@ def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str) -> di
     text = CQ_CODE.sub("", raw).strip()
     if user is None or not text:
         raise InvalidInputError("A message event needs a user_id and some text.")
-    sender = event.get("sender")
-    nickname = _text_of(sender.get("nickname") if isinstance(sender, dict) else None)[:MAX_NICKNAME].strip()
-    requester = f"QQ:{user}" + (f" {nickname}" if nickname else "")
+    requester = f"QQ:{user}"
+    label = requester + (f"（昵称：{name}）" if (name := _nickname(event.get("sender"))) else "")
     message_id = _id_of(event.get("message_id"), "message_id")
     message_key = f"onebot:{message_id}" if message_id is not None else None
     quoted = CQ_REPLY.search(raw)
     number = TICKET_NUMBER.search(CQ_CODE.sub("", raw))
     ticket_id = tickets.thread_of([f"onebot:{quoted[1]}"] if quoted else [], number[0] if number else None)
-    actor = f"im:{user}"
     if ticket_id is not None:
         handled = tickets.follow_up(
-            ticket_id, f"{requester}：{text}", actor, message_key=message_key, channel="im", requester=requester
+            ticket_id, f"{label}：{text}", actor, message_key=message_key, channel="im", requester=requester
         )
         return {"reply": _REPLIES[handled.outcome].format(number=handled.ticket.external_id)}
+    description = text if label == requester else f"{text}\n\n{label}"
     new = NewTicket(
-        title=text.splitlines()[0][:80], description=text, service=service, channel="im", requester=requester
+        title=text.splitlines()[0][:80], description=description, service=service, channel="im", requester=requester
     )
     handled = tickets.take_in(new, actor, message_key=message_key)
     if handled.outcome == "duplicate":
@@ -68,6 +74,15 @@ def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str) -> di
         best = found.articles[0]
         reply += f"可以先参考知识库文章《{best.title}》（#{best.article_id}）。"
     return {"reply": reply}
+
+
+def _nickname(sender: Any) -> str:
+    """The sender's group card, else nickname, as a display label (at most :data:`MAX_NICKNAME` characters; ""
+    when there is none). Free text the sender chose: never an identity."""
+    if not isinstance(sender, dict):
+        return ""
+    card = _text_of(sender.get("card")).strip()
+    return (card or _text_of(sender.get("nickname")).strip())[:MAX_NICKNAME].strip()
 
 
 def _id_of(value: Any, name: str) -> int | None:
