@@ -164,7 +164,8 @@ class ArticleStore:
         collection: str | None = None,
         source_path: str | None = None,
     ) -> WriteResult:
-        """Store a new article (version 1).
+        """Store a new article (version 1). Created as published (not by an import), it is audited as
+        ``article.publish`` in the same transaction (:data:`kb.db.AUDIT_ACTIONS`), with ``actor`` as reviewer.
 
         Raises:
             ConflictError: an article with the same ``collection`` and ``source_path`` exists.
@@ -182,13 +183,17 @@ class ArticleStore:
             created_by=actor,
             updated_by=actor,
         )
-        if content.status == "published":
+        if content.status == "published":  # published at creation: the author is its reviewer (as on a move)
             article.published_at = now
             article.review_by = default_review_by(now.date())
+            article.reviewer = actor
         try:
             with self.database.session() as session:
                 session.add(article)
                 session.flush()
+                if content.status == "published" and collection is None:  # imports are audited per batch
+                    action = (actor, "article.publish", f"article {article.id} {article.title}", "created published")
+                    session.info.setdefault(AUDIT_ACTIONS, []).append(action)
                 _add_version(session, article, actor)
                 seq = _enqueue(session, article.id, "upsert")
         except IntegrityError as exc:

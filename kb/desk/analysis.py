@@ -30,6 +30,7 @@ from kb.db import Database
 from kb.desk.similar import TicketVectors, fit_tfidf, group_alike
 from kb.desk.sla import ServiceCatalog
 from kb.desk.workflow import SOURCE
+from kb.errors import InvalidInputError
 from kb.identity.exports import SafeCsvWriter
 from kb.models import Ticket, TicketEvent, as_utc, utcnow
 from kb.search.text import TextAnalyzer
@@ -158,7 +159,15 @@ class OperationsAnalysis:
     def analyze(
         self, start: dt.datetime, end: dt.datetime, *, ping_pong_min: int = 3, now: dt.datetime | None = None
     ) -> AnalysisReport:
-        """The report for tickets opened in ``[start, end)`` (aware datetimes); ``now`` for open tickets' clocks."""
+        """The report for tickets opened in ``[start, end)`` (aware datetimes); ``now`` for open tickets' clocks.
+
+        Raises:
+            InvalidInputError: ``start`` is not before ``end``.
+        """
+        if start >= end:
+            raise InvalidInputError(
+                f"The window is empty: start {start.isoformat()} is not before end {end.isoformat()}."
+            )
         now = now or utcnow()
         with self.database.session() as session:
             tickets = [

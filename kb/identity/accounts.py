@@ -8,6 +8,7 @@ at first login.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -67,13 +68,13 @@ class Account:
 
 
 def normalize_username(username: str) -> str:
-    """``username`` stripped and case-folded.
+    """``username`` in NFKC (full-width ``ａｄｍｉｎ`` is ``admin``: no look-alike accounts), stripped and case-folded.
 
     Raises:
         InvalidInputError: fewer than 2 or more than 120 characters, or characters other than letters, digits,
             ``.``, ``_``, ``@`` and ``-``.
     """
-    name = username.strip().casefold()
+    name = unicodedata.normalize("NFKC", username).strip().casefold()
     if not _USERNAME.match(name):
         raise InvalidInputError("A user name has 2 to 120 letters, digits or the characters . _ @ - (no spaces).")
     return name
@@ -277,7 +278,8 @@ class AccountStore:
 
     def user_row(self, session: Session, username: str) -> User | None:
         """The ``users`` row of ``username`` (case-folded) in ``session``, or None."""
-        return session.scalar(select(User).where(User.username == username.strip().casefold()))
+        name = unicodedata.normalize("NFKC", username).strip().casefold()
+        return session.scalar(select(User).where(User.username == name))
 
     def _row(self, session: Session, username: str) -> User:
         user = self.user_row(session, username)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -114,7 +115,7 @@ class Sessions:
                 or wrong TOTP code; an administrator who has not enrolled TOTP.
         """
         now = now or utcnow()
-        name = username.strip().casefold()[:120]
+        name = unicodedata.normalize("NFKC", username).strip().casefold()[:120]
         locked = already = False
         step: int | None = None
         problem, message = "", BAD_CREDENTIALS

@@ -46,6 +46,15 @@ def test_a_version_restore_is_audited_with_the_new_version(client: TestClient) -
     assert kb_of(client).audit.verify().ok
 
 
+def test_an_article_created_published_is_audited_as_published(client: TestClient) -> None:
+    made = create(client, NO_LICENSES, status="published")
+    aid, title = made["id"], made["title"]
+    assert _audited(client, "article.publish") == [
+        ("article.publish", TEST_USER, f"article {aid} {title}", "testclient")
+    ]
+    assert isinstance(aid, int) and kb_of(client).store.get(aid).reviewer == TEST_USER
+
+
 def test_ticket_work_and_imports_are_audited(client: TestClient) -> None:
     ticket = client.post(
         "/tickets", json={"title": "打印机卡纸", "description": "三楼打印机卡纸", "service": "日常服务"}

@@ -232,3 +232,9 @@ def test_list_offset_beyond_the_database_integer_is_422(client: TestClient) -> N
     """Found by the property test on PostgreSQL once GET /articles paged in SQL (bigint out of range)."""
     _json_error(client.get("/articles", params={"offset": 2**63}), 422, "invalid_input")
     assert client.get("/articles", params={"offset": 2**31 - 1}).json()["items"] == []
+
+
+def test_an_empty_analysis_window_is_refused(client: TestClient) -> None:
+    answer = client.get("/analysis", params={"start": "2026-12-01T00:00:00", "end": "2026-11-01T00:00:00"})
+    assert answer.status_code == 422 and answer.json()["error"] == "invalid_input"
+    assert "not before" in answer.json()["detail"]

@@ -66,6 +66,9 @@ def test_user_names_are_case_folded_and_unique(kb: KnowledgeBase) -> None:
     with pytest.raises(ConflictError, match="exists"):
         kb.accounts.create("ZHANG.SAN", ["agent"], "admin", password=GOOD)
     assert kb.accounts.get("ZHANG.san").username == "zhang.san"
+    with pytest.raises(ConflictError, match="exists"):  # full-width look-alike of the same name (NFKC)
+        kb.accounts.create("ｚｈａｎｇ．ｓａｎ", ["agent"], "admin", password=GOOD)
+    assert kb.accounts.get("ＺＨＡＮＧ.san").username == "zhang.san"
     for bad in ("a", "has space", "x" * 121):
         with pytest.raises(InvalidInputError):
             kb.accounts.create(bad, ["agent"], "admin", password=GOOD)
