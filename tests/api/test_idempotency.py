@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -68,6 +69,7 @@ def test_keys_belong_to_the_caller_and_expire(client: TestClient) -> None:
     assert _count(client, IdempotencyKey) == 1  # the expired keys were deleted
 
 
+@pytest.mark.security
 def test_answers_with_credentials_are_never_stored(client: TestClient) -> None:
     """Logins, new users (one-time password) and service tokens ignore the header: no key row holds a secret, and
     a retry runs again (a second session; 409 for the name already taken)."""

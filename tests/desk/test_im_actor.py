@@ -23,6 +23,7 @@ def _as(event: dict[str, object], **sender: str) -> dict[str, object]:
     return event | {"sender": {**event["sender"], **sender}}  # type: ignore[dict-item]
 
 
+@pytest.mark.security
 def test_a_nickname_or_card_naming_a_kb_user_is_not_the_actor(client: TestClient) -> None:
     kb = kb_of(client)
     spoof = _as(onebot(701, "打印机脱机，无法打印", user_id=10001), nickname=TEST_USER, card="admin")
