@@ -41,10 +41,7 @@ DEFAULT_WIDTH = 160
 READABLE_CACHE_SIZE = 4096
 
 #: Normalised blocks whose tokens :func:`match_spans` remembers (a few per snippet, tens of characters each).
-BLOCK_CACHE_SIZE = 16384
-
-#: At most this many characters are looked at on each side of a match for its block's separator.
-BLOCK_SCAN = 48
+BLOCK_CACHE_SIZE = 32768
 
 # Where jieba starts a new block (it segments runs of [\u4e00-\u9fd5a-z0-9+#&._%-] on their own) that no
 # identifier pattern crosses: white space and punctuation other than the . - _ : / \\ = of identifiers.
@@ -213,18 +210,23 @@ def match_spans(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[tupl
 def _block(norm: str, start: int, end: int) -> tuple[int, int]:
     """The block of ``norm`` around ``norm[start:end]``: the run between separators (white space, and
     punctuation jieba and the identifier patterns both cut at), whose tokens are those of the whole text."""
-    lo = max((m.end() for m in _SEPARATOR.finditer(norm, max(0, start - BLOCK_SCAN), start)), default=-1)
-    if lo < 0:
-        lo = max(0, start - BLOCK_SCAN) if start > BLOCK_SCAN else 0
-    found = _SEPARATOR.search(norm, end)
-    hi = found.start() if found is not None and found.start() - end <= BLOCK_SCAN else min(len(norm), end + BLOCK_SCAN)
-    return lo, hi
+    cuts = _separators(norm)
+    i = bisect.bisect_left(cuts, start)
+    lo = cuts[i - 1] + 1 if i > 0 else 0
+    j = bisect.bisect_left(cuts, end, i)
+    return lo, cuts[j] if j < len(cuts) else len(norm)
+
+
+@functools.lru_cache(maxsize=READABLE_CACHE_SIZE)
+def _separators(norm: str) -> tuple[int, ...]:
+    """Offsets of the separators of a normalised text, ascending."""
+    return tuple(m.start() for m in _SEPARATOR.finditer(norm))
 
 
 @functools.lru_cache(maxsize=BLOCK_CACHE_SIZE)
 def _block_tokens(analyzer: TextAnalyzer, block: str) -> tuple[tuple[str, int, int], ...]:
     """``(term, start, end)`` of the analyzer's tokens of one normalised block (offsets into it)."""
-    return tuple((t.text, t.start, t.end) for t in analyzer.tokens(block))
+    return tuple((t.text, t.start, t.end) for t in analyzer.tokens(block, remember=False))
 
 
 @functools.lru_cache(maxsize=4096)
