@@ -6,7 +6,8 @@ there (``kb users create-service``), starts ``kb serve`` on a free port over the
 desk queries of ``bench/data/desk-dev/queries.jsonl`` as that service's Bearer token, hybrid mode, 10 results.
 At each concurrency, ``N`` workers take the next query from one shared list (a closed loop: a worker sends its
 next request when its previous answer came), each level starting at another offset of the list; the first
-``--warm`` queries are sent once before the first level. Latency is from sending to the whole body read.
+``--warm`` queries (default: all) are sent once before the first level, so every level meets the caches a running
+server has (otherwise concurrency 1 alone pays the first sight of every query and chunk). Latency is from sending to the whole body read.
 
     python bench/http_load.py [--data-dir var/bench-peer] [--levels 1,8,32] [--requests 250] [--out bench/results]
 
@@ -127,7 +128,7 @@ def main() -> int:
     ap.add_argument("--model", default="m3e-small")
     ap.add_argument("--levels", default="1,8,32")
     ap.add_argument("--requests", type=int, default=250, help="requests per level (distinct queries, cycled)")
-    ap.add_argument("--warm", type=int, default=20, help="queries sent once before the first level")
+    ap.add_argument("--warm", type=int, default=250, help="queries sent once before the first level (default all)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args()
     if not (args.data_dir / "kb.sqlite3").exists():

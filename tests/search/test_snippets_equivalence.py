@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from kb.articles.chunking import chunk_article
-from kb.search.snippets import _merge, highlight, readable, render
+from kb.search.snippets import _merge, _window, highlight, readable, render
 from kb.search.text import TextAnalyzer
 from tests.helpers import SHARED_ARTICLES
 
@@ -89,10 +90,6 @@ def _window_by_scan(text: str, spans: list[tuple[int, int]], width: int) -> tupl
 
 
 def test_the_window_with_prefix_sums_is_the_scanned_window() -> None:
-    import random
-
-    from kb.search.snippets import _window
-
     rng = random.Random(14)
     for _ in range(2000):
         size, width = rng.randint(1, 600), rng.choice([20, 60, 160])
