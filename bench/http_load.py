@@ -7,7 +7,8 @@ desk queries of ``bench/data/desk-dev/queries.jsonl`` as that service's Bearer t
 At each concurrency, ``N`` workers take the next query from one shared list (a closed loop: a worker sends its
 next request when its previous answer came), each level starting at another offset of the list; the first
 ``--warm`` queries (default: all) are sent once before the first level, so every level meets the caches a running
-server has (otherwise concurrency 1 alone pays the first sight of every query and chunk). Latency is from sending to the whole body read.
+server has (otherwise concurrency 1 alone pays the first sight of every query and chunk). Latency is from sending
+to the whole body read.
 
     python bench/http_load.py [--data-dir var/bench-peer] [--levels 1,8,32] [--requests 250] [--out bench/results]
 
