@@ -10,7 +10,7 @@ from typing import Any
 
 from kb.articles.outbox import Outbox
 from kb.cli.output import print_json
-from kb.cli.progress import bars_enabled, import_progress
+from kb.cli.progress import bars_enabled, import_progress, rebuild_progress
 from kb.config import Settings
 
 
@@ -27,7 +27,8 @@ def add_parsers(sub: Any) -> None:
 
     idx = sub.add_parser("index", help="index maintenance")
     idx_sub = idx.add_subparsers(dest="index_command", required=True)
-    idx_sub.add_parser("rebuild", help="build a new index generation from the database and swap it in")
+    rb = idx_sub.add_parser("rebuild", help="build a new index generation from the database and swap it in")
+    rb.add_argument("--json", action="store_true", help="print the new manifest and the status as JSON (no bar)")
     st = idx_sub.add_parser("status", help="counts in the database and both index legs")
     st.add_argument("--json", action="store_true", help="print as JSON")
 
@@ -70,8 +71,12 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     kb = KnowledgeBase(settings)
     try:
         if args.index_command == "rebuild":
-            manifest = kb.index.rebuild()
+            with rebuild_progress(bars_enabled(args.json)) as progress:
+                manifest = kb.index.rebuild(progress=progress)
             status = kb.index.status()
+            if args.json:
+                print_json({"generation": manifest.generation, "model": manifest.model, "index": asdict(status)})
+                return 0
             print(
                 f"rebuilt generation {manifest.generation}: {status.articles} articles, "
                 f"{status.vector_chunks} chunks, model {manifest.model}"

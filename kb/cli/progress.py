@@ -2,7 +2,8 @@
 
 ``kb import`` shows two bars: the files read into the database (from the importer's ``progress`` callback), then
 the outbox rows applied to the index (encoding and indexing, read from the index lag every
-:data:`POLL_SECONDS` while the import applies them).
+:data:`POLL_SECONDS` while the import applies them). ``kb index rebuild`` shows one bar of the articles indexed
+into the new generation (from the rebuild's ``progress`` callback, after each batch).
 """
 
 from __future__ import annotations
@@ -87,3 +88,25 @@ def import_progress(pending: Callable[[], int], enabled: bool) -> Iterator[Impor
         yield progress
     finally:
         progress.close()
+
+
+@contextmanager
+def rebuild_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """The ``progress(done, total)`` callback of :meth:`kb.search.index.IndexManager.rebuild` drawing an
+    ``articles`` bar on stderr, closed on exit (also when the rebuild fails); None when not ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    bar: tqdm[None] | None = None
+
+    def step(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc="articles", unit="article", file=sys.stderr, leave=True)
+        bar.update(done - bar.n)
+
+    try:
+        yield step
+    finally:
+        if bar is not None:
+            bar.close()

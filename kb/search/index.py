@@ -43,7 +43,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -325,11 +325,11 @@ class IndexManager:
 
     # -- rebuilding ------------------------------------------------------------------------------
 
-    def rebuild(self, batch_size: int = 200) -> Manifest:
+    def rebuild(self, batch_size: int = 200, progress: Callable[[int, int], None] | None = None) -> Manifest:
         """Build a complete new generation from the database beside the live one, then swap atomically.
 
         Stored embeddings are reused when their article version and model match. Changes written while
-        the rebuild runs are applied afterwards from the outbox.
+        the rebuild runs are applied afterwards from the outbox. ``progress(done, total)`` follows each batch.
 
         Returns:
             The new generation's manifest.
@@ -344,6 +344,8 @@ class IndexManager:
             try:
                 for start in range(0, len(all_ids), batch_size):
                     self._index_articles(gen, all_ids[start : start + batch_size], replace=False)
+                    if progress is not None:
+                        progress(min(start + batch_size, len(all_ids)), len(all_ids))
                 gen.checkpoint(start_seq)
             except BaseException:
                 gen.close()

@@ -7,28 +7,47 @@ code marks, heading, list and quote markers and fences are removed, a table's se
 table row becomes one line of its non-empty cells joined by `` · ``. When the best match lies in a table row, the
 snippet is that one row (cut to ``width`` around the match), never a run of cells from several rows.
 
-The chunk text is tokenised with the same analyzer as the index; tokens whose term is one of the query's
-terms are marked. Overlapping or touching matches (jieba search mode emits 数据, 数据库 and 服务器 for
-数据库服务器) are merged into one contiguous ``<mark>`` span, so marks never nest or overlap (case BL-49).
-The window of at most ``width`` characters holding the most matched characters is shown.
+Marks are the analyzer's own tokens whose term is a query term, as if the whole text were tokenised, without
+tokenising it: each term is first looked up as a substring of the text's normalised form (``str.find``; a term
+that starts or ends with a letter or digit must not touch another one there, as jieba never cuts inside a run
+of them). Only the blocks holding such a candidate (the run between white space and punctuation, where jieba
+and the identifier patterns start afresh, so a block has the same tokens alone as in the whole text) are
+tokenised, and their tokens are remembered per block (:data:`BLOCK_CACHE_SIZE`). A candidate that is not a
+token is not marked (器 inside 服务器). A dictionary phrase term with spaces (``arp_cache`` for ``arp cache``)
+is marked whole where it occurs. ``tests/search/test_snippets_equivalence.py`` compares this with tokenising
+whole chunks, on real articles and queries. Overlapping or touching marks (数据, 数据库 and 服务器 in
+数据库服务器) are merged into one contiguous ``<mark>`` span, so marks never nest or overlap (case BL-49). The
+window of at most ``width`` characters holding the most marked characters is shown.
 
-Tokenising a whole chunk (up to about 1,000 characters) for every result was the largest cost of a search
-(about 1.5 ms per snippet with jieba). A long text is first searched for the query terms as plain substrings
-of its normalised form; only the region around the best window of those (``width`` plus
-:data:`CONTEXT_CHARS` each side, so jieba sees the words around it) is tokenised.
+Tokenising the chunk (or a region of it) for every result was the largest cost of a snippet (about 1.5 ms per
+chunk with jieba on first sight), and scoring windows over the tokens in Python about half of a warm BM25
+query; now a warm snippet costs a few substring searches and cache look-ups, the window is chosen with prefix
+sums, and the :func:`readable` form of the last :data:`READABLE_CACHE_SIZE` chunks is remembered.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import html
 import re
+from collections.abc import Sequence
 
 from kb.search.text import TextAnalyzer
 
 DEFAULT_WIDTH = 160
 
-#: Characters tokenised on each side of the pre-selected window of a long text.
-CONTEXT_CHARS = 32
+#: Chunk texts whose :func:`readable` form is remembered (the same best chunks recur across queries).
+READABLE_CACHE_SIZE = 4096
+
+#: Normalised blocks whose tokens :func:`match_spans` remembers (a few per snippet, tens of characters each).
+BLOCK_CACHE_SIZE = 32768
+
+# Where jieba starts a new block (it segments runs of [\u4e00-\u9fd5a-z0-9+#&._%-] on their own) that no
+# identifier pattern crosses: white space and punctuation other than the . - _ : / \\ = of identifiers.
+_SEPARATOR = re.compile(r"[\s,;!?()\[\]{}<>\"'|`~*^$@、。“”‘’《》【】「」…·]")
+
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 #: Joins the cells of a table row in a snippet.
@@ -95,8 +114,14 @@ def readable(markdown: str) -> tuple[str, list[tuple[int, int]]]:
     return "\n".join(lines), rows
 
 
+@functools.lru_cache(maxsize=READABLE_CACHE_SIZE)
+def _readable_cached(markdown: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    text, rows = readable(markdown)
+    return text, tuple(rows)
+
+
 def _row_window(
-    spans: list[tuple[int, int]], rows: list[tuple[int, int]], start: int, end: int, width: int
+    spans: list[tuple[int, int]], rows: Sequence[tuple[int, int]], start: int, end: int, width: int
 ) -> tuple[int, int]:
     """The window narrowed to the one table row holding the window's first match, if it lies in a row."""
     first = next(((s, e) for s, e in spans if e > start and s < end), None)
@@ -117,8 +142,14 @@ def highlight(text: str, terms: set[str], analyzer: TextAnalyzer, width: int = D
 
     Every character is escaped; the only markup in the result is ``<mark>``/``</mark>``.
     """
-    text, rows = readable(text)
-    spans = _token_spans(text, terms, analyzer, width)
+    plain, rows = _readable_cached(text)
+    return render(plain, rows, match_spans(plain, terms, analyzer), width)
+
+
+def render(text: str, rows: Sequence[tuple[int, int]], spans: list[tuple[int, int]], width: int) -> str:
+    """The HTML snippet of plain ``text`` (a :func:`readable` form, its table ``rows``) for the sorted disjoint
+    match ``spans``: the best window of at most ``width`` characters (narrowed to one table row when its first
+    match lies in one), matches in ``<mark>``, ``…`` where text was cut, every character escaped."""
     start, end = _window(text, spans, width)
     if rows:
         start, end = _row_window(spans, rows, start, end, width)
@@ -137,24 +168,75 @@ def highlight(text: str, terms: set[str], analyzer: TextAnalyzer, width: int = D
     return "".join(out).replace("\n", " ")
 
 
-def _token_spans(text: str, terms: set[str], analyzer: TextAnalyzer, width: int) -> list[tuple[int, int]]:
-    """Merged spans of tokens of ``text`` that are query terms: all of them for a short text; for a long
-    one, those in the region around the best window of substring matches (all of them if no term occurs
-    as a substring, as for a multi-word identifier whose index term joins the words with ``_``)."""
-    if len(text) > width + 2 * CONTEXT_CHARS and terms:
-        norm, origin = analyzer.normalize_with_offsets(text)
-        found = []
-        for term in terms:
-            pos = norm.find(term)
+def match_spans(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[tuple[int, int]]:
+    """Merged ``(start, end)`` character spans of ``text`` where a term of ``terms`` (normalised, as the
+    analyzer's tokens hold them) occurs, sorted and disjoint (module docstring).
+
+    Args:
+        text: plain text (a :func:`readable` form); offsets are into it.
+        terms: query terms, normalised by ``analyzer``.
+        analyzer: gives the normalised form of ``text`` and its offset map (remembered per text).
+    """
+    if not terms or not text:
+        return []
+    norm, origin = analyzer.normalize_with_offsets(text)
+    size = len(norm)
+    found: list[tuple[int, int]] = []
+    blocks: set[tuple[int, int]] = set()
+    for term in terms:
+        if not term:
+            continue
+        alnum_start, alnum_end = term[0] in _ALNUM, term[-1] in _ALNUM
+        phrase = "_" in term.strip("_")
+        for needle in _variants(term):
+            pos = norm.find(needle)
             while pos >= 0:
-                found.append((origin[pos], origin[pos + len(term) - 1] + 1))
-                pos = norm.find(term, pos + len(term))
-        if found:
-            start, end = _window(text, _merge(found), width)
-            lo, hi = max(0, start - CONTEXT_CHARS), min(len(text), end + CONTEXT_CHARS)
-            region = [(t.start + lo, t.end + lo) for t in analyzer.tokens(text[lo:hi]) if t.text in terms]
-            return _merge(region)
-    return _merge([(t.start, t.end) for t in analyzer.tokens(text) if t.text in terms])
+                end = pos + len(needle)
+                if not (alnum_start and pos > 0 and norm[pos - 1] in _ALNUM) and not (
+                    alnum_end and end < size and norm[end] in _ALNUM
+                ):
+                    if phrase and needle != term:  # a dictionary phrase with spaces: the analyzer emits it whole
+                        found.append((origin[pos], origin[end - 1] + 1))
+                    else:
+                        blocks.add(_block(norm, pos, end))
+                pos = norm.find(needle, pos + 1)
+    for lo, hi in blocks:
+        found.extend(
+            (origin[lo + s], origin[lo + e - 1] + 1) for t, s, e in _block_tokens(analyzer, norm[lo:hi]) if t in terms
+        )
+    return _merge(found)
+
+
+def _block(norm: str, start: int, end: int) -> tuple[int, int]:
+    """The block of ``norm`` around ``norm[start:end]``: the run between separators (white space, and
+    punctuation jieba and the identifier patterns both cut at), whose tokens are those of the whole text."""
+    cuts = _separators(norm)
+    i = bisect.bisect_left(cuts, start)
+    lo = cuts[i - 1] + 1 if i > 0 else 0
+    j = bisect.bisect_left(cuts, end, i)
+    return lo, cuts[j] if j < len(cuts) else len(norm)
+
+
+@functools.lru_cache(maxsize=READABLE_CACHE_SIZE)
+def _separators(norm: str) -> tuple[int, ...]:
+    """Offsets of the separators of a normalised text, ascending."""
+    return tuple(m.start() for m in _SEPARATOR.finditer(norm))
+
+
+@functools.lru_cache(maxsize=BLOCK_CACHE_SIZE)
+def _block_tokens(analyzer: TextAnalyzer, block: str) -> tuple[tuple[str, int, int], ...]:
+    """``(term, start, end)`` of the analyzer's tokens of one normalised block (offsets into it)."""
+    return tuple((t.text, t.start, t.end) for t in analyzer.tokens(block, remember=False))
+
+
+@functools.lru_cache(maxsize=4096)
+def _variants(term: str) -> tuple[str, ...]:
+    """The strings a term stands for in normalised text: itself, and with spaces for the ``_`` an identifier
+    term puts between words (``active_directory`` for ``Active Directory``)."""
+    stripped = term.strip("_")
+    if "_" in stripped:
+        return (term, term.replace("_", " "))
+    return (term,)
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -168,12 +250,24 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _window(text: str, spans: list[tuple[int, int]], width: int) -> tuple[int, int]:
+    """The ``width``-character window, starting a quarter width before a span, that covers the most matched
+    characters of the sorted disjoint ``spans`` (the first such window on a tie); the text's start when it is
+    short or has no span. O(n log n) in the number of spans, with prefix sums of their lengths."""
     if len(text) <= width or not spans:
         return 0, min(len(text), width)
+    starts = [s for s, _ in spans]
+    ends = [e for _, e in spans]
+    prefix = [0]
+    for s, e in spans:
+        prefix.append(prefix[-1] + e - s)
     best, best_start = -1, 0
-    for s, _ in spans:
-        start = max(0, min(s - width // 4, len(text) - width))
-        covered = sum(min(e, start + width) - max(b, start) for b, e in spans if e > start and b < start + width)
+    last = len(text) - width
+    for s in starts:
+        start = max(0, min(s - width // 4, last))
+        stop = start + width
+        lo = bisect.bisect_right(ends, start)  # first span ending after the window start
+        hi = bisect.bisect_left(starts, stop)  # spans from lo to hi - 1 begin before the window end
+        covered = prefix[hi] - prefix[lo] - max(0, start - starts[lo]) - max(0, ends[hi - 1] - stop) if lo < hi else 0
         if covered > best:
             best, best_start = covered, start
     return best_start, best_start + width

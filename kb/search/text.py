@@ -279,15 +279,16 @@ class TextAnalyzer:
 
     # -- tokenisation --------------------------------------------------------------------------
 
-    def tokens(self, text: str, *, search_mode: bool = True) -> tuple[Token, ...]:
+    def tokens(self, text: str, *, search_mode: bool = True, remember: bool = True) -> tuple[Token, ...]:
         """All index terms of ``text`` in order, with offsets into ``text``.
 
         ``search_mode`` (index side) adds the sub-words of long words; queries use jieba's precise mode, whose
         whole words the index holds too.
         Never yields an empty token, a white-space token or a punctuation-only token. The last
-        :data:`TOKEN_CACHE_SIZE` texts are remembered: snippets and coverage re-read the same chunks per query.
+        :data:`TOKEN_CACHE_SIZE` texts are remembered (coverage re-reads the same chunks per query), unless
+        ``remember`` is False (the snippet highlighter keeps the tokens of small blocks of text itself).
         """
-        return self._cached_tokens(text, search_mode)
+        return self._cached_tokens(text, search_mode) if remember else self._tokens(text, search_mode)
 
     def _tokens(self, text: str, search_mode: bool) -> tuple[Token, ...]:
         norm, origin = self.normalize_with_offsets(text)

@@ -45,3 +45,24 @@ def test_no_bars_with_json_or_without_a_terminal(
     assert json.loads(capsys.readouterr().out)["created"] == 57
     assert not bars_enabled(False, io.StringIO()) and not bars_enabled(True, _Terminal())
     assert bars_enabled(False, _Terminal())
+
+
+def test_rebuild_draws_an_article_bar_on_a_terminal_only(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", str(BUNDLED / "k8s-troubleshooting"), "--json"]) == 0
+    capsys.readouterr()
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["index", "rebuild"]) == 0
+    assert "articles: 100%" in terminal.getvalue() and "57/57" in terminal.getvalue()
+    assert "rebuilt generation 2" in capsys.readouterr().out
+    terminal.truncate(0)
+    terminal.seek(0)
+    assert main(["index", "rebuild", "--json"]) == 0
+    assert terminal.getvalue() == ""
+    report = json.loads(capsys.readouterr().out)
+    assert report["generation"] == 3 and report["index"]["consistent"] is True
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: no bar
+    assert main(["index", "rebuild"]) == 0
+    assert sys.stderr.getvalue() == ""
