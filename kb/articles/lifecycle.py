@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kb.errors import TransitionError
+from sqlalchemy.orm import Session
+
+from kb.errors import InvalidInputError, TransitionError
+from kb.models import Article, utcnow
 
 #: Statuses an article can move to from each status (every status of :data:`kb.articles.content.STATUSES` is a key).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -40,3 +43,36 @@ def check_transition(current: str, requested: str) -> None:
 def default_review_by(today: dt.date) -> dt.date:
     """The review-by date of an article published on ``today``."""
     return today + dt.timedelta(days=DEFAULT_REVIEW_DAYS)
+
+
+def apply_lifecycle(
+    session: Session,
+    article: Article,
+    status: str,
+    actor: str,
+    superseded_by: int | None,
+    review_by: dt.date | None,
+) -> bool:
+    """Set the lifecycle columns for a move of ``article`` to ``status``; whether any of them changed.
+    Publishing records ``actor`` as reviewer and the review-by date (``review_by`` or a year ahead); retiring
+    records ``superseded_by``.
+
+    Raises:
+        InvalidInputError: ``superseded_by`` given for another status, or naming no other existing article.
+    """
+    before = (article.reviewer, article.review_by, article.superseded_by, article.published_at)
+    if superseded_by is not None:
+        if status != "retired":
+            raise InvalidInputError("superseded_by applies only when an article is retired.")
+        if superseded_by == article.id or session.get(Article, superseded_by) is None:
+            raise InvalidInputError(f"superseded_by must name another existing article, not {superseded_by}.")
+        article.superseded_by = superseded_by
+    if status == "published" and article.status != "published":
+        article.reviewer = actor
+        article.published_at = utcnow()
+        article.review_by = review_by or default_review_by(dt.date.today())
+    elif review_by is not None:
+        article.review_by = review_by
+    if status != "retired":
+        article.superseded_by = None
+    return before != (article.reviewer, article.review_by, article.superseded_by, article.published_at)

@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from kb.articles.content import ArticleContent
-from kb.articles.lifecycle import check_transition, default_review_by
+from kb.articles.lifecycle import apply_lifecycle, check_transition, default_review_by
 from kb.articles.outbox import enqueue
 from kb.db import AUDIT_ACTIONS, Database
-from kb.errors import ConflictError, InvalidInputError, NotFoundError
+from kb.errors import ConflictError, NotFoundError
 from kb.identity.scopes import Principal, article_clause, article_visible, restricted_rows_need_check
 from kb.models import Article, ArticleVersion, utcnow
 
@@ -231,7 +231,7 @@ class ArticleStore:
                 raise NotFoundError(f"Article {article_id} does not exist.")
             if lifecycle:
                 check_transition(article.status, content.status)
-            lifecycle_changed = _apply_lifecycle(session, article, content.status, actor, superseded_by, review_by)
+            lifecycle_changed = apply_lifecycle(session, article, content.status, actor, superseded_by, review_by)
             digest = content.content_hash()
             if digest == article.content_hash and not lifecycle_changed:
                 return WriteResult(article, None)
@@ -353,33 +353,6 @@ class ArticleStore:
 def content_of_version(row: ArticleVersion) -> ArticleContent:
     """The authored content saved in a version row."""
     return ArticleContent(title=row.title, body=row.body, **row.fields)
-
-
-def _apply_lifecycle(
-    session: Session,
-    article: Article,
-    status: str,
-    actor: str,
-    superseded_by: int | None,
-    review_by: dt.date | None,
-) -> bool:
-    """Set the lifecycle columns for a move of ``article`` to ``status``; whether any of them changed."""
-    before = (article.reviewer, article.review_by, article.superseded_by, article.published_at)
-    if superseded_by is not None:
-        if status != "retired":
-            raise InvalidInputError("superseded_by applies only when an article is retired.")
-        if superseded_by == article.id or session.get(Article, superseded_by) is None:
-            raise InvalidInputError(f"superseded_by must name another existing article, not {superseded_by}.")
-        article.superseded_by = superseded_by
-    if status == "published" and article.status != "published":
-        article.reviewer = actor
-        article.published_at = utcnow()
-        article.review_by = review_by or default_review_by(dt.date.today())
-    elif review_by is not None:
-        article.review_by = review_by
-    if status != "retired":
-        article.superseded_by = None
-    return before != (article.reviewer, article.review_by, article.superseded_by, article.published_at)
 
 
 def _columns(content: ArticleContent) -> dict[str, object]:
