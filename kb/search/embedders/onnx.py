@@ -106,6 +106,10 @@ class OnnxBertEmbedder:
                         self._export(path)
                     options = ort.SessionOptions()
                     options.intra_op_num_threads = os.cpu_count() or 1
+                    # No spin-waiting between operators: spinning intra-op threads take the cores that the
+                    # server's other requests, the index applier and the event loop need (measured with
+                    # bench/http_load.py: see bench/results/http-load.md).
+                    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                     options.log_severity_level = 3
                     try:
                         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
