@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from kb.errors import ForbiddenError, PasswordChangeRequiredError, UnauthorizedError
@@ -23,6 +23,7 @@ from kb.identity.observer import CURRENT
 from kb.identity.permissions import Permission, holders
 from kb.identity.scopes import EDITOR_ROLES, Principal
 from kb.identity.service_tokens import is_service_token
+from kb.identity.sessions import LoginResult
 from kb.service import KnowledgeBase
 
 __all__ = ["EDITOR_ROLES", "KB", "Audit", "CurrentUser", "Principal", "SessionUser", "requires"]
@@ -44,6 +45,31 @@ def get_kb(request: Request) -> KnowledgeBase:
 def client_ip(request: Request) -> str | None:
     """The client's IP address as the server sees it (no proxy headers are trusted)."""
     return request.client.host if request.client else None
+
+
+def open_session(kb: KnowledgeBase, request: Request, username: str, password: str, totp: str | None) -> LoginResult:
+    """Log in from ``request``'s client: the per-IP rate limit, then :meth:`kb.identity.sessions.Sessions.login`
+    (lockout, TOTP, audit). The one login use case of ``POST /auth/login`` and the login page.
+
+    Raises:
+        RateLimitedError (429), UnauthorizedError (401), AccountLockedError (423): as the rate limit and login say.
+    """
+    ip = client_ip(request)
+    kb.login_limiter.hit(ip or "unknown")
+    return kb.sessions.login(username, password, totp=totp, ip=ip)
+
+
+def set_session_cookie(response: Response, kb: KnowledgeBase, token: str) -> None:
+    """Set the ``kb_session`` cookie: HttpOnly, SameSite=Strict, Secure unless ``KB_INSECURE_COOKIES``, for the
+    session's absolute lifetime (seconds)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(kb.sessions.policy.lifetime.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=not kb.settings.insecure_cookies,
+    )
 
 
 def session_token(request: Request) -> str | None:

@@ -6,7 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from kb.api.deps import KB, SESSION_COOKIE, Audit, SessionUser, client_ip, requires, session_token
+from kb.api.deps import (
+    KB,
+    SESSION_COOKIE,
+    Audit,
+    SessionUser,
+    open_session,
+    requires,
+    session_token,
+    set_session_cookie,
+)
 from kb.api.guard import GuardedRoute
 from kb.api.schemas.auth import LoginIn, LoginOut, PasswordIn, TotpEnrolIn, UserPublic
 from kb.identity.permissions import Permission as P
@@ -20,17 +29,8 @@ def login(kb: KB, request: Request, response: Response, payload: LoginIn) -> Log
     """Open a session: sets the ``kb_session`` cookie (HttpOnly, SameSite=Strict, Secure unless
     ``KB_INSECURE_COOKIES``) and answers the same token for ``Authorization: Bearer``. 401 for a wrong password or
     unknown user (one message), 423 ``account_locked`` after too many failures, 429 past the per-IP rate limit."""
-    ip = client_ip(request)
-    kb.login_limiter.hit(ip or "unknown")
-    result = kb.sessions.login(payload.username, payload.password, totp=payload.totp, ip=ip)
-    response.set_cookie(
-        SESSION_COOKIE,
-        result.token,
-        max_age=int(kb.sessions.policy.lifetime.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        secure=not kb.settings.insecure_cookies,
-    )
+    result = open_session(kb, request, payload.username, payload.password, payload.totp)
+    set_session_cookie(response, kb, result.token)
     return LoginOut(
         token=result.token, expires_at=result.expires_at.isoformat(), must_change_password=result.must_change_password
     )

@@ -8,7 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from kb.api.deps import KB, SESSION_COOKIE, Audit, SessionUser, client_ip, requires, session_token
+from kb.api.deps import (
+    KB,
+    SESSION_COOKIE,
+    Audit,
+    SessionUser,
+    open_session,
+    requires,
+    session_token,
+    set_session_cookie,
+)
 from kb.errors import KBError
 from kb.identity.permissions import Permission as P
 from kb.web import csrf
@@ -43,22 +52,13 @@ def login(
 ) -> Response:
     """Open a session like ``POST /auth/login`` (same rate limit, lockout and TOTP rules) and go to ``next``;
     a refused login shows the form again with the reason and the same status as the API (401, 423, 429)."""
-    ip = client_ip(request)
     try:
-        kb.login_limiter.hit(ip or "unknown")
-        result = kb.sessions.login(username, password, totp=totp.strip() or None, ip=ip)
+        result = open_session(kb, request, username, password, totp.strip() or None)
     except KBError as exc:
         return _login_page(request, next, exc.message, exc.status)
     target = "/ui/password" if result.must_change_password else safe_next(next)
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        result.token,
-        max_age=int(kb.sessions.policy.lifetime.total_seconds()),
-        httponly=True,
-        samesite="strict",
-        secure=not kb.settings.insecure_cookies,
-    )
+    set_session_cookie(response, kb, result.token)
     response.delete_cookie(csrf.LOGIN_COOKIE, path="/ui/login")
     return response
 
