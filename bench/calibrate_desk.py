@@ -2,7 +2,8 @@
 
 Reads the per-query rows of one mode (default ``hybrid``) of a report written by
 ``kb eval bench/data/desk-dev --articles ... --out REPORT.json`` (each row holds the top-1 grade and the
-top result's coverage and cosine), searches the grid of ``coverage_min`` x ``cosine_min`` on the tuning folds
+top result's coverage, cosine and second-stage ranker score), searches the grid of ``coverage_min`` x
+``cosine_min`` x ``ranker_min`` (the last only when the rows hold ranker scores) on the tuning folds
 (default 0-2) for the bars that keep confident-but-wrong answers at most ``--max-wrong`` of the answerable
 queries and flag at least ``--min-flagged`` of the unanswerable ones while keeping the most correct top-1
 answers confident, and reports the same counts on the held-out folds (default 3-4), which were not used.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +26,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def counts(rows: list[dict[str, Any]], cov_min: float, cos_min: float) -> dict[str, float]:
-    """Confident-but-wrong share of answerable rows, flagged share of unanswerable rows, kept share of correct."""
+def counts(rows: list[dict[str, Any]], cov_min: float, cos_min: float, rank_min: float = -math.inf) -> dict[str, float]:
+    """Confident-but-wrong share of answerable rows, flagged share of unanswerable rows, kept share of correct
+    (the rule of kb.search.confidence.is_confident; a row without a ranker score has no ranker bar)."""
 
     def confident(r: dict[str, Any]) -> bool:
-        return bool(r["top10"]) and ((r["coverage"] or 0.0) >= cov_min or (r["cosine"] or -1.0) >= cos_min)
+        signal = (r["coverage"] or 0.0) >= cov_min or (r["cosine"] or -1.0) >= cos_min
+        ranker = r.get("ranker_score")
+        return bool(r["top10"]) and signal and (ranker is None or ranker >= rank_min)
 
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]
@@ -63,30 +68,36 @@ def main() -> None:
     check_folds = {int(f) for f in args.check.split(",")}
     tune = [r for r in rows if r["fold"] in tune_folds]
     check = [r for r in rows if r["fold"] in check_folds]
-    best: tuple[tuple[float, ...], float, float] | None = None
+    scored = sorted({round(r["ranker_score"], 2) for r in tune if r.get("ranker_score") is not None})
+    rank_grid = (
+        [-math.inf] + [float(v) for v in np.round(np.arange(scored[0], scored[-1], 0.05), 2)] if scored else [-math.inf]
+    )
+    best: tuple[tuple[float, ...], float, float, float] | None = None
     for cov_min in np.round(np.arange(0.30, 1.001, 0.025), 3):
         for cos_min in np.round(np.arange(0.70, 1.001, 0.005), 3):
-            c = counts(tune, float(cov_min), float(cos_min))
-            ok = c["confident_wrong_share"] <= args.max_wrong and c["flagged_share"] >= args.min_flagged
-            violation = max(0.0, c["confident_wrong_share"] - args.max_wrong) + max(
-                0.0, args.min_flagged - c["flagged_share"]
-            )
-            key = (float(ok), -violation, c["correct_kept_confident_share"], -float(cov_min), -float(cos_min))
-            if best is None or key > best[0]:
-                best = (key, float(cov_min), float(cos_min))
+            for rank_min in rank_grid:
+                c = counts(tune, float(cov_min), float(cos_min), rank_min)
+                ok = c["confident_wrong_share"] <= args.max_wrong and c["flagged_share"] >= args.min_flagged
+                violation = max(0.0, c["confident_wrong_share"] - args.max_wrong) + max(
+                    0.0, args.min_flagged - c["flagged_share"]
+                )
+                key = (float(ok), -violation, c["correct_kept_confident_share"], -float(cov_min), -float(cos_min))
+                if best is None or key > best[0]:
+                    best = (key, float(cov_min), float(cos_min), rank_min)
     assert best is not None
-    _, cov_min, cos_min = best
+    _, cov_min, cos_min, rank_min = best
     report = {
         "model": args.model,
         "mode": args.mode,
         "source": str(args.report),
         "coverage_min": cov_min,
         "cosine_min": cos_min,
+        "ranker_min": rank_min if math.isfinite(rank_min) else None,
         "tuned_on_folds": sorted(tune_folds),
-        "tune": counts(tune, cov_min, cos_min),
+        "tune": counts(tune, cov_min, cos_min, rank_min),
         "held_out_folds": sorted(check_folds),
-        "held_out": counts(check, cov_min, cos_min),
-        "all": counts(rows, cov_min, cos_min),
+        "held_out": counts(check, cov_min, cos_min, rank_min),
+        "all": counts(rows, cov_min, cos_min, rank_min),
     }
     out = ROOT / "bench" / "results" / f"confidence-desk-{args.model.replace('/', '_')}.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

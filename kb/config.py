@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         le=1.0,
         description="Weight of the BM25 leg in weighted fusion (vector: 1 - this).",
     )
+    rerank: bool = Field(
+        default=True, description="Hybrid search reorders its fused top 100 with the trained ranker (kb.search.rerank)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     dev_user: str = Field(default="dev", description="Actor recorded for changes made by the command line.")

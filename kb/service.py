@@ -31,6 +31,7 @@ from kb.desk.analysis import OperationsAnalysis
 from kb.desk.distill import Distiller
 from kb.desk.escalation import SlaMonitor
 from kb.desk.intake import TicketDesk
+from kb.desk.resolved_votes import ResolvedTicketVotes
 from kb.desk.similar import ClosedTicketIndex, TicketVectors
 from kb.desk.sla import load_catalog
 from kb.desk.suggest import Suggester
@@ -50,6 +51,7 @@ from kb.search.embedders.base import Embedder
 from kb.search.embedders.factory import load_embedder
 from kb.search.engine import SearchEngine
 from kb.search.index import IndexManager
+from kb.search.rerank import SecondStage, load_ranker
 from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 
@@ -102,6 +104,9 @@ class KnowledgeBase:
         self.feedback = FeedbackStore(self.database)
         self.synonyms = SynonymStore(self.database, self.analyzer)
         self.synonyms.seed()
+        self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder)
+        ranker = load_ranker(self.embedder.name) if settings.rerank else None
+        votes = ResolvedTicketVotes(self.database, self.closed_tickets)
         self.engine = SearchEngine(
             self.analyzer,
             self.embedder,
@@ -112,12 +117,12 @@ class KnowledgeBase:
             fusion=settings.fusion,
             bm25_weight=settings.fusion_bm25_weight,
             approximate_vectors=settings.vector_index == "hnsw",
+            second_stage=SecondStage(ranker, votes) if ranker is not None else None,
         )
         self.writer = ArticleWriter(self.store, self.index)
         self.catalog = load_catalog(settings.service_catalog)
         self.desk = Desk(self.database, self.catalog)
         self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.embedder)
-        self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder)
         self.suggester = Suggester(self.engine, self.ticket_vectors, self.closed_tickets, self.catalog)
         self.tickets = TicketDesk(
             self.desk,

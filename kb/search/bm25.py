@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kb.errors import IndexUnavailableError
 from kb.search import bm25_scorer
 
@@ -213,6 +215,18 @@ class BM25Index:
                 found = {int(hit["article_id"]) for hit in searcher.search(clause, limit=None)}
                 matched = found if matched is None else matched & found
             return matched or set()
+
+    def term_articles(self, terms: Iterable[str], fieldnames: Iterable[str]) -> dict[tuple[str, str], set[int]]:
+        """For each ``(term, field)``, the ids of the live articles with a chunk holding ``term`` in that field
+        (postings read once per commit and remembered; for the ranker's coverage features)."""
+        with self._search_lock:
+            view = self._segments.view(self._get_searcher())
+            found: dict[tuple[str, str], set[int]] = {}
+            for fieldname in fieldnames:
+                for term in terms:
+                    ids, _ = bm25_scorer.term_frequencies(view, term, {fieldname: 1.0})
+                    found[(term, fieldname)] = set(np.unique(view.article_ids[ids]).tolist()) - {-1}
+            return found
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """BM25 idf of each term in the ``body`` field (0 for a term no chunk holds)."""

@@ -6,7 +6,9 @@
 - **cosine**: the top result's vector similarity to the query. Raw cosines of Chinese models sit high even
   for unrelated text (FlagOpen/FlagEmbedding#1: ~0.8), so the bar is calibrated, never a fixed 0.5.
 
-The answer is confident when ``coverage >= coverage_min`` or ``cosine >= cosine_min``. Thresholds per model
+The answer is confident when ``coverage >= coverage_min`` or ``cosine >= cosine_min``; with the second-stage
+ranker (:mod:`kb.search.rerank`) its top score must also reach ``ranker_min`` (the ranker's score says how well
+the best candidate fits beside the others, which neither signal sees). Thresholds per model
 are in ``kb/data/confidence.json`` with what they were calibrated on (``bench/calibrate_confidence.py``); an
 unknown model gets no cosine bar (only coverage counts) until it is calibrated.
 """
@@ -15,10 +17,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from kb.articles.chunks import ChunkKey, ChunkPassage
 from kb.config import DATA_DIR
+from kb.search.bm25 import BM25Index
+from kb.search.results import ConfidenceSignals, LegScore, SearchHit
+from kb.search.text import TextAnalyzer
 
 CALIBRATION_FILE = DATA_DIR / "confidence.json"
 DEFAULT_COVERAGE_MIN = 0.35
@@ -30,12 +37,14 @@ class Thresholds:
     ``vector_floor``, the cosine unrelated text reaches anyway (the vector leg's fusion floor, see
     :mod:`kb.search.fusion`; 0 for a model never calibrated), and ``unrelated_cosine``, the best cosine a
     question the KB cannot answer typically reaches: a vector-only match below it is padding, not a result
-    (default ``vector_floor``)."""
+    (default ``vector_floor``), and ``ranker_min``, the least second-stage score of a confident top result
+    (default: no bar)."""
 
     coverage_min: float
     cosine_min: float
     vector_floor: float = 0.0
     unrelated_cosine: float = 0.0
+    ranker_min: float = -math.inf
 
 
 @lru_cache(maxsize=16)
@@ -47,7 +56,11 @@ def thresholds_for(model: str) -> Thresholds:
         return Thresholds(DEFAULT_COVERAGE_MIN, math.inf)
     floor = float(entry.get("vector_floor", 0.0))
     return Thresholds(
-        float(entry["coverage_min"]), float(entry["cosine_min"]), floor, float(entry.get("unrelated_cosine", floor))
+        float(entry["coverage_min"]),
+        float(entry["cosine_min"]),
+        floor,
+        float(entry.get("unrelated_cosine", floor)),
+        float(entry.get("ranker_min", -math.inf)),
     )
 
 
@@ -59,6 +72,37 @@ def coverage(query_terms: list[str], matched: set[str], idf: dict[str, float]) -
     return sum(idf.get(t, 0.0) for t in query_terms if t in matched) / total
 
 
-def is_confident(cov: float, cosine: float | None, thresholds: Thresholds) -> bool:
-    """The rule in the module docstring; a missing cosine counts as no vector evidence."""
-    return cov >= thresholds.coverage_min or (cosine is not None and cosine >= thresholds.cosine_min)
+def is_confident(cov: float, cosine: float | None, thresholds: Thresholds, ranker: float | None = None) -> bool:
+    """The rule in the module docstring; a missing cosine counts as no vector evidence, a missing ranker score
+    (no second stage) as no bar."""
+    signal = cov >= thresholds.coverage_min or (cosine is not None and cosine >= thresholds.cosine_min)
+    return signal and (ranker is None or ranker >= thresholds.ranker_min)
+
+
+def top_confidence(
+    analyzer: TextAnalyzer,
+    terms: Sequence[str],
+    hits: Sequence[SearchHit],
+    chunks: Mapping[ChunkKey, ChunkPassage],
+    per_leg: Mapping[int, Mapping[str, LegScore]],
+    bm25: BM25Index,
+    limits: Thresholds,
+    reranked: bool,
+) -> ConfidenceSignals:
+    """The :class:`~kb.search.results.ConfidenceSignals` of a search's top hit: its coverage of ``terms`` (its
+    title, headings and best chunk, from ``chunks``), its cosine (its vector place in ``per_leg``) and, when the
+    hits were ``reranked``, its score, which is then the second stage's."""
+    ranker_min = limits.ranker_min if reranked else None
+    if not hits:
+        return ConfidenceSignals(limits.coverage_min, limits.cosine_min, False, 0.0, None, ranker_min, None)
+    top = hits[0]
+    chunk = next((c for c in chunks.values() if c.article_id == top.article_id), None)
+    text = " ".join([top.title, *top.heading_path, chunk.text if chunk is not None else ""])
+    cov = coverage(list(terms), set(analyzer.terms(text)), bm25.idf(terms)) if terms else 0.0
+    vector = per_leg.get(top.article_id, {}).get("vector")
+    cosine = vector.score if vector is not None else None
+    score = top.score if reranked else None
+    confident = is_confident(cov, cosine, limits, score)
+    return ConfidenceSignals(
+        limits.coverage_min, limits.cosine_min, confident, round(cov, 4), cosine, ranker_min, score
+    )

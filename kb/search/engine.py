@@ -15,7 +15,8 @@
 5. Articles are fused (mode ``hybrid``: weighted score fusion by default, RRF on request, see
    :mod:`kb.search.fusion`) or ranked by one leg (``bm25``, ``vector``); a retired article's matches count for
    its successor; articles whose best passage is the same text as a better one's are folded into that result
-   (its ``duplicates``), see :mod:`kb.search.duplicates`.
+   (its ``duplicates``), see :mod:`kb.search.duplicates`. With a second stage (:mod:`kb.search.rerank`), the
+   hybrid mode's fused articles are reordered by a learned ranker before that.
 6. The snippet is the article's best chunk (by chunk-level RRF), with query terms highlighted.
 """
 
@@ -28,7 +29,7 @@ from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleFilter, ArticleStore, ArticleSummary
 from kb.search.article_cache import ArticleCache
 from kb.search.bm25 import BM25Hit
-from kb.search.confidence import Thresholds, coverage, is_confident, thresholds_for
+from kb.search.confidence import Thresholds, coverage, thresholds_for, top_confidence
 from kb.search.duplicates import collapse
 from kb.search.embedders.base import Embedder
 from kb.search.fusion import RRF_K, order, rrf, tied_ranks, weighted
@@ -36,13 +37,12 @@ from kb.search.generation import Legs, LiveIndex
 from kb.search.grouping import CHUNK_DECAY, article_bm25
 from kb.search.hits import build_hits
 from kb.search.keywords import keyword_terms
+from kb.search.rerank import SecondStage, annotate
 from kb.search.results import (
-    ConfidenceSignals,
     Explain,
     LegScore,
     LegWeights,
     RrfFusion,
-    SearchHit,
     SearchRequest,
     SearchResult,
     WeightedFusion,
@@ -79,6 +79,7 @@ class SearchEngine:
             ``bm25_weight``.
         chunk_decay: BM25 leg, weight of an article's second-best chunk, 0 to 1 (see module docstring).
         approximate_vectors: the vector leg searches the HNSW graph (:mod:`kb.search.ann`), not the flat index.
+        second_stage: reorders the hybrid mode's fused articles (:mod:`kb.search.rerank`); None for none.
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class SearchEngine:
         query_weights: bool = True,
         chunk_decay: float = CHUNK_DECAY,
         approximate_vectors: bool = False,
+        second_stage: SecondStage | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.embedder = embedder
@@ -105,6 +107,7 @@ class SearchEngine:
         self.bm25_weight = bm25_weight
         self.chunk_decay = chunk_decay
         self.approximate_vectors = approximate_vectors
+        self.second_stage = second_stage
         self.fusion_weights: FusionWeights | None = calibrated_weights() if query_weights else None
         #: The model's calibrated bars (see :mod:`kb.search.confidence`).
         self.thresholds: Thresholds = thresholds_for(embedder.name)
@@ -177,11 +180,22 @@ class SearchEngine:
             if len(ranked) >= request.limit or not truncated:
                 break
             pool *= 4  # filters or long articles left too few articles: look deeper
+        staged = None
+        if self.second_stage is not None and request.mode == "hybrid" and (request.fusion or self.fusion) != "rrf":
+            query_input = (analysis.normalized, query_vector)
+            staged = self.second_stage.apply(
+                gen.bm25, terms, analysis.identifiers, legs, ranked, per_leg, query_input, request.explain
+            )
+            ranked = staged.ranked
         ranked, folded, chunks = self._collapse_duplicates(ranked, best_chunk, request.limit, version)
         hits = build_hits(
             ranked, per_leg, best_chunk, chunks, set(weighted_terms), request.explain, folded, self.analyzer
         )
-        confidence = self._confidence(terms, hits, chunks, per_leg, gen)
+        if staged is not None:
+            annotate(hits, staged)
+        confidence = top_confidence(
+            self.analyzer, terms, hits, chunks, per_leg, gen.bm25, self.thresholds, staged is not None
+        )
         explain = None
         if request.explain:
             explain = Explain(
@@ -196,6 +210,7 @@ class SearchEngine:
                 fusion=self._fusion_info(request, weight, bool(analysis.identifiers))
                 if request.mode == "hybrid"
                 else None,
+                ranker=staged.info if staged is not None else None,
             )
         clock.lap("rank")
         result = SearchResult(
@@ -231,26 +246,6 @@ class SearchEngine:
             QueryTooLongError: the query is too long.
         """
         return self._explainer.explain(query, article_id)
-
-    def _confidence(
-        self,
-        terms: Sequence[str],
-        hits: list[SearchHit],
-        chunks: dict[ChunkKey, ChunkPassage],
-        per_leg: dict[int, dict[str, LegScore]],
-        gen: Legs,
-    ) -> ConfidenceSignals:
-        limits = self.thresholds
-        if not hits:
-            return ConfidenceSignals(limits.coverage_min, limits.cosine_min, False, 0.0, None)
-        top = hits[0]
-        chunk = next((c for c in chunks.values() if c.article_id == top.article_id), None)
-        text = " ".join([top.title, *top.heading_path, chunk.text if chunk is not None else ""])
-        cov = coverage(list(terms), set(self.analyzer.terms(text)), gen.bm25.idf(terms)) if terms else 0.0
-        vector = per_leg.get(top.article_id, {}).get("vector")
-        cosine = vector.score if vector is not None else None
-        confident = is_confident(cov, cosine, limits)
-        return ConfidenceSignals(limits.coverage_min, limits.cosine_min, confident, round(cov, 4), cosine)
 
     def _fusion_info(
         self, request: SearchRequest, weight: tuple[float, float | None] | None, identifiers: bool

@@ -40,6 +40,20 @@ class LegScore:
     normalized: float | None = None
 
 
+class RankerHitExplain(TypedDict):
+    """Why the second-stage ranker (:mod:`kb.search.rerank`) put a hit where it is: its ``score`` (unbounded,
+    higher is better), its 0-based ``fused_position`` before reranking, its ``features`` (name -> value, see
+    :mod:`kb.search.rerank.features`), each feature's additive ``contributions`` to the score (TreeSHAP; the
+    ``expected`` key is the model's mean score) and ``desk_vote``, the resolved-ticket and helpful-vote signal
+    in [0, 1] added to it (:mod:`kb.search.rerank.desk`)."""
+
+    score: float
+    fused_position: int
+    features: dict[str, float]
+    contributions: dict[str, float]
+    desk_vote: float
+
+
 class HitExplain(TypedDict):
     """Why one hit ranks where it does: its :class:`LegScore` in each leg that found it (a key only for those legs;
     ``normalized`` is its share of the leg's score range in weighted fusion, in [0, 1], None otherwise), and
@@ -52,6 +66,7 @@ class HitExplain(TypedDict):
     bm25: NotRequired[LegScore]
     vector: NotRequired[LegScore]
     chunk: int
+    ranker: NotRequired[RankerHitExplain]
 
 
 def hit_explain(legs: Mapping[str, LegScore], chunk: int) -> HitExplain:
@@ -67,7 +82,9 @@ class ConfidenceSignals:
     ``coverage`` is the IDF-weighted share of the query's terms the top result holds, in [0, 1] (4 decimals; 0 with
     no result or no terms); ``cosine`` its best chunk's cosine to the query, in [-1, 1] (None: no result, or the
     vector leg did not find it). ``coverage_min`` and ``cosine_min`` are the model's calibrated bars (``cosine_min``
-    is infinite, JSON ``null``, for a model never calibrated); ``confident`` is whether either bar is reached.
+    is infinite, JSON ``null``, for a model never calibrated); ``confident`` is whether either bar is reached (and,
+    with a second-stage ranker, ``ranker_score``, the top result's ranker score, reaches ``ranker_min``; both None
+    without a ranker).
     """
 
     coverage_min: float
@@ -75,6 +92,8 @@ class ConfidenceSignals:
     confident: bool
     coverage: float
     cosine: float | None
+    ranker_min: float | None = None
+    ranker_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,19 @@ class WeightedFusion:
 
 
 @dataclass(frozen=True)
+class RankerInfo:
+    """The second stage of a hybrid search (:mod:`kb.search.rerank`): the ``model`` file, how many fused
+    candidates it reordered (``reranked``), the query-level features it saw (``query_features``: the inputs that
+    make its use of the two legs query-dependent), and ``top_margin``, the top score minus the second (0 with
+    one candidate)."""
+
+    model: str
+    reranked: int
+    query_features: dict[str, float]
+    top_margin: float
+
+
+@dataclass(frozen=True)
 class Explain:
     """What the engine did with a query (``explain=True``).
 
@@ -116,7 +148,8 @@ class Explain:
     BM25 leg; ``identifiers`` found (error codes, versions, paths); ``expansions``, synonym terms added, each with its
     query weight relative to the user's own terms (1.0; see :data:`kb.search.synonyms.EXPANSION_WEIGHT`); quoted
     ``phrases`` as term lists. Then the ``confidence`` signals, the ``legs`` searched (``bm25``, ``vector``), the
-    chunk ``candidates`` each leg returned in its last round (count), and the ``fusion`` used (``hybrid`` mode only).
+    chunk ``candidates`` each leg returned in its last round (count), the ``fusion`` used (``hybrid`` mode only)
+    and the second-stage ``ranker`` (hybrid mode with a ranker only).
     """
 
     normalized_query: str
@@ -128,6 +161,7 @@ class Explain:
     legs: list[str]
     candidates: dict[str, int]
     fusion: RrfFusion | WeightedFusion | None
+    ranker: RankerInfo | None = None
 
 
 @dataclass(frozen=True)

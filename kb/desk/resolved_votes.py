@@ -1,0 +1,87 @@
+"""The desk votes for the search ranker (:mod:`kb.search.rerank.desk`): past resolved tickets like the query, and
+helpful votes.
+
+The nearest closed tickets (:class:`kb.desk.similar.ClosedTicketIndex`: mean of embedding and TF-IDF cosine)
+vote for the articles recorded as having resolved them (``article_usage`` rows with ``event = "resolved"``,
+written when a ticket is closed with articles or deflected), weighted by similarity and by how long ago the
+ticket closed; each candidate article's helpful / not helpful balance is added
+(:func:`kb.search.rerank.desk.knn_votes` holds the formula).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import case, func, select
+
+from kb.db import Database
+from kb.desk.similar import ClosedTicketIndex
+from kb.models import ArticleUsage, Feedback, Ticket
+from kb.search.rerank.desk import knn_votes
+
+#: Closed tickets asked for per query.
+NEIGHBOURS = 10
+
+
+class ResolvedTicketVotes:
+    """:class:`kb.search.rerank.desk.DeskVotes` over the knowledge base's own tickets and feedback.
+
+    Args:
+        database: tickets, article usage, feedback.
+        closed: the closed-ticket similarity index.
+        now: the clock (tests pass a fixed one).
+    """
+
+    def __init__(
+        self, database: Database, closed: ClosedTicketIndex, now: Callable[[], dt.datetime] | None = None
+    ) -> None:
+        self.database = database
+        self.closed = closed
+        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+
+    def votes(self, text: str, vector: npt.NDArray[np.float32] | None, candidates: Sequence[int]) -> dict[int, float]:
+        """Article id -> vote in [0, 1] (see module docstring); no ticket votes without a query ``vector``."""
+        near = self.closed.nearest(vector, text, NEIGHBOURS) if vector is not None else []
+        with self.database.session() as session:
+            resolved: dict[str, list[int]] = {}
+            closed_at: dict[str, dt.datetime | None] = {}
+            external = [t.external_id for t in near]
+            if external:
+                for aid, ticket in session.execute(
+                    select(ArticleUsage.article_id, ArticleUsage.ticket).where(
+                        ArticleUsage.event == "resolved", ArticleUsage.ticket.in_(external)
+                    )
+                ):
+                    if ticket is not None:
+                        resolved.setdefault(ticket, []).append(aid)
+                ids = [t.ticket_id for t in near]
+                rows = session.execute(select(Ticket.external_id, Ticket.closed_at).where(Ticket.id.in_(ids)))
+                closed_at = {external_id: when for external_id, when in rows}
+            helpful = {
+                row.article_id: (int(row.yes or 0), int(row.total) - int(row.yes or 0))
+                for row in session.execute(
+                    select(
+                        Feedback.article_id,
+                        func.sum(case((Feedback.helpful, 1), else_=0)).label("yes"),
+                        func.count().label("total"),
+                    )
+                    .where(Feedback.article_id.in_(list(candidates)))
+                    .group_by(Feedback.article_id)
+                )
+            }
+        now = self.now()
+        neighbours = [
+            (t.similarity, _age_days(closed_at.get(t.external_id), now), resolved.get(t.external_id, [])) for t in near
+        ]
+        return knn_votes(neighbours, helpful)
+
+
+def _age_days(closed: dt.datetime | None, now: dt.datetime) -> float:
+    if closed is None:
+        return 0.0
+    if closed.tzinfo is None:  # SQLite gives naive datetimes back: they were stored as UTC
+        closed = closed.replace(tzinfo=dt.UTC)
+    return (now - closed).total_seconds() / 86400
