@@ -38,11 +38,12 @@ bench: install
 # and reused (unchanged articles are not re-embedded). SHARED_DATA is the shared data folder.
 SHARED_DATA ?= ../shared/data
 EVAL_DATA   ?= var/eval-desk-dev
+EVAL_TIDB   ?= var/eval-tidb-faq-dev
 DESK_ROOTS  := $(foreach c,windows-troubleshooting k8s-troubleshooting tidb-faq linux-command,--articles $(SHARED_DATA)/articles/$(c))
 
 eval: install
 	mkdir -p bench/results
-	$(BIN)/kb eval $(SHARED_DATA)/eval/tidb-faq-dev --out bench/results/eval-tidb-faq-dev.json | tee bench/results/eval-tidb-faq-dev.md
+	$(BIN)/kb eval $(SHARED_DATA)/eval/tidb-faq-dev --data-dir $(EVAL_TIDB) --out bench/results/eval-tidb-faq-dev.json | tee bench/results/eval-tidb-faq-dev.md
 	$(BIN)/kb eval bench/data/desk-dev $(DESK_ROOTS) --data-dir $(EVAL_DATA) --out bench/results/eval-desk-dev.json | tee bench/results/eval-desk-dev.md
 
 lint: install

@@ -62,7 +62,7 @@ PARAMS: dict[str, Any] = {
     "metric": "ndcg",
     "eval_at": [10],
     "learning_rate": 0.05,
-    "num_leaves": 7,
+    "num_leaves": 3,
     "min_data_in_leaf": 20,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
@@ -75,7 +75,7 @@ PARAMS: dict[str, Any] = {
     "force_row_wise": True,
     "verbose": -1,
 }
-ROUNDS = 200
+ROUNDS = 30
 
 
 class Recorder:

@@ -57,7 +57,9 @@ class Settings(BaseSettings):
         description="Weight of the BM25 leg in weighted fusion (vector: 1 - this).",
     )
     rerank: bool = Field(
-        default=True, description="Hybrid search reorders its fused top 100 with the trained ranker (kb.search.rerank)."
+        default=False,
+        description="Hybrid search reorders its fused top 100 with the trained ranker (kb.search.rerank); off: no "
+        "measured gain yet (bench/results/search-quality-ii.md, session 5).",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

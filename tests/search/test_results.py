@@ -31,8 +31,17 @@ def test_explain_is_typed_and_its_json_keeps_the_keys(kb: KnowledgeBase) -> None
         "legs",
         "candidates",
         "fusion",
+        "ranker",
     ]
-    assert list(body["explain"]["confidence"]) == ["coverage_min", "cosine_min", "confident", "coverage", "cosine"]
+    assert list(body["explain"]["confidence"]) == [
+        "coverage_min",
+        "cosine_min",
+        "confident",
+        "coverage",
+        "cosine",
+        "ranker_min",
+        "ranker_score",
+    ]
     fusion = body["explain"]["fusion"]
     assert {k: fusion[k] for k in ("method", "weights", "floors")} == {
         "method": "weighted",

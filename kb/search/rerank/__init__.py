@@ -2,8 +2,9 @@
 
 :class:`SecondStage` is what :class:`kb.search.engine.SearchEngine` calls after fusion: it gathers the
 evidence the features need from the BM25 index (:mod:`kb.search.rerank.features`), asks the desk for its votes
-(:mod:`kb.search.rerank.desk`) and reorders (:mod:`kb.search.rerank.reranker`). Off with ``KB_RERANK=false``
-(:class:`kb.config.Settings`), and absent for an embedding model no ranker was trained for.
+(:mod:`kb.search.rerank.desk`) and reorders (:mod:`kb.search.rerank.reranker`). On with ``KB_RERANK=true``
+(:class:`kb.config.Settings`; off by default: on desk-dev and tidb-faq-dev it measured no gain,
+``bench/results/ranker-m3e-small.json``), and absent for an embedding model no ranker was trained for.
 """
 
 from __future__ import annotations
