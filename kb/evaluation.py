@@ -275,7 +275,7 @@ def evaluate(
                         "low_confidence": result.low_confidence,
                         "coverage": signals.coverage if signals else None,
                         "cosine": signals.cosine if signals else None,
-                        "ranker_score": signals.ranker_score if signals else None,
+                        "top_score": signals.score if signals else None,
                     }
                 )
             per_query = {

@@ -6,9 +6,12 @@
 - **cosine**: the top result's vector similarity to the query. Raw cosines of Chinese models sit high even
   for unrelated text (FlagOpen/FlagEmbedding#1: ~0.8), so the bar is calibrated, never a fixed 0.5.
 
-The answer is confident when ``coverage >= coverage_min`` or ``cosine >= cosine_min``; with the second-stage
-ranker (:mod:`kb.search.rerank`) its top score must also reach ``ranker_min`` (the ranker's score says how well
-the best candidate fits beside the others, which neither signal sees). Thresholds per model
+The answer is confident when ``coverage >= coverage_min`` or ``cosine >= cosine_min``, and, in the hybrid mode,
+the top hit's score reaches its bar: ``fused_min`` for the weighted fusion score (in [0, 1]: near 1 only when
+both legs rank the article at or near their top, so the legs agree), ``ranker_min`` for the second-stage
+ranker's score (:mod:`kb.search.rerank`). Measured on desk-dev (``bench/calibrate_desk.py``): without the
+agreement bar no coverage/cosine pair flags 90 % of the unanswerable queries while keeping confident-but-wrong
+answers under 5 %; with it both hold on the held-out folds. Thresholds per model
 are in ``kb/data/confidence.json`` with what they were calibrated on (``bench/calibrate_confidence.py``); an
 unknown model gets no cosine bar (only coverage counts) until it is calibrated.
 """
@@ -37,13 +40,14 @@ class Thresholds:
     ``vector_floor``, the cosine unrelated text reaches anyway (the vector leg's fusion floor, see
     :mod:`kb.search.fusion`; 0 for a model never calibrated), and ``unrelated_cosine``, the best cosine a
     question the KB cannot answer typically reaches: a vector-only match below it is padding, not a result
-    (default ``vector_floor``), and ``ranker_min``, the least second-stage score of a confident top result
-    (default: no bar)."""
+    (default ``vector_floor``); ``fused_min`` and ``ranker_min``, the least hybrid weighted-fusion score and
+    second-stage score of a confident top result (default: no bar)."""
 
     coverage_min: float
     cosine_min: float
     vector_floor: float = 0.0
     unrelated_cosine: float = 0.0
+    fused_min: float = -math.inf
     ranker_min: float = -math.inf
 
 
@@ -60,6 +64,7 @@ def thresholds_for(model: str) -> Thresholds:
         float(entry["cosine_min"]),
         floor,
         float(entry.get("unrelated_cosine", floor)),
+        float(entry.get("fused_min", -math.inf)),
         float(entry.get("ranker_min", -math.inf)),
     )
 
@@ -72,11 +77,13 @@ def coverage(query_terms: list[str], matched: set[str], idf: dict[str, float]) -
     return sum(idf.get(t, 0.0) for t in query_terms if t in matched) / total
 
 
-def is_confident(cov: float, cosine: float | None, thresholds: Thresholds, ranker: float | None = None) -> bool:
-    """The rule in the module docstring; a missing cosine counts as no vector evidence, a missing ranker score
-    (no second stage) as no bar."""
+def is_confident(
+    cov: float, cosine: float | None, thresholds: Thresholds, score: float | None = None, bar: float = -math.inf
+) -> bool:
+    """The rule in the module docstring; a missing cosine counts as no vector evidence, a missing ``score`` (the
+    top hit's hybrid score, whose bar is ``bar``) as no bar."""
     signal = cov >= thresholds.coverage_min or (cosine is not None and cosine >= thresholds.cosine_min)
-    return signal and (ranker is None or ranker >= thresholds.ranker_min)
+    return signal and (score is None or score >= bar)
 
 
 def top_confidence(
@@ -87,22 +94,31 @@ def top_confidence(
     per_leg: Mapping[int, Mapping[str, LegScore]],
     bm25: BM25Index,
     limits: Thresholds,
-    reranked: bool,
+    scored_by: str | None,
 ) -> ConfidenceSignals:
     """The :class:`~kb.search.results.ConfidenceSignals` of a search's top hit: its coverage of ``terms`` (its
-    title, headings and best chunk, from ``chunks``), its cosine (its vector place in ``per_leg``) and, when the
-    hits were ``reranked``, its score, which is then the second stage's."""
-    ranker_min = limits.ranker_min if reranked else None
+    title, headings and best chunk, from ``chunks``), its cosine (its vector place in ``per_leg``) and its score
+    when ``scored_by`` is ``"fused"`` (hybrid weighted fusion) or ``"ranker"`` (the second stage); None: the
+    score has no bar (a single leg, RRF)."""
+    bar = {"fused": limits.fused_min, "ranker": limits.ranker_min}.get(scored_by or "")
+    score_min = bar if bar is not None and math.isfinite(bar) else None
     if not hits:
-        return ConfidenceSignals(limits.coverage_min, limits.cosine_min, False, 0.0, None, ranker_min, None)
+        return ConfidenceSignals(limits.coverage_min, limits.cosine_min, False, 0.0, None, score_min, None)
     top = hits[0]
     chunk = next((c for c in chunks.values() if c.article_id == top.article_id), None)
     text = " ".join([top.title, *top.heading_path, chunk.text if chunk is not None else ""])
     cov = coverage(list(terms), set(analyzer.terms(text)), bm25.idf(terms)) if terms else 0.0
     vector = per_leg.get(top.article_id, {}).get("vector")
     cosine = vector.score if vector is not None else None
-    score = top.score if reranked else None
-    confident = is_confident(cov, cosine, limits, score)
-    return ConfidenceSignals(
-        limits.coverage_min, limits.cosine_min, confident, round(cov, 4), cosine, ranker_min, score
-    )
+    score = top.score if bar is not None else None
+    confident = is_confident(cov, cosine, limits, score, bar if bar is not None else -math.inf)
+    return ConfidenceSignals(limits.coverage_min, limits.cosine_min, confident, round(cov, 4), cosine, score_min, score)
+
+
+def scored_by(mode: str, fusion: str, bm25_weight: float | None, reranked: bool) -> str | None:
+    """Which score of a search in ``mode`` with ``fusion`` the top hit's bar reads (:func:`top_confidence`):
+    ``"ranker"`` when the second stage ``reranked``, ``"fused"`` for hybrid weighted fusion with the calibrated
+    weights (a request's own ``bm25_weight`` changes the score's meaning: no bar), else None."""
+    if reranked:
+        return "ranker"
+    return "fused" if mode == "hybrid" and fusion == "weighted" and bm25_weight is None else None

@@ -29,7 +29,7 @@ from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleFilter, ArticleStore, ArticleSummary
 from kb.search.article_cache import ArticleCache
 from kb.search.bm25 import BM25Hit
-from kb.search.confidence import Thresholds, coverage, thresholds_for, top_confidence
+from kb.search.confidence import Thresholds, coverage, scored_by, thresholds_for, top_confidence
 from kb.search.duplicates import collapse
 from kb.search.embedders.base import Embedder
 from kb.search.fusion import RRF_K, order, rrf, tied_ranks, weighted
@@ -193,9 +193,8 @@ class SearchEngine:
         )
         if staged is not None:
             annotate(hits, staged)
-        confidence = top_confidence(
-            self.analyzer, terms, hits, chunks, per_leg, gen.bm25, self.thresholds, staged is not None
-        )
+        scoring = scored_by(request.mode, request.fusion or self.fusion, request.bm25_weight, staged is not None)
+        confidence = top_confidence(self.analyzer, terms, hits, chunks, per_leg, gen.bm25, self.thresholds, scoring)
         explain = None
         if request.explain:
             explain = Explain(

@@ -82,9 +82,9 @@ class ConfidenceSignals:
     ``coverage`` is the IDF-weighted share of the query's terms the top result holds, in [0, 1] (4 decimals; 0 with
     no result or no terms); ``cosine`` its best chunk's cosine to the query, in [-1, 1] (None: no result, or the
     vector leg did not find it). ``coverage_min`` and ``cosine_min`` are the model's calibrated bars (``cosine_min``
-    is infinite, JSON ``null``, for a model never calibrated); ``confident`` is whether either bar is reached (and,
-    with a second-stage ranker, ``ranker_score``, the top result's ranker score, reaches ``ranker_min``; both None
-    without a ranker).
+    is infinite, JSON ``null``, for a model never calibrated); ``confident`` is whether either bar is reached and,
+    in the hybrid mode, ``score``, the top hit's score (weighted fusion score in [0, 1], or the second-stage
+    ranker's), reaches ``score_min`` (both None where the score has no bar: other modes, RRF, uncalibrated).
     """
 
     coverage_min: float
@@ -92,8 +92,8 @@ class ConfidenceSignals:
     confident: bool
     coverage: float
     cosine: float | None
-    ranker_min: float | None = None
-    ranker_score: float | None = None
+    score_min: float | None = None
+    score: float | None = None
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ def test_explain_is_typed_and_its_json_keeps_the_keys(kb: KnowledgeBase) -> None
         "confident",
         "coverage",
         "cosine",
-        "ranker_min",
-        "ranker_score",
+        "score_min",
+        "score",
     ]
     fusion = body["explain"]["fusion"]
     assert {k: fusion[k] for k in ("method", "weights", "floors")} == {
