@@ -2,8 +2,9 @@
 
 Reads the per-query rows of one mode (default ``hybrid``) of a report written by
 ``kb eval bench/data/desk-dev --articles ... --out REPORT.json`` (each row holds the top-1 grade and the
-top result's coverage, cosine and second-stage ranker score), searches the grid of ``coverage_min`` x
-``cosine_min`` x ``ranker_min`` (the last only when the rows hold ranker scores) on the tuning folds
+top result's coverage, cosine and hybrid score ``top_score``), searches the grid of ``coverage_min`` x
+``cosine_min`` x the score bar (``fused_min``, or ``ranker_min`` with ``--score-bar ranker`` for a report made
+with the second stage on; only when the rows hold scores) on the tuning folds
 (default 0-2) for the bars that keep confident-but-wrong answers at most ``--max-wrong`` of the answerable
 queries and flag at least ``--min-flagged`` of the unanswerable ones while keeping the most correct top-1
 answers confident, and reports the same counts on the held-out folds (default 3-4), which were not used.
@@ -32,8 +33,8 @@ def counts(rows: list[dict[str, Any]], cov_min: float, cos_min: float, rank_min:
 
     def confident(r: dict[str, Any]) -> bool:
         signal = (r["coverage"] or 0.0) >= cov_min or (r["cosine"] or -1.0) >= cos_min
-        ranker = r.get("ranker_score")
-        return bool(r["top10"]) and signal and (ranker is None or ranker >= rank_min)
+        score = r.get("top_score")
+        return bool(r["top10"]) and signal and (score is None or score >= rank_min)
 
     ans = [r for r in rows if r["answerable"]]
     una = [r for r in rows if not r["answerable"]]
@@ -62,16 +63,18 @@ def main() -> None:
     parser.add_argument("--check", default="3,4")
     parser.add_argument("--max-wrong", type=float, default=0.05)
     parser.add_argument("--min-flagged", type=float, default=0.90)
+    parser.add_argument("--score-bar", choices=("fused", "ranker"), default="fused")
     args = parser.parse_args()
     rows = json.loads(args.report.read_text(encoding="utf-8"))["per_query"][args.mode]
     tune_folds = {int(f) for f in args.tune.split(",")}
     check_folds = {int(f) for f in args.check.split(",")}
     tune = [r for r in rows if r["fold"] in tune_folds]
     check = [r for r in rows if r["fold"] in check_folds]
-    scored = sorted({round(r["ranker_score"], 2) for r in tune if r.get("ranker_score") is not None})
-    rank_grid = (
-        [-math.inf] + [float(v) for v in np.round(np.arange(scored[0], scored[-1], 0.05), 2)] if scored else [-math.inf]
-    )
+    scored = sorted({round(r["top_score"], 2) for r in tune if r.get("top_score") is not None})
+    step = 0.025 if args.score_bar == "fused" else 0.1
+    rank_grid = [-math.inf]
+    if scored:
+        rank_grid += [float(v) for v in np.round(np.arange(scored[0], scored[-1], step), 3)]
     best: tuple[tuple[float, ...], float, float, float] | None = None
     for cov_min in np.round(np.arange(0.30, 1.001, 0.025), 3):
         for cos_min in np.round(np.arange(0.70, 1.001, 0.005), 3):
@@ -92,7 +95,7 @@ def main() -> None:
         "source": str(args.report),
         "coverage_min": cov_min,
         "cosine_min": cos_min,
-        "ranker_min": rank_min if math.isfinite(rank_min) else None,
+        f"{args.score_bar}_min": rank_min if math.isfinite(rank_min) else None,
         "tuned_on_folds": sorted(tune_folds),
         "tune": counts(tune, cov_min, cos_min, rank_min),
         "held_out_folds": sorted(check_folds),
