@@ -263,7 +263,7 @@ def timing(data_dir: Path, limit: int, repeats: int) -> None:
 
     folder, _ = SETS["desk-dev"]
     queries = _read_jsonl(folder / "queries.jsonl")
-    with _knowledge_base(Settings(), data_dir) as kb:
+    with _knowledge_base(Settings(rerank=True), data_dir) as kb:
         stage = kb.engine.second_stage
         assert stage is not None, "no ranker for this model"
         took: dict[str, list[float]] = {"off": [], "on": []}
