@@ -26,7 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from kb.articles.content import parse_markdown
+from kb.articles.content import ArticleContent, parse_markdown
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.db import open_database
@@ -78,6 +78,7 @@ class Server:
     hostile_id: int
     licensing_id: int
     retired_id: int
+    proposal_id: int
 
 
 def _free_port() -> int:
@@ -114,7 +115,21 @@ def _replay_desk(service: KnowledgeBase) -> None:
             service.desk.close(ticket.id, closure, "tests")
 
 
-def _seed(settings: Settings) -> tuple[int, int, int]:
+def _proposal(service: KnowledgeBase, target: int) -> int:
+    """An update proposal for article ``target`` as distillation writes one (:mod:`kb.desk.distill`): a draft with
+    ``meta.proposal = "update"``, from tickets of the replayed export."""
+    current = service.store.get(target)
+    body = current.body + "\n\n## 来自工单的补充\n\n- 许可证服务器重启后，在 RD 授权管理器中重新激活服务器。\n"
+    meta = {"proposal": "update", "target_article": target, "distilled_from": {"source": "kb-zh", "group_size": 6}}
+    content = ArticleContent(
+        title=f"更新建议：{current.title}", body=body, kind="troubleshooting", status="draft", meta=meta
+    )
+    article = service.writer.create(content, "distill").article
+    assert article is not None
+    return article.id
+
+
+def _seed(settings: Settings) -> tuple[int, int, int, int]:
     service = KnowledgeBase(settings).open()
     try:
         add_test_user(service)
@@ -136,7 +151,7 @@ def _seed(settings: Settings) -> tuple[int, int, int]:
         _replay_desk(service)
         items, _ = service.store.list_articles(ArticleFilter(statuses=()), 0, 500)
         licensing = next(a.id for a in items if (a.source_path or "").endswith("rdp-error-no-licenses-available.md"))
-        return hostile.id, licensing, old.id
+        return hostile.id, licensing, old.id, _proposal(service, licensing)
     finally:
         service.close()
 
@@ -182,7 +197,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "PYTHONPATH": str(ROOT),
     }
     settings = Settings(data_dir=data, embedding_model="hash")
-    hostile_id, licensing_id, retired_id = _seed(settings)
+    hostile_id, licensing_id, retired_id, proposal_id = _seed(settings)
     log = (data / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=ROOT
@@ -202,7 +217,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         proc.terminate()
         raise RuntimeError("kb serve did not answer /health in 60 s")
     try:
-        yield Server(url, settings, hostile_id, licensing_id, retired_id)
+        yield Server(url, settings, hostile_id, licensing_id, retired_id, proposal_id)
     finally:
         proc.terminate()
         proc.wait(10)
