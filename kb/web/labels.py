@@ -9,6 +9,7 @@ test walks the stored vocabularies (``kb.articles.content.KINDS`` ...) and fails
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 #: Article kinds (:data:`kb.articles.content.KINDS`).
@@ -130,6 +131,11 @@ ERROR_MESSAGES = {
     "http_error": "请求无法完成。",
 }
 
+#: The sentence of a refused login (the API's 401 names no reason a browser user can act on otherwise).
+LOGIN_ERRORS = {"unauthorized": "用户名、口令或动态口令不正确。", "must_change_password": "请先修改口令。"}
+#: A CJK ideograph (CJK Unified Ideographs): a message holding one is written for the pages, in Chinese.
+CJK = re.compile("[\u4e00-\u9fff]")
+
 
 def label(value: object, table: str) -> str:
     """The Chinese word for ``value`` in the table named ``table`` (a key of :data:`TABLES`), else ``value`` as
@@ -152,3 +158,13 @@ def error_title(status: int) -> str:
 def error_sentence(code: str, status: int) -> str:
     """The Chinese sentence of error ``code`` (:data:`ERROR_MESSAGES`), else the title of ``status``."""
     return ERROR_MESSAGES.get(code, error_title(status) + "。")
+
+
+def error_text(code: str, status: int, detail: str, overrides: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(sentence, detail) a page shows for an error: ``detail`` itself when it is Chinese (the pages' own messages
+    are) and then no detail; else the sentence of ``code`` (``overrides`` first, then :data:`ERROR_MESSAGES`,
+    then the title of ``status``) and ``detail`` (the API's English sentence) for the folded 技术细节."""
+    if CJK.search(detail):
+        return detail, ""
+    sentence = (overrides or {}).get(code) or error_sentence(code, status)
+    return sentence, "" if detail == sentence else detail

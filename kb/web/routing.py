@@ -31,7 +31,7 @@ from kb.api.guard import request_id_of
 from kb.errors import KBError, PasswordChangeRequiredError, UnauthorizedError
 from kb.identity.scopes import Principal
 from kb.web import csrf
-from kb.web.labels import error_sentence, error_title
+from kb.web.labels import error_text, error_title
 from kb.web.templating import render
 
 logger = logging.getLogger(__name__)
@@ -74,11 +74,13 @@ def page_user(request: Request) -> Principal | None:
         return None
 
 
-def error_page(request: Request, status: int, code: str, detail: str) -> Response:
+def error_page(request: Request, status: int, code: str, detail: str, *, request_id: str = "") -> Response:
     """The HTML answer to an error: the error page (nav, signed-in user), or the error fragment for an htmx request.
-    It shows the Chinese title of ``status`` and sentence of ``code`` (:mod:`kb.web.labels`); ``detail`` (the
-    API's sentence, often English) is shown folded, as 技术细节."""
+    It shows the Chinese title of ``status`` and a sentence: ``detail`` itself when it is Chinese (the pages' own
+    messages are), else the sentence of ``code`` (:mod:`kb.web.labels`) with ``detail`` (the API's sentence, in
+    English) folded below as 技术细节. ``request_id`` (of a 500) is shown for the report to the administrator."""
     template = "_error.html" if is_htmx(request) else "error.html"
+    message, folded = error_text(code, status, detail)
     return render(
         request,
         template,
@@ -87,8 +89,9 @@ def error_page(request: Request, status: int, code: str, detail: str) -> Respons
         status=status,
         code=code,
         title=error_title(status),
-        message=error_sentence(code, status),
-        detail=detail if detail != error_sentence(code, status) else "",
+        message=message,
+        detail=folded,
+        request_id=request_id,
     )
 
 
@@ -168,7 +171,7 @@ class PageRoute(APIRoute):
             except Exception:
                 request_id = request_id_of(request)
                 logger.exception("page %s failed (request id %s)", request.url.path, request_id)
-                response = error_page(request, 500, "internal_error", f"请求编号 {request_id}")
+                response = error_page(request, 500, "internal_error", "", request_id=request_id)
             return _secure(response)
 
         return page
