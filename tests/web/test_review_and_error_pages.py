@@ -33,3 +33,12 @@ def test_article_facts_read_in_chinese(page, server: Server) -> None:  # type: i
     )
     assert facts["状态"] == "已发布" and facts["可见范围"] in ("公开", "内部", "受限"), facts
     assert facts["类型"] in ("文章", "故障排查", "操作指南", "常见问题", "参考", "已知错误", "事后复盘"), facts
+
+
+def test_a_refused_live_request_shows_its_error_in_place(page, server: Server) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/")
+    too_long = "远" * 1001  # over the longest query (1000 characters): the results fragment answers 422
+    page.evaluate("q => htmx.ajax('GET', '/ui/search/results?q=' + encodeURIComponent(q), '#results')", too_long)
+    error = page.locator("#results section.error")
+    error.wait_for()
+    assert error.get_attribute("data-status") == "422" and "输入有误" in error.inner_text()
