@@ -8,16 +8,26 @@ tables are on, and front matter is parsed away, never rendered.
 Nesting is bounded: markdown-it's ``maxNesting`` (block and inline) is :data:`MAX_NESTING`, and a body whose
 blocks nest deeper (300 ``>`` or list levels) is refused by :func:`check_renderable` before it is stored, so that
 every stored article renders.
+
+A page can rewrite the targets of links and images as it renders (:data:`UrlRewriter`): relative image paths to a
+media route, relative ``.md`` links to the page of the article from that file; a target it answers None for is
+dropped (a link keeps its text, an image becomes its alt text).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 from kb.errors import ArticleFormatError
+
+#: ``rewrite(kind, url)`` with kind ``"link"`` or ``"image"`` and the URL as markdown-it normalised it (percent-
+#: encoded; only links that passed link validation): the URL to use instead, or None to drop the link or image.
+UrlRewriter = Callable[[str, str], str | None]
 
 #: Deepest nesting of blocks (quotes, lists) and inline markup an article may have.
 MAX_NESTING = 40
@@ -50,7 +60,39 @@ def check_renderable(markdown: str) -> None:
             raise ArticleFormatError(f"the article body nests deeper than {MAX_NESTING} levels (line {line})")
 
 
-def render_html(markdown: str) -> str:
-    """Render Markdown (front matter allowed) to HTML that is safe to insert into a page."""
-    html: str = _renderer().render(markdown)
+def render_html(markdown: str, rewrite: UrlRewriter | None = None) -> str:
+    """Render Markdown (front matter allowed) to HTML that is safe to insert into a page, the targets of links and
+    images passed through ``rewrite`` when given (module docstring)."""
+    md = _renderer()
+    if rewrite is None:
+        html: str = md.render(markdown)
+        return html
+    tokens = md.parse(markdown)
+    for token in tokens:
+        if token.type == "inline" and token.children:
+            token.children = _rewritten(token.children, rewrite)
+    html = md.renderer.render(tokens, md.options, {})
     return html
+
+
+def _rewritten(children: list[Token], rewrite: UrlRewriter) -> list[Token]:
+    out: list[Token] = []
+    dropped: list[bool] = []  # per open link: was it dropped (so its close goes too)
+    for child in children:
+        if child.type == "link_open":
+            target = rewrite("link", str(child.attrGet("href") or ""))
+            dropped.append(target is None)
+            if target is None:
+                continue
+            child.attrSet("href", target)
+        elif child.type == "link_close":
+            if dropped and dropped.pop():
+                continue
+        elif child.type == "image":
+            target = rewrite("image", str(child.attrGet("src") or ""))
+            if target is None:
+                out.append(Token("text", "", 0, content=child.content))
+                continue
+            child.attrSet("src", target)
+        out.append(child)
+    return out

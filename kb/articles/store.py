@@ -114,6 +114,18 @@ class ArticleStore:
                 raise NotFoundError(f"Article {article_id} does not exist.")
             return article
 
+    def by_source_paths(self, collection: str, source_paths: Iterable[str]) -> dict[str, Article]:
+        """The articles imported from ``collection`` at any of ``source_paths`` (relative to its root), by path;
+        paths no article came from are absent. Visibility is the caller's to check."""
+        paths = list(set(source_paths))
+        if not paths:
+            return {}
+        with self.database.session() as session:
+            rows = session.scalars(
+                select(Article).where(Article.collection == collection, Article.source_path.in_(paths))
+            )
+            return {a.source_path: a for a in rows if a.source_path is not None}
+
     def summaries(self, article_ids: Iterable[int]) -> dict[int, ArticleSummary]:
         """Light rows (no body) of the given articles, for ranking and filtering; missing ids are absent."""
         ids = list(set(article_ids))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb.articles import reviews
+from kb.articles import proposals, reviews
 from kb.articles.content import ArticleContent
 from kb.articles.store import ArticleStore, content_of
 from kb.errors import InvalidInputError, KBError
@@ -105,6 +105,33 @@ class ArticleWriter:
             NotFoundError: no such article.
         """
         return self._sync(None, self.store.delete(article_id, actor))
+
+    def accept_proposal(self, proposal_id: int, actor: str) -> WriteOutcome:
+        """Accept an update proposal (:mod:`kb.articles.proposals`): its body becomes the target article's next
+        version, then the proposal is retired with the target as successor. Answers the target's outcome.
+
+        Raises:
+            NotFoundError: no such proposal or target article.
+            InvalidInputError: the article is no update proposal.
+            ConflictError: the proposal is decided already, or the target is retired (nothing is changed).
+        """
+        proposal = self.store.get(proposal_id)
+        target = self.store.get(proposals.check_open(proposal))
+        outcome = self.update(target.id, proposals.applied_content(proposal, target), actor)
+        self.set_status(proposal_id, "retired", actor, superseded_by=target.id)
+        return outcome
+
+    def reject_proposal(self, proposal_id: int, actor: str) -> WriteOutcome:
+        """Reject an update proposal: it is retired (``meta.proposal_rejected_by``), the target is untouched.
+
+        Raises:
+            NotFoundError: no such proposal.
+            InvalidInputError: the article is no update proposal.
+            ConflictError: the proposal is decided already.
+        """
+        proposal = self.store.get(proposal_id)
+        proposals.check_open(proposal)
+        return self.update(proposal_id, proposals.rejected_content(proposal, actor), actor)
 
     def create_known_error(self, review_id: int, actor: str) -> WriteOutcome:
         """Create a draft known-error article from a post-incident review (see

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from kb.desk.analysis import AnalysisReport
 from kb.errors import InvalidInputError
 from kb.service import KnowledgeBase
+from kb.web.labels import label
 
 #: Default window of the dashboard, in days back from today.
 DEFAULT_DAYS = 30
@@ -50,7 +51,9 @@ def charts_of(report: AnalysisReport) -> dict[str, dict[str, Any]]:
     services = report.sla.services
     names = [s.service for s in services]
     return {
-        "channels": _bars("各渠道工单数", list(report.by_channel), {"工单": list(report.by_channel.values())}),
+        "channels": _bars(
+            "各渠道工单数", [label(c, "channel") for c in report.by_channel], {"工单": list(report.by_channel.values())}
+        ),
         "response": _bars(
             "响应时间（分钟，中位数）与目标",
             names,
@@ -81,9 +84,9 @@ def analysis_view(kb: KnowledgeBase, start: dt.date | None, end: dt.date | None,
     end = end or today
     start = start or end - dt.timedelta(days=DEFAULT_DAYS)
     if end < start:
-        raise InvalidInputError("结束日期早于开始日期 (end is before start).")
+        raise InvalidInputError("结束日期早于开始日期。")
     if (end - start).days > MAX_DAYS:
-        raise InvalidInputError(f"The window is limited to {MAX_DAYS} days.")
+        raise InvalidInputError(f"时间窗口最长 {MAX_DAYS} 天。")
     lo = dt.datetime.combine(start, dt.time(), dt.UTC)
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
     report = kb.analysis.analyze(lo, hi)

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb.api import create_app as create_api
 from kb.config import Settings
 from kb.service import KnowledgeBase
 from kb.web.routes import admin, analysis, articles, auth, debug, editor, search, security, tickets
+from kb.web.routing import http_error
 from kb.web.templating import STATIC, STATIC_URL
 
 
 def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAPI:
     """The API (:func:`kb.api.create_app`, same arguments) with the pages: ``/`` and ``/ui/...``, static files
-    under ``/ui/static``."""
+    under ``/ui/static``. A framework error (unknown path, wrong method) under ``/ui/`` answers the HTML error page
+    (:func:`kb.web.routing.http_error`); elsewhere the API's JSON."""
     app = create_api(settings, kb=kb)
     for router in (
         *auth.ROUTERS,
@@ -33,4 +36,5 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     ):
         app.include_router(router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(StarletteHTTPException, http_error(app.exception_handlers[StarletteHTTPException]))
     return app

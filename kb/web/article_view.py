@@ -14,6 +14,8 @@ from kb.errors import NotFoundError
 from kb.identity.scopes import Principal, visible_article
 from kb.models import Article, ArticleVersion
 from kb.service import KnowledgeBase
+from kb.web.article_links import url_rewriter
+from kb.web.labels import label
 
 
 @dataclass(frozen=True)
@@ -43,22 +45,23 @@ class ArticleView:
 
 def _facts(article: Article) -> list[tuple[str, str]]:
     pairs = [
-        ("类型", article.kind),
+        ("类型", label(article.kind, "kind")),
         ("服务", article.service or "—"),
-        ("状态", article.status),
-        ("可见范围", article.visibility),
+        ("状态", label(article.status, "article_status")),
+        ("可见范围", label(article.visibility, "visibility")),
         ("标签", "、".join(article.tags or []) or "—"),
         ("错误代码", "、".join(article.error_codes or []) or "—"),
         ("版本", str(article.version)),
         ("最后更新", f"{article.updated_at:%Y-%m-%d %H:%M} · {article.updated_by}"),
         ("审核人", article.reviewer or "—"),
         ("下次审核", article.review_by.isoformat() if article.review_by else "—"),
-        ("来源", article.source_path or article.source),
+        ("来源", article.source_path or label(article.source, "source")),
     ]
     return pairs
 
 
-def _diff_lines(text: str) -> list[DiffLine]:
+def diff_lines(text: str) -> list[DiffLine]:
+    """The lines of unified diff ``text``, each with its CSS class (:class:`DiffLine`)."""
     out = []
     for line in text.splitlines():
         if line.startswith(("+++", "---")):
@@ -76,8 +79,9 @@ def _diff_lines(text: str) -> list[DiffLine]:
 
 
 def article_view(kb: KnowledgeBase, article: Article, viewer: Principal, diff_of: int | None = None) -> ArticleView:
-    """The view of ``article`` for ``viewer`` (a successor they may not see is not named); with ``diff_of`` (a
-    version number > 1) the diff from the version before it.
+    """The view of ``article`` for ``viewer`` (a successor they may not see is not named; links and images as
+    :mod:`kb.web.article_links` rewrites them); with ``diff_of`` (a version number > 1) the diff from the version
+    before it.
 
     Raises:
         NotFoundError: ``diff_of`` names no version of the article, or the first one (nothing to compare).
@@ -88,7 +92,7 @@ def article_view(kb: KnowledgeBase, article: Article, viewer: Principal, diff_of
         by_number = {v.version: v for v in versions}
         if diff_of not in by_number or diff_of - 1 not in by_number:
             raise NotFoundError(f"Article {article.id} has no versions {diff_of - 1} and {diff_of} to compare.")
-        diff = _diff_lines(diff_versions(by_number[diff_of - 1], by_number[diff_of]))
+        diff = diff_lines(diff_versions(by_number[diff_of - 1], by_number[diff_of]))
     successor = None
     if article.superseded_by is not None:
         try:
@@ -97,7 +101,7 @@ def article_view(kb: KnowledgeBase, article: Article, viewer: Principal, diff_of
             successor = None
     return ArticleView(
         article=article,
-        html=Markup(render_html(article.body)),  # safe: markdown-it with raw HTML off
+        html=Markup(render_html(article.body, url_rewriter(kb, article, viewer))),  # safe: markdown-it, raw HTML off
         facts=_facts(article),
         versions=versions,
         stats=kb.feedback.stats([article.id])[article.id],

@@ -1,6 +1,6 @@
-"""The editor pages' views: the review queue (articles due for review, drafts, articles in review) and the
-Markdown editor's live preview, which for a post-incident review (复盘) lists the template sections still missing
-(:func:`kb.articles.reviews.parse_review`, the same parser that stores reviews)."""
+"""The editor pages' views: the review queue (articles due for review, update proposals with their diffs, drafts,
+articles in review) and the Markdown editor's live preview, which for a post-incident review (复盘) lists the
+template sections still missing (:func:`kb.articles.reviews.parse_review`, the same parser that stores reviews)."""
 
 from __future__ import annotations
 
@@ -10,37 +10,73 @@ from markupsafe import Markup
 
 from kb.articles.content import parse_markdown, to_markdown
 from kb.articles.feedback import ReviewItem
+from kb.articles.proposals import proposal_diff, proposal_target
 from kb.articles.rendering import check_renderable, render_html
 from kb.articles.reviews import KIND as REVIEW_KIND
 from kb.articles.reviews import SECTIONS, TEMPLATE, parse_review
 from kb.articles.store import ArticleFilter, content_of
-from kb.errors import KBError
+from kb.errors import KBError, NotFoundError
+from kb.identity.scopes import Principal, visible_article
 from kb.ingest.writer import WriteOutcome
 from kb.models import Article
 from kb.service import KnowledgeBase
+from kb.web.article_view import DiffLine, diff_lines
 
-#: Reasons of the review queue as the page shows them.
-REASON_LABELS = {"expired": "已过审核期", "poor_feedback": "反馈差"}
 #: Most drafts / articles in review listed.
 MAX_LISTED = 200
 
 
 @dataclass(frozen=True)
+class ProposalView:
+    """An update proposal (:mod:`kb.articles.proposals`) with the article it would update (None when that is gone
+    or the editor may not see it) and the diff accepting it would make (empty without a target; ``problem`` says
+    why it cannot be accepted, '' when it can)."""
+
+    proposal: Article
+    target: Article | None
+    diff: list[DiffLine]
+    problem: str = ""
+
+
+@dataclass(frozen=True)
 class ReviewQueueView:
-    """Published articles due for review with their reasons, drafts (``distilled``: drafted from tickets), and
-    articles waiting in review."""
+    """Published articles due for review with their reasons, update proposals from distillation with their diffs,
+    other drafts (``distilled``: drafted from tickets), and articles waiting in review."""
 
     due: list[ReviewItem]
+    proposals: list[ProposalView]
     drafts: list[Article]
     in_review: list[Article]
 
 
-def review_queue_view(kb: KnowledgeBase) -> ReviewQueueView:
-    """The review queue (``kb.feedback.review_queue``, as ``GET /articles/review-queue``) plus drafts and articles
-    in review (``kb.store.list_articles``)."""
+def proposal_view(kb: KnowledgeBase, proposal: Article, viewer: Principal) -> ProposalView:
+    """``proposal`` (a row of a list, its body not loaded) beside its target article for ``viewer`` (an editor)."""
+    proposal = kb.store.get(proposal.id)
+    target_id = proposal_target(proposal)
+    try:
+        target = visible_article(viewer, kb.store.get(target_id)) if target_id is not None else None
+    except NotFoundError:
+        target = None
+    if target is None:
+        return ProposalView(proposal, None, [], "要更新的文章已不存在，只能拒绝。")
+    if target.status == "retired":
+        return ProposalView(proposal, target, [], "要更新的文章已停用：请更新它的后继文章，或拒绝此建议。")
+    return ProposalView(proposal, target, diff_lines(proposal_diff(proposal, target)))
+
+
+def review_queue_view(kb: KnowledgeBase, viewer: Principal) -> ReviewQueueView:
+    """The review queue (``kb.feedback.review_queue``, as ``GET /articles/review-queue``), update proposals
+    (drafts or articles in review with ``meta.proposal == "update"``) with their diffs, the other drafts and
+    articles in review (``kb.store.list_articles``)."""
     drafts, _ = kb.store.list_articles(ArticleFilter(statuses=("draft",)), 0, MAX_LISTED)
     waiting, _ = kb.store.list_articles(ArticleFilter(statuses=("in_review",)), 0, MAX_LISTED)
-    return ReviewQueueView(kb.feedback.review_queue(), drafts, waiting)
+    proposals = [proposal_view(kb, a, viewer) for a in (*drafts, *waiting) if proposal_target(a) is not None]
+    return ReviewQueueView(
+        kb.feedback.review_queue(),
+        proposals,
+        [a for a in drafts if proposal_target(a) is None],
+        [a for a in waiting if proposal_target(a) is None],
+    )
 
 
 @dataclass(frozen=True)

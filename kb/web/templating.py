@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse
 
 from kb.identity.permissions import Permission as P
 from kb.identity.permissions import allowed
-from kb.web import csrf
+from kb.web import csrf, labels
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -37,6 +37,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["static"] = lambda name: f"{STATIC_URL}/{name}"
+    env.filters["label"] = labels.label
     return env
 
 

@@ -10,16 +10,6 @@ from kb.identity.scopes import Principal, visible_ticket
 from kb.models import Ticket, TicketEvent, as_utc, utcnow
 from kb.service import KnowledgeBase
 
-#: Ticket statuses as the pages show them.
-STATUS_LABELS = {
-    "new": "新建",
-    "assigned": "已分派",
-    "in_progress": "处理中",
-    "pending": "挂起",
-    "resolved": "已解决",
-    "closed": "已关闭",
-}
-
 
 @dataclass(frozen=True)
 class SlaClock:

@@ -13,19 +13,10 @@ from kb.articles.store import ArticleFilter
 from kb.identity.scopes import Principal
 from kb.search.results import SearchRequest, SearchResult
 from kb.service import KnowledgeBase
+from kb.web.labels import ARTICLE_KINDS
 
 #: Articles shown per search on the page.
 PAGE_RESULTS = 10
-#: Kind names as the pages show them.
-KIND_LABELS = {
-    "article": "文章",
-    "troubleshooting": "故障排查",
-    "how_to": "操作指南",
-    "faq": "常见问题",
-    "reference": "参考",
-    "known_error": "已知错误",
-    "post_incident_review": "事后复盘",
-}
 
 
 @dataclass(frozen=True)
@@ -116,4 +107,4 @@ def search_view(kb: KnowledgeBase, form: SearchForm, viewer: Principal) -> Searc
 
 def kind_options() -> list[tuple[str, str]]:
     """(kind, label) of every article kind, for the filter."""
-    return [(kind, KIND_LABELS.get(kind, kind)) for kind in KINDS]
+    return [(kind, ARTICLE_KINDS.get(kind, kind)) for kind in KINDS]

@@ -26,7 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from kb.articles.content import parse_markdown
+from kb.articles.content import ArticleContent, parse_markdown
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.db import open_database
@@ -65,6 +65,9 @@ DESK_ROWS = 10
 CHANNELS = {"热线": "phone", "电话": "phone", "QQ": "im", "微信": "im", "邮件": "email", "网页": "web"}
 #: Window of the replayed tickets (their report times), for the dashboard.
 REPLAY_WINDOW = ("2026-10-01", "2026-11-30")
+#: Longest wait for ``kb serve`` to answer ``/health``, in seconds (a start takes ~5 s alone, minutes on a
+#: machine loaded by other jobs).
+START_SECONDS = 240
 #: A retired article replaced by the hostile one (its page shows a successor banner).
 RETIRED = "# 旧版打印机排障\n\n请改看新文章。\n"
 
@@ -78,6 +81,7 @@ class Server:
     hostile_id: int
     licensing_id: int
     retired_id: int
+    proposal_id: int
 
 
 def _free_port() -> int:
@@ -114,7 +118,21 @@ def _replay_desk(service: KnowledgeBase) -> None:
             service.desk.close(ticket.id, closure, "tests")
 
 
-def _seed(settings: Settings) -> tuple[int, int, int]:
+def _proposal(service: KnowledgeBase, target: int) -> int:
+    """An update proposal for article ``target`` as distillation writes one (:mod:`kb.desk.distill`): a draft with
+    ``meta.proposal = "update"``, from tickets of the replayed export."""
+    current = service.store.get(target)
+    body = current.body + "\n\n## 来自工单的补充\n\n- 许可证服务器重启后，在 RD 授权管理器中重新激活服务器。\n"
+    meta = {"proposal": "update", "target_article": target, "distilled_from": {"source": "kb-zh", "group_size": 6}}
+    content = ArticleContent(
+        title=f"更新建议：{current.title}", body=body, kind="troubleshooting", status="draft", meta=meta
+    )
+    article = service.writer.create(content, "distill").article
+    assert article is not None
+    return article.id
+
+
+def _seed(settings: Settings) -> tuple[int, int, int, int]:
     service = KnowledgeBase(settings).open()
     try:
         add_test_user(service)
@@ -136,7 +154,7 @@ def _seed(settings: Settings) -> tuple[int, int, int]:
         _replay_desk(service)
         items, _ = service.store.list_articles(ArticleFilter(statuses=()), 0, 500)
         licensing = next(a.id for a in items if (a.source_path or "").endswith("rdp-error-no-licenses-available.md"))
-        return hostile.id, licensing, old.id
+        return hostile.id, licensing, old.id, _proposal(service, licensing)
     finally:
         service.close()
 
@@ -182,13 +200,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "PYTHONPATH": str(ROOT),
     }
     settings = Settings(data_dir=data, embedding_model="hash")
-    hostile_id, licensing_id, retired_id = _seed(settings)
+    hostile_id, licensing_id, retired_id, proposal_id = _seed(settings)
     log = (data / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=ROOT
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
@@ -200,9 +218,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         time.sleep(0.2)
     else:
         proc.terminate()
-        raise RuntimeError("kb serve did not answer /health in 60 s")
+        raise RuntimeError(f"kb serve did not answer /health in {START_SECONDS} s")
     try:
-        yield Server(url, settings, hostile_id, licensing_id, retired_id)
+        yield Server(url, settings, hostile_id, licensing_id, retired_id, proposal_id)
     finally:
         proc.terminate()
         proc.wait(10)

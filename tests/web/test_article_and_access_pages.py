@@ -99,7 +99,7 @@ def test_review_editor_flags_missing_sections_as_you_type(page, server: Server) 
     shot(page, "editor-review")
     page.get_by_role("button", name="保存").click()
     page.wait_for_url(re.compile(r"/ui/articles/\d+$"))
-    assert "draft" in page.locator("dl.facts").inner_text()  # a review missing sections stays a draft
+    assert "草稿" in page.locator("dl.facts").inner_text()  # a review missing sections stays a draft
 
 
 def test_an_editor_retires_an_article_with_a_successor(page, server: Server) -> None:  # type: ignore[no-untyped-def]

@@ -49,7 +49,7 @@ def test_secadmin_unlocks_sets_roles_policy_and_networks(browser, server: Server
         row = f"#roles tr[data-user='{LOCKME}']"
         sec.locator(f"{row} input[value=agent]").check()
         assert _submit(sec, f"{row} form", "/roles") == 303
-        assert sec.locator(f"{row} td.current").inner_text() == "requester、agent"
+        assert sec.locator(f"{row} td.current").inner_text() == "报障用户、一线座席"
         sec.locator(f"{row} input[value=sysadmin]").check()
         sec.locator(f"{row} input[value=auditadmin]").check()
         assert _submit(sec, f"{row} form", "/roles") == 409
@@ -57,7 +57,7 @@ def test_secadmin_unlocks_sets_roles_policy_and_networks(browser, server: Server
         assert "三员分立" in sec.locator(".error").inner_text()
         shot(sec, "admin-security-conflict")
         sec.goto(PAGE)
-        assert sec.locator(f"{row} td.current").inner_text() == "requester、agent"  # nothing changed
+        assert sec.locator(f"{row} td.current").inner_text() == "报障用户、一线座席"  # nothing changed
 
         sec.fill("#policy input[name=min_length]", "12")
         assert _submit(sec, "#policy", "/policy") == 303

@@ -25,9 +25,11 @@ def test_ticket_suggestions_follow_the_note_being_typed(page, server: Server) ->
     page.get_by_role("button", name="添加记录").click()
     page.wait_for_load_state()
     assert "远程桌面 没有可用的许可证" in page.locator("#work-notes").inner_text()
-    assert page.locator("#events li", has_text="note").count() == 1
+    events = page.locator("#events li strong").all_inner_texts()
+    assert events.count("工作记录") == 1 and events[0] == "创建", events  # event names in Chinese
+    assert not any(re.fullmatch("[a-z_]+", name) for name in events), events  # no stored kind shown raw
     assert page.locator("#proposed-group").count() == 1
-    shot(page, "ticket")
+    shot(page, "ticket", full_page=True)
 
 
 def test_queue_lists_open_tickets_with_sla_clocks_and_filters(page, server: Server) -> None:  # type: ignore[no-untyped-def]

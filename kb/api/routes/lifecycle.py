@@ -67,6 +67,19 @@ def change_status(
     return answer(kb, outcome, response)
 
 
+@router.post("/{article_id}/proposal/accept", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
+def accept_proposal(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
+    """Accept update proposal ``article_id`` (:mod:`kb.articles.proposals`): its body becomes the target article's
+    next version (answered), the proposal is retired. 422 when it is no proposal, 409 when already decided."""
+    return answer(kb, kb.writer.accept_proposal(article_id, user.username), response)
+
+
+@router.post("/{article_id}/proposal/reject", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
+def reject_proposal(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
+    """Reject update proposal ``article_id``: it is retired, its target untouched. 422 / 409 as for accept."""
+    return answer(kb, kb.writer.reject_proposal(article_id, user.username), response)
+
+
 @router.get("/{article_id}/versions", response_model=list[VersionOut], dependencies=[requires(P.ARTICLE_READ)])
 def list_versions(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[VersionOut]:
     """Every saved version, oldest first."""

@@ -1,12 +1,13 @@
-"""The article page (``/ui/articles/{id}``), its preview fragment for the search page, and the feedback form."""
+"""The article page (``/ui/articles/{id}``), its preview fragment for the search page, its images
+(``/ui/articles/{id}/media/{path}``) and the feedback form."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
-from starlette.responses import RedirectResponse, Response
+from fastapi import APIRouter, Form, Path, Query, Request
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from kb.api.deps import KB, CurrentUser, requires
 from kb.api.params import ArticleId
@@ -15,6 +16,7 @@ from kb.config import MAX_QUERY_CHARS
 from kb.identity.permissions import Permission as P
 from kb.identity.permissions import allowed
 from kb.identity.scopes import readable_article, visible_article
+from kb.web.article_media import media_file
 from kb.web.article_view import article_view
 from kb.web.routing import PageRoute
 from kb.web.templating import render
@@ -46,6 +48,25 @@ def article_panel(kb: KB, user: CurrentUser, request: Request, article_id: Artic
     article = readable_article(user, kb.store.get(article_id))
     kb.feedback.record_usage(article_id, "view", user.username)
     return render(request, "_article_panel.html", user=user, view=article_view(kb, article, user))
+
+
+#: Headers of every image answer: no sniffing, and an SVG opened on its own runs no script and loads nothing.
+MEDIA_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, max-age=300",
+}
+
+
+@router.get("/ui/articles/{article_id}/media/{path:path}", dependencies=[requires(P.ARTICLE_READ)])
+def article_media(
+    kb: KB, user: CurrentUser, article_id: ArticleId, path: Annotated[str, Path(max_length=1000)]
+) -> Response:
+    """An image next to the article's Markdown file (:mod:`kb.web.article_media`: inside the article's own folder
+    only, images only), to whoever may read the article (404 page otherwise, as for a missing article)."""
+    article = readable_article(user, kb.store.get(article_id))
+    file, media_type = media_file(kb.settings.articles_dir, article, path)
+    return FileResponse(file, media_type=media_type, headers=MEDIA_HEADERS)
 
 
 @router.post("/ui/articles/{article_id}/feedback", dependencies=[requires(P.ARTICLE_FEEDBACK)])

@@ -21,6 +21,7 @@ from kb.api.deps import (
 from kb.errors import KBError
 from kb.identity.permissions import Permission as P
 from kb.web import csrf
+from kb.web.labels import LOGIN_ERRORS, error_text
 from kb.web.routing import LoginFormRoute, PageRoute, safe_next
 from kb.web.templating import render
 
@@ -28,9 +29,13 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 login_router = APIRouter(route_class=LoginFormRoute, include_in_schema=False)
 
 
-def _login_page(request: Request, next_: str, error: str = "", status: int = 200) -> Response:
+def _login_page(request: Request, next_: str, refused: KBError | None = None) -> Response:
     token = request.cookies.get(csrf.LOGIN_COOKIE) or csrf.new_login_token()
-    response = render(request, "login.html", status, next=safe_next(next_), error=error, login_token=token)
+    error, detail = error_text(refused.code, refused.status, refused.message, LOGIN_ERRORS) if refused else ("", "")
+    status = refused.status if refused else 200
+    response = render(
+        request, "login.html", status, next=safe_next(next_), error=error, error_detail=detail, login_token=token
+    )
     response.set_cookie(csrf.LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/ui/login")
     return response
 
@@ -55,7 +60,7 @@ def login(
     try:
         result = open_session(kb, request, username, password, totp.strip() or None)
     except KBError as exc:
-        return _login_page(request, next, exc.message, exc.status)
+        return _login_page(request, next, exc)
     target = "/ui/password" if result.must_change_password else safe_next(next)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, kb, result.token)
@@ -77,7 +82,7 @@ def logout(kb: KB, request: Request, audit: Audit) -> Response:
 @router.get("/ui/password", dependencies=[requires(P.SESSION)])
 def password_page(request: Request, account: SessionUser) -> Response:
     """The form to change one's password (the one-time password of a new account must be changed first)."""
-    return render(request, "password.html", account=account, error="")
+    return render(request, "password.html", account=account, error="", error_detail="")
 
 
 @router.post("/ui/password", dependencies=[requires(P.SESSION)])
@@ -93,7 +98,8 @@ def change_password(
     try:
         kb.accounts.change_password(account.username, old, new, audit)
     except KBError as exc:
-        return render(request, "password.html", exc.status, account=account, error=exc.message)
+        error, detail = error_text(exc.code, exc.status, exc.message)
+        return render(request, "password.html", exc.status, account=account, error=error, error_detail=detail)
     return RedirectResponse("/", status_code=303)
 
 

@@ -1,11 +1,13 @@
-"""Editor pages: the review queue (``/ui/review``), the Markdown editor with live preview (``/ui/editor``; for a
-post-incident review the missing template sections show as one types), and publish / retire with a successor."""
+"""Editor pages: the review queue (``/ui/review``) with accept / reject of update proposals, the Markdown editor
+with live preview (``/ui/editor``; for a post-incident review the missing template sections show as one types),
+and publish / retire with a successor."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
 from starlette.responses import RedirectResponse, Response
 
 from kb.api.deps import KB, CurrentUser, requires
@@ -14,7 +16,7 @@ from kb.articles.content import KINDS, MAX_BODY_CHARS
 from kb.articles.reviews import KIND as REVIEW_KIND
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import visible_article
-from kb.web.editor_view import REASON_LABELS, editor_text, preview, review_queue_view, save
+from kb.web.editor_view import editor_text, preview, review_queue_view, save
 from kb.web.routing import PageRoute
 from kb.web.templating import render
 
@@ -27,8 +29,9 @@ FormKind = Annotated[str, Form(pattern="^(" + "|".join(KINDS) + ")$")]
 
 @router.get("/ui/review", dependencies=[requires(P.ARTICLE_WRITE)])
 def review_queue(kb: KB, user: CurrentUser, request: Request) -> Response:
-    """Articles due for review (expired, poor feedback), drafts (also those distilled from tickets), in review."""
-    return render(request, "review.html", user=user, view=review_queue_view(kb), reasons=REASON_LABELS)
+    """Articles due for review (expired, poor feedback), update proposals with their diffs, drafts (also those
+    distilled from tickets), in review."""
+    return render(request, "review.html", user=user, view=review_queue_view(kb, user))
 
 
 @router.get("/ui/editor", dependencies=[requires(P.ARTICLE_WRITE)])
@@ -92,3 +95,19 @@ def change_status(
     publish, send to review, retire with a successor (409 page when the lifecycle does not allow it)."""
     kb.writer.set_status(article_id, status, user.username, superseded_by=successor if status == "retired" else None)
     return RedirectResponse(f"/ui/articles/{article_id}", status_code=303)
+
+
+@router.post("/ui/proposals/{article_id}/{decision}", dependencies=[requires(P.ARTICLE_WRITE)])
+def decide_proposal(
+    kb: KB, user: CurrentUser, article_id: ArticleId, decision: Annotated[str, PathParam(pattern="^(accept|reject)$")]
+) -> Response:
+    """Accept (the target article gets the proposal's body as a new version; opens the target) or reject (back to
+    the queue) an update proposal: ``kb.writer.accept_proposal`` / ``reject_proposal``, as
+    ``POST /articles/{id}/proposal/accept|reject``. 422 page for an article that is no proposal, 409 when decided."""
+    visible_article(user, kb.store.get(article_id))
+    if decision == "accept":
+        outcome = kb.writer.accept_proposal(article_id, user.username)
+        target = outcome.article.id if outcome.article is not None else article_id
+        return RedirectResponse(f"/ui/articles/{target}?accepted={article_id}", status_code=303)
+    kb.writer.reject_proposal(article_id, user.username)
+    return RedirectResponse("/ui/review#proposals", status_code=303)

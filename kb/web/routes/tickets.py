@@ -17,9 +17,10 @@ from kb.desk.workflow import TIERS, Closure, NewTicket
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import visible_ticket
 from kb.ingest.mapping import TICKET_CHANNELS
+from kb.web.labels import TICKET_STATUSES
 from kb.web.routing import PageRoute
 from kb.web.templating import render
-from kb.web.ticket_view import STATUS_LABELS, sla_clock, suggestions_for, ticket_page_view
+from kb.web.ticket_view import sla_clock, suggestions_for, ticket_page_view
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Short = Annotated[str, Query(max_length=200)]
@@ -58,7 +59,7 @@ def queue(
         rows=rows,
         next_url=next_url,
         filters=filters,
-        statuses=STATUS_LABELS,
+        statuses=TICKET_STATUSES,
         tiers=TIERS,
         channels=TICKET_CHANNELS,
         services=[s.name for s in kb.catalog.services.values()],
@@ -98,7 +99,7 @@ def create_ticket(
 def ticket_page(kb: KB, user: CurrentUser, request: Request, ticket_id: TicketId) -> Response:
     """The ticket: facts, SLA clock, suggestions, similar closed tickets, proposed group, forms, event history."""
     view = ticket_page_view(kb, ticket_id, user)
-    return render(request, "ticket.html", user=user, view=view, statuses=STATUS_LABELS)
+    return render(request, "ticket.html", user=user, view=view, statuses=TICKET_STATUSES)
 
 
 @router.get("/ui/tickets/{ticket_id}/suggestions", dependencies=[requires(P.SUGGEST)])
