@@ -57,7 +57,7 @@ def totp_now(kb: KnowledgeBase, username: str) -> str | None:
         if user is None or not user.totp_secret:
             return None
         user.totp_last_step = None
-        return pyotp.TOTP(user.totp_secret).now()
+        return pyotp.TOTP(kb.accounts.totp_seed(user)).now()
 
 
 def login(client: TestClient, username: str = TEST_USER, password: str = TEST_PASSWORD) -> str:
