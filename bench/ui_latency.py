@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from kb.config import Settings  # noqa: E402
 from kb.db import open_database  # noqa: E402
+from kb.identity.data_key import DataKey  # noqa: E402
 from kb.models import User  # noqa: E402
 from kb.service import KnowledgeBase  # noqa: E402
 
@@ -121,7 +122,7 @@ def main() -> int:
                 secret = session.scalar(select(User.totp_secret).where(User.username == USER))
             database.engine.dispose()
             if secret:
-                page.fill("input[name=totp]", pyotp.TOTP(secret).now())
+                page.fill("input[name=totp]", pyotp.TOTP(DataKey.from_settings(settings).open(secret)).now())
             page.click("button[type=submit]")
             page.wait_for_url(re.compile(re.escape(url) + "/$"))
             page.evaluate(WATCH)

@@ -5,6 +5,7 @@ Every field reads the environment variable ``KB_<FIELD>`` (for example ``KB_DATA
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Bundled data files (user dictionary, synonyms, confidence calibration, service catalog, ticket mappings).
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
+#: The development default of ``KB_DATA_KEY`` (a Fernet key anyone can read here: production refuses it).
+DEVELOPMENT_DATA_KEY = "a2ItZGV2ZWxvcG1lbnQtZGF0YS1rZXktMDAwMDAwMDA="
 
 #: Longest accepted query, in characters (after stripping surrounding white space).
 MAX_QUERY_CHARS = 1000
@@ -93,6 +97,11 @@ class Settings(BaseSettings):
         min_length=16,
         description="HMAC-SHA256 key of the audit chain; keep it outside the database (a vault, the environment).",
     )
+    data_key: str = Field(
+        default=DEVELOPMENT_DATA_KEY,
+        description="Fernet keys sealing TOTP seeds at rest, comma-separated: the first seals, all open (rotation; "
+        "kb.identity.data_key); keep it outside the database.",
+    )
     im_webhook_secret: str = Field(
         default="", description="OneBot v11 secret: /intake/im needs X-Signature sha1=HMAC-SHA1(body); empty: refused."
     )
@@ -169,6 +178,21 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("data_key")
+    @classmethod
+    def _fernet_keys(cls, value: str) -> str:
+        keys = [k.strip() for k in value.split(",") if k.strip()]
+        if not keys:
+            raise ValueError("give at least one Fernet key")
+        for key in keys:
+            try:
+                raw = base64.urlsafe_b64decode(key.encode("ascii"))
+            except (ValueError, UnicodeError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError("each key is 32 bytes in URL-safe base64 (cryptography.fernet.Fernet.generate_key())")
+        return value
 
     @field_validator("admin_cidrs")
     @classmethod

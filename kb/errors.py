@@ -12,13 +12,17 @@
     ├── InvalidInputError        422  invalid_input
     │   ├── QueryTooLongError    422  query_too_long
     │   ├── ArticleFormatError   422  invalid_article
-    │   └── WeakPasswordError    422  weak_password (the password policy refuses it; the detail says why)
+    │   ├── WeakPasswordError    422  weak_password (the password policy refuses it; the detail says why)
+    │   ├── UnknownGroupError    422  unknown_group (not a resolver group the desk knows)
+    │   ├── UnknownAssigneeError 422  unknown_assignee (no enabled account that may work tickets)
+    │   └── AssigneeNotInGroupError 422 assignee_not_in_group
     ├── AccountLockedError       423  account_locked (too many failed logins)
     ├── RateLimitedError         429  rate_limited (too many requests from one client)
     ├── PayloadTooLargeError     413  payload_too_large
     ├── IndexMismatchError       503  index_mismatch
     ├── IndexUnavailableError    503  index_unavailable
     ├── EmbeddingModelError      503  model_unavailable
+    ├── DataKeyError             503  data_key_mismatch (KB_DATA_KEY cannot open a stored secret)
     └── InsecureConfigurationError 500 insecure_configuration (KB_ENV=production refuses to start)
 
 Third-party exceptions (whoosh, faiss, SQLAlchemy, YAML) are translated once, where they are caught,
@@ -123,6 +127,24 @@ class WeakPasswordError(InvalidInputError):
     code = "weak_password"
 
 
+class UnknownGroupError(InvalidInputError):
+    """A ticket assigned or escalated to a resolver group the desk does not know (kb.desk.resolver_groups)."""
+
+    code = "unknown_group"
+
+
+class UnknownAssigneeError(InvalidInputError):
+    """A ticket assigned to someone who is not an enabled account allowed to work tickets."""
+
+    code = "unknown_assignee"
+
+
+class AssigneeNotInGroupError(InvalidInputError):
+    """A ticket assigned to a person who is not a member of the resolver group it is assigned to."""
+
+    code = "assignee_not_in_group"
+
+
 class AccountLockedError(KBError):
     """Too many failed logins for this user name within the window; the same answer whether or not it exists."""
 
@@ -162,6 +184,14 @@ class EmbeddingModelError(KBError):
     """The embedding model cannot be found or loaded."""
 
     code = "model_unavailable"
+    status = 503
+
+
+class DataKeyError(KBError):
+    """A secret stored sealed (a TOTP seed) cannot be opened with any key of ``KB_DATA_KEY``: the key it was
+    sealed with was changed or dropped (kb.identity.data_key). A server configuration fault, not the caller's."""
+
+    code = "data_key_mismatch"
     status = 503
 
 

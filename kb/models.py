@@ -263,8 +263,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(300))
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Base32 TOTP secret (RFC 6238) once enrolled (``kb users totp``); None before.
-    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The RFC 6238 seed once enrolled (``kb users totp``), sealed with KB_DATA_KEY (a Fernet token,
+    # kb.identity.data_key; never the base32 seed itself); None before.
+    totp_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # The RFC 6238 time step of the last accepted code: a code of this step or earlier is refused (replay).
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

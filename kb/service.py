@@ -39,6 +39,7 @@ from kb.desk.summarizer import Summarizer
 from kb.desk.workflow import Desk
 from kb.identity.accounts import AccountStore
 from kb.identity.audit import AuditTrail
+from kb.identity.data_key import DataKey
 from kb.identity.observer import observe
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.ratelimit import LoginRateLimiter
@@ -74,7 +75,10 @@ class KnowledgeBase:
         self.database: Database = open_database(settings)
         self.audit = AuditTrail(self.database, settings.audit_key)
         observe(self.database, self.audit)  # audit rows for article, ticket and import changes, in their transactions
-        self.accounts = AccountStore(self.database, PasswordPolicy.from_settings(settings), self.audit)
+        self.accounts = AccountStore(
+            self.database, PasswordPolicy.from_settings(settings), self.audit, DataKey.from_settings(settings)
+        )
+        self._reseal_totp()  # bare seeds from before sealing, and seeds of an older KB_DATA_KEY after a rotation
         self.sessions = Sessions(self.database, self.accounts, SessionPolicy.from_settings(settings), self.audit)
         self.login_limiter = LoginRateLimiter(settings.login_rate_limit)
         # issue 11: service accounts and the security administrator's stored settings
@@ -147,6 +151,19 @@ class KnowledgeBase:
         )
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+
+    def _reseal_totp(self) -> None:
+        """Seal stored TOTP seeds with the first key of ``KB_DATA_KEY``; name, in the log, users whose seed no
+        key opens (their logins answer 503 ``data_key_mismatch`` until the key is restored or they enrol again)."""
+        done = self.accounts.reseal_totp_secrets()
+        if done.resealed:
+            logger.info("sealed the TOTP seeds of %d users with the first key of KB_DATA_KEY", len(done.resealed))
+        if done.unreadable:
+            logger.error(
+                "KB_DATA_KEY opens no TOTP seed of %s: restore the key they were sealed with (after the new one) "
+                "or enrol them again with `kb users totp NAME`",
+                ", ".join(done.unreadable),
+            )
 
     def open(self) -> KnowledgeBase:
         """Load the model and open the index (replaying pending changes). Returns self.

@@ -39,11 +39,14 @@ def kb_of(client: TestClient) -> KnowledgeBase:
 TEST_USER = "dev"
 TEST_PASSWORD = "Kb-test-2026!"
 TEST_ROLES = ["desk_lead", "kb_editor", "sysadmin"]  # desk_lead: every ticket, whatever its group
+#: Resolver groups of :data:`TEST_USER` beyond the catalog's: tickets may be assigned to them (kb.desk.resolver_groups).
+TEST_GROUPS = ["桌面组", "网络组"]
 
 
 def add_test_user(kb: KnowledgeBase) -> None:
-    """Create :data:`TEST_USER` with :data:`TEST_PASSWORD` and :data:`TEST_ROLES`, enrolled in TOTP (sysadmin)."""
-    kb.accounts.create(TEST_USER, TEST_ROLES, "tests", password=TEST_PASSWORD)
+    """Create :data:`TEST_USER` with :data:`TEST_PASSWORD`, :data:`TEST_ROLES` and :data:`TEST_GROUPS`, enrolled in
+    TOTP (sysadmin)."""
+    kb.accounts.create(TEST_USER, TEST_ROLES, "tests", groups=TEST_GROUPS, password=TEST_PASSWORD)
     kb.accounts.enrol_totp(TEST_USER)
 
 
@@ -57,7 +60,7 @@ def totp_now(kb: KnowledgeBase, username: str) -> str | None:
         if user is None or not user.totp_secret:
             return None
         user.totp_last_step = None
-        return pyotp.TOTP(user.totp_secret).now()
+        return pyotp.TOTP(kb.accounts.totp_seed(user)).now()
 
 
 def login(client: TestClient, username: str = TEST_USER, password: str = TEST_PASSWORD) -> str:

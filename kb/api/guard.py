@@ -20,7 +20,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
@@ -54,17 +54,23 @@ def request_id_of(request: Request) -> str:
 
 
 class GuardedRoute(APIRoute):
-    """An APIRoute whose JSON body is bounded, parsed once and checked for lone surrogates (module docstring)."""
+    """An APIRoute whose JSON body is bounded, parsed once and checked for lone surrogates (module docstring).
+
+    A subclass that sets :attr:`clean` (the intake routes, with :func:`kb.desk.intake_text.clean_strings`) has the
+    strings of its parsed body cleaned by it instead of refused for NUL or lone surrogates."""
+
+    clean: ClassVar[Callable[[Any], Any] | None] = None
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """The FastAPI handler, preceded by the body checks when the route takes a body."""
         handler = super().get_route_handler()
         takes_body = self.body_field is not None
+        clean = type(self).clean
 
         async def guarded(request: Request) -> Response:
             _check_no_nul(request)
             if takes_body:
-                await _checked_body(request)
+                await _checked_body(request, clean)
             return await handler(request)
 
         return guarded
@@ -76,7 +82,7 @@ def _check_no_nul(request: Request) -> None:
         raise InvalidInputError("The request's path or query holds a NUL character (\\x00), which is not text.")
 
 
-async def _checked_body(request: Request) -> None:
+async def _checked_body(request: Request, clean: Callable[[Any], Any] | None) -> None:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
         raise PayloadTooLargeError(f"The request body is limited to {MAX_JSON_BODY_BYTES} bytes.")
@@ -97,6 +103,9 @@ async def _checked_body(request: Request) -> None:
         raise InvalidInputError("The JSON body nests too deeply.") from exc
     except ValueError:
         return  # FastAPI answers 422 json_invalid with the position
+    if clean is not None:
+        request._json = clean(parsed)  # FastAPI validates the cleaned body
+        return
     if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(parsed):
         raise InvalidInputError("The JSON body holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text.")
     if b"\\u0000" in body and _holds_nul(parsed):

@@ -5,9 +5,14 @@ POST whose answer it lost sends the same key and gets the same status and body, 
   SHA-256 of the request's credential (Bearer token or session cookie; anonymous callers such as the IM webhook
   share one caller), so two users cannot see each other's answers.
 - The same key with another request (method, path, query or body differ) answers 409 ``idempotency_key_reused``;
-  while the first request still runs, a retry answers 409 ``idempotency_key_in_progress``.
-- Answers below 500 are stored and replayed (header ``Idempotent-Replayed: true``), except 401 and 429, which
-  depend on the moment, not on the request; after a 5xx the key is released so a retry runs again.
+  while the first request's answer is not stored yet, a retry answers 409 ``idempotency_key_in_progress``.
+- The key is written in the use case's own transaction (:mod:`kb.api.idempotency_store`), so a process killed
+  before the change commits leaves no key behind and the retry runs; of two requests racing with one key, one
+  commits and the other is answered from its row.
+- Answers are stored and replayed (header ``Idempotent-Replayed: true``). A request that changed nothing stores
+  its answer unless it is a 5xx (a retry runs again), 401 or 429 (they depend on the moment, not on the
+  request); a request whose change committed stores whatever it answered, a 500 included, since running it again
+  would do it twice.
 - Keys expire after the ``idempotency_key_hours`` setting. Storage: :mod:`kb.api.idempotency_store`.
 - Routes under :data:`NOT_REPLAYED` ignore the header: their answers carry credentials (session tokens, one-time
   passwords, service tokens, TOTP secrets), which must never be stored, and they cannot duplicate anything (user
@@ -20,6 +25,7 @@ POSTs without the header behave as before.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 from starlette.concurrency import run_in_threadpool
@@ -27,7 +33,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kb.api.guard import ErrorResponse
-from kb.api.idempotency_store import IdempotencyStore
+from kb.api.idempotency_store import CLAIM, Claim, IdempotencyStore, Reservation, watch
 
 HEADER = "idempotency-key"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,200}")
@@ -44,7 +50,8 @@ class IdempotencyMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass everything but a POST with the header; for those, reserve the key, run once, store, replay."""
+        """Pass everything but a POST with the header; for those, answer from the key's row or run once under a
+        claim (the key is written in the use case's transaction, :mod:`kb.api.idempotency_store`) and store."""
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].startswith(NOT_REPLAYED):
             await self.app(scope, receive, send)
             return
@@ -59,27 +66,17 @@ class IdempotencyMiddleware:
             )
             return
         body = await _read_body(receive)
-        caller = _caller_of(headers)
-        request_hash = _hash(scope, headers, body)
         kb = scope["app"].state.kb
+        watch(kb.database)
         store = IdempotencyStore(kb.database, kb.settings.idempotency_key_hours)
-        found = await run_in_threadpool(store.reserve, caller, key, request_hash)
-        if found.state == "mismatch":
-            detail = "This Idempotency-Key was used for another request; use a new key for a new request."
-            await _error(409, "idempotency_key_reused", detail)(scope, receive, send)
+        caller, request_hash = _caller_of(headers), _hash(scope, headers, body)
+        found = await run_in_threadpool(store.lookup, caller, key, request_hash)
+        if found is not None:
+            await _answer(found, scope, receive, send)
             return
-        if found.state == "in_progress":
-            detail = "A request with this Idempotency-Key is still running (or was interrupted); retry later."
-            await _error(409, "idempotency_key_in_progress", detail)(scope, receive, send)
-            return
-        if found.state == "replay":
-            await _replay(send, found.status, found.content_type, found.body)
-            return
-        await self._run_once(scope, body, send, store, caller, key)
+        await self._run_once(scope, body, send, store, store.claim(caller, key, request_hash))
 
-    async def _run_once(
-        self, scope: Scope, body: bytes, send: Send, store: IdempotencyStore, caller: str, key: str
-    ) -> None:
+    async def _run_once(self, scope: Scope, body: bytes, send: Send, store: IdempotencyStore, claim: Claim) -> None:
         messages: list[Message] = []
         delivered = False
 
@@ -93,21 +90,54 @@ class IdempotencyMiddleware:
         async def capture(message: Message) -> None:
             messages.append(message)
 
+        token = CLAIM.set(claim)
+        failed: Exception | None = None
         try:
             await self.app(scope, replay_body, capture)
-        except BaseException:
-            await run_in_threadpool(store.release, caller, key)
-            raise
+        except Exception as exc:
+            failed = exc
+        finally:
+            CLAIM.reset(token)
+        if failed is not None:
+            if claim.committed:  # done but not answered: the retry gets the 500 (with its request id), not a rerun
+                request_id = scope.get("state", {}).get("request_id", "-")
+                detail = f"An unexpected error occurred; it is logged with request id {request_id}."
+                error = {"error": "internal_error", "detail": detail, "request_id": request_id}
+                await run_in_threadpool(store.complete, claim, 500, "application/json", json.dumps(error).encode())
+            elif (other := await _other(store, claim)) is not None:  # lost the race for the key: rolled back
+                await _answer(other, scope, replay_body, send)
+                return
+            raise failed
         start = next((m for m in messages if m["type"] == "http.response.start"), None)
         status = int(start["status"]) if start is not None else 500
-        if status >= 500 or status in _NOT_STORED or start is None:
-            await run_in_threadpool(store.release, caller, key)
-        else:
-            answer = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-            content_type = Headers(raw=start.get("headers", [])).get("content-type", "")
-            await run_in_threadpool(store.complete, caller, key, status, content_type, answer)
+        answer = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+        content_type = Headers(raw=start.get("headers", []) if start else []).get("content-type", "")
+        if claim.committed:
+            await run_in_threadpool(store.complete, claim, status, content_type, answer)
+        elif (other := await _other(store, claim)) is not None:
+            await _answer(other, scope, replay_body, send)
+            return
+        elif status < 500 and status not in _NOT_STORED:
+            await run_in_threadpool(store.store, claim, status, content_type, answer)
         for message in messages:
             await send(message)
+
+
+async def _other(store: IdempotencyStore, claim: Claim) -> Reservation | None:
+    """The row another request with the claim's key wrote meanwhile (this request's transaction then failed on the
+    key and was rolled back), or None."""
+    return await run_in_threadpool(store.lookup, claim.caller, claim.key, claim.request_hash)
+
+
+async def _answer(found: Reservation, scope: Scope, receive: Receive, send: Send) -> None:
+    if found.state == "mismatch":
+        detail = "This Idempotency-Key was used for another request; use a new key for a new request."
+        await _error(409, "idempotency_key_reused", detail)(scope, receive, send)
+    elif found.state == "in_progress":
+        detail = "A request with this Idempotency-Key is still running; retry later."
+        await _error(409, "idempotency_key_in_progress", detail)(scope, receive, send)
+    else:
+        await _replay(send, found.status, found.content_type, found.body)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -17,6 +17,7 @@ from kb.config import Settings
 from kb.db import open_database
 from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import AuditContext, AuditTrail
+from kb.identity.data_key import DataKey
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.roles import ROLES
 from kb.identity.secadmin import SecurityAdmin
@@ -88,7 +89,10 @@ def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
     database = open_database(settings)
     try:
         accounts = AccountStore(
-            database, PasswordPolicy.from_settings(settings), AuditTrail(database, settings.audit_key)
+            database,
+            PasswordPolicy.from_settings(settings),
+            AuditTrail(database, settings.audit_key),
+            DataKey.from_settings(settings),
         )
         context = cli_context()
         command = args.users_command

@@ -7,9 +7,10 @@ gets the same suggestions on every channel, and they are recorded on the ticket 
 Escalation (by an agent or by the SLA clock) searches and encodes once and records what it suggested in the
 transaction that raises the line.
 
-Rules every channel gets here, in one place: text is cleaned (:func:`clean_text`: NUL and control characters
-removed), one length limit applies (``intake_max_text_chars``; longer is :class:`~kb.errors.PayloadTooLargeError`,
-which each channel answers its own way: HTTP 413, SMTP 552), a channel message already taken in (same e-mail
+Rules every channel gets here, in one place: text is cleaned (:func:`kb.desk.intake_text.clean_text`: NUL and
+control characters removed; the workflow applies the same rule to every text it stores), one length limit applies
+(``intake_max_text_chars``; longer is :class:`~kb.errors.PayloadTooLargeError`, which each channel answers its own
+way: HTTP 413, SMTP 552), a channel message already taken in (same e-mail
 Message-ID, same IM message id) is not taken in again, and a reply to a closed ticket is never refused: it reopens
 the ticket when it was closed within ``reopen_within_days``, else it opens a follow-up ticket linked to it.
 """
@@ -17,22 +18,14 @@ the ticket when it was closed within ``reopen_within_days``, else it opens a fol
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, replace
 
+from kb.desk.intake_text import clean_text
 from kb.desk.suggest import Suggester, Suggestions
 from kb.desk.workflow import Closure, Desk, NewTicket
 from kb.errors import InvalidInputError, PayloadTooLargeError
 from kb.identity.scopes import CHANNEL, Principal
 from kb.models import Ticket, as_utc, utcnow
-
-#: NUL, C0 and C1 control characters except tab and newline, DEL, and lone surrogates: never text a person wrote.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """``text`` without NUL and control characters (tab and newline kept; CR LF and CR become LF)."""
-    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def suggestion_text(title: str, description: str = "", work_notes: str = "") -> str:

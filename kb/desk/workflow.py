@@ -9,9 +9,10 @@ Statuses and the moves between them (:data:`TRANSITIONS`)::
     resolved    -> closed, in_progress (reopened)
     closed      -> (none)
 
-Assignment (and reassignment) is allowed in any open status; escalation moves L1 → L2 → L3. Closing needs a
-resolution and a root cause. Every change is one transaction with its :class:`kb.models.TicketEvent` (who, when,
-what), so the audit trail and the ticket never disagree; a refused change writes nothing.
+Assignment (and reassignment) is allowed in any open status, to groups and people the desk knows
+(:mod:`kb.desk.resolver_groups`); escalation moves L1 → L2 → L3. Closing needs a resolution and a root cause. Text
+is stored without NUL and control characters (:mod:`kb.desk.intake_text`), whatever the channel. Every change is one
+transaction with its :class:`kb.models.TicketEvent`, so the audit trail and the ticket never disagree.
 
 SLA targets come from the service catalog (:mod:`kb.desk.sla`): ``response_due`` and ``resolution_due`` are set at
 intake in support time; the first assignment or status change counts as the response.
@@ -30,6 +31,8 @@ from sqlalchemy.orm import Session
 
 from kb.articles.feedback import add_usage, require_article
 from kb.db import Database
+from kb.desk.intake_text import clean_fields, clean_text
+from kb.desk.resolver_groups import ResolverGroups
 from kb.desk.sla import ServiceCatalog
 from kb.errors import ConflictError, InvalidInputError, NotFoundError, TransitionError
 from kb.ingest.mapping import TICKET_CHANNELS
@@ -83,6 +86,7 @@ class Desk:
     def __init__(self, database: Database, catalog: ServiceCatalog, clock: Callable[[], dt.datetime] = utcnow) -> None:
         self.database = database
         self.catalog = catalog
+        self.groups = ResolverGroups(catalog)  # which groups and people a ticket may be assigned to
         self.clock = clock  # what "now" is: the wall clock, or a replay's simulated time (bench/desk_replay.py)
 
     def _now(self) -> dt.datetime:
@@ -114,6 +118,7 @@ class Desk:
         Raises:
             InvalidInputError: unknown service type or channel, empty title.
         """
+        intake = clean_fields(intake)
         level = self.catalog.service(intake.service)
         if intake.channel not in TICKET_CHANNELS:
             raise InvalidInputError(f"Unknown channel {intake.channel!r}; use one of {', '.join(TICKET_CHANNELS)}.")
@@ -168,6 +173,7 @@ class Desk:
         Raises:
             NotFoundError: no such ticket. ConflictError: the ticket is not closed.
         """
+        text = clean_text(text)
         with self._ticket(ticket_id) as (session, ticket):
             if ticket.status != "closed":
                 raise ConflictError(f"Ticket {ticket_id} is not closed.")
@@ -206,14 +212,18 @@ class Desk:
 
     def assign(self, ticket_id: int, group: str, actor: str, *, assignee: str | None = None) -> Ticket:
         """Assign (or reassign) to a resolver group and optionally a person; a new ticket becomes ``assigned``.
+        The group must be one the desk knows and the person an enabled member of it who works tickets
+        (:mod:`kb.desk.resolver_groups`); a refused assignment changes nothing.
 
         Raises:
-            NotFoundError, ConflictError (closed ticket), InvalidInputError (empty group).
+            NotFoundError, ConflictError (closed ticket), InvalidInputError (empty group), UnknownGroupError,
+            UnknownAssigneeError, AssigneeNotInGroupError (422 each).
         """
         if not group.strip():
             raise InvalidInputError("Assign to a resolver group.")
         with self._ticket(ticket_id) as (session, ticket):
             _require_open(ticket)
+            group, assignee = self.groups.check(session, group, assignee)
             before = ticket.resolver_group
             kind = "reassigned" if ticket.status != "new" and before != group else "assigned"
             ticket.resolver_group, ticket.assignee = group, assignee
@@ -236,16 +246,18 @@ class Desk:
         same transaction.
 
         Raises:
-            ConflictError: already at L3, or the ticket is closed.
+            ConflictError: already at L3, or the ticket is closed. UnknownGroupError: ``group`` is not a group the
+            desk knows (:mod:`kb.desk.resolver_groups`; nothing changes).
         """
+        reason = clean_text(reason)
         with self._ticket(ticket_id) as (session, ticket):
             _require_open(ticket)
             if ticket.tier == TIERS[-1]:
                 raise ConflictError(f"Ticket {ticket_id} is already at {TIERS[-1]}.")
+            if group and group.strip():
+                ticket.resolver_group = self.groups.check(session, group)[0]
             before = ticket.tier
             ticket.tier = TIERS[TIERS.index(ticket.tier) + 1]
-            if group:
-                ticket.resolver_group = group
             _event(
                 session,
                 ticket,
@@ -261,6 +273,7 @@ class Desk:
     def note(self, ticket_id: int, text: str, actor: str, *, message_key: str | None = None) -> Ticket:
         """Add a work note (appended to ``work_notes`` and recorded as an event); ``message_key``: the channel
         message it came from, remembered in the same transaction."""
+        text = clean_text(text)
         if not text.strip():
             raise InvalidInputError("A note needs text.")
         with self._ticket(ticket_id) as (session, ticket):
@@ -296,6 +309,7 @@ class Desk:
             InvalidInputError: missing resolution or root cause, satisfaction out of range.
             TransitionError: the ticket is not resolved.
         """
+        closure = clean_fields(closure)
         if not closure.resolution.strip() or not closure.root_cause.strip():
             raise InvalidInputError("Closing a ticket needs its resolution and its root cause.")
         if closure.satisfaction is not None and not 1 <= closure.satisfaction <= 5:

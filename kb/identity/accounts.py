@@ -19,8 +19,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kb.db import Database
-from kb.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError, WeakPasswordError
+from kb.errors import (
+    ConflictError,
+    DataKeyError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    WeakPasswordError,
+)
 from kb.identity.audit import CLI, FAILURE, AuditContext, AuditTrail
+from kb.identity.data_key import DataKey
 from kb.identity.passwords import PasswordPolicy, one_time_password
 from kb.identity.roles import check_roles
 from kb.models import PasswordHistory, User, UserSession, as_utc, utcnow
@@ -38,6 +46,16 @@ class FirstAdmin:
 
     password: str
     totp_uri: str
+
+
+@dataclass(frozen=True)
+class Resealed:
+    """What :meth:`AccountStore.reseal_totp_secrets` did: the users whose TOTP seed it sealed with the first key of
+    ``KB_DATA_KEY``, and those whose seed no key opens (they cannot log in until the key is restored or they
+    enrol again)."""
+
+    resealed: tuple[str, ...]
+    unreadable: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -84,16 +102,20 @@ class AccountStore:
     """Accounts in the database, with passwords checked by ``policy`` and hashed with argon2. Every change is
     audited in its own transaction; ``context`` says who made it (the command line by default).
 
+    TOTP seeds are stored sealed with ``data_key`` (:mod:`kb.identity.data_key`), never in clear.
+
     Args:
         database: the kb database.
         policy: the password policy new passwords must meet.
         audit: the audit trail.
+        data_key: the keys of ``KB_DATA_KEY``, sealing TOTP seeds.
     """
 
-    def __init__(self, database: Database, policy: PasswordPolicy, audit: AuditTrail) -> None:
+    def __init__(self, database: Database, policy: PasswordPolicy, audit: AuditTrail, data_key: DataKey) -> None:
         self.database = database
         self.policy = policy
         self.audit = audit
+        self.data_key = data_key
 
     def account(self, user: User) -> Account:
         """The :class:`Account` view of a ``users`` row."""
@@ -225,9 +247,38 @@ class AccountStore:
         secret = pyotp.random_base32()
         with self.database.session() as session:
             user = self._row(session, username)
-            user.totp_secret, user.totp_last_step = secret, None
+            user.totp_secret, user.totp_last_step = self.data_key.seal(secret), None
             self.audit.record(session, context, "totp.enrol", user.username)
         return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
+
+    def totp_seed(self, user: User) -> str | None:
+        """The base32 TOTP seed of ``user`` opened from its sealed column, or None when not enrolled.
+
+        Raises:
+            DataKeyError: no key of ``KB_DATA_KEY`` opens it.
+        """
+        return self.data_key.open(user.totp_secret) if user.totp_secret else None
+
+    def reseal_totp_secrets(self) -> Resealed:
+        """Seal every stored TOTP seed with the first key of ``KB_DATA_KEY``: bare seeds from before sealing, and
+        seeds sealed with an older key after a rotation (one transaction, audited as ``totp.reseal`` with the
+        count). Seeds no key opens are left as they are and named in the answer. Cheap when nothing needs it
+        (one query, one decryption per enrolled user)."""
+        resealed: list[str] = []
+        unreadable: list[str] = []
+        with self.database.session() as session:
+            for user in session.scalars(select(User).where(User.totp_secret.is_not(None)).order_by(User.username)):
+                assert user.totp_secret is not None
+                try:
+                    if self.data_key.needs_reseal(user.totp_secret):
+                        user.totp_secret = self.data_key.reseal(user.totp_secret)
+                        resealed.append(user.username)
+                except DataKeyError:
+                    unreadable.append(user.username)
+            if resealed:
+                context = AuditContext("kb", channel="system")
+                self.audit.record(session, context, "totp.reseal", ",".join(resealed), reason=f"{len(resealed)} seeds")
+        return Resealed(tuple(resealed), tuple(unreadable))
 
     def enrol_own_totp(self, username: str, password: str, context: AuditContext = CLI) -> str:
         """A user (re-)enrols their own TOTP after proving the password; returns the enrolment URI (shown once).

@@ -1,8 +1,9 @@
 """Production mode and allow-lists (入侵防范, GB/T 22239-2019 7.1.4.4; 访问控制 7.1.4.2).
 
 - :func:`check_production`: with ``KB_ENV=production`` the service refuses to start while the session cookie may
-  travel without ``Secure`` (``KB_INSECURE_COOKIES``), the audit key is the development default or short, or the
-  command line's actor is the development principal ``dev``.
+  travel without ``Secure`` (``KB_INSECURE_COOKIES``), the audit key is the development default or short, the
+  data key sealing TOTP seeds (``KB_DATA_KEY``) is the development default, or the command line's actor is the
+  development principal ``dev``.
 - :func:`ip_allowed`: administrator routes (users, security settings, imports, the audit trail) accept only
   clients in ``KB_ADMIN_CIDRS`` and the list the security administrator stores (empty: any).
 - :func:`check_sender_domain`: the e-mail intake accepts only senders of ``KB_EMAIL_SENDER_DOMAINS`` (empty: any).
@@ -13,8 +14,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from kb.config import Settings
+from kb.config import DEVELOPMENT_DATA_KEY, Settings
 from kb.errors import InsecureConfigurationError, InvalidInputError
+from kb.identity.data_key import data_keys
 
 #: The development default of ``KB_AUDIT_KEY`` (kb.config.Settings.audit_key).
 DEVELOPMENT_AUDIT_KEY = str(Settings.model_fields["audit_key"].default)
@@ -33,6 +35,8 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("KB_INSECURE_COOKIES=true sends the session cookie without Secure")
     if settings.audit_key == DEVELOPMENT_AUDIT_KEY or len(settings.audit_key) < MIN_PRODUCTION_KEY:
         problems.append(f"KB_AUDIT_KEY is missing, the development default or shorter than {MIN_PRODUCTION_KEY}")
+    if data_keys(settings.data_key)[0] == DEVELOPMENT_DATA_KEY:
+        problems.append("KB_DATA_KEY is missing or its first (sealing) key is the development default")
     if settings.dev_user.casefold() == DEVELOPMENT_PRINCIPAL:
         problems.append("KB_DEV_USER is the development principal 'dev'; name the operator")
     return problems

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from kb.config import Settings
 from kb.db import Database
-from kb.errors import AccountLockedError, UnauthorizedError
+from kb.errors import AccountLockedError, DataKeyError, UnauthorizedError
 from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import FAILURE, AuditContext, AuditTrail
 from kb.identity.roles import ADMIN_ROLES
@@ -113,11 +113,14 @@ class Sessions:
             AccountLockedError: the name is locked (423), whether or not it exists.
             UnauthorizedError: wrong password, unknown or disabled user (one message for all three); a missing
                 or wrong TOTP code; an administrator who has not enrolled TOTP.
+            DataKeyError: right password, but ``KB_DATA_KEY`` cannot open the user's TOTP seed (503; audited,
+                not counted towards the lockout).
         """
         now = now or utcnow()
         name = unicodedata.normalize("NFKC", username).strip().casefold()[:120]
         locked = already = False
         step: int | None = None
+        fault: DataKeyError | None = None
         problem, message = "", BAD_CREDENTIALS
         with self.database.session() as session:
             user = self.accounts.user_row(session, name)
@@ -126,16 +129,22 @@ class Sessions:
             who = AuditContext(name if user else "(unknown)", tuple(user.roles) if user else (), ip, channel)
             if user is None or not ok or not user.active:
                 problem = "unknown user" if user is None else "disabled" if not user.active else "wrong password"
-            elif (
-                user.totp_secret
-                and (step := accepted_step(user.totp_secret, totp or "", user.totp_last_step, now)) is None
-            ):
-                problem, message = "totp missing, wrong or reused", TOTP_NEEDED
-            elif not user.totp_secret and set(user.roles) & set(self.policy.totp_roles):
+            elif user.totp_secret:
+                try:
+                    seed = self.accounts.totp_seed(user)
+                except DataKeyError as exc:  # the server's key, not the caller, is at fault: no failure counted
+                    fault, problem = exc, "totp seed cannot be opened with KB_DATA_KEY"
+                else:
+                    assert seed is not None
+                    if (step := accepted_step(seed, totp or "", user.totp_last_step, now)) is None:
+                        problem, message = "totp missing, wrong or reused", TOTP_NEEDED
+            elif set(user.roles) & set(self.policy.totp_roles):
                 problem, message = "totp not enrolled", TOTP_ENROL.format(user=user.username)
             if throttle is not None and throttle.locked_until and as_utc(throttle.locked_until) > now:
                 self.audit.record(session, who, "login", name if user else "", FAILURE, "account locked")
                 already = True
+            elif fault is not None:
+                self.audit.record(session, who, "login", who.actor, FAILURE, problem)
             elif problem:
                 self.audit.record(session, who, "login", who.actor, FAILURE, problem)
                 locked = self._fail(session, throttle, name, now)
@@ -143,6 +152,8 @@ class Sessions:
                     self.audit.record(session, who, "lockout", who.actor, FAILURE, f"{self.policy.lockout} lock")
         if already or locked:
             raise AccountLockedError(LOCKED)
+        if fault is not None:
+            raise fault
         if problem or user is None:
             raise UnauthorizedError(message)
         token = secrets.token_urlsafe(32)
@@ -154,6 +165,8 @@ class Sessions:
             row.last_login_at = now
             if row.totp_secret and step is not None:
                 row.totp_last_step = step  # this code and older ones are refused from now on
+                if self.accounts.data_key.needs_reseal(row.totp_secret):  # bare, or sealed with an older key
+                    row.totp_secret = self.accounts.data_key.reseal(row.totp_secret)
             session.add(UserSession(token_hash=token_digest(token), user_id=user.id, created_at=now,
                                     last_seen_at=now, expires_at=expires))  # fmt: skip
             account = self.accounts.account(row)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -86,3 +88,22 @@ def test_answers_with_credentials_are_never_stored(client: TestClient) -> None:
     secrets = (made.json()["one_time_password"], service.json()["token"])
     assert not any(secret.encode() in body for body in stored for secret in secrets)
     assert _count(client, IdempotencyKey) == 0
+
+
+def test_two_requests_racing_with_one_key_make_one_row(client: TestClient) -> None:
+    """Both may pass the lookup before either commits: the key's row is written in the use case's transaction, so
+    the second one's transaction fails on it, is rolled back, and is answered from the first's row."""
+    answers: list[tuple[int, str]] = []
+
+    def post() -> None:
+        answer = client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "race"})
+        answers.append((answer.status_code, answer.json().get("error", "")))
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(answers) == 4 and (201, "") in answers, answers
+    assert set(answers) <= {(201, ""), (409, "idempotency_key_in_progress")}, answers
+    assert _count(client, Ticket) == 1 and _count(client, IdempotencyKey) == 1

@@ -15,6 +15,7 @@ from kb.db import open_database
 from kb.errors import UnauthorizedError
 from kb.identity.accounts import AccountStore
 from kb.identity.audit import AuditTrail
+from kb.identity.data_key import DataKey
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.sessions import SessionPolicy, Sessions
 
@@ -35,7 +36,9 @@ def _login(username: str, password: str) -> bool:
     database = open_database(settings)
     try:
         audit = AuditTrail(database, settings.audit_key)
-        accounts = AccountStore(database, PasswordPolicy.from_settings(settings), audit)
+        accounts = AccountStore(
+            database, PasswordPolicy.from_settings(settings), audit, DataKey.from_settings(settings)
+        )
         return Sessions(database, accounts, SessionPolicy(), audit).login(username, password).must_change_password
     finally:
         database.dispose()
@@ -84,7 +87,10 @@ def test_first_start_prints_the_one_time_admin_password_once(cli_env: Path) -> N
     database = open_database(settings)
     try:
         accounts = AccountStore(
-            database, PasswordPolicy.from_settings(settings), AuditTrail(database, settings.audit_key)
+            database,
+            PasswordPolicy.from_settings(settings),
+            AuditTrail(database, settings.audit_key),
+            DataKey.from_settings(settings),
         )
         once = accounts.ensure_admin()
         assert once is not None and accounts.ensure_admin() is None

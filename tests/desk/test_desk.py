@@ -52,6 +52,7 @@ def test_whole_loop_with_audit_trail(client: TestClient) -> None:
     assert client.post(f"/tickets/{tid}/status", json={"status": "resolved"}).json()["allowed"] == list(
         TRANSITIONS["new"]
     )
+    kb_of(client).accounts.create("li.na", ["agent"], "tests", groups=["桌面组"], password="Li-Na-desk-42")
     assert client.post(f"/tickets/{tid}/assign", json={"group": "桌面组", "assignee": "li.na"}).status_code == 200
     assert client.post(f"/tickets/{tid}/status", json={"status": "in_progress"}).json()["responded_at"]
     client.post(f"/tickets/{tid}/notes", json={"text": "检查 RD 授权服务器，许可证已用完"})

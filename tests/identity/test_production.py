@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from kb.api import create_app
-from kb.config import Settings
+from kb.config import DEVELOPMENT_DATA_KEY, Settings
 from kb.desk.channels.email import handle_message
 from kb.errors import InsecureConfigurationError, InvalidInputError
 from kb.identity.hardening import check_sender_domain, ip_allowed, production_problems
@@ -20,12 +21,13 @@ from tests.helpers import anonymous, mail
 pytestmark = pytest.mark.security
 
 STRONG_KEY = "k" * 24 + "-production-audit-key"
+DATA_KEY = Fernet.generate_key().decode()
 
 
 def _production(tmp_path: Path, **changes: object) -> Settings:
     fields: dict[str, object] = {
         "data_dir": tmp_path, "embedding_model": "hash", "env": "production", "audit_key": STRONG_KEY,
-        "dev_user": "ops.zhang",
+        "dev_user": "ops.zhang", "data_key": f"{DATA_KEY},{DEVELOPMENT_DATA_KEY}",  # the old key may stay, to open
     }  # fmt: skip
     return Settings(**(fields | changes))  # type: ignore[arg-type]
 
@@ -37,6 +39,8 @@ def _production(tmp_path: Path, **changes: object) -> Settings:
         ({"audit_key": "kb-development-audit-key"}, "KB_AUDIT_KEY"),
         ({"audit_key": "short-but-16-chars"}, "KB_AUDIT_KEY"),
         ({"dev_user": "dev"}, "development principal"),
+        ({"data_key": DEVELOPMENT_DATA_KEY}, "KB_DATA_KEY"),
+        ({"data_key": f"{DEVELOPMENT_DATA_KEY},{DATA_KEY}"}, "KB_DATA_KEY"),
     ],
 )
 def test_production_refuses_to_start_insecure(tmp_path: Path, change: dict[str, object], named: str) -> None:

@@ -31,6 +31,7 @@ from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.db import open_database
 from kb.desk.workflow import Closure, NewTicket
+from kb.identity.data_key import DataKey
 from kb.ingest.tickets import import_tickets
 from kb.models import User
 from kb.search.embedders.hashing import HashingEmbedder
@@ -250,7 +251,7 @@ def totp_of(server: Server, username: str) -> str | None:
             if user is None or not user.totp_secret:
                 return None
             user.totp_last_step = None  # a code is accepted once; tests log in many times a minute (see totp_now)
-            return pyotp.TOTP(user.totp_secret).now()
+            return pyotp.TOTP(DataKey.from_settings(server.settings).open(user.totp_secret)).now()
     finally:
         database.engine.dispose()
 

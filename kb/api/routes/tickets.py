@@ -4,7 +4,8 @@ and suggestions for a ticket that lives elsewhere (POST /suggest)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -26,6 +27,7 @@ from kb.api.schemas.tickets import (
 from kb.api.views import handled_view, ticket_view
 from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
+from kb.desk.intake_text import clean_strings
 from kb.desk.queue import MAX_PAGE, TicketQuery, list_tickets
 from kb.desk.workflow import Closure, NewTicket
 from kb.identity.masking import mask_json, mask_personal, needs_masking
@@ -33,7 +35,15 @@ from kb.identity.permissions import Permission as P
 from kb.identity.scopes import visible_article, visible_ticket
 from kb.models import as_utc
 
-router = APIRouter(tags=["desk"], route_class=GuardedRoute)
+
+class IntakeRoute(GuardedRoute):
+    """The desk's routes take text in from requesters and channels: NUL and control characters in their JSON
+    bodies are removed (:mod:`kb.desk.intake_text`), not refused like elsewhere."""
+
+    clean: ClassVar[Callable[[Any], Any] | None] = clean_strings
+
+
+router = APIRouter(tags=["desk"], route_class=IntakeRoute)
 
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, dependencies=[requires(P.TICKET_CREATE)])
