@@ -149,7 +149,11 @@ def main() -> int:
         first = httpx.get(f"{url}/search", params={"q": queries[0]}, headers={"Authorization": f"Bearer {token}"})
         if first.status_code != 200 or "results" not in first.json():
             raise SystemExit(f"GET /search answered {first.status_code}: {first.text[:300]}")
-        asyncio.run(_level(url, token, queries[: args.warm], 1))
+        if args.workers <= 1:
+            asyncio.run(_level(url, token, queries[: args.warm], 1))
+        else:  # each worker has its own caches: warm over several connections, once per worker
+            for _ in range(args.workers):
+                asyncio.run(_level(url, token, queries[: args.warm], 8))
         results = []
         for n, level in enumerate(int(c) for c in args.levels.split(",")):
             offset = (n * 83) % len(queries)
