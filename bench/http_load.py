@@ -146,7 +146,9 @@ def main() -> int:
     load_start = os.getloadavg()
     server, url, token = _serve(data, args.model, args.workers)
     try:
-        first = httpx.get(f"{url}/search", params={"q": queries[0]}, headers={"Authorization": f"Bearer {token}"})
+        first = httpx.get(
+            f"{url}/search", params={"q": queries[0]}, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        )
         if first.status_code != 200 or "results" not in first.json():
             raise SystemExit(f"GET /search answered {first.status_code}: {first.text[:300]}")
         if args.workers <= 1:
