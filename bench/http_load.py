@@ -91,7 +91,7 @@ async def _level(url: str, token: str, queries: list[str], concurrency: int) -> 
     }
 
 
-def _serve(data: Path, model: str) -> tuple[subprocess.Popen[bytes], str, str]:
+def _serve(data: Path, model: str, workers: int) -> tuple[subprocess.Popen[bytes], str, str]:
     env = {**os.environ, "KB_DATA_DIR": str(data), "KB_EMBEDDING_MODEL": model, "PYTHONPATH": str(ROOT)}
     created = subprocess.run(
         [sys.executable, "-m", "kb.cli.main", "users", "create-service", "http-load-bench", "--scope", "search"],
@@ -107,7 +107,11 @@ def _serve(data: Path, model: str) -> tuple[subprocess.Popen[bytes], str, str]:
     port = _port()
     log = (data / "server.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=ROOT
+        [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(900):
@@ -131,6 +135,8 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=250, help="requests per level (distinct queries, cycled)")
     ap.add_argument("--warm", type=int, default=250, help="queries sent once before the first level (default all)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--workers", type=int, default=1, help="kb serve --workers (server processes)")
+    ap.add_argument("--name", default="http-load", help="file name of the results (<out>/<name>.md and .json)")
     args = ap.parse_args()
     if not (args.data_dir / "kb.sqlite3").exists():
         raise SystemExit(f"{args.data_dir} holds no kb.sqlite3: run bench/profile_search.py --data-dir there first")
@@ -138,12 +144,18 @@ def main() -> int:
     data = Path(tempfile.mkdtemp(prefix="kb-http-load-"))
     shutil.copytree(args.data_dir, data, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "server.log"))
     load_start = os.getloadavg()
-    server, url, token = _serve(data, args.model)
+    server, url, token = _serve(data, args.model, args.workers)
     try:
-        first = httpx.get(f"{url}/search", params={"q": queries[0]}, headers={"Authorization": f"Bearer {token}"})
+        first = httpx.get(
+            f"{url}/search", params={"q": queries[0]}, headers={"Authorization": f"Bearer {token}"}, timeout=120
+        )
         if first.status_code != 200 or "results" not in first.json():
             raise SystemExit(f"GET /search answered {first.status_code}: {first.text[:300]}")
-        asyncio.run(_level(url, token, queries[: args.warm], 1))
+        if args.workers <= 1:
+            asyncio.run(_level(url, token, queries[: args.warm], 1))
+        else:  # each worker has its own caches: warm over several connections, once per worker
+            for _ in range(args.workers):
+                asyncio.run(_level(url, token, queries[: args.warm], 8))
         results = []
         for n, level in enumerate(int(c) for c in args.levels.split(",")):
             offset = (n * 83) % len(queries)
@@ -162,20 +174,21 @@ def main() -> int:
         "load_average_start": load_start,
         "load_average_end": load_end,
         "model": args.model,
+        "workers": args.workers,
         "distinct_queries": len(queries),
         "levels": results,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "http-load.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     rows = "\n".join(
         f"| {r['concurrency']} | {r['requests']} | {r['errors']} | {r['qps']:.1f} | {r['p50_ms']:.1f} | "
         f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} |"
         for r in results
     )
-    (args.out / "http-load.md").write_text(
+    (args.out / f"{args.name}.md").write_text(
         f"""# HTTP under load (`python bench/http_load.py`, {report["date"]})
 
-One `kb serve` process (one uvicorn worker) over a copy of the four shared collections ({args.model}), `GET /search`
+`kb serve --workers {args.workers}` over a copy of the four shared collections ({args.model}), `GET /search`
 hybrid, 10 results, as a service account's Bearer token; {len(queries)} distinct desk-dev queries, closed-loop
 async httpx workers on the same machine. {report["cores"]} cores, load average {load_start[0]:.2f} at start and
 {load_end[0]:.2f} at end: the machine was shared with other sessions, so these numbers are an upper bound on the

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from typing import IO
 
 from kb.articles.chunks import ChunkStore
 from kb.articles.feedback import FeedbackStore
@@ -52,11 +53,15 @@ from kb.search.embedders.base import Embedder
 from kb.search.embedders.factory import load_embedder
 from kb.search.engine import SearchEngine
 from kb.search.index import IndexManager
+from kb.search.locks import try_hold_exclusive
 from kb.search.rerank import SecondStage, load_ranker
 from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 
 logger = logging.getLogger(__name__)
+
+#: File in the index folder held (flock) for its life by the one process that runs the background jobs.
+APPLIER_LOCK = "applier.lock"
 
 
 class KnowledgeBase:
@@ -151,6 +156,8 @@ class KnowledgeBase:
         )
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._applier: IO[str] | None = None  # applier.lock, while this process is the one that applies
+        self._applier_check = threading.Lock()
 
     def _reseal_totp(self) -> None:
         """Seal stored TOTP seeds with the first key of ``KB_DATA_KEY``; name, in the log, users whose seed no
@@ -182,24 +189,53 @@ class KnowledgeBase:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self._applier is not None:
+            self._applier.close()
+            self._applier = None
         self.index.close()
         self.database.dispose()
 
     # -- background ------------------------------------------------------------------------------
 
     def start_background_applier(self) -> None:
-        """Apply the outbox every ``index_poll_seconds`` in a daemon thread (catches up after failures
-        and after rows written by other processes), check SLA clocks every ``sla_check_seconds``, and disable
-        accounts idle ``account_idle_days`` as often."""
+        """Background jobs in daemon threads: every ``index_poll_seconds`` apply the outbox (catches up after
+        failures and after rows written by other processes), every ``sla_check_seconds`` check SLA clocks and
+        disable accounts idle ``account_idle_days``.
+
+        Of several processes serving one index folder (``kb serve --workers N``) only the one holding
+        ``applier.lock`` (:data:`APPLIER_LOCK`) runs them; the others only follow the shared index each round
+        (:meth:`kb.search.index.IndexManager.follow`) and try to take the lock, so when the holder dies
+        (the kernel releases its lock) another worker takes over within a round."""
         if self._threads:
             return
-        self._every(self.settings.index_poll_seconds, self.index.apply_pending, "kb-index-applier")
-        self._every(self.settings.sla_check_seconds, self.sla_monitor.check, "kb-sla-scheduler")
+        self._every(self.settings.index_poll_seconds, self._apply_or_follow, "kb-index-applier")
+        self._every(self.settings.sla_check_seconds, self._if_applier(self.sla_monitor.check), "kb-sla-scheduler")
         self._every(
             self.settings.sla_check_seconds,
-            lambda: self.accounts.disable_idle(self.settings.account_idle_days),
+            self._if_applier(lambda: self.accounts.disable_idle(self.settings.account_idle_days)),
             "kb-idle-accounts",
         )
+
+    @property
+    def is_applier(self) -> bool:
+        """Whether this process runs the background jobs (holds ``applier.lock``; taken when free)."""
+        with self._applier_check:
+            if self._applier is None:
+                self._applier = try_hold_exclusive(self.index.root / APPLIER_LOCK)
+            return self._applier is not None
+
+    def _apply_or_follow(self) -> None:
+        if self.is_applier:
+            self.index.apply_pending()
+        else:
+            self.index.follow()
+
+    def _if_applier(self, job: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            if self.is_applier:
+                job()
+
+        return run
 
     def _every(self, seconds: float, job: Callable[[], object], name: str) -> None:
         """Run ``job`` every ``seconds`` in a daemon thread until :meth:`close`; a failing round is logged and the

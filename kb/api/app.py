@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -37,6 +38,11 @@ from kb.service import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
+#: Threads for the synchronous route handlers and dependencies (anyio's default is 40). A write waiting for the
+#: index writer's lock holds its thread; with 40 such writes the searches behind them would wait for a thread,
+#: not for the index. Waiting threads cost no CPU.
+THREAD_TOKENS = 256
+
 
 def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAPI:
     """Build the app. Nothing heavy happens until startup, when the knowledge base is opened (model loaded,
@@ -49,6 +55,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREAD_TOKENS
         service = kb or KnowledgeBase(settings)
         service.open()
         service.start_background_applier()

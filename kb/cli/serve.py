@@ -1,8 +1,19 @@
-"""``kb serve``: the HTTP API (and, with ``KB_SMTP_PORT``, the e-mail intake)."""
+"""``kb serve``: the HTTP API (and, with ``KB_SMTP_PORT``, the e-mail intake).
+
+``--workers N`` (N > 1) serves from N processes (uvicorn's supervisor: one listening socket, a worker that dies
+is replaced). Each worker builds its own :class:`~kb.service.KnowledgeBase` from the same ``KB_*`` environment
+(:func:`worker_app`) and opens the one shared index folder: every worker searches it, a write through any worker
+is applied by that worker under ``writer.lock`` before it answers, the other workers see it at their next search
+(one ``stat`` of the manifest, then :meth:`kb.search.generation.Generation.catch_up`), and the background jobs
+(outbox applier, SLA clock) run in the one worker holding ``applier.lock``
+(:meth:`kb.service.KnowledgeBase.start_background_applier`). The first-start admin, ``--import`` and the e-mail
+intake run in the parent process.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +34,19 @@ def add_parsers(sub: Any) -> None:
         default=[],
         help="import these Markdown folders before serving (unchanged files cost nothing)",
     )
+    sv.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("KB_WORKERS", "1")),
+        help="server processes sharing the index (default KB_WORKERS or 1; about one per core)",
+    )
+
+
+def worker_app() -> Any:
+    """The app of one ``kb serve --workers N`` process, from the ``KB_*`` environment (uvicorn's factory)."""
+    from kb.web.app import create_app
+
+    return create_app(Settings())
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -62,5 +86,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"kb serving on http://{host}:{port}  (try {example})", flush=True)
     # proxy_headers=False: X-Forwarded-For is never trusted (uvicorn trusts it from 127.0.0.1 by default), so the
     # login rate limit, the audit trail's source IP and the admin networks see the real peer (kb.api.deps.client_ip).
-    uvicorn.run(create_app(settings, kb=kb), host=host, port=port, log_level="info", proxy_headers=False)
+    options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "proxy_headers": False}
+    if args.workers <= 1:
+        uvicorn.run(create_app(settings, kb=kb), **options)
+        return 0
+    if settings.smtp_port:
+        kb.open()  # the parent keeps a knowledge base only for the e-mail intake (it follows the shared index)
+    else:
+        kb.close()  # the workers open their own
+    # a worker loading its model on a busy machine answers the supervisor's health ping late: allow 30 s
+    uvicorn.run("kb.cli.serve:worker_app", factory=True, workers=args.workers, timeout_worker_healthcheck=30, **options)
     return 0

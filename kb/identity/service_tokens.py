@@ -13,7 +13,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +33,8 @@ P = Permission
 #: What an integration may be given: searching and reading (public, or also internal) articles, suggestions,
 #: opening tickets and deflecting them.
 SERVICE_SCOPES = frozenset({P.SEARCH, P.ARTICLE_READ, P.ARTICLE_INTERNAL, P.SUGGEST, P.TICKET_CREATE, P.TICKET_DEFLECT})
+#: The recorded use time of a token is refreshed at most this often.
+LAST_USED_STEP = timedelta(seconds=60)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,60}$")
 
 
@@ -134,7 +136,9 @@ class ServiceTokens:
         with self.database.session() as session:
             row = session.scalar(select(ServiceToken).where(ServiceToken.token_hash == _digest(token)))
             if row is not None and row.revoked_at is None:
-                row.last_used_at = utcnow()
+                now = utcnow()
+                if row.last_used_at is None or now - as_utc(row.last_used_at) >= LAST_USED_STEP:
+                    row.last_used_at = now  # in steps: no database write per request
                 return Principal(ACTOR_PREFIX + row.name, (), scopes=frozenset(Permission(s) for s in row.scopes))
             name = ACTOR_PREFIX + row.name if row is not None else "(unknown)"
             reason = "revoked token" if row is not None else "unknown service token"

@@ -49,7 +49,7 @@ class ArticleWriter:
         if seq is None:
             return WriteOutcome(article, None, True)
         try:
-            applied = self.index.apply_pending()
+            applied = self.index.apply_pending(until=seq)
         except KBError as exc:
             logger.error("change %s saved but not indexed yet: %s", seq, exc.message)
             return WriteOutcome(article, seq, False)

@@ -160,9 +160,11 @@ class BM25Index:
             except BaseException as exc:
                 writer.cancel()
                 raise IndexUnavailableError(f"Cannot write BM25 index {self.path}: {exc}") from exc
-        self._refresh()
+        self.reopen()
 
-    def _refresh(self) -> None:
+    def reopen(self) -> None:
+        """Read the latest commit from the next search on (this process's, or another process's writing the same
+        folder): the searcher is dropped and :attr:`version` changes."""
         # A new searcher, not Searcher.refresh(): refresh() misses deletion-only commits.
         with self._search_lock:
             if self._searcher is not None:

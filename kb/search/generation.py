@@ -4,21 +4,33 @@ A process that has a generation open holds a shared ``flock`` on its ``open.lock
 rebuild in another process can tell whether an old generation is still in use
 (:func:`kb.search.locks.in_use`) and keeps it.
 
+Several processes (``kb serve --workers N``) share one generation folder; one of them at a time applies changes
+(under ``writer.lock``). The others follow with :meth:`Generation.catch_up`: the BM25 leg is the shared whoosh
+folder itself (a new searcher reads the latest commit), and the vector leg, which each process holds in memory,
+is brought up to the manifest's ``last_seq`` from the outbox rows since its own and the chunk embeddings the writer
+stored in the database (no re-encoding, no re-reading of the whole vectors file).
+
 :class:`IndexManager <kb.search.index.IndexManager>` writes generations; search reads only their two legs, through
 the :class:`LiveIndex` and :class:`Legs` protocols, which say exactly that.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+import numpy as np
+
+from kb.articles.chunks import ChunkStore
+from kb.articles.outbox import Outbox
 from kb.search.bm25 import BM25Index
+from kb.search.embedders.base import decode_vectors
 from kb.search.locks import hold
 from kb.search.manifest import MANIFEST_FILE, Manifest
-from kb.search.vectors import VectorIndex
+from kb.search.vectors import VectorIndex, vector_id
 
 VECTORS_FILE = "vectors.faiss"
 BM25_FOLDER = "bm25"
@@ -66,6 +78,56 @@ class Generation:
         self.vectors.save(self.vectors_path)
         self.manifest.last_seq = last_seq
         self.manifest.write(self.path / MANIFEST_FILE)
+
+    def manifest_stat(self) -> tuple[int, int] | None:
+        """``(inode, mtime ns)`` of the saved manifest (it is replaced at every checkpoint); None when missing."""
+        try:
+            found = os.stat(self.path / MANIFEST_FILE)
+        except FileNotFoundError:
+            return None
+        return found.st_ino, found.st_mtime_ns
+
+    def catch_up(self, outbox: Outbox, chunks: ChunkStore) -> list[int]:
+        """Follow what another process applied to this folder since this copy's ``manifest.last_seq``: the
+        vectors of every article named by the outbox rows up to the saved manifest's ``last_seq`` are replaced
+        by the stored chunk embeddings of the manifest's model (none when the article is gone), the BM25
+        searcher is reopened on the latest commit, and ``manifest.last_seq`` becomes the saved one.
+
+        Idempotent (a chunk stored by a later batch is simply taken early, and taken again by the next
+        catch-up). The caller serialises catch-ups and applies of this generation in the process.
+
+        Returns:
+            The ids of the articles followed (empty when nothing was newer).
+
+        Raises:
+            IndexUnavailableError: the saved manifest cannot be read.
+        """
+        saved = Manifest.read(self.path / MANIFEST_FILE).last_seq
+        if saved <= self.manifest.last_seq:
+            return []
+        article_ids: list[int] = []
+        seq = self.manifest.last_seq
+        while seq < saved:
+            rows = [row for row in outbox.after(seq, 1000) if row.seq <= saved]
+            if not rows:
+                break
+            article_ids.extend(row.article_id for row in rows)
+            seq = rows[-1].seq
+        followed = list(dict.fromkeys(article_ids))
+        stored = chunks.of_articles(followed)
+        ids: list[int] = []
+        blobs: list[bytes | None] = []
+        for article_id in followed:
+            self.vectors.remove_article(article_id)
+            for chunk in stored.get(article_id, []):
+                if chunk.model == self.manifest.model and chunk.embedding is not None:
+                    ids.append(vector_id(chunk.article_id, chunk.ord))
+                    blobs.append(chunk.embedding)
+        if ids:
+            self.vectors.add(np.asarray(ids, dtype=np.int64), decode_vectors(blobs, self.manifest.dimension))
+        self.bm25.reopen()
+        self.manifest.last_seq = saved
+        return followed
 
     def close(self) -> None:
         """Close the BM25 index and give up this process's hold on the folder."""

@@ -57,13 +57,12 @@ from kb.search.bm25 import ChunkDocument
 from kb.search.documents import chunk_documents, chunk_rows, embedding_texts
 from kb.search.embedders.base import Embedder, decode_vectors
 from kb.search.generation import Generation
-from kb.search.index_status import IndexStatus
+from kb.search.index_status import IndexStatus, measure
 from kb.search.locks import in_use, writer_lock
 from kb.search.manifest import (
     CURRENT_FILE,
     FORMAT_VERSION,
     GENERATION_PREFIX,
-    MANIFEST_FILE,
     Manifest,
     generation_name,
     generation_number,
@@ -115,6 +114,7 @@ class IndexManager:
         self._gen: Generation | None = None
         self._retired: Generation | None = None  # the one switched away from, kept open for running searches
         self._current_stat: tuple[int, int] | None = None  # (inode, mtime ns) of CURRENT when last read
+        self._manifest_stat: tuple[int, int] | None = None  # and of the live manifest when last followed
         self._write_lock = threading.RLock()
         self._swap_lock = threading.Lock()
         self._lock_wait_s = lock_wait_s
@@ -194,7 +194,20 @@ class IndexManager:
             raise IndexUnavailableError("The search index is not open yet.")
         if self._stat_current() != self._current_stat:
             self._follow_current()
+        if self._gen.manifest_stat() != self._manifest_stat and self._write_lock.acquire(blocking=False):
+            try:  # another process applied changes; if this process is applying, its writer catches up itself
+                self._follow_current(reload_stale=True)
+            finally:
+                self._write_lock.release()
         return self._gen
+
+    def follow(self) -> None:
+        """Bring this process's copy up to what other processes wrote to the shared folder (a switched
+        generation, applied changes) without applying anything (the background round of ``kb serve``
+        workers that do not apply the outbox)."""
+        with self._write_lock:
+            if self._gen is not None:
+                self._follow_current(reload_stale=True)
 
     def _stat_current(self) -> tuple[int, int] | None:
         try:
@@ -214,16 +227,16 @@ class IndexManager:
             name = read_current(self.root)
             if name is None:
                 return
-            stale = False
-            if name == gen.path.name and reload_stale:
-                try:
-                    stale = Manifest.read(gen.path / MANIFEST_FILE).last_seq != gen.manifest.last_seq
-                except IndexUnavailableError:
-                    stale = False
-            if name != gen.path.name or stale:
+            if name != gen.path.name:
                 fresh = Generation.load(self.root / name)
                 logger.info("index: switching to %s (last seq %s)", name, fresh.manifest.last_seq)
                 self._install(fresh)
+            elif reload_stale:
+                manifest_stat = gen.manifest_stat()
+                followed = gen.catch_up(self._outbox, self._chunks)
+                if followed:
+                    logger.debug("index: followed %d articles to seq %s", len(followed), gen.manifest.last_seq)
+                self._manifest_stat = manifest_stat
             self._current_stat = stat
 
     def _install(self, gen: Generation) -> None:
@@ -232,6 +245,7 @@ class IndexManager:
             self._retired.close()
         self._retired, self._gen = self._gen, gen
         self._current_stat = self._stat_current()
+        self._manifest_stat = None  # not the stat now: another process may have written after the load; follow
 
     def close(self) -> None:
         """Close the live generation's files (and the one it replaced)."""
@@ -247,8 +261,11 @@ class IndexManager:
 
     # -- applying changes ------------------------------------------------------------------------
 
-    def apply_pending(self, batch_size: int = 256) -> int:
+    def apply_pending(self, batch_size: int = 256, *, until: int | None = None) -> int:
         """Apply every outbox row after the manifest's ``last_seq``, in order; returns the new ``last_seq``.
+
+        With ``until`` (a write's own seq), return at once when this process has applied it already: the writers
+        queued behind the one applying a batch find their rows in it (group commit) and touch no file.
 
         Raises:
             IndexUnavailableError: an index write failed, or the index lock was busy for ``lock_wait_s``
@@ -256,6 +273,12 @@ class IndexManager:
                 applied, so the next call retries it.
             EmbeddingModelError: the model cannot be loaded.
         """
+        with self._write_lock:
+            if until is not None and self._gen is not None and self._gen.manifest.last_seq >= until:
+                return self._gen.manifest.last_seq
+            return self._apply_locked(batch_size)
+
+    def _apply_locked(self, batch_size: int) -> int:
         with self._process_lock(self._lock_wait_s):
             try:
                 self.generation  # noqa: B018 (raises when not open)
@@ -268,6 +291,7 @@ class IndexManager:
                     article_ids = list(dict.fromkeys(row.article_id for row in rows))
                     self._index_articles(gen, article_ids, replace=True)
                     gen.checkpoint(rows[-1].seq)
+                    self._manifest_stat = gen.manifest_stat()
             except KBError:
                 raise
             except Exception as exc:
@@ -366,33 +390,5 @@ class IndexManager:
     # -- status ----------------------------------------------------------------------------------
 
     def status(self) -> IndexStatus:
-        """Counts in the database and both legs, and whether they agree."""
-        gen = self.generation
-        article_ids = set(self._articles.ids())
-        db_chunks = self._chunks.count(gen.manifest.model)
-        max_seq = self._outbox.max_seq()
-        pending = self._outbox.pending(gen.manifest.last_seq)
-        indexed = gen.bm25.article_ids()
-        unindexed = sorted(article_ids - indexed)
-        bm25_chunks = gen.bm25.doc_count()
-        vector_chunks = len(gen.vectors)
-        return IndexStatus(
-            generation=gen.manifest.generation,
-            model=gen.manifest.model,
-            dimension=gen.manifest.dimension,
-            last_seq=gen.manifest.last_seq,
-            max_seq=max_seq,
-            pending=pending,
-            articles=len(article_ids),
-            db_chunks=db_chunks,
-            bm25_chunks=bm25_chunks,
-            vector_chunks=vector_chunks,
-            indexed_articles=len(indexed & article_ids),
-            unindexed_articles=unindexed[:100],
-            consistent=(
-                pending == 0
-                and not unindexed
-                and not (indexed - article_ids)
-                and db_chunks == bm25_chunks == vector_chunks
-            ),
-        )
+        """Counts in the database and both legs, and whether they agree (:func:`kb.search.index_status.measure`)."""
+        return measure(self.generation, self._articles, self._chunks, self._outbox)

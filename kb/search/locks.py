@@ -1,5 +1,9 @@
-"""The index folder's file locks (``flock``): ``writer.lock`` for the one writer, and each generation's
-``open.lock``, held shared by every process that has the generation open."""
+"""The index folder's file locks (``flock``): ``writer.lock`` for the one writer, each generation's
+``open.lock``, held shared by every process that has the generation open, and ``applier.lock``, held for its
+life by the one ``kb serve`` worker that runs the background applier (:func:`try_hold_exclusive`).
+
+``flock`` locks belong to the open file: the kernel releases them when the process ends, however it ends
+(kill -9 included), so no lock outlives its holder."""
 
 from __future__ import annotations
 
@@ -49,6 +53,19 @@ def hold(path: Path) -> IO[str]:
     """Hold the shared lock on ``path/open.lock`` (the generation in ``path`` is open) until the handle closes."""
     handle = open(path / OPEN_LOCK, "a+")  # noqa: SIM115 (held until the generation is closed)
     fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    return handle
+
+
+def try_hold_exclusive(path: Path) -> IO[str] | None:
+    """The exclusive lock on the file ``path`` if no other process holds it, kept until the handle closes (or the
+    process ends); None when another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 (held until closed)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
     return handle
 
 

@@ -1,0 +1,199 @@
+"""Several server processes on one index folder (issue 14 item 5): real ``kb serve`` processes, real HTTP.
+
+Two ``kb serve`` processes on two ports over one data folder show that a write through one is searchable through
+the other within 2 s, both ways, and that the survivor of a kill -9 keeps serving, writing and applying; then
+``kb serve --workers 2`` starts, serves a write to searches on fresh connections (either worker), and replaces a
+worker killed with kill -9 while the other keeps answering.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kb.config import Settings
+from kb.service import KnowledgeBase
+from tests.helpers import ROOT
+
+USER, PASSWORD = "worker-test", "Kb-workers-2026!"
+
+#: Five server processes start here (about a minute on a quiet machine, several on a busy one).
+pytestmark = pytest.mark.slow
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    """A data folder (SQLite, hash encoder) with an editor account."""
+    folder = tmp_path / "data"
+    kb = KnowledgeBase(Settings(data_dir=folder, embedding_model="hash"))
+    try:
+        kb.accounts.create(USER, ["kb_editor", "agent"], "test", password=PASSWORD)
+    finally:
+        kb.close()
+    return folder
+
+
+@pytest.fixture
+def servers(data: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Started servers, ended (kill) after the test, by their own process group."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+
+
+def _serve(servers: list[subprocess.Popen[bytes]], data: Path, *extra: str) -> str:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "KB_DATA_DIR": str(data),
+        "KB_EMBEDDING_MODEL": "hash",
+        "KB_INDEX_POLL_SECONDS": "0.5",
+        "KB_LOGIN_RATE_LIMIT": "10000/minute",
+    }
+    env.pop("KB_DATABASE_URL", None)
+    port = _port()
+    command = [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port), *extra]
+    with (data / f"serve-{port}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+    servers.append(process)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, (data / f"serve-{port}.log").read_text(errors="replace")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"kb serve did not start: {(data / f'serve-{port}.log').read_text(errors='replace')}")
+
+
+def _token(url: str) -> dict[str, str]:
+    answer = httpx.post(f"{url}/auth/login", json={"username": USER, "password": PASSWORD}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def _write(url: str, headers: dict[str, str], code: str) -> int:
+    body = {"body": f"# 打印机 {code}\n错误代码 {code}"}
+    answer = httpx.post(f"{url}/articles", headers=headers, json=body, timeout=60)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["article"]["id"])
+
+
+def _found(url: str, headers: dict[str, str], code: str) -> list[int]:
+    """Article ids found for ``code`` on a fresh connection (any worker behind ``url``)."""
+    answer = httpx.get(f"{url}/search", headers=headers, params={"q": code, "mode": "bm25"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return [r["article_id"] for r in answer.json()["results"]]
+
+
+def _seconds_until_found(url: str, headers: dict[str, str], code: str, article_id: int, limit: float = 30) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if article_id in _found(url, headers, code):
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return float("inf")
+
+
+def test_a_write_on_one_server_is_searchable_on_another_and_survives_a_kill(
+    data: Path, servers: list[subprocess.Popen[bytes]]
+) -> None:
+    a, b = _serve(servers, data), _serve(servers, data)
+    headers = _token(a)
+    first = _write(a, headers, "WKA0001")
+    assert article_in(a, headers, "WKA0001", first)  # read-your-writes on the writer
+    assert _seconds_until_found(b, headers, "WKA0001", first) < 2.0
+    second = _write(b, headers, "WKB0002")  # the other one writes now, on top of the first one's changes
+    assert _seconds_until_found(a, headers, "WKB0002", second) < 2.0
+    assert article_in(b, headers, "WKB0002", second) and article_in(b, headers, "WKA0001", first)
+
+    os.killpg(servers[0].pid, signal.SIGKILL)  # kill -9 of one server while the other serves
+    servers[0].wait(30)
+    for n in range(5):
+        code = f"WKC{n:04d}"
+        article_id = _write(b, headers, code)
+        assert article_in(b, headers, code, article_id)
+    health = httpx.get(f"{b}/health", headers=headers, timeout=60).json()
+    index = health.get("index", {})
+    assert not index or index["consistent"], health
+
+    c = _serve(servers, data)  # a new server over the same folder starts on what the others wrote
+    for n, code in enumerate(["WKA0001", "WKB0002", "WKC0004"]):
+        assert _found(c, headers, code), (n, code)
+
+
+def article_in(url: str, headers: dict[str, str], code: str, article_id: int) -> bool:
+    """Whether ``article_id`` is found for ``code`` at once (read-your-writes)."""
+    return article_id in _found(url, headers, code)
+
+
+def _workers(parent: int) -> set[int]:
+    """The worker processes of uvicorn's supervisor ``parent`` (its children that run the spawned server)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    found = set()
+    for pid in children:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"resource_tracker" not in command:
+            found.add(int(pid))
+    return found
+
+
+def test_serve_workers_share_the_index_and_replace_a_killed_worker(
+    data: Path, servers: list[subprocess.Popen[bytes]]
+) -> None:
+    url = _serve(servers, data, "--workers", "2")
+    deadline = time.monotonic() + 120
+    while len(_workers(servers[0].pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = _workers(servers[0].pid)
+    assert len(workers) == 2, workers
+    headers = _token(url)
+    article_id = _write(url, headers, "WKW0001")
+    time.sleep(2.0)
+    for _ in range(12):  # fresh connections: the kernel hands them to either worker
+        assert article_id in _found(url, headers, "WKW0001")
+
+    killed = min(workers)
+    os.kill(killed, signal.SIGKILL)
+    statuses = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"{url}/search", headers=headers, params={"q": "WKW0001"}, timeout=30)
+            statuses.append(answer.status_code)
+        except httpx.TransportError:
+            statuses.append(0)  # a connection the killed worker had accepted
+        replaced = _workers(servers[0].pid) - {killed}
+        if len(replaced) == 2 and statuses[-5:] == [200] * 5:
+            break
+        time.sleep(0.1)
+    assert len(_workers(servers[0].pid) - {killed}) == 2, "the killed worker was not replaced"
+    assert statuses.count(200) >= 5 and statuses[-5:] == [200] * 5, statuses
+    later = _write(url, headers, "WKW0002")
+    time.sleep(2.0)
+    for _ in range(12):
+        assert later in _found(url, headers, "WKW0002")
