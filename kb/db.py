@@ -2,7 +2,8 @@
 
 With a read URL (``KB_DATABASE_READ_URL``, a PostgreSQL hot standby), :meth:`Database.read_session` serves reads
 that may be a little behind (search's article summaries and passages) from the standby, keeping read-your-writes
-for this process: after this process commits a write, reads go to the primary until the standby has replayed the
+for this process: after this process commits a write to the tables it serves (:data:`READ_TABLES`), reads go
+to the primary until the standby has replayed the
 primary's WAL up to the position read after that commit (``pg_current_wal_lsn()`` on the primary against
 ``pg_last_wal_replay_lsn()`` on the standby; PostgreSQL manual, "System Administration Functions"). A standby
 that cannot be reached is skipped (the primary answers). Everything else uses :meth:`Database.session`.
@@ -132,13 +133,23 @@ class Database:
 _WROTE = "kb.wrote"
 
 
+#: Tables :meth:`Database.read_session` serves (search's article summaries and chunk passages): only a write to
+#: one of them makes this process read from the primary until the standby has it (a session's last-use time,
+#: written on every authenticated request, does not).
+READ_TABLES = frozenset({"articles", "chunks"})
+
+
 def _mark_write(session: Session, _flush_context: Any) -> None:
-    session.info[_WROTE] = True
+    changed = {getattr(type(o), "__tablename__", None) for o in (*session.new, *session.dirty, *session.deleted)}
+    if changed & READ_TABLES:
+        session.info[_WROTE] = True
 
 
 def _mark_orm_write(state: ORMExecuteState) -> None:
     if state.is_insert or state.is_update or state.is_delete:
-        state.session.info[_WROTE] = True
+        table = getattr(getattr(state.statement, "table", None), "name", None)
+        if table is None or table in READ_TABLES:
+            state.session.info[_WROTE] = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
