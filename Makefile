@@ -33,6 +33,9 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/peer.py
 	$(BIN)/python bench/ann_recall.py
+	# issue 14 item 3: the 100k-chunk corpus (embeddings cached in var/scale-100k) and its figures per size
+	$(BIN)/python bench/corpus_100k.py --model $(or $(SCALE_MODEL),hash512)
+	$(BIN)/python bench/scale.py --model $(or $(SCALE_MODEL),hash512)
 
 # desk-dev: article-level set over the four shared Markdown collections; its KB is built once in $(EVAL_DATA)
 # and reused (unchanged articles are not re-embedded). SHARED_DATA is the shared data folder.

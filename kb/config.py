@@ -35,6 +35,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("var"), description="All generated state (database file, index).")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    database_read_url: str = Field(
+        default="",
+        description="PostgreSQL hot standby of database_url for search reads (read-your-writes kept, kb.db); "
+        "empty: every read from database_url.",
+    )
     index_dir: Path | None = Field(default=None, description="Search index folder; default data_dir/index.")
     articles_dir: Path = Field(default=Path("articles"), description="Bundled Markdown articles for `make run`.")
     embedding_model: str = Field(

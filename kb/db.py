@@ -1,4 +1,13 @@
-"""Engine and session factory; schema creation and upgrades through Alembic migrations."""
+"""Engine and session factory; schema creation and upgrades through Alembic migrations.
+
+With a read URL (``KB_DATABASE_READ_URL``, a PostgreSQL hot standby), :meth:`Database.read_session` serves reads
+that may be a little behind (search's article summaries and passages) from the standby, keeping read-your-writes
+for this process: after this process commits a write to the tables it serves (:data:`READ_TABLES`), reads go
+to the primary until the standby has replayed the
+primary's WAL up to the position read after that commit (``pg_current_wal_lsn()`` on the primary against
+``pg_last_wal_replay_lsn()`` on the standby; PostgreSQL manual, "System Administration Functions"). A standby
+that cannot be reached is skipped (the primary answers). Everything else uses :meth:`Database.session`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from kb.config import Settings
 from kb.errors import KBError
@@ -28,9 +37,10 @@ class Database:
 
     Args:
         url: SQLAlchemy URL. SQLite files get WAL journaling, foreign keys on and a 30 s busy timeout.
+        read_url: optional URL of a PostgreSQL hot standby of ``url`` for :meth:`read_session`; empty: none.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_url: str = "") -> None:
         self.url = url
         connect_args: dict[str, Any] = {}
         if url.startswith("sqlite"):
@@ -39,12 +49,59 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine: Engine | None = None
+        self._read_sessions: sessionmaker[Session] | None = None
+        self._wrote = False  # a write committed since the primary's WAL position was last read
+        self._awaited_lsn: str | None = None  # primary position the standby must replay before it serves reads
+        if read_url:
+            self.read_engine = create_engine(read_url, pool_pre_ping=True)
+            self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+            event.listen(self.sessions, "after_flush", _mark_write)
+            event.listen(self.sessions, "do_orm_execute", _mark_orm_write)
+            event.listen(self.sessions, "after_commit", self._after_commit)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on any exception."""
         with self.sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only session on the standby when there is one, it can be reached and it has replayed this
+        process's last write (see module docstring); otherwise :meth:`session` on the primary. Never write in it."""
+        if self._read_sessions is None or not self._standby_caught_up():
+            with self.session() as session:
+                yield session
+            return
+        with self._read_sessions() as session, session.begin():
+            yield session
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(_WROTE, False):
+            self._wrote = True
+
+    def _standby_caught_up(self) -> bool:
+        """Whether the standby may serve this process's reads now (it has replayed past its last write)."""
+        assert self.read_engine is not None
+        try:
+            if self._wrote:
+                self._wrote = False
+                with self.engine.connect() as conn:
+                    self._awaited_lsn = str(conn.scalar(text("SELECT pg_current_wal_lsn()")))
+            with self.read_engine.connect() as conn:
+                if self._awaited_lsn is None:
+                    return True  # reachable: pool_pre_ping checked the connection at checkout
+                caught_up = conn.scalar(
+                    text("SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn), true)"),
+                    {"lsn": self._awaited_lsn},
+                )
+            if caught_up:
+                self._awaited_lsn = None
+            return bool(caught_up)
+        except SQLAlchemyError as exc:
+            logger.warning("read replica unavailable, reading from the primary: %s", exc)
+            return False
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest Alembic revision.
@@ -68,6 +125,31 @@ class Database:
     def dispose(self) -> None:
         """Close all pooled connections."""
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
+
+
+#: ``Session.info`` key: the session wrote something (flushed ORM changes or ran an ORM insert/update/delete).
+_WROTE = "kb.wrote"
+
+
+#: Tables :meth:`Database.read_session` serves (search's article summaries and chunk passages): only a write to
+#: one of them makes this process read from the primary until the standby has it (a session's last-use time,
+#: written on every authenticated request, does not).
+READ_TABLES = frozenset({"articles", "chunks"})
+
+
+def _mark_write(session: Session, _flush_context: Any) -> None:
+    changed = {getattr(type(o), "__tablename__", None) for o in (*session.new, *session.dirty, *session.deleted)}
+    if changed & READ_TABLES:
+        session.info[_WROTE] = True
+
+
+def _mark_orm_write(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(getattr(state.statement, "table", None), "name", None)
+        if table is None or table in READ_TABLES:
+            state.session.info[_WROTE] = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -83,6 +165,6 @@ def open_database(settings: Settings) -> Database:
     url = settings.resolved_database_url
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    database = Database(url)
+    database = Database(url, settings.database_read_url)
     database.migrate()
     return database

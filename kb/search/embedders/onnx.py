@@ -9,7 +9,12 @@ The model is exported once from its PyTorch weights with ``torch.onnx.export`` (
 imported only then) into ``cache_dir`` and reused afterwards. Output equals sentence-transformers' mean
 pooling: cosine >= 0.9999999 on 64 real passages (tests/test_real_model.py checks >= 0.9999).
 
-Chosen by :func:`kb.search.embedders.factory.load_embedder` for ``m3e-small`` with backend ``onnx``.
+Chosen by :func:`kb.search.embedders.factory.load_embedder` for ``m3e-small`` with backend ``onnx``, and for
+``m3e-small-int8``: the same export with its weights quantised to int8 by ONNX Runtime's dynamic quantisation
+(``onnxruntime.quantization.quantize_dynamic``: per-tensor int8 weights of MatMul and Gather, activations quantised
+per call), written once beside the float32 export. Its vectors differ a little from the float32 ones (mean cosine
+0.990 on real passages, ``bench/results/onnx-int8.json``), so it has its own name in the index manifest and
+stored embeddings: switching between the two re-encodes through ``kb index rebuild``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from kb.search.embedders.base import l2_normalize
 
 logger = logging.getLogger(__name__)
 
+#: Suffix of the int8 variant's model name (``m3e-small-int8``) and of its file beside the float32 export.
+INT8_SUFFIX = "-int8"
+
 
 class OnnxBertEmbedder:
     """Mean-pooled BERT encoder on ONNX Runtime: ``(n, hidden_size)`` float32, L2-normalised.
@@ -41,15 +49,24 @@ class OnnxBertEmbedder:
         cache_dir: where the exported ``.onnx`` file is kept.
         query_instruction: prefix for queries only.
         batch_size: passages per forward pass (sorted by length first, to pad little).
+        quantized: run the int8 (dynamically quantised) variant, made from the float32 export on first load.
 
     Raises:
         EmbeddingModelError: the folder lacks a file, or export or loading fails.
     """
 
     def __init__(
-        self, name: str, model_dir: Path, cache_dir: Path, query_instruction: str = "", batch_size: int = 32
+        self,
+        name: str,
+        model_dir: Path,
+        cache_dir: Path,
+        query_instruction: str = "",
+        batch_size: int = 32,
+        *,
+        quantized: bool = False,
     ) -> None:
         self.name = name
+        self.quantized = quantized
         self.model_dir = model_dir
         self.cache_dir = cache_dir
         self.query_instruction = query_instruction
@@ -73,13 +90,19 @@ class OnnxBertEmbedder:
         return int(self._config.get("max_position_embeddings", 512))
 
     @property
-    def onnx_path(self) -> Path:
-        """Cached export, keyed by the model's config and weights file size."""
+    def export_path(self) -> Path:
+        """The float32 export, keyed by the model's config and weights file size (shared by both variants)."""
         weights = self.model_dir / "pytorch_model.bin"
         key = hashlib.sha256(
             json.dumps(self._config, sort_keys=True).encode() + str(weights.stat().st_size).encode()
         ).hexdigest()[:12]
-        return self.cache_dir / f"{self.name}-{key}.onnx"
+        return self.cache_dir / f"{self.name.removesuffix(INT8_SUFFIX)}-{key}.onnx"
+
+    @property
+    def onnx_path(self) -> Path:
+        """The model file this embedder runs: :attr:`export_path`, or its int8 variant beside it."""
+        export = self.export_path
+        return export.with_name(export.stem + INT8_SUFFIX + ".onnx") if self.quantized else export
 
     def load(self) -> None:
         """Export (first time only) and load the model and tokenizer now."""
@@ -102,8 +125,10 @@ class OnnxBertEmbedder:
                     import onnxruntime as ort
 
                     path = self.onnx_path
-                    if not path.exists():
-                        self._export(path)
+                    if not self.export_path.exists():
+                        self._export(self.export_path)
+                    if self.quantized and not path.exists():
+                        self._quantize(self.export_path, path)
                     options = ort.SessionOptions()
                     options.intra_op_num_threads = os.cpu_count() or 1
                     # No spin-waiting between operators: spinning intra-op threads take the cores that the
@@ -158,6 +183,18 @@ class OnnxBertEmbedder:
             os.replace(tmp, path)
         except Exception as exc:
             raise EmbeddingModelError(f"Cannot export {self.name} to ONNX: {exc}") from exc
+
+    def _quantize(self, source: Path, path: Path) -> None:
+        logger.info("quantising %s to int8 at %s (once)", source, path)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        try:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8)
+            os.replace(tmp, path)
+        except Exception as exc:
+            tmp.unlink(missing_ok=True)
+            raise EmbeddingModelError(f"Cannot quantise {source} to int8: {exc}") from exc
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` including [CLS] and [SEP], by the model's own tokenizer."""
