@@ -19,6 +19,8 @@ from markdown_it.token import Token as MdToken
 TokenCounter = Callable[[str], int]
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.)\s")
+#: Fewest tokens of text a chunk must have room for under its title and headings.
+_MIN_TEXT_TOKENS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +152,7 @@ def chunk_article(
     for path, blocks in sections:
         head_tokens = count_tokens(embedding_input(title, path, ""))
         budget = max_tokens - head_tokens - 1
-        if budget < 16:
-            path = path[-1:]  # very deep or long headings: keep the nearest one only
-            budget = max_tokens - count_tokens(embedding_input(title, path, "")) - 1
-        if budget < 16:
-            raise ValueError(f"max_tokens={max_tokens} leaves no room for text under {title!r}")
+        path, budget = _fit_headings(title, path, budget, max_tokens, count_tokens)
         pieces = [p for block in blocks for p in _split_long(block, budget, count_tokens)]
         current: list[str] = []
         for piece in pieces:
@@ -167,6 +165,29 @@ def chunk_article(
     if not chunks:
         chunks.append(ChunkText(0, (), "", count_tokens(embedding_input(title, (), ""))))
     return chunks
+
+
+def _fit_headings(
+    title: str, path: tuple[str, ...], budget: int, max_tokens: int, count: TokenCounter
+) -> tuple[tuple[str, ...], int]:
+    """The heading path a section's chunks carry and the tokens left for their text (at least 16).
+
+    Very deep or long headings (manual pages have headings of several hundred characters) are cut down step by
+    step: the nearest heading only, then its first 32 characters, then none, so that no document is refused for
+    its headings (one refused document would stop the whole apply batch).
+
+    Raises:
+        ValueError: the title alone leaves fewer than 16 tokens of ``max_tokens``.
+    """
+    candidates = [path[-1:], tuple(h[:32] for h in path[-1:]), ()]
+    for candidate in candidates:
+        if budget >= _MIN_TEXT_TOKENS:
+            break
+        path = candidate
+        budget = max_tokens - count(embedding_input(title, path, "")) - 1
+    if budget < _MIN_TEXT_TOKENS:
+        raise ValueError(f"max_tokens={max_tokens} leaves no room for text under {title!r}")
+    return path, budget
 
 
 def _overlap_tail(previous: list[str], overlap: int, room: int, count: TokenCounter) -> list[str]:

@@ -73,3 +73,15 @@ def test_real_articles_fit_the_limit_and_keep_code() -> None:
 def test_summary_is_its_own_first_chunk() -> None:
     chunks = chunk_article("标题", "正文第一段。", count, 200, summary="这篇文章讲什么。")
     assert [c.text for c in chunks] == ["这篇文章讲什么。", "正文第一段。"]
+
+
+def test_headings_too_long_for_the_limit_are_cut_not_refused() -> None:
+    """A manual page with a heading of several hundred characters must chunk (a refused document used to stop the
+    whole apply batch), keeping its text and the limit."""
+    long_heading = "OPTIONS " + "very-long-option-name " * 40
+    body = f"## {long_heading}\n\n这一节说明了参数的用法。\n\n### {long_heading}二\n\n第二节的内容。\n"
+    chunks = chunk_article("man page", body, count, 120)
+    assert [c.text for c in chunks] == ["这一节说明了参数的用法。", "第二节的内容。"]
+    for c in chunks:
+        assert c.token_count <= 120
+        assert c.token_count == count(embedding_input("man page", c.heading_path, c.text))
