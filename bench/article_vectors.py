@@ -12,6 +12,9 @@ articles for each desk-dev query by:
   centroid), and ``max(chunk,X)``.
 
 Prints nDCG@10 per style and fold group (exact search over all articles, no padding bar: a leg-level A/B).
+
+``--model DIR`` re-encodes every chunk (the index's embedding input), the titles, outlines and queries with that
+sentence-transformers folder instead (e.g. one made by ``kb model adapt``), to measure it without a rebuild.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ import numpy as np
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.evaluation import read_qrels
+from kb.search.documents import embedding_texts
+from kb.search.embedders.base import Embedder
+from kb.search.embedders.sentence_transformers import SentenceTransformerEmbedder
 from kb.search.vectors import split_vector_id
 from kb.service import KnowledgeBase
 
@@ -36,6 +42,7 @@ DESK = Path(__file__).parent / "data" / "desk-dev"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--model", type=Path, help="re-encode with this sentence-transformers folder")
     args = parser.parse_args()
     settings = Settings().model_copy(update={"data_dir": args.data_dir, "database_url": "", "index_dir": None})
     kb = KnowledgeBase(settings).open()
@@ -63,7 +70,14 @@ def main() -> int:
         for aid in aids:
             heads = list(dict.fromkeys(h for c in chunks.get(aid, []) for h in c.heading_path))
             outlines.append(" / ".join([titles[aid], *heads])[:400])
-        emb = kb.embedder
+        emb: Embedder = kb.embedder
+        if args.model is not None:
+            emb = SentenceTransformerEmbedder(str(args.model), str(args.model))
+            ordered = [(aid, ord_) for aid, ord_ in map(split_vector_id, vids.tolist())]
+            by_key = {(c.article_id, c.ord): c for cs in chunks.values() for c in cs}
+            articles = kb.index._articles.by_ids(aids)
+            texts = embedding_texts([by_key[k] for k in ordered], articles, kb.analyzer)
+            matrix = emb.encode_passages(texts)
         title_v = emb.encode_passages([titles[a] for a in aids])
         outline_v = emb.encode_passages(outlines)
         centroid_v = np.stack([matrix[rows_of[a]].mean(axis=0) for a in aids])

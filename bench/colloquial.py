@@ -28,6 +28,7 @@ import ir_measures
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.evaluation import DEPTH, FOLD_GROUPS, _measure, read_qrels
+from kb.search.desk_terms import DESK_WEIGHT
 from kb.search.relevance_feedback import FeedbackSettings
 from kb.search.results import SearchRequest
 from kb.service import KnowledgeBase
@@ -45,7 +46,7 @@ def configure(kb: KnowledgeBase, variant: str) -> None:
         if name == "base":
             continue
         if name == "desk":
-            expansion.desk_weight = float(arg) if arg else 0.3
+            expansion.desk_weight = float(arg) if arg else DESK_WEIGHT
         elif name == "prf":
             vals = [float(x) for x in arg.split(",")] if arg else []
             keys = ["docs", "terms", "weight", "max_coverage"]

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         le=1.0,
         description="Weight of the BM25 leg in weighted fusion (vector: 1 - this).",
     )
+    desk_synonym_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Weight of desk synonyms (口语 => 术语) in the BM25 leg, kb.search.desk_terms; 0 = off.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     dev_user: str = Field(default="dev", description="Actor recorded for changes made by the command line.")

@@ -113,6 +113,7 @@ class KnowledgeBase:
             bm25_weight=settings.fusion_bm25_weight,
             approximate_vectors=settings.vector_index == "hnsw",
         )
+        self.engine.expansion.desk_weight = settings.desk_synonym_weight
         self.writer = ArticleWriter(self.store, self.index)
         self.catalog = load_catalog(settings.service_catalog)
         self.desk = Desk(self.database, self.catalog)

@@ -16,6 +16,7 @@ has keeps its own weight.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -25,10 +26,12 @@ from pathlib import Path
 from kb.config import DATA_DIR
 from kb.search.text import TextAnalyzer
 
+logger = logging.getLogger(__name__)
+
 BUNDLED_DESK_SYNONYMS = DATA_DIR / "desk_synonyms.txt"
 
-#: Weight of a desk-synonym term relative to the user's own terms (1.0); chosen on desk-dev folds 0-2
-#: (bench/results/colloquial-session5.md).
+#: Weight of a desk-synonym term relative to the user's own terms (1.0) when they are on (setting
+#: ``KB_DESK_SYNONYM_WEIGHT``, default 0 = off): measured on desk-dev (bench/results/colloquial-session5.md).
 DESK_WEIGHT = 0.3
 
 #: Formal "cannot V" phrases mined from titles and headings: negation + a two-character verb.
@@ -109,12 +112,16 @@ class DeskSynonyms:
 
 
 class DeskSynonymSource:
-    """The curated rules plus those mined from the current titles and headings, recompiled when ``version``
-    (the BM25 index version, see :class:`kb.search.bm25.BM25Index`) changes. Thread-safe.
+    """The curated rules plus those mined from the current titles and headings. Thread-safe.
+
+    Mining reads every title and heading (2.3 s on the 7.7k-chunk desk-dev KB while the machine was loaded), so
+    it never runs in a query: when a query sees a new index ``version`` (:class:`kb.search.bm25.BM25Index`), a
+    background thread mines again and the query goes on with the rules it has (the curated ones until the first
+    mining ends). A failed mining is logged and leaves the rules as they were.
 
     Args:
         analyzer: the index's analyzer.
-        headings: returns every article title and heading of the KB (read when the version changes).
+        headings: returns every article title and heading of the KB; None: curated rules only.
         curated: the curated list file (default: the bundled ``kb/data/desk_synonyms.txt``).
     """
 
@@ -129,13 +136,32 @@ class DeskSynonymSource:
         self._curated = read_rules(curated)
         self._lock = threading.Lock()
         self._version: int | None = None
+        self._mining: threading.Thread | None = None
         self._compiled = DeskSynonyms(self._curated, analyzer)
 
     def at(self, version: int) -> DeskSynonyms:
-        """The compiled rules for index ``version`` (mined again when it changed)."""
+        """The rules to use now; starts mining in the background when ``version`` is new."""
         with self._lock:
-            if self._headings is not None and version != self._version:
-                mined = mine_rules(self._headings(), self.analyzer)
-                self._compiled = DeskSynonyms([*self._curated, *mined], self.analyzer)
+            if self._headings is not None and version != self._version and self._mining is None:
                 self._version = version
+                self._mining = threading.Thread(target=self._mine, name="desk-synonyms", daemon=True)
+                self._mining.start()
             return self._compiled
+
+    def wait(self, timeout_s: float | None = None) -> None:
+        """Wait for a mining in progress to end (tests, benchmarks)."""
+        thread = self._mining
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def _mine(self) -> None:
+        compiled: DeskSynonyms | None = None
+        try:
+            assert self._headings is not None
+            compiled = DeskSynonyms([*self._curated, *mine_rules(self._headings(), self.analyzer)], self.analyzer)
+        except Exception:
+            logger.exception("mining desk synonyms failed; keeping the rules there were")
+        with self._lock:
+            if compiled is not None:
+                self._compiled = compiled
+            self._mining = None

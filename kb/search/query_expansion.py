@@ -3,7 +3,7 @@
 1. The query's own keyword terms (:func:`kb.search.keywords.keyword_terms`), weight 1.0.
 2. Synonym groups (:mod:`kb.search.synonyms`, editable), at :data:`kb.search.synonyms.EXPANSION_WEIGHT`.
 3. Desk synonyms 口语 => 术语 (:mod:`kb.search.desk_terms`, curated and mined from titles and headings), at
-   :data:`kb.search.desk_terms.DESK_WEIGHT`.
+   ``desk_weight`` (off by default; :data:`kb.search.desk_terms.DESK_WEIGHT` when on).
 4. Pseudo-relevance feedback (:mod:`kb.search.relevance_feedback`), when ``feedback`` is set: a first BM25
    pass with 1-3, and the RM3 terms of its top chunks.
 
@@ -21,7 +21,7 @@ from kb.models import Article, Chunk
 from kb.search.article_cache import ArticleCache
 from kb.search.bm25 import BM25Index
 from kb.search.confidence import coverage
-from kb.search.desk_terms import DESK_WEIGHT, DeskSynonymSource
+from kb.search.desk_terms import DeskSynonymSource
 from kb.search.relevance_feedback import FeedbackSettings, feedback_terms
 from kb.search.synonyms import EXPANSION_WEIGHT, SynonymStore
 from kb.search.text import TextAnalyzer
@@ -46,7 +46,8 @@ class QueryExpansion:
         chunks: the stored chunks (titles and headings for mining desk synonyms); None: curated rules only.
 
     Attributes:
-        desk_weight: weight of desk-synonym terms; 0 turns them off.
+        desk_weight: weight of desk-synonym terms, 0 (off, the default: setting ``KB_DESK_SYNONYM_WEIGHT``) to 1;
+            :data:`kb.search.desk_terms.DESK_WEIGHT` is the measured one.
         feedback: RM3 settings; None turns feedback off.
     """
 
@@ -57,7 +58,7 @@ class QueryExpansion:
         self.synonyms = synonyms
         self._cache = cache
         self.desk = DeskSynonymSource(analyzer, (lambda: titles_and_headings(chunks)) if chunks is not None else None)
-        self.desk_weight = DESK_WEIGHT
+        self.desk_weight = 0.0
         self.feedback: FeedbackSettings | None = None
 
     def weights(self, normalized: str, terms: Sequence[str], bm25: BM25Index, version: int) -> dict[str, float]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kb.articles.content import parse_markdown
-from kb.search.desk_terms import DeskSynonyms, Rule, mine_rules, read_rules
+from kb.search.desk_terms import DeskSynonyms, DeskSynonymSource, Rule, mine_rules, read_rules
 from kb.search.relevance_feedback import FeedbackSettings, feedback_terms
 from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
@@ -82,3 +82,17 @@ def test_feedback_adds_the_articles_vocabulary_to_the_query(kb: KnowledgeBase) -
     assert after[0] == target and other in after  # found through the first hit's words 内核 电源 事件
     explain = kb.engine.search(SearchRequest("电脑 自动 重启", mode="bm25", explain=True)).explain
     assert explain is not None and 0 < max(explain.expansions.values()) <= 0.3
+
+
+def test_mined_rules_arrive_in_the_background_and_follow_the_index_version(analyzer: TextAnalyzer) -> None:
+    headings = ["数据盘无法挂载"]
+    source = DeskSynonymSource(analyzer, lambda: list(headings))
+    query = analyzer.normalize("数据盘一直挂不上")
+    source.at(1)  # starts mining; the query goes on with the curated rules
+    source.wait(30)
+    assert "挂载" in source.at(1).expand(query, {})
+    headings[:] = ["磁盘空间不足"]
+    source.at(2)
+    source.wait(30)
+    assert "挂载" not in source.at(2).expand(query, {})
+    assert "删除" in DeskSynonymSource(analyzer, None).at(3).expand(analyzer.normalize("删不掉"), {})  # curated
