@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="Hybrid search reorders its fused top 100 with the trained ranker (kb.search.rerank); off: no "
         "measured gain yet (bench/results/search-quality-ii.md, session 5).",
     )
+    desk_synonym_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Weight of desk synonyms (口语 => 术语) in the BM25 leg, kb.search.desk_terms; 0 = off.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     dev_user: str = Field(default="dev", description="Actor recorded for changes made by the command line.")

@@ -128,6 +128,7 @@ class KnowledgeBase:
             approximate_vectors=settings.vector_index == "hnsw",
             second_stage=SecondStage(ranker, votes) if ranker is not None else None,
         )
+        self.engine.expansion.desk_weight = settings.desk_synonym_weight
         self.writer = ArticleWriter(self.store, self.index)
         self.catalog = load_catalog(settings.service_catalog)
         self.desk = Desk(self.database, self.catalog)

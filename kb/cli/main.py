@@ -7,7 +7,7 @@ import argparse
 import logging
 import sys
 
-from kb.cli import articles, audit, backup, index, search, serve, tickets, users
+from kb.cli import articles, audit, backup, index, model, search, serve, tickets, users
 from kb.config import Settings
 from kb.errors import KBError
 
@@ -26,6 +26,7 @@ COMMANDS = {
     "audit": audit.cmd_audit,
     "backup": backup.cmd_backup,
     "restore": backup.cmd_restore,
+    "model": model.cmd_model,
 }
 
 
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     users.add_parsers(sub)
     audit.add_parsers(sub)
     backup.add_parsers(sub)
+    model.add_parsers(sub)
     return parser
 
 

@@ -37,6 +37,7 @@ from kb.search.generation import Legs, LiveIndex
 from kb.search.grouping import CHUNK_DECAY, article_bm25
 from kb.search.hits import build_hits
 from kb.search.keywords import keyword_terms
+from kb.search.query_expansion import QueryExpansion
 from kb.search.rerank import SecondStage, annotate
 from kb.search.results import (
     Explain,
@@ -47,7 +48,7 @@ from kb.search.results import (
     SearchResult,
     WeightedFusion,
 )
-from kb.search.synonyms import EXPANSION_WEIGHT, SynonymStore
+from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 from kb.search.timings import SearchTimings, StageClock, TimingListener
 from kb.search.weighting import FusionWeights, bm25_weight, calibrated_weights
@@ -71,7 +72,7 @@ class SearchEngine:
         index: gives the live generation's two legs.
         store: article summaries, for filters, successors and results.
         chunks: chunk texts, for snippets and near-duplicates.
-        synonyms: query expansion; None for none.
+        synonyms: the editable synonym groups of query expansion (:mod:`kb.search.query_expansion`); None for none.
         fusion: default fusion of the hybrid mode, ``weighted`` or ``rrf`` (see :mod:`kb.search.fusion`).
         bm25_weight: default BM25 weight of weighted fusion, 0 to 1 (the vector leg gets the rest).
         query_weights: weighted fusion picks the BM25 weight per query from the calibrated weights of
@@ -114,6 +115,7 @@ class SearchEngine:
         self._explainer = MatchExplainer(analyzer, embedder, index, store, chunks, self.search)
         self._listeners: list[TimingListener] = []
         self._cache = ArticleCache(store, chunks)
+        self.expansion = QueryExpansion(analyzer, synonyms, self._cache, chunks)  # synonyms, desk terms, PRF
 
     @property
     def vector_floor(self) -> float:
@@ -143,12 +145,8 @@ class SearchEngine:
         terms = keyword_terms(analysis, gen.bm25.holds)
         use_bm25 = request.mode in ("hybrid", "bm25") and bool(terms)
         use_vector = request.mode in ("hybrid", "vector")
-        expansions = (
-            self.synonyms.expander().expand(analysis.normalized, set(terms))
-            if self.synonyms is not None and use_bm25
-            else []
-        )
-        weighted_terms = {t: 1.0 for t in terms} | {t: EXPANSION_WEIGHT for t in expansions}
+        own = {t: 1.0 for t in terms}
+        weighted_terms = self.expansion.weights(analysis.normalized, terms, gen.bm25, version) if use_bm25 else own
         required = gen.bm25.articles_with_phrases(analysis.phrases) if analysis.phrases else None
         clock.lap("analyze")
         query_vector = None
@@ -201,7 +199,7 @@ class SearchEngine:
                 normalized_query=analysis.normalized,
                 terms=list(terms),
                 identifiers=list(analysis.identifiers),
-                expansions={t: EXPANSION_WEIGHT for t in expansions},
+                expansions={t: w for t, w in weighted_terms.items() if t not in own},
                 phrases=[list(p) for p in analysis.phrases],
                 confidence=confidence,
                 legs=list(legs),

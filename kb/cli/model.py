@@ -1,0 +1,74 @@
+"""``kb model adapt``: fine-tune the embedding model on this knowledge base's own pairs (see :mod:`kb.model`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from kb.cli.output import print_json
+from kb.config import Settings
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the commands of this module to ``sub`` (an argparse subparsers object)."""
+    from kb.model.adapt import AdaptSettings
+
+    defaults = AdaptSettings()
+    mdl = sub.add_parser("model", help="the embedding model")
+    mdl_sub = mdl.add_subparsers(dest="model_command", required=True)
+    ad = mdl_sub.add_parser(
+        "adapt",
+        help="fine-tune the embedding model on this KB's (heading, section) and (resolved ticket, article) pairs; "
+        "then set KB_EMBEDDING_MODEL to the new folder and run `kb index rebuild`",
+    )
+    ad.add_argument("out", type=Path, help="new model folder (must not exist)")
+    ad.add_argument("--steps", type=int, default=defaults.steps, help=f"optimiser steps (default {defaults.steps})")
+    ad.add_argument("--batch-size", type=int, default=defaults.batch_size, help="pairs per batch")
+    ad.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    ad.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length, help="tokens per text in training")
+    ad.add_argument("--seed", type=int, default=defaults.seed)
+    ad.add_argument("--no-sections", action="store_true", help="train on resolved-ticket pairs only")
+    ad.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+
+def _base_path(name: str) -> str:
+    from kb.search.embedders.factory import M3E_SMALL, m3e_small_path
+
+    return str(m3e_small_path()) if name == M3E_SMALL else name
+
+
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.db import open_database
+    from kb.errors import InvalidInputError
+    from kb.model.adapt import AdaptSettings, adapt
+    from kb.model.pairs import section_pairs, ticket_pairs
+
+    database = open_database(settings)
+    try:
+        pairs = ticket_pairs(database) + ([] if args.no_sections else section_pairs(database))
+    finally:
+        database.dispose()
+    if args.steps < 0 or args.batch_size < 2 or args.max_seq_length < 8 or args.learning_rate <= 0:
+        raise InvalidInputError("steps must be >= 0, batch size >= 2, max sequence length >= 8, learning rate > 0")
+    run = AdaptSettings(args.steps, args.batch_size, args.learning_rate, args.max_seq_length, args.seed)
+    quiet = args.json or not sys.stderr.isatty()
+
+    def progress(step: int, steps: int, loss: float) -> None:
+        if not quiet and (step % 10 == 0 or step == steps):
+            print(f"\rstep {step}/{steps} loss {loss:.4f}", end="", file=sys.stderr, flush=True)
+
+    manifest = adapt(settings.embedding_model, _base_path(settings.embedding_model), pairs, args.out, run, progress)
+    if not quiet:
+        print(file=sys.stderr)
+    if args.json:
+        print_json(asdict(manifest))
+    else:
+        print(
+            f"adapted {manifest.base_model} on {sum(manifest.pairs.values())} pairs {manifest.pairs} in "
+            f"{manifest.steps} steps ({manifest.seconds:.0f} s, loss {manifest.loss_first} -> {manifest.loss_last}); "
+            f"saved to {args.out}.\nUse it: KB_EMBEDDING_MODEL={args.out.resolve()} kb index rebuild"
+        )
+    return 0
