@@ -129,6 +129,10 @@ ERROR_MESSAGES = {
     "model_unavailable": "语义模型暂不可用，请稍后再试。",
     "internal_error": "系统出错，已记录日志；请把请求编号告诉系统管理员。",
     "http_error": "请求无法完成。",
+    "unknown_group": "没有这个处理组：只能分派给服务目录、账号或历史工单中有的处理组。",
+    "unknown_assignee": "没有这个处理人，或其账号已停用、没有处理工单的角色。",
+    "assignee_not_in_group": "处理人不在所选的处理组里。",
+    "data_key_mismatch": "动态口令的密钥无法解开（数据密钥已更换），请联系安全管理员。",
 }
 
 #: The sentence of a refused login (the API's 401 names no reason a browser user can act on otherwise).

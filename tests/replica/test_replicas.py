@@ -32,6 +32,7 @@ from kb.config import Settings
 from kb.db import Database, open_database
 from kb.identity.accounts import AccountStore
 from kb.identity.audit import AuditTrail
+from kb.identity.data_key import DataKey
 from kb.identity.passwords import PasswordPolicy
 from kb.models import Article
 from tests.replica.clusters import Cluster, Replica, postgres_bin
@@ -121,7 +122,10 @@ def deployment() -> Iterator[Deployment]:
         settings = Settings(data_dir=root / "setup", database_url=write_url, embedding_model="hash")
         database = open_database(settings)
         accounts = AccountStore(
-            database, PasswordPolicy.from_settings(settings), AuditTrail(database, settings.audit_key)
+            database,
+            PasswordPolicy.from_settings(settings),
+            AuditTrail(database, settings.audit_key),
+            DataKey.from_settings(settings),
         )
         accounts.ensure_admin()  # else both first starts would create it at once
         accounts.create(USER, ["kb_editor"], "tests", password=PASSWORD)
