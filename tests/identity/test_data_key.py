@@ -4,6 +4,8 @@ every seed with the new key, and seeds stored before sealing are sealed at the n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pyotp
 import pytest
 from cryptography.fernet import Fernet
@@ -32,8 +34,22 @@ def _stored(kb: KnowledgeBase, username: str) -> str:
         return str(value.scalar_one())
 
 
-def _with_key(settings: Settings, key: str, analyzer: TextAnalyzer, embedder: HashingEmbedder) -> KnowledgeBase:
-    return KnowledgeBase(settings.model_copy(update={"data_key": key}), embedder=embedder, analyzer=analyzer)
+@pytest.fixture
+def opened() -> Iterator[list[KnowledgeBase]]:
+    """The extra services a test starts; their database pools are closed at the end (an engine left to the
+    garbage collector closes PostgreSQL connections in a ResourceWarning during some later test)."""
+    services: list[KnowledgeBase] = []
+    yield services
+    for service in services:
+        service.database.dispose()
+
+
+def _with_key(
+    settings: Settings, key: str, analyzer: TextAnalyzer, embedder: HashingEmbedder, opened: list[KnowledgeBase]
+) -> KnowledgeBase:
+    service = KnowledgeBase(settings.model_copy(update={"data_key": key}), embedder=embedder, analyzer=analyzer)
+    opened.append(service)
+    return service
 
 
 def test_the_column_never_holds_the_seed_and_login_still_works(kb: KnowledgeBase) -> None:
@@ -48,11 +64,15 @@ def test_the_column_never_holds_the_seed_and_login_still_works(kb: KnowledgeBase
 
 
 def test_a_wrong_key_is_a_clear_503_audited_and_not_a_failed_login(
-    kb: KnowledgeBase, settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
+    kb: KnowledgeBase,
+    settings: Settings,
+    analyzer: TextAnalyzer,
+    hash_embedder: HashingEmbedder,
+    opened: list[KnowledgeBase],
 ) -> None:
     kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD)
     seed = pyotp.parse_uri(kb.accounts.enrol_totp("zhang.san")).secret
-    stranger = _with_key(settings, Fernet.generate_key().decode(), analyzer, hash_embedder)  # the old key lost
+    stranger = _with_key(settings, Fernet.generate_key().decode(), analyzer, hash_embedder, opened)  # the old key lost
     with pytest.raises(DataKeyError, match="KB_DATA_KEY"):
         stranger.sessions.login("zhang.san", GOOD, totp=pyotp.TOTP(seed).now())
     with TestClient(create_app(stranger.settings, kb=stranger), base_url="https://testserver") as client:
@@ -71,20 +91,26 @@ def test_a_wrong_key_is_a_clear_503_audited_and_not_a_failed_login(
 
 
 def test_rotation_reseals_every_seed_with_the_new_key(
-    kb: KnowledgeBase, settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
+    kb: KnowledgeBase,
+    settings: Settings,
+    analyzer: TextAnalyzer,
+    hash_embedder: HashingEmbedder,
+    opened: list[KnowledgeBase],
 ) -> None:
     old, new = settings.data_key, Fernet.generate_key().decode()
     seeds = {}
     for name in ("zhang.san", "li.si"):
         kb.accounts.create(name, ["agent"], "admin", password=GOOD)
         seeds[name] = pyotp.parse_uri(kb.accounts.enrol_totp(name)).secret
-    rotated = _with_key(settings, f"{new},{old}", analyzer, hash_embedder)  # at start: resealed with the new key
+    rotated = _with_key(
+        settings, f"{new},{old}", analyzer, hash_embedder, opened
+    )  # at start: resealed with the new key
     for name, seed in seeds.items():
         assert DataKey([new]).open(_stored(rotated, name)) == seed
     _, rows = rotated.audit.query(event="totp.reseal")
     assert len(rows) == 1 and rows[0].reason == "2 seeds"
     assert rotated.accounts.reseal_totp_secrets().resealed == ()  # nothing left to do
-    only_new = _with_key(settings, new, analyzer, hash_embedder)  # the old key may now be dropped
+    only_new = _with_key(settings, new, analyzer, hash_embedder, opened)  # the old key may now be dropped
     assert only_new.sessions.login("li.si", GOOD, totp=pyotp.TOTP(seeds["li.si"]).now()).token
     assert only_new.accounts.reseal_totp_secrets().unreadable == ()
     with pytest.raises(DataKeyError):
@@ -94,7 +120,11 @@ def test_rotation_reseals_every_seed_with_the_new_key(
 
 
 def test_seeds_stored_before_sealing_are_sealed_at_start(
-    kb: KnowledgeBase, settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
+    kb: KnowledgeBase,
+    settings: Settings,
+    analyzer: TextAnalyzer,
+    hash_embedder: HashingEmbedder,
+    opened: list[KnowledgeBase],
 ) -> None:
     kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD)
     bare = pyotp.random_base32()
@@ -108,7 +138,7 @@ def test_seeds_stored_before_sealing_are_sealed_at_start(
         user = session.scalar(select(User).where(User.username == "zhang.san"))
         assert user is not None
         user.totp_secret, user.totp_last_step = bare, None
-    restarted = _with_key(settings, settings.data_key, analyzer, hash_embedder)
+    restarted = _with_key(settings, settings.data_key, analyzer, hash_embedder, opened)
     assert restarted.accounts.data_key.open(_stored(restarted, "zhang.san")) == bare
     restarted.database.dispose()
 
