@@ -23,7 +23,8 @@ run: install
 	$(BIN)/kb serve --import $(or $(KB_ARTICLES_DIR),articles)
 
 test: install
-	$(BIN)/python -m pytest
+	# 3 processes: most of the suite waits on subprocess servers, PostgreSQL and the browser, so 2 cores keep up.
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
