@@ -11,6 +11,7 @@ that cannot be reached is skipped (the primary answers). Everything else uses :m
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,12 +112,17 @@ class Database:
         """
         from alembic import command
         from alembic.config import Config
+        from alembic.migration import MigrationContext
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         try:
             with self.engine.begin() as connection:
+                # At head already (every start but the first): one SELECT instead of running env.py and every
+                # migration script's module (~0.1-0.7 s per open).
+                if set(MigrationContext.configure(connection).get_current_heads()) == _script_heads(cfg):
+                    return
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:
@@ -150,6 +156,21 @@ def _mark_orm_write(state: ORMExecuteState) -> None:
         table = getattr(getattr(state.statement, "table", None), "name", None)
         if table is None or table in READ_TABLES:
             state.session.info[_WROTE] = True
+
+
+@functools.cache
+def _heads_of(script_location: str) -> frozenset[str]:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location)
+    return frozenset(ScriptDirectory.from_config(cfg).get_heads())
+
+
+def _script_heads(cfg: Any) -> frozenset[str]:
+    """The head revisions of the migration scripts at ``cfg``'s ``script_location`` (read once per process)."""
+    return _heads_of(str(cfg.get_main_option("script_location")))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -5,18 +5,23 @@ Most tests use the deterministic ``hash`` encoder; tests marked ``slow`` load th
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 
 from kb.api import create_app
 from kb.config import Settings
+from kb.db import Database
+from kb.search.embedders.factory import load_embedder
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
@@ -38,22 +43,97 @@ def hash_embedder() -> HashingEmbedder:
     return HashingEmbedder()
 
 
-@pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a fresh PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'kb.sqlite3'}"
+@pytest.fixture(scope="session")
+def m3e_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """One folder for the m3e-small ONNX export (and its int8 variant) for the whole run, shared by the xdist
+    workers (the export is written to a temporary name and renamed, so two workers exporting at once is safe):
+    each export costs 20-40 s. ``test_onnx_backend_equals_sentence_transformers`` still exports into a folder
+    of its own."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if worker_id != "master" else base) / "m3e-cache"
+    folder.mkdir(exist_ok=True)
+    with (folder / "export.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker exports, the others wait and reuse it
+        load_embedder("m3e-small", cache_dir=folder).load()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session (per xdist worker): tests copy it instead of running every
+    migration again (about 0.2-0.7 s each; ``tests/test_db.py`` still migrates an empty database)."""
+    path = tmp_path_factory.mktemp("template") / "kb.sqlite3"
+    database = Database(f"sqlite:///{path}")
+    database.migrate()
+    database.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgresql() -> Iterator[str]:
+    """The name of a PostgreSQL database migrated to head once per session (per xdist worker), the template of
+    each test's database (``CREATE DATABASE ... TEMPLATE``)."""
+    if not PG_URL:
+        pytest.skip("KB_TEST_DATABASE_URL is not set")
+    name = f"kbtemplate_{uuid.uuid4().hex[:12]}"
+    with _pg_admin() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    database = Database(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    try:
+        database.migrate()
+    finally:
+        database.dispose()
+    try:
+        yield name
+    finally:
+        with _pg_admin() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def _pg_admin() -> Iterator[Connection]:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            yield conn
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def _new_database(tmp_path: Path, kind: str, template: Path | str | None) -> Iterator[str]:
+    """The URL of a new database of ``kind`` (``sqlite`` file under ``tmp_path``, or a fresh PostgreSQL
+    database dropped afterwards): a copy of ``template``, or empty when it is None."""
+    if kind == "sqlite":
+        path = tmp_path / "kb.sqlite3"
+        if template is not None:
+            shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
         return
     name = f"kbtest_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    with _pg_admin() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     try:
         yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
+        with _pg_admin() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no tables): a SQLite file, or a fresh PostgreSQL database dropped afterwards."""
+    with _new_database(tmp_path, request.param, None) as url:
+        yield url
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of its own for the test, migrated to head and holding no rows: a copy of the session's migrated
+    SQLite file, or a fresh PostgreSQL database made from the migrated template and dropped afterwards."""
+    name = "migrated_sqlite" if request.param == "sqlite" else "migrated_postgresql"
+    with _new_database(tmp_path, request.param, request.getfixturevalue(name)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from kb.db import Database
 from kb.models import Base
 
 
-def test_migrations_match_the_models(database_url: str) -> None:
-    database = Database(database_url)
+def test_migrations_match_the_models(empty_database_url: str) -> None:
+    database = Database(empty_database_url)
     database.migrate()
     try:
         with database.engine.connect() as conn:

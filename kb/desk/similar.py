@@ -17,13 +17,11 @@ import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faiss
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import vstack
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sqlalchemy import func, select
 
 from kb.db import Database
@@ -31,6 +29,9 @@ from kb.ingest.redaction import holds_credential
 from kb.models import Ticket
 from kb.search.embedders.base import Embedder, decode_vectors
 from kb.search.text import TextAnalyzer
+
+if TYPE_CHECKING:  # scikit-learn takes ~0.7 s to import: loaded on first use, not at every process start
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 #: Neighbours that vote for a resolver group and that are candidates for "alike" pairs.
 NEIGHBOURS = 10
@@ -57,6 +58,8 @@ def fit_tfidf(analyzer: TextAnalyzer, texts: Sequence[str], *, min_df: int = 1) 
     Raises:
         ValueError: (scikit-learn) no term is left, e.g. every text is empty or ``min_df`` removes them all.
     """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     vectorizer = TfidfVectorizer(analyzer=analyzer.terms, sublinear_tf=True, min_df=min_df, dtype=np.float32)
     return vectorizer, vectorizer.fit_transform(texts).tocsr()
 
@@ -255,6 +258,8 @@ class ClosedTicketIndex:
                 return
             self._matrix, self._rows, self._ids = vectors, rows, [t.id for t in tickets]
         else:
+            from scipy.sparse import vstack
+
             self._tfidf = vstack([self._tfidf, self._vectorizer.transform(texts)]).tocsr()
             self._matrix = np.vstack([self._matrix, vectors])
             self._rows = self._rows + rows

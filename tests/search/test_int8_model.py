@@ -17,8 +17,8 @@ from tests.helpers import BUNDLED
 pytestmark = pytest.mark.slow
 
 
-def test_int8_variant_is_quantised_once_beside_the_export_and_agrees_with_float32(tmp_path: Path) -> None:
-    cache = tmp_path / "models"
+def test_int8_variant_is_quantised_once_beside_the_export_and_agrees_with_float32(m3e_cache: Path) -> None:
+    cache = m3e_cache  # the run's float32 export (tests/conftest.py), quantised beside it
     fp32 = load_embedder("m3e-small", cache_dir=cache)
     int8 = load_embedder(M3E_SMALL_INT8, cache_dir=cache)
     assert isinstance(int8, OnnxBertEmbedder) and int8.quantized

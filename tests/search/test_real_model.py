@@ -5,15 +5,14 @@ Marked slow; CI runs it (``make test`` runs every test).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from kb.cli.main import main
 from kb.config import Settings
-from kb.search.embedders.factory import load_embedder
 from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
@@ -22,11 +21,31 @@ from tests.helpers import BUNDLED
 pytestmark = pytest.mark.slow
 
 
+#: Articles longer than this (characters of Markdown) are left out of the real-model KB: the five longest bundled
+#: articles (Active Directory, SDN, storage spaces, WER reports; 479 KB, 38 % of the bundled text) hold none of the
+#: known answers below and would cost 38 % of the encoding time; the other 137 stay as distractors.
+LONGEST_KEPT = 25_000
+
+
+def _without_the_longest(folder: str, names: list[str]) -> list[str]:
+    return [n for n in names if n.endswith(".md") and (Path(folder) / n).stat().st_size > LONGEST_KEPT]
+
+
 @pytest.fixture(scope="module")
-def real_kb(tmp_path_factory: pytest.TempPathFactory, analyzer: TextAnalyzer) -> Iterator[KnowledgeBase]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("real"), embedding_model="m3e-small")
+def real_articles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the bundled articles (same relative paths, images included) without the longest ones."""
+    root = tmp_path_factory.mktemp("real-articles") / "articles"
+    shutil.copytree(BUNDLED, root, ignore=_without_the_longest)
+    return root
+
+
+@pytest.fixture(scope="module")
+def real_kb(
+    tmp_path_factory: pytest.TempPathFactory, analyzer: TextAnalyzer, m3e_cache: Path, real_articles: Path
+) -> Iterator[KnowledgeBase]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("real"), embedding_model="m3e-small", model_cache=m3e_cache)
     service = KnowledgeBase(settings, analyzer=analyzer).open()
-    service.writer.import_paths([BUNDLED], "tester")
+    service.writer.import_paths([real_articles], "tester")
     try:
         yield service
     finally:
@@ -66,7 +85,7 @@ def test_vector_leg_alone_finds_the_licensing_article(real_kb: KnowledgeBase) ->
 
 def test_chunks_fit_the_model_and_counts_agree(real_kb: KnowledgeBase) -> None:  # BL-23
     status = real_kb.index.status()
-    assert status.consistent and status.articles == 142
+    assert status.consistent and status.articles == 137  # the 142 bundled articles but the five longest
     from sqlalchemy import func, select
 
     from kb.models import Chunk
@@ -85,30 +104,6 @@ def test_cli_search_puts_rd_licensing_first(
     assert "没有可用的许可证" in first[0] and "rdp-error-no-licenses-available.md" in first[1]
 
 
-def test_embeddings_do_not_depend_on_batch_composition(tmp_path: Path) -> None:  # BL-24
-    embedder = load_embedder("m3e-small", cache_dir=tmp_path)
-    texts = [p.read_text(encoding="utf-8")[:400] for p in sorted(BUNDLED.rglob("*.md"))[:64]]
-    batch = embedder.encode_passages(texts)
-    single = np.vstack([embedder.encode_passages([t]) for t in texts])
-    cosines = np.sum(batch * single, axis=1)
-    assert cosines.min() >= 0.9999
-    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
-
-
-def test_settings_default_model_is_m3e_small(tmp_path: Path) -> None:
-    assert Settings(data_dir=tmp_path).embedding_model == "m3e-small"
-
-
 def test_off_topic_query_is_low_confidence_with_the_real_model(real_kb: KnowledgeBase) -> None:  # BL-22
     assert real_kb.engine.search(SearchRequest("今天食堂吃什么")).low_confidence
     assert not real_kb.engine.search(SearchRequest("远程桌面 没有可用的许可证")).low_confidence
-
-
-def test_onnx_backend_equals_sentence_transformers(tmp_path: Path) -> None:
-    texts = [p.read_text(encoding="utf-8")[:600] for p in sorted(BUNDLED.rglob("*.md"))[:32]]
-    onnx = load_embedder("m3e-small", backend="onnx", cache_dir=tmp_path)
-    torch_backend = load_embedder("m3e-small", backend="torch")
-    a, b = onnx.encode_passages(texts), torch_backend.encode_passages(texts)
-    assert np.sum(a * b, axis=1).min() >= 0.9999
-    assert [onnx.count_tokens(t) for t in texts] == [torch_backend.count_tokens(t) for t in texts]
-    assert onnx.dimension == torch_backend.dimension == 512 and onnx.max_seq_length == 512

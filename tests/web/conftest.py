@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
+import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -187,9 +190,31 @@ def csrf_of(client: TestClient, path: str = "/") -> str:
     return found.group(1)
 
 
+#: What :func:`_seed` returns, in the order :class:`Server` takes it (kept beside the seeded data folder).
+SEED_IDS = "seed-ids.json"
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("web")
+def seeded(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A data folder seeded by :func:`_seed` once for the whole run (the xdist workers share it under a file lock:
+    seeding imports every bundled article and replays the desk, 15-30 s), copied by each worker's server."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if worker_id != "master" else base
+    folder = root / "web-seed"
+    with (root / "web-seed.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (folder / SEED_IDS).is_file():
+            building = root / f"web-seed.{os.getpid()}"
+            ids = _seed(Settings(data_dir=building, embedding_model="hash"))
+            (building / SEED_IDS).write_text(json.dumps(ids), encoding="utf-8")
+            building.rename(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, seeded: Path) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("web") / "data"
+    shutil.copytree(seeded, data)  # nothing has the seed open: its SQLite file and index are at rest
     port = _free_port()
     env = {
         **os.environ,
@@ -201,7 +226,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "PYTHONPATH": str(ROOT),
     }
     settings = Settings(data_dir=data, embedding_model="hash")
-    hostile_id, licensing_id, retired_id, proposal_id = _seed(settings)
+    hostile_id, licensing_id, retired_id, proposal_id = json.loads((data / SEED_IDS).read_text(encoding="utf-8"))
     log = (data / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=ROOT
