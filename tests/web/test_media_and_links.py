@@ -135,6 +135,8 @@ def test_restricted_article_media_and_links_obey_its_visibility(client: TestClie
     article = client.get(f"/ui/articles/{rdp}").text
     assert f"/ui/articles/{secret}" not in article and "受限文章" in article  # the link is dropped for them
     assert client.get(f"/ui/articles/{rdp}/media/media/topology.png").status_code == 200
+    # the restricted article's image lies in the same folder as rdp.md, which does not show it: not through rdp
+    assert client.get(f"/ui/articles/{rdp}/media/media/internal.png").status_code == 404
     client.post("/ui/logout", data={"csrf_token": _csrf(client)})
     page_login(client)  # the editor may read it
     assert client.get(f"/ui/articles/{secret}/media/media/internal.png").status_code == 200
