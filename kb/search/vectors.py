@@ -162,6 +162,30 @@ class VectorIndex:
             if vid >= 0
         ]
 
+    def search_keys(
+        self, query: NDArray[np.float32], k: int, *, approximate: bool = False
+    ) -> list[tuple[tuple[int, int], float]]:
+        """:meth:`search` as ``((article_id, ord), cosine)`` pairs, ids split and cosines clamped with numpy (the
+        engine's form: no object per candidate). Same chunks, order and scores."""
+        if k <= 0:
+            return []
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        with self._lock:
+            n = int(self._index.ntotal)
+            if n == 0:
+                return []
+            if approximate:
+                found = self._snapshot().search(q, min(k, n), self._index.reconstruct)
+                scores = np.array([s for s, _ in found], dtype=np.float64)
+                ids = np.array([i for _, i in found], dtype=np.int64)
+            else:
+                found_scores, found_ids = self._index.search(q, min(k, n))
+                scores, ids = found_scores[0].astype(np.float64), found_ids[0]
+        kept = ids >= 0
+        ids, scores = ids[kept], np.clip(scores[kept], -1.0, 1.0)
+        keys = zip((ids >> ORD_BITS).tolist(), (ids & (MAX_CHUNKS_PER_ARTICLE - 1)).tolist(), strict=True)
+        return list(zip(keys, scores.tolist(), strict=True))
+
     def _snapshot(self) -> HnswSnapshot:
         """The HNSW snapshot, (re)built when missing or too far behind the flat index (caller holds the lock)."""
         if self._ann is None or self._ann.needs_rebuild():
