@@ -64,16 +64,17 @@ def rank(
     """
     candidate_ids = {key[0] for hits in legs.values() for key, _ in hits}
     articles = cache.summaries(candidate_ids, version)
-    successors = _successors(articles, request.filters, version, cache)
+    flt = request.filters
+    passing = {aid for aid, a in articles.items() if flt.matches(a)}  # each candidate checked once
+    successors = _successors(articles, passing, flt, version, cache)
     if successors:  # a retired article's matches count for the article that supersedes it
         legs = {
             leg: [((successors[k[0]].id, 0) if k[0] in successors else k, score) for k, score in hits]
             for leg, hits in legs.items()
         }
         articles.update({s.id: s for s in successors.values()})
-    allowed = {
-        aid for aid, a in articles.items() if request.filters.matches(a) and (required is None or aid in required)
-    }
+        passing.update(s.id for s in successors.values())  # a successor passes the filter (_successors)
+    allowed = passing if required is None else passing & required
     leg_scores: dict[str, dict[int, float]] = {}
     for leg, hits in legs.items():
         per_article: dict[int, list[tuple[int, float]]] = {}
@@ -101,10 +102,7 @@ def rank(
         ranks[leg] = tied_ranks(by_article)
         for aid, place in ranks[leg].items():
             per_leg.setdefault(aid, {})[leg] = LegScore(place, by_article[aid], parts.get(aid, {}).get(leg))
-    chunk_scores = rrf({leg: {key: score for key, score in hits if key[0] in per_leg} for leg, hits in legs.items()})
-    best_chunk: dict[int, ChunkKey] = {}
-    for key in order(chunk_scores):
-        best_chunk.setdefault(key[0], key)
+    best_chunk = _best_chunks({leg: {k: score for k, score in hits if k[0] in per_leg} for leg, hits in legs.items()})
     scores: dict[int, float] = {}
     if request.mode == "hybrid" and method == "rrf":
         for leg_ranks in ranks.values():  # fusion.rrf(leg_scores), without ranking each leg a second time
@@ -117,13 +115,33 @@ def rank(
     return Ranking([(articles[aid], scores[aid]) for aid in order(scores)], per_leg, best_chunk)
 
 
+def _best_chunks(chunk_legs: dict[str, dict[ChunkKey, float]]) -> dict[int, ChunkKey]:
+    """Each article's best chunk: first in the chunk-level RRF of the legs (ties by key). With one leg, RRF orders
+    chunks as their scores do (equal scores share a rank), so the best chunk is the article's chunk with the
+    highest score, ties by key: found in one pass, without ranking and sorting every chunk twice."""
+    if len(chunk_legs) == 1:
+        best: dict[int, tuple[float, ChunkKey]] = {}
+        for key, score in next(iter(chunk_legs.values())).items():
+            seen = best.get(key[0])
+            if seen is None or (-score, key) < seen:
+                best[key[0]] = (-score, key)
+        return {aid: key for aid, (_, key) in best.items()}
+    best_chunk: dict[int, ChunkKey] = {}
+    for key in order(rrf(chunk_legs)):
+        best_chunk.setdefault(key[0], key)
+    return best_chunk
+
+
 def _successors(
-    articles: dict[int, ArticleSummary], flt: ArticleFilter, version: int, cache: ArticleCache
+    articles: dict[int, ArticleSummary], passing: set[int], flt: ArticleFilter, version: int, cache: ArticleCache
 ) -> dict[int, ArticleSummary]:
-    """For each retired candidate the filter excludes and that names a successor: the end of its
-    ``superseded_by`` chain (at most :data:`MAX_SUCCESSOR_HOPS` hops), when that article passes the filter."""
+    """For each retired candidate the filter excludes (not in ``passing``, the ids of ``articles`` that pass
+    ``flt``) and that names a successor: the end of its ``superseded_by`` chain (at most
+    :data:`MAX_SUCCESSOR_HOPS` hops), when that article passes the filter."""
     found: dict[int, ArticleSummary] = {}
     for aid, article in articles.items():
+        if aid in passing or article.status != "retired" or article.superseded_by is None:
+            continue  # the chain below would stop at its first step
         current = article
         for _ in range(MAX_SUCCESSOR_HOPS):
             if flt.matches(current) or current.status != "retired" or current.superseded_by is None:
