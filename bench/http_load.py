@@ -12,8 +12,10 @@ to the whole body read.
 
     python bench/http_load.py [--data-dir var/bench-peer] [--levels 1,8,32] [--requests 250] [--out bench/results]
 
-Writes ``<out>/http-load.md`` and ``<out>/http-load.json`` with QPS, p50/p95/p99, errors, the cores and the
-load average at start and end (the client runs on the same cores as the server: on a shared machine say so).
+Writes ``<out>/http-load.md`` and ``<out>/http-load.json`` with QPS, p50/p95/p99, errors, the server's and the
+client's CPU milliseconds per request (``/proc`` times of ``kb serve`` and its workers: work, not latency), the
+cores and the load average at start, after each level and at end (the client runs on the same cores as the
+server: on a shared machine say so).
 """
 
 from __future__ import annotations
@@ -48,6 +50,23 @@ def _port() -> int:
 def _queries() -> list[str]:
     lines = QUERIES.read_text(encoding="utf-8").splitlines()
     return list(dict.fromkeys(json.loads(line)["text"] for line in lines if line))
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and all its descendants (Linux ``/proc``);
+    a work count that does not depend on what else the machine runs, unlike latency."""
+    total, stack = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -161,7 +180,12 @@ def main() -> int:
             offset = (n * 83) % len(queries)
             rotated = queries[offset:] + queries[:offset]
             batch = (rotated * (args.requests // len(rotated) + 1))[: args.requests]
+            server_cpu, client_cpu = _tree_cpu_s(server.pid), time.process_time()
             results.append(asyncio.run(_level(url, token, batch, level)))
+            done = results[-1]["requests"]
+            results[-1]["server_cpu_ms_per_request"] = (_tree_cpu_s(server.pid) - server_cpu) * 1000 / done
+            results[-1]["client_cpu_ms_per_request"] = (time.process_time() - client_cpu) * 1000 / done
+            results[-1]["load_average"] = os.getloadavg()[0]
             print(json.dumps(results[-1]), flush=True)
     finally:
         server.terminate()
@@ -182,7 +206,8 @@ def main() -> int:
     (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     rows = "\n".join(
         f"| {r['concurrency']} | {r['requests']} | {r['errors']} | {r['qps']:.1f} | {r['p50_ms']:.1f} | "
-        f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} |"
+        f"{r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {r['server_cpu_ms_per_request']:.1f} | "
+        f"{r['client_cpu_ms_per_request']:.1f} | {r['load_average']:.1f} |"
         for r in results
     )
     (args.out / f"{args.name}.md").write_text(
@@ -194,11 +219,13 @@ async httpx workers on the same machine. {report["cores"]} cores, load average {
 {load_end[0]:.2f} at end: the machine was shared with other sessions, so these numbers are an upper bound on the
 latency, not the record; re-run on a quiet machine.
 
-| concurrency | requests | errors | QPS | p50 ms | p95 ms | p99 ms |
-|---|---|---|---|---|---|---|
+| concurrency | requests | errors | QPS | p50 ms | p95 ms | p99 ms | server CPU ms / req | client CPU ms / req | load |
+|---|---|---|---|---|---|---|---|---|---|
 {rows}
 
-Issue 14 target: at least 100 QPS at p95 at most 100 ms on 2 cores.
+Server CPU is user + system time of `kb serve` and its workers during the level, per request (independent of
+the machine's load, unlike the latencies); with C cores free, QPS cannot exceed C x 1000 / (server + client CPU
+ms per request). Issue 14 target: at least 100 QPS at p95 at most 100 ms on 2 cores.
 """,
         encoding="utf-8",
     )

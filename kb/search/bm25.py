@@ -191,6 +191,13 @@ class BM25Index:
             hits = bm25_scorer.score(view, terms, FIELD_BOOSTS, limit)
             return [BM25Hit(a, o, s) for a, o, s in hits]
 
+    def search_keys(self, terms: Mapping[str, float], limit: int) -> list[tuple[tuple[int, int], float]]:
+        """:meth:`search` as ``((article_id, ord), score)`` pairs (the engine's form; no object per candidate)."""
+        if not terms or limit <= 0:
+            return []
+        with self._search_lock:
+            return bm25_scorer.score_keys(self._segments.view(self._get_searcher()), terms, FIELD_BOOSTS, limit)
+
     def holds(self, term: str) -> bool:
         """Whether a live chunk holds ``term`` in a field of :data:`FIELD_BOOSTS` (the same as
         ``bool(self.search({term: 1.0}, 1))``, without scoring)."""

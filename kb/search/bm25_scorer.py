@@ -137,9 +137,33 @@ def score(
     (field -> weight), as (article_id, ord, score), score descending, ties in index order; only chunks with a
     score above 0. Per term, one vectorised update of the documents holding it (their pseudo-frequency is
     computed once per commit, :func:`term_frequencies`)."""
+    hits, scores = _top(view, terms, field_weights, limit)
+    article_ids, ords = view.article_ids, view.ords
+    return [(int(article_ids[i]), int(ords[i]), float(scores[i])) for i in hits]
+
+
+def score_keys(
+    view: IndexView,
+    terms: Mapping[str, float],
+    field_weights: Mapping[str, float],
+    limit: int,
+) -> list[tuple[tuple[int, int], float]]:
+    """:func:`score` as ``((article_id, ord), score)`` pairs, built from the arrays in three ``tolist`` calls
+    (the search path's form: no object and no ``int()``/``float()`` per candidate). Same chunks, order and
+    scores."""
+    hits, scores = _top(view, terms, field_weights, limit)
+    keys = zip(view.article_ids[hits].tolist(), view.ords[hits].tolist(), strict=True)
+    return list(zip(keys, scores[hits].tolist(), strict=True))
+
+
+def _top(
+    view: IndexView, terms: Mapping[str, float], field_weights: Mapping[str, float], limit: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Document numbers of the best ``limit`` chunks, best first (ties in index order), and every document's
+    score ``(view.total,)``."""
     total = view.total
     if total == 0 or not terms or limit <= 0:
-        return []
+        return _EMPTY_IDS, _EMPTY_TF
     scores = np.zeros(total, dtype=np.float64)
     for term, query_weight in terms.items():
         ids, pseudo_tf = term_frequencies(view, term, field_weights)
@@ -148,14 +172,13 @@ def score(
             continue
         idf = math.log(1 + (total - df + 0.5) / (df + 0.5))
         scores[ids] += query_weight * idf * pseudo_tf / (K1 + pseudo_tf)
-    article_ids, ords = view.article_ids, view.ords
-    scores[article_ids < 0] = 0.0
+    scores[view.article_ids < 0] = 0.0
     hits = np.flatnonzero(scores > 0)
     if len(hits) > limit:  # keep every score tied with the limit-th, so ties are cut in index order below
         kth = np.partition(scores[hits], len(hits) - limit)[len(hits) - limit]
         hits = hits[scores[hits] >= kth]
     hits = hits[np.lexsort((hits, -scores[hits]))][:limit]
-    return [(int(article_ids[i]), int(ords[i]), float(scores[i])) for i in hits]
+    return hits, scores
 
 
 def term_frequencies(

@@ -26,22 +26,21 @@ import time
 from collections.abc import Sequence
 
 from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
-from kb.articles.store import ArticleFilter, ArticleStore, ArticleSummary
+from kb.articles.store import ArticleStore, ArticleSummary
 from kb.search.article_cache import ArticleCache
-from kb.search.bm25 import BM25Hit
 from kb.search.confidence import Thresholds, coverage, scored_by, thresholds_for, top_confidence
 from kb.search.duplicates import collapse
 from kb.search.embedders.base import Embedder
-from kb.search.fusion import RRF_K, order, rrf, tied_ranks, weighted
+from kb.search.fusion import RRF_K
 from kb.search.generation import Legs, LiveIndex
-from kb.search.grouping import CHUNK_DECAY, article_bm25
+from kb.search.grouping import CHUNK_DECAY
 from kb.search.hits import build_hits
 from kb.search.keywords import keyword_terms
 from kb.search.query_expansion import QueryExpansion
+from kb.search.ranking import Candidates, rank
 from kb.search.rerank import SecondStage, annotate
 from kb.search.results import (
     Explain,
-    LegScore,
     LegWeights,
     RrfFusion,
     SearchRequest,
@@ -59,8 +58,6 @@ MIN_CANDIDATES = 100
 MAX_WIDENINGS = 2
 #: Results examined for duplicate passages: twice the first page an agent reads.
 DUPLICATE_WINDOW = 20
-#: Longest ``superseded_by`` chain followed from a retired article to the article that replaces it.
-MAX_SUCCESSOR_HOPS = 5
 
 
 class SearchEngine:
@@ -156,26 +153,28 @@ class SearchEngine:
         pool = max(MIN_CANDIDATES, request.limit * OVERSAMPLE)
         weight: tuple[float, float | None] | None = None  # (BM25 weight, the keyword coverage it came from)
         for _ in range(MAX_WIDENINGS + 1):
-            bm25_hits = gen.bm25.search(weighted_terms, pool) if use_bm25 else []
+            legs: dict[str, Candidates] = {}
             if use_bm25:
+                legs["bm25"] = gen.bm25.search_keys(weighted_terms, pool)
                 clock.lap("bm25")
-            vector_hits = (
-                gen.vectors.search(query_vector, pool, approximate=self.approximate_vectors)
-                if query_vector is not None
-                else []
-            )
             if query_vector is not None:
+                legs["vector"] = gen.vectors.search_keys(query_vector, pool, approximate=self.approximate_vectors)
                 clock.lap("vector")
-            legs: dict[str, list[tuple[ChunkKey, float]]] = {}
-            if use_bm25:
-                legs["bm25"] = [((h.article_id, h.ord), h.score) for h in bm25_hits]
-            if use_vector:
-                legs["vector"] = [((h.article_id, h.ord), h.score) for h in vector_hits]
             if weight is None:
-                weight = self._bm25_weight(request, analysis.identifiers, terms, bm25_hits, gen, version)
-            ranked, per_leg, best_chunk = self._rank(legs, request, required, weight[0], version)
-            truncated = len(bm25_hits) >= pool or len(vector_hits) >= pool
-            if len(ranked) >= request.limit or not truncated:
+                weight = self._bm25_weight(request, analysis.identifiers, terms, legs.get("bm25", []), gen, version)
+            found = rank(
+                legs,
+                request,
+                required,
+                weight[0],
+                version,
+                cache=self._cache,
+                fusion=self.fusion,
+                chunk_decay=self.chunk_decay,
+                thresholds=self.thresholds,
+            )
+            ranked, per_leg, best_chunk = found.ranked, found.per_leg, found.best_chunk
+            if len(ranked) >= request.limit or not any(len(hits) >= pool for hits in legs.values()):
                 break
             pool *= 4  # filters or long articles left too few articles: look deeper
         staged = None
@@ -260,21 +259,22 @@ class SearchEngine:
         request: SearchRequest,
         identifiers: Sequence[str],
         terms: Sequence[str],
-        bm25_hits: Sequence[BM25Hit],
+        bm25_hits: Candidates,
         gen: Legs,
         version: int,
     ) -> tuple[float, float | None]:
         """The BM25 weight of weighted fusion for this query, and the keyword coverage it was chosen from (None
-        when the weight is not query-dependent: given by the request, or a static engine weight)."""
+        when the weight is not query-dependent: given by the request, or a static engine weight, or not read at
+        all: a single-leg mode or RRF)."""
         if request.bm25_weight is not None:
             return request.bm25_weight, None
-        if self.fusion_weights is None:
+        if self.fusion_weights is None or request.mode != "hybrid" or (request.fusion or self.fusion) == "rrf":
             return self.bm25_weight, None
         cov = 0.0
         if bm25_hits:
-            top = bm25_hits[0]
-            passage = self._cache.passages([(top.article_id, top.ord)], version).get((top.article_id, top.ord))
-            summary = self._cache.summaries([top.article_id], version).get(top.article_id)
+            top = bm25_hits[0][0]
+            passage = self._cache.passages([top], version).get(top)
+            summary = self._cache.summaries([top[0]], version).get(top[0])
             text = " ".join(
                 [
                     summary.title if summary else "",
@@ -284,86 +284,6 @@ class SearchEngine:
             )
             cov = coverage(list(terms), set(self.analyzer.terms(text)), gen.bm25.idf(terms))
         return bm25_weight(bool(identifiers), cov, self.fusion_weights), round(cov, 4)
-
-    def _rank(
-        self,
-        legs: dict[str, list[tuple[ChunkKey, float]]],
-        request: SearchRequest,
-        required: set[int] | None,
-        w: float,
-        version: int,
-    ) -> tuple[list[tuple[ArticleSummary, float]], dict[int, dict[str, LegScore]], dict[int, ChunkKey]]:
-        candidate_ids = {key[0] for hits in legs.values() for key, _ in hits}
-        articles = self._cache.summaries(candidate_ids, version)
-        successors = self._successors(articles, request.filters, version)
-        if successors:  # a retired article's matches count for the article that supersedes it
-            legs = {
-                leg: [((successors[k[0]].id, 0) if k[0] in successors else k, score) for k, score in hits]
-                for leg, hits in legs.items()
-            }
-            articles.update({s.id: s for s in successors.values()})
-        allowed = {
-            aid for aid, a in articles.items() if request.filters.matches(a) and (required is None or aid in required)
-        }
-        leg_scores: dict[str, dict[int, float]] = {}
-        for leg, hits in legs.items():
-            per_article: dict[int, list[tuple[int, float]]] = {}
-            for (article_id, ord_), score in hits:  # hits come best first: an article's list is too
-                if article_id in allowed:
-                    per_article.setdefault(article_id, []).append((ord_, score))
-            if leg == "bm25":
-                leg_scores[leg] = {
-                    aid: article_bm25(chunk_scores, self.chunk_decay) for aid, chunk_scores in per_article.items()
-                }
-            else:
-                leg_scores[leg] = {aid: ss[0][1] for aid, ss in per_article.items()}
-        if "vector" in leg_scores:  # padding: vector-only matches no closer than unrelated text gets
-            bar = self.thresholds.unrelated_cosine
-            keyword = leg_scores.get("bm25", {})
-            leg_scores["vector"] = {a: c for a, c in leg_scores["vector"].items() if c >= bar or a in keyword}
-        per_leg: dict[int, dict[str, LegScore]] = {}
-        for leg, by_article in leg_scores.items():
-            for aid, rank in tied_ranks(by_article).items():
-                per_leg.setdefault(aid, {})[leg] = LegScore(rank, by_article[aid])
-        chunk_scores = rrf(
-            {leg: {key: score for key, score in hits if key[0] in per_leg} for leg, hits in legs.items()}
-        )
-        best_chunk: dict[int, ChunkKey] = {}
-        for key in order(chunk_scores):
-            best_chunk.setdefault(key[0], key)
-        if request.mode == "hybrid" and (request.fusion or self.fusion) == "rrf":
-            scores = rrf(leg_scores)
-        elif request.mode == "hybrid":
-            raw = {leg: {aid: ls[leg].score for aid, ls in per_leg.items() if leg in ls} for leg in legs}
-            scores, parts = weighted(raw, {"bm25": w, "vector": 1.0 - w}, {"vector": self.vector_floor})
-            for aid, leg_parts in parts.items():
-                for leg, norm in leg_parts.items():
-                    per_leg[aid][leg] = LegScore(per_leg[aid][leg].rank, per_leg[aid][leg].score, norm)
-        else:
-            leg = request.mode
-            scores = {aid: ls[leg].score for aid, ls in per_leg.items() if leg in ls}
-        return [(articles[aid], scores[aid]) for aid in order(scores)], per_leg, best_chunk
-
-    def _successors(
-        self, articles: dict[int, ArticleSummary], flt: ArticleFilter, version: int
-    ) -> dict[int, ArticleSummary]:
-        """For each retired candidate the filter excludes and that names a successor: the end of its
-        ``superseded_by`` chain (at most :data:`MAX_SUCCESSOR_HOPS` hops), when that article passes the filter."""
-        found: dict[int, ArticleSummary] = {}
-        for aid, article in articles.items():
-            current = article
-            for _ in range(MAX_SUCCESSOR_HOPS):
-                if flt.matches(current) or current.status != "retired" or current.superseded_by is None:
-                    break
-                nxt = articles.get(current.superseded_by) or self._cache.summaries(
-                    [current.superseded_by], version
-                ).get(current.superseded_by)
-                if nxt is None:
-                    break
-                current = nxt
-            if current.id != aid and flt.matches(current) and not flt.matches(article):
-                found[aid] = current
-        return found
 
     def _collapse_duplicates(
         self, ranked: list[tuple[ArticleSummary, float]], best_chunk: dict[int, ChunkKey], limit: int, version: int

@@ -5,13 +5,19 @@ searches an HNSW graph over a snapshot of it instead (:mod:`kb.search.ann`; sett
 Each vector's id encodes its chunk: ``article_id << 16 | ord`` (see :func:`vector_id`), so all chunks of one article
 are removed with a single ``IDSelectorRange`` and no side table can fall out of step with the index.
 
-faiss indexes are not safe to mutate while searched (facebookresearch/faiss#1781): one lock guards both.
+faiss indexes are not safe to mutate while searched (facebookresearch/faiss#1781), but exact searches of a CPU
+index may run side by side (faiss wiki, "Threads and asynchronous calls"; faiss releases the GIL while it
+searches): a reader-writer lock lets concurrent requests search the flat index together, and a writer (add,
+remove, save) waits for them and holds off new ones. With one plain lock, 8 concurrent ``GET /search`` spent
+45% of their samples queued on it behind one faiss search at a time (py-spy of ``kb serve``, issue 14).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +57,49 @@ class VectorHit:
     score: float
 
 
+class _ReadWriteLock:
+    """Many readers or one writer; a waiting writer holds off new readers, so writes never starve."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """Hold the lock shared (searches)."""
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """Hold the lock alone (anything that changes the index or the HNSW snapshot)."""
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writing or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 class VectorIndex:
     """Thread-safe wrapper of a faiss ID-mapped flat inner-product index.
 
@@ -67,7 +116,7 @@ class VectorIndex:
         faiss.omp_set_num_threads(1)
         self.dimension = dimension
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        self._lock = threading.Lock()
+        self._lock = _ReadWriteLock()
         self._ann: HnswSnapshot | None = None  # built by the first approximate search
 
     @classmethod
@@ -92,7 +141,7 @@ class VectorIndex:
         import faiss
 
         tmp = path.with_suffix(".tmp")
-        with self._lock:
+        with self._lock.write():
             faiss.write_index(self._index, str(tmp))
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -109,7 +158,7 @@ class VectorIndex:
         if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
             raise InvalidInputError(f"expected vectors of shape (n, {self.dimension}), got {vectors.shape}")
         ids = np.ascontiguousarray(ids, dtype=np.int64)
-        with self._lock:
+        with self._lock.write():
             self._index.add_with_ids(vectors, ids)
             if self._ann is not None:
                 self._ann.on_add(ids)
@@ -120,7 +169,7 @@ class VectorIndex:
 
         low = article_id << ORD_BITS
         selector = faiss.IDSelectorRange(low, low + MAX_CHUNKS_PER_ARTICLE)
-        with self._lock:
+        with self._lock.write():
             if self._ann is not None:
                 ids = self._ids()
                 self._ann.on_remove(ids[(ids >> ORD_BITS) == article_id])
@@ -128,7 +177,7 @@ class VectorIndex:
 
     def count_article(self, article_id: int) -> int:
         """Number of vectors stored for ``article_id``."""
-        with self._lock:
+        with self._lock.read():
             ids = self._ids()
         return int(np.count_nonzero((ids >> ORD_BITS) == article_id))
 
@@ -143,24 +192,46 @@ class VectorIndex:
 
         Fewer than ``k`` hits when the index is smaller; faiss' ``-1`` padding never reaches the caller.
         """
-        if k <= 0:
-            return []
-        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        with self._lock:
-            n = int(self._index.ntotal)
-            if n == 0:
-                return []
-            if approximate:
-                found = self._snapshot().search(q, min(k, n), self._index.reconstruct)
-                scores, ids = [s for s, _ in found], [i for _, i in found]
-            else:
-                found_scores, found_ids = self._index.search(q, min(k, n))
-                scores, ids = found_scores[0].tolist(), found_ids[0].tolist()
+        scores, ids = self._nearest(query, k, approximate)
         return [
             VectorHit(vid >> ORD_BITS, vid & (MAX_CHUNKS_PER_ARTICLE - 1), max(-1.0, min(1.0, score)))
-            for score, vid in zip(scores, ids, strict=True)
+            for score, vid in zip(scores.tolist(), ids.tolist(), strict=True)
             if vid >= 0
         ]
+
+    def search_keys(
+        self, query: NDArray[np.float32], k: int, *, approximate: bool = False
+    ) -> list[tuple[tuple[int, int], float]]:
+        """:meth:`search` as ``((article_id, ord), cosine)`` pairs, ids split and cosines clamped with numpy (the
+        engine's form: no object per candidate). Same chunks, order and scores."""
+        scores, ids = self._nearest(query, k, approximate)
+        kept = ids >= 0
+        ids, scores = ids[kept], np.clip(scores[kept], -1.0, 1.0)
+        keys = zip((ids >> ORD_BITS).tolist(), (ids & (MAX_CHUNKS_PER_ARTICLE - 1)).tolist(), strict=True)
+        return list(zip(keys, scores.tolist(), strict=True))
+
+    def _nearest(
+        self, query: NDArray[np.float32], k: int, approximate: bool
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """Raw ``(scores, ids)`` ``(m,)`` of the ``k`` nearest, best first (ids may hold faiss' ``-1`` padding):
+        the exact search shares the lock with other searches; the HNSW one holds it alone (it may rebuild the
+        snapshot and sets the graph's ``efSearch``)."""
+        empty = (np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int64))
+        if k <= 0:
+            return empty
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        with self._lock.write() if approximate else self._lock.read():
+            n = int(self._index.ntotal)
+            if n == 0:
+                return empty
+            if approximate:
+                found = self._snapshot().search(q, min(k, n), self._index.reconstruct)
+                return (
+                    np.array([s for s, _ in found], dtype=np.float64),
+                    np.array([i for _, i in found], dtype=np.int64),
+                )
+            found_scores, found_ids = self._index.search(q, min(k, n))
+        return found_scores[0].astype(np.float64), found_ids[0].astype(np.int64)
 
     def _snapshot(self) -> HnswSnapshot:
         """The HNSW snapshot, (re)built when missing or too far behind the flat index (caller holds the lock)."""

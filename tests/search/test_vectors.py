@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,75 @@ def test_decode_vectors_refuses_a_wrong_length(blob: bytes | None) -> None:
     good = np.zeros(32, dtype=np.float32).tobytes()
     with pytest.raises(IndexMismatchError, match="needs 128"):
         decode_vectors([good, blob], 32)
+
+
+def test_searches_share_the_lock_and_a_write_waits_for_them() -> None:
+    from kb.search.vectors import _ReadWriteLock
+
+    lock = _ReadWriteLock()
+    both_inside = threading.Barrier(2, timeout=10)
+    order: list[str] = []
+
+    def reader() -> None:
+        with lock.read():
+            both_inside.wait()  # raises BrokenBarrierError unless the two readers hold the lock together
+            order.append("read")
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join()
+    assert order == ["read", "read"] and not both_inside.broken
+
+    release = threading.Event()
+    reading = threading.Event()
+
+    def long_reader() -> None:
+        with lock.read():
+            reading.set()
+            release.wait(10)
+            order.append("reader done")
+
+    def writer() -> None:
+        with lock.write():
+            order.append("write")
+
+    held = threading.Thread(target=long_reader)
+    held.start()
+    reading.wait(10)
+    waiting = threading.Thread(target=writer)
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive()  # the write waits while a search holds the lock
+    release.set()
+    held.join()
+    waiting.join(10)
+    assert order[-2:] == ["reader done", "write"]
+
+
+def test_concurrent_searches_while_vectors_are_added_see_whole_states() -> None:
+    index = VectorIndex(8)
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((50, 8)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    index.add(np.arange(50, dtype=np.int64) << 16, base)
+    errors: list[BaseException] = []
+
+    def search() -> None:
+        try:
+            for _ in range(200):
+                found = index.search_keys(base[0], 10)
+                assert found[0][0] == (0, 0) and len(found) == 10
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=search) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(50, 150):
+        vector = rng.standard_normal((1, 8)).astype(np.float32)
+        index.add(np.array([i << 16], dtype=np.int64), vector / np.linalg.norm(vector))
+    for t in threads:
+        t.join()
+    assert not errors and len(index) == 150
