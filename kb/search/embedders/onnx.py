@@ -43,7 +43,10 @@ INT8_SUFFIX = "-int8"
 #: most ``batch_size`` rows and this many tokens, so a batch of long chunks has fewer rows: the activations of one
 #: pass (BERT's attention is rows x heads x width^2 floats) stay near those of 32 rows of 128 tokens whatever the
 #: chunk lengths. With 32 rows of 320 tokens ONNX Runtime's memory arena grew to keep the largest batch's buffers
-#: and ``kb import`` peaked at 1.46 GiB (session 5); measured by ``bench/encode_memory.py``.
+#: and ``kb import`` peaked at 1.46 GiB (session 5). The arena stays on: encoding the 160 longest of 600 real chunks
+#: (m3e-small, one fresh process each, load 15-18) peaked at 466 MiB with this budget and the arena, 844 MiB with
+#: 32-row batches and the arena, and 766-840 MiB with this budget and the arena off (each pass's buffers then go
+#: through malloc, which keeps the freed memory), at 94 / 75 / 151-170 s; ``bench/encode_memory.py`` measures it.
 TOKEN_BUDGET = 4096
 
 
@@ -59,8 +62,8 @@ class OnnxBertEmbedder:
         quantized: run the int8 (dynamically quantised) variant, made from the float32 export on first load.
         token_budget: most tokens (rows x padded width) per forward pass (see :data:`TOKEN_BUDGET`); a passage
             longer than it still goes alone.
-        memory_arena: keep ONNX Runtime's CPU memory arena (it holds on to the largest batch's buffers for
-            the session's life; off, each pass allocates and frees its own).
+        memory_arena: use ONNX Runtime's CPU memory arena (it keeps the largest pass's buffers for the session's
+            life, which the token budget bounds; off, each pass allocates through malloc, which peaked higher).
 
     Raises:
         EmbeddingModelError: the folder lacks a file, or export or loading fails.
@@ -76,7 +79,7 @@ class OnnxBertEmbedder:
         *,
         quantized: bool = False,
         token_budget: int = TOKEN_BUDGET,
-        memory_arena: bool = False,
+        memory_arena: bool = True,
     ) -> None:
         self.name = name
         self.quantized = quantized
