@@ -258,7 +258,7 @@ def main() -> None:
     kb = KnowledgeBase(settings, embedder=cache).open()
     snapshots = sorted(int(s) for s in args.snapshots.split(",") if s)
     log_path = work / f"import-{args.model}.jsonl"
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     chunks = kb.index.status().db_chunks
     position = int((kb_dir / "position").read_text()) if (kb_dir / "position").exists() else 0
     try:
@@ -280,6 +280,7 @@ def main() -> None:
                 "files": position,
                 "chunks": chunks,
                 "s": round(time.perf_counter() - started, 1),
+                "cpu_s": round(time.process_time() - cpu_started, 1),
                 "encoded": cache.encoded,
                 "encode_s": round(cache.encode_s, 1),
                 "cache_hits": cache.hits,

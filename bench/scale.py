@@ -106,9 +106,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--report", action="store_true", help="only rewrite scale-100k.md from the saved JSON and the import logs"
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.model, args.queries)))
+        return
+    if args.report:
+        saved = json.loads((args.out / "scale-100k.json").read_text(encoding="utf-8"))
+        saved["real_model_import"] = {m: r[-1] for m in REAL_MODELS if (r := _import_rows(args.work, m))}
+        (args.out / "scale-100k.json").write_text(json.dumps(saved, indent=2), encoding="utf-8")
+        (args.out / "scale-100k.md").write_text(markdown(saved), encoding="utf-8")
         return
     folders = [args.work / f"kb-10k-{args.model}", args.work / f"kb-50k-{args.model}", args.work / f"kb-{args.model}"]
     rows = []
@@ -134,8 +143,7 @@ def main() -> None:
         at = next((r for r in imports if r["chunks"] >= row["chunks"]), None)
         checkpoints.append(at)
     data["import_at_sizes"] = checkpoints
-    real = {m: _import_rows(args.work, m) for m in REAL_MODELS if _import_rows(args.work, m)}
-    data["real_model_import"] = {m: rows_[-1] for m, rows_ in real.items()}
+    data["real_model_import"] = {m: r[-1] for m in REAL_MODELS if (r := _import_rows(args.work, m))}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"scale-100k-{args.model}.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
     (args.out / "scale-100k.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
@@ -178,6 +186,10 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [
         f"# kb at 10k / 50k / 100k chunks ({data['model']}; `bench/scale.py`)",
         "",
+        "In process, one fresh process per size; latencies over the desk-dev queries after 20 warm-up ones, the",
+        "variants interleaved query by query. The load average is that of the shared 2-core machine (other",
+        "processes included): above 2, times are inflated and only ratios within one column compare.",
+        "",
         "Vectors of the `hash512` encoder (kb's hash encoder at 512 dimensions): the vector leg's cost depends only on",
         "the index's shape (n x 512 float32, as m3e-small's), and encoding 100k chunks with m3e-small takes hours on",
         "2 cores; its own encode cost is measured per chunk (`bench/encode_memory.py`, the real-model import below).",
@@ -198,6 +210,11 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(f"- cold start: x{last['cold_start_s'] / first['cold_start_s']:.2f}")
         rss = [r["rss_after_searches_mib"]["VmRSS"] for r in (first, last)]
         lines.append(f"- RSS after searches: x{rss[1] / rss[0]:.2f}")
+    lines += [
+        "",
+        "HNSW recall here is over hash vectors, which are close to random in 512 dimensions: a worse case than a",
+        "real model's (`bench/ann_recall.py` measures recall on m3e-small vectors).",
+    ]
     for model, row in data.get("real_model_import", {}).items():
         wall, encode = row["s"], row["encode_s"]
         lines += [
