@@ -25,10 +25,11 @@ MARKDOWN_SUFFIXES = (".md", ".markdown")
 
 #: Files written to the database between two index applies of an import (``on_batch``): each apply then costs one
 #: whoosh commit, one vector-file save and one encode call for the whole batch. Measured on the 100k-chunk bench
-#: corpus (``bench/corpus_100k.py``, ~5.6 chunks per file): 256 files per apply spent 25% of the import in whoosh
-#: commits and segment merges and 4% (growing with the index) saving the vector file; 1024 files keep the batch's
-#: chunks, texts and vectors (~6k chunks, a few tens of MiB) in memory at once.
-IMPORT_BATCH_FILES = 1024
+#: corpus (``bench/corpus_100k.py``, ~5.6 chunks per file, from its 51k-chunk snapshot to 64k, hash512, three
+#: processes side by side): 512 and 1024 files per apply took the same CPU time (26.5 / 26.2 s for 12,762 chunks),
+#: 1024 peaked 107 MiB higher (793 against 686 MiB); kb before session 6 (256 files per apply, vectors removed
+#: article by article) took 28.4 s for 9,895 chunks, 38% more per chunk.
+IMPORT_BATCH_FILES = 512
 
 
 @dataclass
