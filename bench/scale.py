@@ -28,6 +28,7 @@ from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ROOT / "bench" / "data" / "desk-dev" / "queries.jsonl"
+RESULTS = ROOT / "bench" / "results"
 WARMUP = 20
 #: Models whose import log (``bench/corpus_100k.py --model M --target N``) gives the real encode cost per chunk.
 REAL_MODELS = ("m3e-small", "m3e-small-int8")
@@ -223,6 +224,10 @@ def markdown(data: dict[str, Any]) -> str:
             f"{encode} s encode ({row['chunks'] / max(encode, 1e-9):.1f} chunks/s); import + index / pure encode "
             f"x{wall / max(encode, 1e-9):.2f}; peak RSS {row['rss']['VmHWM']} MiB; load {row['load']}.",
         ]
+    for extra in (RESULTS / "encode-memory-m3e-small.md", RESULTS / "scale-100k-notes.md"):
+        if extra.exists():  # the encode figures (bench/encode_memory.py) and the hand-written notes of the session
+            text = extra.read_text(encoding="utf-8").rstrip()
+            lines += ["", "#" + text if text.startswith("# ") else text]
     return "\n".join(lines) + "\n"
 
 
