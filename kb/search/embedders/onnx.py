@@ -46,7 +46,9 @@ INT8_SUFFIX = "-int8"
 #: and ``kb import`` peaked at 1.46 GiB (session 5). The arena stays on: encoding the 160 longest of 600 real chunks
 #: (m3e-small, one fresh process each, load 15-18) peaked at 466 MiB with this budget and the arena, 844 MiB with
 #: 32-row batches and the arena, and 766-840 MiB with this budget and the arena off (each pass's buffers then go
-#: through malloc, which keeps the freed memory), at 94 / 75 / 151-170 s; ``bench/encode_memory.py`` measures it.
+#: through malloc, which keeps the freed memory). ``bench/encode_memory.py`` on 300 real chunks, two interleaved
+#: rounds: budget + arena peaked at 507 MiB against 967 MiB for 32-row batches + arena, and took 16.4 against 14.3
+#: passages per CPU second (fewer padded tokens), the same wall speed (``bench/results/encode-memory-m3e-small.md``).
 TOKEN_BUDGET = 4096
 
 
