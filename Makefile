@@ -36,7 +36,10 @@ bench: install
 	$(BIN)/python bench/ann_recall.py
 	# issue 14 item 3: the 100k-chunk corpus (embeddings cached in var/scale-100k) and its figures per size
 	$(BIN)/python bench/corpus_100k.py --model $(or $(SCALE_MODEL),hash512)
+	# item 4: the real model's import + index against pure encode, and its import RSS, on ~1.4k chunks
+	$(BIN)/python bench/corpus_100k.py --model m3e-small --batch 128 --target 1400 --snapshots ""
 	$(BIN)/python bench/scale.py --model $(or $(SCALE_MODEL),hash512)
+	$(BIN)/python bench/encode_memory.py --model m3e-small --chunks 2000 --rounds 1
 
 # desk-dev: article-level set over the four shared Markdown collections; its KB is built once in $(EVAL_DATA)
 # and reused (unchanged articles are not re-embedded). SHARED_DATA is the shared data folder.

@@ -12,8 +12,9 @@ Sources (all real text, none generated):
 
 All documents are imported in one seeded random order (so every prefix mixes the sources) in batches of
 ``--batch`` files, each batch written to the database and applied to the index like ``kb import`` does
-(``ArticleStore.upsert_imported`` per file, then ``IndexManager.apply_pending``). When the chunk count first
-passes each of ``--snapshots`` the data folder is copied (``kb-<n>k``) for ``bench/scale.py`` to measure.
+(``ArticleStore.upsert_imported`` per file, then ``IndexManager.apply_pending`` over the whole batch). When the
+chunk count first passes each of ``--snapshots`` the data folder is copied (``kb-<n>k``) for ``bench/scale.py``
+to measure.
 
 Passage embeddings go through :class:`EmbeddingCache` (``var/scale-100k/embeddings/<model>/``: one ``.npy`` of
 float32 vectors and one of SHA-1 keys of the embedded text per encoded batch), so a re-run encodes nothing that
@@ -43,11 +44,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from kb.articles.chunking import chunk_article
+from kb.articles.chunking import embedding_input
 from kb.articles.content import ArticleContent
 from kb.config import Settings
 from kb.errors import ArticleFormatError, PayloadTooLargeError
-from kb.ingest.markdown import read_article_file
+from kb.ingest.markdown import IMPORT_BATCH_FILES, read_article_file
 from kb.search.embedders.base import Embedder
 from kb.search.embedders.factory import load_embedder
 from kb.search.embedders.hashing import HashingEmbedder
@@ -224,21 +225,11 @@ def write_sources(work: Path, man_pages: int) -> dict[str, list[Path]]:
     return sources
 
 
-def _chunkable(content: ArticleContent, kb: KnowledgeBase, settings: Settings) -> bool:
-    """Whether kb's chunker takes ``content`` (a few manual pages leave it no room under their headings: a
-    ValueError that would stop the whole import batch in ``apply_pending``)."""
-    try:
-        chunk_article(
-            content.title,
-            content.body,
-            kb.embedder.count_tokens,
-            kb.index.max_chunk_tokens,
-            settings.chunk_overlap_tokens,
-            summary=content.summary or "",
-        )
-    except ValueError:
-        return False
-    return True
+def _chunkable(content: ArticleContent, kb: KnowledgeBase) -> bool:
+    """Whether kb's chunker has room for text under ``content``'s title (:func:`kb.articles.chunking.chunk_article`
+    raises ValueError when the title alone leaves fewer than 16 tokens, and one such document would stop the whole
+    import batch in ``apply_pending``). Cheap: the title's tokens only, not a second chunking of the body."""
+    return kb.embedder.count_tokens(embedding_input(content.title, (), "")) + 17 <= kb.index.max_chunk_tokens
 
 
 def rss_mib() -> dict[str, float]:
@@ -253,7 +244,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "var" / "scale-100k")
     parser.add_argument("--target", type=int, default=100_000, help="stop once this many chunks are indexed")
     parser.add_argument("--man-pages", type=int, default=9000)
-    parser.add_argument("--batch", type=int, default=256, help="files per import batch")
+    parser.add_argument("--batch", type=int, default=IMPORT_BATCH_FILES, help="files per import batch")
     parser.add_argument("--snapshots", default="10000,50000")
     args = parser.parse_args()
     work: Path = args.work
@@ -267,7 +258,7 @@ def main() -> None:
     kb = KnowledgeBase(settings, embedder=cache).open()
     snapshots = sorted(int(s) for s in args.snapshots.split(",") if s)
     log_path = work / f"import-{args.model}.jsonl"
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     chunks = kb.index.status().db_chunks
     position = int((kb_dir / "position").read_text()) if (kb_dir / "position").exists() else 0
     try:
@@ -278,10 +269,10 @@ def main() -> None:
                     content = read_article_file(path)
                 except (ArticleFormatError, PayloadTooLargeError):
                     continue
-                if content is not None and _chunkable(content, kb, settings):
+                if content is not None and _chunkable(content, kb):
                     base = SHARED / "articles" / name if name in SHARED_FOLDERS else work / "src" / name
                     kb.store.upsert_imported(name, path.relative_to(base).as_posix(), content, "bench")
-            kb.index.apply_pending()
+            kb.index.apply_pending(batch_size=args.batch)
             position += len(batch)
             (kb_dir / "position").write_text(str(position))
             chunks = len(kb.index.generation.vectors)
@@ -289,6 +280,7 @@ def main() -> None:
                 "files": position,
                 "chunks": chunks,
                 "s": round(time.perf_counter() - started, 1),
+                "cpu_s": round(time.process_time() - cpu_started, 1),
                 "encoded": cache.encoded,
                 "encode_s": round(cache.encode_s, 1),
                 "cache_hits": cache.hits,

@@ -17,7 +17,7 @@ from kb.articles import proposals, reviews
 from kb.articles.content import ArticleContent
 from kb.articles.store import ArticleStore, content_of
 from kb.errors import InvalidInputError, KBError
-from kb.ingest.markdown import ImportReport, import_paths
+from kb.ingest.markdown import IMPORT_BATCH_FILES, ImportReport, import_paths
 from kb.models import Article
 from kb.search.index import IndexManager
 
@@ -163,8 +163,9 @@ class ArticleWriter:
         as_reviews: bool = False,
         progress: Callable[[int, int, Path], None] | None = None,
     ) -> ImportReport:
-        """Import Markdown folders (see :func:`kb.ingest.markdown.import_paths`), then index the changes."""
-        report = import_paths(
+        """Import Markdown folders (see :func:`kb.ingest.markdown.import_paths`), indexing the changes after every
+        :data:`~kb.ingest.markdown.IMPORT_BATCH_FILES` files (one outbox batch each) and at the end."""
+        return import_paths(
             self.store,
             paths,
             actor,
@@ -172,6 +173,5 @@ class ArticleWriter:
             delete_missing=delete_missing,
             as_reviews=as_reviews,
             progress=progress,
+            on_batch=lambda: self.index.apply_pending(batch_size=IMPORT_BATCH_FILES),
         )
-        self.index.apply_pending()
-        return report

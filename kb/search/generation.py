@@ -117,8 +117,8 @@ class Generation:
         stored = chunks.of_articles(followed)
         ids: list[int] = []
         blobs: list[bytes | None] = []
+        self.vectors.remove_articles(followed)
         for article_id in followed:
-            self.vectors.remove_article(article_id)
             for chunk in stored.get(article_id, []):
                 if chunk.model == self.manifest.model and chunk.embedding is not None:
                     ids.append(vector_id(chunk.article_id, chunk.ord))

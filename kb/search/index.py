@@ -325,8 +325,7 @@ class IndexManager:
                 blobs.append(chunk.embedding)
         gen.bm25.replace_articles(documents, article_ids if replace else ())
         if replace:
-            for article_id in article_ids:
-                gen.vectors.remove_article(article_id)
+            gen.vectors.remove_articles(article_ids)
         if ids:
             gen.vectors.add(np.asarray(ids, dtype=np.int64), decode_vectors(blobs, gen.manifest.dimension))
 

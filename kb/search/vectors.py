@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +174,27 @@ class VectorIndex:
                 ids = self._ids()
                 self._ann.on_remove(ids[(ids >> ORD_BITS) == article_id])
             return int(self._index.remove_ids(selector))
+
+    def remove_articles(self, article_ids: Iterable[int]) -> int:
+        """Remove every chunk vector of each of ``article_ids`` in one pass; returns how many were removed.
+
+        One scan of the id map for the whole batch, and no ``remove_ids`` call at all when none of them has a
+        vector (a batch of new articles): ``IndexIDMap2.remove_ids`` rebuilds its reverse map, O(n), on every call,
+        which made the per-article :meth:`remove_article` loop 16% of a bulk import's time at 50k chunks.
+        """
+        import faiss
+
+        wanted = np.fromiter((int(a) for a in article_ids), dtype=np.int64)
+        if len(wanted) == 0:
+            return 0
+        with self._lock.write():
+            ids = self._ids()
+            found = ids[np.isin(ids >> ORD_BITS, wanted)]
+            if len(found) == 0:
+                return 0
+            if self._ann is not None:
+                self._ann.on_remove(found)
+            return int(self._index.remove_ids(faiss.IDSelectorBatch(len(found), faiss.swig_ptr(found))))
 
     def count_article(self, article_id: int) -> int:
         """Number of vectors stored for ``article_id``."""

@@ -64,6 +64,27 @@ def test_remove_article_removes_all_its_chunks_and_survives_save_load(tmp_path: 
             assert (hits[0].article_id, hits[0].ord) == (article_id, i % 3)
 
 
+def test_remove_articles_removes_every_chunk_of_each_and_nothing_else() -> None:
+    index, ids, vectors = _random_index(30)
+    assert index.remove_articles([2, 4, 99]) == 6  # 99 has no vector
+    assert index.remove_articles([2, 4]) == 0
+    assert index.remove_articles([]) == 0
+    assert len(index) == 24
+    kept = {(h.article_id, h.ord) for h in index.search(vectors[0], 30)}
+    assert len(kept) == 24
+    assert not {a for a, _ in kept} & {2, 4}
+    gone = ids[3]  # article 2, ord 0: its vector is no longer its own nearest neighbour
+    assert all(vector_id(h.article_id, h.ord) != gone for h in index.search(vectors[3], 30))
+
+
+def test_remove_articles_keeps_the_hnsw_snapshot_in_step() -> None:
+    index, _, vectors = _random_index(300)
+    index.search(vectors[0], 5, approximate=True)  # builds the snapshot
+    index.remove_articles([1, 2])
+    for row in (0, 3, 7):
+        assert all(h.article_id not in (1, 2) for h in index.search(vectors[row], 10, approximate=True))
+
+
 def test_self_similarity_is_at_most_one() -> None:  # BL-25
     emb = HashingEmbedder()
     texts = [f"打印机 {i} 号卡纸，请检查进纸器 {i * 7}" for i in range(10)]

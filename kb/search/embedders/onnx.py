@@ -39,6 +39,18 @@ logger = logging.getLogger(__name__)
 #: Suffix of the int8 variant's model name (``m3e-small-int8``) and of its file beside the float32 export.
 INT8_SUFFIX = "-int8"
 
+#: Most tokens (rows x padded width) in one forward pass. Passages are sorted by length and cut into batches of at
+#: most ``batch_size`` rows and this many tokens, so a batch of long chunks has fewer rows: the activations of one
+#: pass (BERT's attention is rows x heads x width^2 floats) stay near those of 32 rows of 128 tokens whatever the
+#: chunk lengths. With 32 rows of 320 tokens ONNX Runtime's memory arena grew to keep the largest batch's buffers
+#: and ``kb import`` peaked at 1.46 GiB (session 5). The arena stays on: encoding the 160 longest of 600 real chunks
+#: (m3e-small, one fresh process each, load 15-18) peaked at 466 MiB with this budget and the arena, 844 MiB with
+#: 32-row batches and the arena, and 766-840 MiB with this budget and the arena off (each pass's buffers then go
+#: through malloc, which keeps the freed memory). ``bench/encode_memory.py`` on 300 real chunks, two interleaved
+#: rounds: budget + arena peaked at 507 MiB against 967 MiB for 32-row batches + arena, and took 16.4 against 14.3
+#: passages per CPU second (fewer padded tokens), the same wall speed (``bench/results/encode-memory-m3e-small.md``).
+TOKEN_BUDGET = 4096
+
 
 class OnnxBertEmbedder:
     """Mean-pooled BERT encoder on ONNX Runtime: ``(n, hidden_size)`` float32, L2-normalised.
@@ -48,8 +60,12 @@ class OnnxBertEmbedder:
         model_dir: folder with ``config.json``, ``tokenizer.json`` and ``pytorch_model.bin``.
         cache_dir: where the exported ``.onnx`` file is kept.
         query_instruction: prefix for queries only.
-        batch_size: passages per forward pass (sorted by length first, to pad little).
+        batch_size: most passages per forward pass (sorted by length first, to pad little).
         quantized: run the int8 (dynamically quantised) variant, made from the float32 export on first load.
+        token_budget: most tokens (rows x padded width) per forward pass (see :data:`TOKEN_BUDGET`); a passage
+            longer than it still goes alone.
+        memory_arena: use ONNX Runtime's CPU memory arena (it keeps the largest pass's buffers for the session's
+            life, which the token budget bounds; off, each pass allocates through malloc, which peaked higher).
 
     Raises:
         EmbeddingModelError: the folder lacks a file, or export or loading fails.
@@ -64,9 +80,13 @@ class OnnxBertEmbedder:
         batch_size: int = 32,
         *,
         quantized: bool = False,
+        token_budget: int = TOKEN_BUDGET,
+        memory_arena: bool = True,
     ) -> None:
         self.name = name
         self.quantized = quantized
+        self.token_budget = token_budget
+        self.memory_arena = memory_arena
         self.model_dir = model_dir
         self.cache_dir = cache_dir
         self.query_instruction = query_instruction
@@ -136,6 +156,7 @@ class OnnxBertEmbedder:
                     # bench/http_load.py: see bench/results/http-load.md).
                     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                     options.log_severity_level = 3
+                    options.enable_cpu_mem_arena = self.memory_arena
                     try:
                         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
                     except Exception as exc:
@@ -209,8 +230,8 @@ class OnnxBertEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         limit = self.max_seq_length
-        for start in range(0, len(order), self.batch_size):
-            batch = [encodings[i] for i in order[start : start + self.batch_size]]
+        for rows in self._batches([min(limit, len(encodings[i].ids)) for i in order]):
+            batch = [encodings[i] for i in order[rows]]
             width = min(limit, max(len(e.ids) for e in batch))
             ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -223,8 +244,22 @@ class OnnxBertEmbedder:
             hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
             summed = (hidden * mask[..., None]).sum(axis=1)
             pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
-            out[order[start : start + self.batch_size]] = pooled
+            out[order[rows]] = pooled
         return l2_normalize(out)
+
+    def _batches(self, lengths: list[int]) -> list[slice]:
+        """Consecutive slices of ``lengths`` (token counts, ascending) of at most :attr:`batch_size` rows and at
+        most :attr:`token_budget` tokens once padded to the slice's longest (a single longer row goes alone)."""
+        slices: list[slice] = []
+        start = 0
+        for end in range(1, len(lengths) + 1):
+            rows = end - start
+            if rows > self.batch_size or (rows > 1 and rows * lengths[end - 1] > self.token_budget):
+                slices.append(slice(start, end - 1))
+                start = end - 1
+        if start < len(lengths):
+            slices.append(slice(start, len(lengths)))
+        return slices
 
     def encode_passages(self, texts: list[str]) -> NDArray[np.float32]:
         """``(n, dimension)`` float32, L2-normalised."""
