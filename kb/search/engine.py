@@ -28,11 +28,11 @@ from collections.abc import Sequence
 from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleStore, ArticleSummary
 from kb.search.article_cache import ArticleCache
-from kb.search.confidence import Thresholds, coverage, scored_by, thresholds_for, top_confidence
+from kb.search.confidence import Thresholds, scored_by, thresholds_for, top_confidence
 from kb.search.duplicates import collapse
 from kb.search.embedders.base import Embedder
 from kb.search.fusion import RRF_K
-from kb.search.generation import Legs, LiveIndex
+from kb.search.generation import LiveIndex
 from kb.search.grouping import CHUNK_DECAY
 from kb.search.hits import build_hits
 from kb.search.keywords import keyword_terms
@@ -151,7 +151,7 @@ class SearchEngine:
             query_vector = self.embedder.encode_queries([analysis.normalized])[0]
             clock.lap("vector")
         pool = max(MIN_CANDIDATES, request.limit * OVERSAMPLE)
-        weight: tuple[float, float | None] | None = None  # (BM25 weight, the keyword coverage it came from)
+        weight: tuple[float, int | None] | None = None  # (BM25 weight, the query's BM25 terms it came from)
         for _ in range(MAX_WIDENINGS + 1):
             legs: dict[str, Candidates] = {}
             if use_bm25:
@@ -161,7 +161,7 @@ class SearchEngine:
                 legs["vector"] = gen.vectors.search_keys(query_vector, pool, approximate=self.approximate_vectors)
                 clock.lap("vector")
             if weight is None:
-                weight = self._bm25_weight(request, analysis.identifiers, terms, legs.get("bm25", []), gen, version)
+                weight = self._bm25_weight(request, analysis.identifiers, terms)
             found = rank(
                 legs,
                 request,
@@ -244,46 +244,27 @@ class SearchEngine:
         return self._explainer.explain(query, article_id)
 
     def _fusion_info(
-        self, request: SearchRequest, weight: tuple[float, float | None] | None, identifiers: bool
+        self, request: SearchRequest, weight: tuple[float, int | None] | None, identifiers: bool
     ) -> RrfFusion | WeightedFusion:
         method = request.fusion or self.fusion
         if method == "rrf":
             return RrfFusion("rrf", RRF_K)
-        w, cov = weight if weight is not None else (self.bm25_weight, None)
+        w, query_terms = weight if weight is not None else (self.bm25_weight, None)
         return WeightedFusion(
-            "weighted", LegWeights(w, round(1 - w, 6)), LegWeights(0.0, self.vector_floor), cov, identifiers
+            "weighted", LegWeights(w, round(1 - w, 6)), LegWeights(0.0, self.vector_floor), query_terms, identifiers
         )
 
     def _bm25_weight(
-        self,
-        request: SearchRequest,
-        identifiers: Sequence[str],
-        terms: Sequence[str],
-        bm25_hits: Candidates,
-        gen: Legs,
-        version: int,
-    ) -> tuple[float, float | None]:
-        """The BM25 weight of weighted fusion for this query, and the keyword coverage it was chosen from (None
+        self, request: SearchRequest, identifiers: Sequence[str], terms: Sequence[str]
+    ) -> tuple[float, int | None]:
+        """The BM25 weight of weighted fusion for this query, and the number of BM25 terms it was chosen from (None
         when the weight is not query-dependent: given by the request, or a static engine weight, or not read at
-        all: a single-leg mode or RRF)."""
+        all: a single-leg mode or RRF). See :mod:`kb.search.weighting`."""
         if request.bm25_weight is not None:
             return request.bm25_weight, None
         if self.fusion_weights is None or request.mode != "hybrid" or (request.fusion or self.fusion) == "rrf":
             return self.bm25_weight, None
-        cov = 0.0
-        if bm25_hits:
-            top = bm25_hits[0][0]
-            passage = self._cache.passages([top], version).get(top)
-            summary = self._cache.summaries([top[0]], version).get(top[0])
-            text = " ".join(
-                [
-                    summary.title if summary else "",
-                    *(passage.heading_path if passage else []),
-                    passage.text if passage else "",
-                ]
-            )
-            cov = coverage(list(terms), set(self.analyzer.terms(text)), gen.bm25.idf(terms))
-        return bm25_weight(bool(identifiers), cov, self.fusion_weights), round(cov, 4)
+        return bm25_weight(bool(identifiers), len(terms), self.fusion_weights), len(terms)
 
     def _collapse_duplicates(
         self, ranked: list[tuple[ArticleSummary, float]], best_chunk: dict[int, ChunkKey], limit: int, version: int

@@ -117,13 +117,13 @@ class WeightedFusion:
     """Weighted score fusion (:mod:`kb.search.fusion`): each leg's scores normalised into [0, 1] between the floor
     the engine gives it (``floors``: 0 for BM25F; for the vector leg the model's calibrated cosine of unrelated text,
     :attr:`kb.search.confidence.Thresholds.vector_floor`) and its best score, then summed with ``weights``.
-    With query-dependent weights (:mod:`kb.search.weighting`), ``keyword_coverage`` (0-1) and ``identifiers``
-    are what this query's weights were chosen from; ``keyword_coverage`` is None for fixed weights."""
+    With query-dependent weights (:mod:`kb.search.weighting`), ``query_terms`` (the query's BM25 terms) and
+    ``identifiers`` are what this query's weights were chosen from; ``query_terms`` is None for fixed weights."""
 
     method: Literal["weighted"]
     weights: LegWeights
     floors: LegWeights
-    keyword_coverage: float | None = None
+    query_terms: int | None = None
     identifiers: bool = False
 
 

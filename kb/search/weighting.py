@@ -1,15 +1,20 @@
 """Query-dependent fusion: how much the hybrid mode trusts the BM25 leg, per query.
 
-``bm25_weight = weak + (strong - weak) * keyword_coverage``, raised to at least ``identifier`` when the query
-holds an identifier (error code, version, path, command option), where ``keyword_coverage`` in [0, 1] is the
-IDF-weighted share of the query's keyword terms that the BM25 leg's best article holds in its title, headings
-and best chunk (:func:`kb.search.confidence.coverage`). A query whose words an article holds (keywords, error
-text pasted from a ticket) trusts BM25; a colloquial description whose words no article holds (weak coverage)
-trusts the vectors. The vector leg gets ``1 - bm25_weight``.
+``bm25_weight = short`` for a query of at most ``short_terms`` BM25 terms (after the question-framing fillers
+are dropped, :meth:`kb.search.text.TextAnalyzer.analyze_query`), else ``long``; raised to at least
+``identifier`` when the query holds an identifier (error code, version, path, command option). Short queries are
+keywords and phrases typed from an article's own words (``RDS 授权宽限期到了``, ``kubectl drain 卡住``), where an
+exact keyword match is the best evidence; long ones are tickets and layman descriptions (``财务部王姐说早上开始连不上
+远程桌面…``), where the keywords are diluted by narrative and the vectors carry more of the meaning. The vector leg
+gets ``1 - bm25_weight``.
 
-The three numbers are calibrated on the desk-dev development set's folds 0-2 and checked on folds 3-4
-(``bench/tune_fusion.py``; ``bench/results/fusion-desk-dev.json``) and kept in ``kb/data/fusion.json``. A
-request's explicit ``bm25_weight`` overrides them.
+Calibrated with the real engine (``bench/fusion_sweep.py``: every desk-dev query searched at BM25 weights 0.2 to
+0.9, ``bench/results/fusion-sweep-desk-dev.md``): by style the best static weight is 0.6 for phrase and keyword
+queries (4-6 and 6-9 terms) and 0.4 for ticket and layman ones (10-27 and 6-17 terms); the threshold 8 is the
+best on folds 0-2 (the plateau is 6-11). An earlier weighting by the BM25 leg's keyword coverage
+(``weak + (strong - weak) * coverage``) measured no better than a static 0.5 with the real engine and was dropped
+(bench/results/search-quality-ii.md). The numbers are kept in ``kb/data/fusion.json``; a request's explicit
+``bm25_weight`` overrides them.
 """
 
 from __future__ import annotations
@@ -25,25 +30,27 @@ WEIGHTS_FILE = DATA_DIR / "fusion.json"
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """BM25 weights (0 to 1): at no keyword coverage (``weak``), at full coverage (``strong``), and the least
-    weight of a query holding an identifier (``identifier``)."""
+    """BM25 weights (0 to 1) of a query of at most ``short_terms`` BM25 terms (``short``) and of a longer one
+    (``long``), and the least weight of a query holding an identifier (``identifier``; 0: no floor)."""
 
-    weak: float
-    strong: float
-    identifier: float
+    short: float
+    long: float
+    short_terms: int
+    identifier: float = 0.0
 
 
 @lru_cache(maxsize=1)
 def calibrated_weights() -> FusionWeights:
     """The weights in ``kb/data/fusion.json``."""
     entry = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
-    return FusionWeights(float(entry["weak"]), float(entry["strong"]), float(entry["identifier"]))
+    return FusionWeights(
+        float(entry["short"]), float(entry["long"]), int(entry["short_terms"]), float(entry["identifier"])
+    )
 
 
-def bm25_weight(has_identifier: bool, keyword_coverage: float, weights: FusionWeights) -> float:
-    """The BM25 weight of one query (see module docstring), in [0, 1]."""
-    cov = min(1.0, max(0.0, keyword_coverage))
-    w = weights.weak + (weights.strong - weights.weak) * cov
+def bm25_weight(has_identifier: bool, query_terms: int, weights: FusionWeights) -> float:
+    """The BM25 weight of one query of ``query_terms`` BM25 terms (see module docstring), in [0, 1]."""
+    w = weights.short if query_terms <= weights.short_terms else weights.long
     if has_identifier:
         w = max(w, weights.identifier)
     return round(min(1.0, max(0.0, w)), 6)

@@ -107,20 +107,22 @@ def test_vector_only_hits_below_the_unrelated_level_are_not_returned(kb: Knowled
 
 
 def test_query_dependent_weights() -> None:
-    weights = FusionWeights(weak=0.2, strong=0.8, identifier=0.7)
-    assert bm25_weight(False, 0.0, weights) == 0.2  # colloquial, no keyword holds: trust vectors
-    assert bm25_weight(False, 1.0, weights) == 0.8  # every keyword in the best BM25 article: trust BM25
-    assert bm25_weight(False, 0.5, weights) == 0.5
-    assert bm25_weight(True, 0.0, weights) == 0.7  # an identifier: at least the identifier weight
-    assert bm25_weight(True, 1.0, weights) == 0.8
+    weights = FusionWeights(short=0.6, long=0.4, short_terms=8, identifier=0.7)
+    assert bm25_weight(False, 3, weights) == 0.6  # a few keywords typed from an article: trust BM25 more
+    assert bm25_weight(False, 8, weights) == 0.6
+    assert bm25_weight(False, 9, weights) == 0.4  # a ticket or a layman's description: trust the vectors more
+    assert bm25_weight(True, 20, weights) == 0.7  # an identifier: at least the identifier weight
+    assert bm25_weight(True, 2, FusionWeights(short=0.8, long=0.4, short_terms=8, identifier=0.7)) == 0.8
 
 
 def test_explain_shows_the_query_weights(kb: KnowledgeBase) -> None:
     add(kb, "VPN 错误 809", "VPN 客户端报错 809，检查防火墙 UDP 500 端口。")
-    kb.engine.fusion_weights = FusionWeights(weak=0.2, strong=0.8, identifier=0.9)
+    kb.engine.fusion_weights = FusionWeights(short=0.8, long=0.3, short_terms=4, identifier=0.0)
     fusion = search(kb, "VPN 809", explain=True).explain.fusion  # type: ignore[union-attr]
-    assert isinstance(fusion, WeightedFusion) and fusion.keyword_coverage == 1.0 and fusion.weights.bm25 == 0.8
-    fusion = search(kb, "连不上公司内网", explain=True).explain.fusion  # type: ignore[union-attr]
-    assert isinstance(fusion, WeightedFusion) and fusion.weights.bm25 < 0.8
+    assert isinstance(fusion, WeightedFusion) and fusion.query_terms == 2 and fusion.weights.bm25 == 0.8
+    long_query = "早上开始 公司 内网 一直 连不上 同事 也 一样 怎么办"
+    fusion = search(kb, long_query, explain=True).explain.fusion  # type: ignore[union-attr]
+    assert isinstance(fusion, WeightedFusion) and fusion.query_terms is not None and fusion.query_terms > 4
+    assert fusion.weights.bm25 == 0.3 and fusion.weights.vector == 0.7
     fusion = search(kb, "VPN 809", explain=True, bm25_weight=0.3).explain.fusion  # type: ignore[union-attr]
-    assert isinstance(fusion, WeightedFusion) and fusion.weights.bm25 == 0.3 and fusion.keyword_coverage is None
+    assert isinstance(fusion, WeightedFusion) and fusion.weights.bm25 == 0.3 and fusion.query_terms is None

@@ -82,7 +82,8 @@ def test_reported_vector_score_is_the_real_cosine(client: TestClient) -> None:  
     assert abs(top["explain"]["vector"]["score"] - cosine[a["id"]]) < 1e-4
     vec_norm = (cosine[a["id"]] - floor) / (max(cosine.values()) - floor)
     assert abs(top["explain"]["vector"]["normalized"] - vec_norm) < 1e-4
-    expected = 0.5 * top["explain"]["bm25"]["normalized"] + 0.5 * vec_norm
+    weights = body["explain"]["fusion"]["weights"]  # this query's (kb.search.weighting)
+    expected = weights["bm25"] * top["explain"]["bm25"]["normalized"] + weights["vector"] * vec_norm
     assert abs(top["score"] - expected) < 1e-4
     shifted = client.get("/search", params={"q": query, "explain": "true", "bm25_weight": 0.2}).json()
     top2 = next(r for r in shifted["results"] if r["article_id"] == a["id"])

@@ -45,10 +45,10 @@ def test_explain_is_typed_and_its_json_keeps_the_keys(kb: KnowledgeBase) -> None
     fusion = body["explain"]["fusion"]
     assert {k: fusion[k] for k in ("method", "weights", "floors")} == {
         "method": "weighted",
-        "weights": {"bm25": 0.5, "vector": 0.5},
+        "weights": {"bm25": 0.6, "vector": 0.4},  # a short query (kb/data/fusion.json)
         "floors": {"bm25": 0.0, "vector": kb.engine.vector_floor},
     }
-    assert set(fusion) == {"method", "weights", "floors", "keyword_coverage", "identifiers"}  # new keys added
+    assert set(fusion) == {"method", "weights", "floors", "query_terms", "identifiers"}  # new keys added
     assert set(body["results"][0]["explain"]) == {"bm25", "vector", "chunk"}
     rrf = asdict(kb.engine.search(SearchRequest("VPN 连不上", explain=True, fusion="rrf")))
     assert rrf["explain"]["fusion"] == {"method": "rrf", "k": 60}
