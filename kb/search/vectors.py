@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,13 +89,16 @@ class VectorIndex:
         return cls(dimension, index)
 
     def save(self, path: Path) -> None:
-        """Write atomically (temporary file, fsync, rename)."""
+        """Write atomically (temporary file, fsync, rename). Searches wait only while the index is copied into
+        memory (``faiss.serialize_index``), not while the file is written and synced."""
         import faiss
 
         tmp = path.with_suffix(".tmp")
         with self._lock:
-            faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb") as handle:
+            data = faiss.serialize_index(self._index)
+        with open(tmp, "wb") as handle:
+            handle.write(data.tobytes())
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
 
@@ -125,6 +129,24 @@ class VectorIndex:
                 ids = self._ids()
                 self._ann.on_remove(ids[(ids >> ORD_BITS) == article_id])
             return int(self._index.remove_ids(selector))
+
+    def remove_articles(self, article_ids: Iterable[int]) -> int:
+        """Remove every chunk vector of ``article_ids`` in one pass over the index (none when none of them has
+        a vector, as for new articles); returns how many were removed."""
+        import faiss
+
+        wanted = np.fromiter(set(article_ids), dtype=np.int64)
+        if len(wanted) == 0:
+            return 0
+        with self._lock:
+            ids = self._ids()
+            gone = ids[np.isin(ids >> ORD_BITS, wanted)]
+            if len(gone) == 0:
+                return 0
+            if self._ann is not None:
+                self._ann.on_remove(gone)
+            gone = np.ascontiguousarray(gone)
+            return int(self._index.remove_ids(faiss.IDSelectorBatch(len(gone), faiss.swig_ptr(gone))))
 
     def count_article(self, article_id: int) -> int:
         """Number of vectors stored for ``article_id``."""
