@@ -17,16 +17,9 @@ made writes wait 5-7 s; see ``bench/results/concurrent-writes.md``.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-
-#: Write requests that may do CPU work (parse, store, render the answer) at the same time in one process. The
-#: server runs Python on one interpreter lock: with 40 concurrent writers all runnable, a search got about 1/40 of
-#: it each time it released the lock (for SQLite, faiss, numpy) and p95 rose 7-9x over readers alone
-#: (``bench/concurrent_writes.py``); queued writes sleep on this semaphore instead and cost searches nothing.
-WRITE_SLOTS = 2
+from collections.abc import Callable
 
 
 class Handoff:
@@ -39,8 +32,6 @@ class Handoff:
         self._applied = threading.Condition()
         self._work = threading.Event()
         self._wait_s: float | None = None
-        self._slots = threading.BoundedSemaphore(WRITE_SLOTS)
-        self._holder = threading.local()
 
     @property
     def wait_s(self) -> float | None:
@@ -56,26 +47,6 @@ class Handoff:
         self._wait_s = None
         self._work.set()
         self.published()
-
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one of the :data:`WRITE_SLOTS` for a write request's CPU work (only while an applier runs; without
-        one, a write applies itself and needs no slot); :meth:`await_seq` gives it up while the write waits for
-        the index, so waiting writes hold none."""
-        if self._wait_s is None:
-            yield
-            return
-        self._slots.acquire()
-        self._holder.held = True
-        try:
-            yield
-        finally:
-            self._release_slot()
-
-    def _release_slot(self) -> None:
-        if getattr(self._holder, "held", False):
-            self._holder.held = False
-            self._slots.release()
 
     def request(self) -> None:
         """Ask the applier for a round (a change was committed)."""
@@ -95,12 +66,10 @@ class Handoff:
 
     def await_seq(self, seq: int, applied: Callable[[], int]) -> int:
         """Request a round and wait until ``applied()`` (the live generation's ``last_seq``) reaches ``seq``, at
-        most :attr:`wait_s` seconds; returns the last ``applied()`` seen (below ``seq`` on a timeout). The calling
-        thread's :meth:`slot`, if it holds one, is given up first."""
+        most :attr:`wait_s` seconds; returns the last ``applied()`` seen (below ``seq`` on a timeout)."""
         wait_s = self._wait_s or 0.0
         deadline = time.monotonic() + wait_s
         self.request()
-        self._release_slot()
         with self._applied:
             while (done := applied()) < seq:
                 left = deadline - time.monotonic()

@@ -80,9 +80,8 @@ def get_article(
 )
 def create_article(kb: KB, user: CurrentUser, payload: ArticleCreate, response: Response) -> WriteAnswer:
     """Create an article; answers 201 once it is searchable (202 if indexing is still catching up)."""
-    with kb.index.handoff.slot():
-        content = parse_markdown(payload.body, **_explicit(payload))
-        return answer(kb, kb.writer.create(content, user.username), response, created=True)
+    content = parse_markdown(payload.body, **_explicit(payload))
+    return answer(kb, kb.writer.create(content, user.username), response, created=True)
 
 
 @router.put("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
@@ -90,12 +89,11 @@ def update_article(
     kb: KB, user: CurrentUser, article_id: ArticleId, payload: ArticleUpdate, response: Response
 ) -> WriteAnswer:
     """Replace an article's content; fields left out keep their values. A change makes a new version."""
-    with kb.index.handoff.slot():
-        current = content_of(kb.store.get(article_id))
-        fields = current.model_dump() | _explicit(payload)
-        body = payload.body if "body" in payload.model_fields_set else current.body
-        content = parse_markdown(body, **{k: v for k, v in fields.items() if k != "body"})
-        return answer(kb, kb.writer.update(article_id, content, user.username), response)
+    current = content_of(kb.store.get(article_id))
+    fields = current.model_dump() | _explicit(payload)
+    body = payload.body if "body" in payload.model_fields_set else current.body
+    content = parse_markdown(body, **{k: v for k, v in fields.items() if k != "body"})
+    return answer(kb, kb.writer.update(article_id, content, user.username), response)
 
 
 @router.delete("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
