@@ -18,7 +18,10 @@ the readers search desk queries.
 
 Run (one command; about 2 minutes with ``hash``): ``.venv/bin/python bench/concurrent_writes.py --label after
 --append``. Options: ``--writers 40 --readers 8 --seconds 30 --model hash --seed 200``; ``--model m3e-small``
-encodes with the real model (the server exports it into the temporary folder first). The machine may be shared: the
+encodes with the real model (the server exports it into the temporary folder first); ``--write-rate 6`` offers a
+fixed 6 writes/s (open loop) instead of 40 writers each posting again as soon as answered, so that two versions of
+the server are compared at the same write load ("searches lost per write" = searches alone minus searches during
+writes, per write: the search capacity one write costs). The machine may be shared: the
 report records ``os.getloadavg()`` at the start and end of each phase.
 """
 
@@ -87,8 +90,12 @@ def _percentiles(values: list[float]) -> dict[str, float]:
             "max": float(array.max())}  # fmt: skip
 
 
-def load(kind: str, clients: int, seconds: float, base: str, token: str, bodies: list[str]) -> dict[str, Any]:
-    """Run ``clients`` threads of ``kind`` (``search`` or ``write``) for ``seconds``; in a process of its own.
+def load(
+    kind: str, clients: int, seconds: float, base: str, token: str, bodies: list[str], rate: float = 0.0
+) -> dict[str, Any]:
+    """Run ``clients`` threads of ``kind`` (``search`` or ``write``) for ``seconds``; in a process of its own. With
+    ``rate`` > 0 (requests per second, all threads together) each thread starts its requests on a fixed schedule
+    (open loop: a slow answer does not lower the offered load); 0: each sends its next request on the answer.
 
     Returns:
         ``{"ms": [latency per request, ms], "statuses": {"search 200": n, ...}}``.
@@ -102,7 +109,14 @@ def load(kind: str, clients: int, seconds: float, base: str, token: str, bodies:
     def client(n: int) -> None:
         with httpx.Client(base_url=base, headers=headers, timeout=300) as http:
             i = 0
+            interval = clients / rate if rate > 0 else 0.0
+            due = time.monotonic() + interval * n / clients
             while time.monotonic() < deadline:
+                if interval:
+                    time.sleep(max(0.0, due - time.monotonic()))
+                    due += interval
+                    if time.monotonic() >= deadline:
+                        break
                 started = time.perf_counter()
                 if kind == "search":
                     answer = http.get("/search", params={"q": QUERIES[(n * 5 + i) % len(QUERIES)]})
@@ -147,7 +161,9 @@ def _prepare(data: Path, model: str, seed: list[str]) -> None:
         kb.close()
 
 
-def run(writers: int, readers: int, seconds: float, model: str, seed_articles: int) -> dict[str, Any]:
+def run(
+    writers: int, readers: int, seconds: float, model: str, seed_articles: int, write_rate: float = 0.0
+) -> dict[str, Any]:
     """Serve a fresh kb in a subprocess and measure; returns every number (milliseconds, seconds for CPU)."""
     bodies = load_articles()
     data = Path(tempfile.mkdtemp(prefix="kb-bench-cw-"))
@@ -180,7 +196,7 @@ def run(writers: int, readers: int, seconds: float, model: str, seed_articles: i
                 reads = pool.apply_async(load, ("search", readers, seconds, base, token, []))
                 writes = None
                 if n_writers:
-                    writes = pool.apply_async(load, ("write", n_writers, seconds, base, token, bodies))
+                    writes = pool.apply_async(load, ("write", n_writers, seconds, base, token, bodies, write_rate))
                 search_out = reads.get()
                 write_out = writes.get() if writes is not None else {"ms": [], "statuses": {}}
                 result[f"search_{name}"] = _percentiles(search_out["ms"])
@@ -219,12 +235,15 @@ def report(label: str, args: argparse.Namespace, result: dict[str, Any]) -> str:
     alone, during, writes = result["search_alone"], result["search_during"], result["writes"]
     ratio = during["p95"] / alone["p95"] if alone["p95"] else float("nan")
     la, ld = result["loadavg_alone"], result["loadavg_during"]
+    pace = f"writes offered at {args.write_rate:g}/s (open loop)" if args.write_rate else "closed loop"
+    lost = (alone["n"] - during["n"]) / writes["n"] if writes["n"] else float("nan")
     return "\n".join([
         f"## {label} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, kb {_commit()})",
         "",
         f"{args.writers} writers + {args.readers} readers (load generators in their own processes, server "
-        f"`kb serve`), {args.seconds:g} s per phase, model `{args.model}`, {args.seed} seed articles, real articles "
-        f"posted; {os.cpu_count()} CPUs, Python {platform.python_version()}; load average {la[0]:.1f} -> {la[1]:.1f} "
+        f"`kb serve`), {pace}, {args.seconds:g} s per phase, model `{args.model}`, {args.seed} seed articles, "
+        f"real articles posted; {os.cpu_count()} CPUs, Python {platform.python_version()}; load average "
+        f"{la[0]:.1f} -> {la[1]:.1f} "
         f"(readers alone), {ld[0]:.1f} -> {ld[1]:.1f} (during writes); server CPU {result['cpu_alone']:.1f} s / "
         f"{result['cpu_during']:.1f} s.",
         "",
@@ -235,7 +254,8 @@ def report(label: str, args: argparse.Namespace, result: dict[str, Any]) -> str:
         f"| write (POST /articles) | {writes['n']} | {writes['p50']:.0f} | {writes['p95']:.0f} | {writes['max']:.0f} |",
         "",
         f"Search p95 during writes / alone: **{ratio:.2f}x**; writes over 1 s: "
-        f"{'none' if writes['max'] <= 1000 else 'some'}. Statuses: {result['statuses']}. "
+        f"{'none' if writes['max'] <= 1000 else 'some'}; searches lost per write: {lost:.1f}. "
+        f"Statuses: {result['statuses']}. "
         f"Index consistent at the end: {result['consistent']} ({result['articles']} articles).",
         "",
     ])  # fmt: skip
@@ -248,12 +268,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--model", default="hash", help="embedding model (hash: no model file)")
     parser.add_argument("--seed", type=int, default=200, help="real articles indexed before measuring")
+    parser.add_argument("--write-rate", type=float, default=0.0, help="writes/s offered (0: closed loop)")
     parser.add_argument("--label", default="run")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "concurrent-writes.md")
     parser.add_argument("--append", action="store_true", help="add to the results file instead of replacing it")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    section = report(args.label, args, run(args.writers, args.readers, args.seconds, args.model, args.seed))
+    result = run(args.writers, args.readers, args.seconds, args.model, args.seed, args.write_rate)
+    section = report(args.label, args, result)
     header = "# Writes under load (bench/concurrent_writes.py)\n\n"
     if args.append and args.out.exists():
         args.out.write_text(args.out.read_text(encoding="utf-8") + "\n" + section, encoding="utf-8")
