@@ -218,7 +218,11 @@ def run(
         result["articles"] = health["index"].get("articles")
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     return result
 
 

@@ -62,6 +62,10 @@ logger = logging.getLogger(__name__)
 
 #: File in the index folder held (flock) for its life by the one process that runs the background jobs.
 APPLIER_LOCK = "applier.lock"
+#: Outbox rows per index commit of the background applier: each batch is published to the waiting writes and checks
+#: for shutdown when done, so it is kept to seconds (about 30 ms per real article with ``hash``; several times that
+#: with m3e-small, bench/results/concurrent-writes.md) rather than the minutes 256 rows of m3e-small take.
+APPLIER_BATCH = 64
 
 
 class KnowledgeBase:
@@ -239,7 +243,7 @@ class KnowledgeBase:
                 if self.is_applier:
                     if handoff.wait_s is None:
                         handoff.start(self.settings.index_wait_seconds)
-                    self.index.apply_pending()
+                    self.index.apply_pending(APPLIER_BATCH)
                 else:
                     self.index.follow()
             except Exception:  # keep the loop alive; the next round retries

@@ -32,6 +32,7 @@ class Handoff:
         self._applied = threading.Condition()
         self._work = threading.Event()
         self._wait_s: float | None = None
+        self._stopped = False
 
     @property
     def wait_s(self) -> float | None:
@@ -40,13 +41,18 @@ class Handoff:
 
     def start(self, wait_s: float) -> None:
         """A background applier runs from now on; writes wait at most ``wait_s`` seconds for it."""
-        self._wait_s = wait_s
+        self._wait_s, self._stopped = wait_s, False
 
     def stop(self) -> None:
         """No applier runs any more (writes apply themselves again); wakes the applier so it can end."""
-        self._wait_s = None
+        self._wait_s, self._stopped = None, True
         self._work.set()
         self.published()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called (the process is closing): an apply in progress ends after its batch."""
+        return self._stopped
 
     def request(self) -> None:
         """Ask the applier for a round (a change was committed)."""

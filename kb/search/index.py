@@ -293,7 +293,7 @@ class IndexManager:
                 gen = self.generation
                 while True:
                     rows = self._outbox.after(gen.manifest.last_seq, batch_size)
-                    if not rows:
+                    if not rows or self.handoff.stopped:  # stopping: the rest is replayed at the next start
                         return gen.manifest.last_seq
                     article_ids = list(dict.fromkeys(row.article_id for row in rows))
                     self._index_articles(gen, article_ids, replace=True)

@@ -122,3 +122,20 @@ def test_without_an_applier_a_write_applies_itself(kb: KnowledgeBase) -> None:
     outcome = kb.writer.create(parse_markdown("# 同步写入\n编号 synccode01 的说明。"), "tester")
     assert outcome.indexed and outcome.article is not None
     assert found(kb, "synccode01") == [outcome.article.id]
+
+
+def test_closing_with_a_backlog_loses_nothing(
+    served: KnowledgeBase, settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
+) -> None:
+    kb = served
+    with writer_lock(kb.index.root, threading.RLock()):  # the applier cannot take the backlog before the close
+        ids = [kb.store.create(parse_markdown(f"# 积压 {i}\n编号 backlog{i:02d} 的说明。"), "tester") for i in range(3)]
+        kb.close()
+    assert kb.index.handoff.stopped
+    again = KnowledgeBase(settings, embedder=hash_embedder, analyzer=analyzer).open()  # replays the outbox
+    try:
+        for i, result in enumerate(ids):
+            assert found(again, f"backlog{i:02d}") == [result.article.id]
+        assert again.index.status().consistent
+    finally:
+        again.close()
