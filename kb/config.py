@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     )
     # --- end issue 11 ---
     index_poll_seconds: float = Field(default=2.0, gt=0, description="How often the server applies the outbox.")
+    index_wait_seconds: float = Field(
+        default=0.8, ge=0, description="How long a write waits for the index before it answers 202 (kb.search.handoff)."
+    )
     distill_min_group: int = Field(default=5, ge=2, description="Closed tickets alike needed for a draft article.")
     distill_similarity: float = Field(
         default=0.8, gt=0, le=1, description="Combined similarity (mean of embedding and TF-IDF cosine) to group."

@@ -62,6 +62,10 @@ logger = logging.getLogger(__name__)
 
 #: File in the index folder held (flock) for its life by the one process that runs the background jobs.
 APPLIER_LOCK = "applier.lock"
+#: Outbox rows per index commit of the background applier: each batch is published to the waiting writes and checks
+#: for shutdown when done, so it is kept to seconds (about 30 ms per real article with ``hash``; several times that
+#: with m3e-small, bench/results/concurrent-writes.md) rather than the minutes 256 rows of m3e-small take.
+APPLIER_BATCH = 64
 
 
 class KnowledgeBase:
@@ -188,6 +192,7 @@ class KnowledgeBase:
     def close(self) -> None:
         """Stop the background applier and close the index and database."""
         self._stop.set()
+        self.index.handoff.stop()  # wakes the applier; later writes apply themselves
         for thread in self._threads:
             thread.join(timeout=10)
         if self._applier is not None:
@@ -199,9 +204,10 @@ class KnowledgeBase:
     # -- background ------------------------------------------------------------------------------
 
     def start_background_applier(self) -> None:
-        """Background jobs in daemon threads: every ``index_poll_seconds`` apply the outbox (catches up after
-        failures and after rows written by other processes), every ``sla_check_seconds`` check SLA clocks and
-        disable accounts idle ``account_idle_days``.
+        """Background jobs in daemon threads: the index applier, which applies the outbox when a write asks
+        for it and every ``index_poll_seconds`` (catches up after failures and after rows written by other
+        processes), while writes wait at most ``index_wait_seconds`` for it (:mod:`kb.search.handoff`); every
+        ``sla_check_seconds`` check SLA clocks and disable accounts idle ``account_idle_days``.
 
         Of several processes serving one index folder (``kb serve --workers N``) only the one holding
         ``applier.lock`` (:data:`APPLIER_LOCK`) runs them; the others only follow the shared index each round
@@ -209,7 +215,9 @@ class KnowledgeBase:
         (the kernel releases its lock) another worker takes over within a round."""
         if self._threads:
             return
-        self._every(self.settings.index_poll_seconds, self._apply_or_follow, "kb-index-applier")
+        thread = threading.Thread(target=self._applier_loop, name="kb-index-applier", daemon=True)
+        thread.start()
+        self._threads.append(thread)
         self._every(self.settings.sla_check_seconds, self._if_applier(self.sla_monitor.check), "kb-sla-scheduler")
         self._every(
             self.settings.sla_check_seconds,
@@ -225,11 +233,22 @@ class KnowledgeBase:
                 self._applier = try_hold_exclusive(self.index.root / APPLIER_LOCK)
             return self._applier is not None
 
-    def _apply_or_follow(self) -> None:
-        if self.is_applier:
-            self.index.apply_pending()
-        else:
-            self.index.follow()
+    def _applier_loop(self) -> None:
+        """Apply (or, in a worker without ``applier.lock``, follow) each time a write asks or the poll passes.
+        Only the process holding the lock takes the writes' index work (the others' writes apply themselves,
+        under ``writer.lock``)."""
+        handoff = self.index.handoff
+        while not self._stop.is_set():
+            try:
+                if self.is_applier:
+                    if handoff.wait_s is None:
+                        handoff.start(self.settings.index_wait_seconds)
+                    self.index.apply_pending(APPLIER_BATCH)
+                else:
+                    self.index.follow()
+            except Exception:  # keep the loop alive; the next round retries
+                logger.exception("kb-index-applier: round failed")
+            handoff.wait_for_work(self.settings.index_poll_seconds)
 
     def _if_applier(self, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:

@@ -143,6 +143,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         embedding_model="hash",
         index_poll_seconds=0.2,
+        index_wait_seconds=30,  # a write answers 201 (searchable) however loaded the test machine; 202: own tests
         im_webhook_secret=ONEBOT_SECRET,
     )
 

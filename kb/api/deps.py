@@ -36,7 +36,12 @@ ADMIN_PERMISSIONS = frozenset(
 SESSION_COOKIE = "kb_session"
 
 
-def get_kb(request: Request) -> KnowledgeBase:
+# The dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
+# and each such hop costs the event loop a thread hand-off and the request a wait for the interpreter lock behind
+# whatever else runs (with 40 writers, the largest part of a search's time; bench/concurrent_writes.py).
+
+
+async def get_kb(request: Request) -> KnowledgeBase:
     """The app's :class:`KnowledgeBase`."""
     kb: KnowledgeBase = request.app.state.kb
     return kb
@@ -117,6 +122,18 @@ def get_current_user(request: Request) -> Principal:
     return Principal(account.username, account.roles, account.groups)
 
 
+async def current_principal(request: Request) -> Principal:
+    """:func:`get_current_user` as the ``CurrentUser`` dependency: on the event loop when the route's
+    :class:`Requires` has resolved the session already (every route has one), else in a worker thread.
+
+    Raises:
+        UnauthorizedError, PasswordChangeRequiredError: as :func:`get_current_user`.
+    """
+    if getattr(request.state, "principal", None) is None and getattr(request.state, "account", None) is None:
+        return await run_in_threadpool(get_current_user, request)
+    return get_current_user(request)
+
+
 class Requires:
     """The one permission check: a route dependency that lets the request through only when the caller may do
     ``permission`` (:mod:`kb.identity.permissions`). Declared on each route's decorator with :func:`requires`;
@@ -194,12 +211,14 @@ def check_onebot_signature(secret: str, body: bytes, headers: Any) -> None:
         raise UnauthorizedError("Missing or wrong X-Signature for the IM webhook.")
 
 
-def get_audit_context(request: Request, account: Annotated[Account, Depends(get_session_account)]) -> AuditContext:
+async def get_audit_context(
+    request: Request, account: Annotated[Account, Depends(get_session_account)]
+) -> AuditContext:
     """Who acts, from where, for the audit trail."""
     return AuditContext(account.username, account.roles, client_ip(request))
 
 
 KB = Annotated[KnowledgeBase, Depends(get_kb)]
 SessionUser = Annotated[Account, Depends(get_session_account)]
-CurrentUser = Annotated[Principal, Depends(get_current_user)]
+CurrentUser = Annotated[Principal, Depends(current_principal)]
 Audit = Annotated[AuditContext, Depends(get_audit_context)]

@@ -29,11 +29,9 @@ Several processes (the server, ``kb index rebuild``, ``kb import``) share one in
   (:func:`kb.search.generation.in_use`); a process keeps the generation it switched away from open until its next
   switch, so a search running during a switch finishes on it.
 
-The manifest and ``CURRENT`` files are :mod:`kb.search.manifest`, a generation's folder
-:mod:`kb.search.generation`; the BM25 documents and chunk rows built from an
-article are :mod:`kb.search.documents`; the database tables are read and written through
-:class:`kb.articles.reader.ArticleReader`, :class:`kb.articles.chunks.ChunkStore` and
-:class:`kb.articles.outbox.Outbox`.
+The manifest and ``CURRENT`` files are :mod:`kb.search.manifest`, a generation's folder :mod:`kb.search.generation`,
+the documents and chunk rows of an article :mod:`kb.search.documents`, the hand-off of writes to the background
+applier :mod:`kb.search.handoff`; tables are read through ``ArticleReader``, ``ChunkStore`` and ``Outbox``.
 """
 
 from __future__ import annotations
@@ -57,6 +55,7 @@ from kb.search.bm25 import ChunkDocument
 from kb.search.documents import chunk_documents, chunk_rows, embedding_texts
 from kb.search.embedders.base import Embedder, decode_vectors
 from kb.search.generation import Generation
+from kb.search.handoff import Handoff
 from kb.search.index_status import IndexStatus, measure
 from kb.search.locks import in_use, writer_lock
 from kb.search.manifest import (
@@ -118,6 +117,7 @@ class IndexManager:
         self._write_lock = threading.RLock()
         self._swap_lock = threading.Lock()
         self._lock_wait_s = lock_wait_s
+        self.handoff = Handoff()  # started by the server's background applier (kb.search.handoff)
 
     # -- opening ---------------------------------------------------------------------------------
 
@@ -264,8 +264,9 @@ class IndexManager:
     def apply_pending(self, batch_size: int = 256, *, until: int | None = None) -> int:
         """Apply every outbox row after the manifest's ``last_seq``, in order; returns the new ``last_seq``.
 
-        With ``until`` (a write's own seq), return at once when this process has applied it already: the writers
-        queued behind the one applying a batch find their rows in it (group commit) and touch no file.
+        With ``until`` (a write's own seq), return at once when this process has applied it already; while a
+        background applier runs (:attr:`handoff` started), only ask it for a round and wait a bounded time for
+        ``until`` (:meth:`kb.search.handoff.Handoff.await_seq`): the result is below ``until`` on a timeout.
 
         Raises:
             IndexUnavailableError: an index write failed, or the index lock was busy for ``lock_wait_s``
@@ -273,10 +274,16 @@ class IndexManager:
                 applied, so the next call retries it.
             EmbeddingModelError: the model cannot be loaded.
         """
+        if until is not None and self.handoff.wait_s is not None:
+            return self.handoff.await_seq(until, self._applied_seq)
         with self._write_lock:
-            if until is not None and self._gen is not None and self._gen.manifest.last_seq >= until:
-                return self._gen.manifest.last_seq
+            if until is not None and self._applied_seq() >= until:
+                return self._applied_seq()
             return self._apply_locked(batch_size)
+
+    def _applied_seq(self) -> int:
+        gen = self._gen
+        return gen.manifest.last_seq if gen is not None else 0
 
     def _apply_locked(self, batch_size: int) -> int:
         with self._process_lock(self._lock_wait_s):
@@ -286,12 +293,13 @@ class IndexManager:
                 gen = self.generation
                 while True:
                     rows = self._outbox.after(gen.manifest.last_seq, batch_size)
-                    if not rows:
+                    if not rows or self.handoff.stopped:  # stopping: the rest is replayed at the next start
                         return gen.manifest.last_seq
                     article_ids = list(dict.fromkeys(row.article_id for row in rows))
                     self._index_articles(gen, article_ids, replace=True)
                     gen.checkpoint(rows[-1].seq)
                     self._manifest_stat = gen.manifest_stat()
+                    self.handoff.published()
             except KBError:
                 raise
             except Exception as exc:
@@ -324,8 +332,7 @@ class IndexManager:
                 ids.append(vector_id(chunk.article_id, chunk.ord))
                 blobs.append(chunk.embedding)
         gen.bm25.replace_articles(documents, article_ids if replace else ())
-        if replace:
-            gen.vectors.remove_articles(article_ids)
+        gen.vectors.remove_articles(article_ids if replace else ())
         if ids:
             gen.vectors.add(np.asarray(ids, dtype=np.int64), decode_vectors(blobs, gen.manifest.dimension))
 

@@ -137,13 +137,16 @@ class VectorIndex:
         return cls(dimension, index)
 
     def save(self, path: Path) -> None:
-        """Write atomically (temporary file, fsync, rename)."""
+        """Write atomically (temporary file, fsync, rename). Searches wait only while the index is copied into
+        memory (``faiss.serialize_index``), not while the file is written and synced."""
         import faiss
 
         tmp = path.with_suffix(".tmp")
-        with self._lock.write():
-            faiss.write_index(self._index, str(tmp))
-        with open(tmp, "rb") as handle:
+        with self._lock.read():  # serialising only reads the index: searches go on beside it
+            data = faiss.serialize_index(self._index)
+        with open(tmp, "wb") as handle:
+            handle.write(data.tobytes())
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
 

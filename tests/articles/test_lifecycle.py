@@ -187,12 +187,12 @@ def test_export_then_import_gives_the_same_article(client: TestClient, tmp_path:
 
 
 def test_only_editors_see_articles_that_are_not_published(client: TestClient) -> None:
-    from kb.api.deps import Principal, get_current_user
+    from kb.api.deps import Principal, current_principal
 
     draft = create(client, NO_LICENSES, status="draft")
     published = create(client, BUSY)
     app = client.app
-    app.dependency_overrides[get_current_user] = lambda: Principal("agent01", ("agent",))  # type: ignore[attr-defined]
+    app.dependency_overrides[current_principal] = lambda: Principal("agent01", ("agent",))  # type: ignore[attr-defined]
     try:
         assert draft["id"] not in search_ids(client, LICENSE_QUERY)
         response = client.get("/search", params={"q": LICENSE_QUERY, "status": "draft"})

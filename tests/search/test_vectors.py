@@ -85,6 +85,20 @@ def test_remove_articles_keeps_the_hnsw_snapshot_in_step() -> None:
         assert all(h.article_id not in (1, 2) for h in index.search(vectors[row], 10, approximate=True))
 
 
+def test_remove_articles_removes_many_in_one_pass_and_equals_one_by_one(tmp_path: Path) -> None:
+    batch, _, vectors = _random_index(30)
+    single, _, _ = _random_index(30)
+    assert batch.remove_articles([2, 4, 99]) == 6  # 99 has no vectors
+    assert batch.remove_articles([]) == 0 and batch.remove_articles([99]) == 0
+    assert single.remove_article(2) + single.remove_article(4) == 6
+    batch.save(tmp_path / "v.faiss")
+    loaded = VectorIndex.load(tmp_path / "v.faiss", 64)
+    assert len(loaded) == len(single) == 24
+    for vec in vectors:
+        assert loaded.search(vec, 30) == single.search(vec, 30)
+    assert loaded.count_article(2) == loaded.count_article(4) == 0 and loaded.count_article(3) == 3
+
+
 def test_self_similarity_is_at_most_one() -> None:  # BL-25
     emb = HashingEmbedder()
     texts = [f"打印机 {i} 号卡纸，请检查进纸器 {i * 7}" for i in range(10)]

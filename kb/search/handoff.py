@@ -1,0 +1,85 @@
+"""Hand-off of index work from request threads to the one background applier of a process.
+
+While a server runs its background applier (:meth:`kb.service.KnowledgeBase.start_background_applier`), a write's
+request thread does no index work: it commits the article with its outbox row, asks the applier for a round
+(:meth:`Handoff.request`) and waits at most ``wait_s`` seconds for its ``seq`` to be applied
+(:meth:`Handoff.await_seq`). The applier takes every pending outbox row in one batch per round (one encode call,
+one BM25 commit, one vector save), so N concurrent writes cost a few index commits, not N, and the request threads
+neither queue on the index writer's lock nor run whoosh and the encoder on the threads that also serve searches.
+A write whose seq is applied in time answers 201 and is searchable at once (read-your-writes); one that is not
+answers 202 with its seq, and the applier applies it in a later round (the outbox row is committed, so a crash
+loses nothing: the next start replays it).
+
+Why a bound: measured with ``bench/concurrent_writes.py`` (40 writers posting real 6 KB articles, 8 readers, 2
+cores), a batch of 40 articles took 1.2 s of CPU with the ``hash`` model, so waiting for the index without a bound
+made writes wait 5-7 s; see ``bench/results/concurrent-writes.md``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class Handoff:
+    """The rendezvous of request threads and the background applier of one process. Thread-safe.
+
+    Inactive until :meth:`start`: then :meth:`await_seq` is what a write calls instead of applying itself.
+    """
+
+    def __init__(self) -> None:
+        self._applied = threading.Condition()
+        self._work = threading.Event()
+        self._wait_s: float | None = None
+        self._stopped = False
+
+    @property
+    def wait_s(self) -> float | None:
+        """How long a write waits for its change to be applied, seconds; None while no applier runs."""
+        return self._wait_s
+
+    def start(self, wait_s: float) -> None:
+        """A background applier runs from now on; writes wait at most ``wait_s`` seconds for it."""
+        self._wait_s, self._stopped = wait_s, False
+
+    def stop(self) -> None:
+        """No applier runs any more (writes apply themselves again); wakes the applier so it can end."""
+        self._wait_s, self._stopped = None, True
+        self._work.set()
+        self.published()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called (the process is closing): an apply in progress ends after its batch."""
+        return self._stopped
+
+    def request(self) -> None:
+        """Ask the applier for a round (a change was committed)."""
+        self._work.set()
+
+    def wait_for_work(self, timeout_s: float) -> bool:
+        """Block the applier until a round is requested or ``timeout_s`` seconds pass (the poll that catches rows
+        written by other processes); True when requested. Requests made during the round that follows are kept."""
+        requested = self._work.wait(timeout_s)
+        self._work.clear()
+        return requested
+
+    def published(self) -> None:
+        """Wake the writes waiting in :meth:`await_seq` (the applier recorded a new ``last_seq``)."""
+        with self._applied:
+            self._applied.notify_all()
+
+    def await_seq(self, seq: int, applied: Callable[[], int]) -> int:
+        """Request a round and wait until ``applied()`` (the live generation's ``last_seq``) reaches ``seq``, at
+        most :attr:`wait_s` seconds; returns the last ``applied()`` seen (below ``seq`` on a timeout)."""
+        wait_s = self._wait_s or 0.0
+        deadline = time.monotonic() + wait_s
+        self.request()
+        with self._applied:
+            while (done := applied()) < seq:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._wait_s is None:
+                    break
+                self._applied.wait(left)
+        return done
