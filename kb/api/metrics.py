@@ -90,7 +90,7 @@ class _KnowledgeBaseGauges(Collector):
         return []  # values come from the database at scrape time; no sample at registration
 
     def collect(self) -> Iterator[Metric]:
-        status = self.kb.index.status()
+        status = self.kb.index.status(full=False)
         for name, doc, value in (
             (
                 "kb_index_pending_changes",

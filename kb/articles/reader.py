@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kb.db import Database
 from kb.models import Article
@@ -28,6 +28,11 @@ class ArticleReader:
         """The id of every article (any status), ascending."""
         with self.database.session() as session:
             return list(session.scalars(select(Article.id).order_by(Article.id)))
+
+    def count(self) -> int:
+        """Number of articles (any status), one COUNT query."""
+        with self.database.session() as session:
+            return int(session.scalar(select(func.count()).select_from(Article)) or 0)
 
     def by_ids(self, article_ids: Iterable[int]) -> dict[int, Article]:
         """The articles with these ids; missing (deleted) ids are absent."""

@@ -395,6 +395,6 @@ class IndexManager:
 
     # -- status ----------------------------------------------------------------------------------
 
-    def status(self) -> IndexStatus:
+    def status(self, full: bool = True) -> IndexStatus:
         """Counts in the database and both legs, and whether they agree (:func:`kb.search.index_status.measure`)."""
-        return measure(self.generation, self._articles, self._chunks, self._outbox)
+        return measure(self.generation, self._articles, self._chunks, self._outbox, full=full)

@@ -34,17 +34,33 @@ class IndexStatus:
     consistent: bool
 
 
-def measure(gen: Generation, articles: ArticleReader, chunks: ChunkStore, outbox: Outbox) -> IndexStatus:
-    """The :class:`IndexStatus` of the open generation ``gen`` against the database (reads every article id and
-    every indexed chunk's stored fields: seconds at 10^5 chunks, so not for a per-request path)."""
-    article_ids = set(articles.ids())
+def measure(
+    gen: Generation, articles: ArticleReader, chunks: ChunkStore, outbox: Outbox, *, full: bool = True
+) -> IndexStatus:
+    """The :class:`IndexStatus` of the open generation ``gen`` against the database.
+
+    ``full`` compares the article ids of the database and of the BM25 leg (reads every article id and every indexed
+    chunk's stored fields, under the BM25 search lock: seconds at 10^5 chunks, so for ``kb index status``, not for
+    a per-request path). Without it only counts are read (``/health``, ``/metrics``: a few COUNT queries, the
+    legs' sizes and the distinct article ids of the vector leg, milliseconds at 10^5 chunks), and
+    ``unindexed_articles`` stays empty; ``consistent`` then means nothing is pending, both legs hold the database's
+    chunks and the vector leg holds as many articles as the database.
+    """
     db_chunks = chunks.count(gen.manifest.model)
     max_seq = outbox.max_seq()
     pending = outbox.pending(gen.manifest.last_seq)
-    indexed = gen.bm25.article_ids()
-    unindexed = sorted(article_ids - indexed)
     bm25_chunks = gen.bm25.doc_count()
     vector_chunks = len(gen.vectors)
+    counts_agree = pending == 0 and db_chunks == bm25_chunks == vector_chunks
+    if full:
+        article_ids = set(articles.ids())
+        indexed = gen.bm25.article_ids()
+        unindexed = sorted(article_ids - indexed)
+        total, indexed_count = len(article_ids), len(indexed & article_ids)
+        consistent = counts_agree and not unindexed and not (indexed - article_ids)
+    else:
+        total, indexed_count, unindexed = articles.count(), gen.vectors.article_count(), []
+        consistent = counts_agree and indexed_count == total
     return IndexStatus(
         generation=gen.manifest.generation,
         model=gen.manifest.model,
@@ -52,13 +68,11 @@ def measure(gen: Generation, articles: ArticleReader, chunks: ChunkStore, outbox
         last_seq=gen.manifest.last_seq,
         max_seq=max_seq,
         pending=pending,
-        articles=len(article_ids),
+        articles=total,
         db_chunks=db_chunks,
         bm25_chunks=bm25_chunks,
         vector_chunks=vector_chunks,
-        indexed_articles=len(indexed & article_ids),
+        indexed_articles=indexed_count,
         unindexed_articles=unindexed[:100],
-        consistent=(
-            pending == 0 and not unindexed and not (indexed - article_ids) and db_chunks == bm25_chunks == vector_chunks
-        ),
+        consistent=consistent,
     )

@@ -199,6 +199,12 @@ class VectorIndex:
                 self._ann.on_remove(found)
             return int(self._index.remove_ids(faiss.IDSelectorBatch(len(found), faiss.swig_ptr(found))))
 
+    def article_count(self) -> int:
+        """Number of distinct articles with at least one vector (one pass over the id map, no copy of vectors)."""
+        with self._lock.read():
+            ids = self._ids()
+        return len(np.unique(ids >> ORD_BITS))
+
     def count_article(self, article_id: int) -> int:
         """Number of vectors stored for ``article_id``."""
         with self._lock.read():

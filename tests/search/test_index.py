@@ -94,6 +94,7 @@ def test_writes_without_the_outbox_applied_are_replayed_on_start(
     result = kb.store.create(parse_markdown("崩溃前提交的文章 标记词青龙", title="未索引"), "tester")
     status = kb.index.status()
     assert status.pending == 1 and not status.consistent
+    assert kb.index.status(full=False).pending == 1 and not kb.index.status(full=False).consistent
     kb.close()
     kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=analyzer).open()
     try:
@@ -129,9 +130,12 @@ def test_rows_inserted_outside_the_orm_are_flagged_then_rebuilt(kb: KnowledgeBas
             )
     status = kb.index.status()
     assert len(status.unindexed_articles) == 10 and not status.consistent
+    counts = kb.index.status(full=False)  # counts only (/health, /metrics): the rows are missed all the same
+    assert not counts.consistent and (counts.articles, counts.indexed_articles) == (10, 0)
     kb.index.rebuild()
     status = kb.index.status()
     assert status.consistent and status.articles == 10
+    assert kb.index.status(full=False) == status  # the same figures when the index agrees with the database
     assert len(ids(kb, "白虎3")) >= 1
     generation = status.generation
     kb.index.rebuild()

@@ -107,6 +107,17 @@ def _found(url: str, headers: dict[str, str], code: str) -> list[int]:
     return [r["article_id"] for r in answer.json()["results"]]
 
 
+def _found_by_every_worker(url: str, headers: dict[str, str], code: str, article_id: int, limit: float = 60) -> None:
+    """Wait until 12 searches in a row on fresh connections (the kernel hands them to either worker) find
+    ``article_id`` for ``code``: each worker follows the outbox. Raises AssertionError after ``limit`` seconds."""
+    deadline, streak = time.monotonic() + limit, 0
+    while streak < 12:
+        assert time.monotonic() < deadline, f"{code} not found by every worker in {limit} s"
+        streak = streak + 1 if article_id in _found(url, headers, code) else 0
+        if not streak:
+            time.sleep(0.2)
+
+
 def _seconds_until_found(url: str, headers: dict[str, str], code: str, article_id: int, limit: float = 30) -> float:
     started = time.monotonic()
     while time.monotonic() - started < limit:
@@ -173,9 +184,7 @@ def test_serve_workers_share_the_index_and_replace_a_killed_worker(
     assert len(workers) == 2, workers
     headers = _token(url)
     article_id = _write(url, headers, "WKW0001")
-    time.sleep(2.0)
-    for _ in range(12):  # fresh connections: the kernel hands them to either worker
-        assert article_id in _found(url, headers, "WKW0001")
+    _found_by_every_worker(url, headers, "WKW0001", article_id)
 
     killed = min(workers)
     os.kill(killed, signal.SIGKILL)
@@ -194,6 +203,4 @@ def test_serve_workers_share_the_index_and_replace_a_killed_worker(
     assert len(_workers(servers[0].pid) - {killed}) == 2, "the killed worker was not replaced"
     assert statuses.count(200) >= 5 and statuses[-5:] == [200] * 5, statuses
     later = _write(url, headers, "WKW0002")
-    time.sleep(2.0)
-    for _ in range(12):
-        assert later in _found(url, headers, "WKW0002")
+    _found_by_every_worker(url, headers, "WKW0002", later)

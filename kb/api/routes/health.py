@@ -27,7 +27,7 @@ def health(kb: KB, response: Response) -> dict[str, Any]:
         answer["database"] = {"ok": False, "error": str(exc)}
         answer["status"] = "unavailable"
     try:
-        answer["index"] = asdict(kb.index.status())
+        answer["index"] = asdict(kb.index.status(full=False))
         if not answer["index"]["consistent"] and answer["status"] == "ok":
             answer["status"] = "degraded"
     except Exception as exc:
