@@ -141,29 +141,30 @@ class IndexManager:
         return min(self._chunk_tokens, self._embedder.max_seq_length)
 
     def open(self) -> None:
-        """Open the live generation, creating an empty one on first use, then apply pending changes.
-
-        A generation that cannot be read (for example after a crash mid-commit) is rebuilt from the database.
+        """Open the live generation, creating an empty one on first use, then apply pending changes. A generation
+        that cannot be read (for example after a crash mid-commit) is rebuilt from the database.
 
         Raises:
-            IndexMismatchError: the saved index was built with other settings (model, dimension,
-                analyzer, chunking); the message names ``kb index rebuild``.
+            IndexMismatchError: the saved index was built with other settings (model, dimension, analyzer,
+                chunking); the message names ``kb index rebuild``.
         """
-        with self._write_lock:
+        broken = False
+        with self._process_lock():  # processes opening an empty folder at once (serve --workers) make one generation
             name = read_current(self.root)
             if name is None:
                 self._gen = self._create_generation(1, last_seq=0)
                 write_current(self.root, self._gen.path.name)
-                self._current_stat = self._stat_current()
             else:
                 try:
                     self._gen = Generation.load(self.root / name)
-                    self._current_stat = self._stat_current()
                 except IndexUnavailableError as exc:
                     logger.error("index generation %s is unreadable (%s); rebuilding from the database", name, exc)
-                    self.rebuild()
-                    return
-            self._gen.manifest.check(self.expected_manifest(self._gen.manifest.generation), self.root)
+                    broken = True
+            self._current_stat = self._stat_current()
+        if broken or self._gen is None:
+            self.rebuild()
+            return
+        self._gen.manifest.check(self.expected_manifest(self._gen.manifest.generation), self.root)
         self.apply_pending()
 
     def open_readonly(self) -> Generation | None:
@@ -392,8 +393,6 @@ class IndexManager:
                     shutil.rmtree(stale, ignore_errors=True)
         self.apply_pending()
         return gen.manifest
-
-    # -- status ----------------------------------------------------------------------------------
 
     def status(self, full: bool = True) -> IndexStatus:
         """Counts in the database and both legs, and whether they agree (:func:`kb.search.index_status.measure`)."""

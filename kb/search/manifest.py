@@ -64,7 +64,7 @@ class Manifest:
     def write(self, path: Path) -> None:
         """Write atomically (temporary file, fsync, rename)."""
         self.updated_at = utcnow().isoformat()
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".tmp{os.getpid()}")  # never two processes on one temporary file
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(asdict(self), handle, ensure_ascii=False, indent=2)
             handle.flush()

@@ -141,7 +141,7 @@ class VectorIndex:
         memory (``faiss.serialize_index``), not while the file is written and synced."""
         import faiss
 
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")  # never two writers on one file
         with self._lock.read():  # serialising only reads the index: searches go on beside it
             data = faiss.serialize_index(self._index)
         with open(tmp, "wb") as handle:

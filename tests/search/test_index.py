@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert
@@ -275,3 +276,34 @@ def test_deleted_articles_never_come_back_in_listings_or_odd_queries(kb: Knowled
             assert gone not in ids(kb, q, mode, limit=100), (q, mode)
     listed, total = kb.store.list_articles(ArticleFilter(statuses=()))
     assert [a.id for a in listed] == [keep] and total == 1
+
+
+def _open_at_once(data_dir: str, barrier: Any, results: Any) -> None:
+    """A process opening the KB of ``data_dir`` (SQLite, hash encoder) once every opener is ready."""
+    settings = Settings(data_dir=Path(data_dir), embedding_model="hash")
+    barrier.wait(60)
+    try:
+        kb = KnowledgeBase(settings, embedder=HashingEmbedder()).open()
+        results.put(kb.index.status().generation)
+        kb.close()
+    except Exception as exc:  # reported to the test, which fails with it
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_an_empty_folder_at_once_share_one_generation(tmp_path: Path) -> None:
+    """``kb serve --workers N`` on a new data folder: N processes open the empty index at the same moment (the
+    second's temporary vector file was renamed away by the first: FileNotFoundError, a worker that never started)."""
+    import multiprocessing
+
+    data = tmp_path / "data"
+    KnowledgeBase(Settings(data_dir=data, embedding_model="hash"), embedder=HashingEmbedder()).close()  # migrated
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    openers = [context.Process(target=_open_at_once, args=(str(data), barrier, results)) for _ in range(4)]
+    for opener in openers:
+        opener.start()
+    answers = [results.get(timeout=120) for _ in openers]
+    for opener in openers:
+        opener.join(30)
+    assert answers == [1, 1, 1, 1], answers
+    assert sorted(p.name for p in (data / "index").glob("gen-*")) == ["gen-000001"]
