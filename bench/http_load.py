@@ -146,6 +146,14 @@ def _serve(data: Path, model: str, workers: int) -> tuple[subprocess.Popen[bytes
     raise SystemExit(f"kb serve did not become healthy; see {data / 'server.log'}")
 
 
+def quiet_note(start: float, end: float, cores: int) -> str:
+    """The report's sentence on the machine: quiet when the 1-minute load stayed at most ``cores`` (the bench's own
+    server and client are most of it), else a warning that the latencies are inflated."""
+    if max(start, end) <= cores:
+        return " (the bench's own processes: a quiet machine)."
+    return ": other work shared the machine, so these latencies are an upper bound, not the record; re-run quietly."
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", type=Path, default=ROOT / "var" / "bench-peer")
@@ -216,8 +224,7 @@ def main() -> int:
 `kb serve --workers {args.workers}` over a copy of the four shared collections ({args.model}), `GET /search`
 hybrid, 10 results, as a service account's Bearer token; {len(queries)} distinct desk-dev queries, closed-loop
 async httpx workers on the same machine. {report["cores"]} cores, load average {load_start[0]:.2f} at start and
-{load_end[0]:.2f} at end: the machine was shared with other sessions, so these numbers are an upper bound on the
-latency, not the record; re-run on a quiet machine.
+{load_end[0]:.2f} at end{quiet_note(load_start[0], load_end[0], report["cores"])}
 
 | concurrency | requests | errors | QPS | p50 ms | p95 ms | p99 ms | server CPU ms / req | client CPU ms / req | load |
 |---|---|---|---|---|---|---|---|---|---|
