@@ -147,9 +147,9 @@ def _serve(data: Path, model: str, workers: int) -> tuple[subprocess.Popen[bytes
 
 
 def quiet_note(start: float, end: float, cores: int) -> str:
-    """The report's sentence on the machine: quiet when the 1-minute load stayed at most ``cores`` (the bench's own
-    server and client are most of it), else a warning that the latencies are inflated."""
-    if max(start, end) <= cores:
+    """The report's sentence on the machine: quiet when the 1-minute load stayed at most ``cores + 1`` (the bench's
+    own server workers and client make up to that), else a warning that the latencies are inflated."""
+    if max(start, end) <= cores + 1:
         return " (the bench's own processes: a quiet machine)."
     return ": other work shared the machine, so these latencies are an upper bound, not the record; re-run quietly."
 
