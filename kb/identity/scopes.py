@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, false, func, or_, true
 
 from kb.errors import ForbiddenError, NotFoundError
 from kb.identity.permissions import UNGATED, Permission, allowed
-from kb.models import Article, Ticket
+from kb.models import Article, ArticleVersion, Ticket
 
 #: Roles that may read and search articles that are not published (drafts, reviews in progress, retired).
 EDITOR_ROLES = ("kb_editor",)
@@ -158,6 +158,39 @@ def readable_article(principal: Principal, article: Article) -> Article:
     if article.status in UNPUBLISHED:
         principal.require_editor(f"Reading article {article.id} ({article.status})")
     return article
+
+
+def readable_versions(
+    principal: Principal, article: Article, versions: Sequence[ArticleVersion]
+) -> list[ArticleVersion]:
+    """The saved ``versions`` of ``article`` whose text ``principal`` may read: the article is readable now
+    (:func:`readable_article`) and each version's own visibility (its front matter at the time: ``visibility`` and
+    ``restricted_to``) lets them see it, so a text that was restricted or internal when it was saved stays so after
+    the article is opened up. The one rule for version lists, versions and diffs (API and pages).
+
+    Raises:
+        NotFoundError, ForbiddenError: as :func:`readable_article`, for the article itself.
+    """
+    readable_article(principal, article)
+    return [
+        v
+        for v in versions
+        if article_visible(
+            principal, str(v.fields.get("visibility") or article.visibility), v.fields.get("restricted_to") or ()
+        )
+    ]
+
+
+def readable_version(principal: Principal, article: Article, version: ArticleVersion) -> ArticleVersion:
+    """``version`` when :func:`readable_versions` keeps it.
+
+    Raises:
+        NotFoundError: the caller may not read it (the answer of a version that does not exist), or the article.
+        ForbiddenError: as :func:`readable_article`.
+    """
+    if not readable_versions(principal, article, [version]):
+        raise NotFoundError(f"Article {article.id} has no version {version.version}.")
+    return version
 
 
 def visible_article(principal: Principal, article: Article) -> Article:

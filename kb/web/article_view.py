@@ -11,7 +11,7 @@ from kb.articles.feedback import ArticleStats
 from kb.articles.rendering import render_html
 from kb.articles.versions import diff_versions
 from kb.errors import NotFoundError
-from kb.identity.scopes import Principal, visible_article
+from kb.identity.scopes import Principal, readable_versions, visible_article
 from kb.models import Article, ArticleVersion
 from kb.service import KnowledgeBase
 from kb.web.article_links import url_rewriter
@@ -86,7 +86,7 @@ def article_view(kb: KnowledgeBase, article: Article, viewer: Principal, diff_of
     Raises:
         NotFoundError: ``diff_of`` names no version of the article, or the first one (nothing to compare).
     """
-    versions = kb.store.versions(article.id)
+    versions = readable_versions(viewer, article, kb.store.versions(article.id))  # those whose text they may read
     diff: list[DiffLine] = []
     if diff_of is not None:
         by_number = {v.version: v for v in versions}

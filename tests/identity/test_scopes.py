@@ -177,3 +177,39 @@ def test_group_membership_changes_what_an_agent_sees(client: TestClient) -> None
     assert client.put("/users/nobody/groups", json={"groups": []}).status_code == 404
     assert agent.put("/users/zhou.qi/groups", json={"groups": ["应用组"]}).status_code == 403
     assert [r.reason for r in kb.audit.query(event="user.groups")[1]] == ["桌面组 -> 网络组"]
+
+
+def test_versions_saved_while_restricted_stay_restricted_after_the_article_opens_up(client: TestClient) -> None:
+    """Found by the outside tester of session 6: an article made public kept handing out, through its versions
+    and diffs, the text it had while restricted."""
+    secret = create(client, RESTRICTED)
+    opened = "---\ntitle: 带外管理公告\nvisibility: internal\n---\n# 带外管理公告\n\n网络组今晚维护带外管理口。\n"
+    changed = client.put(
+        f"/articles/{secret['id']}", json={"body": opened, "visibility": "internal", "restricted_to": []}
+    )
+    assert changed.status_code == 200 and changed.json()["article"]["visibility"] == "internal", changed.text
+    desk = as_user(client, "desk.two", ["agent"], ("桌面组",))
+    aid = secret["id"]
+    assert desk.get(f"/articles/{aid}").status_code == 200  # the article itself is internal now
+    assert [v["version"] for v in desk.get(f"/articles/{aid}/versions").json()] == [2]
+    assert desk.get(f"/articles/{aid}/versions/1").status_code == 404  # as a version that does not exist
+    assert desk.get(f"/articles/{aid}/diff", params={"from": 1, "to": 2}).status_code == 404
+    assert desk.get(f"/articles/{aid}/versions/2").status_code == 200
+    net = as_user(client, "net.two", ["agent"], ("网络组",))  # who could read version 1 still can
+    assert "带外管理口登录核心交换机" in net.get(f"/articles/{aid}/versions/1").json()["body"]
+    assert net.get(f"/articles/{aid}/diff", params={"from": 1, "to": 2}).status_code == 200
+
+
+def test_only_editors_read_the_feedback_of_others(client: TestClient) -> None:
+    """Found by the outside tester of session 6: any reader got every vote with its author, query and comment."""
+    article = create(client, "# 打印机脱机\n\n重启打印服务。", visibility="public")
+    aid = article["id"]
+    lead = as_user(client, "lead.one", ["desk_lead"])
+    assert (
+        lead.post(f"/articles/{aid}/feedback", json={"helpful": False, "comment": "13812345678 回电"}).status_code
+        == 201
+    )
+    requester = as_user(client, "req.two", ["requester"])
+    assert requester.post(f"/articles/{aid}/feedback", json={"helpful": True}).status_code == 201
+    assert [f["actor"] for f in requester.get(f"/articles/{aid}/feedback").json()] == ["req.two"]
+    assert sorted(f["actor"] for f in client.get(f"/articles/{aid}/feedback").json()) == ["lead.one", "req.two"]

@@ -27,7 +27,7 @@ from kb.articles.content import to_markdown
 from kb.articles.store import content_of
 from kb.articles.versions import diff_versions
 from kb.identity.permissions import Permission as P
-from kb.identity.scopes import readable_article, visible_article
+from kb.identity.scopes import readable_article, readable_version, readable_versions, visible_article
 from kb.models import ArticleVersion
 
 router = APIRouter(prefix="/articles", tags=["lifecycle"], route_class=GuardedRoute)
@@ -83,15 +83,15 @@ def reject_proposal(kb: KB, user: CurrentUser, article_id: ArticleId, response: 
 @router.get("/{article_id}/versions", response_model=list[VersionOut], dependencies=[requires(P.ARTICLE_READ)])
 def list_versions(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[VersionOut]:
     """Every saved version, oldest first."""
-    readable_article(user, kb.store.get(article_id))
-    return [_version(row) for row in kb.store.versions(article_id)]
+    article = kb.store.get(article_id)
+    return [_version(row) for row in readable_versions(user, article, kb.store.versions(article_id))]
 
 
 @router.get("/{article_id}/versions/{version}", response_model=VersionDetail, dependencies=[requires(P.ARTICLE_READ)])
 def get_version(kb: KB, user: CurrentUser, article_id: ArticleId, version: VersionNo) -> VersionDetail:
     """One saved version with its content. 404 for an unknown version."""
-    readable_article(user, kb.store.get(article_id))
-    row = kb.store.version(article_id, version)
+    article = kb.store.get(article_id)
+    row = readable_version(user, readable_article(user, article), kb.store.version(article_id, version))
     return VersionDetail(**_version(row).model_dump(), body=row.body, fields=row.fields)
 
 
@@ -108,7 +108,8 @@ def diff(
     """Unified diff between two versions (Markdown with front matter)."""
     article = readable_article(user, kb.store.get(article_id))
     target = to_version or article.version
-    text = diff_versions(kb.store.version(article_id, from_version), kb.store.version(article_id, target))
+    old, new = (readable_version(user, article, kb.store.version(article_id, v)) for v in (from_version, target))
+    text = diff_versions(old, new)
     return VersionDiff(article_id=article_id, from_version=from_version, to_version=target, diff=text)
 
 
@@ -136,9 +137,13 @@ def add_feedback(kb: KB, user: CurrentUser, article_id: ArticleId, payload: Feed
 
 @router.get("/{article_id}/feedback", response_model=list[FeedbackOut], dependencies=[requires(P.ARTICLE_READ)])
 def list_feedback(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[FeedbackOut]:
-    """The newest votes on an article (at most 50)."""
+    """The newest votes on an article (at most 50): all of them for those who may edit articles (they review them),
+    else the caller's own (others' names, queries and comments are not theirs to read)."""
     readable_article(user, kb.store.get(article_id))
-    return [FeedbackOut.model_validate(row, from_attributes=True) for row in kb.feedback.feedback(article_id)]
+    rows = kb.feedback.feedback(article_id)
+    if not user.may(P.ARTICLE_WRITE):
+        rows = [row for row in rows if row.actor == user.username]
+    return [FeedbackOut.model_validate(row, from_attributes=True) for row in rows]
 
 
 @router.post(
