@@ -160,3 +160,17 @@ def test_administrators_log_in_with_a_totp_code(client: TestClient) -> None:
     unenrolled = nobody.post("/auth/login", json={"username": "xi.tong", "password": GOOD})
     _error(unenrolled, 401, "unauthorized")
     assert "kb users totp xi.tong" in unenrolled.json()["detail"]
+
+
+def test_re_proving_the_password_inside_a_session_counts_towards_the_lockout(client: TestClient) -> None:
+    """Found by the outside tester of session 6: a stolen session could guess the password without end through
+    ``POST /auth/password`` and ``POST /auth/totp`` (and then re-enrol TOTP)."""
+    for n in range(2):
+        _error(client.post("/auth/password", json={"old": f"Wrong-{n}a", "new": "Kb-new-2026!x"}), 403, "forbidden")
+    for n in range(2):
+        _error(client.post("/auth/totp", json={"password": f"Wrong-{n}b"}), 403, "forbidden")
+    _error(client.post("/auth/totp", json={"password": "Wrong-9c"}), 423, "account_locked")  # the fifth failure
+    _error(client.post("/auth/totp", json={"password": TEST_PASSWORD}), 423, "account_locked")  # even the right one
+    _error(anonymous(client).post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD}), 423,
+           "account_locked")  # fmt: skip
+    assert client.get("/auth/me").status_code == 200  # the session itself stays, as for a lockout by logins

@@ -55,6 +55,7 @@ def me(account: SessionUser) -> UserPublic:
 def change_password(kb: KB, account: SessionUser, audit: Audit, payload: PasswordIn) -> dict[str, Any]:
     """Change one's own password (403 when ``old`` is wrong, 422 ``weak_password`` when the policy refuses
     ``new``); clears ``must_change_password``. Other sessions of the user stay open."""
+    kb.sessions.reprove(account.username, payload.old, audit, "password.change")  # counts towards the lockout
     changed = kb.accounts.change_password(account.username, payload.old, payload.new, audit)
     return {"user": UserPublic.model_validate(changed.as_dict()).model_dump()}
 
@@ -63,5 +64,6 @@ def change_password(kb: KB, account: SessionUser, audit: Audit, payload: Passwor
 def enrol_totp(kb: KB, account: SessionUser, audit: Audit, payload: TotpEnrolIn) -> dict[str, str]:
     """(Re-)enrol one's own TOTP second factor after giving the password (403 when wrong): answers the
     ``otpauth://`` URI and its QR code as SVG, once; the earlier secret stops working."""
+    kb.sessions.reprove(account.username, payload.password, audit, "totp.enrol")  # counts towards the lockout
     uri = kb.accounts.enrol_own_totp(account.username, payload.password, audit)
     return {"uri": uri, "svg": qr_svg(uri)}

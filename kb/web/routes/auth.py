@@ -96,6 +96,7 @@ def change_password(
 ) -> Response:
     """Change the password like ``POST /auth/password``; a refusal shows the form again with the reason."""
     try:
+        kb.sessions.reprove(account.username, old, audit, "password.change")  # counts towards the lockout
         kb.accounts.change_password(account.username, old, new, audit)
     except KBError as exc:
         error, detail = error_text(exc.code, exc.status, exc.message)
