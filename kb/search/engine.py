@@ -202,7 +202,7 @@ class SearchEngine:
                 phrases=[list(p) for p in analysis.phrases],
                 confidence=confidence,
                 legs=list(legs),
-                candidates={leg: len(hits_) for leg, hits_ in legs.items()},
+                candidates=found.candidates,
                 fusion=self._fusion_info(request, weight, bool(analysis.identifiers))
                 if request.mode == "hybrid"
                 else None,

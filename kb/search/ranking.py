@@ -30,11 +30,14 @@ Candidates = list[tuple[ChunkKey, float]]
 class Ranking:
     """What ranking gives the engine: ``ranked`` ``(article, fused or leg score)`` best first, each article's
     :class:`LegScore` per leg in ``per_leg`` (``{article id: {leg: LegScore}}``) and its best chunk (by
-    chunk-level RRF of the legs) in ``best_chunk``."""
+    chunk-level RRF of the legs) in ``best_chunk``; ``candidates``, per leg, the chunk candidates of articles the
+    request may see (its filters and visibility: a count over the whole index would tell a caller whether a word
+    occurs in text hidden from them)."""
 
     ranked: list[tuple[ArticleSummary, float]]
     per_leg: dict[int, dict[str, LegScore]]
     best_chunk: dict[int, ChunkKey]
+    candidates: dict[str, int]
 
 
 def rank(
@@ -112,7 +115,8 @@ def rank(
         scores = fused
     else:
         scores = leg_scores.get(request.mode, {})
-    return Ranking([(articles[aid], scores[aid]) for aid in order(scores)], per_leg, best_chunk)
+    seen = {leg: sum(1 for key, _ in hits if key[0] in allowed) for leg, hits in legs.items()}
+    return Ranking([(articles[aid], scores[aid]) for aid in order(scores)], per_leg, best_chunk, seen)
 
 
 def _best_chunks(chunk_legs: dict[str, dict[ChunkKey, float]]) -> dict[int, ChunkKey]:

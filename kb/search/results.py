@@ -148,8 +148,8 @@ class Explain:
     BM25 leg; ``identifiers`` found (error codes, versions, paths); ``expansions``, synonym terms added, each with its
     query weight relative to the user's own terms (1.0; see :data:`kb.search.synonyms.EXPANSION_WEIGHT`); quoted
     ``phrases`` as term lists. Then the ``confidence`` signals, the ``legs`` searched (``bm25``, ``vector``), the
-    chunk ``candidates`` each leg returned in its last round (count), the ``fusion`` used (``hybrid`` mode only)
-    and the second-stage ``ranker`` (hybrid mode with a ranker only).
+    chunk ``candidates`` each leg returned in its last round, of articles the caller may see (count), the
+    ``fusion`` used (``hybrid`` mode only) and the second-stage ``ranker`` (hybrid mode with a ranker only).
     """
 
     normalized_query: str

@@ -213,3 +213,15 @@ def test_only_editors_read_the_feedback_of_others(client: TestClient) -> None:
     assert requester.post(f"/articles/{aid}/feedback", json={"helpful": True}).status_code == 201
     assert [f["actor"] for f in requester.get(f"/articles/{aid}/feedback").json()] == ["req.two"]
     assert sorted(f["actor"] for f in client.get(f"/articles/{aid}/feedback").json()) == ["lead.one", "req.two"]
+
+
+def test_explain_counts_only_candidates_the_caller_may_see(client: TestClient) -> None:
+    """Found by the outside tester of session 6: ``explain.candidates`` counted over the whole index, so it told
+    a caller whether a word occurs in text hidden from them."""
+    create(client, RESTRICTED.replace("带外管理口", "带外管理口 斑马狐狸密语"))
+    desk = as_user(client, "desk.three", ["agent"], ("桌面组",))
+    net = as_user(client, "net.three", ["agent"], ("网络组",))
+    hidden = desk.get("/search", params={"q": "斑马狐狸密语", "explain": True, "mode": "bm25"}).json()
+    assert hidden["results"] == [] and hidden["explain"]["candidates"].get("bm25", 0) == 0
+    seen = net.get("/search", params={"q": "斑马狐狸密语", "explain": True, "mode": "bm25"}).json()
+    assert seen["results"] and seen["explain"]["candidates"]["bm25"] >= 1
