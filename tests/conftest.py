@@ -25,7 +25,7 @@ from kb.search.embedders.factory import load_embedder
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.helpers import BUNDLED, ONEBOT_SECRET, add_test_user, login
+from tests.helpers import BUNDLED, ONEBOT_SECRET, add_test_user, login, run_folder
 
 PG_URL = os.environ.get("KB_TEST_DATABASE_URL", "")
 
@@ -49,8 +49,7 @@ def m3e_cache(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     workers (the export is written to a temporary name and renamed, so two workers exporting at once is safe):
     each export costs 20-40 s. ``test_onnx_backend_equals_sentence_transformers`` still exports into a folder
     of its own."""
-    base = tmp_path_factory.getbasetemp()
-    folder = (base.parent if worker_id != "master" else base) / "m3e-cache"
+    folder = run_folder(tmp_path_factory, worker_id) / "m3e-cache"
     folder.mkdir(exist_ok=True)
     with (folder / "export.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one worker exports, the others wait and reuse it

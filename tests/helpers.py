@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pyotp
+import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
@@ -129,3 +130,10 @@ def onebot(message_id: int, text: str, user_id: int = 10001) -> dict[str, object
         "message_id": message_id, "user_id": user_id, "message": text, "raw_message": text, "font": 0,
         "sender": {"user_id": user_id, "nickname": "小李", "sex": "unknown", "age": 0},
     }  # fmt: skip
+
+
+def run_folder(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The temporary folder of the whole test run: shared by the xdist workers (the parent of each worker's
+    base folder), the base folder itself without xdist. For set-up built once per run under a file lock."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if worker_id != "master" else base

@@ -41,7 +41,7 @@ from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from kb.web.app import create_app
-from tests.helpers import BUNDLED, EXPORT, ROOT, TEST_PASSWORD, TEST_USER, add_test_user, kb_of, totp_now
+from tests.helpers import BUNDLED, EXPORT, ROOT, TEST_PASSWORD, TEST_USER, add_test_user, kb_of, run_folder, totp_now
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -198,8 +198,7 @@ SEED_IDS = "seed-ids.json"
 def seeded(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """A data folder seeded by :func:`_seed` once for the whole run (the xdist workers share it under a file lock:
     seeding imports every bundled article and replays the desk, 15-30 s), copied by each worker's server."""
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if worker_id != "master" else base
+    root = run_folder(tmp_path_factory, worker_id)
     folder = root / "web-seed"
     with (root / "web-seed.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
