@@ -48,6 +48,10 @@ class KBError(Exception):
         """Machine-readable details added to the JSON error beside ``error`` and ``detail`` (none by default)."""
         return {}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers of the error answer (none by default; ``Retry-After`` for a 429)."""
+        return {}
+
 
 class UnauthorizedError(KBError):
     """The caller is not authenticated: no session or token, an expired or ended one, or wrong credentials."""
@@ -153,10 +157,19 @@ class AccountLockedError(KBError):
 
 
 class RateLimitedError(KBError):
-    """Too many requests from one client within the rate limit's window."""
+    """Too many requests from one client within the rate limit's window; ``retry_after`` is how long to wait, in
+    whole seconds (the ``Retry-After`` header, RFC 9110 10.2.3; None: not known)."""
 
     code = "rate_limited"
     status = 429
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` in seconds when known."""
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 class PayloadTooLargeError(KBError):

@@ -105,7 +105,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
         if exc.status >= 500:
             body["request_id"] = request_id_of(request)
             logger.error("%s: %s (request id %s)", exc.code, exc.message, body["request_id"])
-        return ErrorResponse(body, status_code=exc.status)
+        return ErrorResponse(body, status_code=exc.status, headers=exc.headers() or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

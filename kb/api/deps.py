@@ -23,7 +23,7 @@ from kb.identity.observer import CURRENT
 from kb.identity.permissions import Permission, holders
 from kb.identity.scopes import EDITOR_ROLES, Principal
 from kb.identity.service_tokens import is_service_token
-from kb.identity.sessions import LoginResult
+from kb.identity.sessions import LoginResult, token_digest
 from kb.service import KnowledgeBase
 
 __all__ = ["EDITOR_ROLES", "KB", "Audit", "CurrentUser", "Principal", "SessionUser", "requires"]
@@ -86,6 +86,12 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
+def current_session_digest(request: Request) -> str | None:
+    """The stored digest (:func:`kb.identity.sessions.token_digest`) of the request's session token, or None."""
+    token = session_token(request)
+    return token_digest(token) if token else None
+
+
 def get_session_account(request: Request) -> Account:
     """The account of the request's live session, even one that must change its password.
 
@@ -132,6 +138,21 @@ async def current_principal(request: Request) -> Principal:
     if getattr(request.state, "principal", None) is None and getattr(request.state, "account", None) is None:
         return await run_in_threadpool(get_current_user, request)
     return get_current_user(request)
+
+
+def optional_principal(request: Request) -> Principal | None:
+    """The acting principal when the request carries a live session or service token that may act, else None
+    (for public routes that show more to some callers; never raises for a missing or bad token)."""
+    kb: KnowledgeBase = request.app.state.kb
+    token = session_token(request)
+    if token is None:
+        return None
+    try:
+        if is_service_token(token):
+            return kb.service_tokens.resolve(token, ip=client_ip(request))
+        return get_current_user(request)
+    except (UnauthorizedError, PasswordChangeRequiredError, ForbiddenError):
+        return None
 
 
 class Requires:

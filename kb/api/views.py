@@ -10,14 +10,19 @@ from kb.api.schemas.articles import ArticleDetail, ArticleStatsOut, WriteAnswer
 from kb.api.schemas.tickets import TicketOut
 from kb.articles.rendering import render_html
 from kb.desk.intake import Handled
+from kb.identity.scopes import Principal
 from kb.ingest.writer import WriteOutcome
 from kb.models import Article, Ticket
 from kb.service import KnowledgeBase
 
+#: Sees no ticket: the viewer of an answer that did not say who it is for (fails closed).
+NOBODY = Principal("", ())
 
-def detail(kb: KnowledgeBase, article: Article) -> ArticleDetail:
-    """The API view of one article, with rendered HTML and its usage and feedback counts."""
-    stats = kb.feedback.stats([article.id])[article.id]
+
+def detail(kb: KnowledgeBase, article: Article, viewer: Principal | None = None) -> ArticleDetail:
+    """The API view of one article, with rendered HTML and its usage and feedback counts; ``stats.tickets`` lists
+    the tickets ``viewer`` may see (none when no viewer is given)."""
+    stats = kb.feedback.stats([article.id], viewer=viewer or NOBODY)[article.id]
     return ArticleDetail.model_validate(
         {
             **{c: getattr(article, c) for c in ArticleDetail.model_fields if hasattr(article, c)},
@@ -27,14 +32,21 @@ def detail(kb: KnowledgeBase, article: Article) -> ArticleDetail:
     )
 
 
-def answer(kb: KnowledgeBase, outcome: WriteOutcome, response: Response, created: bool = False) -> WriteAnswer:
-    """The answer to a write: 201 (created) or 200 once searchable, 202 while the index catches up."""
+def answer(
+    kb: KnowledgeBase,
+    outcome: WriteOutcome,
+    response: Response,
+    created: bool = False,
+    viewer: Principal | None = None,
+) -> WriteAnswer:
+    """The answer to a write: 201 (created) or 200 once searchable, 202 while the index catches up; the article as
+    :func:`detail` shows it to ``viewer``."""
     if not outcome.indexed:
         response.status_code = status.HTTP_202_ACCEPTED
     elif created:
         response.status_code = status.HTTP_201_CREATED
     return WriteAnswer(
-        article=detail(kb, outcome.article) if outcome.article is not None else None,
+        article=detail(kb, outcome.article, viewer) if outcome.article is not None else None,
         indexed=outcome.indexed,
         seq=outcome.seq,
     )

@@ -9,6 +9,10 @@ An article is due for review (:meth:`FeedbackStore.review_queue`) when it is pub
 The thresholds follow the KCS v6 "Evolve Loop" practice of reviewing articles flagged by use and feedback
 (Consortium for Service Innovation, KCS v6 Practices Guide, technique 7); the numbers are ours, set so that
 three unhelpful votes in a row are enough and one bad vote among many good ones is not.
+
+The tickets an article resolved are ticket numbers (``tickets.external_id``), never free text: a ``resolved`` use
+recorded through the API must name a ticket its caller may see, and :meth:`FeedbackStore.stats` lists to a viewer
+only the tickets they may see (a requester sees their own, an agent those of their groups; 7.1.4.2 e).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from kb.db import Database
 from kb.errors import InvalidInputError, NotFoundError
-from kb.models import Article, ArticleUsage, Feedback, utcnow
+from kb.identity.scopes import Principal, ticket_visible
+from kb.models import Article, ArticleUsage, Feedback, Ticket, utcnow
 
 #: Votes an article needs before its helpful ratio can put it in the review queue.
 MIN_VOTES = 3
@@ -90,14 +95,29 @@ class FeedbackStore:
             session.flush()
             return row
 
-    def record_usage(self, article_id: int, event: str, actor: str, *, ticket: str | None = None) -> None:
-        """Record that an article was viewed (``view``) or used to resolve ``ticket`` (``resolved``).
+    def record_usage(
+        self,
+        article_id: int,
+        event: str,
+        actor: str,
+        *,
+        ticket: str | None = None,
+        viewer: Principal | None = None,
+    ) -> None:
+        """Record that an article was viewed (``view``) or used to resolve ``ticket`` (``resolved``). With a
+        ``viewer`` (a caller of the API), ``ticket`` must be the number of a ticket that viewer may see.
 
         Raises:
-            NotFoundError: no such article.
+            NotFoundError: no such article; no such ticket, or one hidden from ``viewer`` (the same answer).
             InvalidInputError: unknown event, or ``resolved`` without a ticket.
         """
         with self.database.session() as session:
+            if viewer is not None and event == "resolved" and (ticket or "").strip():
+                number = (ticket or "").strip()
+                found = session.scalars(select(Ticket).where(Ticket.external_id == number)).all()
+                if not any(ticket_visible(viewer, t) for t in found):
+                    raise NotFoundError(f"No ticket {number[:60]!r}; name the ticket by its number.")
+                ticket = number
             add_usage(session, article_id, event, actor, ticket=ticket)
 
     def feedback(self, article_id: int, limit: int = 50) -> list[Feedback]:
@@ -106,8 +126,9 @@ class FeedbackStore:
             query = select(Feedback).where(Feedback.article_id == article_id)
             return list(session.scalars(query.order_by(Feedback.id.desc()).limit(limit)))
 
-    def stats(self, article_ids: list[int]) -> dict[int, ArticleStats]:
-        """Counts per article (articles without any event get zero counts)."""
+    def stats(self, article_ids: list[int], viewer: Principal | None = None) -> dict[int, ArticleStats]:
+        """Counts per article (articles without any event get zero counts). ``tickets`` lists, for a ``viewer``,
+        only the tickets that viewer may see (None: the system, every one)."""
         if not article_ids:
             return {}
         with self.database.session() as session:
@@ -132,13 +153,15 @@ class FeedbackStore:
                 )
             }
             tickets: dict[int, list[str]] = {}
-            for aid, ticket in session.execute(
-                select(ArticleUsage.article_id, ArticleUsage.ticket)
+            for aid, ticket, row in session.execute(
+                select(ArticleUsage.article_id, ArticleUsage.ticket, Ticket)
+                .outerjoin(Ticket, Ticket.external_id == ArticleUsage.ticket)
                 .where(ArticleUsage.article_id.in_(article_ids), ArticleUsage.event == "resolved")
                 .order_by(ArticleUsage.id.desc())
             ):
                 seen = tickets.setdefault(aid, [])
-                if ticket is not None and ticket not in seen and len(seen) < 50:
+                shown = viewer is None or (row is not None and ticket_visible(viewer, row))
+                if shown and ticket is not None and ticket not in seen and len(seen) < 50:
                     seen.append(ticket)
         return {
             aid: ArticleStats(
@@ -151,12 +174,13 @@ class FeedbackStore:
             for aid in article_ids
         }
 
-    def review_queue(self, today: dt.date | None = None) -> list[ReviewItem]:
-        """Published articles due for review (see module docstring), most overdue first, then worst rated."""
+    def review_queue(self, today: dt.date | None = None, viewer: Principal | None = None) -> list[ReviewItem]:
+        """Published articles due for review (see module docstring), most overdue first, then worst rated; their
+        ``stats.tickets`` as :meth:`stats` shows them to ``viewer``."""
         today = today or dt.date.today()
         with self.database.session() as session:
             published = list(session.scalars(select(Article).where(Article.status == "published")))
-        stats = self.stats([a.id for a in published])
+        stats = self.stats([a.id for a in published], viewer=viewer)
         items = []
         for article in published:
             s = stats[article.id]

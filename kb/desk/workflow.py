@@ -319,8 +319,8 @@ class Desk:
             for article_id in articles:
                 require_article(session, article_id)  # 404 before anything else is said
             _check(ticket.status, "closed")
-            if ticket.status == "new":  # only deflection closes a new ticket
-                raise _illegal("new", "closed")
+            if ticket.status == "new":  # only deflection closes a new ticket: closing it names the other move
+                raise TransitionError("A ticket", "new", "closed", [m for m in TRANSITIONS["new"] if m != "closed"])
             ticket.status, ticket.closed_at = "closed", self._now()
             ticket.resolution, ticket.root_cause = closure.resolution, closure.root_cause
             ticket.satisfaction, ticket.satisfaction_comment = closure.satisfaction, closure.comment

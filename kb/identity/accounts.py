@@ -12,9 +12,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import pyotp
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -142,9 +143,12 @@ class AccountStore:
         groups: Sequence[str] = (),
         password: str | None = None,
         context: AuditContext = CLI,
+        must_change: bool | None = None,
     ) -> tuple[Account, str | None]:
         """Create a user. Returns the account and, without ``password``, the one-time password to hand over
-        (the user must change it at first login).
+        (the user must change it at first login). ``must_change`` (default: only without ``password``) makes the
+        user change a given password at first login too: the API sets it, since a password an administrator chose
+        is known to someone other than its user (GB/T 22239-2019 7.1.4.1).
 
         Raises:
             InvalidInputError: bad user name or role; WeakPasswordError: ``password`` fails the policy.
@@ -161,7 +165,7 @@ class AccountStore:
             roles=checked,
             groups=sorted(set(groups)),
             password_hash=self.policy.hash(secret),
-            must_change_password=password is None,
+            must_change_password=password is None if must_change is None else must_change,
             created_by=actor,
         )
         try:
@@ -304,8 +308,12 @@ class AccountStore:
             self.audit.record(session, context, "password.reset", user.username)
         return once
 
-    def change_password(self, username: str, old: str, new: str, context: AuditContext = CLI) -> Account:
-        """Change one's own password after proving the old one; clears ``must_change_password``.
+    def change_password(
+        self, username: str, old: str, new: str, context: AuditContext = CLI, *, keep_session: str | None = None
+    ) -> Account:
+        """Change one's own password after proving the old one; clears ``must_change_password`` and ends every
+        other session of the user (whoever held a stolen session or the old password is logged out), all but the
+        one whose token digest (:func:`kb.identity.sessions.token_digest`) is ``keep_session``.
 
         Raises:
             ForbiddenError: ``old`` is wrong. WeakPasswordError: ``new`` fails the policy (including reuse).
@@ -320,7 +328,13 @@ class AccountStore:
                 except WeakPasswordError as exc:
                     reason = exc.message
                 else:
-                    self.audit.record(session, context, "password.change", user.username)
+                    others = delete(UserSession).where(UserSession.user_id == user.id)
+                    if keep_session is not None:
+                        others = others.where(UserSession.token_hash != keep_session)
+                    ended = cast(CursorResult[Any], session.execute(others)).rowcount
+                    self.audit.record(
+                        session, context, "password.change", user.username, reason=f"{ended} other sessions ended"
+                    )
                     return self.account(user)
         self.audit.write(context, "password.change", user.username, FAILURE, reason)
         if reason == "wrong old password":

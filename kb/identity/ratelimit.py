@@ -4,6 +4,9 @@ module-level decorator."""
 
 from __future__ import annotations
 
+import math
+import time
+
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -29,7 +32,12 @@ class LoginRateLimiter:
         """Count one attempt for ``key``.
 
         Raises:
-            RateLimitedError: more than the rate within its window (429).
+            RateLimitedError: more than the rate within its window (429, with the seconds until the window's
+                oldest attempt expires as ``retry_after``).
         """
         if not self._limiter.hit(self.rate, "login", key):
-            raise RateLimitedError(f"Too many login attempts from {key}; at most {self.rate} are allowed.")
+            reset_at = self._limiter.get_window_stats(self.rate, "login", key).reset_time  # epoch seconds
+            wait = max(1, math.ceil(reset_at - time.time()))
+            raise RateLimitedError(
+                f"Too many login attempts from {key}; at most {self.rate} are allowed. Try again in {wait} s.", wait
+            )

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleStore, ArticleSummary
+from kb.identity.scopes import Principal
 from kb.search.article_cache import ArticleCache
 from kb.search.confidence import Thresholds, scored_by, thresholds_for, top_confidence
 from kb.search.duplicates import collapse
@@ -50,6 +51,7 @@ from kb.search.results import (
 from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 from kb.search.timings import SearchTimings, StageClock, TimingListener
+from kb.search.visible_terms import holder_check
 from kb.search.weighting import FusionWeights, bm25_weight, calibrated_weights
 from kb.search.why import MatchExplainer, WhyReport
 
@@ -139,7 +141,7 @@ class SearchEngine:
             )
         gen = self.index.generation
         version = gen.bm25.version  # before any read: cached rows are never older than the index searched
-        terms = keyword_terms(analysis, gen.bm25.holds)
+        terms = keyword_terms(analysis, holder_check(gen.bm25, self._cache, version, request.filters.viewer))
         use_bm25 = request.mode in ("hybrid", "bm25") and bool(terms)
         use_vector = request.mode in ("hybrid", "vector")
         own = {t: 1.0 for t in terms}
@@ -234,14 +236,15 @@ class SearchEngine:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def why(self, query: str, article_id: int) -> WhyReport:
-        """Why ``article_id`` did or did not match ``query`` (see :mod:`kb.search.why`).
+    def why(self, query: str, article_id: int, viewer: Principal | None = None) -> WhyReport:
+        """Why ``article_id`` did or did not match ``query`` (see :mod:`kb.search.why`), as ``viewer`` may see it
+        (None: the system, which sees every article).
 
         Raises:
             NotFoundError: the article does not exist.
             QueryTooLongError: the query is too long.
         """
-        return self._explainer.explain(query, article_id)
+        return self._explainer.explain(query, article_id, viewer)
 
     def _fusion_info(
         self, request: SearchRequest, weight: tuple[float, int | None] | None, identifiers: bool

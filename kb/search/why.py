@@ -4,6 +4,10 @@ Reports, for one query and one article: the query's analysis (terms, synonym exp
 query terms the article holds and where (title, headings, body), each term's IDF, the article's rank in the
 BM25 leg, its best chunk's cosine and that chunk's rank in the vector leg, its rank in the hybrid answer, and
 whether the default filters (status) would hide it.
+
+Everything is as the caller may see it: ranks count only articles they may see, and index-wide statistics
+(``idf``, which counts the chunks holding a term) are shown only to a caller who may see every article
+(:func:`kb.search.visible_terms.sees_every_article`); for others ``idf`` is None.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import numpy as np
 
 from kb.articles.chunks import ChunkStore
 from kb.articles.store import ArticleFilter, ArticleStore
+from kb.identity.scopes import Principal
 from kb.search.embedders.base import Embedder, decode_vectors
 from kb.search.generation import LiveIndex
 from kb.search.results import MAX_LIMIT, SearchRequest, SearchResult
 from kb.search.text import TextAnalyzer
+from kb.search.visible_terms import sees_every_article
 
 #: Depth of each leg searched for the article's rank (chunks).
 DEEP = 1000
@@ -27,12 +33,13 @@ DEEP = 1000
 
 @dataclass(frozen=True)
 class TermMatch:
-    """One query term: its BM25 ``idf`` in chunk bodies (>= 0, 0 when no chunk holds it; 4 decimals) and the parts
+    """One query term: its BM25 ``idf`` in chunk bodies (>= 0, 0 when no chunk holds it; 4 decimals; None when the
+    caller may not see every article, as the count behind it includes articles hidden from them) and the parts
     of the article that hold it, among ``title``, ``headings`` and ``body`` (empty: not in the article). The JSON key
     of ``in_`` is ``in``."""
 
     term: str
-    idf: float
+    idf: float | None
     in_: list[str]
 
 
@@ -119,8 +126,9 @@ class MatchExplainer:
         self.chunks = chunks
         self.search = search
 
-    def explain(self, query: str, article_id: int) -> WhyReport:
-        """Why ``article_id`` did or did not match ``query`` (see module docstring).
+    def explain(self, query: str, article_id: int, viewer: Principal | None = None) -> WhyReport:
+        """Why ``article_id`` did or did not match ``query`` (see module docstring), as ``viewer`` may see it (None:
+        the system, which sees every article). The caller checks that ``viewer`` may read the article itself.
 
         Raises:
             NotFoundError: the article does not exist.
@@ -137,15 +145,20 @@ class MatchExplainer:
             "headings": {t for c in chunks for h in c.heading_path for t in analyzer.terms(h)},
             "body": {t for c in chunks for t in analyzer.terms(c.text)},
         }
-        idf = gen.bm25.idf(analysis.terms)
+        idf: dict[str, float] | None = gen.bm25.idf(analysis.terms) if sees_every_article(viewer) else None
         terms = [
-            TermMatch(t, round(idf.get(t, 0.0), 4), [name for name, have in places.items() if t in have])
+            TermMatch(
+                t,
+                None if idf is None else round(idf.get(t, 0.0), 4),
+                [name for name, have in places.items() if t in have],
+            )
             for t in analysis.terms
         ]
+        seen = ArticleFilter(statuses=(), viewer=viewer)  # every status, the articles the viewer may see
         bm25_hits = gen.bm25.search(dict.fromkeys(analysis.terms, 1.0), DEEP) if analysis.terms else []
-        bm25_rank = next(
-            (i for i, aid in enumerate(dict.fromkeys(h.article_id for h in bm25_hits), 1) if aid == article_id), None
-        )
+        visible = self._visible(seen, {h.article_id for h in bm25_hits})
+        bm25_articles = [aid for aid in dict.fromkeys(h.article_id for h in bm25_hits) if aid in visible]
+        bm25_rank = next((i for i, aid in enumerate(bm25_articles, 1) if aid == article_id), None)
         query_vector = self.embedder.encode_queries([analysis.normalized])[0]
         best_cosine, best_ord, vector_rank = None, None, None
         embedded = [c for c in chunks if c.embedding]
@@ -155,11 +168,12 @@ class MatchExplainer:
             best = int(np.argmax(cosines))
             best_cosine, best_ord = float(cosines[best]), embedded[best].ord
             vector_hits = gen.vectors.search(query_vector, DEEP)
+            visible = self._visible(seen, {h.article_id for h in vector_hits})
+            vector_hits = [h for h in vector_hits if h.article_id in visible]
             vector_rank = next(
                 (i for i, h in enumerate(vector_hits, 1) if (h.article_id, h.ord) == (article_id, best_ord)), None
             )
-        everything = ArticleFilter(statuses=())
-        answer = self.search(SearchRequest(query, limit=MAX_LIMIT, filters=everything))
+        answer = self.search(SearchRequest(query, limit=MAX_LIMIT, filters=seen))
         hybrid_rank = next((i for i, h in enumerate(answer.results, 1) if h.article_id == article_id), None)
         hidden = [] if ArticleFilter().matches(article) else [f"status is {article.status!r}; search shows published"]
         return WhyReport(
@@ -174,3 +188,9 @@ class MatchExplainer:
             hybrid_rank=hybrid_rank,
             hidden_by_default_filters=hidden,
         )
+
+    def _visible(self, seen: ArticleFilter, article_ids: set[int]) -> set[int]:
+        """Those of ``article_ids`` that ``seen`` (every status, its viewer's visibility) passes (one query)."""
+        if seen.viewer is None:
+            return article_ids
+        return {aid for aid, summary in self.store.summaries(article_ids).items() if seen.matches(summary)}

@@ -104,7 +104,7 @@ def article_view(kb: KnowledgeBase, article: Article, viewer: Principal, diff_of
         html=Markup(render_html(article.body, url_rewriter(kb, article, viewer))),  # safe: markdown-it, raw HTML off
         facts=_facts(article),
         versions=versions,
-        stats=kb.feedback.stats([article.id])[article.id],
+        stats=kb.feedback.stats([article.id], viewer=viewer)[article.id],
         diff_of=diff_of,
         diff=diff,
         successor=successor,

@@ -72,7 +72,7 @@ def review_queue_view(kb: KnowledgeBase, viewer: Principal) -> ReviewQueueView:
     waiting, _ = kb.store.list_articles(ArticleFilter(statuses=("in_review",)), 0, MAX_LISTED)
     proposals = [proposal_view(kb, a, viewer) for a in (*drafts, *waiting) if proposal_target(a) is not None]
     return ReviewQueueView(
-        kb.feedback.review_queue(),
+        kb.feedback.review_queue(viewer=viewer),
         proposals,
         [a for a in drafts if proposal_target(a) is None],
         [a for a in waiting if proposal_target(a) is None],

@@ -83,7 +83,7 @@ def search_view(kb: KnowledgeBase, form: SearchForm, viewer: Principal) -> Searc
         return SearchView(form)
     result: SearchResult = kb.engine.search(form.request(viewer))
     ids = [hit.article_id for hit in result.results]
-    stats = kb.feedback.stats(ids)
+    stats = kb.feedback.stats(ids, viewer=viewer)
     hits = []
     for hit in result.results:
         article = kb.store.get(hit.article_id)

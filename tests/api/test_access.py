@@ -51,8 +51,8 @@ def test_every_route_declares_one_permission(client: TestClient) -> None:
     assert len(routes) > 40
     missing = [f"{sorted(r.methods)} {r.path}" for r in routes if _permission(r) is None]
     assert missing == []
-    public = sorted(r.path for r in routes if _permission(r) is Permission.PUBLIC)
-    assert public == ["/auth/login", "/health"]
+    public = sorted(f"{m} {r.path}" for r in routes if _permission(r) is Permission.PUBLIC for m in r.methods)
+    assert public == ["GET /health", "HEAD /health", "POST /auth/login"]
 
 
 def test_anonymous_calls_to_every_route_answer_401(client: TestClient) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import create, search_ids
+from tests.helpers import anonymous, create, kb_of, login, search_ids
 
 
 def test_article_crud_and_read_your_writes(client: TestClient) -> None:  # BL-34
@@ -113,6 +114,22 @@ def test_health_reports_counts(client: TestClient) -> None:
     index = body["index"]
     assert index["articles"] == 1 and index["db_chunks"] == index["bm25_chunks"] == index["vector_chunks"] >= 1
     assert body["model"]["name"] == "hash"
+
+
+@pytest.mark.security
+def test_health_tells_anonymous_callers_the_state_only(client: TestClient) -> None:
+    """Found by the outside tester of session 6: anonymous ``/health`` showed article and chunk counts (and would
+    show a database error's text); ``HEAD /health`` answered 405."""
+    create(client, "# 健康\n检查")
+    nobody = anonymous(client)
+    assert nobody.get("/health").json() == {"status": "ok"}
+    head = nobody.head("/health")
+    assert head.status_code == 200 and head.content == b""
+    kb_of(client).accounts.create("desk.health", ["agent"], "tests", password="Kb-health-2026!x")
+    desk = anonymous(client)
+    login(desk, "desk.health", "Kb-health-2026!x")
+    assert desk.get("/health").json() == {"status": "ok"}  # counts are for those who read the metrics
+    assert client.get("/health").json()["index"]["articles"] == 1  # sysadmin
 
 
 def test_near_duplicate_passages_do_not_fill_the_results(client: TestClient) -> None:

@@ -108,10 +108,13 @@ def test_users_for_the_system_administrator_only(client: TestClient) -> None:
     _error(client.post("/users", json={"username": "wang.wu", "roles": ["root"]}), 422, "invalid_input")
     made = client.post("/users", json={"username": "wang.wu", "roles": ["agent"], "password": GOOD})
     assert made.status_code == 201 and "one_time_password" not in made.json()
+    assert made.json()["user"]["must_change_password"]  # the administrator knows it: the user must change it
     _error(client.post("/users", json={"username": "WANG.WU", "roles": ["agent"], "password": GOOD}), 409, "conflict")
     assert [u["username"] for u in client.get("/users").json()["items"]] == [TEST_USER, "wang.wu"]
     agent = anonymous(client)
     login(agent, "wang.wu", GOOD)
+    _error(agent.get("/articles"), 403, "must_change_password")
+    assert agent.post("/auth/password", json={"old": GOOD, "new": "Kb-own-choice-2026!"}).status_code == 200
     _error(agent.get("/users"), 403, "forbidden")
     _error(agent.post("/users", json={"username": "x.y", "roles": ["sysadmin"]}), 403, "forbidden")
     assert [u["username"] for u in client.get("/users").json()["items"]] == [TEST_USER, "wang.wu"]
@@ -140,9 +143,9 @@ def test_login_rate_limit_per_ip_and_insecure_cookies_for_local_http(limited_cli
     assert limited_client.get("/auth/me").status_code == 200  # the cookie comes back over http
     for _ in range(2):
         limited_client.post("/auth/login", json={"username": "x1", "password": "y"})
-    _error(
-        limited_client.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD}), 429, "rate_limited"
-    )
+    refused = limited_client.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD})
+    _error(refused, 429, "rate_limited")
+    assert 1 <= int(refused.headers["retry-after"]) <= 60  # the window is a minute
     assert kb_of(limited_client).sessions.sessions_of(TEST_USER) == 1
 
 
@@ -174,3 +177,18 @@ def test_re_proving_the_password_inside_a_session_counts_towards_the_lockout(cli
     _error(anonymous(client).post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD}), 423,
            "account_locked")  # fmt: skip
     assert client.get("/auth/me").status_code == 200  # the session itself stays, as for a lockout by logins
+
+
+def test_changing_the_password_ends_the_other_sessions_of_the_user(client: TestClient) -> None:
+    """Found by the outside tester of session 6: after a password change, a session opened with the old password
+    (a stolen one, say) stayed open."""
+    kb = kb_of(client)
+    other = anonymous(client)
+    stolen = login(other, TEST_USER, TEST_PASSWORD)
+    assert other.get("/auth/me").status_code == 200 and kb.sessions.sessions_of(TEST_USER) == 2
+    changed = client.post("/auth/password", json={"old": TEST_PASSWORD, "new": "Kb-after-theft-2026!"})
+    assert changed.status_code == 200, changed.text
+    _error(other.get("/auth/me"), 401, "unauthorized")
+    assert client.get("/auth/me").status_code == 200  # the session that changed it stays open
+    assert kb.sessions.sessions_of(TEST_USER) == 1
+    assert stolen not in str(kb.audit.query(event="password.change")[1])

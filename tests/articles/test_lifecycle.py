@@ -153,12 +153,14 @@ def test_feedback_usage_and_review_queue(client: TestClient) -> None:
     assert queue[expired]["reasons"] == ["expired"]
     assert good not in queue  # 2 of 3 helpful
 
-    resolved = client.post(f"/articles/{good}/usage", json={"event": "resolved", "ticket": "INC-20261129-0042"})
+    ticket = {"title": "远程桌面服务繁忙", "description": "登录时提示服务繁忙", "service": "日常服务"}
+    number = client.post("/tickets", json=ticket).json()["ticket"]["external_id"]
+    resolved = client.post(f"/articles/{good}/usage", json={"event": "resolved", "ticket": number})
     assert resolved.status_code == 201
-    assert resolved.json()["resolved"] == 1 and resolved.json()["tickets"] == ["INC-20261129-0042"]
+    assert resolved.json()["resolved"] == 1 and resolved.json()["tickets"] == [number]
     client.get(f"/articles/{good}")
     stats = client.get(f"/articles/{good}").json()["stats"]
-    assert stats == {"views": 2, "resolved": 1, "helpful": 2, "not_helpful": 1, "tickets": ["INC-20261129-0042"]}
+    assert stats == {"views": 2, "resolved": 1, "helpful": 2, "not_helpful": 1, "tickets": [number]}
     assert client.get(f"/articles/{good}", params={"count_view": False}).json()["stats"]["views"] == 2
     assert [f["helpful"] for f in client.get(f"/articles/{good}/feedback").json()] == [False, True, True]
 
@@ -166,6 +168,8 @@ def test_feedback_usage_and_review_queue(client: TestClient) -> None:
 def test_feedback_and_usage_bad_input(client: TestClient) -> None:
     aid = create(client, BUSY)["id"]
     assert client.post(f"/articles/{aid}/usage", json={"event": "resolved"}).json()["error"] == "invalid_input"
+    free_text = client.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": "王姐 13812345678"})
+    assert free_text.status_code == 404 and free_text.json()["error"] == "not_found"  # a ticket number, not text
     assert client.post(f"/articles/{aid}/feedback", json={"helpful": True, "comment": "长" * 2001}).status_code == 422
     assert client.post(f"/articles/{aid}/feedback", json={"comment": "没有投票"}).status_code == 422
     assert client.post("/articles/999999/feedback", json={"helpful": True}).status_code == 404

@@ -92,7 +92,8 @@ def test_bad_input_changes_nothing(client: TestClient) -> None:
     assert unknown.status_code == 422 and "日常服务" in unknown.json()["detail"]
     assert client.post("/tickets", json=RD_TICKET | {"channel": "fax"}).status_code == 422
     tid = client.post("/tickets", json=RD_TICKET).json()["ticket"]["id"]
-    assert client.post(f"/tickets/{tid}/close", json={"resolution": "x", "root_cause": "y"}).status_code == 409
+    refused = client.post(f"/tickets/{tid}/close", json={"resolution": "x", "root_cause": "y"})
+    assert refused.status_code == 409 and refused.json()["allowed"] == ["assigned"]  # not "closed" (only deflection)
     assert (
         client.post(f"/tickets/{tid}/close", json={"resolution": "x", "root_cause": "y", "articles": [999]}).status_code
         == 404

@@ -225,3 +225,52 @@ def test_explain_counts_only_candidates_the_caller_may_see(client: TestClient) -
     assert hidden["results"] == [] and hidden["explain"]["candidates"].get("bm25", 0) == 0
     seen = net.get("/search", params={"q": "斑马狐狸密语", "explain": True, "mode": "bm25"}).json()
     assert seen["results"] and seen["explain"]["candidates"]["bm25"] >= 1
+
+
+def test_why_and_query_terms_say_nothing_of_hidden_articles(client: TestClient) -> None:
+    """Found by the outside tester of session 6: ``/search/why`` gave each term's idf over the whole index and
+    ranked among every article, and the terms searched for an identifier depended on whether any article (hidden
+    ones too) held it: each told a caller whether a word occurs in text hidden from them."""
+    create(client, RESTRICTED.replace("带外管理口", "带外管理口 ZX-7731-QF 斑马狐狸密语"))
+    public = create(client, "# 交换机维护公告\n\n交换机 ZX 型号今晚维护。", visibility="public")
+    desk = as_user(client, "desk.four", ["agent"], ("桌面组",))
+    net = as_user(client, "net.four", ["agent"], ("网络组",))
+    editor = as_user(client, "editor.four", ["kb_editor"])
+
+    def why(who: TestClient, q: str) -> dict[str, Any]:
+        answer = who.get("/search/why", params={"q": q, "article_id": public["id"]})
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    assert {t["idf"] for t in why(desk, "斑马狐狸密语 交换机")["terms"]} == {None}
+    assert {t["idf"] for t in why(net, "斑马狐狸密语 交换机")["terms"]} == {None}  # net sees it, not everything
+    assert all(t["idf"] > 0 for t in why(editor, "斑马狐狸密语 交换机")["terms"])
+    hidden_rank = why(desk, "交换机 维护 带外管理口")["bm25"]["rank"]
+    assert hidden_rank == 1  # the restricted article, a better match, is not counted before it
+    assert why(net, "交换机 维护 带外管理口")["bm25"]["rank"] == 2
+
+    def searched(who: TestClient) -> list[str]:
+        body = who.get("/search", params={"q": "ZX-7731-QF", "explain": True, "mode": "bm25"}).json()
+        return body["explain"]["terms"]  # type: ignore[no-any-return]
+
+    whole = "zx-7731-qf"
+    assert whole in searched(net) and "zx" not in searched(net)  # the index holds it: parts dropped
+    assert searched(desk) == searched(as_user(client, "desk.five", ["agent"], ("桌面组",)))
+    assert "zx" in searched(desk)  # as if the hidden article did not exist: its parts stand in
+
+
+def test_tickets_an_article_resolved_are_shown_only_to_who_may_see_them(client: TestClient) -> None:
+    """Found by the outside tester of session 6: the ``ticket`` of a usage event was free text shown on the article
+    to every reader (another requester's ticket, a phone number)."""
+    aid = create(client, "# 远程桌面授权\n\n授权服务器重启后恢复。", visibility="public")["id"]
+    requester = as_user(client, "req.six", ["requester"])
+    other = as_user(client, "req.seven", ["requester"])
+    own = requester.post("/tickets", json=RDP).json()["ticket"]["external_id"]
+    theirs = other.post("/tickets", json=RDP).json()["ticket"]["external_id"]
+    assert requester.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": theirs}).status_code == 404
+    assert requester.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": own}).status_code == 201
+    assert client.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": theirs}).status_code == 201
+    assert requester.get(f"/articles/{aid}").json()["stats"]["tickets"] == [own]
+    assert other.get(f"/articles/{aid}").json()["stats"]["tickets"] == [theirs]
+    assert set(client.get(f"/articles/{aid}").json()["stats"]["tickets"]) == {own, theirs}  # desk_lead: all
+    assert requester.get(f"/articles/{aid}").json()["stats"]["resolved"] == 2  # the count is not a secret

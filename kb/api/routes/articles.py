@@ -72,7 +72,7 @@ def get_article(
         kb.feedback.record_usage(article_id, "view", user.username)
     if article.superseded_by is not None:
         response.headers["Link"] = f'</articles/{article.superseded_by}>; rel="successor-version"'
-    return detail(kb, article)
+    return detail(kb, article, user)
 
 
 @router.post(
@@ -81,7 +81,7 @@ def get_article(
 def create_article(kb: KB, user: CurrentUser, payload: ArticleCreate, response: Response) -> WriteAnswer:
     """Create an article; answers 201 once it is searchable (202 if indexing is still catching up)."""
     content = parse_markdown(payload.body, **_explicit(payload))
-    return answer(kb, kb.writer.create(content, user.username), response, created=True)
+    return answer(kb, kb.writer.create(content, user.username), response, created=True, viewer=user)
 
 
 @router.put("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
@@ -93,7 +93,7 @@ def update_article(
     fields = current.model_dump() | _explicit(payload)
     body = payload.body if "body" in payload.model_fields_set else current.body
     content = parse_markdown(body, **{k: v for k, v in fields.items() if k != "body"})
-    return answer(kb, kb.writer.update(article_id, content, user.username), response)
+    return answer(kb, kb.writer.update(article_id, content, user.username), response, viewer=user)
 
 
 @router.delete("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])

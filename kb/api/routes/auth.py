@@ -11,6 +11,7 @@ from kb.api.deps import (
     SESSION_COOKIE,
     Audit,
     SessionUser,
+    current_session_digest,
     open_session,
     requires,
     session_token,
@@ -52,11 +53,15 @@ def me(account: SessionUser) -> UserPublic:
 
 
 @router.post("/password", dependencies=[requires(P.SESSION)])
-def change_password(kb: KB, account: SessionUser, audit: Audit, payload: PasswordIn) -> dict[str, Any]:
+def change_password(
+    kb: KB, request: Request, account: SessionUser, audit: Audit, payload: PasswordIn
+) -> dict[str, Any]:
     """Change one's own password (403 when ``old`` is wrong, 422 ``weak_password`` when the policy refuses
-    ``new``); clears ``must_change_password``. Other sessions of the user stay open."""
+    ``new``); clears ``must_change_password`` and ends the user's other sessions (this one stays open)."""
     kb.sessions.reprove(account.username, payload.old, audit, "password.change")  # counts towards the lockout
-    changed = kb.accounts.change_password(account.username, payload.old, payload.new, audit)
+    changed = kb.accounts.change_password(
+        account.username, payload.old, payload.new, audit, keep_session=current_session_digest(request)
+    )
     return {"user": UserPublic.model_validate(changed.as_dict()).model_dump()}
 
 

@@ -52,7 +52,7 @@ def review_queue(kb: KB, user: CurrentUser) -> list[ReviewItemOut]:
             reasons=item.reasons,
             stats=ArticleStatsOut.model_validate(item.stats, from_attributes=True),
         )
-        for item in kb.feedback.review_queue()
+        for item in kb.feedback.review_queue(viewer=user)
     ]
 
 
@@ -64,20 +64,20 @@ def change_status(
     outcome = kb.writer.set_status(
         article_id, payload.status, user.username, superseded_by=payload.superseded_by, review_by=payload.review_by
     )
-    return answer(kb, outcome, response)
+    return answer(kb, outcome, response, viewer=user)
 
 
 @router.post("/{article_id}/proposal/accept", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def accept_proposal(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
     """Accept update proposal ``article_id`` (:mod:`kb.articles.proposals`): its body becomes the target article's
     next version (answered), the proposal is retired. 422 when it is no proposal, 409 when already decided."""
-    return answer(kb, kb.writer.accept_proposal(article_id, user.username), response)
+    return answer(kb, kb.writer.accept_proposal(article_id, user.username), response, viewer=user)
 
 
 @router.post("/{article_id}/proposal/reject", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def reject_proposal(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
     """Reject update proposal ``article_id``: it is retired, its target untouched. 422 / 409 as for accept."""
-    return answer(kb, kb.writer.reject_proposal(article_id, user.username), response)
+    return answer(kb, kb.writer.reject_proposal(article_id, user.username), response, viewer=user)
 
 
 @router.get("/{article_id}/versions", response_model=list[VersionOut], dependencies=[requires(P.ARTICLE_READ)])
@@ -120,7 +120,7 @@ def restore(kb: KB, user: CurrentUser, article_id: ArticleId, version: VersionNo
     """Make an old version's content current again, as a new version (the status does not change); audited as
     ``article.restore``."""
     outcome = kb.writer.restore(article_id, version, user.username)  # audited in its own transaction (store)
-    return answer(kb, outcome, response)
+    return answer(kb, outcome, response, viewer=user)
 
 
 @router.post(
@@ -150,10 +150,12 @@ def list_feedback(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[Feed
     "/{article_id}/usage", response_model=ArticleStatsOut, status_code=201, dependencies=[requires(P.ARTICLE_FEEDBACK)]
 )
 def record_usage(kb: KB, user: CurrentUser, article_id: ArticleId, payload: UsageIn) -> ArticleStatsOut:
-    """Count a use of an article (``resolved`` names the ticket); answers the article's new counts."""
+    """Count a use of an article (``resolved`` names, by its number, a ticket the caller may see: 404 otherwise);
+    answers the article's new counts."""
     visible_article(user, kb.store.get(article_id))
-    kb.feedback.record_usage(article_id, payload.event, user.username, ticket=payload.ticket)
-    return ArticleStatsOut.model_validate(kb.feedback.stats([article_id])[article_id], from_attributes=True)
+    kb.feedback.record_usage(article_id, payload.event, user.username, ticket=payload.ticket, viewer=user)
+    stats = kb.feedback.stats([article_id], viewer=user)[article_id]
+    return ArticleStatsOut.model_validate(stats, from_attributes=True)
 
 
 @router.get("/{article_id}/markdown", response_class=Response, dependencies=[requires(P.ARTICLE_READ)])

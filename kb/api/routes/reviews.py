@@ -33,7 +33,7 @@ def create_review(kb: KB, user: CurrentUser, payload: ReviewIn, response: Respon
         response.status_code = status.HTTP_202_ACCEPTED
     review = dict(outcome.article.meta.get("review", {}))
     return ReviewOut(
-        article=detail(kb, outcome.article),
+        article=detail(kb, outcome.article, user),
         sections=parsed.sections,
         review=review,
         missing=parsed.missing,
@@ -49,7 +49,7 @@ def get_review(kb: KB, user: CurrentUser, article_id: ArticleId) -> ReviewOut:
         raise InvalidInputError(f"Article {article_id} is a {article.kind}, not a post-incident review.")
     review = dict(article.meta.get("review", {}))
     return ReviewOut(
-        article=detail(kb, article),
+        article=detail(kb, article, user),
         sections=split_sections(article.body),
         review=review,
         missing=list(review.get("missing", [])),
@@ -64,4 +64,4 @@ def get_review(kb: KB, user: CurrentUser, article_id: ArticleId) -> ReviewOut:
 )
 def make_known_error(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
     """Create a draft known-error article (KCS template) from a review, and link it from the review."""
-    return answer(kb, kb.writer.create_known_error(article_id, user.username), response, created=True)
+    return answer(kb, kb.writer.create_known_error(article_id, user.username), response, created=True, viewer=user)

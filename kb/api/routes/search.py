@@ -77,4 +77,4 @@ def why(
 ) -> dict[str, Any]:
     """Why an article did or did not match a query (see :mod:`kb.search.why`). 404 for an unknown article."""
     readable_article(user, kb.store.get(article_id))
-    return kb.engine.why(q, article_id).as_json()
+    return kb.engine.why(q, article_id, user).as_json()

@@ -13,6 +13,7 @@ from kb.api.deps import (
     SESSION_COOKIE,
     Audit,
     SessionUser,
+    current_session_digest,
     open_session,
     requires,
     session_token,
@@ -37,6 +38,7 @@ def _login_page(request: Request, next_: str, refused: KBError | None = None) ->
         request, "login.html", status, next=safe_next(next_), error=error, error_detail=detail, login_token=token
     )
     response.set_cookie(csrf.LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/ui/login")
+    response.headers.update(refused.headers() if refused else {})
     return response
 
 
@@ -94,10 +96,11 @@ def change_password(
     old: Annotated[str, Form(max_length=1000)],
     new: Annotated[str, Form(max_length=1000)],
 ) -> Response:
-    """Change the password like ``POST /auth/password``; a refusal shows the form again with the reason."""
+    """Change the password like ``POST /auth/password`` (the user's other sessions end); a refusal shows the form
+    again with the reason."""
     try:
         kb.sessions.reprove(account.username, old, audit, "password.change")  # counts towards the lockout
-        kb.accounts.change_password(account.username, old, new, audit)
+        kb.accounts.change_password(account.username, old, new, audit, keep_session=current_session_digest(request))
     except KBError as exc:
         error, detail = error_text(exc.code, exc.status, exc.message)
         return render(request, "password.html", exc.status, account=account, error=error, error_detail=detail)

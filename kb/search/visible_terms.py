@@ -1,0 +1,42 @@
+"""Whether an article the caller may see holds a term: the index statistics a caller is allowed to learn.
+
+The BM25 index holds every article, whatever its visibility. Anything derived from it that reaches a caller
+(which query terms are searched, document frequencies) must be computed over the articles that caller may see
+(GB/T 22239-2019 7.1.4.2 e, 有限制的共享), or it tells them whether a word occurs in text they may not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kb.identity.scopes import Principal, article_visible
+from kb.search.article_cache import ArticleCache
+from kb.search.bm25 import BM25Index
+
+
+def holder_check(bm25: BM25Index, cache: ArticleCache, version: int, viewer: Principal | None) -> Callable[[str], bool]:
+    """A ``known(term) -> bool`` for :func:`kb.search.keywords.keyword_terms`: True when an article ``viewer`` may
+    see holds ``term`` in its title, headings or body, as of index ``version``.
+
+    For the system itself (``viewer`` None) it is the index's own :meth:`BM25Index.holds` (no article lookup).
+    Otherwise it looks up the (few) articles holding the term and checks each one's visibility; it is only called
+    for the whole identifiers of a query, which are rare terms.
+    """
+    if viewer is None:
+        return bm25.holds
+
+    def known(term: str) -> bool:
+        if not bm25.holds(term):
+            return False
+        holders = cache.summaries(bm25.articles_with_phrases([(term,)]), version)
+        return any(article_visible(viewer, a.visibility, a.restricted_to or ()) for a in holders.values())
+
+    return known
+
+
+def sees_every_article(viewer: Principal | None) -> bool:
+    """Whether ``viewer`` may see every article whatever its visibility (the system, or a caller whose roles grant
+    both ``article.internal`` and ``article.all``): only such a caller may be shown index-wide statistics."""
+    from kb.identity.permissions import Permission
+
+    return viewer is None or (viewer.may(Permission.ARTICLE_INTERNAL) and viewer.may(Permission.ARTICLE_ALL))
