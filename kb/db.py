@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +30,8 @@ from kb.errors import KBError
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: Longest wait of :meth:`Database.dispose` for connections other threads still use, in seconds.
+DISPOSE_WAIT_S = 5.0
 #: Key of ``Session.info`` under which a write names auditable actions its rows alone do not reveal, as a list of
 #: (actor, event, object, reason); kb.identity.observer adds their audit rows to the same flush.
 AUDIT_ACTIONS = "kb.audit_actions"
@@ -49,6 +53,7 @@ class Database:
         self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._in_use = {self.engine: InUse(self.engine)}
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_engine: Engine | None = None
         self._read_sessions: sessionmaker[Session] | None = None
@@ -56,6 +61,7 @@ class Database:
         self._awaited_lsn: str | None = None  # primary position the standby must replay before it serves reads
         if read_url:
             self.read_engine = create_engine(read_url, pool_pre_ping=True)
+            self._in_use[self.read_engine] = InUse(self.read_engine)
             self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
             event.listen(self.sessions, "after_flush", _mark_write)
             event.listen(self.sessions, "do_orm_execute", _mark_orm_write)
@@ -128,11 +134,41 @@ class Database:
         except SQLAlchemyError as exc:
             raise KBError(f"Cannot migrate the database at {self.engine.url!r}: {exc}") from exc
 
-    def dispose(self) -> None:
-        """Close all pooled connections."""
-        self.engine.dispose()
-        if self.read_engine is not None:
-            self.read_engine.dispose()
+    def dispose(self, wait_s: float = DISPOSE_WAIT_S) -> None:
+        """Close all pooled connections, including those still checked out by another thread (a request or a
+        background job finishing), once they come back: waits for them up to ``wait_s`` seconds.
+
+        SQLAlchemy's ``Engine.dispose`` closes only the connections in the pool; one checked out at that moment is
+        checked in later to the old pool, which nothing closes until the garbage collector finds it (psycopg then
+        warns "connection ... was deleted while still open")."""
+        for engine in (self.engine, self.read_engine):
+            if engine is None:
+                continue
+            pool = engine.pool
+            engine.dispose()
+            deadline = time.monotonic() + wait_s
+            while self._in_use[engine].count > 0 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            pool.dispose()  # the connections checked in since
+
+
+class InUse:
+    """How many connections of an engine are checked out now, counted through its pool's checkout and checkin
+    events (which follow the engine to every pool it recreates)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        self._guard = threading.Lock()
+        event.listen(engine, "checkout", self._out)
+        event.listen(engine, "checkin", self._in)
+
+    def _out(self, *_: Any) -> None:
+        with self._guard:
+            self.count += 1
+
+    def _in(self, *_: Any) -> None:
+        with self._guard:
+            self.count -= 1
 
 
 #: ``Session.info`` key: the session wrote something (flushed ORM changes or ran an ORM insert/update/delete).
