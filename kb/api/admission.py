@@ -3,8 +3,10 @@
 A write costs the serving process its parse, validation, transaction and answer, and (while it waits for the index)
 a slot of the applier's batch; 40 writers posting as fast as they are answered took the interpreter from the
 searches (search p95 7x slower) and made each other wait seconds (bench/results/concurrent-writes.md). So at most
-``KB_WRITE_CONCURRENCY`` article writes run at once in a process; one more is answered at once, before anything is
-read or stored:
+``KB_WRITE_CONCURRENCY`` article writes run at once in a process, counting with them the writes this process
+answered 202 whose change the applier has not applied yet (:meth:`kb.search.index.IndexManager.late_writes`: the
+backlog they left; without it, writes admitted behind a backlog would wait for it, time out in turn and grow it);
+one more is answered at once, before anything is read or stored:
 
     429 Too Many Requests, Retry-After: <KB_WRITE_RETRY_AFTER_SECONDS>
     {"error": "overloaded", "detail": "<a sentence>", "retry_after": <seconds>}
@@ -18,6 +20,9 @@ Which requests are article writes (:func:`is_article_write`): ``POST``, ``PUT``,
 counts of an article (``/articles/{id}/feedback``, ``/articles/{id}/usage``), which touch no index. Searches, reads
 and every other route are never refused here.
 
+An admitted write's wait for the index (``KB_INDEX_WAIT_SECONDS``, :mod:`kb.search.handoff`) counts from its
+arrival here, so queueing, parsing and storing come out of the same budget.
+
 The count is kept on the event loop (an ASGI middleware; no lock: the loop runs one coroutine at a time) and is per
 process (``kb serve --workers N`` admits N times as many).
 """
@@ -25,8 +30,11 @@ process (``kb serve --workers N`` admits N times as many).
 from __future__ import annotations
 
 import json
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kb.search.handoff import ARRIVED
 
 #: Methods that change what they name.
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -78,14 +86,16 @@ class WriteAdmission:
         if scope["type"] != "http" or not is_article_write(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
+        if self.in_flight >= self.limit or self.in_flight + _late_writes(scope) >= self.limit:
             self.refused += 1
             await self._refuse(send)
             return
         self.in_flight += 1
+        token = ARRIVED.set(time.monotonic())  # the write's wait for the index counts from here (kb.search.handoff)
         try:
             await self.app(scope, receive, send)
         finally:
+            ARRIVED.reset(token)
             self.in_flight -= 1
 
     async def _refuse(self, send: Send) -> None:
@@ -100,3 +110,9 @@ class WriteAdmission:
         }
         await send(start)
         await send({"type": "http.response.body", "body": self._body})
+
+
+def _late_writes(scope: Scope) -> int:
+    """The app's knowledge base's writes answered 202 and not applied yet (0 before startup)."""
+    kb = getattr(getattr(scope.get("app"), "state", None), "kb", None)
+    return int(kb.index.late_writes()) if kb is not None else 0

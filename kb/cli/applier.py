@@ -29,10 +29,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import IO
 
 from kb.config import Settings
+from kb.service import KnowledgeBase
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +52,6 @@ def run_child(settings: Settings, stdin: IO[str], stdout: IO[str]) -> int:
     Returns:
         The exit status (0).
     """
-    from kb.service import KnowledgeBase
-
     if settings.index_applier_nice:
         os.nice(settings.index_applier_nice)
     stop = threading.Event()
@@ -69,18 +69,24 @@ def run_child(settings: Settings, stdin: IO[str], stdout: IO[str]) -> int:
     threading.Thread(target=watch_parent, name="kb-applier-parent", daemon=True).start()
     kb = KnowledgeBase(settings).open()
     try:
-        kb.start_background_applier()
-        stdout.write("ready\n")
-        stdout.flush()
-        while not stop.wait(OUTBOX_POLL_S):
-            try:
-                if kb.index.has_pending():
-                    kb.index.handoff.request()  # the applier's round (or, if another process applies, a follow)
-            except Exception:  # keep polling; the applier's own round logs index failures
-                logger.exception("kb-applier: outbox poll failed")
+        serve_applier(kb, stop, lambda: print("ready", file=stdout, flush=True))
     finally:
         kb.close()
     return 0
+
+
+def serve_applier(kb: KnowledgeBase, stop: threading.Event, ready: Callable[[], None] = lambda: None) -> None:
+    """Run ``kb``'s background jobs (it applies the outbox when it holds ``applier.lock``, else follows) and ask
+    for a round whenever the outbox holds rows it has not applied (polled every :data:`OUTBOX_POLL_S`), until
+    ``stop`` is set; ``ready()`` once the jobs run. The caller opens and closes ``kb``."""
+    kb.start_background_applier()
+    ready()
+    while not stop.wait(OUTBOX_POLL_S):
+        try:
+            if kb.index.has_pending():
+                kb.index.handoff.request()  # the applier's round (or, if another process applies, a follow)
+        except Exception:  # keep polling; the applier's own round logs index failures
+            logger.exception("kb-applier: outbox poll failed")
 
 
 class ApplierProcess:

@@ -26,6 +26,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
+
+#: When the current request arrived (``time.monotonic()``), set by :class:`kb.api.admission.WriteAdmission` for
+#: article writes: a write's wait for the index ends ``wait_s`` after its arrival, not after its commit, so that time
+#: spent queueing, parsing and storing comes out of the same budget and the answer stays within about ``wait_s``.
+ARRIVED: ContextVar[float | None] = ContextVar("kb_write_arrived", default=None)
 
 #: How often a serving process whose writes are applied by another process looks for the applier's new state
 #: (one ``stat`` of the manifest) while a write waits, seconds; without waiting writes it follows at its poll.
@@ -45,6 +51,7 @@ class Handoff:
         self._stopped = False
         self._remote = False
         self._waiting = 0  # writes in await_seq now
+        self._late: list[int] = []  # seqs of writes answered before they were applied (202), until applied
 
     @property
     def wait_s(self) -> float | None:
@@ -100,9 +107,11 @@ class Handoff:
 
     def await_seq(self, seq: int, applied: Callable[[], int]) -> int:
         """Request a round and wait until ``applied()`` (the live generation's ``last_seq``) reaches ``seq``, at
-        most :attr:`wait_s` seconds; returns the last ``applied()`` seen (below ``seq`` on a timeout)."""
+        most :attr:`wait_s` seconds after the request arrived (:data:`ARRIVED`; else from now); returns the last
+        ``applied()`` seen (below ``seq`` on a timeout)."""
         wait_s = self._wait_s or 0.0
-        deadline = time.monotonic() + wait_s
+        arrived = ARRIVED.get()
+        deadline = (time.monotonic() if arrived is None else arrived) + wait_s
         with self._applied:
             self._waiting += 1
         self.request()
@@ -116,4 +125,15 @@ class Handoff:
         finally:
             with self._applied:
                 self._waiting -= 1
+                if done < seq:
+                    self._late.append(seq)
         return done
+
+    def late(self, applied: int) -> int:
+        """How many writes of this process were answered before their seq was applied (202) and are still not
+        applied at ``applied`` (the live generation's ``last_seq`` here): the backlog they left the applier, which
+        :class:`kb.api.admission.WriteAdmission` counts with the writes in flight."""
+        with self._applied:
+            if self._late:
+                self._late = [seq for seq in self._late if seq > applied]
+            return len(self._late)

@@ -288,6 +288,11 @@ class IndexManager:
         (one ``max(seq)`` query; no ``stat``, no lock)."""
         return self._outbox.max_seq() > self._applied_seq()
 
+    def late_writes(self) -> int:
+        """Writes of this process answered 202 whose change is not applied here yet (:meth:`Handoff.late
+        <kb.search.handoff.Handoff.late>`)."""
+        return self.handoff.late(self._applied_seq())
+
     def _applied_seq(self) -> int:
         gen = self._gen
         return gen.manifest.last_seq if gen is not None else 0
