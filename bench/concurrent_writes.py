@@ -158,10 +158,12 @@ def _cpu_seconds(pid: int) -> float:
 
 def _children_cpu_seconds(pid: int) -> float:
     """CPU seconds of the running child processes of ``pid`` (the applier process of ``kb serve``), 0 if none."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return 0.0
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # a restarted applier is a child of a supervising thread
+        try:
+            children += (task / "children").read_text().split()
+        except OSError:
+            continue
     total = 0.0
     for child in children:
         try:

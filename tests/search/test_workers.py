@@ -160,7 +160,8 @@ def article_in(url: str, headers: dict[str, str], code: str, article_id: int) ->
 
 
 def _workers(parent: int) -> set[int]:
-    """The worker processes of uvicorn's supervisor ``parent`` (its children that run the spawned server)."""
+    """The worker processes of uvicorn's supervisor ``parent`` (its children that run the spawned server; not the
+    applier process, :func:`_appliers`)."""
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
     found = set()
     for pid in children:
@@ -168,7 +169,7 @@ def _workers(parent: int) -> set[int]:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except FileNotFoundError:
             continue
-        if b"resource_tracker" not in command:
+        if b"resource_tracker" not in command and b"kb.cli.applier" not in command:
             found.add(int(pid))
     return found
 
@@ -209,13 +210,21 @@ def test_serve_workers_share_the_index_and_replace_a_killed_worker(
 def _appliers(parent: int) -> set[int]:
     """The applier processes (``python -m kb.cli.applier``) that ``parent`` started."""
     found = set()
-    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+    children = [c for task in Path(f"/proc/{parent}/task").iterdir() for c in _children_of(task)]
+    for pid in children:  # a replacement is the child of the supervising thread, not of the main one
         try:
             if b"kb.cli.applier" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.add(int(pid))
         except FileNotFoundError:
             continue
     return found
+
+
+def _children_of(task: Path) -> list[str]:
+    try:
+        return (task / "children").read_text().split()
+    except FileNotFoundError:
+        return []
 
 
 def _alive(pid: int) -> bool:
