@@ -145,7 +145,7 @@ class Settings(BaseSettings):
         default=10, ge=0, le=19, description="How much the applier process lowers its CPU priority (os.nice)."
     )
     write_concurrency: int = Field(
-        default=4,
+        default=2,
         ge=1,
         description="Article writes a server process handles at once; more answer 429 overloaded with Retry-After "
         "(kb.api.admission; bench/results/concurrent-writes.md).",
