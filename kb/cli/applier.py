@@ -34,6 +34,7 @@ from types import FrameType
 from typing import IO
 
 from kb.config import Settings
+from kb.errors import IndexUnavailableError
 from kb.service import KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -113,8 +114,8 @@ class ApplierProcess:
         """Start the child and wait until it is ready, then supervise it (restart after :data:`RESTART_DELAY_S`).
 
         Raises:
-            RuntimeError: the child ended or stayed silent for ``ready_timeout_s`` seconds (its stderr is the
-                server's, so the reason is in the server's log).
+            IndexUnavailableError: the child ended or stayed silent for ``ready_timeout_s`` seconds (its stderr is
+                the server's, so the reason is in the server's log).
         """
         self._spawn(ready_timeout_s)
         self._watcher = threading.Thread(target=self._supervise, name="kb-applier-supervisor", daemon=True)
@@ -137,7 +138,13 @@ class ApplierProcess:
         if not line or line[0].strip() != "ready":
             process.kill()
             process.wait()
-            raise RuntimeError(f"the index applier process did not start (exit status {process.returncode})")
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
+            raise IndexUnavailableError(
+                f"The index applier process did not start (exit status {process.returncode}); its error is in the "
+                "log above. KB_INDEX_APPLIER=thread applies the index inside the server instead."
+            )
         logger.info("index applier process %d ready", process.pid)
 
     def _supervise(self) -> None:
@@ -152,7 +159,7 @@ class ApplierProcess:
             time.sleep(RESTART_DELAY_S)
             try:
                 self._spawn(READY_TIMEOUT_S)
-            except RuntimeError:
+            except IndexUnavailableError:
                 logger.exception("index applier process: restart failed; trying again")
 
     def stop(self, timeout_s: float = 30.0) -> None:
@@ -169,6 +176,8 @@ class ApplierProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def main() -> int:

@@ -7,18 +7,22 @@ on the same folders, in a thread; the real processes are tests/search/test_worke
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from kb.articles.content import parse_markdown
-from kb.cli.applier import serve_applier
+from kb.cli.applier import ApplierProcess, serve_applier
 from kb.config import Settings
+from kb.errors import IndexUnavailableError
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
+from tests.helpers import ROOT
 from tests.search.test_handoff import found, wait_until
 
 
@@ -88,3 +92,14 @@ def test_without_an_applier_a_write_answers_not_indexed_then_becomes_searchable(
         assert wait_until(lambda: found(serving, "orphancode01") == [outcome.article.id])  # type: ignore[union-attr]
         assert serving.index.late_writes() == 0
         assert serving.index.status().consistent
+
+
+def test_an_applier_process_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
+    env = {**os.environ, "KB_DATA_DIR": str(tmp_path / "data"), "KB_EMBEDDING_MODEL": "no-such-model"}
+    env["PYTHONPATH"] = str(ROOT)
+    env.pop("KB_DATABASE_URL", None)
+    process = ApplierProcess(env)
+    with pytest.raises(IndexUnavailableError, match="KB_INDEX_APPLIER=thread"):
+        process.start(ready_timeout_s=120)
+    assert process.pid is None
+    process.stop()
