@@ -97,13 +97,18 @@ def load(
     ``rate`` > 0 (requests per second, all threads together) each thread starts its requests on a fixed schedule
     (open loop: a slow answer does not lower the offered load); 0: each sends its next request on the answer.
 
+    A write refused with 429 (``overloaded``, :mod:`kb.api.admission`) is sent again, the same body, after the
+    answer's ``Retry-After`` seconds (as a well-behaved client does); its latency is kept apart.
+
     Returns:
-        ``{"ms": [latency per request, ms], "statuses": {"search 200": n, ...}}``.
+        ``{"ms": [latency per answered request but refusals, ms], "refused_ms": [latency per 429, ms],
+        "statuses": {"search 200": n, ...}}``.
     """
     headers = {"Authorization": f"Bearer {token}"}
     lock = threading.Lock()
     statuses: dict[str, int] = {}
     latencies: list[float] = []
+    refused: list[float] = []
     deadline = time.monotonic() + seconds
 
     def client(n: int) -> None:
@@ -125,9 +130,16 @@ def load(
                     answer = http.post("/articles", json={"body": body})
                 took = (time.perf_counter() - started) * 1000
                 with lock:
-                    latencies.append(took)
+                    (refused if answer.status_code == 429 else latencies).append(took)
                     key = f"{kind} {answer.status_code}"
                     statuses[key] = statuses.get(key, 0) + 1
+                if answer.status_code == 429:
+                    time.sleep(
+                        min(float(answer.headers.get("retry-after", "1")), max(0.0, deadline - time.monotonic()))
+                    )
+                    if interval:
+                        due = max(due, time.monotonic())
+                    continue  # the same body again
                 i += 1
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
@@ -135,13 +147,30 @@ def load(
         t.start()
     for t in threads:
         t.join()
-    return {"ms": latencies, "statuses": statuses}
+    return {"ms": latencies, "refused_ms": refused, "statuses": statuses}
 
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` (and its threads), seconds (``/proc/PID/stat`` fields 14, 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the running child processes of ``pid`` (the applier process of ``kb serve``), 0 if none."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):  # a restarted applier is a child of a supervising thread
+        try:
+            children += (task / "children").read_text().split()
+        except OSError:
+            continue
+    total = 0.0
+    for child in children:
+        try:
+            total += _cpu_seconds(int(child))
+        except OSError:
+            continue
+    return total
 
 
 def _prepare(data: Path, model: str, seed: list[str]) -> None:
@@ -162,15 +191,23 @@ def _prepare(data: Path, model: str, seed: list[str]) -> None:
 
 
 def run(
-    writers: int, readers: int, seconds: float, model: str, seed_articles: int, write_rate: float = 0.0
+    writers: int,
+    readers: int,
+    seconds: float,
+    model: str,
+    seed_articles: int,
+    write_rate: float = 0.0,
+    server_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Serve a fresh kb in a subprocess and measure; returns every number (milliseconds, seconds for CPU)."""
+    """Serve a fresh kb in a subprocess (``server_env``: more ``KB_*`` settings) and measure; returns every number
+    (milliseconds, seconds for CPU)."""
     bodies = load_articles()
     data = Path(tempfile.mkdtemp(prefix="kb-bench-cw-"))
     _prepare(data, model, [bodies[(i * 7) % len(bodies)] for i in range(seed_articles)])
     port = _free_port()
     env = {**os.environ, "KB_DATA_DIR": str(data), "KB_EMBEDDING_MODEL": model, "KB_HOST": "127.0.0.1",
-           "KB_PORT": str(port), "KB_LOGIN_RATE_LIMIT": "100000/minute", "PYTHONPATH": str(ROOT)}  # fmt: skip
+           "KB_PORT": str(port), "KB_LOGIN_RATE_LIMIT": "100000/minute", "PYTHONPATH": str(ROOT),
+           **(server_env or {})}  # fmt: skip
     for name in ("KB_DATABASE_URL", "KB_INDEX_DIR"):
         env.pop(name, None)
     server = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve"], env=env, cwd=ROOT,
@@ -193,21 +230,25 @@ def run(
         with spawn.Pool(2) as pool:
             for name, n_writers in (("alone", 0), ("during", writers)):
                 load_start, cpu_start = os.getloadavg(), _cpu_seconds(server.pid)
+                child_start = _children_cpu_seconds(server.pid)
                 reads = pool.apply_async(load, ("search", readers, seconds, base, token, []))
                 writes = None
                 if n_writers:
                     writes = pool.apply_async(load, ("write", n_writers, seconds, base, token, bodies, write_rate))
                 search_out = reads.get()
-                write_out = writes.get() if writes is not None else {"ms": [], "statuses": {}}
+                write_out = writes.get() if writes is not None else {"ms": [], "refused_ms": [], "statuses": {}}
                 result[f"search_{name}"] = _percentiles(search_out["ms"])
                 if n_writers:
                     result["writes"] = _percentiles(write_out["ms"])
+                    result["write_ms"] = write_out["ms"]
+                    result["refused"] = _percentiles(write_out["refused_ms"])
                 for key, count in (search_out["statuses"] | {}).items():
                     result["statuses"][f"{key} ({name})"] = count
                 for key, count in write_out["statuses"].items():
                     result["statuses"][key] = result["statuses"].get(key, 0) + count
                 result[f"loadavg_{name}"] = (load_start[0], os.getloadavg()[0])
                 result[f"cpu_{name}"] = _cpu_seconds(server.pid) - cpu_start
+                result[f"cpu_applier_{name}"] = _children_cpu_seconds(server.pid) - child_start
         deadline = time.monotonic() + 300  # the background applier catches up on 202s
         while True:
             health = httpx.get(f"{base}/health", headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
@@ -236,11 +277,13 @@ def _commit() -> str:
 
 def report(label: str, args: argparse.Namespace, result: dict[str, Any]) -> str:
     """One Markdown section for ``result``."""
-    alone, during, writes = result["search_alone"], result["search_during"], result["writes"]
+    alone, during, writes, refused = (result[k] for k in ("search_alone", "search_during", "writes", "refused"))
     ratio = during["p95"] / alone["p95"] if alone["p95"] else float("nan")
     la, ld = result["loadavg_alone"], result["loadavg_during"]
     pace = f"writes offered at {args.write_rate:g}/s (open loop)" if args.write_rate else "closed loop"
     lost = (alone["n"] - during["n"]) / writes["n"] if writes["n"] else float("nan")
+    created = result["statuses"].get("write 201", 0)
+    settings_text = ", ".join(f"`{k}={v}`" for k, v in sorted(args.server_env.items())) or "defaults"
     return "\n".join([
         f"## {label} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, kb {_commit()})",
         "",
@@ -249,16 +292,22 @@ def report(label: str, args: argparse.Namespace, result: dict[str, Any]) -> str:
         f"real articles posted; {os.cpu_count()} CPUs, Python {platform.python_version()}; load average "
         f"{la[0]:.1f} -> {la[1]:.1f} "
         f"(readers alone), {ld[0]:.1f} -> {ld[1]:.1f} (during writes); server CPU {result['cpu_alone']:.1f} s / "
-        f"{result['cpu_during']:.1f} s.",
+        f"{result['cpu_during']:.1f} s, applier process CPU {result['cpu_applier_alone']:.1f} s / "
+        f"{result['cpu_applier_during']:.1f} s; server settings: {settings_text}.",
         "",
         "| measure | n | p50 ms | p95 ms | max ms |",
         "|---|---|---|---|---|",
         f"| search, readers alone | {alone['n']} | {alone['p50']:.0f} | {alone['p95']:.0f} | {alone['max']:.0f} |",
         f"| search, during writes | {during['n']} | {during['p50']:.0f} | {during['p95']:.0f} | {during['max']:.0f} |",
-        f"| write (POST /articles) | {writes['n']} | {writes['p50']:.0f} | {writes['p95']:.0f} | {writes['max']:.0f} |",
+        f"| write (POST /articles), answered | {writes['n']} | {writes['p50']:.0f} | {writes['p95']:.0f} | "
+        f"{writes['max']:.0f} |",
+        f"| write refused (429, retried after Retry-After) | {refused['n']} | {refused['p50']:.0f} | "
+        f"{refused['p95']:.0f} | {refused['max']:.0f} |",
         "",
-        f"Search p95 during writes / alone: **{ratio:.2f}x**; writes over 1 s: "
-        f"{'none' if writes['max'] <= 1000 else 'some'}; searches lost per write: {lost:.1f}. "
+        f"Search p95 during writes / alone: **{ratio:.2f}x**; answered writes over 1 s: "
+        f"{sum(1 for ms in result['write_ms'] if ms > 1000)}; writes answered {writes['n']} "
+        f"({writes['n'] / args.seconds:.1f}/s), of which searchable on return (201) {created} "
+        f"({created / args.seconds:.1f}/s); refused {refused['n']}; searches lost per write: {lost:.1f}. "
         f"Statuses: {result['statuses']}. "
         f"Index consistent at the end: {result['consistent']} ({result['articles']} articles).",
         "",
@@ -273,12 +322,16 @@ def main() -> None:
     parser.add_argument("--model", default="hash", help="embedding model (hash: no model file)")
     parser.add_argument("--seed", type=int, default=200, help="real articles indexed before measuring")
     parser.add_argument("--write-rate", type=float, default=0.0, help="writes/s offered (0: closed loop)")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="KB_NAME=VALUE", help="a server setting (repeatable)"
+    )
     parser.add_argument("--label", default="run")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "concurrent-writes.md")
     parser.add_argument("--append", action="store_true", help="add to the results file instead of replacing it")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    result = run(args.writers, args.readers, args.seconds, args.model, args.seed, args.write_rate)
+    args.server_env = dict(item.split("=", 1) for item in args.env)
+    result = run(args.writers, args.readers, args.seconds, args.model, args.seed, args.write_rate, args.server_env)
     section = report(args.label, args, result)
     header = "# Writes under load (bench/concurrent_writes.py)\n\n"
     if args.append and args.out.exists():

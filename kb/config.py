@@ -135,6 +135,24 @@ class Settings(BaseSettings):
     index_wait_seconds: float = Field(
         default=0.8, ge=0, description="How long a write waits for the index before it answers 202 (kb.search.handoff)."
     )
+    index_applier: str = Field(
+        default="process",
+        pattern="^(process|thread)$",
+        description="Where `kb serve` applies the outbox to the index: a process of its own at lower CPU priority "
+        "(process: index work never holds the serving interpreter; kb.cli.applier) or a thread of the server.",
+    )
+    index_applier_nice: int = Field(
+        default=10, ge=0, le=19, description="How much the applier process lowers its CPU priority (os.nice)."
+    )
+    write_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Article writes a server process handles at once; more answer 429 overloaded with Retry-After "
+        "(kb.api.admission; bench/results/concurrent-writes.md).",
+    )
+    write_retry_after_seconds: int = Field(
+        default=1, ge=1, le=3600, description="Retry-After of a write refused as overloaded, seconds."
+    )
     distill_min_group: int = Field(default=5, ge=2, description="Closed tickets alike needed for a draft article.")
     distill_similarity: float = Field(
         default=0.8, gt=0, le=1, description="Combined similarity (mean of embedding and TF-IDF cosine) to group."

@@ -228,6 +228,8 @@ class KnowledgeBase:
     @property
     def is_applier(self) -> bool:
         """Whether this process runs the background jobs (holds ``applier.lock``; taken when free)."""
+        if self.index.handoff.remote:  # the applier process (kb.search.applier) holds the lock
+            return False
         with self._applier_check:
             if self._applier is None:
                 self._applier = try_hold_exclusive(self.index.root / APPLIER_LOCK)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from kb.api.admission import WriteAdmission
 from kb.api.guard import ErrorBoundary, ErrorResponse, request_id_of
 from kb.api.idempotency import IdempotencyMiddleware
 from kb.api.metrics import Metrics, RequestTimer
@@ -96,6 +97,9 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
     app.state.metrics = metrics
     app.add_middleware(RequestTimer, metrics=metrics)
     app.add_middleware(IdempotencyMiddleware)  # inside the boundary: its errors are JSON too
+    app.add_middleware(
+        WriteAdmission, limit=settings.write_concurrency, retry_after_s=settings.write_retry_after_seconds
+    )
     app.add_middleware(ErrorBoundary)
     app.add_middleware(SecurityHeaders, production=production)  # outermost: every answer, errors included
 

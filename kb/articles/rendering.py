@@ -9,6 +9,12 @@ Nesting is bounded: markdown-it's ``maxNesting`` (block and inline) is :data:`MA
 blocks nest deeper (300 ``>`` or list levels) is refused by :func:`check_renderable` before it is stored, so that
 every stored article renders.
 
+One parse per write: :func:`check_renderable` (validation, before a write is stored) keeps the HTML it rendered in a
+small cache keyed by the Markdown text (:data:`RENDERED_CACHE_SIZE` bodies of at most :data:`RENDERED_CACHE_CHARS`
+characters), and :func:`render_html` without a rewriter answers from it, so the write's answer (the article with its
+HTML) does not parse the body again (two markdown-it parses and renders per write were a tenth of the serving
+interpreter's time with 40 writers, bench/results/concurrent-writes.md).
+
 A page can rewrite the targets of links and images as it renders (:data:`UrlRewriter`): relative image paths to a
 media route, relative ``.md`` links to the page of the article from that file; a target it answers None for is
 dropped (a link keeps its text, an image becomes its alt text).
@@ -16,6 +22,8 @@ dropped (a link keeps its text, an image becomes its alt text).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -31,6 +39,13 @@ UrlRewriter = Callable[[str, str], str | None]
 
 #: Deepest nesting of blocks (quotes, lists) and inline markup an article may have.
 MAX_NESTING = 40
+#: Bodies whose HTML :func:`check_renderable` keeps for :func:`render_html`, and the longest body kept, characters
+#: (at most about 64 x 3 x 50,000 characters of memory: a body, its HTML and the key share the text).
+RENDERED_CACHE_SIZE = 64
+RENDERED_CACHE_CHARS = 50_000
+
+_rendered: OrderedDict[str, str] = OrderedDict()
+_rendered_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -49,22 +64,35 @@ def check_renderable(markdown: str) -> None:
     Raises:
         ArticleFormatError: too deep (the message names the line), or the renderer failed.
     """
+    md = _renderer()
     try:
-        tokens = _renderer().parse(markdown)
-        _renderer().renderer.render(tokens, _renderer().options, {})
+        env: dict[str, object] = {}  # one env for both, as MarkdownIt.render does
+        tokens = md.parse(markdown, env)
+        html: str = md.renderer.render(tokens, md.options, env)
     except (RecursionError, ValueError, IndexError) as exc:
         raise ArticleFormatError("the article body cannot be rendered as Markdown") from exc
     for token in tokens:
         if token.level > MAX_NESTING:
             line = token.map[0] + 1 if token.map else "?"
             raise ArticleFormatError(f"the article body nests deeper than {MAX_NESTING} levels (line {line})")
+    if len(markdown) <= RENDERED_CACHE_CHARS:
+        with _rendered_lock:
+            _rendered[markdown] = html
+            _rendered.move_to_end(markdown)
+            while len(_rendered) > RENDERED_CACHE_SIZE:
+                _rendered.popitem(last=False)
 
 
 def render_html(markdown: str, rewrite: UrlRewriter | None = None) -> str:
     """Render Markdown (front matter allowed) to HTML that is safe to insert into a page, the targets of links and
-    images passed through ``rewrite`` when given (module docstring)."""
+    images passed through ``rewrite`` when given (module docstring); without ``rewrite``, the HTML
+    :func:`check_renderable` rendered of the same text when it is still cached."""
     md = _renderer()
     if rewrite is None:
+        with _rendered_lock:
+            cached = _rendered.get(markdown)
+        if cached is not None:
+            return cached
         html: str = md.render(markdown)
         return html
     tokens = md.parse(markdown)

@@ -8,6 +8,11 @@ is applied by that worker under ``writer.lock`` before it answers, the other wor
 (outbox applier, SLA clock) run in the one worker holding ``applier.lock``
 (:meth:`kb.service.KnowledgeBase.start_background_applier`). The first-start admin, ``--import`` and the e-mail
 intake run in the parent process.
+
+With ``KB_INDEX_APPLIER=process`` (the default) the outbox is applied by a process of its own instead
+(:mod:`kb.cli.applier`: it holds ``applier.lock`` and runs the background jobs, at a lower CPU priority), started by
+the parent before it serves and stopped after; every serving process (one, or each of ``--workers N``) only follows
+the index it writes, and a write waits for its own process to have followed it (201), else answers 202.
 """
 
 from __future__ import annotations
@@ -44,9 +49,14 @@ def add_parsers(sub: Any) -> None:
 
 def worker_app() -> Any:
     """The app of one ``kb serve --workers N`` process, from the ``KB_*`` environment (uvicorn's factory)."""
+    from kb.service import KnowledgeBase
     from kb.web.app import create_app
 
-    return create_app(Settings())
+    settings = Settings()
+    kb = KnowledgeBase(settings)
+    if settings.index_applier == "process":
+        kb.index.handoff.start_remote(settings.index_wait_seconds)
+    return create_app(settings, kb=kb)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -87,13 +97,27 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # proxy_headers=False: X-Forwarded-For is never trusted (uvicorn trusts it from 127.0.0.1 by default), so the
     # login rate limit, the audit trail's source IP and the admin networks see the real peer (kb.api.deps.client_ip).
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "info", "proxy_headers": False}
-    if args.workers <= 1:
-        uvicorn.run(create_app(settings, kb=kb), **options)
+    applier = None
+    if settings.index_applier == "process":
+        from kb.cli.applier import ApplierProcess
+
+        applier = ApplierProcess()
+        applier.start()
+    try:
+        if args.workers <= 1:
+            if applier is not None:
+                kb.index.handoff.start_remote(settings.index_wait_seconds)
+            uvicorn.run(create_app(settings, kb=kb), **options)
+            return 0
+        if settings.smtp_port:
+            kb.open()  # the parent keeps a knowledge base only for the e-mail intake (it follows the shared index)
+        else:
+            kb.close()  # the workers open their own
+        # a worker loading its model on a busy machine answers the supervisor's health ping late: allow 30 s
+        uvicorn.run(
+            "kb.cli.serve:worker_app", factory=True, workers=args.workers, timeout_worker_healthcheck=30, **options
+        )
         return 0
-    if settings.smtp_port:
-        kb.open()  # the parent keeps a knowledge base only for the e-mail intake (it follows the shared index)
-    else:
-        kb.close()  # the workers open their own
-    # a worker loading its model on a busy machine answers the supervisor's health ping late: allow 30 s
-    uvicorn.run("kb.cli.serve:worker_app", factory=True, workers=args.workers, timeout_worker_healthcheck=30, **options)
-    return 0
+    finally:
+        if applier is not None:
+            applier.stop()

@@ -41,22 +41,18 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 from kb.articles.chunks import ChunkStore
 from kb.articles.outbox import Outbox
 from kb.articles.reader import ArticleReader
 from kb.errors import IndexUnavailableError, KBError
-from kb.models import Article, Chunk
-from kb.search.bm25 import ChunkDocument
-from kb.search.documents import chunk_documents, chunk_rows, embedding_texts
-from kb.search.embedders.base import Embedder, decode_vectors
+from kb.search.embedders.base import Embedder
 from kb.search.generation import Generation
 from kb.search.handoff import Handoff
 from kb.search.index_status import IndexStatus, measure
+from kb.search.indexer import ArticleIndexer
 from kb.search.locks import in_use, writer_lock
 from kb.search.manifest import (
     CURRENT_FILE,
@@ -69,7 +65,6 @@ from kb.search.manifest import (
     write_current,
 )
 from kb.search.text import TextAnalyzer
-from kb.search.vectors import vector_id
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +112,7 @@ class IndexManager:
         self._write_lock = threading.RLock()
         self._swap_lock = threading.Lock()
         self._lock_wait_s = lock_wait_s
+        self._indexer = ArticleIndexer(articles, chunks, analyzer, embedder, self.max_chunk_tokens, overlap_tokens)
         self.handoff = Handoff()  # started by the server's background applier (kb.search.handoff)
 
     # -- opening ---------------------------------------------------------------------------------
@@ -205,7 +201,11 @@ class IndexManager:
     def follow(self) -> None:
         """Bring this process's copy up to what other processes wrote to the shared folder (a switched
         generation, applied changes) without applying anything (the background round of ``kb serve``
-        workers that do not apply the outbox)."""
+        workers that do not apply the outbox, and of a server whose applier runs in a process of its own). Costs
+        two ``stat`` calls when nothing changed."""
+        gen = self._gen
+        if gen is None or (self._stat_current() == self._current_stat and gen.manifest_stat() == self._manifest_stat):
+            return
         with self._write_lock:
             if self._gen is not None:
                 self._follow_current(reload_stale=True)
@@ -239,6 +239,7 @@ class IndexManager:
                     logger.debug("index: followed %d articles to seq %s", len(followed), gen.manifest.last_seq)
                 self._manifest_stat = manifest_stat
             self._current_stat = stat
+        self.handoff.published()  # writes waiting for another process's applier (Handoff.start_remote)
 
     def _install(self, gen: Generation) -> None:
         """Make ``gen`` live; keep the one it replaces open (running searches), close the one before."""
@@ -282,6 +283,16 @@ class IndexManager:
                 return self._applied_seq()
             return self._apply_locked(batch_size)
 
+    def has_pending(self) -> bool:
+        """Whether the outbox holds a row after the ``last_seq`` of this process's copy of the live generation
+        (one ``max(seq)`` query; no ``stat``, no lock)."""
+        return self._outbox.max_seq() > self._applied_seq()
+
+    def late_writes(self) -> int:
+        """Writes of this process answered 202 whose change is not applied here yet (:meth:`Handoff.late
+        <kb.search.handoff.Handoff.late>`)."""
+        return self.handoff.late(self._applied_seq())
+
     def _applied_seq(self) -> int:
         gen = self._gen
         return gen.manifest.last_seq if gen is not None else 0
@@ -297,7 +308,7 @@ class IndexManager:
                     if not rows or self.handoff.stopped:  # stopping: the rest is replayed at the next start
                         return gen.manifest.last_seq
                     article_ids = list(dict.fromkeys(row.article_id for row in rows))
-                    self._index_articles(gen, article_ids, replace=True)
+                    self._indexer.index_articles(gen, article_ids, replace=True)
                     gen.checkpoint(rows[-1].seq)
                     self._manifest_stat = gen.manifest_stat()
                     self.handoff.published()
@@ -305,54 +316,6 @@ class IndexManager:
                 raise
             except Exception as exc:
                 raise IndexUnavailableError(f"Applying changes to the index failed: {exc}") from exc
-
-    def _index_articles(self, gen: Generation, article_ids: Sequence[int], *, replace: bool) -> None:
-        """Bring both legs of ``gen`` in line with the database for ``article_ids``."""
-        articles = self._articles.by_ids(article_ids)
-        stored = self._chunks.of_articles(article_ids)
-        documents: list[ChunkDocument] = []
-        fresh: dict[int, list[Chunk]] = {}
-        for article_id in article_ids:
-            article = articles.get(article_id)
-            if article is None:
-                continue
-            chunks = stored.get(article_id, [])
-            if not self._reusable(article, chunks):
-                chunks = self._chunk(article)
-                fresh[article_id] = chunks
-            documents.extend(chunk_documents(article, chunks, self._analyzer))
-        self._encode_missing([c for cs in fresh.values() for c in cs], articles)
-        gone = [aid for aid in article_ids if aid not in articles]
-        self._chunks.replace(gone + list(fresh), [c for cs in fresh.values() for c in cs])
-        ids: list[int] = []
-        blobs: list[bytes | None] = []
-        for article_id in article_ids:
-            if article_id not in articles:
-                continue
-            for chunk in fresh.get(article_id) or stored.get(article_id, []):
-                ids.append(vector_id(chunk.article_id, chunk.ord))
-                blobs.append(chunk.embedding)
-        gen.bm25.replace_articles(documents, article_ids if replace else ())
-        gen.vectors.remove_articles(article_ids if replace else ())
-        if ids:
-            gen.vectors.add(np.asarray(ids, dtype=np.int64), decode_vectors(blobs, gen.manifest.dimension))
-
-    def _reusable(self, article: Article, chunks: list[Chunk]) -> bool:
-        return bool(chunks) and all(
-            c.article_version == article.version and c.model == self._embedder.name and c.embedding is not None
-            for c in chunks
-        )
-
-    def _chunk(self, article: Article) -> list[Chunk]:
-        count = self._embedder.count_tokens
-        return chunk_rows(article, self._embedder.name, count, self.max_chunk_tokens, self._overlap_tokens)
-
-    def _encode_missing(self, chunks: list[Chunk], articles: dict[int, Article]) -> None:
-        if not chunks:
-            return
-        matrix = self._embedder.encode_passages(embedding_texts(chunks, articles, self._analyzer))
-        for chunk, row in zip(chunks, matrix, strict=True):
-            chunk.embedding = row.astype(np.float32).tobytes()
 
     # -- rebuilding ------------------------------------------------------------------------------
 
@@ -374,7 +337,7 @@ class IndexManager:
             gen = self._create_generation(number, last_seq=0)
             try:
                 for start in range(0, len(all_ids), batch_size):
-                    self._index_articles(gen, all_ids[start : start + batch_size], replace=False)
+                    self._indexer.index_articles(gen, all_ids[start : start + batch_size], replace=False)
                     if progress is not None:
                         progress(min(start + batch_size, len(all_ids)), len(all_ids))
                 gen.checkpoint(start_seq)

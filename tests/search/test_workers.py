@@ -160,7 +160,8 @@ def article_in(url: str, headers: dict[str, str], code: str, article_id: int) ->
 
 
 def _workers(parent: int) -> set[int]:
-    """The worker processes of uvicorn's supervisor ``parent`` (its children that run the spawned server)."""
+    """The worker processes of uvicorn's supervisor ``parent`` (its children that run the spawned server; not the
+    applier process, :func:`_appliers`)."""
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
     found = set()
     for pid in children:
@@ -168,7 +169,7 @@ def _workers(parent: int) -> set[int]:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except FileNotFoundError:
             continue
-        if b"resource_tracker" not in command:
+        if b"resource_tracker" not in command and b"kb.cli.applier" not in command:
             found.add(int(pid))
     return found
 
@@ -204,3 +205,66 @@ def test_serve_workers_share_the_index_and_replace_a_killed_worker(
     assert statuses.count(200) >= 5 and statuses[-5:] == [200] * 5, statuses
     later = _write(url, headers, "WKW0002")
     _found_by_every_worker(url, headers, "WKW0002", later)
+
+
+def _appliers(parent: int) -> set[int]:
+    """The applier processes (``python -m kb.cli.applier``) that ``parent`` started."""
+    found = set()
+    children = [c for task in Path(f"/proc/{parent}/task").iterdir() for c in _children_of(task)]
+    for pid in children:  # a replacement is the child of the supervising thread, not of the main one
+        try:
+            if b"kb.cli.applier" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(int(pid))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _children_of(task: Path) -> list[str]:
+    try:
+        return (task / "children").read_text().split()
+    except FileNotFoundError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_the_applier_process_is_replaced_when_killed_and_ends_with_the_server(
+    data: Path, servers: list[subprocess.Popen[bytes]]
+) -> None:
+    """``kb serve`` (KB_INDEX_APPLIER=process, the default) applies the index in a child process: a write is
+    searchable on return; the child killed with kill -9 is replaced and writes are applied again; the server
+    killed with kill -9, the child ends too (its stdin closes)."""
+    url = _serve(servers, data)
+    server = servers[0].pid
+    appliers = _appliers(server)
+    assert len(appliers) == 1, appliers
+    headers = _token(url)
+    first = _write(url, headers, "WKP0001")
+    assert article_in(url, headers, "WKP0001", first)
+
+    (killed,) = appliers
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while not (_appliers(server) - {killed}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (replacement,) = _appliers(server) - {killed}
+    answer = httpx.post(
+        f"{url}/articles", headers=headers, json={"body": "# 打印机 WKP0002\n错误代码 WKP0002"}, timeout=60
+    )
+    assert answer.status_code in (201, 202), answer.text
+    second = int(answer.json()["article"]["id"])
+    assert _seconds_until_found(url, headers, "WKP0002", second, limit=120) < 120
+
+    os.kill(server, signal.SIGKILL)  # the server only: the applier is left to notice
+    servers[0].wait(30)
+    deadline = time.monotonic() + 60
+    while _alive(replacement) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(replacement), "the applier process outlived its server"
