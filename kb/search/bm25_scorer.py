@@ -60,6 +60,9 @@ class _Segment:
     ords: npt.NDArray[np.int64]  # (doc_count_all,)
     lengths: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)  # field -> (doc_count_all,)
     postings: dict[tuple[str, str], tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=dict)
+    #: whoosh's document frequency per (field, term): its term table's count, deleted documents included (a
+    #: segment's term table never changes; merges make new segments).
+    doc_frequencies: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -210,6 +213,22 @@ def term_frequencies(
         cached = (_EMPTY_IDS, _EMPTY_TF)
     view.terms[key] = cached
     return cached
+
+
+def body_idf(view: IndexView, term: str) -> float:
+    """whoosh's idf of ``term`` in the ``body`` field, ``log(N / (df + 1)) + 1`` (``whoosh.scoring.WeightingModel.idf``:
+    ``N`` all documents and ``df`` the documents holding it, deleted ones included), or 0.0 when no document holds
+    it: the same float as ``searcher.idf("body", term)``, with each segment's document frequency remembered for as
+    long as the segment lives (whoosh looks its term table up twice per term and commit: ~5% of a query seen for
+    the first time, ``bench/results/perf-session7.md``)."""
+    df = 0
+    for seg, _ in view.leaves:
+        key = ("body", term)
+        found = seg.doc_frequencies.get(key)
+        if found is None:
+            found = seg.doc_frequencies[key] = int(seg.reader.doc_frequency("body", term))
+        df += found
+    return math.log(view.total / (df + 1)) + 1 if df else 0.0
 
 
 def holds(view: IndexView, term: str, field_weights: Mapping[str, float]) -> bool:

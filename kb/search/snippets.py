@@ -177,11 +177,24 @@ def match_spans(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[tupl
         terms: query terms, normalised by ``analyzer``.
         analyzer: gives the normalised form of ``text`` and its offset map (remembered per text).
     """
+    return _merge([(s, e) for _, s, e in _term_tokens(text, terms, analyzer)])
+
+
+def held_terms(text: str, terms: set[str], analyzer: TextAnalyzer) -> set[str]:
+    """The terms of ``terms`` that are tokens of ``text``: ``terms & set(analyzer.terms(text))``, found the way
+    :func:`match_spans` finds marks (substring candidates, then only their blocks tokenised), so a long text is
+    not tokenised whole for a few query terms (the confidence coverage of the top hit, :mod:`kb.search.confidence`)."""
+    return {term for term, _, _ in _term_tokens(text, terms, analyzer)}
+
+
+def _term_tokens(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[tuple[str, int, int]]:
+    """``(term, start, end)`` of every token of ``text`` whose term is in ``terms`` (offsets into ``text``),
+    unordered, possibly overlapping (module docstring)."""
     if not terms or not text:
         return []
     norm, origin = analyzer.normalize_with_offsets(text)
     size = len(norm)
-    found: list[tuple[int, int]] = []
+    found: list[tuple[str, int, int]] = []
     blocks: set[tuple[int, int]] = set()
     for term in terms:
         if not term:
@@ -196,15 +209,14 @@ def match_spans(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[tupl
                     alnum_end and end < size and norm[end] in _ALNUM
                 ):
                     if phrase and needle != term:  # a dictionary phrase with spaces: the analyzer emits it whole
-                        found.append((origin[pos], origin[end - 1] + 1))
+                        found.append((term, origin[pos], origin[end - 1] + 1))
                     else:
                         blocks.add(_block(norm, pos, end))
                 pos = norm.find(needle, pos + 1)
     for lo, hi in blocks:
-        found.extend(
-            (origin[lo + s], origin[lo + e - 1] + 1) for t, s, e in _block_tokens(analyzer, norm[lo:hi]) if t in terms
-        )
-    return _merge(found)
+        tokens = _block_tokens(analyzer, norm[lo:hi])
+        found.extend((t, origin[lo + s], origin[lo + e - 1] + 1) for t, s, e in tokens if t in terms)
+    return found
 
 
 def _block(norm: str, start: int, end: int) -> tuple[int, int]:
