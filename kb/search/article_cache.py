@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import Select, and_, bindparam, or_, select
 
@@ -75,7 +75,7 @@ _SUMMARIES = select(*(getattr(Article, name) for name in ArticleSummary.__datacl
 
 
 @functools.lru_cache(maxsize=128)
-def _passages_statement(n: int) -> Select[Any]:
+def _passages_statement(n: int) -> Select[int, int, str, list[str]]:
     """The passages of ``n`` chunk keys: an OR of ``n`` primary-key equalities on bound parameters ``a0, o0, ...``
     (SQLite plans ``(article_id, ord) IN (VALUES ...)`` as a full scan; see :meth:`ChunkStore.passages`)."""
     keys = (and_(Chunk.article_id == bindparam(f"a{i}"), Chunk.ord == bindparam(f"o{i}")) for i in range(n))
