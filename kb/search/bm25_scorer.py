@@ -284,9 +284,12 @@ def _postings(segment: _Segment, fieldname: str, term: str) -> tuple[npt.NDArray
 def _read_postings(reader: Any, fieldname: str, term: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Document numbers and term frequencies of one posting list, read a block at a time when the matcher is
     whoosh 3's block matcher, a posting at a time otherwise."""
-    if (fieldname, term) not in reader:
+    from whoosh.reading import TermNotFound
+
+    try:  # one look-up of the term table (a test with ``in`` first was a second one)
+        matcher = reader.postings(fieldname, term)
+    except TermNotFound:
         return _EMPTY_IDS, _EMPTY_TF
-    matcher = reader.postings(fieldname, term)
     ids: list[Any] = []
     weights: list[Any] = []
     if all(hasattr(matcher, a) for a in ("_read_ids", "_read_weights", "_next_block", "_ids", "_weights")):
