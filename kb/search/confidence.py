@@ -28,7 +28,7 @@ from kb.articles.chunks import ChunkKey, ChunkPassage
 from kb.config import DATA_DIR
 from kb.search.bm25 import BM25Index
 from kb.search.results import ConfidenceSignals, LegScore, SearchHit
-from kb.search.snippets import held_terms
+from kb.search.term_tokens import held_terms
 from kb.search.text import TextAnalyzer
 
 CALIBRATION_FILE = DATA_DIR / "confidence.json"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from kb.articles.chunking import chunk_article
-from kb.search.snippets import _merge, _window, held_terms, highlight, readable, render
+from kb.search.snippets import _merge, _window, highlight, readable, render
+from kb.search.term_tokens import held_terms
 from kb.search.text import TextAnalyzer
 from tests.helpers import SHARED_ARTICLES
 
