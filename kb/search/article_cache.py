@@ -8,6 +8,12 @@ search through the outbox, applied to the BM25 index by one writer; so the cache
 A query that sees a new version starts from an empty cache; entries are only added under the version they were
 read for, so a slow reader can never leave older rows under a newer version.
 
+On a miss the rows are read with statements built once and executed on the session's connection
+(:func:`load_summaries`, :func:`load_passages`): the same rows as :meth:`ArticleStore.summaries` and
+:meth:`ChunkStore.passages`, without building an OR of key equalities per call (SQLAlchemy's clause building
+was half of a passage read) or the ORM's result processing: 6.2 -> 1.4 ms for 20 passages, 5.5 -> 3.7 ms for 80
+summaries (the shared articles on SQLite, one process, load average 11; ``bench/results/perf-session7.md``).
+
 Rows are read from the database *after* the version (the writer commits the database before it commits the
 index), so a cached row is never older than the index it is used with. Bounded: past :data:`MAX_ENTRIES` rows of
 a kind the cache of that kind starts again (a few MB at the default).
@@ -15,12 +21,17 @@ a kind the cache of that kind starts again (a few MB at the default).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
+from sqlalchemy import Select, and_, bindparam, or_, select
+
 from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleStore, ArticleSummary
+from kb.db import Database
+from kb.models import Article, Chunk
 
 #: Most rows of one kind (summaries, passages) kept for one index version.
 MAX_ENTRIES = 50_000
@@ -57,19 +68,64 @@ class _VersionedRows(Generic[K, V]):
         return found
 
 
+#: The summaries of a list of article ids (expanding ``IN``, compiled once by SQLAlchemy's statement cache).
+_SUMMARIES = select(*(getattr(Article, name) for name in ArticleSummary.__dataclass_fields__)).where(
+    Article.id.in_(bindparam("ids", expanding=True))
+)
+
+
+@functools.lru_cache(maxsize=128)
+def _passages_statement(n: int) -> Select[int, int, str, list[str]]:
+    """The passages of ``n`` chunk keys: an OR of ``n`` primary-key equalities on bound parameters ``a0, o0, ...``
+    (SQLite plans ``(article_id, ord) IN (VALUES ...)`` as a full scan; see :meth:`ChunkStore.passages`)."""
+    keys = (and_(Chunk.article_id == bindparam(f"a{i}"), Chunk.ord == bindparam(f"o{i}")) for i in range(n))
+    return select(Chunk.article_id, Chunk.ord, Chunk.text, Chunk.heading_path).where(or_(*keys))
+
+
+def load_summaries(database: Database, article_ids: Sequence[int]) -> dict[int, ArticleSummary]:
+    """The rows :meth:`ArticleStore.summaries` gives for ``article_ids`` (missing ids are absent), in one statement
+    on the read session's connection (the standby when it may serve, see :mod:`kb.db`)."""
+    if not article_ids:
+        return {}
+    with database.read_session() as session:
+        rows = session.connection().execute(_SUMMARIES, {"ids": list(set(article_ids))}).all()
+    return {row[0]: ArticleSummary(*row) for row in rows}
+
+
+def load_passages(database: Database, keys: Sequence[ChunkKey]) -> dict[ChunkKey, ChunkPassage]:
+    """The rows :meth:`ChunkStore.passages` gives for ``keys`` (missing keys are absent): one statement per batch
+    of at most 128 keys, each statement built once per batch size."""
+    found: dict[ChunkKey, ChunkPassage] = {}
+    wanted = list(dict.fromkeys(keys))
+    with database.read_session() as session:
+        connection = session.connection()
+        for start in range(0, len(wanted), 128):
+            batch = wanted[start : start + 128]
+            params: dict[str, int] = {}
+            for i, (article_id, ord_) in enumerate(batch):
+                params[f"a{i}"], params[f"o{i}"] = article_id, ord_
+            for row in connection.execute(_passages_statement(len(batch)), params):
+                found[(row[0], row[1])] = ChunkPassage(row[0], row[2], list(row[3] or []))
+    return found
+
+
 class ArticleCache:
     """Summaries and passages as :class:`~kb.articles.store.ArticleStore` and
     :class:`~kb.articles.chunks.ChunkStore` give them, remembered per index version (see module docstring).
     Thread-safe.
 
     Args:
-        store: where summaries are read on a miss.
-        chunks: where passages are read on a miss.
+        store: its database is where summaries are read on a miss (the rows of its ``summaries``).
+        chunks: its database is where passages are read on a miss (the rows of its ``passages``).
     """
 
     def __init__(self, store: ArticleStore, chunks: ChunkStore) -> None:
-        self._summaries: _VersionedRows[int, ArticleSummary] = _VersionedRows(store.summaries)
-        self._passages: _VersionedRows[ChunkKey, ChunkPassage] = _VersionedRows(chunks.passages)
+        self._summaries: _VersionedRows[int, ArticleSummary] = _VersionedRows(
+            functools.partial(load_summaries, store.database)
+        )
+        self._passages: _VersionedRows[ChunkKey, ChunkPassage] = _VersionedRows(
+            functools.partial(load_passages, chunks.database)
+        )
 
     def summaries(self, article_ids: Iterable[int], version: int) -> dict[int, ArticleSummary]:
         """Summaries of the articles that exist among ``article_ids``, as of index ``version``."""

@@ -238,13 +238,14 @@ class BM25Index:
             return found
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
-        """BM25 idf of each term in the ``body`` field (0 for a term no chunk holds)."""
+        """whoosh's idf of each term in the ``body`` field (0 for a term no chunk holds), from the cached postings
+        (:func:`kb.search.bm25_scorer.body_idf`)."""
         with self._search_lock:
-            searcher = self._get_searcher()
+            view = self._segments.view(self._get_searcher())
             terms = list(terms)
             missing = [t for t in terms if t not in self._idf]
             for t in missing:  # remembered until the next commit
-                self._idf[t] = float(searcher.idf("body", t)) if searcher.doc_frequency("body", t) else 0.0
+                self._idf[t] = bm25_scorer.body_idf(view, t)
             return {t: self._idf[t] for t in terms}
 
     def doc_count(self) -> int:

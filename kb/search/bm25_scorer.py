@@ -44,6 +44,12 @@ import numpy.typing as npt
 K1 = 1.2
 B = 0.75
 
+#: Fields whose whole term list a segment keeps as a set once read, so that a term a field does not hold costs
+#: no look-up of whoosh's on-disk term table (16 us each; a query seen for the first time looked up ~35 absent
+#: (field, term) pairs). Small fields only: on the shared articles (7,726 chunks, two segments) title, headings,
+#: tags and codes hold 14k terms, listed in 0.05 s; body 39k, and nearly every query term is in it anyway.
+LEXICON_FIELDS = frozenset({"title", "headings", "tags", "codes"})
+
 _EMPTY_IDS = np.zeros(0, dtype=np.int64)
 _EMPTY_TF = np.zeros(0, dtype=np.float64)
 #: A term and the field weights its pseudo-frequency was computed with.
@@ -60,6 +66,11 @@ class _Segment:
     ords: npt.NDArray[np.int64]  # (doc_count_all,)
     lengths: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)  # field -> (doc_count_all,)
     postings: dict[tuple[str, str], tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=dict)
+    #: whoosh's document frequency per (field, term): its term table's count, deleted documents included (a
+    #: segment's term table never changes; merges make new segments).
+    doc_frequencies: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: The whole term list of each field of :data:`LEXICON_FIELDS` read so far (whoosh's term bytes).
+    lexicons: dict[str, frozenset[bytes]] = field(default_factory=dict)
 
 
 @dataclass
@@ -212,6 +223,22 @@ def term_frequencies(
     return cached
 
 
+def body_idf(view: IndexView, term: str) -> float:
+    """whoosh's idf of ``term`` in the ``body`` field, ``log(N / (df + 1)) + 1`` (``whoosh.scoring.WeightingModel.idf``:
+    ``N`` all documents and ``df`` the documents holding it, deleted ones included), or 0.0 when no document holds
+    it: the same float as ``searcher.idf("body", term)``, with each segment's document frequency remembered for as
+    long as the segment lives (whoosh looks its term table up twice per term and commit: ~5% of a query seen for
+    the first time, ``bench/results/perf-session7.md``)."""
+    df = 0
+    for seg, _ in view.leaves:
+        key = ("body", term)
+        found = seg.doc_frequencies.get(key)
+        if found is None:
+            found = seg.doc_frequencies[key] = int(seg.reader.doc_frequency("body", term))
+        df += found
+    return math.log(view.total / (df + 1)) + 1 if df else 0.0
+
+
 def holds(view: IndexView, term: str, field_weights: Mapping[str, float]) -> bool:
     """Whether a live (not deleted) document holds ``term`` in a field of ``field_weights``: exactly when
     :func:`score` of ``{term: w}`` finds a chunk, without scoring."""
@@ -257,6 +284,13 @@ def _postings(segment: _Segment, fieldname: str, term: str) -> tuple[npt.NDArray
         segment.lengths[fieldname] = np.array(
             [reader.doc_field_length(d, fieldname, 1) for d in range(segment.doc_count_all)], dtype=np.float64
         )
+    if fieldname in LEXICON_FIELDS:
+        lexicon = segment.lexicons.get(fieldname)
+        if lexicon is None:
+            lexicon = segment.lexicons[fieldname] = frozenset(segment.reader.lexicon(fieldname))
+        if term.encode("utf-8") not in lexicon:
+            segment.postings[key] = cached = (_EMPTY_IDS, _EMPTY_TF)
+            return cached
     cached = _read_postings(segment.reader, fieldname, term)
     segment.postings[key] = cached
     return cached
@@ -265,9 +299,12 @@ def _postings(segment: _Segment, fieldname: str, term: str) -> tuple[npt.NDArray
 def _read_postings(reader: Any, fieldname: str, term: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Document numbers and term frequencies of one posting list, read a block at a time when the matcher is
     whoosh 3's block matcher, a posting at a time otherwise."""
-    if (fieldname, term) not in reader:
+    from whoosh.reading import TermNotFound
+
+    try:  # one look-up of the term table (a test with ``in`` first was a second one)
+        matcher = reader.postings(fieldname, term)
+    except TermNotFound:
         return _EMPTY_IDS, _EMPTY_TF
-    matcher = reader.postings(fieldname, term)
     ids: list[Any] = []
     weights: list[Any] = []
     if all(hasattr(matcher, a) for a in ("_read_ids", "_read_weights", "_next_block", "_ids", "_weights")):

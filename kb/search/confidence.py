@@ -28,6 +28,7 @@ from kb.articles.chunks import ChunkKey, ChunkPassage
 from kb.config import DATA_DIR
 from kb.search.bm25 import BM25Index
 from kb.search.results import ConfidenceSignals, LegScore, SearchHit
+from kb.search.term_tokens import held_terms
 from kb.search.text import TextAnalyzer
 
 CALIBRATION_FILE = DATA_DIR / "confidence.json"
@@ -107,7 +108,7 @@ def top_confidence(
     top = hits[0]
     chunk = next((c for c in chunks.values() if c.article_id == top.article_id), None)
     text = " ".join([top.title, *top.heading_path, chunk.text if chunk is not None else ""])
-    cov = coverage(list(terms), set(analyzer.terms(text)), bm25.idf(terms)) if terms else 0.0
+    cov = coverage(list(terms), held_terms(text, set(terms), analyzer), bm25.idf(terms)) if terms else 0.0
     vector = per_leg.get(top.article_id, {}).get("vector")
     cosine = vector.score if vector is not None else None
     score = top.score if bar is not None else None

@@ -7,15 +7,9 @@ code marks, heading, list and quote markers and fences are removed, a table's se
 table row becomes one line of its non-empty cells joined by `` · ``. When the best match lies in a table row, the
 snippet is that one row (cut to ``width`` around the match), never a run of cells from several rows.
 
-Marks are the analyzer's own tokens whose term is a query term, as if the whole text were tokenised, without
-tokenising it: each term is first looked up as a substring of the text's normalised form (``str.find``; a term
-that starts or ends with a letter or digit must not touch another one there, as jieba never cuts inside a run
-of them). Only the blocks holding such a candidate (the run between white space and punctuation, where jieba
-and the identifier patterns start afresh, so a block has the same tokens alone as in the whole text) are
-tokenised, and their tokens are remembered per block (:data:`BLOCK_CACHE_SIZE`). A candidate that is not a
-token is not marked (器 inside 服务器). A dictionary phrase term with spaces (``arp_cache`` for ``arp cache``)
-is marked whole where it occurs. ``tests/search/test_snippets_equivalence.py`` compares this with tokenising
-whole chunks, on real articles and queries. Overlapping or touching marks (数据, 数据库 and 服务器 in
+Marks are the analyzer's own tokens whose term is a query term, as if the whole text were tokenised, found
+without tokenising it whole (:mod:`kb.search.term_tokens`: substring candidates, then only the blocks of text
+holding one tokenised, their tokens remembered). Overlapping or touching marks (数据, 数据库 and 服务器 in
 数据库服务器) are merged into one contiguous ``<mark>`` span, so marks never nest or overlap (case BL-49). The
 window of at most ``width`` characters holding the most marked characters is shown.
 
@@ -33,22 +27,13 @@ import html
 import re
 from collections.abc import Sequence
 
+from kb.search.term_tokens import term_tokens
 from kb.search.text import TextAnalyzer
 
 DEFAULT_WIDTH = 160
 
 #: Chunk texts whose :func:`readable` form is remembered (the same best chunks recur across queries).
 READABLE_CACHE_SIZE = 4096
-
-#: Normalised blocks whose tokens :func:`match_spans` remembers (a few per snippet, tens of characters each).
-BLOCK_CACHE_SIZE = 32768
-
-# Where jieba starts a new block (it segments runs of [\u4e00-\u9fd5a-z0-9+#&._%-] on their own) that no
-# identifier pattern crosses: white space and punctuation other than the . - _ : / \\ = of identifiers.
-_SEPARATOR = re.compile(r"[\s,;!?()\[\]{}<>\"'|`~*^$@、。“”‘’《》【】「」…·]")
-
-_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
-
 
 #: Joins the cells of a table row in a snippet.
 CELL_SEPARATOR = " · "
@@ -170,73 +155,14 @@ def render(text: str, rows: Sequence[tuple[int, int]], spans: list[tuple[int, in
 
 def match_spans(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[tuple[int, int]]:
     """Merged ``(start, end)`` character spans of ``text`` where a term of ``terms`` (normalised, as the
-    analyzer's tokens hold them) occurs, sorted and disjoint (module docstring).
+    analyzer's tokens hold them) is a token, sorted and disjoint (:mod:`kb.search.term_tokens`).
 
     Args:
         text: plain text (a :func:`readable` form); offsets are into it.
         terms: query terms, normalised by ``analyzer``.
         analyzer: gives the normalised form of ``text`` and its offset map (remembered per text).
     """
-    if not terms or not text:
-        return []
-    norm, origin = analyzer.normalize_with_offsets(text)
-    size = len(norm)
-    found: list[tuple[int, int]] = []
-    blocks: set[tuple[int, int]] = set()
-    for term in terms:
-        if not term:
-            continue
-        alnum_start, alnum_end = term[0] in _ALNUM, term[-1] in _ALNUM
-        phrase = "_" in term.strip("_")
-        for needle in _variants(term):
-            pos = norm.find(needle)
-            while pos >= 0:
-                end = pos + len(needle)
-                if not (alnum_start and pos > 0 and norm[pos - 1] in _ALNUM) and not (
-                    alnum_end and end < size and norm[end] in _ALNUM
-                ):
-                    if phrase and needle != term:  # a dictionary phrase with spaces: the analyzer emits it whole
-                        found.append((origin[pos], origin[end - 1] + 1))
-                    else:
-                        blocks.add(_block(norm, pos, end))
-                pos = norm.find(needle, pos + 1)
-    for lo, hi in blocks:
-        found.extend(
-            (origin[lo + s], origin[lo + e - 1] + 1) for t, s, e in _block_tokens(analyzer, norm[lo:hi]) if t in terms
-        )
-    return _merge(found)
-
-
-def _block(norm: str, start: int, end: int) -> tuple[int, int]:
-    """The block of ``norm`` around ``norm[start:end]``: the run between separators (white space, and
-    punctuation jieba and the identifier patterns both cut at), whose tokens are those of the whole text."""
-    cuts = _separators(norm)
-    i = bisect.bisect_left(cuts, start)
-    lo = cuts[i - 1] + 1 if i > 0 else 0
-    j = bisect.bisect_left(cuts, end, i)
-    return lo, cuts[j] if j < len(cuts) else len(norm)
-
-
-@functools.lru_cache(maxsize=READABLE_CACHE_SIZE)
-def _separators(norm: str) -> tuple[int, ...]:
-    """Offsets of the separators of a normalised text, ascending."""
-    return tuple(m.start() for m in _SEPARATOR.finditer(norm))
-
-
-@functools.lru_cache(maxsize=BLOCK_CACHE_SIZE)
-def _block_tokens(analyzer: TextAnalyzer, block: str) -> tuple[tuple[str, int, int], ...]:
-    """``(term, start, end)`` of the analyzer's tokens of one normalised block (offsets into it)."""
-    return tuple((t.text, t.start, t.end) for t in analyzer.tokens(block, remember=False))
-
-
-@functools.lru_cache(maxsize=4096)
-def _variants(term: str) -> tuple[str, ...]:
-    """The strings a term stands for in normalised text: itself, and with spaces for the ``_`` an identifier
-    term puts between words (``active_directory`` for ``Active Directory``)."""
-    stripped = term.strip("_")
-    if "_" in stripped:
-        return (term, term.replace("_", " "))
-    return (term,)
+    return _merge([(s, e) for _, s, e in term_tokens(text, terms, analyzer)])
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -286,12 +286,17 @@ class TextAnalyzer:
         whole words the index holds too.
         Never yields an empty token, a white-space token or a punctuation-only token. The last
         :data:`TOKEN_CACHE_SIZE` texts are remembered (coverage re-reads the same chunks per query), unless
-        ``remember`` is False (the snippet highlighter keeps the tokens of small blocks of text itself).
+        ``remember`` is False (the snippet highlighter keeps the tokens of small blocks of text itself): then
+        neither its tokens nor its normalised form are remembered.
         """
-        return self._cached_tokens(text, search_mode) if remember else self._tokens(text, search_mode)
+        return self._cached_tokens(text, search_mode) if remember else self._tokens(text, search_mode, False)
 
-    def _tokens(self, text: str, search_mode: bool) -> tuple[Token, ...]:
-        norm, origin = self.normalize_with_offsets(text)
+    def _tokens(self, text: str, search_mode: bool, remember: bool = True) -> tuple[Token, ...]:
+        if remember:
+            norm, origin = self.normalize_with_offsets(text)
+        else:  # nor its normalised form: the blocks of snippets would push whole chunks out of that cache
+            norm, offsets = self._normalize(text)
+            origin = range(len(text)) if offsets is None else offsets
         out: list[Token] = []
         pos = 0
         for match in self._protected.finditer(norm):

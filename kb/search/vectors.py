@@ -100,6 +100,27 @@ class _ReadWriteLock:
                 self._cond.notify_all()
 
 
+#: Threads that have set their OpenMP thread count to 1 (:func:`_one_openmp_thread`).
+_SINGLE_THREADED = threading.local()
+
+
+def _one_openmp_thread() -> None:
+    """Run this thread's faiss calls on one OpenMP thread (once per thread).
+
+    A single query over a flat index is memory-bound, and the server runs requests in parallel threads already.
+    OpenMP's thread count is a per-thread setting (libgomp keeps ``nthreads-var`` per thread, initialised from
+    the process default: one thread per core): set once in the thread that opened the index, it left every
+    server worker thread searching on two OpenMP threads, whose hand-offs and spin-waits cost 15 ms wall and
+    4.8 ms CPU per search of 7,726 x 512 against 1.8 ms and 0.36 ms on one thread (another process loaded the
+    machine; issue 14, ``bench/results/perf-session7.md``).
+    """
+    if not getattr(_SINGLE_THREADED, "done", False):
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        _SINGLE_THREADED.done = True
+
+
 class VectorIndex:
     """Thread-safe wrapper of a faiss ID-mapped flat inner-product index.
 
@@ -110,10 +131,7 @@ class VectorIndex:
     def __init__(self, dimension: int, index: Any = None) -> None:
         import faiss
 
-        # One OpenMP thread per search: a single query over a flat index is memory-bound, and the server runs
-        # requests in parallel threads already. Measured at 10k x 512: 1.2 ms with 1 thread, 3.8 ms with 2
-        # while another process loaded the machine.
-        faiss.omp_set_num_threads(1)
+        _one_openmp_thread()
         self.dimension = dimension
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self._lock = _ReadWriteLock()
@@ -250,6 +268,7 @@ class VectorIndex:
         if k <= 0:
             return empty
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        _one_openmp_thread()
         with self._lock.write() if approximate else self._lock.read():
             n = int(self._index.ntotal)
             if n == 0:

@@ -6,6 +6,7 @@ import pytest
 
 from kb.search import article_cache
 from kb.search.article_cache import _VersionedRows
+from kb.service import KnowledgeBase
 
 
 def test_rows_are_read_once_per_version_and_missing_keys_stay_absent() -> None:
@@ -44,3 +45,27 @@ def test_rows_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     rows.get([1, 2, 3], version=1)
     rows.get([4], version=1)
     assert set(rows._rows) == {4}
+
+
+def test_the_caches_loaders_read_the_rows_the_stores_give(kb: KnowledgeBase) -> None:
+    """load_summaries / load_passages (statements built once, run on the connection) against
+    ArticleStore.summaries / ChunkStore.passages, with missing keys, repeated keys and more keys than one batch."""
+    from kb.articles.content import ArticleContent
+    from kb.search.article_cache import load_passages, load_summaries
+
+    ids = []
+    for i in range(6):
+        body = "\n\n".join(f"## 第{j}节\n\n打印机 脱机 第{i}篇 第{j}段 " + "内容 " * 40 for j in range(30))
+        article = kb.writer.create(ArticleContent(title=f"打印机 {i}", body=body, tags=[f"t{i}"]), "tester").article
+        assert article is not None
+        ids.append(article.id)
+    chunks = kb.engine.chunks
+    keys = [(a, o) for a in ids for o in range(40)] + [(ids[0], 0), (999_999, 0)]  # > 128, repeats, missing
+    expected = chunks.passages(keys)
+    assert len(expected) > 128
+    assert load_passages(kb.database, keys) == expected
+    assert load_passages(kb.database, []) == {}
+    wanted = [*ids, ids[0], 999_999]
+    assert load_summaries(kb.database, wanted) == kb.store.summaries(wanted)
+    assert set(load_summaries(kb.database, wanted)) == set(ids)
+    assert load_summaries(kb.database, []) == {}

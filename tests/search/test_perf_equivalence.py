@@ -82,6 +82,57 @@ def test_cached_scorer_ranks_exactly_as_before_over_segments_and_deletions(
         index.close()
 
 
+def test_idf_from_cached_postings_equals_whoosh_over_segments_and_deletions(
+    tmp_path: Path, analyzer: TextAnalyzer
+) -> None:
+    k8s = _documents(analyzer, BUNDLED / "k8s-troubleshooting", 1)
+    rds = _documents(analyzer, BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote", 1000)
+    index = BM25Index.create(tmp_path / "bm25")
+    try:
+        index.replace_articles(k8s, ())
+        index.replace_articles(rds, ())  # a second segment
+        index.replace_articles([], [1, 2, 1000])  # deletions not yet merged away
+        terms = sorted({t for q in QUERIES for t in _query_terms(analyzer, q)} | {"没有这个词"})
+        with index._search_lock:
+            searcher = index._get_searcher()
+            expected = {t: float(searcher.idf("body", t)) if searcher.doc_frequency("body", t) else 0.0 for t in terms}
+        got = index.idf(terms)
+        assert {t: (got[t], expected[t]) for t in terms if got[t] != expected[t]} == {}
+        assert expected["没有这个词"] == 0.0 and sum(v > 0 for v in expected.values()) > 10
+    finally:
+        index.close()
+
+
+def test_postings_through_the_remembered_term_lists_are_whooshs_postings(
+    tmp_path: Path, analyzer: TextAnalyzer
+) -> None:
+    """A segment keeps the term lists of the small fields (bm25_scorer.LEXICON_FIELDS) to skip look-ups of absent
+    terms: every (field, term) must still give exactly the postings whoosh reads, present or absent."""
+    k8s = _documents(analyzer, BUNDLED / "k8s-troubleshooting", 1)
+    rds = _documents(analyzer, BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote", 1000)
+    index = BM25Index.create(tmp_path / "bm25")
+    try:
+        index.replace_articles(k8s, ())
+        index.replace_articles(rds, ())
+        index.replace_articles([], [1000])
+        terms = sorted(
+            {t for q in QUERIES for t in _query_terms(analyzer, q)} | {"没有这个词", "kube-proxy", "0x80070005"}
+        )
+        present = 0
+        with index._search_lock:
+            view = index._segments.view(index._get_searcher())
+            for seg, _ in view.leaves:
+                for fieldname in FIELD_BOOSTS:
+                    for term in terms:
+                        ids, tf = bm25_scorer._postings(seg, fieldname, term)
+                        want_ids, want_tf = bm25_scorer._read_postings(seg.reader, fieldname, term)
+                        assert np.array_equal(ids, want_ids) and np.array_equal(tf, want_tf), (fieldname, term)
+                        present += bool(len(ids)) and fieldname in bm25_scorer.LEXICON_FIELDS
+        assert present > 5
+    finally:
+        index.close()
+
+
 def test_summary_and_passage_caches_follow_every_write(kb: KnowledgeBase) -> None:
     body = "打印机 脱机 状态 无法 打印,重启 Print Spooler 服务后 恢复。"
     first = kb.writer.create(ArticleContent(title="打印机脱机", body=body), "tester").article

@@ -15,6 +15,7 @@ import pytest
 
 from kb.articles.chunking import chunk_article
 from kb.search.snippets import _merge, _window, highlight, readable, render
+from kb.search.term_tokens import held_terms
 from kb.search.text import TextAnalyzer
 from tests.helpers import SHARED_ARTICLES
 
@@ -62,6 +63,22 @@ def test_substring_snippets_match_whole_chunk_tokenisation_on_real_articles(anal
                 same += 1
     assert compared > 1000
     assert same / compared > 0.99
+
+
+def test_held_terms_are_the_query_terms_among_the_whole_texts_tokens_on_real_articles(analyzer: TextAnalyzer) -> None:
+    """The coverage of the top hit (kb.search.confidence) reads held_terms over its title, headings and raw chunk
+    Markdown: the same set as tokenising that whole text."""
+    compared = differ = 0
+    for query, path in _pairs(120):
+        terms = set(analyzer.analyze_query(query).terms)
+        source = path.read_text(encoding="utf-8")
+        body = source.split("---", 2)[2] if source.startswith("---") else source
+        for chunk in chunk_article(path.stem, body, lambda t: len(t) // 2, 320):
+            text = " ".join([path.stem, *chunk.heading_path, chunk.text])
+            compared += 1
+            differ += held_terms(text, terms, analyzer) != terms & set(analyzer.terms(text))
+    assert compared > 1000
+    assert differ == 0
 
 
 def test_a_single_character_term_is_marked_only_where_it_is_a_word(analyzer: TextAnalyzer) -> None:

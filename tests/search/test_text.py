@@ -92,3 +92,13 @@ def _shared() -> TextAnalyzer:
     if not _ANALYZER:
         _ANALYZER.append(TextAnalyzer())
     return _ANALYZER[0]
+
+
+def test_tokens_not_remembered_leave_the_normalised_forms_cache_alone(analyzer: TextAnalyzer) -> None:
+    """The snippet highlighter tokenises thousands of small blocks with remember=False: they must not push the
+    normalised forms of whole chunks out of the analyzer's cache (the same tokens either way)."""
+    text = "服务器无法访问，重启 kube-proxy 后恢复（第 7 次）"
+    before = analyzer._cached_norm.cache_info().currsize
+    fresh = analyzer.tokens(text, remember=False)
+    assert analyzer._cached_norm.cache_info().currsize == before
+    assert fresh == analyzer.tokens(text)

@@ -201,3 +201,22 @@ def test_concurrent_searches_while_vectors_are_added_see_whole_states() -> None:
     for t in threads:
         t.join()
     assert not errors and len(index) == 150
+
+
+def test_a_search_from_a_new_thread_runs_faiss_on_one_openmp_thread() -> None:
+    """OpenMP's thread count is per thread: the index opened in one thread, searched from a server worker thread,
+    must set it there too (it was left at one per core, issue 14)."""
+    import faiss
+
+    index, _, vectors = _random_index(200)
+    seen: list[int] = []
+
+    def search() -> None:
+        faiss.omp_set_num_threads(4)  # what a fresh thread inherits on a 4-core machine
+        index.search(vectors[0], 5)
+        seen.append(faiss.omp_get_max_threads())
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    worker.join()
+    assert seen == [1]
