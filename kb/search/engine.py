@@ -51,7 +51,7 @@ from kb.search.results import (
 from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 from kb.search.timings import SearchTimings, StageClock, TimingListener
-from kb.search.visible_terms import holder_check
+from kb.search.visible_terms import holder_check, visible_idf
 from kb.search.weighting import FusionWeights, bm25_weight, calibrated_weights
 from kb.search.why import MatchExplainer, WhyReport
 
@@ -193,7 +193,8 @@ class SearchEngine:
         if staged is not None:
             annotate(hits, staged)
         scoring = scored_by(request.mode, request.fusion or self.fusion, request.bm25_weight, staged is not None)
-        confidence = top_confidence(self.analyzer, terms, hits, chunks, per_leg, gen.bm25, self.thresholds, scoring)
+        idf = visible_idf(gen.bm25, self._cache, version, request.filters.viewer, terms) if terms else {}
+        confidence = top_confidence(self.analyzer, terms, hits, chunks, per_leg, idf, self.thresholds, scoring)
         explain = None
         if request.explain:
             explain = Explain(

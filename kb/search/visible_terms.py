@@ -7,11 +7,14 @@ The BM25 index holds every article, whatever its visibility. Anything derived fr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
 from kb.identity.scopes import Principal, article_visible
 from kb.search.article_cache import ArticleCache
-from kb.search.bm25 import BM25Index
+from kb.search.bm25 import FIELD_BOOSTS, BM25Index
+
+#: Article ids looked up at a time when searching a term's holders for one the viewer may see.
+HOLDER_BATCH = 64
 
 
 def holder_check(bm25: BM25Index, cache: ArticleCache, version: int, viewer: Principal | None) -> Callable[[str], bool]:
@@ -28,10 +31,34 @@ def holder_check(bm25: BM25Index, cache: ArticleCache, version: int, viewer: Pri
     def known(term: str) -> bool:
         if not bm25.holds(term):
             return False
-        holders = cache.summaries(bm25.articles_with_phrases([(term,)]), version)
-        return any(article_visible(viewer, a.visibility, a.restricted_to or ()) for a in holders.values())
+        holders = set().union(*bm25.term_articles([term], FIELD_BOOSTS).values())
+        return _any_visible(sorted(holders), cache, version, viewer)
 
     return known
+
+
+def visible_idf(
+    bm25: BM25Index, cache: ArticleCache, version: int, viewer: Principal | None, terms: Sequence[str]
+) -> dict[str, float]:
+    """The BM25 body idf of each of ``terms`` (:meth:`BM25Index.idf`) for ``viewer``: 0, as for a term the index
+    does not hold, when no article the viewer may see holds the term (the confidence's coverage weighs terms by
+    it, so a term held only in hidden text would otherwise lower the coverage and flip ``low_confidence``)."""
+    idf = bm25.idf(terms)
+    if sees_every_article(viewer):
+        return idf
+    known = holder_check(bm25, cache, version, viewer)
+    return {t: value if value > 0 and known(t) else 0.0 for t, value in idf.items()}
+
+
+def _any_visible(article_ids: Sequence[int], cache: ArticleCache, version: int, viewer: Principal) -> bool:
+    """Whether ``viewer`` may see one of ``article_ids`` (looked up :data:`HOLDER_BATCH` at a time, stopping at
+    the first batch holding one)."""
+    for start in range(0, len(article_ids), HOLDER_BATCH):
+        batch: Iterable[int] = article_ids[start : start + HOLDER_BATCH]
+        found = cache.summaries(batch, version)
+        if any(article_visible(viewer, a.visibility, a.restricted_to or ()) for a in found.values()):
+            return True
+    return False
 
 
 def sees_every_article(viewer: Principal | None) -> bool:

@@ -274,3 +274,22 @@ def test_tickets_an_article_resolved_are_shown_only_to_who_may_see_them(client: 
     assert other.get(f"/articles/{aid}").json()["stats"]["tickets"] == [theirs]
     assert set(client.get(f"/articles/{aid}").json()["stats"]["tickets"]) == {own, theirs}  # desk_lead: all
     assert requester.get(f"/articles/{aid}").json()["stats"]["resolved"] == 2  # the count is not a secret
+
+
+def test_confidence_says_nothing_of_words_in_hidden_articles(client: TestClient) -> None:
+    """Found by session 7's outside tester: the top hit's coverage weighed the query's terms by their idf over the
+    whole index, so a word held only in hidden text lowered it and flipped ``low_confidence`` (in results, ticket
+    suggestions and the IM reply): a caller could test whether a word occurs where they may not read."""
+    create(client, RESTRICTED.replace("带外管理口", "带外管理口 斑马石英密钥"))
+    create(client, "# 远程桌面授权服务器公告\n\n远程桌面授权服务器今晚维护。", visibility="public")
+    requester = as_user(client, "req.eight", ["requester"])
+    net = as_user(client, "net.eight", ["agent"], ("网络组",))
+
+    def signals(who: TestClient, q: str) -> tuple[bool, float]:
+        body = who.get("/search", params={"q": q, "explain": True, "mode": "bm25"}).json()
+        return body["low_confidence"], body["explain"]["confidence"]["coverage"]
+
+    hidden_word, no_word = "远程桌面授权服务器 斑马石英密钥", "远程桌面授权服务器 琥珀鹦鹉暗号"
+    assert signals(requester, hidden_word) == signals(requester, no_word)
+    top = net.get("/search", params={"q": hidden_word, "mode": "bm25"}).json()["results"][0]
+    assert "斑马石英密钥" in top["snippet"] or top["title"].startswith("核心交换机")  # net may read it
