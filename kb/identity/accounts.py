@@ -31,7 +31,7 @@ from kb.errors import (
 from kb.identity.audit import CLI, FAILURE, AuditContext, AuditTrail
 from kb.identity.data_key import DataKey
 from kb.identity.passwords import PasswordPolicy, one_time_password
-from kb.identity.roles import check_roles
+from kb.identity.roles import check_groups, check_roles
 from kb.models import PasswordHistory, User, UserSession, as_utc, utcnow
 
 _USERNAME = re.compile(r"^[\w.@-]{2,120}$")
@@ -163,7 +163,7 @@ class AccountStore:
         user = User(
             username=name,
             roles=checked,
-            groups=sorted(set(groups)),
+            groups=check_groups(groups),
             password_hash=self.policy.hash(secret),
             must_change_password=password is None if must_change is None else must_change,
             created_by=actor,
@@ -216,11 +216,10 @@ class AccountStore:
         """Give ``username`` exactly these resolver groups (which tickets an agent sees, kb.identity.scopes).
 
         Raises:
-            NotFoundError: no such user. InvalidInputError: a group name blank or over 120 characters.
+            NotFoundError: no such user. InvalidInputError: a group name blank, over 120 characters or a role's
+            name (:func:`kb.identity.roles.check_groups`).
         """
-        clean = sorted({g.strip() for g in groups})
-        if any(not g or len(g) > 120 for g in clean):
-            raise InvalidInputError("A group name has 1 to 120 characters.")
+        clean = check_groups(groups)
         with self.database.session() as session:
             user = self._row(session, username)
             before = ",".join(user.groups)

@@ -11,15 +11,17 @@
     secadmin     安全管理员: roles, password policy, lockouts, IP allow-lists
     auditadmin   审计管理员: read and export the audit trail only
 
-One person may hold at most one of the three administrator roles. What each role may do is the permission table
-in :mod:`kb.identity.permissions`.
+One person may hold at most one of the three administrator roles; when the security administrator assigns roles
+(:func:`check_assignment`), an administrator role is held alone, and nobody changes their own roles. A resolver
+group may not be named like a role (``restricted_to`` lists both, so such a group would grant what only a role
+should). What each role may do is the permission table in :mod:`kb.identity.permissions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kb.errors import ConflictError, InvalidInputError
+from kb.errors import ConflictError, ForbiddenError, InvalidInputError
 from kb.identity.permissions import GRANTS
 
 #: Every role, in the order of the permission table.
@@ -48,3 +50,41 @@ def check_roles(roles: Iterable[str]) -> list[str]:
             "administration are kept apart (三员分立)."
         )
     return [r for r in ROLES if r in wanted]
+
+
+def check_assignment(roles: Iterable[str], actor: str, target: str) -> list[str]:
+    """:func:`check_roles` for the security administrator giving ``target`` these roles (``actor``: who does it).
+
+    Raises:
+        InvalidInputError, ConflictError: as :func:`check_roles`; ConflictError also when an administrator role
+            comes with any other role (an administrator reads no business data, GB/T 22239-2019 7.1.4.2 c).
+        ForbiddenError: ``actor`` is ``target`` (a security administrator could otherwise make themselves the
+            auditor, or anything else).
+    """
+    checked = check_roles(roles)
+    if actor.strip().casefold() == target.strip().casefold():
+        raise ForbiddenError("Nobody changes their own roles; another security administrator must do it.")
+    admins = [r for r in checked if r in ADMIN_ROLES]
+    if admins and len(checked) > 1:
+        others = ", ".join(r for r in checked if r not in ADMIN_ROLES)
+        raise ConflictError(
+            f"An administrator role ({admins[0]}) is held alone, not with {others}: administrators do not work "
+            "with the desk's data (三员分立)."
+        )
+    return checked
+
+
+def check_groups(groups: Iterable[str]) -> list[str]:
+    """The resolver groups, stripped, deduplicated and sorted.
+
+    Raises:
+        InvalidInputError: a name blank or over 120 characters, or the name of a role (a group named ``kb_editor``
+            would open articles restricted to that role).
+    """
+    clean = sorted({g.strip() for g in groups})
+    if any(not g or len(g) > 120 for g in clean):
+        raise InvalidInputError("A group name has 1 to 120 characters.")
+    named = sorted({g for g in clean if g.casefold() in ROLES})
+    if named:
+        raise InvalidInputError(f"A group cannot be named like a role: {', '.join(named)}.")
+    return clean

@@ -21,7 +21,7 @@ from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import CLI, AuditContext, AuditTrail
 from kb.identity.hardening import check_cidrs, ip_allowed
 from kb.identity.passwords import PasswordPolicy
-from kb.identity.roles import check_roles
+from kb.identity.roles import check_assignment, check_roles
 from kb.models import LoginThrottle, SecuritySetting, as_utc, utcnow
 
 POLICY_KEY, CIDRS_KEY = "password_policy", "admin_cidrs"
@@ -72,9 +72,10 @@ class SecurityAdmin:
 
         Raises:
             NotFoundError: no such user. InvalidInputError: unknown or no role.
-            ConflictError: two administrator roles (三员 separation, 409).
+            ConflictError: two administrator roles, or one with any other role (三员 separation, 409).
+            ForbiddenError: the actor is the user (nobody changes their own roles).
         """
-        checked = check_roles(roles)
+        checked = check_roles(roles) if context is CLI else check_assignment(roles, context.actor, username)
         with self.database.session() as session:
             user = self.accounts.user_row(session, username)
             if user is None:

@@ -98,3 +98,20 @@ def test_service_token_is_scoped_hashed_revocable_and_audited(client: TestClient
     events = [(r.event, r.result) for r in kb.audit.query(limit=200)[1]]
     assert ("service.create", "success") in events and ("service.revoke", "success") in events
     assert ("service.token", "failure") in events and ("authorization", "denied") in events
+
+
+def test_the_security_administrator_keeps_the_three_roles_apart(client: TestClient) -> None:
+    """Found by session 7's outside tester: the security administrator could make themselves the auditor (or the
+    system administrator), give an administrator a business role, and the system administrator could name a
+    resolver group like a role and so open articles restricted to that role."""
+    kb = kb_of(client)
+    sec = as_admin(client, "sec.two", "secadmin")
+    kb.accounts.create("wu.liu", ["agent"], "tests", password=GOOD)
+    own = sec.put("/security/users/sec.two/roles", json={"roles": ["auditadmin"]})
+    assert own.status_code == 403 and kb.accounts.get("sec.two").roles == ("secadmin",)
+    mixed = sec.put("/security/users/wu.liu/roles", json={"roles": ["auditadmin", "desk_lead"]})
+    assert mixed.status_code == 409 and mixed.json()["error"] == "conflict"
+    assert kb.accounts.get("wu.liu").roles == ("agent",)
+    assert sec.put("/security/users/wu.liu/roles", json={"roles": ["auditadmin"]}).status_code == 200
+    named = client.put("/users/wu.liu/groups", json={"groups": ["网络组", "kb_editor"]})
+    assert named.status_code == 422 and kb.accounts.get("wu.liu").groups == ()
