@@ -198,7 +198,11 @@ class Distiller:
         medoid = int(np.argmax(vectors @ vectors.mean(axis=0)))  # the ticket closest to the group's centroid
         lead = tickets[medoid]
         weights = np.asarray(tfidf.sum(axis=0)).ravel()
-        terms = [str(vocabulary[i]) for i in np.argsort(-weights)[:SYMPTOM_TERMS] if weights[i] > 0]
+        # The common features come from the raw texts' vocabulary: keep only those the redacted texts still hold
+        # (a phone number or a password the redactor removes must not come back as a "feature").
+        redacted = clean("\n".join(ticket_text(t) for t in tickets)).casefold()
+        ranked = [str(vocabulary[i]) for i in np.argsort(-weights) if weights[i] > 0]
+        terms = [t for t in ranked if t.casefold() in redacted][:SYMPTOM_TERMS]
         resolution = self._clearest_resolution(tickets)
         environment = "\n".join(
             f"- {label}：{value}"

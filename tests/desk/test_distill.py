@@ -98,3 +98,28 @@ def test_real_english_tickets_distil_into_drafts(tmp_path: Path, analyzer: TextA
         assert biggest.tags and biggest.tags[0] in {"Hardware", "HR Support", "Access", "Miscellaneous", "Purchase"}
     finally:
         kb.close()
+
+
+def test_common_features_never_bring_back_what_redaction_removed(tmp_path: Path, analyzer: TextAnalyzer) -> None:
+    """Found by session 7's outside tester: the draft's "common features" were the raw tickets' top TF-IDF terms,
+    so a phone number and a password every ticket repeated reached the draft though the texts were redacted."""
+    header = EXPORT.read_text(encoding="utf-8").splitlines()[0]
+    rows = [
+        f"INC-20{i},VPN 客户端 连接 失败 错误 809,VPN 客户端连接失败报错误 809 电话 13900001111 口令是 Zz123456,"
+        f"事件,日常服务,VPN-GW-01,P3,热线,lisi{i},已关闭,网络组,2026-10-0{i}T09:00:00+08:00,"
+        f"2026-10-0{i}T10:00:00+08:00,放行 L2TP 端口后客户端重连恢复 联系 13900001111 密码 Zz123456,防火墙未放行 L2TP,,5"
+        for i in range(1, 6)
+    ]
+    export = tmp_path / "leaky.csv"
+    export.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    kb = _kb(tmp_path / "kb", analyzer, distill_similarity=0.5)
+    try:
+        assert import_tickets(kb.database, export, "kb-zh").created == 5
+        report = kb.distiller.distill("distiller")
+        assert len(report.groups) == 1
+        draft = kb.store.get(report.groups[0].article_id or 0)
+        assert "809" in draft.body  # the real common features stay
+        for secret in ("13900001111", "zz123456", "Zz123456"):
+            assert secret not in draft.body and secret not in draft.title, secret
+    finally:
+        kb.close()
