@@ -107,7 +107,8 @@ def test_common_features_never_bring_back_what_redaction_removed(tmp_path: Path,
     rows = [
         f"INC-20{i},VPN 客户端 连接 失败 错误 809,VPN 客户端连接失败报错误 809 电话 13900001111 口令是 Zz123456,"
         f"事件,日常服务,VPN-GW-01,P3,热线,lisi{i},已关闭,网络组,2026-10-0{i}T09:00:00+08:00,"
-        f"2026-10-0{i}T10:00:00+08:00,放行 L2TP 端口后客户端重连恢复 联系 13900001111 密码 Zz123456,防火墙未放行 L2TP,,5"
+        f"2026-10-0{i}T10:00:00+08:00,放行 L2TP 端口后客户端重连恢复 联系 13900001111 密码 Zz123456,"
+        "防火墙未放行 L2TP,,5"
         for i in range(1, 6)
     ]
     export = tmp_path / "leaky.csv"
