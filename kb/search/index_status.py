@@ -48,7 +48,8 @@ def measure(
     """
     db_chunks = chunks.count(gen.manifest.model)
     max_seq = outbox.max_seq()
-    pending = outbox.pending(gen.manifest.last_seq)
+    last_seq = gen.manifest.last_seq  # read once: the applier may move it on while this runs
+    pending = outbox.pending(last_seq)
     bm25_chunks = gen.bm25.doc_count()
     vector_chunks = len(gen.vectors)
     counts_agree = pending == 0 and db_chunks == bm25_chunks == vector_chunks
@@ -65,7 +66,7 @@ def measure(
         generation=gen.manifest.generation,
         model=gen.manifest.model,
         dimension=gen.manifest.dimension,
-        last_seq=gen.manifest.last_seq,
+        last_seq=last_seq,
         max_seq=max_seq,
         pending=pending,
         articles=total,

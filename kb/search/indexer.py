@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from sqlalchemy.exc import IntegrityError
 
 from kb.articles.chunks import ChunkStore
 from kb.articles.reader import ArticleReader
@@ -69,7 +70,11 @@ class ArticleIndexer:
             documents.extend(chunk_documents(article, chunks, self._analyzer))
         self._encode_missing([c for cs in fresh.values() for c in cs], articles)
         gone = [aid for aid in article_ids if aid not in articles]
-        self._chunks.replace(gone + list(fresh), [c for cs in fresh.values() for c in cs])
+        try:
+            self._chunks.replace(gone + list(fresh), [c for cs in fresh.values() for c in cs])
+        except IntegrityError:
+            fresh = self._stored_meanwhile(fresh, articles)
+            self._chunks.replace(gone, [])
         ids: list[int] = []
         blobs: list[bytes | None] = []
         for article_id in article_ids:
@@ -82,6 +87,19 @@ class ArticleIndexer:
         gen.vectors.remove_articles(article_ids if replace else ())
         if ids:
             gen.vectors.add(np.asarray(ids, dtype=np.int64), decode_vectors(blobs, gen.manifest.dimension))
+
+    def _stored_meanwhile(self, fresh: dict[int, list[Chunk]], articles: dict[int, Article]) -> dict[int, list[Chunk]]:
+        """The chunks another process (a second replica's applier) stored for the articles of ``fresh`` between
+        this one's read and write: the same article versions and model, so the same chunks (the chunker and the
+        model are deterministic); they replace this process's copies.
+
+        Raises:
+            IntegrityError: what is stored now is not reusable (the conflict was something else).
+        """
+        again = self._chunks.of_articles(list(fresh))
+        if not all(self._reusable(articles[aid], again.get(aid, [])) for aid in fresh):
+            raise IntegrityError("chunks", None, ValueError("chunk rows conflict with rows of another version"))
+        return {aid: again[aid] for aid in fresh}
 
     def _reusable(self, article: Article, chunks: list[Chunk]) -> bool:
         return bool(chunks) and all(

@@ -91,7 +91,7 @@ def test_a_write_not_applied_in_time_is_not_indexed_then_applied(
             assert not outcome.indexed and outcome.seq is not None and outcome.article is not None
             assert found(service, "latecode01") == []
         assert wait_until(lambda: found(service, "latecode01") == [outcome.article.id])  # type: ignore[union-attr]
-        assert service.index.status().consistent
+        assert wait_until(lambda: service.index.status().consistent)  # searchable first, then the manifest
     finally:
         service.close()
 
