@@ -11,6 +11,9 @@ from typing import Any
 from kb.cli.output import print_json
 from kb.config import Settings
 
+#: Pair kinds ``--pairs`` accepts (:mod:`kb.model.pairs`), in the order they are read.
+PAIR_KINDS = ("ticket", "section", "symptom")
+
 
 def add_parsers(sub: Any) -> None:
     """Add the commands of this module to ``sub`` (an argparse subparsers object)."""
@@ -30,7 +33,22 @@ def add_parsers(sub: Any) -> None:
     ad.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     ad.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length, help="tokens per text in training")
     ad.add_argument("--seed", type=int, default=defaults.seed)
+    ad.add_argument(
+        "--train-word-embeddings", action="store_true", help="also train the token embeddings (default: frozen)"
+    )
+    ad.add_argument(
+        "--pairs",
+        default=",".join(PAIR_KINDS),
+        help="comma-separated pair kinds to train on, of " + ", ".join(PAIR_KINDS) + " (default all)",
+    )
     ad.add_argument("--no-sections", action="store_true", help="train on resolved-ticket pairs only")
+    ad.add_argument(
+        "--skip-collection",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave out the articles of this collection (repeatable), e.g. one an evaluation set was written from",
+    )
     ad.add_argument("--json", action="store_true", help="print the manifest as JSON")
 
 
@@ -44,16 +62,26 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     from kb.db import open_database
     from kb.errors import InvalidInputError
     from kb.model.adapt import AdaptSettings, adapt
-    from kb.model.pairs import section_pairs, ticket_pairs
+    from kb.model.pairs import collection_of, section_pairs, symptom_pairs, ticket_pairs
 
+    kinds = ["ticket"] if args.no_sections else [k.strip() for k in args.pairs.split(",") if k.strip()]
+    unknown = sorted(set(kinds) - set(PAIR_KINDS))
+    if unknown or not kinds:
+        raise InvalidInputError(f"unknown pair kinds {unknown}; choose from {', '.join(PAIR_KINDS)}")
+    readers = {"ticket": ticket_pairs, "section": section_pairs, "symptom": symptom_pairs}
     database = open_database(settings)
     try:
-        pairs = ticket_pairs(database) + ([] if args.no_sections else section_pairs(database))
+        pairs = [pair for kind in PAIR_KINDS if kind in kinds for pair in readers[kind](database)]
+        if args.skip_collection:
+            collections = collection_of(database)
+            pairs = [p for p in pairs if collections.get(p.article_id) not in set(args.skip_collection)]
     finally:
         database.dispose()
     if args.steps < 0 or args.batch_size < 2 or args.max_seq_length < 8 or args.learning_rate <= 0:
         raise InvalidInputError("steps must be >= 0, batch size >= 2, max sequence length >= 8, learning rate > 0")
-    run = AdaptSettings(args.steps, args.batch_size, args.learning_rate, args.max_seq_length, args.seed)
+    run = AdaptSettings(
+        args.steps, args.batch_size, args.learning_rate, args.max_seq_length, args.seed, not args.train_word_embeddings
+    )
     quiet = args.json or not sys.stderr.isatty()
 
     def progress(step: int, steps: int, loss: float) -> None:
