@@ -50,6 +50,13 @@ def add_parsers(sub: Any) -> None:
         help="leave out the articles of this collection (repeatable), e.g. one an evaluation set was written from",
     )
     ad.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    cal = mdl_sub.add_parser(
+        "calibrate",
+        help="carry the base model's confidence bars over to an adapted model folder (quantile matching on this "
+        "KB's own titles and sections; `kb model adapt` does it after training)",
+    )
+    cal.add_argument("folder", type=Path, help="a folder made by `kb model adapt`")
+    cal.add_argument("--json", action="store_true", help="print the thresholds as JSON")
 
 
 def _base_path(name: str) -> str:
@@ -58,7 +65,32 @@ def _base_path(name: str) -> str:
     return str(m3e_small_path()) if name == M3E_SMALL else name
 
 
+def _calibrate(folder: Path, base_model: str, pairs: list[Any]) -> dict[str, float] | None:
+    """Matched thresholds for the adapted ``folder`` (None when the base model has no calibrated cosine bar),
+    written into its manifest."""
+    import math
+
+    from kb.model.adapt import AdaptManifest
+    from kb.model.calibrate import matched_thresholds
+    from kb.search.confidence import thresholds_for
+    from kb.search.embedders.factory import load_embedder
+
+    base = thresholds_for(base_model)
+    if not math.isfinite(base.cosine_min) or not pairs:
+        return None
+    adapted = load_embedder(str(folder.resolve()))
+    queries = list(dict.fromkeys(p.anchor for p in pairs))
+    passages = list(dict.fromkeys(p.positive for p in pairs))
+    matched = matched_thresholds(load_embedder(base_model), adapted, queries, passages, base)
+    manifest = AdaptManifest.read(folder)
+    manifest.thresholds = matched
+    manifest.write(folder)
+    return matched
+
+
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    if args.model_command == "calibrate":
+        return _cmd_calibrate(args, settings)
     from kb.db import open_database
     from kb.errors import InvalidInputError
     from kb.model.adapt import AdaptSettings, adapt
@@ -91,6 +123,7 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     manifest = adapt(settings.embedding_model, _base_path(settings.embedding_model), pairs, args.out, run, progress)
     if not quiet:
         print(file=sys.stderr)
+    manifest.thresholds = _calibrate(args.out, settings.embedding_model, pairs)
     if args.json:
         print_json(asdict(manifest))
     else:
@@ -99,4 +132,28 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
             f"{manifest.steps} steps ({manifest.seconds:.0f} s, loss {manifest.loss_first} -> {manifest.loss_last}); "
             f"saved to {args.out}.\nUse it: KB_EMBEDDING_MODEL={args.out.resolve()} kb index rebuild"
         )
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
+    from kb.db import open_database
+    from kb.errors import InvalidInputError
+    from kb.model.adapt import AdaptManifest
+    from kb.model.pairs import section_pairs
+
+    manifest = AdaptManifest.read(args.folder)
+    if manifest.base_model != settings.embedding_model:
+        raise InvalidInputError(
+            f"{args.folder} was adapted from {manifest.base_model!r}; run with KB_EMBEDDING_MODEL={manifest.base_model}"
+        )
+    database = open_database(settings)
+    try:
+        pairs = section_pairs(database)
+    finally:
+        database.dispose()
+    matched = _calibrate(args.folder, manifest.base_model, pairs)
+    if args.json:
+        print_json(matched)
+    else:
+        print(f"thresholds of {args.folder}: {matched}" if matched else f"{manifest.base_model} has no cosine bar")
     return 0

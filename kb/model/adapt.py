@@ -74,6 +74,8 @@ class AdaptManifest:
     loss_last: float | None
     seconds: float
     created_at: str = field(default_factory=lambda: utcnow().isoformat())
+    #: The base model's confidence bars carried over (:mod:`kb.model.calibrate`); None until calibrated.
+    thresholds: dict[str, float] | None = None
 
     def write(self, folder: Path) -> None:
         """Write ``folder/kb-adapt.json``."""

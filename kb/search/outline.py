@@ -12,6 +12,12 @@ which keeps it on the cosine scale (so the model's calibrated floors still read 
 ``bench/article_vectors.py``: vector leg nDCG@10 0.466 -> 0.496 tuning, 0.530 -> 0.565 held out); whether it
 helps the hybrid ranking is measured by ``bench/colloquial.py outline`` (bench/results/search-quality-ii.md).
 
+An article with no heading has no outline vector: its outline would be its title alone, which every chunk's
+embedding input already starts with (:func:`kb.articles.chunking.embedding_input`), so the blend would only add
+a prior shared by every article of the same title. Measured: on tidb-faq-dev, whose documents are FAQ answers
+without headings under 33 page titles, blending title-only outlines cost the vector leg 0.630 -> 0.569 and the
+hybrid ranking 0.831 -> 0.824.
+
 Chunk candidates keep their order inside each article (one article's chunks all move by the same amount), so
 the best chunk and its passage are unchanged; only articles' scores move.
 """
@@ -32,7 +38,8 @@ OUTLINE_WEIGHT = 0.25
 
 
 def outline_text(title: str, heading_paths: Iterable[Sequence[str]]) -> str:
-    """``title / h1 / h2 ...``: the title, then every heading of ``heading_paths`` once, in first-seen order.
+    """``title / h1 / h2 ...``: the title, then every heading of ``heading_paths`` once, in first-seen order;
+    ``""`` when there is no heading other than the title (see module docstring).
 
     Args:
         title: the article title.
@@ -40,6 +47,8 @@ def outline_text(title: str, heading_paths: Iterable[Sequence[str]]) -> str:
     """
     heads = dict.fromkeys(h.strip() for path in heading_paths for h in path if h and h.strip())
     heads.pop(title.strip(), None)
+    if not heads:
+        return ""
     return " / ".join([title.strip(), *heads])[:MAX_OUTLINE_CHARS]
 
 
@@ -47,12 +56,12 @@ class OutlineVectors:
     """The outline vector of each article, L2-normalised, ``(articles, dimension)`` float32.
 
     Args:
-        outlines: ``{article id: outline text}`` (:func:`outline_text`).
+        outlines: ``{article id: outline text}`` (:func:`outline_text`); empty texts are left out.
         embedder: the index's embedding model (passage side).
     """
 
     def __init__(self, outlines: Mapping[int, str], embedder: Embedder) -> None:
-        self.article_ids = sorted(outlines)
+        self.article_ids = sorted(aid for aid, text in outlines.items() if text)
         self._row = {aid: i for i, aid in enumerate(self.article_ids)}
         if self.article_ids:
             self.matrix = np.asarray(embedder.encode_passages([outlines[a] for a in self.article_ids]), np.float32)

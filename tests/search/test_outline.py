@@ -12,12 +12,15 @@ def test_outline_is_the_title_then_each_heading_once() -> None:
     paths = [(), ("症状",), ("原因", "证书过期"), ("原因",), ("解决方法",)]
     assert outline_text("VPN 无法连接", paths) == "VPN 无法连接 / 症状 / 原因 / 证书过期 / 解决方法"
     assert outline_text("ls", [("ls",), ("选项",)]) == "ls / 选项"  # a heading equal to the title is not repeated
+    assert outline_text("TiUP FAQ", [(), ()]) == outline_text("ls", [("ls",)]) == ""  # title alone: no outline
     assert len(outline_text("长" * 10, [(str(i) * 50,) for i in range(20)])) == MAX_OUTLINE_CHARS
 
 
 def test_blend_lifts_the_article_whose_outline_matches_and_keeps_each_articles_chunk_order() -> None:
     embedder = HashingEmbedder()
-    table = OutlineVectors({1: "打印机脱机 / 清空打印队列 / 重启打印后台服务", 2: "邮箱已满 / 归档旧邮件"}, embedder)
+    outlines = {1: "打印机脱机 / 清空打印队列 / 重启打印后台服务", 2: "邮箱已满 / 归档旧邮件", 3: ""}
+    table = OutlineVectors(outlines, embedder)
+    assert table.article_ids == [1, 2]
     query = embedder.encode_queries(["打印机脱机 打印队列"])[0]
     cos = table.cosines(query, [1, 2, 3])
     assert set(cos) == {1, 2} and cos[1] > cos[2]  # article 3 has no outline
