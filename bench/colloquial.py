@@ -6,11 +6,11 @@ given modes, printing nDCG@10 overall, per style and per fold group (folds 0-2 t
 of one search (in-process, ``limit=100``, ``explain``). ``--tidb`` runs tidb-faq-dev instead (a temporary KB is
 built: slow). Variants:
 
-- ``base``: no desk synonyms, no feedback (the engine before this work);
+- ``base``: no desk synonyms, no feedback, no outline blend (the engine before this work);
 - ``desk`` / ``desk=W``: desk synonyms at weight W;
 - ``prf`` / ``prf=docs,terms,weight,max_coverage``: RM3 feedback;
 - ``outline`` / ``outline=W``: the vector leg's candidates blended with the article outline vectors
-  (:mod:`kb.search.outline`, weight W, default :data:`kb.search.outline.OUTLINE_WEIGHT`), built once for the KB;
+  (:mod:`kb.search.outline`, weight W, default :data:`kb.search.outline.OUTLINE_WEIGHT`);
 - combinations joined by ``+`` (``desk+prf``).
 
 Usage: ``python bench/colloquial.py --data-dir var/desk-base base desk desk+prf --modes hybrid,bm25``
@@ -31,7 +31,7 @@ from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.evaluation import DEPTH, FOLD_GROUPS, _measure, read_qrels
 from kb.search.desk_terms import DESK_WEIGHT
-from kb.search.outline import OUTLINE_WEIGHT, OutlineVectors, outline_text
+from kb.search.outline import OUTLINE_WEIGHT
 from kb.search.relevance_feedback import FeedbackSettings
 from kb.search.results import SearchRequest
 from kb.service import KnowledgeBase
@@ -39,30 +39,9 @@ from kb.service import KnowledgeBase
 DESK = Path(__file__).parent / "data" / "desk-dev"
 
 
-_OUTLINES: dict[int, OutlineVectors] = {}
-
-
-def outlines(kb: KnowledgeBase) -> OutlineVectors:
-    """The KB's outline vectors (built on first use: one encode per article)."""
-    if id(kb) not in _OUTLINES:
-        found, _ = kb.store.list_articles(ArticleFilter(statuses=()), 0, 10**9)
-        chunks = kb.index._chunks.of_articles([a.id for a in found])
-        texts = {a.id: outline_text(a.title, [c.heading_path for c in chunks.get(a.id, [])]) for a in found}
-        _OUTLINES[id(kb)] = OutlineVectors(texts, kb.embedder)
-    return _OUTLINES[id(kb)]
-
-
-def _blended(table: OutlineVectors, plain: Any, weight: float) -> Any:
-    def search_keys(query_vector: Any, pool: int, approximate: bool = False) -> Any:
-        return table.blend(plain(query_vector, pool, approximate=approximate), query_vector, weight)
-
-    return search_keys
-
-
 def configure(kb: KnowledgeBase, variant: str) -> None:
     """Set the engine's switches for ``variant`` (see module docstring)."""
-    vectors = kb.index.generation.vectors
-    vectors.__dict__.pop("search_keys", None)  # undo an earlier variant's outline blend
+    kb.engine.outlines.weight = 0.0
     expansion = kb.engine.expansion
     expansion.desk_weight = 0.0
     expansion.feedback = None
@@ -80,8 +59,8 @@ def configure(kb: KnowledgeBase, variant: str) -> None:
             }
             expansion.feedback = FeedbackSettings(**kw)
         elif name == "outline":
-            blended = _blended(outlines(kb), vectors.search_keys, float(arg or OUTLINE_WEIGHT))
-            vectors.__dict__["search_keys"] = blended  # an instance attribute shadows the method
+            kb.engine.outlines.weight = float(arg or OUTLINE_WEIGHT)
+            kb.engine.outlines.prepare(kb.index.generation.bm25.version)
         else:
             raise SystemExit(f"unknown variant part {part!r}")
 
