@@ -6,9 +6,11 @@ given modes, printing nDCG@10 overall, per style and per fold group (folds 0-2 t
 of one search (in-process, ``limit=100``, ``explain``). ``--tidb`` runs tidb-faq-dev instead (a temporary KB is
 built: slow). Variants:
 
-- ``base``: no desk synonyms, no feedback (the engine before this work);
+- ``base``: no desk synonyms, no feedback, no outline blend (the engine before this work);
 - ``desk`` / ``desk=W``: desk synonyms at weight W;
 - ``prf`` / ``prf=docs,terms,weight,max_coverage``: RM3 feedback;
+- ``outline`` / ``outline=W``: the vector leg's candidates blended with the article outline vectors
+  (:mod:`kb.search.outline`, weight W, default :data:`kb.search.outline.OUTLINE_WEIGHT`);
 - combinations joined by ``+`` (``desk+prf``).
 
 Usage: ``python bench/colloquial.py --data-dir var/desk-base base desk desk+prf --modes hybrid,bm25``
@@ -29,6 +31,7 @@ from kb.articles.store import ArticleFilter
 from kb.config import Settings
 from kb.evaluation import DEPTH, FOLD_GROUPS, _measure, read_qrels
 from kb.search.desk_terms import DESK_WEIGHT
+from kb.search.outline import OUTLINE_WEIGHT
 from kb.search.relevance_feedback import FeedbackSettings
 from kb.search.results import SearchRequest
 from kb.service import KnowledgeBase
@@ -38,6 +41,7 @@ DESK = Path(__file__).parent / "data" / "desk-dev"
 
 def configure(kb: KnowledgeBase, variant: str) -> None:
     """Set the engine's switches for ``variant`` (see module docstring)."""
+    kb.engine.outlines.weight = 0.0
     expansion = kb.engine.expansion
     expansion.desk_weight = 0.0
     expansion.feedback = None
@@ -54,6 +58,9 @@ def configure(kb: KnowledgeBase, variant: str) -> None:
                 k: (int(v) if k in ("docs", "terms") else v) for k, v in zip(keys, vals, strict=False)
             }
             expansion.feedback = FeedbackSettings(**kw)
+        elif name == "outline":
+            kb.engine.outlines.weight = float(arg or OUTLINE_WEIGHT)
+            kb.engine.outlines.prepare(kb.index.generation.bm25.version)
         else:
             raise SystemExit(f"unknown variant part {part!r}")
 

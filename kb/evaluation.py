@@ -236,6 +236,7 @@ def evaluate(
     with _knowledge_base(settings, data_dir) as kb:
         say("importing and indexing the corpus")
         doc_of = _load_corpus(kb, folder, articles)
+        kb.engine.outlines.prepare(kb.index.generation.bm25.version)  # every query sees the outline vectors
         report = EvalReport(
             dataset=folder.name,
             documents=len(doc_of),

@@ -13,7 +13,9 @@ ranker's score (:mod:`kb.search.rerank`). Measured on desk-dev (``bench/calibrat
 agreement bar no coverage/cosine pair flags 90 % of the unanswerable queries while keeping confident-but-wrong
 answers under 5 %; with it both hold on the held-out folds. Thresholds per model
 are in ``kb/data/confidence.json`` with what they were calibrated on (``bench/calibrate_confidence.py``); an
-unknown model gets no cosine bar (only coverage counts) until it is calibrated.
+unknown model gets no cosine bar (only coverage counts) until it is calibrated. A model folder made by
+``kb model adapt`` carries its own bars in its ``kb-adapt.json`` (``thresholds``, carried over from its base
+model by :mod:`kb.model.calibrate`), read when the calibration file does not name it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from kb.articles.chunks import ChunkKey, ChunkPassage
 from kb.config import DATA_DIR
@@ -55,7 +58,7 @@ class Thresholds:
 def thresholds_for(model: str) -> Thresholds:
     """Calibrated thresholds of ``model``, or coverage-only defaults for a model never calibrated."""
     table = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
-    entry = table.get(model)
+    entry = table.get(model) or _adapted_entry(model)
     if entry is None:
         return Thresholds(DEFAULT_COVERAGE_MIN, math.inf)
     floor = float(entry.get("vector_floor", 0.0))
@@ -67,6 +70,16 @@ def thresholds_for(model: str) -> Thresholds:
         float(entry.get("fused_min", -math.inf)),
         float(entry.get("ranker_min", -math.inf)),
     )
+
+
+def _adapted_entry(model: str) -> dict[str, float] | None:
+    """The ``thresholds`` of an adapted model folder's manifest (``kb-adapt.json``), or None."""
+    manifest = Path(model) / "kb-adapt.json"
+    try:
+        entry = json.loads(manifest.read_text(encoding="utf-8")).get("thresholds") if manifest.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) and "coverage_min" in entry and "cosine_min" in entry else None
 
 
 def coverage(query_terms: list[str], matched: set[str], idf: dict[str, float]) -> float:

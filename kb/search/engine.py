@@ -6,7 +6,8 @@
 3. Each leg's chunks are grouped to articles (:mod:`kb.search.grouping`): in the BM25 leg an article
    scores the ``chunk_decay``-ed sum of its best non-neighbouring chunk scores, so that an article whose query
    terms fall in different chunks need not lose to a short article holding one of them (default decay 0:
-   best chunk only); in the vector leg its best chunk's cosine. Equal leg scores share a rank. Vector-only
+   best chunk only); in the vector leg its best chunk's cosine (optionally blended with the cosine of the
+   article's outline, :mod:`kb.search.outline`; off by default). Equal leg scores share a rank. Vector-only
    articles whose cosine is below the model's calibrated unrelated level (``unrelated_cosine``) are not
    results: they are padding.
 4. Filters (status, kind, service, tags) are applied to the articles (summaries from the database, remembered
@@ -37,6 +38,7 @@ from kb.search.generation import LiveIndex
 from kb.search.grouping import CHUNK_DECAY
 from kb.search.hits import build_hits
 from kb.search.keywords import keyword_terms
+from kb.search.outline import OutlineSource, outline_texts
 from kb.search.query_expansion import QueryExpansion
 from kb.search.ranking import Candidates, rank
 from kb.search.rerank import SecondStage, annotate
@@ -115,6 +117,7 @@ class SearchEngine:
         self._listeners: list[TimingListener] = []
         self._cache = ArticleCache(store, chunks)
         self.expansion = QueryExpansion(analyzer, synonyms, self._cache, chunks)  # synonyms, desk terms, PRF
+        self.outlines = OutlineSource(lambda: outline_texts(chunks), embedder, weight=0.0)  # off: kb.search.outline
 
     @property
     def vector_floor(self) -> float:
@@ -161,6 +164,7 @@ class SearchEngine:
                 clock.lap("bm25")
             if query_vector is not None:
                 legs["vector"] = gen.vectors.search_keys(query_vector, pool, approximate=self.approximate_vectors)
+                legs["vector"] = self.outlines.blend(legs["vector"], query_vector, version)  # kb.search.outline
                 clock.lap("vector")
             if weight is None:
                 weight = self._bm25_weight(request, analysis.identifiers, terms)

@@ -14,7 +14,7 @@ from kb.cli.main import main
 from kb.config import Settings
 from kb.errors import InvalidInputError
 from kb.model.adapt import MANIFEST_FILE, AdaptManifest, AdaptSettings, adapt, batches
-from kb.model.pairs import Pair, data_hash, section_pairs, ticket_pairs
+from kb.model.pairs import Pair, data_hash, section_pairs, symptom_pairs, ticket_pairs
 from kb.models import Ticket
 from kb.search.embedders.sentence_transformers import SentenceTransformerEmbedder
 from kb.service import KnowledgeBase
@@ -125,6 +125,31 @@ def test_pairs_come_from_sections_and_resolved_tickets(kb: KnowledgeBase) -> Non
         assert session.scalar(select(Ticket.id)) is not None
 
 
+def test_symptom_pairs_map_how_a_problem_shows_to_what_fixes_it(kb: KnowledgeBase) -> None:
+    body = (
+        "---\ndescription: 排查远程桌面连接时提示没有可用许可证的问题\n---\n"
+        "## 症状\n\n用户连接远程桌面时被断开，提示没有可用的远程桌面授权。\n\n"
+        "## 原因\n\nRD 会话主机的宽限期已过，且没有配置许可证服务器。\n\n"
+        "## 解决方法\n\n在服务器管理器中配置 RD 许可模式并添加许可证服务器。\n\n"
+        "## 参考\n\n更多信息见远程桌面服务部署文档中的授权章节。"
+    )
+    outcome = kb.writer.create(parse_markdown(body, title="没有可用的许可证"), "tester")
+    assert outcome.article is not None
+    aid = outcome.article.id
+    kb.writer.create(parse_markdown("## 参数\n\n-a 显示所有文件，包括以点开头的隐藏文件。", title="ls"), "tester")
+    pairs = symptom_pairs(kb.database)
+    assert all(p.kind == "symptom" and p.article_id == aid for p in pairs)  # the ls page has no symptom text
+    symptom = "用户连接远程桌面时被断开，提示没有可用的远程桌面授权。"
+    fixes = {p.positive for p in pairs if p.anchor == symptom}
+    assert fixes == {  # each cause / fix section, in the form the index encodes it (title / heading, text)
+        "没有可用的许可证 / 原因\nRD 会话主机的宽限期已过，且没有配置许可证服务器。",
+        "没有可用的许可证 / 解决方法\n在服务器管理器中配置 RD 许可模式并添加许可证服务器。",
+    }
+    from_summary = [p.positive.split("\n")[0] for p in pairs if p.anchor.startswith("排查远程桌面")]
+    assert from_summary == ["没有可用的许可证 / 症状", "没有可用的许可证 / 原因", "没有可用的许可证 / 解决方法"]
+    assert len(pairs) == 5 and all(p.anchor != p.positive.split("\n", 1)[1] for p in pairs)
+
+
 def test_cli_adapts_the_configured_model(
     kb: KnowledgeBase,
     tiny_model: Path,
@@ -145,3 +170,4 @@ def test_cli_adapts_the_configured_model(
     assert printed["steps"] == 2 and printed["pairs"] == {"section": 3}
     assert (out / MANIFEST_FILE).is_file() and (out / "modules.json").is_file()
     assert main(["model", "adapt", str(out), "--steps", "2"]) == 2  # the folder exists: refused
+    assert main(["model", "adapt", str(tmp_path / "other"), "--pairs", "section,faq"]) == 2  # unknown kind
