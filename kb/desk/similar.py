@@ -25,6 +25,7 @@ import numpy.typing as npt
 from sqlalchemy import func, select
 
 from kb.db import Database
+from kb.identity.scopes import Principal, ticket_visible
 from kb.ingest.redaction import holds_credential
 from kb.models import Ticket
 from kb.search.embedders.base import Embedder, decode_vectors
@@ -213,6 +214,16 @@ class ClosedTicketIndex:
         self._vectorizer: TfidfVectorizer | None = None
         self._tfidf: Any = None
         self._stamp: tuple[Any, ...] | None = None  # (count, max id) of the tickets indexed
+
+    def visible(self, viewer: Principal, similar: Sequence[SimilarTicket]) -> list[SimilarTicket]:
+        """Those of ``similar`` that ``viewer`` may see (:func:`kb.identity.scopes.ticket_visible`), in order: a
+        similar ticket's title and fix are the ticket's own text."""
+        ids = [s.ticket_id for s in similar]
+        if not ids:
+            return []
+        with self.database.session() as session:
+            rows = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ids)))}
+        return [s for s in similar if (row := rows.get(s.ticket_id)) is not None and ticket_visible(viewer, row)]
 
     def nearest(self, vector: npt.NDArray[np.float32], text: str, k: int = NEIGHBOURS) -> list[SimilarTicket]:
         """The ``k`` closed tickets nearest to a ticket with embedding ``vector`` ((d,) L2-normalised) and

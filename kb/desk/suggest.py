@@ -104,7 +104,8 @@ class Suggester:
         """Suggestions for a ticket with ``text`` (title + description, work notes at escalation) and ``service``
         (catalog key or name), as ``viewer`` may see them: only the articles they may read (by default the
         e-mail / IM channel's: public ones), and similar past tickets only for callers who read tickets
-        (``ticket.groups``; recorded and voting either way). One search and one encode of the text.
+        (``ticket.groups``), only those they may see (the group vote counts every one: it shows no ticket).
+        One search and one encode of the text.
 
         Raises:
             InvalidInputError: unknown service type.
@@ -116,12 +117,13 @@ class Suggester:
         assignment = vote(
             [s.resolver_group for s in nearest], np.array([s.similarity for s in nearest], dtype=np.float32)
         )
+        shown = viewer.may(Permission.TICKET_GROUPS)
         return Suggestions(
             articles=result.results,
             low_confidence=result.low_confidence,
-            similar=nearest[:SIMILAR_SHOWN],
+            similar=self.closed_tickets.visible(viewer, nearest)[:SIMILAR_SHOWN] if shown else [],
             assignment=assignment,
             sla=SlaTerms(level.name, level.hours, level.response_minutes, level.resolution_minutes),
             group=GroupContact(level.group, level.contact),
-            show_similar=viewer.may(Permission.TICKET_GROUPS),
+            show_similar=shown,
         )

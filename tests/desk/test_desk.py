@@ -213,3 +213,25 @@ def test_times_in_another_zone_are_stored_as_the_same_instant(client: TestClient
         assert as_utc(stored.response_due) == shanghai + dt.timedelta(minutes=15)
     finally:
         kb.desk.clock = utcnow
+
+
+def test_similar_tickets_are_only_those_the_caller_may_see(client: TestClient) -> None:
+    """Found by session 7's outside tester: ``similar_tickets`` showed the title and fix of closed tickets of other
+    resolver groups, which the agent asking could not open (404)."""
+    from tests.helpers import anonymous, login
+
+    kb = kb_of(client)
+    import_tickets(kb.database, EXPORT, "kb-zh")
+    kb.ticket_vectors.embed_closed()
+    vpn = {"title": "VPN 连上了但是 OA 打不开", "description": "VPN 显示已连接，OA 超时", "service": "日常服务"}
+    seen: dict[str, list[str]] = {}
+    for name, group in (("desk.nine", "桌面组"), ("net.nine", "网络组")):
+        kb.accounts.create(name, ["agent"], "tests", groups=(group,), password="Kb-similar-2026!x")
+        agent = anonymous(client)
+        login(agent, name, "Kb-similar-2026!x")
+        body = agent.post("/suggest", json=vpn).json()
+        seen[group] = [s["external_id"] for s in body["similar_tickets"]]
+        for similar in body["similar_tickets"]:  # every ticket shown is one the agent may open
+            assert agent.get(f"/tickets/{similar['ticket_id']}").status_code == 200, (group, similar)
+    assert any(n.startswith("INC-100") for n in seen["网络组"])
+    assert not any(n.startswith("INC-100") for n in seen["桌面组"])  # the VPN tickets are 网络组's

@@ -293,3 +293,18 @@ def test_confidence_says_nothing_of_words_in_hidden_articles(client: TestClient)
     assert signals(requester, hidden_word) == signals(requester, no_word)
     top = net.get("/search", params={"q": hidden_word, "mode": "bm25"}).json()["results"][0]
     assert "斑马石英密钥" in top["snippet"] or top["title"].startswith("核心交换机")  # net may read it
+
+
+def test_a_successor_the_caller_may_not_see_is_not_named(client: TestClient) -> None:
+    """Found by session 7's outside tester: a retired public article named its restricted successor's id in
+    ``superseded_by`` and in the ``Link`` header."""
+    secret = create(client, RESTRICTED)
+    old = create(client, "# 交换机旧流程\n\n旧的处理流程。", visibility="public")
+    retired = client.post(f"/articles/{old['id']}/status", json={"status": "retired", "superseded_by": secret["id"]})
+    assert retired.status_code == 200, retired.text
+    requester = as_user(client, "req.nine", ["requester"])
+    seen = requester.get(f"/articles/{old['id']}", params={"count_view": False})
+    assert seen.status_code == 200 and seen.json()["superseded_by"] is None and "link" not in seen.headers
+    net = as_user(client, "net.nine", ["agent"], ("网络组",))
+    named = net.get(f"/articles/{old['id']}", params={"count_view": False})
+    assert named.json()["superseded_by"] == secret["id"] and str(secret["id"]) in named.headers["link"]

@@ -20,8 +20,9 @@ from kb.api.schemas.articles import (
 from kb.api.views import answer, detail
 from kb.articles.content import parse_markdown
 from kb.articles.store import ArticleFilter, content_of
+from kb.errors import NotFoundError
 from kb.identity.permissions import Permission as P
-from kb.identity.scopes import readable_article
+from kb.identity.scopes import readable_article, visible_article
 
 router = APIRouter(prefix="/articles", tags=["articles"], route_class=GuardedRoute)
 
@@ -70,9 +71,15 @@ def get_article(
     article = readable_article(user, kb.store.get(article_id))
     if count_view:
         kb.feedback.record_usage(article_id, "view", user.username)
+    shown = detail(kb, article, user)
     if article.superseded_by is not None:
-        response.headers["Link"] = f'</articles/{article.superseded_by}>; rel="successor-version"'
-    return detail(kb, article, user)
+        try:
+            visible_article(user, kb.store.get(article.superseded_by))
+        except NotFoundError:  # a successor the caller may not see is not named
+            shown.superseded_by = None
+        else:
+            response.headers["Link"] = f'</articles/{article.superseded_by}>; rel="successor-version"'
+    return shown
 
 
 @router.post(

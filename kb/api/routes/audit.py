@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 
 from kb.api.deps import KB, Audit, requires
 from kb.api.guard import GuardedRoute
+from kb.api.params import MAX_ID
 from kb.identity.audit import CSV_FIELDS, as_row
 from kb.identity.exports import safe_cell
 from kb.identity.permissions import Permission as P
@@ -29,7 +30,7 @@ def audit_events(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     format: Literal["json", "csv"] = "json",
 ) -> dict[str, Any] | Response:
     """Rows newest first matching every filter (``since`` inclusive, ``until`` exclusive; ISO 8601, no offset
