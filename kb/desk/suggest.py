@@ -58,15 +58,25 @@ class Suggestions:
     assignment: Assignment
     sla: SlaTerms
     group: GroupContact
-    #: Whether the caller may see :attr:`similar` (other people's tickets); they are recorded and vote either way.
+    #: Whether the caller may see similar tickets at all (other people's tickets); they are recorded and vote
+    #: either way.
     show_similar: bool = True
+    #: Those of :attr:`similar` the caller may see (:meth:`ClosedTicketIndex.visible`); None: all of them.
+    visible_similar: list[SimilarTicket] | None = None
+
+    @property
+    def shown_similar(self) -> list[SimilarTicket]:
+        """The similar tickets the caller is shown: none without ``show_similar``, else the visible ones."""
+        if not self.show_similar:
+            return []
+        return self.similar if self.visible_similar is None else self.visible_similar
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON the API and the channels answer with."""
         return {
             "articles": [asdict(a) for a in self.articles],
             "low_confidence": self.low_confidence,
-            "similar_tickets": [asdict(s) for s in self.similar] if self.show_similar else [],
+            "similar_tickets": [asdict(s) for s in self.shown_similar],
             "assignment": asdict(self.assignment),
             "sla": asdict(self.sla),
             "group": asdict(self.group),
@@ -121,9 +131,10 @@ class Suggester:
         return Suggestions(
             articles=result.results,
             low_confidence=result.low_confidence,
-            similar=self.closed_tickets.visible(viewer, nearest)[:SIMILAR_SHOWN] if shown else [],
+            similar=nearest[:SIMILAR_SHOWN],
             assignment=assignment,
             sla=SlaTerms(level.name, level.hours, level.response_minutes, level.resolution_minutes),
             group=GroupContact(level.group, level.contact),
             show_similar=shown,
+            visible_similar=self.closed_tickets.visible(viewer, nearest)[:SIMILAR_SHOWN] if shown else [],
         )
