@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
+from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal, article_visible
 from kb.search.article_cache import ArticleCache
 from kb.search.bm25 import FIELD_BOOSTS, BM25Index
@@ -64,6 +65,4 @@ def _any_visible(article_ids: Sequence[int], cache: ArticleCache, version: int, 
 def sees_every_article(viewer: Principal | None) -> bool:
     """Whether ``viewer`` may see every article whatever its visibility (the system, or a caller whose roles grant
     both ``article.internal`` and ``article.all``): only such a caller may be shown index-wide statistics."""
-    from kb.identity.permissions import Permission
-
     return viewer is None or (viewer.may(Permission.ARTICLE_INTERNAL) and viewer.may(Permission.ARTICLE_ALL))

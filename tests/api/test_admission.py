@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -47,15 +48,25 @@ def test_which_requests_are_article_writes(method: str, path: str, write: bool) 
     assert is_article_write(method, path) is write
 
 
-@pytest.fixture
-def one_at_a_time(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder) -> Iterator[TestClient]:
-    """The app admitting one article write at a time, its writes waiting up to 30 s for the background applier."""
-    limited = settings.model_copy(update={"write_concurrency": 1, "write_retry_after_seconds": 2})
+@contextmanager
+def _limited_app(
+    settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder, **update: object
+) -> Iterator[tuple[TestClient, KnowledgeBase]]:
+    """A logged-in client of an app admitting one article write at a time (plus the settings in ``update``), once
+    its background applier runs."""
+    limited = settings.model_copy(update={"write_concurrency": 1, **update})
     service = KnowledgeBase(limited, embedder=hash_embedder, analyzer=analyzer)
     add_test_user(service)
     with TestClient(create_app(limited, kb=service), base_url="https://testserver") as client:
         login(client)
         assert wait_until(lambda: service.index.handoff.wait_s is not None)
+        yield client, service
+
+
+@pytest.fixture
+def one_at_a_time(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder) -> Iterator[TestClient]:
+    """The app admitting one article write at a time, its writes waiting up to 30 s for the background applier."""
+    with _limited_app(settings, analyzer, hash_embedder, write_retry_after_seconds=2) as (client, _):
         yield client
 
 
@@ -116,12 +127,7 @@ def _everything() -> ArticleFilter:
 def test_a_write_answered_202_counts_against_the_limit_until_it_is_applied(
     settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
 ) -> None:
-    limited = settings.model_copy(update={"write_concurrency": 1, "index_wait_seconds": 0.3})
-    service = KnowledgeBase(limited, embedder=hash_embedder, analyzer=analyzer)
-    add_test_user(service)
-    with TestClient(create_app(limited, kb=service), base_url="https://testserver") as client:
-        login(client)
-        assert wait_until(lambda: service.index.handoff.wait_s is not None)
+    with _limited_app(settings, analyzer, hash_embedder, index_wait_seconds=0.3) as (client, service):
         with writer_lock(service.index.root, threading.RLock()):
             late = client.post("/articles", json={"body": "# 积压一篇\n编号 admitlate01。"})
             assert late.status_code == 202

@@ -54,16 +54,20 @@ def _score_before(
     return [(int(article_ids[i]), int(ords[i]), float(scores[i])) for i in hits]
 
 
+def _two_segments_with_deletions(tmp_path: Path, analyzer: TextAnalyzer) -> BM25Index:
+    """A BM25 index of real articles in two segments (k8s, then RDS) with three articles deleted, unmerged."""
+    index = BM25Index.create(tmp_path / "bm25")
+    index.replace_articles(_documents(analyzer, BUNDLED / "k8s-troubleshooting", 1), ())
+    index.replace_articles(_documents(analyzer, BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote", 1000), ())
+    index.replace_articles([], [1, 2, 1000])  # deletions not yet merged away
+    return index
+
+
 def test_cached_scorer_ranks_exactly_as_before_over_segments_and_deletions(
     tmp_path: Path, analyzer: TextAnalyzer
 ) -> None:
-    k8s = _documents(analyzer, BUNDLED / "k8s-troubleshooting", 1)
-    rds = _documents(analyzer, BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote", 1000)
-    index = BM25Index.create(tmp_path / "bm25")
+    index = _two_segments_with_deletions(tmp_path, analyzer)
     try:
-        index.replace_articles(k8s, ())
-        index.replace_articles(rds, ())  # a second segment
-        index.replace_articles([], [1, 2, 1000])  # deletions not yet merged away
         compared = 0
         for round_ in range(2):  # the second round is served from the term cache
             for query in QUERIES:
@@ -85,13 +89,8 @@ def test_cached_scorer_ranks_exactly_as_before_over_segments_and_deletions(
 def test_idf_from_cached_postings_equals_whoosh_over_segments_and_deletions(
     tmp_path: Path, analyzer: TextAnalyzer
 ) -> None:
-    k8s = _documents(analyzer, BUNDLED / "k8s-troubleshooting", 1)
-    rds = _documents(analyzer, BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote", 1000)
-    index = BM25Index.create(tmp_path / "bm25")
+    index = _two_segments_with_deletions(tmp_path, analyzer)
     try:
-        index.replace_articles(k8s, ())
-        index.replace_articles(rds, ())  # a second segment
-        index.replace_articles([], [1, 2, 1000])  # deletions not yet merged away
         terms = sorted({t for q in QUERIES for t in _query_terms(analyzer, q)} | {"没有这个词"})
         with index._search_lock:
             searcher = index._get_searcher()
