@@ -133,7 +133,10 @@ class Settings(BaseSettings):
     # --- end issue 11 ---
     index_poll_seconds: float = Field(default=2.0, gt=0, description="How often the server applies the outbox.")
     index_wait_seconds: float = Field(
-        default=0.8, ge=0, description="How long a write waits for the index before it answers 202 (kb.search.handoff)."
+        default=0.8,
+        ge=0,
+        description="How long a write may take, counted from its arrival (not its commit), before it answers 202 "
+        "with the outbox seq instead of waiting for the index any longer (kb.search.handoff).",
     )
     index_applier: str = Field(
         default="process",

@@ -17,8 +17,10 @@ not recorded either: :class:`kb.api.idempotency.IdempotencyMiddleware` runs insi
 
 Which requests are article writes (:func:`is_article_write`): ``POST``, ``PUT``, ``PATCH`` and ``DELETE`` under
 ``/articles`` and ``/reviews`` (they create or change articles and so the index), except the feedback and usage
-counts of an article (``/articles/{id}/feedback``, ``/articles/{id}/usage``), which touch no index. Searches, reads
-and every other route are never refused here.
+counts of an article (``/articles/{id}/feedback``, ``/articles/{id}/usage``), which touch no index; and the web
+workbench's forms that do the same (``POST /ui/editor``, ``/ui/articles/{id}/status``, ``/ui/proposals/...``),
+which are refused with the same status and header and a short HTML page instead of JSON. Searches, reads, the
+editor's preview and every other route are never refused here.
 
 An admitted write's wait for the index (``KB_INDEX_WAIT_SECONDS``, :mod:`kb.search.handoff`) counts from its
 arrival here, so queueing, parsing and storing come out of the same budget.
@@ -44,10 +46,22 @@ WRITE_PREFIXES = ("/articles", "/reviews")
 COUNT_ONLY = ("/feedback", "/usage")
 
 
+def _is_web_article_write(method: str, path: str) -> bool:
+    """Whether a workbench form request creates or changes an article (kb/web/routes/editor.py: the editor's save,
+    a status change, a proposal's acceptance or rejection; ``/ui/editor/preview`` renders without storing)."""
+    if method != "POST":
+        return False
+    if path.rstrip("/") == "/ui/editor" or path.startswith("/ui/proposals/"):
+        return True
+    return path.startswith("/ui/articles/") and path.rstrip("/").endswith("/status")
+
+
 def is_article_write(method: str, path: str) -> bool:
-    """Whether a request creates or changes an article (module docstring)."""
+    """Whether a request creates or changes an article, through the API or the workbench (module docstring)."""
     if method not in WRITE_METHODS:
         return False
+    if path.startswith("/ui/"):
+        return _is_web_article_write(method, path)
     if not any(path == p or path.startswith(p + "/") for p in WRITE_PREFIXES):
         return False
     return not path.rstrip("/").endswith(COUNT_ONLY)
@@ -81,6 +95,11 @@ class WriteAdmission:
         self._body = json.dumps(
             {"error": "overloaded", "detail": sentence, "retry_after": retry_after_s}, ensure_ascii=False
         ).encode("utf-8")
+        self._page = (
+            '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>服务器繁忙</title>'
+            f"<p>服务器正在处理的文章写入已达上限（同时 {limit} 个），本次没有保存任何内容。"
+            f"请在 {retry_after_s} 秒后返回上一页重新提交。</p></html>"
+        ).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not is_article_write(scope["method"], scope["path"]):
@@ -88,7 +107,7 @@ class WriteAdmission:
             return
         if self.in_flight >= self.limit or self.in_flight + _late_writes(scope) >= self.limit:
             self.refused += 1
-            await self._refuse(send)
+            await self._refuse(send, web=scope["path"].startswith("/ui/"))
             return
         self.in_flight += 1
         token = ARRIVED.set(time.monotonic())  # the write's wait for the index counts from here (kb.search.handoff)
@@ -98,18 +117,19 @@ class WriteAdmission:
             ARRIVED.reset(token)
             self.in_flight -= 1
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, web: bool = False) -> None:
+        body, kind = (self._page, b"text/html; charset=utf-8") if web else (self._body, b"application/json")
         start: Message = {
             "type": "http.response.start",
             "status": 429,
             "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(self._body)).encode()),
+                (b"content-type", kind),
+                (b"content-length", str(len(body)).encode()),
                 (b"retry-after", str(self.retry_after_s).encode()),
             ],
         }
         await send(start)
-        await send({"type": "http.response.body", "body": self._body})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _late_writes(scope: Scope) -> int:

@@ -4,12 +4,14 @@ never refused; a refused write sent again (same Idempotency-Key) is created once
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from kb.api import create_app
@@ -20,6 +22,7 @@ from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.locks import writer_lock
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
+from kb.web.app import create_app as create_web_app
 from tests.helpers import add_test_user, login, search_ids
 from tests.search.test_handoff import wait_until
 
@@ -42,6 +45,13 @@ from tests.search.test_handoff import wait_until
         ("GET", "/search", False),
         ("POST", "/tickets", False),
         ("POST", "/articlesx", False),
+        ("POST", "/ui/editor", True),
+        ("POST", "/ui/articles/7/status", True),
+        ("POST", "/ui/proposals/7/accept", True),
+        ("POST", "/ui/editor/preview", False),
+        ("POST", "/ui/articles/7/feedback", False),
+        ("GET", "/ui/editor", False),
+        ("POST", "/ui/tickets", False),
     ],
 )
 def test_which_requests_are_article_writes(method: str, path: str, write: bool) -> None:
@@ -50,14 +60,18 @@ def test_which_requests_are_article_writes(method: str, path: str, write: bool) 
 
 @contextmanager
 def _limited_app(
-    settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder, **update: object
+    settings: Settings,
+    analyzer: TextAnalyzer,
+    hash_embedder: HashingEmbedder,
+    factory: Callable[..., FastAPI] = create_app,
+    **update: object,
 ) -> Iterator[tuple[TestClient, KnowledgeBase]]:
-    """A logged-in client of an app admitting one article write at a time (plus the settings in ``update``), once
-    its background applier runs."""
+    """A logged-in client of an app (``factory``: the API's, or :func:`kb.web.app.create_app` with the pages)
+    admitting one article write at a time (plus the settings in ``update``), once its background applier runs."""
     limited = settings.model_copy(update={"write_concurrency": 1, **update})
     service = KnowledgeBase(limited, embedder=hash_embedder, analyzer=analyzer)
     add_test_user(service)
-    with TestClient(create_app(limited, kb=service), base_url="https://testserver") as client:
+    with TestClient(factory(limited, kb=service), base_url="https://testserver") as client:
         login(client)
         assert wait_until(lambda: service.index.handoff.wait_s is not None)
         yield client, service
@@ -138,3 +152,44 @@ def test_a_write_answered_202_counts_against_the_limit_until_it_is_applied(
         after = client.post("/articles", json={"body": "# 赶上之后\n编号 admitafter01。"})
         assert after.status_code == 201, after.text
         assert search_ids(client, "admitlate01", mode="bm25") == [late.json()["article"]["id"]]
+
+
+def test_the_workbench_editor_save_is_refused_with_a_page_and_stores_nothing(
+    settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
+) -> None:
+    with _limited_app(settings, analyzer, hash_embedder, create_web_app, write_retry_after_seconds=2) as (
+        client,
+        service,
+    ):
+        _editor_save_refused(client, service)
+
+
+def _editor_save_refused(client: TestClient, service: KnowledgeBase) -> None:
+    first: list[httpx.Response] = []
+    with writer_lock(service.index.root, threading.RLock()):
+        waiting = threading.Thread(
+            target=lambda: first.append(client.post("/articles", json={"body": "# 占位\n编号 admitweb00。"}))
+        )
+        waiting.start()
+        assert wait_until(lambda: service.index._outbox.max_seq() >= 1)  # committed, waiting in flight
+        before = service.store.list_articles(_everything(), 0, 500)[1]
+        page = client.get("/ui/editor")
+        assert page.status_code == 200
+        found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+        assert found is not None
+        token = found.group(1)
+        refused = client.post(
+            "/ui/editor",
+            data={"body": "# 网页保存\n编号 admitweb01。", "csrf_token": token},
+            headers={"X-CSRF-Token": token},
+            follow_redirects=False,
+        )
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"] == "2"
+        assert refused.headers["content-type"].startswith("text/html")
+        assert "没有保存" in refused.text
+        assert service.store.list_articles(_everything(), 0, 500)[1] == before
+        preview = client.post("/ui/editor/preview", data={"body": "# 预览"}, headers={"X-CSRF-Token": token})
+        assert preview.status_code != 429
+    waiting.join(60)
+    assert first and first[0].status_code == 201
