@@ -90,14 +90,7 @@ def test_a_write_beyond_the_limit_is_refused_with_retry_after_and_stores_nothing
     existing = client.post("/articles", json={"body": "# 已有文章\n编号 admitold01 的说明。"})
     assert existing.status_code == 201
     article_id = existing.json()["article"]["id"]
-    first: list[httpx.Response] = []
-    # Hold the index writer's lock (as a rebuild would): the first write is committed, then waits for the index.
-    with writer_lock(service.index.root, threading.RLock()):
-        waiting = threading.Thread(
-            target=lambda: first.append(client.post("/articles", json={"body": "# 第一篇\n编号 admitfirst01。"}))
-        )
-        waiting.start()
-        assert wait_until(lambda: service.index._outbox.max_seq() >= 2)  # committed, waiting in flight
+    with _one_write_in_flight(client, service, "# 第一篇\n编号 admitfirst01。"):
         articles_before = service.store.list_articles(_everything(), 0, 500)[1]
 
         refused = client.post(
@@ -121,8 +114,6 @@ def test_a_write_beyond_the_limit_is_refused_with_retry_after_and_stores_nothing
         assert client.get("/search", params={"q": "admitold01", "mode": "bm25"}).status_code == 200
         feedback = client.post(f"/articles/{article_id}/feedback", json={"helpful": True})
         assert feedback.status_code == 201, feedback.text
-    waiting.join(60)
-    assert first and first[0].status_code == 201
 
     # the slot is free again: the refused write, sent again with its key, is created once
     again = [
@@ -164,14 +155,23 @@ def test_the_workbench_editor_save_is_refused_with_a_page_and_stores_nothing(
         _editor_save_refused(client, service)
 
 
-def _editor_save_refused(client: TestClient, service: KnowledgeBase) -> None:
+@contextmanager
+def _one_write_in_flight(client: TestClient, service: KnowledgeBase, body: str) -> Iterator[None]:
+    """Hold the index writer's lock (as a rebuild would) while a write of ``body`` is committed and then waits for
+    the index, taking the one write slot; afterwards the write must have been answered 201."""
     first: list[httpx.Response] = []
+    committed = service.index._outbox.max_seq() + 1
     with writer_lock(service.index.root, threading.RLock()):
-        waiting = threading.Thread(
-            target=lambda: first.append(client.post("/articles", json={"body": "# 占位\n编号 admitweb00。"}))
-        )
+        waiting = threading.Thread(target=lambda: first.append(client.post("/articles", json={"body": body})))
         waiting.start()
-        assert wait_until(lambda: service.index._outbox.max_seq() >= 1)  # committed, waiting in flight
+        assert wait_until(lambda: service.index._outbox.max_seq() >= committed)  # committed, waiting in flight
+        yield
+    waiting.join(60)
+    assert first and first[0].status_code == 201
+
+
+def _editor_save_refused(client: TestClient, service: KnowledgeBase) -> None:
+    with _one_write_in_flight(client, service, "# 占位\n编号 admitweb00。"):
         before = service.store.list_articles(_everything(), 0, 500)[1]
         page = client.get("/ui/editor")
         assert page.status_code == 200
@@ -191,5 +191,3 @@ def _editor_save_refused(client: TestClient, service: KnowledgeBase) -> None:
         assert service.store.list_articles(_everything(), 0, 500)[1] == before
         preview = client.post("/ui/editor/preview", data={"body": "# 预览"}, headers={"X-CSRF-Token": token})
         assert preview.status_code != 429
-    waiting.join(60)
-    assert first and first[0].status_code == 201
