@@ -59,11 +59,12 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(default=48, ge=0, description="Overlap between split chunks, tokens.")
     user_dict: Path | None = Field(default=None, description="Extra jieba user dictionary (one entry a line).")
     fusion: str = Field(default="weighted", pattern="^(weighted|rrf)$", description="Hybrid fusion method.")
-    fusion_bm25_weight: float = Field(
-        default=0.5,
+    fusion_bm25_weight: float | None = Field(
+        default=None,
         ge=0.0,
         le=1.0,
-        description="Weight of the BM25 leg in weighted fusion (vector: 1 - this).",
+        description="Weight of the BM25 leg in weighted fusion (vector: 1 - this) for every query; unset: the "
+        "calibrated query-dependent weights of kb/data/fusion.json (kb.search.weighting).",
     )
     rerank: bool = Field(
         default=False,

@@ -128,7 +128,8 @@ class KnowledgeBase:
             chunks,
             self.synonyms,
             fusion=settings.fusion,
-            bm25_weight=settings.fusion_bm25_weight,
+            bm25_weight=0.5 if settings.fusion_bm25_weight is None else settings.fusion_bm25_weight,
+            query_weights=settings.fusion_bm25_weight is None,
             approximate_vectors=settings.vector_index == "hnsw",
             second_stage=SecondStage(ranker, votes) if ranker is not None else None,
         )

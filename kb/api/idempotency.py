@@ -2,8 +2,14 @@
 POST whose answer it lost sends the same key and gets the same status and body, and nothing is done twice.
 
 - The key is 1 to 200 visible ASCII characters (else 422 ``invalid_input``); it belongs to the caller, the
-  SHA-256 of the request's credential (Bearer token or session cookie; anonymous callers such as the IM webhook
-  share one caller), so two users cannot see each other's answers.
+  SHA-256 of the request's credential (Bearer token or session cookie), so two users cannot see each other's
+  answers.
+- Only a caller whose credential is live *now* is answered from a key (a session not ended or expired, of an
+  active user; a service token not revoked): a stored answer is data the route showed that caller, so after
+  logout, disabling or revocation the request goes to the route, which answers 401 like any other. Anonymous
+  requests (the IM webhook, which authenticates by signature inside its route, and deduplicates by message id)
+  ignore the header: nothing is replayed before a route has checked who is asking, and answering 409 for a key
+  in use would tell an outsider which keys exist (session 8's outside tester).
 - The same key with another request (method, path, query or body differ) answers 409 ``idempotency_key_reused``;
   while the first request's answer is not stored yet, a retry answers 409 ``idempotency_key_in_progress``.
 - The key is written in the use case's own transaction (:mod:`kb.api.idempotency_store`), so a process killed
@@ -30,10 +36,15 @@ import re
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kb.api.deps import client_ip, session_token
 from kb.api.guard import ErrorResponse
 from kb.api.idempotency_store import CLAIM, Claim, IdempotencyStore, Reservation, watch
+from kb.errors import UnauthorizedError
+from kb.identity.service_tokens import is_service_token
+from kb.service import KnowledgeBase
 
 HEADER = "idempotency-key"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,200}")
@@ -65,8 +76,11 @@ class IdempotencyMiddleware:
                 scope, receive, send
             )
             return
-        body = await _read_body(receive)
         kb = scope["app"].state.kb
+        if not await run_in_threadpool(_live_caller, kb, scope):
+            await self.app(scope, receive, send)  # the route answers (401 for a dead credential)
+            return
+        body = await _read_body(receive)
         watch(kb.database)
         store = IdempotencyStore(kb.database, kb.settings.idempotency_key_hours)
         caller, request_hash = _caller_of(headers), _hash(scope, headers, body)
@@ -150,6 +164,23 @@ async def _read_body(receive: Receive) -> bytes:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+def _live_caller(kb: KnowledgeBase, scope: Scope) -> bool:
+    """Whether the request carries a credential that is live now (module docstring); a session's account is kept
+    on the request's state, so the route does not resolve it a second time."""
+    request = Request(scope)
+    token = session_token(request)
+    if token is None:
+        return False
+    try:
+        if is_service_token(token):
+            kb.service_tokens.resolve(token, ip=client_ip(request))
+        else:
+            request.state.account = kb.sessions.resolve(token, ip=client_ip(request))
+    except UnauthorizedError:
+        return False
+    return True
 
 
 def _caller_of(headers: Headers) -> str:

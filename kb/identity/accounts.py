@@ -8,7 +8,6 @@ at first login.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +29,7 @@ from kb.errors import (
 )
 from kb.identity.audit import CLI, FAILURE, AuditContext, AuditTrail
 from kb.identity.data_key import DataKey
+from kb.identity.names import fold_name
 from kb.identity.passwords import PasswordPolicy, one_time_password
 from kb.identity.roles import check_groups, check_roles
 from kb.models import PasswordHistory, User, UserSession, as_utc, utcnow
@@ -93,7 +93,7 @@ def normalize_username(username: str) -> str:
         InvalidInputError: fewer than 2 or more than 120 characters, or characters other than letters, digits,
             ``.``, ``_``, ``@`` and ``-``.
     """
-    name = unicodedata.normalize("NFKC", username).strip().casefold()
+    name = fold_name(username)
     if not _USERNAME.match(name):
         raise InvalidInputError("A user name has 2 to 120 letters, digits or the characters . _ @ - (no spaces).")
     return name
@@ -342,13 +342,13 @@ class AccountStore:
 
     def user_row(self, session: Session, username: str) -> User | None:
         """The ``users`` row of ``username`` (case-folded) in ``session``, or None."""
-        name = unicodedata.normalize("NFKC", username).strip().casefold()
+        name = fold_name(username)
         return session.scalar(select(User).where(User.username == name))
 
     def _row(self, session: Session, username: str) -> User:
         user = self.user_row(session, username)
         if user is None:
-            raise NotFoundError(f"No user {username.strip().casefold()}.")
+            raise NotFoundError(f"No user {fold_name(username)}.")
         return user
 
     def _set_password(self, session: Session, user: User, password: str, *, must_change: bool) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from kb.db import Database
 from kb.errors import InvalidInputError
+from kb.identity.names import fold_name
 from kb.models import AuditEvent, AuditHead, as_utc, utcnow
 
 #: Rows younger than this many days are never purged (网络安全法 第二十一条: logs kept at least six months);
@@ -204,7 +205,7 @@ class AuditTrail:
         ``until`` exclusive, both UTC."""
         conditions = []
         if actor:
-            conditions.append(AuditEvent.actor == actor.strip().casefold())
+            conditions.append(AuditEvent.actor == fold_name(actor))
         if event:
             conditions.append(AuditEvent.event == event)
         if result:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kb.identity.names import fold_name
 from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal
 from kb.ingest.redaction import ID_CARD, LANDLINE, MOBILE, fold_full_width
@@ -47,5 +48,5 @@ def mask_json(value: Any) -> Any:
 def needs_masking(principal: Principal, requester: str | None) -> bool:
     """Whether ``principal`` sees a ticket of ``requester`` masked: not the desk (``personal_data``) and not
     the requester themself."""
-    own = (requester or "").strip().casefold() == principal.username
+    own = fold_name(requester or "") == principal.username
     return not own and not principal.may(Permission.PERSONAL_DATA)

@@ -21,6 +21,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from kb.config import DATA_DIR, Settings
 from kb.errors import WeakPasswordError
+from kb.identity.names import fold_name
 
 #: The bundled list of common passwords, one a line (``#`` starts a comment), compared case-folded.
 COMMON_PASSWORDS = DATA_DIR / "common-passwords.txt"
@@ -136,7 +137,7 @@ class PasswordPolicy:
                 f"The password needs characters from at least {self.min_classes} of: lower-case letters, "
                 "upper-case letters, digits, other characters."
             )
-        if normal.casefold() == username.casefold():
+        if normal.casefold() == fold_name(username):
             raise WeakPasswordError("The password may not be the user name.")
         if normal.casefold() in _common(self.common):
             raise WeakPasswordError("The password is on the list of common passwords; choose another.")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kb.errors import ConflictError, ForbiddenError, InvalidInputError
+from kb.identity.names import fold_name
 from kb.identity.permissions import GRANTS
 
 #: Every role, in the order of the permission table.
@@ -62,7 +63,7 @@ def check_assignment(roles: Iterable[str], actor: str, target: str) -> list[str]
             auditor, or anything else).
     """
     checked = check_roles(roles)
-    if actor.strip().casefold() == target.strip().casefold():
+    if fold_name(actor) == fold_name(target):
         raise ForbiddenError("Nobody changes their own roles; another security administrator must do it.")
     admins = [r for r in checked if r in ADMIN_ROLES]
     if admins and len(checked) > 1:
@@ -84,7 +85,7 @@ def check_groups(groups: Iterable[str]) -> list[str]:
     clean = sorted({g.strip() for g in groups})
     if any(not g or len(g) > 120 for g in clean):
         raise InvalidInputError("A group name has 1 to 120 characters.")
-    named = sorted({g for g in clean if g.casefold() in ROLES})
+    named = sorted({g for g in clean if fold_name(g) in ROLES})
     if named:
         raise InvalidInputError(f"A group cannot be named like a role: {', '.join(named)}.")
     return clean

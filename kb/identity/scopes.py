@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, false, func, or_, true
 
 from kb.errors import ForbiddenError, NotFoundError
+from kb.identity.names import fold_name
 from kb.identity.permissions import UNGATED, Permission, allowed
 from kb.models import Article, ArticleVersion, Ticket
 
@@ -66,14 +67,14 @@ def ticket_visible(principal: Principal, ticket: Ticket) -> bool:
     """Whether ``principal`` may see ``ticket`` (rules in the module docstring)."""
     if principal.may(Permission.TICKET_ALL):
         return True
-    if (ticket.requester or "").strip().casefold() == principal.username:
+    if fold_name(ticket.requester or "") == principal.username:
         return True
     if not principal.may(Permission.TICKET_GROUPS):
         return False
     return (
         ticket.resolver_group is None
         or ticket.resolver_group in principal.groups
-        or (ticket.assignee or "").casefold() == principal.username
+        or fold_name(ticket.assignee or "") == principal.username
     )
 
 

@@ -20,6 +20,7 @@ from kb.errors import InvalidInputError, NotFoundError
 from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import CLI, AuditContext, AuditTrail
 from kb.identity.hardening import check_cidrs, ip_allowed
+from kb.identity.names import fold_name
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.roles import check_assignment, check_roles
 from kb.models import LoginThrottle, SecuritySetting, as_utc, utcnow
@@ -79,7 +80,7 @@ class SecurityAdmin:
         with self.database.session() as session:
             user = self.accounts.user_row(session, username)
             if user is None:
-                raise NotFoundError(f"No user {username.strip().casefold()}.")
+                raise NotFoundError(f"No user {fold_name(username)}.")
             before = ",".join(user.roles)
             user.roles = checked
             self.audit.record(session, context, "user.roles", user.username, reason=f"{before} -> {','.join(checked)}")
@@ -88,7 +89,7 @@ class SecurityAdmin:
     def unlock(self, username: str, context: AuditContext = CLI) -> bool:
         """Clear the failed-login count and lock of ``username`` (existing or not, as lockouts are); True when
         there was one."""
-        name = username.strip().casefold()
+        name = fold_name(username)[:120]
         with self.database.session() as session:
             row = session.get(LoginThrottle, name)
             cleared = row is not None and row.locked_until is not None

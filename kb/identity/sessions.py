@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +23,7 @@ from kb.db import Database
 from kb.errors import AccountLockedError, DataKeyError, ForbiddenError, UnauthorizedError
 from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import FAILURE, AuditContext, AuditTrail
+from kb.identity.names import fold_name
 from kb.identity.roles import ADMIN_ROLES
 from kb.identity.totp import accepted_step
 from kb.models import LoginThrottle, User, UserSession, as_utc, utcnow
@@ -122,7 +122,7 @@ class Sessions:
                 not counted towards the lockout).
         """
         now = now or utcnow()
-        name = unicodedata.normalize("NFKC", username).strip().casefold()[:120]
+        name = fold_name(username)[:120]
         locked = already = False
         step: int | None = None
         fault: DataKeyError | None = None
@@ -188,7 +188,7 @@ class Sessions:
             AccountLockedError: the name is locked (423), now or already. ForbiddenError: the password is wrong.
         """
         now = utcnow()
-        name = unicodedata.normalize("NFKC", username).strip().casefold()[:120]
+        name = fold_name(username)[:120]
         with self.database.session() as session:
             user = self.accounts.user_row(session, name)
             ok = self.accounts.policy.verify(password, user.password_hash if user else None)

@@ -121,7 +121,7 @@ def http_error(
 def _secure(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")  # as the API (kb.api.security): no ticket URL leaves
     return response
 
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from kb.models import Article, IdempotencyKey, Ticket
-from tests.helpers import kb_of
+from tests.helpers import TEST_PASSWORD, kb_of, login
 
 TICKET = {"title": "打印机脱机", "description": "三楼打印机脱机", "service": "日常服务"}
 
@@ -58,8 +58,6 @@ def test_a_4xx_is_replayed_and_a_bad_key_is_422(client: TestClient) -> None:
 def test_keys_belong_to_the_caller_and_expire(client: TestClient) -> None:
     assert client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k"}).status_code == 201
     token = client.headers.pop("Authorization")
-    from tests.helpers import login
-
     login(client)  # a new session is another caller: its key "k" is its own
     assert client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k"}).status_code == 201
     assert _count(client, Ticket) == 2 and token != client.headers["Authorization"]
@@ -107,3 +105,32 @@ def test_two_requests_racing_with_one_key_make_one_row(client: TestClient) -> No
     assert len(answers) == 4 and (201, "") in answers, answers
     assert set(answers) <= {(201, ""), (409, "idempotency_key_in_progress")}, answers
     assert _count(client, Ticket) == 1 and _count(client, IdempotencyKey) == 1
+
+
+@pytest.mark.security
+def test_nothing_is_replayed_to_a_credential_that_is_no_longer_live(client: TestClient) -> None:
+    """Session 8's outside tester: a stored answer was replayed after logout and after the user was disabled (the
+    ticket, an unmasked phone number in it), and a key in use answered 409 to anyone, an oracle of which keys
+    exist. Now only a live credential is answered from a key; a dead one gets the route's 401."""
+    made = client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k9"})
+    assert made.status_code == 201
+    token = client.headers["Authorization"]
+    assert client.post("/auth/logout").status_code in (200, 204)
+    for body in (TICKET, {**TICKET, "title": "别的请求"}):  # replay, and the 409 of a reused key
+        after = client.post("/tickets", json=body, headers={"Idempotency-Key": "k9", "Authorization": token})
+        assert after.status_code == 401, after.text
+        assert "Idempotent-Replayed" not in after.headers and "打印机" not in after.text
+    anonymous = client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "k9", "Authorization": ""})
+    assert anonymous.status_code == 401 and anonymous.json()["error"] != "idempotency_key_reused"
+    assert _count(client, Ticket) == 1
+
+
+@pytest.mark.security
+def test_a_disabled_user_gets_no_replay(client: TestClient) -> None:
+    kb = kb_of(client)
+    kb.accounts.create("zhao.liu", ["agent"], "tests", password=TEST_PASSWORD)
+    login(client, "zhao.liu")
+    assert client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "d1"}).status_code == 201
+    kb.accounts.set_active("zhao.liu", False)
+    again = client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "d1"})
+    assert again.status_code == 401 and "Idempotent-Replayed" not in again.headers

@@ -109,9 +109,17 @@ def test_the_security_administrator_keeps_the_three_roles_apart(client: TestClie
     kb.accounts.create("wu.liu", ["agent"], "tests", password=GOOD)
     own = sec.put("/security/users/sec.two/roles", json={"roles": ["auditadmin"]})
     assert own.status_code == 403 and kb.accounts.get("sec.two").roles == ("secadmin",)
+    # session 8's outside tester: the same name in full-width or other case letters is the same person (NFKC)
+    for alias in ("ｓｅｃ.ｔｗｏ", "SEC.TWO", " sec.two "):
+        again = sec.put(f"/security/users/{alias}/roles", json={"roles": ["auditadmin"]})
+        assert again.status_code == 403, (alias, again.text)
+    assert kb.accounts.get("sec.two").roles == ("secadmin",)
+    assert sec.get("/audit").status_code == 403
     mixed = sec.put("/security/users/wu.liu/roles", json={"roles": ["auditadmin", "desk_lead"]})
     assert mixed.status_code == 409 and mixed.json()["error"] == "conflict"
     assert kb.accounts.get("wu.liu").roles == ("agent",)
     assert sec.put("/security/users/wu.liu/roles", json={"roles": ["auditadmin"]}).status_code == 200
     named = client.put("/users/wu.liu/groups", json={"groups": ["网络组", "kb_editor"]})
     assert named.status_code == 422 and kb.accounts.get("wu.liu").groups == ()
+    wide = client.put("/users/wu.liu/groups", json={"groups": ["ｋｂ_ｅｄｉｔｏｒ"]})
+    assert wide.status_code == 422 and kb.accounts.get("wu.liu").groups == ()

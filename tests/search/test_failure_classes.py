@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 
 from kb.articles.content import parse_markdown
+from kb.config import Settings
+from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.results import SearchRequest, SearchResult, WeightedFusion
+from kb.search.text import TextAnalyzer
 from kb.search.weighting import FusionWeights, bm25_weight
 from kb.service import KnowledgeBase
 
@@ -126,3 +129,20 @@ def test_explain_shows_the_query_weights(kb: KnowledgeBase) -> None:
     assert fusion.weights.bm25 == 0.3 and fusion.weights.vector == 0.7
     fusion = search(kb, "VPN 809", explain=True, bm25_weight=0.3).explain.fusion  # type: ignore[union-attr]
     assert isinstance(fusion, WeightedFusion) and fusion.weights.bm25 == 0.3 and fusion.query_terms is None
+
+
+def test_a_configured_bm25_weight_holds_for_every_query(
+    settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
+) -> None:
+    """Session 8's outside tester: ``KB_FUSION_BM25_WEIGHT`` was read nowhere in the hybrid mode (the calibrated
+    query weights won); set, it is the weight of every query, unset the calibrated ones apply."""
+    assert settings.fusion_bm25_weight is None
+    static = settings.model_copy(update={"fusion_bm25_weight": 0.9})
+    kb = KnowledgeBase(static, embedder=hash_embedder, analyzer=analyzer).open()
+    try:
+        add(kb, "VPN 错误 809", "VPN 客户端报错 809，检查防火墙 UDP 500 端口。")
+        for query in ("VPN 809", "早上开始 公司 内网 一直 连不上 同事 也 一样 怎么办"):
+            fusion = search(kb, query, explain=True).explain.fusion  # type: ignore[union-attr]
+            assert isinstance(fusion, WeightedFusion) and fusion.weights.bm25 == 0.9 and fusion.query_terms is None
+    finally:
+        kb.close()

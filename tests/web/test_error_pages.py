@@ -25,6 +25,8 @@ def test_unknown_page_path_is_a_404_page_with_nav_and_user(web_client: TestClien
     assert "找不到页面（404）" in text and 'data-code="not_found"' in text
     assert f'<span class="who">{TEST_USER}</span>' in text and 'href="/ui/tickets"' in text  # nav and user
     assert "Not Found" not in text and "default-src 'self'" in answer.headers["content-security-policy"]
+    for page in (answer, web_client.get("/ui/tickets"), web_client.get("/")):  # as docs/security.md says
+        assert page.headers["referrer-policy"] == "no-referrer"
     wrong = web_client.post("/", data={})  # the search page takes no POST
     assert wrong.status_code == 405 and _is_page(wrong) and "不支持此操作" in wrong.text
 
@@ -71,3 +73,19 @@ def test_an_unexpected_failure_is_a_500_page_naming_the_request(
     assert answer.status_code == 500 and _is_page(answer)
     assert "系统出错（500）" in answer.text and answer.headers["x-request-id"] in answer.text
     assert "disk on fire" not in answer.text and 'class="who"' in answer.text
+
+
+def test_an_article_id_beyond_the_id_range_in_the_close_form_is_a_422_page(web_client: TestClient) -> None:
+    """Session 8's outside tester: ``articles=9223372036854775808`` in the close form raised OverflowError (500)."""
+    from tests.web.conftest import csrf_of
+
+    page_login(web_client)
+    made = web_client.post("/tickets", json={"title": "打印机卡纸", "service": "日常服务"})
+    assert made.status_code == 201, made.text
+    ticket = made.json()["ticket"]["id"]
+    token = csrf_of(web_client)
+    for ids in ("9223372036854775808", "1, 2147483648", "0"):
+        form = {"resolution": "已处理", "root_cause": "硬件", "articles": ids, "csrf_token": token}
+        answer = web_client.post(f"/ui/tickets/{ticket}/close", data=form, follow_redirects=False)
+        assert answer.status_code == 422 and _is_page(answer), (ids, answer.status_code)
+    assert kb_of(web_client).desk.get(ticket).status != "closed"

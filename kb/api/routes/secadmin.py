@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from kb.api.deps import KB, Audit, CurrentUser, requires
 from kb.api.guard import GuardedRoute
 from kb.api.schemas.auth import CidrsIn, PolicyIn, RolesIn, UserPublic
+from kb.identity.names import fold_name
 from kb.identity.permissions import Permission as P
 
 router = APIRouter(prefix="/security", tags=["security"], route_class=GuardedRoute)
@@ -35,7 +36,7 @@ def lockouts(kb: KB, user: CurrentUser) -> dict[str, list[dict[str, Any]]]:
 @router.post("/users/{username}/unlock", dependencies=[requires(P.SECURITY_ADMIN)])
 def unlock(kb: KB, user: CurrentUser, audit: Audit, username: str) -> dict[str, Any]:
     """Clear a lockout after failed logins; ``unlocked`` is false when the name was not locked."""
-    return {"username": username.strip().casefold()[:200], "unlocked": kb.security.unlock(username[:200], audit)}
+    return {"username": fold_name(username[:200]), "unlocked": kb.security.unlock(username[:200], audit)}
 
 
 @router.get("/password-policy", dependencies=[requires(P.SECURITY_ADMIN)])

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from kb.api.deps import KB, CurrentUser, requires
-from kb.api.params import TicketId
+from kb.api.params import MAX_ID, TicketId
 from kb.desk.queue import TicketQuery, list_tickets
 from kb.desk.workflow import TIERS, Closure, NewTicket
+from kb.errors import InvalidInputError
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import visible_ticket
 from kb.ingest.mapping import TICKET_CHANNELS
@@ -169,6 +170,8 @@ def close(
     """Close a resolved ticket (``kb.tickets.close``, as ``POST /tickets/{id}/close``), counting the articles used
     (ids, comma-separated); 409 when the ticket is not resolved yet (nothing changes)."""
     ids = tuple(int(a) for a in articles.replace(" ", ",").split(",") if a)
+    if any(not 1 <= i <= MAX_ID for i in ids):
+        raise InvalidInputError(f"Article ids are whole numbers from 1 to {MAX_ID}, separated by commas.")
     visible_ticket(user, kb.desk.get(ticket_id))
     kb.tickets.close(ticket_id, Closure(resolution=resolution, root_cause=root_cause, articles=ids), user.username)
     return _back(ticket_id)
