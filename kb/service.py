@@ -143,21 +143,28 @@ class KnowledgeBase:
             self.suggester,
             max_text_chars=settings.intake_max_text_chars,
             reopen_within=dt.timedelta(days=settings.reopen_within_days),
+            audit=self.audit,
         )
         self.sla_monitor = SlaMonitor(self.desk, self.catalog, self.tickets, settings.sla_at_risk_share)
+        self.redactor = Redactor(ips=settings.redact_ip_addresses, hosts=settings.redact_host_names)
         self.distiller = Distiller(
             self.database,
             self.writer,
             self.engine,
             self.analyzer,
             self.ticket_vectors,
-            Redactor(ips=settings.redact_ip_addresses, hosts=settings.redact_host_names),
+            self.redactor,
             summarizer=_summarizer(settings),
             min_group=settings.distill_min_group,
             similarity=settings.distill_similarity,
         )
         self.analysis = OperationsAnalysis(
-            self.database, self.catalog, self.ticket_vectors, self.analyzer, similarity=settings.distill_similarity
+            self.database,
+            self.catalog,
+            self.ticket_vectors,
+            self.analyzer,
+            redactor=self.redactor,
+            similarity=settings.distill_similarity,
         )
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()

@@ -21,9 +21,11 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from kb.desk.intake_text import clean_text
+from kb.desk.senders import may_write, refuse
 from kb.desk.suggest import Suggester, Suggestions
 from kb.desk.workflow import Closure, Desk, NewTicket
 from kb.errors import InvalidInputError, PayloadTooLargeError
+from kb.identity.audit import AuditContext, AuditTrail
 from kb.identity.scopes import CHANNEL, Principal
 from kb.models import Ticket, as_utc, utcnow
 
@@ -56,6 +58,7 @@ class TicketDesk:
         suggester: suggestions for a ticket text.
         max_text_chars: longest text taken in from any channel (title + description, or a reply), characters.
         reopen_within: a reply to a ticket closed less than this ago reopens it; later, a follow-up ticket.
+        audit: where a channel message refused on a ticket is audited (:func:`kb.desk.senders.refuse`).
     """
 
     def __init__(
@@ -65,7 +68,9 @@ class TicketDesk:
         *,
         max_text_chars: int = 20_000,
         reopen_within: dt.timedelta = dt.timedelta(days=7),
+        audit: AuditTrail | None = None,
     ) -> None:
+        self.audit = audit
         self.desk = desk
         self.suggester = suggester
         self.max_text_chars = max_text_chars
@@ -82,9 +87,27 @@ class TicketDesk:
         known = self.desk.thread_of([message_key], None) if message_key else None
         return Handled(self.desk.get(known), outcome="duplicate") if known is not None else None
 
-    def thread_of(self, message_keys: list[str], number: str | None) -> int | None:
-        """The ticket a channel message belongs to (see :meth:`kb.desk.workflow.Desk.thread_of`), None if new."""
-        return self.desk.thread_of(message_keys, number)
+    def thread_for(
+        self, sender: str, message_keys: list[str], number: str | None, *, actor: str, channel: str
+    ) -> int | None:
+        """The ticket a channel message from ``sender`` continues: the one holding a quoted message key or numbered
+        ``number`` (:meth:`kb.desk.workflow.Desk.thread_of`), when ``sender`` may write it
+        (:func:`kb.desk.senders.may_write`); None: the message opens a new ticket. A named number that is not
+        ``sender``'s to write (or does not exist) is audited as ``ticket.thread`` denied, by ``actor`` on
+        ``channel``; the caller answers as for any new ticket, so the answer says nothing about the number."""
+        if not message_keys and not number:
+            return None
+        ticket_id = self.desk.thread_of(message_keys, number)
+        context = AuditContext(actor, channel=channel)
+        if ticket_id is None:
+            if number:
+                refuse(self.audit, context, sender, number, "no such ticket")
+            return None
+        ticket = self.desk.get(ticket_id)
+        if may_write(self.desk.database, ticket, sender):
+            return ticket_id
+        refuse(self.audit, context, sender, ticket.external_id, "neither its requester nor a desk account on it")
+        return None
 
     def suggest(self, title: str, description: str, service: str, *, viewer: Principal = CHANNEL) -> Suggestions:
         """Suggestions for a ticket that lives elsewhere (nothing is stored), as ``viewer`` may see them.

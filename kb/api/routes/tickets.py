@@ -176,8 +176,10 @@ def analysis(
     ping_pong_min: int = 3,
 ) -> dict[str, Any] | Response:
     """Operations analysis for tickets opened in [start, end) (ISO 8601; no offset means UTC), as JSON or CSV
-    (see :mod:`kb.desk.analysis`), with phone and ID-card numbers masked; audited as ``analysis.export``."""
-    report = kb.analysis.analyze(as_utc(start), as_utc(end), ping_pong_min=ping_pong_min)
+    (see :mod:`kb.desk.analysis`), with phone and ID-card numbers masked; audited as ``analysis.export``. Ticket
+    numbers and example titles only of tickets the caller may read (none without ``ticket.read``), titles
+    redacted."""
+    report = kb.analysis.analyze(as_utc(start), as_utc(end), viewer=user, ping_pong_min=ping_pong_min)
     kb.audit.write(audit, "analysis.export", f"{start.isoformat()}..{end.isoformat()}", reason=format)
     if format == "csv":  # exports never carry phone or ID-card numbers (kb.identity.masking)
         return Response(mask_personal(as_csv(report)), media_type="text/csv; charset=utf-8")
