@@ -117,7 +117,8 @@ class KnowledgeBase:
         self.feedback = FeedbackStore(self.database)
         self.synonyms = SynonymStore(self.database, self.analyzer)
         self.synonyms.seed()
-        self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder)
+        self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.embedder)
+        self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder, self.ticket_vectors)
         ranker = load_ranker(self.embedder.name) if settings.rerank else None
         votes = ResolvedTicketVotes(self.database, self.closed_tickets)
         self.engine = SearchEngine(
@@ -136,7 +137,6 @@ class KnowledgeBase:
         self.writer = ArticleWriter(self.store, self.index)
         self.catalog = load_catalog(settings.service_catalog)
         self.desk = Desk(self.database, self.catalog)
-        self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.embedder)
         self.suggester = Suggester(self.engine, self.ticket_vectors, self.closed_tickets, self.catalog)
         self.tickets = TicketDesk(
             self.desk,

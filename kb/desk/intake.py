@@ -26,6 +26,7 @@ from kb.desk.suggest import Suggester, Suggestions
 from kb.desk.workflow import Closure, Desk, NewTicket
 from kb.errors import InvalidInputError, PayloadTooLargeError
 from kb.identity.audit import AuditContext, AuditTrail
+from kb.identity.permissions import Permission
 from kb.identity.scopes import CHANNEL, Principal
 from kb.models import Ticket, as_utc, utcnow
 
@@ -130,7 +131,8 @@ class TicketDesk:
         by default the channels', public articles only), then one transaction that creates it, records the
         suggestions and remembers the channel's ``message_key`` (e-mail Message-ID, IM message id). A
         ``message_key`` already taken in answers that ticket (outcome ``duplicate``), unchanged. ``follows``: the
-        closed ticket this one follows up (linked both ways).
+        closed ticket this one follows up (linked both ways). A desk agent who logs a ticket outside their groups is
+        its assignee until it is assigned (:meth:`_logged_out_of_sight`).
 
         Raises:
             InvalidInputError: unknown service type or channel, empty title.
@@ -138,12 +140,26 @@ class TicketDesk:
         """
         new = replace(new, title=clean_text(new.title), description=clean_text(new.description))
         self._bounded(new.title, new.description)
+        if new.assignee is None and self._logged_out_of_sight(new, viewer):
+            new = replace(new, assignee=viewer.username)
         duplicate = self._duplicate(message_key)
         if duplicate is not None:
             return duplicate
         found = self.suggester.suggest(suggestion_text(new.title, new.description), new.service, viewer)
         ticket = self.desk.open(new, actor, suggested=found.record(), message_key=message_key, follows=follows)
         return Handled(ticket, found, "follow_up" if follows is not None else "opened")
+
+    def _logged_out_of_sight(self, new: NewTicket, viewer: Principal) -> bool:
+        """Whether ``viewer``, a desk role logging ``new`` (a hotline call), would not see it in its service type's
+        group; such a ticket gets them as its assignee (受理人) until it is assigned, so they can see and work it
+        (:func:`kb.identity.scopes.ticket_visible`).
+
+        Raises:
+            InvalidInputError: unknown service type.
+        """
+        if not viewer.may(Permission.TICKET_GROUPS) or viewer.may(Permission.TICKET_ALL):
+            return False
+        return self.desk.catalog.service(new.service).group not in viewer.groups
 
     def follow_up(
         self,

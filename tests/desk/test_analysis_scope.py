@@ -4,38 +4,13 @@ and ticket numbers come only from tickets the caller may read, titles redacted; 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from kb.config import Settings
-from kb.search.embedders.hashing import HashingEmbedder
-from kb.search.text import TextAnalyzer
-from kb.service import KnowledgeBase
-from kb.web.app import create_app
-from tests.helpers import add_test_user, anonymous, kb_of, login
+from tests.desk.conftest import as_user
 
 WINDOW = {"start": "2000-01-01T00:00:00", "end": "2100-01-01T00:00:00"}
 SECRET = "P@ssw0rd123"
-GOOD = "Scope-Test-2026!"
-
-
-def _as(client: TestClient, name: str, roles: list[str], groups: tuple[str, ...] = ()) -> TestClient:
-    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=GOOD)
-    other = anonymous(client)
-    login(other, name, GOOD)
-    return other
-
-
-@pytest.fixture
-def web(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder) -> Iterator[TestClient]:
-    """The workbench app (API and pages), logged in as the test user (desk_lead)."""
-    service = KnowledgeBase(settings, embedder=hash_embedder, analyzer=analyzer)
-    add_test_user(service)
-    with TestClient(create_app(settings, kb=service), base_url="https://testserver") as test_client:
-        login(test_client)
-        yield test_client
 
 
 @pytest.mark.security
@@ -60,9 +35,9 @@ def test_frequent_problems_show_only_readable_redacted_titles(web: TestClient) -
     assert example.startswith("VPN 登录失败") and SECRET not in example and "[密码]" in example
     assert lead["complaints"] == {"count": 1, "ids": ["T00000004"]}
 
-    desk = _as(client, "he.desk", ["engineer"], ("服务台",))
-    other_group = _as(client, "wu.net", ["engineer"], ("网络组",))
-    editor = _as(client, "ed.itor", ["kb_editor"])
+    desk = as_user(client, "he.desk", ["engineer"], ("服务台",))
+    other_group = as_user(client, "wu.net", ["engineer"], ("网络组",))
+    editor = as_user(client, "ed.itor", ["kb_editor"])
     assert desk.get("/analysis", params=WINDOW).json()["frequent_problems"] == lead["frequent_problems"]
     for caller in (other_group, editor):
         answer = caller.get("/analysis", params=WINDOW)
