@@ -45,6 +45,7 @@ def test_priority_follows_the_itil_matrix() -> None:
     assert sorted(set(MATRIX.values())) == ["P1", "P2", "P3", "P4", "P5"]
 
 
+@pytest.mark.security
 def test_the_agent_who_logs_a_phone_ticket_sees_and_works_it(web: TestClient) -> None:
     agent = as_user(web, "zhou.desk", ["agent"], ("桌面组",))  # not in 服务台, the group of 日常服务
     made = agent.post("/tickets", json=TICKET | {"channel": "phone", "requester": "wang.qiang"})
