@@ -89,14 +89,23 @@ class TicketDesk:
         return Handled(self.desk.get(known), outcome="duplicate") if known is not None else None
 
     def thread_for(
-        self, sender: str, message_keys: list[str], number: str | None, *, actor: str, channel: str
+        self,
+        sender: str,
+        message_keys: list[str],
+        number: str | None,
+        *,
+        actor: str,
+        channel: str,
+        message_key: str | None = None,
     ) -> int | None:
         """The ticket a channel message from ``sender`` continues: the one holding a quoted message key or numbered
         ``number`` (:meth:`kb.desk.workflow.Desk.thread_of`), when ``sender`` may write it
         (:func:`kb.desk.senders.may_write`); None: the message opens a new ticket. A named number that is not
         ``sender``'s to write (or does not exist) is audited as ``ticket.thread`` denied, by ``actor`` on
-        ``channel``; the caller answers as for any new ticket, so the answer says nothing about the number."""
-        if not message_keys and not number:
+        ``channel``; the caller answers as for any new ticket, so the answer says nothing about the number. A
+        ``message_key`` (the message's own) already taken in answers None unaudited: taking it in again answers it
+        as a duplicate."""
+        if (not message_keys and not number) or self._duplicate(message_key) is not None:
             return None
         ticket_id = self.desk.thread_of(message_keys, number)
         context = AuditContext(actor, channel=channel)

@@ -37,6 +37,8 @@ def test_an_im_sender_cannot_add_to_or_reopen_someone_elses_ticket(client: TestC
     named = post_im(client, onebot(802, "T00000001 还是不行", user_id=STRANGER)).json()["reply"]
     quoted = post_im(client, onebot(803, "[CQ:reply,id=801]我也一样", user_id=STRANGER)).json()["reply"]
     missing = post_im(client, onebot(804, "T00000099 还是不行", user_id=STRANGER)).json()["reply"]
+    again = post_im(client, onebot(802, "T00000001 还是不行", user_id=STRANGER)).json()["reply"]
+    assert again == "该消息已受理，工单号 T00000002。"  # a second delivery: nothing written, nothing audited
     plain = post_im(client, onebot(805, "还是不行", user_id=STRANGER)).json()["reply"]
     # each opened a ticket of its own, answered the same way whether the number exists or not
     assert [r.split("。")[0] for r in (named, quoted, missing, plain)] == [

@@ -72,7 +72,8 @@ def handle_message(tickets: TicketDesk, raw: bytes, service: str, sender_domains
     number = TICKET_NUMBER.search(subject)
     actor = f"mail:{sender}"
     with channel_context(actor, "email"):
-        ticket_id = tickets.thread_for(sender, referenced, number[1] if number else None, actor=actor, channel="email")
+        named = number[1] if number else None
+        ticket_id = tickets.thread_for(sender, referenced, named, actor=actor, channel="email", message_key=message_id)
         if ticket_id is not None:
             note = f"来自 {sender} 的邮件：{subject}\n{text}".strip()
             handled = tickets.follow_up(

@@ -64,7 +64,8 @@ def _handle(tickets: TicketDesk, event: dict[str, Any], service: str, actor: str
     quoted = CQ_REPLY.search(raw)
     number = TICKET_NUMBER.search(CQ_CODE.sub("", raw))
     keys = [f"onebot:{quoted[1]}"] if quoted else []
-    ticket_id = tickets.thread_for(requester, keys, number[0] if number else None, actor=actor, channel="im")
+    named = number[0] if number else None
+    ticket_id = tickets.thread_for(requester, keys, named, actor=actor, channel="im", message_key=message_key)
     if ticket_id is not None:
         handled = tickets.follow_up(
             ticket_id, f"{label}：{text}", actor, message_key=message_key, channel="im", requester=requester
