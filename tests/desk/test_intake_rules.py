@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from kb.desk.stated import MATRIX, priority_of
 from tests.desk.conftest import as_user
 from tests.helpers import kb_of
+from tests.web.conftest import csrf_of
 
 TICKET = {"title": "打印机卡纸", "description": "三楼打印机一直卡纸，清理后仍然报错", "service": "日常服务"}
 
@@ -36,6 +37,24 @@ def test_a_requester_states_impact_and_urgency_not_channel_or_priority(web: Test
         "channel": "phone", "priority": "P2", "requester": "wang.qiang"
     }  # fmt: skip
     assert agent.post("/tickets", json=TICKET | {"priority": "P9"}).status_code == 422
+
+
+@pytest.mark.security
+def test_the_new_ticket_form_follows_the_same_rule(web: TestClient) -> None:
+    kb = kb_of(web)
+    requester = as_user(web, "zhao.req", ["requester"])
+    form = requester.get("/ui/tickets/new").text
+    assert 'name="impact"' in form and 'name="channel"' not in form and 'name="priority"' not in form
+    token = csrf_of(requester, "/ui/tickets/new")
+    base = {"title": TICKET["title"], "service": TICKET["service"], "csrf_token": token}
+    refused = requester.post("/ui/tickets", data=base | {"channel": "phone"}, follow_redirects=False)
+    assert refused.status_code == 403 and kb.desk.open_tickets() == []
+    stated = base | {"requester": "wang.qiang", "impact": "high", "urgency": "medium"}
+    made = requester.post("/ui/tickets", data=stated, follow_redirects=False)
+    assert made.status_code == 303
+    (ticket,) = kb.desk.open_tickets()
+    assert (ticket.channel, ticket.requester, ticket.priority) == ("web", "zhao.req", "P2")
+    assert 'name="channel"' in web.get("/ui/tickets/new").text  # desk roles log calls
 
 
 def test_priority_follows_the_itil_matrix() -> None:

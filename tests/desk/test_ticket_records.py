@@ -12,16 +12,8 @@ from fastapi.testclient import TestClient
 from kb.ingest.tickets import import_tickets
 from tests.desk.conftest import as_user
 from tests.helpers import EXPORT, NO_LICENSES, create, kb_of
+from tests.identity.test_scopes import RESTRICTED
 
-RESTRICTED = """---
-title: 核心交换机应急口令与带外管理
-visibility: restricted
-restricted_to: [网络组]
----
-# 核心交换机应急口令与带外管理
-
-远程桌面授权服务器故障时，网络组通过带外管理口登录核心交换机处理。
-"""
 TICKET = {"title": "远程桌面连不上", "description": "提示没有可用的远程桌面授权服务器", "service": "日常服务"}
 NOTE = "内部：授权服务器证书过期，待网络组处理"
 REASON = "需要网络组核对核心交换机"
