@@ -117,7 +117,8 @@ class KnowledgeBase:
         self.feedback = FeedbackStore(self.database)
         self.synonyms = SynonymStore(self.database, self.analyzer)
         self.synonyms.seed()
-        self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder)
+        self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.embedder)
+        self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder, self.ticket_vectors)
         ranker = load_ranker(self.embedder.name) if settings.rerank else None
         votes = ResolvedTicketVotes(self.database, self.closed_tickets)
         self.engine = SearchEngine(
@@ -137,28 +138,34 @@ class KnowledgeBase:
         self.writer = ArticleWriter(self.store, self.index)
         self.catalog = load_catalog(settings.service_catalog)
         self.desk = Desk(self.database, self.catalog)
-        self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.embedder)
         self.suggester = Suggester(self.engine, self.ticket_vectors, self.closed_tickets, self.catalog)
         self.tickets = TicketDesk(
             self.desk,
             self.suggester,
             max_text_chars=settings.intake_max_text_chars,
             reopen_within=dt.timedelta(days=settings.reopen_within_days),
+            audit=self.audit,
         )
         self.sla_monitor = SlaMonitor(self.desk, self.catalog, self.tickets, settings.sla_at_risk_share)
+        self.redactor = Redactor(ips=settings.redact_ip_addresses, hosts=settings.redact_host_names)
         self.distiller = Distiller(
             self.database,
             self.writer,
             self.engine,
             self.analyzer,
             self.ticket_vectors,
-            Redactor(ips=settings.redact_ip_addresses, hosts=settings.redact_host_names),
+            self.redactor,
             summarizer=_summarizer(settings),
             min_group=settings.distill_min_group,
             similarity=settings.distill_similarity,
         )
         self.analysis = OperationsAnalysis(
-            self.database, self.catalog, self.ticket_vectors, self.analyzer, similarity=settings.distill_similarity
+            self.database,
+            self.catalog,
+            self.ticket_vectors,
+            self.analyzer,
+            redactor=self.redactor,
+            similarity=settings.distill_similarity,
         )
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()

@@ -10,6 +10,7 @@ from kb.api.schemas.articles import ArticleDetail, ArticleStatsOut, WriteAnswer
 from kb.api.schemas.tickets import TicketOut
 from kb.articles.rendering import render_html
 from kb.desk.intake import Handled
+from kb.desk.records import shows_work_notes
 from kb.identity.scopes import Principal
 from kb.ingest.writer import WriteOutcome
 from kb.models import Article, Ticket
@@ -52,14 +53,19 @@ def answer(
     )
 
 
-def ticket_view(ticket: Ticket) -> dict[str, Any]:
-    """A ticket as the API answers it (:class:`kb.api.schemas.tickets.TicketOut`)."""
-    return TicketOut.model_validate(ticket, from_attributes=True).model_dump(mode="json")
+def ticket_view(ticket: Ticket, viewer: Principal) -> dict[str, Any]:
+    """A ticket as the API answers it to ``viewer`` (:class:`kb.api.schemas.tickets.TicketOut`): the work notes
+    only for callers who work tickets (:func:`kb.desk.records.shows_work_notes`), ``""`` for others."""
+    out = TicketOut.model_validate(ticket, from_attributes=True).model_dump(mode="json")
+    if not shows_work_notes(viewer):
+        out["work_notes"] = ""
+    return out
 
 
-def handled_view(handled: Handled) -> dict[str, Any]:
-    """A ticket after a use case, with its suggestions when it made some."""
-    out: dict[str, Any] = {"ticket": ticket_view(handled.ticket)}
+def handled_view(handled: Handled, viewer: Principal) -> dict[str, Any]:
+    """A ticket after a use case (as :func:`ticket_view` shows it to ``viewer``), with its suggestions when it made
+    some."""
+    out: dict[str, Any] = {"ticket": ticket_view(handled.ticket, viewer)}
     if handled.suggestions is not None:
         out["suggestions"] = handled.suggestions.as_dict()
     return out

@@ -9,6 +9,11 @@ For the desk's tickets opened in ``[start, end)``:
   a group they had already left;
 - **complaints (投诉)**: tickets of the complaint service type;
 - **frequent problems (频发问题)**: groups of alike tickets (the grouping of :mod:`kb.desk.distill`, at least 3);
+  every ticket of the window counts in a group's size, but only a ticket the caller may read
+  (``ticket.read`` and :func:`kb.identity.scopes.ticket_visible`) gives the example title, redacted
+  (:mod:`kb.ingest.redaction`, as distillation redacts), and is listed by number. A caller without ``ticket.read``
+  (kb_editor) gets the sizes only: no title and no ticket number. The same holds for the numbers listed under
+  complaints and ping-pong: the counts are the window's, the lists the caller's readable tickets;
 - **deflection rate (工单拦截率)**: deflected / closed; **KB coverage**: closed tickets with a linked article
   (used at closure, or the deflecting article) / closed.
 
@@ -21,6 +26,7 @@ import datetime as dt
 import io
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +38,9 @@ from kb.desk.sla import ServiceCatalog
 from kb.desk.workflow import SOURCE
 from kb.errors import InvalidInputError
 from kb.identity.exports import SafeCsvWriter
+from kb.identity.permissions import Permission
+from kb.identity.scopes import Principal, ticket_visible
+from kb.ingest.redaction import Redactor
 from kb.models import Ticket, TicketEvent, as_utc, utcnow
 from kb.search.text import TextAnalyzer
 
@@ -102,10 +111,12 @@ class Complaints:
 
 @dataclass(frozen=True)
 class FrequentProblem:
-    """A group of alike tickets (频发问题): size, an example title and the ticket numbers."""
+    """A group of alike tickets (频发问题): its size (every ticket of the window), an example title (redacted, from
+    a ticket the caller may read; None when they may read none of them) and the numbers of the tickets of the
+    group the caller may read."""
 
     size: int
-    example: str
+    example: str | None
     tickets: list[str]
 
 
@@ -138,6 +149,7 @@ class OperationsAnalysis:
         catalog: support hours and response targets per service type.
         vectors: stored ticket embeddings (encoded when missing), for the grouping of frequent problems.
         analyzer: TF-IDF terms of that grouping.
+        redactor: removes personal data and credentials from the example titles.
         similarity: the "alike" bar of the grouping (setting ``distill_similarity``).
     """
 
@@ -148,8 +160,10 @@ class OperationsAnalysis:
         vectors: TicketVectors,
         analyzer: TextAnalyzer,
         *,
+        redactor: Redactor | None = None,
         similarity: float = 0.8,
     ) -> None:
+        self.redactor = redactor or Redactor()
         self.database = database
         self.catalog = catalog
         self.vectors = vectors
@@ -157,9 +171,17 @@ class OperationsAnalysis:
         self.similarity = similarity
 
     def analyze(
-        self, start: dt.datetime, end: dt.datetime, *, ping_pong_min: int = 3, now: dt.datetime | None = None
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        *,
+        viewer: Principal | None = None,
+        ping_pong_min: int = 3,
+        now: dt.datetime | None = None,
     ) -> AnalysisReport:
-        """The report for tickets opened in ``[start, end)`` (aware datetimes); ``now`` for open tickets' clocks.
+        """The report for tickets opened in ``[start, end)`` (aware datetimes) as ``viewer`` may see it (which
+        tickets it names and shows a title of, module docstring; None: the system itself, the command line, every
+        ticket); ``now`` for open tickets' clocks.
 
         Raises:
             InvalidInputError: ``start`` is not before ``end``.
@@ -181,6 +203,10 @@ class OperationsAnalysis:
         for event in sorted(events, key=lambda e: e.id):
             by_ticket.setdefault(event.ticket_id, []).append(event)
         closed = [t for t in tickets if t.status == "closed"]
+
+        def readable(ticket: Ticket) -> bool:
+            return viewer is None or (viewer.may(Permission.TICKET_READ) and ticket_visible(viewer, ticket))
+
         rated = [t.satisfaction for t in tickets if t.satisfaction is not None]
         linked = [
             t
@@ -198,12 +224,12 @@ class OperationsAnalysis:
                 satisfied_share=round(sum(r >= SATISFIED for r in rated) / len(rated), 4) if rated else None,
             ),
             sla=self._sla(tickets, now),
-            ping_pong=_ping_pong(by_ticket, ping_pong_min),
+            ping_pong=_ping_pong(by_ticket, ping_pong_min, {t.id for t in tickets if readable(t)}),
             complaints=Complaints(
                 count=sum(t.service == COMPLAINT for t in tickets),
-                ids=[t.external_id for t in tickets if t.service == COMPLAINT],
+                ids=[t.external_id for t in tickets if t.service == COMPLAINT and readable(t)],
             ),
-            frequent_problems=self._frequent(tickets),
+            frequent_problems=self._frequent(tickets, readable),
             deflection_rate=round(sum(t.deflected for t in closed) / len(closed), 4) if closed else None,
             kb_coverage=round(len(linked) / len(closed), 4) if closed else None,
         )
@@ -237,7 +263,7 @@ class OperationsAnalysis:
             )
         return SlaSummary(response_breaches, resolution_breaches, services)
 
-    def _frequent(self, tickets: list[Ticket]) -> list[FrequentProblem]:
+    def _frequent(self, tickets: list[Ticket], readable: Callable[[Ticket], bool]) -> list[FrequentProblem]:
         if len(tickets) < FREQUENT_MIN:
             return []
         self.vectors.ensure(tickets)
@@ -246,21 +272,27 @@ class OperationsAnalysis:
         except ValueError:  # no term shared by two tickets: no frequent problem
             return []
         groups = group_alike(self.vectors.matrix(tickets), tfidf, self.similarity, FREQUENT_MIN)
-        return [
-            FrequentProblem(len(g), tickets[int(g[0])].title, [tickets[int(i)].external_id for i in g]) for g in groups
-        ]
+        problems = []
+        for group in groups:
+            shown = [t for t in (tickets[int(i)] for i in group) if readable(t)]
+            example = self.redactor.redact(shown[0].title, [shown[0].requester or ""]) if shown else None
+            problems.append(FrequentProblem(len(group), example, [t.external_id for t in shown]))
+        return problems
 
 
-def _ping_pong(by_ticket: dict[int, list[TicketEvent]], minimum: int) -> PingPong:
-    flagged = []
+def _ping_pong(by_ticket: dict[int, list[TicketEvent]], minimum: int, shown: set[int]) -> PingPong:
+    flagged, count = [], 0
     for ticket_id, events in by_ticket.items():
         moves = [e for e in events if e.kind == "reassigned"]
         groups = [str(m.data.get("to")) for m in moves]
         left = [str(m.data.get("from")) for m in moves]
         bounced_back = any(g in left[:i] for i, g in enumerate(groups))
         if len(moves) >= minimum or bounced_back:
+            count += 1
+            if ticket_id not in shown:  # counted, not named
+                continue
             flagged.append(PingPongTicket(ticket_id, len(moves), [left[0], *groups] if moves else []))
-    return PingPong(minimum, len(flagged), flagged)
+    return PingPong(minimum, count, flagged)
 
 
 def as_csv(analysis: AnalysisReport) -> str:

@@ -21,9 +21,12 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from kb.desk.intake_text import clean_text
+from kb.desk.senders import may_write, refuse
 from kb.desk.suggest import Suggester, Suggestions
 from kb.desk.workflow import Closure, Desk, NewTicket
 from kb.errors import InvalidInputError, PayloadTooLargeError
+from kb.identity.audit import AuditContext, AuditTrail
+from kb.identity.permissions import Permission
 from kb.identity.scopes import CHANNEL, Principal
 from kb.models import Ticket, as_utc, utcnow
 
@@ -56,6 +59,7 @@ class TicketDesk:
         suggester: suggestions for a ticket text.
         max_text_chars: longest text taken in from any channel (title + description, or a reply), characters.
         reopen_within: a reply to a ticket closed less than this ago reopens it; later, a follow-up ticket.
+        audit: where a channel message refused on a ticket is audited (:func:`kb.desk.senders.refuse`).
     """
 
     def __init__(
@@ -65,7 +69,9 @@ class TicketDesk:
         *,
         max_text_chars: int = 20_000,
         reopen_within: dt.timedelta = dt.timedelta(days=7),
+        audit: AuditTrail | None = None,
     ) -> None:
+        self.audit = audit
         self.desk = desk
         self.suggester = suggester
         self.max_text_chars = max_text_chars
@@ -82,9 +88,36 @@ class TicketDesk:
         known = self.desk.thread_of([message_key], None) if message_key else None
         return Handled(self.desk.get(known), outcome="duplicate") if known is not None else None
 
-    def thread_of(self, message_keys: list[str], number: str | None) -> int | None:
-        """The ticket a channel message belongs to (see :meth:`kb.desk.workflow.Desk.thread_of`), None if new."""
-        return self.desk.thread_of(message_keys, number)
+    def thread_for(
+        self,
+        sender: str,
+        message_keys: list[str],
+        number: str | None,
+        *,
+        actor: str,
+        channel: str,
+        message_key: str | None = None,
+    ) -> int | None:
+        """The ticket a channel message from ``sender`` continues: the one holding a quoted message key or numbered
+        ``number`` (:meth:`kb.desk.workflow.Desk.thread_of`), when ``sender`` may write it
+        (:func:`kb.desk.senders.may_write`); None: the message opens a new ticket. A named number that is not
+        ``sender``'s to write (or does not exist) is audited as ``ticket.thread`` denied, by ``actor`` on
+        ``channel``; the caller answers as for any new ticket, so the answer says nothing about the number. A
+        ``message_key`` (the message's own) already taken in answers None unaudited: taking it in again answers it
+        as a duplicate."""
+        if (not message_keys and not number) or self._duplicate(message_key) is not None:
+            return None
+        ticket_id = self.desk.thread_of(message_keys, number)
+        context = AuditContext(actor, channel=channel)
+        if ticket_id is None:
+            if number:
+                refuse(self.audit, context, sender, number, "no such ticket")
+            return None
+        ticket = self.desk.get(ticket_id)
+        if may_write(self.desk.database, ticket, sender):
+            return ticket_id
+        refuse(self.audit, context, sender, ticket.external_id, "neither its requester nor a desk account on it")
+        return None
 
     def suggest(self, title: str, description: str, service: str, *, viewer: Principal = CHANNEL) -> Suggestions:
         """Suggestions for a ticket that lives elsewhere (nothing is stored), as ``viewer`` may see them.
@@ -107,7 +140,8 @@ class TicketDesk:
         by default the channels', public articles only), then one transaction that creates it, records the
         suggestions and remembers the channel's ``message_key`` (e-mail Message-ID, IM message id). A
         ``message_key`` already taken in answers that ticket (outcome ``duplicate``), unchanged. ``follows``: the
-        closed ticket this one follows up (linked both ways).
+        closed ticket this one follows up (linked both ways). A desk agent who logs a ticket outside their groups is
+        its assignee until it is assigned (:meth:`_logged_out_of_sight`).
 
         Raises:
             InvalidInputError: unknown service type or channel, empty title.
@@ -115,12 +149,26 @@ class TicketDesk:
         """
         new = replace(new, title=clean_text(new.title), description=clean_text(new.description))
         self._bounded(new.title, new.description)
+        if new.assignee is None and self._logged_out_of_sight(new, viewer):
+            new = replace(new, assignee=viewer.username)
         duplicate = self._duplicate(message_key)
         if duplicate is not None:
             return duplicate
         found = self.suggester.suggest(suggestion_text(new.title, new.description), new.service, viewer)
         ticket = self.desk.open(new, actor, suggested=found.record(), message_key=message_key, follows=follows)
         return Handled(ticket, found, "follow_up" if follows is not None else "opened")
+
+    def _logged_out_of_sight(self, new: NewTicket, viewer: Principal) -> bool:
+        """Whether ``viewer``, a desk role logging ``new`` (a hotline call), would not see it in its service type's
+        group; such a ticket gets them as its assignee (受理人) until it is assigned, so they can see and work it
+        (:func:`kb.identity.scopes.ticket_visible`).
+
+        Raises:
+            InvalidInputError: unknown service type.
+        """
+        if not viewer.may(Permission.TICKET_GROUPS) or viewer.may(Permission.TICKET_ALL):
+            return False
+        return self.desk.catalog.service(new.service).group not in viewer.groups
 
     def follow_up(
         self,

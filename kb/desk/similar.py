@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 import faiss
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from kb.db import Database
+from kb.desk.workflow import SOURCE
 from kb.identity.scopes import Principal, ticket_visible
 from kb.ingest.redaction import holds_credential
 from kb.models import Ticket
@@ -194,16 +195,23 @@ def vote(groups: Sequence[str | None], similarities: npt.NDArray[np.float32]) ->
 class ClosedTicketIndex:
     """Closed tickets in memory for similarity: their stored embeddings and a TF-IDF matrix (:func:`fit_tfidf`).
 
-    Tickets closed or embedded since the last use are added on the next call; the TF-IDF vocabulary and idf are
+    Tickets closed or embedded since the last use are added on the next call: with ``vectors``, the desk's own
+    tickets closed since then are encoded first (at most :data:`ENCODE_BATCH` a call), so a ticket closed through
+    the workflow is a similar ticket at the next query, without waiting for ``/analysis`` or distillation to encode
+    it; imported history joins once embedded (``TicketVectors.embed_closed``). The TF-IDF vocabulary and idf are
     fitted on the tickets present at the first use and kept (refitted when tickets disappear). Thread-safe.
 
     Args:
         database: the tickets.
         analyzer: TF-IDF terms.
         embedder: only its ``name`` and ``dimension`` (which stored vectors count).
+        vectors: encodes closed desk tickets that have no embedding yet (None: only tickets already embedded).
     """
 
-    def __init__(self, database: Database, analyzer: TextAnalyzer, embedder: Embedder) -> None:
+    def __init__(
+        self, database: Database, analyzer: TextAnalyzer, embedder: Embedder, vectors: TicketVectors | None = None
+    ) -> None:
+        self.vectors = vectors
         self.database = database
         self.analyzer = analyzer
         self.embedder = embedder
@@ -239,7 +247,21 @@ class ClosedTicketIndex:
             rows = self._rows
         return [_with_similarity(rows[int(i)], float(sims[i])) for i in top]
 
+    def _encode_closed(self) -> None:
+        """Encode the desk's closed tickets that lack an embedding for the current model (:data:`ENCODE_BATCH` at
+        most)."""
+        if self.vectors is None:
+            return
+        model = self.embedder.name
+        unencoded = or_(Ticket.embedding_model.is_(None), Ticket.embedding_model != model)
+        query = select(Ticket).where(Ticket.status == "closed", Ticket.source == SOURCE, unencoded)
+        with self.database.session() as session:
+            missing = list(session.scalars(query.order_by(Ticket.id).limit(ENCODE_BATCH)))
+        if missing:
+            self.vectors.ensure(missing)
+
     def _refresh(self) -> None:
+        self._encode_closed()
         embedded = (Ticket.status == "closed") & (Ticket.embedding_model == self.embedder.name)
         with self.database.session() as session:
             stamp = tuple(session.execute(select(func.count(), func.max(Ticket.id)).where(embedded)).one())

@@ -54,7 +54,8 @@ SOURCE = "desk"
 @dataclass(frozen=True)
 class NewTicket:
     """A new ticket as taken in: ``service`` is a catalog key or name; ``channel`` one of web, email, im, phone,
-    api; ``opened_at`` defaults to now."""
+    api; ``opened_at`` defaults to now; ``assignee`` the desk agent who logged it (:meth:`kb.desk.intake.TicketDesk.
+    take_in`), None for most."""
 
     title: str
     description: str
@@ -66,6 +67,7 @@ class NewTicket:
     category: str | None = None
     opened_at: dt.datetime | None = None
     external_id: str | None = None
+    assignee: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class Desk:
                 status="new",
                 tier="L1",
                 resolver_group=level.group,
+                assignee=intake.assignee,
                 opened_at=opened,
                 response_due=calendar.add(opened, level.response_minutes).astimezone(dt.UTC),
                 resolution_due=calendar.add(opened, level.resolution_minutes).astimezone(dt.UTC),
@@ -258,14 +261,8 @@ class Desk:
                 ticket.resolver_group = self.groups.check(session, group)[0]
             before = ticket.tier
             ticket.tier = TIERS[TIERS.index(ticket.tier) + 1]
-            _event(
-                session,
-                ticket,
-                "escalated",
-                actor,
-                self._now(),
-                **{"from": before, "to": ticket.tier, "reason": reason},
-            )
+            moved = {"from": before, "to": ticket.tier, "reason": reason}
+            _event(session, ticket, "escalated", actor, self._now(), **moved)
             if suggested is not None:
                 _event(session, ticket, "suggested", actor, self._now(), **suggested)
             return ticket

@@ -13,6 +13,8 @@ ticket.import          new ``tickets`` rows of an export import (one audit row p
 ticket.assign          a ``ticket_events`` row of kind assigned or reassigned
 ticket.escalate        ... of kind escalated
 ticket.close           ... of kind closed or deflected
+ticket.note            ... of kind note (a work note from the API, e-mail or IM)
+ticket.reopen          ... of kind reopened (a reply to a closed ticket, by e-mail or IM)
 article.restore        an old version made current again (named by the store in ``Session.info``,
                        :data:`kb.db.AUDIT_ACTIONS`)
 =====================  ===============================================================
@@ -38,7 +40,8 @@ from kb.models import Article, Ticket, TicketEvent
 CURRENT: ContextVar[AuditContext | None] = ContextVar("kb_audit_context", default=None)
 
 _TICKET_KINDS = {"assigned": "ticket.assign", "reassigned": "ticket.assign", "escalated": "ticket.escalate",
-                 "closed": "ticket.close", "deflected": "ticket.close"}  # fmt: skip
+                 "closed": "ticket.close", "deflected": "ticket.close", "note": "ticket.note",
+                 "reopened": "ticket.reopen"}  # fmt: skip
 #: ``tickets.source`` of tickets the desk takes in itself (``kb.desk.workflow.SOURCE``; this package sits below
 #: kb.desk and may not import it): those are intake, not import.
 DESK_SOURCE = "desk"

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from kb.desk.analysis import AnalysisReport
 from kb.errors import InvalidInputError
+from kb.identity.scopes import Principal
 from kb.service import KnowledgeBase
 from kb.web.labels import label
 
@@ -74,9 +75,12 @@ def charts_of(report: AnalysisReport) -> dict[str, dict[str, Any]]:
     }
 
 
-def analysis_view(kb: KnowledgeBase, start: dt.date | None, end: dt.date | None, today: dt.date) -> AnalysisView:
+def analysis_view(
+    kb: KnowledgeBase, viewer: Principal, start: dt.date | None, end: dt.date | None, today: dt.date
+) -> AnalysisView:
     """The dashboard for tickets opened from ``start`` (default ``today`` - :data:`DEFAULT_DAYS`) up to and
-    including ``end`` (default ``today``).
+    including ``end`` (default ``today``), as ``viewer`` may see it (:meth:`kb.desk.analysis.OperationsAnalysis.
+    analyze`: ticket numbers and example titles only of the tickets they may read).
 
     Raises:
         InvalidInputError: ``end`` before ``start``, or a window longer than :data:`MAX_DAYS`.
@@ -89,6 +93,6 @@ def analysis_view(kb: KnowledgeBase, start: dt.date | None, end: dt.date | None,
         raise InvalidInputError(f"时间窗口最长 {MAX_DAYS} 天。")
     lo = dt.datetime.combine(start, dt.time(), dt.UTC)
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
-    report = kb.analysis.analyze(lo, hi)
+    report = kb.analysis.analyze(lo, hi, viewer=viewer)
     csv_url = "/analysis?" + urlencode({"start": lo.isoformat(), "end": hi.isoformat(), "format": "csv"})
     return AnalysisView(start, end, report, charts_of(report), csv_url)

@@ -39,6 +39,8 @@ TICKET_STATUSES = {
 }
 #: Ticket channels (:data:`kb.ingest.mapping.TICKET_CHANNELS`).
 CHANNELS = {"web": "网页", "email": "邮件", "im": "即时通讯", "phone": "电话", "api": "接口"}
+#: Impact and urgency levels (:data:`kb.desk.stated.LEVELS`).
+LEVELS = {"high": "高", "medium": "中", "low": "低"}
 #: Ticket event kinds (``TicketEvent.kind``, written by :mod:`kb.desk.workflow` and :mod:`kb.desk.intake`).
 TICKET_EVENTS = {
     "created": "创建",
@@ -81,6 +83,7 @@ TABLES: Mapping[str, Mapping[str, str]] = {
     "source": ARTICLE_SOURCES,
     "ticket_status": TICKET_STATUSES,
     "channel": CHANNELS,
+    "level": LEVELS,
     "event": TICKET_EVENTS,
     "sla": SLA_STATES,
     "role": ROLES,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
+from kb.desk.records import event_views, shows_work_notes
 from kb.desk.suggest import Suggestions
 from kb.identity.scopes import Principal, visible_ticket
-from kb.models import Ticket, TicketEvent, as_utc, utcnow
+from kb.models import Ticket, as_utc, utcnow
 from kb.service import KnowledgeBase
 
 
@@ -44,24 +46,27 @@ def sla_clock(ticket: Ticket, now: dt.datetime | None = None) -> SlaClock:
 
 @dataclass(frozen=True)
 class TicketPageView:
-    """The ticket page: the ticket, its SLA clock, its events (oldest first), the suggestions for its text and
-    notes, the catalog's services (for the forms) and the known resolver groups."""
+    """The ticket page: the ticket, its SLA clock, its events (oldest first, as :func:`kb.desk.records.event_views`
+    shows them to the viewer), the suggestions for its text and notes, the catalog's services (for the forms), the
+    known resolver groups and whether the viewer is shown the work notes."""
 
     ticket: Ticket
     clock: SlaClock
-    events: list[TicketEvent]
+    events: list[dict[str, Any]]
     suggestions: Suggestions
     groups: list[str]
+    show_work_notes: bool = False
 
 
 def suggestions_for(kb: KnowledgeBase, ticket: Ticket, viewer: Principal, draft: str = "") -> Suggestions:
-    """Suggestions for the ticket's title, description, saved work notes and the note being typed (``draft``),
-    from the same use case as ``POST /suggest``, as ``viewer`` may see them.
+    """Suggestions for the ticket's title, description, saved work notes (for a viewer shown them) and the note
+    being typed (``draft``), from the same use case as ``POST /suggest``, as ``viewer`` may see them.
 
     Raises:
         InvalidInputError: the ticket's service is not in the catalog.
     """
-    text = "\n".join(p for p in (ticket.description, ticket.work_notes, draft) if p and p.strip())
+    notes = ticket.work_notes if shows_work_notes(viewer) else ""
+    text = "\n".join(p for p in (ticket.description, notes, draft) if p and p.strip())
     return kb.tickets.suggest(ticket.title, text, ticket.service or "", viewer=viewer)
 
 
@@ -74,4 +79,5 @@ def ticket_page_view(kb: KnowledgeBase, ticket_id: int, viewer: Principal) -> Ti
     ticket = visible_ticket(viewer, kb.desk.get(ticket_id))
     groups = sorted({s.group for s in kb.catalog.services.values()})
     suggestions = suggestions_for(kb, ticket, viewer)
-    return TicketPageView(ticket, sla_clock(ticket), kb.desk.events(ticket_id), suggestions, groups)
+    events = event_views(kb.database, viewer, kb.desk.events(ticket_id))
+    return TicketPageView(ticket, sla_clock(ticket), events, suggestions, groups, shows_work_notes(viewer))

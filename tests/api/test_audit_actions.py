@@ -63,6 +63,7 @@ def test_ticket_work_and_imports_are_audited(client: TestClient) -> None:
     tid = ticket.json()["ticket"]["id"]
     assert client.post(f"/tickets/{tid}/assign", json={"group": "桌面组"}).status_code == 200
     assert client.post(f"/tickets/{tid}/escalate", json={"reason": "需要现场"}).status_code == 200
+    assert client.post(f"/tickets/{tid}/notes", json={"text": "已联系用户"}).status_code == 200
     for status in ("in_progress", "resolved"):
         assert client.post(f"/tickets/{tid}/status", json={"status": status}).status_code == 200
     closed = client.post(f"/tickets/{tid}/close", json={"resolution": "清理卡纸", "root_cause": "纸张受潮"})
@@ -70,6 +71,7 @@ def test_ticket_work_and_imports_are_audited(client: TestClient) -> None:
     assert [e[:3] for e in _audited(client, "ticket.")] == [
         ("ticket.assign", TEST_USER, f"ticket {tid}"),
         ("ticket.escalate", TEST_USER, f"ticket {tid}"),
+        ("ticket.note", TEST_USER, f"ticket {tid}"),
         ("ticket.close", TEST_USER, f"ticket {tid}"),
     ]
     imported = client.post("/ingest/tickets", params={"mapping": "kb-zh"}, content=EXPORT.read_bytes())

@@ -55,7 +55,7 @@ def test_qq_bot_webhook_opens_and_threads_tickets(client: TestClient) -> None:
     assert reply.startswith("已受理，工单号 T00000001") and f"#{article['id']}" in reply
     follow = post_im(client, onebot(502, "[CQ:reply,id=501]重启电脑也不行"))
     assert follow.json() == {"reply": "已记录到工单 T00000001。"}
-    by_number = post_im(client, onebot(503, "T00000001 有进展吗", user_id=10002)).json()
+    by_number = post_im(client, onebot(503, "T00000001 有进展吗", user_id=10001)).json()  # its requester
     assert by_number == {"reply": "已记录到工单 T00000001。"}
     ticket = client.get("/tickets/1").json()["ticket"]
     assert ticket["channel"] == "im" and ticket["requester"] == "QQ:10001"

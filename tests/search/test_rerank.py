@@ -129,7 +129,8 @@ def test_resolved_tickets_vote_for_the_article_that_resolved_them(ranked_kb: Kno
             "agent",
         )
         kb.desk.deflect(handled.ticket.id, loser, "agent")
-    assert kb.ticket_vectors.embed_closed() == 3
+    # the first two were encoded when the next ticket's similar-ticket query ran (kb.desk.similar), the last one now
+    assert kb.ticket_vectors.embed_closed() == 1
     after = kb.engine.search(SearchRequest(query, explain=True))
     detail = next(h.explain["ranker"] for h in after.results if h.article_id == loser and h.explain)
     assert detail["desk_vote"] > 0.5

@@ -29,7 +29,9 @@ from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
 from kb.desk.intake_text import clean_strings
 from kb.desk.queue import MAX_PAGE, TicketQuery, list_tickets
-from kb.desk.workflow import Closure, NewTicket
+from kb.desk.records import event_views
+from kb.desk.stated import Stated, new_ticket
+from kb.desk.workflow import Closure
 from kb.identity.masking import mask_json, mask_personal, needs_masking
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import visible_article, visible_ticket
@@ -48,12 +50,12 @@ router = APIRouter(tags=["desk"], route_class=IntakeRoute)
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED, dependencies=[requires(P.TICKET_CREATE)])
 def createticket_view(kb: KB, user: CurrentUser, payload: TicketIn) -> dict[str, Any]:
-    """Take in a ticket from any channel (web, email, im, phone, api); answers the ticket with its SLA targets and
-    the suggestions (articles with the low-confidence flag, similar tickets, SLA, group contact, assignment)."""
-    fields = payload.model_dump()
-    if not user.may(P.TICKET_GROUPS):  # a requester asks for themself
-        fields["requester"] = user.username
-    return handled_view(kb.tickets.take_in(NewTicket(**fields), user.username, viewer=user))
+    """Take in a ticket (channel ``web``, ``api`` for a service account; desk roles may log ``phone`` calls and
+    tickets for others, and set the priority, which otherwise follows the stated impact and urgency:
+    :mod:`kb.desk.stated`); answers the ticket with its SLA targets and the suggestions (articles with the
+    low-confidence flag, similar tickets, SLA, group contact, assignment)."""
+    new = new_ticket(Stated(**payload.model_dump()), user)
+    return handled_view(kb.tickets.take_in(new, user.username, viewer=user), user)
 
 
 @router.get("/tickets", response_model=TicketListOut, dependencies=[requires(P.TICKET_READ)])
@@ -99,12 +101,12 @@ def suggest_for(kb: KB, user: CurrentUser, payload: SuggestIn) -> dict[str, Any]
 
 @router.get("/tickets/{ticket_id}", dependencies=[requires(P.TICKET_READ)])
 def getticket_view(kb: KB, user: CurrentUser, ticket_id: TicketId) -> dict[str, Any]:
-    """A ticket with its audit trail (every assignment, escalation, note and status change, with who and when)."""
+    """A ticket with its audit trail (every assignment, escalation, note and status change, with who and when), as
+    the caller may see it (:mod:`kb.desk.records`: no work notes for requesters, only visible articles and
+    tickets named)."""
     ticket = visible_ticket(user, kb.desk.get(ticket_id))
-    events = [
-        {"kind": e.kind, "actor": e.actor, "at": e.created_at.isoformat(), **e.data} for e in kb.desk.events(ticket_id)
-    ]
-    answer = {"ticket": ticket_view(ticket), "events": events}
+    events = event_views(kb.database, user, kb.desk.events(ticket_id))
+    answer = {"ticket": ticket_view(ticket, user), "events": events}
     return mask_json(answer) if needs_masking(user, ticket.requester) else answer
 
 
@@ -112,7 +114,7 @@ def getticket_view(kb: KB, user: CurrentUser, ticket_id: TicketId) -> dict[str, 
 def assign(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: AssignIn) -> dict[str, Any]:
     """Assign or reassign to a resolver group (and a person)."""
     visible_ticket(user, kb.desk.get(ticket_id))
-    return ticket_view(kb.desk.assign(ticket_id, payload.group, user.username, assignee=payload.assignee))
+    return ticket_view(kb.desk.assign(ticket_id, payload.group, user.username, assignee=payload.assignee), user)
 
 
 @router.post("/tickets/{ticket_id}/escalate", dependencies=[requires(P.TICKET_WORK)])
@@ -120,33 +122,36 @@ def escalate(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: EscalateIn
     """Escalate one line (L1 -> L2 -> L3); the suggestions are re-run with the work notes so far."""
     visible_ticket(user, kb.desk.get(ticket_id))
     escalated = kb.tickets.escalate(ticket_id, user.username, reason=payload.reason, group=payload.group, viewer=user)
-    return handled_view(escalated)
+    return handled_view(escalated, user)
 
 
 @router.post("/tickets/{ticket_id}/notes", dependencies=[requires(P.TICKET_WORK)])
 def add_note(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: NoteIn) -> dict[str, Any]:
     """Add a work note."""
     visible_ticket(user, kb.desk.get(ticket_id))
-    return ticket_view(kb.desk.note(ticket_id, payload.text, user.username))
+    return ticket_view(kb.desk.note(ticket_id, payload.text, user.username), user)
 
 
 @router.post("/tickets/{ticket_id}/status", dependencies=[requires(P.TICKET_WORK)])
 def change_status(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: StatusIn) -> dict[str, Any]:
     """Move the ticket (409 ``illegal_transition`` with ``allowed`` when the workflow does not allow it)."""
     visible_ticket(user, kb.desk.get(ticket_id))
-    return ticket_view(kb.desk.move(ticket_id, payload.status, user.username))
+    return ticket_view(kb.desk.move(ticket_id, payload.status, user.username), user)
 
 
 @router.post("/tickets/{ticket_id}/close", dependencies=[requires(P.TICKET_WORK)])
 def close(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: CloseIn) -> dict[str, Any]:
     """Close a resolved ticket (resolution and root cause required); each article used counts as having resolved
-    it. The closed ticket is input for distillation (``kb tickets distill``)."""
+    it. The closed ticket is input for distillation (``kb tickets distill``). An article the caller may not see
+    answers 404 like a missing one, and nothing changes."""
     visible_ticket(user, kb.desk.get(ticket_id))
+    for article_id in payload.articles:
+        visible_article(user, kb.store.get(article_id))
     closure = Closure(
         payload.resolution, payload.root_cause, payload.satisfaction, payload.comment, tuple(payload.articles)
     )
     handled = kb.tickets.close(ticket_id, closure, user.username)
-    return ticket_view(handled.ticket)
+    return ticket_view(handled.ticket, user)
 
 
 @router.post("/tickets/{ticket_id}/deflect", dependencies=[requires(P.TICKET_DEFLECT)])
@@ -154,7 +159,7 @@ def deflect(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: DeflectIn) 
     """The suggested article was the fix: the ticket closes as deflected and the article's use is counted."""
     visible_ticket(user, kb.desk.get(ticket_id))
     visible_article(user, kb.store.get(payload.article_id))
-    return ticket_view(kb.tickets.deflect(ticket_id, payload.article_id, user.username).ticket)
+    return ticket_view(kb.tickets.deflect(ticket_id, payload.article_id, user.username).ticket, user)
 
 
 @router.post("/intake/im", dependencies=[requires(P.IM_WEBHOOK)])
@@ -176,8 +181,10 @@ def analysis(
     ping_pong_min: int = 3,
 ) -> dict[str, Any] | Response:
     """Operations analysis for tickets opened in [start, end) (ISO 8601; no offset means UTC), as JSON or CSV
-    (see :mod:`kb.desk.analysis`), with phone and ID-card numbers masked; audited as ``analysis.export``."""
-    report = kb.analysis.analyze(as_utc(start), as_utc(end), ping_pong_min=ping_pong_min)
+    (see :mod:`kb.desk.analysis`), with phone and ID-card numbers masked; audited as ``analysis.export``. Ticket
+    numbers and example titles only of tickets the caller may read (none without ``ticket.read``), titles
+    redacted."""
+    report = kb.analysis.analyze(as_utc(start), as_utc(end), viewer=user, ping_pong_min=ping_pong_min)
     kb.audit.write(audit, "analysis.export", f"{start.isoformat()}..{end.isoformat()}", reason=format)
     if format == "csv":  # exports never carry phone or ID-card numbers (kb.identity.masking)
         return Response(mask_personal(as_csv(report)), media_type="text/csv; charset=utf-8")

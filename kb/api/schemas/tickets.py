@@ -10,14 +10,17 @@ from kb.api.params import BodyId
 
 
 class TicketIn(BaseModel):
-    """A ticket taken in by the desk; ``service`` is a catalog service type (key or Chinese name)."""
+    """A ticket taken in by the desk; ``service`` is a catalog service type (key or Chinese name). What a caller may
+    state (channel, requester, priority or impact and urgency): :mod:`kb.desk.stated`."""
 
     title: str = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=20_000)
     service: str = Field(max_length=120)
-    channel: str = Field(default="web", max_length=20)
+    channel: str | None = Field(default=None, max_length=20, description="Desk roles only; default: the route's.")
     requester: str | None = Field(default=None, max_length=200)
-    priority: str | None = Field(default=None, max_length=20)
+    priority: str | None = Field(default=None, max_length=20, description="P1-P5; desk roles only.")
+    impact: str | None = Field(default=None, max_length=20, description="high, medium or low.")
+    urgency: str | None = Field(default=None, max_length=20, description="high, medium or low.")
     configuration_item: str | None = Field(default=None, max_length=200)
     category: str | None = Field(default=None, max_length=120)
 

@@ -1,8 +1,10 @@
 """E-mail intake over SMTP (aiosmtpd): each message opens a ticket, a reply is threaded onto its ticket.
 
 A reply is recognised by ``In-Reply-To`` / ``References`` naming a message already on a ticket, or by the ticket
-number in the subject (``[T00000042]``, what the desk's own mails carry); it becomes a work note, or reopens a
-closed ticket / opens a linked follow-up (:meth:`kb.desk.intake.TicketDesk.follow_up`). Any other message opens a
+number in the subject (``[T00000042]``, what the desk's own mails carry), when the sender may write that ticket
+(its requester or a desk account on it, :mod:`kb.desk.senders`; anyone else's mail opens a new ticket); it
+becomes a work note, or reopens a closed ticket / opens a linked follow-up
+(:meth:`kb.desk.intake.TicketDesk.follow_up`). Any other message opens a
 ticket (channel ``email``, service ``intake_default_service``, requester = sender) through
 :meth:`kb.desk.intake.TicketDesk.take_in`, with the same suggestions, recorded, as the web form. A second delivery
 of the same ``Message-ID`` is answered ``250`` and changes nothing. Headers and bodies are decoded by
@@ -28,6 +30,7 @@ from typing import Any
 
 from kb.desk.channels.mail_text import body_text, header_text
 from kb.desk.intake import TicketDesk
+from kb.desk.senders import channel_context
 from kb.desk.workflow import NewTicket
 from kb.errors import InvalidInputError, KBError, PayloadTooLargeError
 from kb.identity.hardening import check_sender_domain
@@ -67,18 +70,22 @@ def handle_message(tickets: TicketDesk, raw: bytes, service: str, sender_domains
     message_id = header_text(message, "Message-ID")[:500] or f"<kb-{utcnow().timestamp()}@{sender}>"
     referenced = header_text(message, "In-Reply-To").split() + header_text(message, "References").split()
     number = TICKET_NUMBER.search(subject)
-    ticket_id = tickets.thread_of(referenced, number[1] if number else None)
     actor = f"mail:{sender}"
-    if ticket_id is not None:
-        note = f"来自 {sender} 的邮件：{subject}\n{text}".strip()
-        handled = tickets.follow_up(ticket_id, note, actor, message_key=message_id, channel="email", requester=sender)
-        return MailResult(handled.ticket.id, True, handled.outcome)
-    new = NewTicket(
-        title=subject or text.splitlines()[0][:200], description=text, service=service, channel="email",
-        requester=sender,
-    )  # fmt: skip
-    handled = tickets.take_in(new, actor, message_key=message_id)
-    return MailResult(handled.ticket.id, False, handled.outcome)
+    with channel_context(actor, "email"):
+        named = number[1] if number else None
+        ticket_id = tickets.thread_for(sender, referenced, named, actor=actor, channel="email", message_key=message_id)
+        if ticket_id is not None:
+            note = f"来自 {sender} 的邮件：{subject}\n{text}".strip()
+            handled = tickets.follow_up(
+                ticket_id, note, actor, message_key=message_id, channel="email", requester=sender
+            )
+            return MailResult(handled.ticket.id, True, handled.outcome)
+        new = NewTicket(
+            title=subject or text.splitlines()[0][:200], description=text, service=service, channel="email",
+            requester=sender,
+        )  # fmt: skip
+        handled = tickets.take_in(new, actor, message_key=message_id)
+        return MailResult(handled.ticket.id, False, handled.outcome)
 
 
 class SmtpHandler:

@@ -2,9 +2,11 @@
 
 A private or group ``message`` event opens a ticket (channel ``im``, requester ``QQ:<user_id>``), or is
 threaded onto one as a work note when it quotes an earlier message of that ticket (``[CQ:reply,id=N]``) or names
-its number (``T00000042``). A new ticket goes through :meth:`kb.desk.intake.TicketDesk.take_in`, with the same
-suggestions, recorded, as the web form. The answer is OneBot's quick operation ``{"reply": ...}``: the bot sends the
-ticket number back, with the best suggested article when the match is confident (a first chance of deflection).
+its number (``T00000042``) and the sender is that ticket's requester (:mod:`kb.desk.senders`; anyone else's
+message opens a new ticket, answered like any other). A new ticket goes through
+:meth:`kb.desk.intake.TicketDesk.take_in`, with the same suggestions, recorded, as the web form. The answer is
+OneBot's quick operation ``{"reply": ...}``: the bot sends the ticket number back, with the best suggested article
+when the match is confident (a first chance of deflection).
 
 Who acts: the body is signed by the bot (``X-Signature``, checked before this module runs), so ``user_id`` is the
 sender as the bot reports it, and only that number is recorded, as the requester ``QQ:<user_id>``. Every write is
@@ -19,6 +21,7 @@ import re
 from typing import Any
 
 from kb.desk.intake import TicketDesk
+from kb.desk.senders import channel_context
 from kb.desk.workflow import NewTicket
 from kb.errors import InvalidInputError
 
@@ -42,6 +45,11 @@ def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str, actor
     Raises:
         InvalidInputError: a message event without a user or without text.
     """
+    with channel_context(actor, "im"):  # audit rows of what it changes name the IM channel
+        return _handle(tickets, event, service, actor)
+
+
+def _handle(tickets: TicketDesk, event: dict[str, Any], service: str, actor: str) -> dict[str, Any]:
     if event.get("post_type") != "message":
         return {}
     user = _id_of(event.get("user_id"), "user_id")
@@ -55,7 +63,9 @@ def handle_event(tickets: TicketDesk, event: dict[str, Any], service: str, actor
     message_key = f"onebot:{message_id}" if message_id is not None else None
     quoted = CQ_REPLY.search(raw)
     number = TICKET_NUMBER.search(CQ_CODE.sub("", raw))
-    ticket_id = tickets.thread_of([f"onebot:{quoted[1]}"] if quoted else [], number[0] if number else None)
+    keys = [f"onebot:{quoted[1]}"] if quoted else []
+    named = number[0] if number else None
+    ticket_id = tickets.thread_for(requester, keys, named, actor=actor, channel="im", message_key=message_key)
     if ticket_id is not None:
         handled = tickets.follow_up(
             ticket_id, f"{label}：{text}", actor, message_key=message_key, channel="im", requester=requester

@@ -27,5 +27,5 @@ def dashboard(
 ) -> Response:
     """Satisfaction, SLA breaches and response times per service beside the catalog targets, 推诿, complaints,
     frequent problems, deflection and KB coverage for tickets opened in the window (default: the last 30 days)."""
-    view = analysis_view(kb, start, end, dt.datetime.now(dt.UTC).date())
+    view = analysis_view(kb, user, start, end, dt.datetime.now(dt.UTC).date())
     return render(request, "analysis.html", user=user, view=view)

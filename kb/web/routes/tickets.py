@@ -13,7 +13,8 @@ from starlette.responses import RedirectResponse, Response
 from kb.api.deps import KB, CurrentUser, requires
 from kb.api.params import MAX_ID, TicketId
 from kb.desk.queue import TicketQuery, list_tickets
-from kb.desk.workflow import TIERS, Closure, NewTicket
+from kb.desk.stated import LEVELS, PRIORITIES, Stated, new_ticket
+from kb.desk.workflow import TIERS, Closure
 from kb.errors import InvalidInputError
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import visible_ticket
@@ -68,15 +69,19 @@ def queue(
 
 
 @router.get("/ui/tickets/new", dependencies=[requires(P.TICKET_CREATE)])
-def new_ticket(kb: KB, user: CurrentUser, request: Request, title: Short = "") -> Response:
-    """The form of a new ticket, its title taken from ``title`` (the search the KB had no sure answer for)."""
+def new_ticket_form(kb: KB, user: CurrentUser, request: Request, title: Short = "") -> Response:
+    """The form of a new ticket, its title taken from ``title`` (the search the KB had no sure answer for); channel,
+    requester and priority only for desk roles (:mod:`kb.desk.stated`)."""
     return render(
         request,
         "ticket_new.html",
         user=user,
         title=title,
+        desk=user.may(P.TICKET_GROUPS),
         channels=TICKET_CHANNELS,
         services=[s.name for s in kb.catalog.services.values()],
+        levels=LEVELS,
+        priorities=PRIORITIES,
     )
 
 
@@ -87,11 +92,19 @@ def create_ticket(
     title: Annotated[str, Form(min_length=1, max_length=500)],
     service: Annotated[str, Form(min_length=1, max_length=120)],
     description: Text = "",
-    channel: Annotated[str, Form(max_length=20)] = "phone",
+    channel: Annotated[str, Form(max_length=20)] = "",
     requester: Annotated[str, Form(max_length=200)] = "",
+    impact: Annotated[str, Form(max_length=20)] = "",
+    urgency: Annotated[str, Form(max_length=20)] = "",
+    priority: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    """Take the ticket in (``kb.tickets.take_in``, as ``POST /tickets``) and open its page."""
-    new = NewTicket(title=title, description=description, service=service, channel=channel, requester=requester or None)
+    """Take the ticket in (``kb.tickets.take_in``, as ``POST /tickets``, with what the caller may state:
+    :mod:`kb.desk.stated`) and open its page."""
+    stated = Stated(
+        title, description, service, channel or None, requester or None, priority or None, impact or None,
+        urgency or None,
+    )  # fmt: skip
+    new = new_ticket(stated, user)
     handled = kb.tickets.take_in(new, user.username, viewer=user)
     return RedirectResponse(f"/ui/tickets/{handled.ticket.id}", status_code=303)
 
