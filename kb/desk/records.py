@@ -7,6 +7,9 @@
   ``deflected``: the article that was the fix) and tickets (``suggested``: similar closed tickets). Only the
   articles the caller may see (:func:`kb.identity.scopes.article_visible`) and the tickets they may see
   (:func:`kb.identity.scopes.ticket_visible`) are named; a hidden single article is shown as ``None``.
+- The group a ``suggested`` event proposed (a vote of the nearest closed tickets, whatever their group) is shown
+  only to callers who read the desk's tickets (``ticket.groups``), as :attr:`kb.desk.suggest.Suggestions.
+  shown_assignment` is.
 """
 
 from __future__ import annotations
@@ -64,5 +67,7 @@ def event_views(database: Database, viewer: Principal, events: Sequence[TicketEv
         if not desk_text:
             for key in DESK_TEXT:
                 data.pop(key, None)
+        if event.kind == "suggested" and not viewer.may(Permission.TICKET_GROUPS):
+            data.pop("group", None)  # the proposed group is a vote of other people's tickets (Suggestions)
         views.append({"kind": event.kind, "actor": event.actor, "at": event.created_at.isoformat(), **data})
     return views

@@ -65,6 +65,13 @@ class Suggestions:
     visible_similar: list[SimilarTicket] | None = None
 
     @property
+    def shown_assignment(self) -> Assignment:
+        """The proposed resolver group as the caller is shown it: the kNN vote over every closed ticket says which
+        groups solved texts like this one, so it goes with :attr:`show_similar` (callers who read tickets);
+        anyone else gets no proposal (group None, confidence 0)."""
+        return self.assignment if self.show_similar else Assignment(None, 0.0)
+
+    @property
     def shown_similar(self) -> list[SimilarTicket]:
         """The similar tickets the caller is shown: none without ``show_similar``, else the visible ones."""
         if not self.show_similar:
@@ -77,7 +84,7 @@ class Suggestions:
             "articles": [asdict(a) for a in self.articles],
             "low_confidence": self.low_confidence,
             "similar_tickets": [asdict(s) for s in self.shown_similar],
-            "assignment": asdict(self.assignment),
+            "assignment": asdict(self.shown_assignment),
             "sla": asdict(self.sla),
             "group": asdict(self.group),
         }

@@ -4,11 +4,13 @@ ticket with an article the closer may not see answers 404 like a missing article
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from kb.desk.workflow import NewTicket
 from kb.ingest.tickets import import_tickets
 from tests.desk.conftest import as_user
 from tests.helpers import EXPORT, NO_LICENSES, create, kb_of
@@ -56,6 +58,18 @@ def test_a_requester_sees_no_work_notes_and_no_hidden_suggestions(web: TestClien
     assert page.status_code == 200 and NOTE not in page.text and REASON not in page.text
     assert NOTE in web.get(f"/ui/tickets/{ticket_id}").text
 
+    # session 8's outside tester: the proposed group (a vote of other groups' closed tickets) told a requester
+    # which group had solved such texts, in the answer, the events and the page
+    proposed = [e.get("group") for e in desk["events"] if e["kind"] == "suggested"]
+    assert proposed and proposed[0]
+    assert made.json()["suggestions"]["assignment"] == {"group": None, "confidence": 0.0, "votes": {}}
+    assert all("group" not in e for e in own.json()["events"] if e["kind"] == "suggested")
+    assert "建议处理组" not in page.text and "建议处理组" in web.get(f"/ui/tickets/{ticket_id}").text
+    # ... and the page offered a requester the note, assign, escalate and resolve forms, each a 403
+    for action in ("notes", "assign", "escalate", "status"):
+        assert f"/ui/tickets/{ticket_id}/{action}" not in page.text
+        assert f"/ui/tickets/{ticket_id}/{action}" in web.get(f"/ui/tickets/{ticket_id}").text
+
 
 @pytest.mark.security
 def test_closing_with_an_article_the_closer_may_not_see_answers_404(web: TestClient) -> None:
@@ -78,3 +92,20 @@ def test_closing_with_an_article_the_closer_may_not_see_answers_404(web: TestCli
     assert stats[internal["id"]].resolved == stats[secret["id"]].resolved == 0
     assert agent.post(f"/tickets/{ticket_id}/close", json=closure | {"articles": [internal["id"]]}).status_code == 200
     assert kb.feedback.stats([internal["id"]])[internal["id"]].resolved == 1
+
+
+@pytest.mark.security
+def test_the_sla_check_answers_only_the_changes_of_tickets_the_caller_may_see(web: TestClient) -> None:
+    """Session 8's outside tester: ``POST /sla/check`` answered the SLA changes of every ticket, other groups'
+    included. The check still covers every ticket; the answer names only the caller's."""
+    kb = kb_of(web)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    ours = kb.tickets.take_in(NewTicket("打印机脱机", "三楼打印机脱机", "日常服务", opened_at=long_ago), "t").ticket
+    theirs = kb.tickets.take_in(NewTicket("核心交换机告警", "机房告警", "日常服务", opened_at=long_ago), "t").ticket
+    kb.desk.assign(ours.id, "桌面组", "t")
+    kb.desk.assign(theirs.id, "网络组", "t")
+    agent = as_user(web, "sun.agent", ["agent"], groups=("桌面组",))
+    answered = agent.post("/sla/check")
+    assert answered.status_code == 200, answered.text
+    assert {c["ticket_id"] for c in answered.json()} == {ours.id}
+    assert any(e.kind == "sla" for e in kb.desk.events(theirs.id))  # checked all the same
