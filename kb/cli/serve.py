@@ -59,6 +59,11 @@ def worker_app() -> Any:
     return create_app(settings, kb=kb)
 
 
+def worker_threads(workers: int) -> int:
+    """ONNX Runtime intra-op threads of each of ``workers`` serving processes: the cores shared out, at least 1."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -113,6 +118,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             kb.open()  # the parent keeps a knowledge base only for the e-mail intake (it follows the shared index)
         else:
             kb.close()  # the workers open their own
+        if "KB_EMBEDDING_THREADS" not in os.environ:  # the workers share the cores (kb.search.embedders.onnx)
+            os.environ["KB_EMBEDDING_THREADS"] = str(worker_threads(args.workers))
         # a worker loading its model on a busy machine answers the supervisor's health ping late: allow 30 s
         uvicorn.run(
             "kb.cli.serve:worker_app", factory=True, workers=args.workers, timeout_worker_healthcheck=30, **options
