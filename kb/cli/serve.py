@@ -6,7 +6,9 @@ is replaced). Each worker builds its own :class:`~kb.service.KnowledgeBase` from
 is applied by that worker under ``writer.lock`` before it answers, the other workers see it at their next search
 (one ``stat`` of the manifest, then :meth:`kb.search.generation.Generation.catch_up`), and the background jobs
 (outbox applier, SLA clock) run in the one worker holding ``applier.lock``
-(:meth:`kb.service.KnowledgeBase.start_background_applier`). The first-start admin, ``--import`` and the e-mail
+(:meth:`kb.service.KnowledgeBase.start_background_applier`). Unless ``KB_EMBEDDING_THREADS`` is set, each worker's
+ONNX Runtime runs cores / N intra-op threads (:func:`worker_threads`), so the workers do not all spread each query
+encoding over every core. The first-start admin, ``--import`` and the e-mail
 intake run in the parent process.
 
 With ``KB_INDEX_APPLIER=process`` (the default) the outbox is applied by a process of its own instead
