@@ -1,9 +1,11 @@
 """HTTP under load: ``GET /search`` against a real ``kb serve``, bounded async httpx clients at concurrency 1/8/32.
 
 Copies a data folder holding the four shared collections (the ``--data-dir`` of ``bench/peer.py``, imported there
-by ``bench/profile_search.py`` when empty) to a temp folder, creates a service account with the ``search`` scope
-there (``kb users create-service``), starts ``kb serve`` on a free port over the copy and sends the distinct real
-desk queries of ``bench/data/desk-dev/queries.jsonl`` as that service's Bearer token, hybrid mode, 10 results.
+by ``bench/profile_search.py`` when empty) to a temp folder, creates a service account with the ``--scopes``
+(default ``search,article.internal``: the imported articles are internal, and a ``search``-only account, the
+default until session 7, is shown none of them: every answer was empty) there (``kb users create-service``),
+starts ``kb serve`` on a free port over the copy and sends the distinct real desk queries of
+``bench/data/desk-dev/queries.jsonl`` as that service's Bearer token, hybrid mode, 10 results.
 At each concurrency, ``N`` workers take the next query from one shared list (a closed loop: a worker sends its
 next request when its previous answer came), each level starting at another offset of the list; the first
 ``--warm`` queries (default: all) are sent once before the first level, so every level meets the caches a running
@@ -110,12 +112,21 @@ async def _level(url: str, token: str, queries: list[str], concurrency: int) -> 
     }
 
 
-def _serve(data: Path, model: str, workers: int) -> tuple[subprocess.Popen[bytes], str, str]:
-    env = {**os.environ, "KB_DATA_DIR": str(data), "KB_EMBEDDING_MODEL": model, "PYTHONPATH": str(ROOT)}
+#: The service account's scopes: it may search and read internal articles (every imported article is internal).
+SCOPES = ("search", "article.internal")
+
+
+def _serve(
+    data: Path, model: str, workers: int, root: Path = ROOT, scopes: tuple[str, ...] = SCOPES
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """``kb serve --workers N`` of the code in ``root`` over ``data``, and a service token with ``scopes``:
+    ``(server process, base URL, token)``."""
+    env = {**os.environ, "KB_DATA_DIR": str(data), "KB_EMBEDDING_MODEL": model, "PYTHONPATH": str(root)}
+    scope_args = [a for scope in scopes for a in ("--scope", scope)]
     created = subprocess.run(
-        [sys.executable, "-m", "kb.cli.main", "users", "create-service", "http-load-bench", "--scope", "search"],
+        [sys.executable, "-m", "kb.cli.main", "users", "create-service", "http-load-bench", *scope_args],
         env=env,
-        cwd=ROOT,
+        cwd=root,
         capture_output=True,
         text=True,
         check=True,
@@ -130,7 +141,7 @@ def _serve(data: Path, model: str, workers: int) -> tuple[subprocess.Popen[bytes
         env=env,
         stdout=log,
         stderr=log,
-        cwd=ROOT,
+        cwd=root,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(900):
@@ -164,6 +175,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--workers", type=int, default=1, help="kb serve --workers (server processes)")
     ap.add_argument("--name", default="http-load", help="file name of the results (<out>/<name>.md and .json)")
+    ap.add_argument("--scopes", default=",".join(SCOPES), help="the service account's scopes, comma-separated")
     args = ap.parse_args()
     if not (args.data_dir / "kb.sqlite3").exists():
         raise SystemExit(f"{args.data_dir} holds no kb.sqlite3: run bench/profile_search.py --data-dir there first")
@@ -171,13 +183,16 @@ def main() -> int:
     data = Path(tempfile.mkdtemp(prefix="kb-http-load-"))
     shutil.copytree(args.data_dir, data, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "server.log"))
     load_start = os.getloadavg()
-    server, url, token = _serve(data, args.model, args.workers)
+    scopes = tuple(s.strip() for s in args.scopes.split(",") if s.strip())
+    server, url, token = _serve(data, args.model, args.workers, scopes=scopes)
     try:
         first = httpx.get(
             f"{url}/search", params={"q": queries[0]}, headers={"Authorization": f"Bearer {token}"}, timeout=120
         )
         if first.status_code != 200 or "results" not in first.json():
             raise SystemExit(f"GET /search answered {first.status_code}: {first.text[:300]}")
+        if not first.json()["results"]:
+            print(f"warning: scopes {','.join(scopes)} see no result for {queries[0]!r}", flush=True)
         if args.workers <= 1:
             asyncio.run(_level(url, token, queries[: args.warm], 1))
         else:  # each worker has its own caches: warm over several connections, once per worker
@@ -207,6 +222,7 @@ def main() -> int:
         "load_average_end": load_end,
         "model": args.model,
         "workers": args.workers,
+        "scopes": list(scopes),
         "distinct_queries": len(queries),
         "levels": results,
     }
@@ -222,9 +238,9 @@ def main() -> int:
         f"""# HTTP under load (`python bench/http_load.py`, {report["date"]})
 
 `kb serve --workers {args.workers}` over a copy of the four shared collections ({args.model}), `GET /search`
-hybrid, 10 results, as a service account's Bearer token; {len(queries)} distinct desk-dev queries, closed-loop
-async httpx workers on the same machine. {report["cores"]} cores, load average {load_start[0]:.2f} at start and
-{load_end[0]:.2f} at end{quiet_note(load_start[0], load_end[0], report["cores"])}
+hybrid, 10 results, as a service account's Bearer token (scopes {", ".join(scopes)}); {len(queries)} distinct
+desk-dev queries, closed-loop async httpx workers on the same machine. {report["cores"]} cores, load average
+{load_start[0]:.2f} at start and {load_end[0]:.2f} at end{quiet_note(load_start[0], load_end[0], report["cores"])}
 
 | concurrency | requests | errors | QPS | p50 ms | p95 ms | p99 ms | server CPU ms / req | client CPU ms / req | load |
 |---|---|---|---|---|---|---|---|---|---|

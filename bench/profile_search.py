@@ -5,10 +5,13 @@ profile are not. Runs :meth:`kb.search.engine.SearchEngine.search` over the desk
 cProfile and prints the functions with the largest cumulative share, the number of SQL statements per query and
 the encoder's share (the floor's own cost).
 
-    .venv/bin/python bench/profile_search.py --data-dir DIR [--mode hybrid|bm25|vector] [--top 40]
+    .venv/bin/python bench/profile_search.py --data-dir DIR [--mode hybrid|bm25|vector] [--top 40] [--viewer service]
 
 ``DIR`` is a data folder holding the four shared article collections (the ``--data-dir`` of ``bench/peer.py`` or
-of the desk-dev ``kb eval``); it is imported there first when empty.
+of the desk-dev ``kb eval``); it is imported there first when empty. ``--viewer service`` searches as a service
+account with the ``search`` scope only (session 7's ``bench/http_load.py`` caller: it may not see internal
+articles, which every imported article is); the default is the system (no viewer), which skips every per-viewer
+statistic.
 """
 
 from __future__ import annotations
@@ -17,13 +20,18 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
+import time
 from pathlib import Path
 
 import jieba
 from sqlalchemy import event
 
+from kb.articles.store import ArticleFilter
 from kb.config import Settings
+from kb.identity.permissions import Permission
+from kb.identity.scopes import Principal
 from kb.search.results import SearchRequest
 from kb.service import KnowledgeBase
 
@@ -41,6 +49,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--warm", action="store_true", help="run every query once before profiling (warm caches)")
     parser.add_argument("--sort", default="cumulative", choices=("cumulative", "tottime"))
+    parser.add_argument("--viewer", default="system", choices=("system", "service"), help="who searches")
     args = parser.parse_args()
     jieba.setLogLevel(60)
     kb = KnowledgeBase(Settings(data_dir=args.data_dir, embedding_model=args.model, database_url="")).open()
@@ -48,8 +57,14 @@ def main() -> None:
         if kb.store.count() == 0:
             kb.writer.import_paths([SHARED_ARTICLES / f for f in FOLDERS], "bench-peer")
         queries = [json.loads(line)["text"] for line in QUERIES.read_text(encoding="utf-8").splitlines() if line]
+        viewer = None if args.viewer == "system" else Principal("svc:bench", (), scopes=frozenset({Permission.SEARCH}))
+        filters = ArticleFilter(viewer=viewer)
+
+        def request(query: str) -> SearchRequest:
+            return SearchRequest(query, mode=args.mode, limit=10, filters=filters)
+
         for query in queries if args.warm else queries[:20]:  # warm caches as a running server has them
-            kb.engine.search(SearchRequest(query, mode=args.mode, limit=10))
+            kb.engine.search(request(query))
         statements = 0
 
         def count(*_: object) -> None:
@@ -59,8 +74,10 @@ def main() -> None:
         event.listen(kb.database.engine, "before_cursor_execute", count)
         profile = cProfile.Profile()
         profile.enable()
+        cpu = time.thread_time()
         for query in queries:
-            kb.engine.search(SearchRequest(query, mode=args.mode, limit=10))
+            kb.engine.search(request(query))
+        cpu = time.thread_time() - cpu
         profile.disable()
         event.remove(kb.database.engine, "before_cursor_execute", count)
     finally:
@@ -68,7 +85,11 @@ def main() -> None:
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out)
     stats.sort_stats(args.sort).print_stats(args.top)
-    print(f"mode {args.mode}: {len(queries)} queries, {statements / len(queries):.2f} SQL statements per query")
+    print(
+        f"mode {args.mode}, viewer {args.viewer}: {len(queries)} queries, {statements / len(queries):.2f} SQL "
+        f"statements per query, {cpu * 1000 / len(queries):.2f} ms thread CPU per query under the profiler, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
     total = stats.total_tt  # type: ignore[attr-defined]
     encode = sum(
         v[3]

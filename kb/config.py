@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         default="", description="Prefix put before queries only (never passages), e.g. for bge models."
     )
     embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    embedding_threads: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="ONNX Runtime intra-op threads per process; 0: one per core (kb serve --workers N sets "
+        "cores / N when unset, kb.cli.serve).",
+    )
     chunk_tokens: int = Field(default=320, ge=32, description="Target chunk size in model tokens.")
     chunk_overlap_tokens: int = Field(default=48, ge=0, description="Overlap between split chunks, tokens.")
     user_dict: Path | None = Field(default=None, description="Extra jieba user dictionary (one entry a line).")

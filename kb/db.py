@@ -50,7 +50,10 @@ class Database:
         connect_args: dict[str, Any] = {}
         if url.startswith("sqlite"):
             connect_args = {"check_same_thread": False, "timeout": 30}
-        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        # pre-ping (a round trip per checkout) finds server connections dropped while pooled; a SQLite file
+        # connection cannot be dropped, so it would only cost every checkout a statement
+        sqlite = url.startswith("sqlite")
+        self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._in_use = {self.engine: InUse(self.engine)}

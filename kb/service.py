@@ -101,6 +101,7 @@ class KnowledgeBase:
             settings.embedding_batch_size,
             settings.embedding_backend,
             settings.model_cache_dir,
+            threads=settings.embedding_threads,
         )
         chunks = ChunkStore(self.database)
         self.index = IndexManager(

@@ -9,6 +9,7 @@ per real article with ``hash``) holds the same GIL as the searches, so 40 writer
   environment and runs its background jobs (:meth:`~kb.service.KnowledgeBase.start_background_applier`: it takes
   ``applier.lock`` and applies the outbox; the SLA clock and idle accounts run there too). It notices new outbox rows
   by polling ``max(seq)`` every :data:`OUTBOX_POLL_S` (one indexed query; any process may have written them),
+  skips that query while the SQLite files are unchanged (:class:`FileChangeHint`),
   says ``ready`` on its stdout once its knowledge base is open, and ends when its stdin closes (the server ended,
   however: kill -9 included) or on SIGTERM, after the batch in progress.
 - The serving processes never apply (:meth:`kb.search.handoff.Handoff.start_remote`): a write commits its article and
@@ -30,8 +31,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import IO
+
+from sqlalchemy.engine import URL
 
 from kb.config import Settings
 from kb.errors import IndexUnavailableError
@@ -41,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: How often the applier process looks for new outbox rows, seconds (a write waits about half of it on average).
 OUTBOX_POLL_S = 0.02
+#: Longest time between two outbox queries of the applier process whatever :class:`FileChangeHint` says, seconds.
+FULL_POLL_S = 1.0
 #: How long ``kb serve`` waits for a starting applier process to say ``ready``, seconds (it loads the model).
 READY_TIMEOUT_S = 300.0
 #: Pause before a dead applier process is started again, seconds.
@@ -82,12 +88,56 @@ def serve_applier(kb: KnowledgeBase, stop: threading.Event, ready: Callable[[], 
     ``stop`` is set; ``ready()`` once the jobs run. The caller opens and closes ``kb``."""
     kb.start_background_applier()
     ready()
+    hint = FileChangeHint(sqlite_files(kb.database.engine.url))
     while not stop.wait(OUTBOX_POLL_S):
+        if not hint.changed():
+            continue
         try:
             if kb.index.has_pending():
                 kb.index.handoff.request()  # the applier's round (or, if another process applies, a follow)
         except Exception:  # keep polling; the applier's own round logs index failures
             logger.exception("kb-applier: outbox poll failed")
+
+
+def sqlite_files(url: URL) -> list[Path]:
+    """The files a commit to the SQLite database of ``url`` writes (the database and its ``-wal``); empty for
+    any other database (and for an in-memory one)."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return []
+    path = Path(url.database)
+    return [path, path.with_name(path.name + "-wal")]
+
+
+class FileChangeHint:
+    """Whether the outbox may have new rows since the last look, from ``(mtime_ns, size)`` of ``files``: a SQLite
+    commit writes its ``-wal`` (or, after a checkpoint, the database file), so while neither changed the
+    ``max(seq)`` query can be skipped (two ``stat`` calls, microseconds, against a session and a query: the idle
+    applier process took 3-4 % of a core, ``bench/results/concurrent-writes.md``). Only a hint: True at least
+    every :data:`FULL_POLL_S` whatever the files say, and always when ``files`` is empty (PostgreSQL)."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self._files = files
+        self._seen: tuple[tuple[int, int], ...] | None = None
+        self._last_full = 0.0
+
+    def changed(self) -> bool:
+        """True when the files changed since the last call, or :data:`FULL_POLL_S` passed since the last True."""
+        now = time.monotonic()
+        if not self._files:
+            return True
+        signature = tuple(_stat(path) for path in self._files)
+        if signature != self._seen or now - self._last_full >= FULL_POLL_S:
+            self._seen, self._last_full = signature, now
+            return True
+        return False
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (found.st_mtime_ns, found.st_size)
 
 
 class ApplierProcess:

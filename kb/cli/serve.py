@@ -6,7 +6,9 @@ is replaced). Each worker builds its own :class:`~kb.service.KnowledgeBase` from
 is applied by that worker under ``writer.lock`` before it answers, the other workers see it at their next search
 (one ``stat`` of the manifest, then :meth:`kb.search.generation.Generation.catch_up`), and the background jobs
 (outbox applier, SLA clock) run in the one worker holding ``applier.lock``
-(:meth:`kb.service.KnowledgeBase.start_background_applier`). The first-start admin, ``--import`` and the e-mail
+(:meth:`kb.service.KnowledgeBase.start_background_applier`). Unless ``KB_EMBEDDING_THREADS`` is set, each worker's
+ONNX Runtime runs cores / N intra-op threads (:func:`worker_threads`), so the workers do not all spread each query
+encoding over every core. The first-start admin, ``--import`` and the e-mail
 intake run in the parent process.
 
 With ``KB_INDEX_APPLIER=process`` (the default) the outbox is applied by a process of its own instead
@@ -57,6 +59,11 @@ def worker_app() -> Any:
     if settings.index_applier == "process":
         kb.index.handoff.start_remote(settings.index_wait_seconds)
     return create_app(settings, kb=kb)
+
+
+def worker_threads(workers: int) -> int:
+    """ONNX Runtime intra-op threads of each of ``workers`` serving processes: the cores shared out, at least 1."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -113,6 +120,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             kb.open()  # the parent keeps a knowledge base only for the e-mail intake (it follows the shared index)
         else:
             kb.close()  # the workers open their own
+        if "KB_EMBEDDING_THREADS" not in os.environ:  # the workers share the cores (kb.search.embedders.onnx)
+            os.environ["KB_EMBEDDING_THREADS"] = str(worker_threads(args.workers))
         # a worker loading its model on a busy machine answers the supervisor's health ping late: allow 30 s
         uvicorn.run(
             "kb.cli.serve:worker_app", factory=True, workers=args.workers, timeout_worker_healthcheck=30, **options

@@ -14,6 +14,9 @@ On a miss the rows are read with statements built once and executed on the sessi
 was half of a passage read) or the ORM's result processing: 6.2 -> 1.4 ms for 20 passages, 5.5 -> 3.7 ms for 80
 summaries (the shared articles on SQLite, one process, load average 11; ``bench/results/perf-session7.md``).
 
+Beside them it keeps values derived from the rows of one version (:meth:`ArticleCache.derived`), such as which
+articles a class of viewers may see (:mod:`kb.search.visible_terms`): computed once per version, not per query.
+
 Rows are read from the database *after* the version (the writer commits the database before it commits the
 index), so a cached row is never older than the index it is used with. Bounded: past :data:`MAX_ENTRIES` rows of
 a kind the cache of that kind starts again (a few MB at the default).
@@ -23,8 +26,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, and_, bindparam, or_, select
 
@@ -68,6 +71,35 @@ class _VersionedRows(Generic[K, V]):
         return found
 
 
+class _VersionedMemo:
+    """Values by key for one version, each computed once (outside the lock; two threads may both compute a value
+    the first time, and the values are equal)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version = -1
+        self._values: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, version: int, compute: Callable[[], V]) -> V:
+        with self._lock:
+            if version != self._version:
+                self._version, self._values = version, {}
+            if key in self._values:
+                value: V = self._values[key]
+                return value
+        value = compute()
+        with self._lock:
+            if version == self._version and len(self._values) < MAX_DERIVED:
+                self._values[key] = value
+        return value
+
+
+#: Most derived values (:meth:`ArticleCache.derived`) kept for one index version.
+MAX_DERIVED = 1_000
+
+#: The visibility of every article: ``(id, visibility, restricted_to)``.
+_VISIBILITY = select(Article.id, Article.visibility, Article.restricted_to)
+
 #: The summaries of a list of article ids (expanding ``IN``, compiled once by SQLAlchemy's statement cache).
 _SUMMARIES = select(*(getattr(Article, name) for name in ArticleSummary.__dataclass_fields__)).where(
     Article.id.in_(bindparam("ids", expanding=True))
@@ -90,6 +122,14 @@ def load_summaries(database: Database, article_ids: Sequence[int]) -> dict[int, 
     with database.read_session() as session:
         rows = session.connection().execute(_SUMMARIES, {"ids": list(set(article_ids))}).all()
     return {row[0]: ArticleSummary(*row) for row in rows}
+
+
+def load_visibility(database: Database) -> list[tuple[int, str, tuple[str, ...]]]:
+    """Every article's ``(id, visibility, restricted_to)`` (what :func:`kb.identity.scopes.article_visible` reads),
+    in one statement on the read session's connection."""
+    with database.read_session() as session:
+        rows = session.connection().execute(_VISIBILITY).all()
+    return [(int(row[0]), str(row[1]), tuple(row[2] or ())) for row in rows]
 
 
 def load_passages(database: Database, keys: Sequence[ChunkKey]) -> dict[ChunkKey, ChunkPassage]:
@@ -126,6 +166,8 @@ class ArticleCache:
         self._passages: _VersionedRows[ChunkKey, ChunkPassage] = _VersionedRows(
             functools.partial(load_passages, chunks.database)
         )
+        self._database = store.database
+        self._derived = _VersionedMemo()
 
     def summaries(self, article_ids: Iterable[int], version: int) -> dict[int, ArticleSummary]:
         """Summaries of the articles that exist among ``article_ids``, as of index ``version``."""
@@ -134,3 +176,14 @@ class ArticleCache:
     def passages(self, keys: Sequence[ChunkKey], version: int) -> dict[ChunkKey, ChunkPassage]:
         """Passages of the chunks that exist among ``keys``, as of index ``version``."""
         return self._passages.get(keys, version)
+
+    def visibility(self, version: int) -> list[tuple[int, str, tuple[str, ...]]]:
+        """Every article's ``(id, visibility, restricted_to)`` (:func:`load_visibility`), as of index ``version``
+        (read once per version)."""
+        return self.derived(("visibility",), version, functools.partial(load_visibility, self._database))
+
+    def derived(self, key: Hashable, version: int, compute: Callable[[], V]) -> V:
+        """The value ``compute()`` gives for ``key`` as of index ``version``: computed on the first call for this
+        version (``compute`` must read only what the version determines, e.g. :meth:`visibility`), remembered until
+        the version changes (at most :data:`MAX_DERIVED` values per version)."""
+        return self._derived.get(key, version, compute)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from kb.errors import IndexUnavailableError
 from kb.search import bm25_scorer
@@ -236,6 +237,16 @@ class BM25Index:
                     ids, _ = bm25_scorer.term_frequencies(view, term, {fieldname: 1.0})
                     found[(term, fieldname)] = set(np.unique(view.article_ids[ids]).tolist()) - {-1}
             return found
+
+    def term_holders(self, term: str) -> npt.NDArray[np.int64]:
+        """Ids of the live articles with a chunk holding ``term`` in a field of :data:`FIELD_BOOSTS` (with
+        repeats, unordered; empty when none): the articles :meth:`term_articles` gives for those fields together,
+        from the postings :meth:`holds` and the search read (remembered per commit)."""
+        with self._search_lock:
+            view = self._segments.view(self._get_searcher())
+            ids, _ = bm25_scorer.term_frequencies(view, term, FIELD_BOOSTS)
+            articles = view.article_ids[ids]
+            return articles[articles >= 0]
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """whoosh's idf of each term in the ``body`` field (0 for a term no chunk holds), from the cached postings

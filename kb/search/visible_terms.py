@@ -3,37 +3,83 @@
 The BM25 index holds every article, whatever its visibility. Anything derived from it that reaches a caller
 (which query terms are searched, document frequencies) must be computed over the articles that caller may see
 (GB/T 22239-2019 7.1.4.2 e, 有限制的共享), or it tells them whether a word occurs in text they may not read.
+
+What a caller may see depends only on its :func:`visibility_class` (whether it may read internal articles, all
+restricted ones, and its roles and groups), so the articles a class may see are computed once per index version
+(:func:`visible_articles`: every article's visibility read in one statement, a boolean per article id) and a
+term's check is a look-up of its holders in that array. Before (session 7), each query looked its terms' holders up
+one article summary at a time and, for a caller who may see none of them, went through all of them:
+0.6-0.8 ms per warm BM25 query (``bench/results/perf-session8.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import numpy.typing as npt
 
 from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal, article_visible
 from kb.search.article_cache import ArticleCache
-from kb.search.bm25 import FIELD_BOOSTS, BM25Index
+from kb.search.bm25 import BM25Index
 
-#: Article ids looked up at a time when searching a term's holders for one the viewer may see.
-HOLDER_BATCH = 64
+#: Most terms whose answer is remembered per index version and visibility class.
+MAX_TERMS = 50_000
+
+#: A caller's visibility class: (may read internal articles, may read every restricted one, roles and groups that
+#: open restricted articles; empty when the second is True).
+VisibilityClass = tuple[bool, bool, frozenset[str]]
+
+
+def visibility_class(viewer: Principal) -> VisibilityClass:
+    """What :func:`kb.identity.scopes.article_visible` reads of ``viewer``: two callers of one class see the same
+    articles."""
+    every_restricted = viewer.may(Permission.ARTICLE_ALL)
+    openers = frozenset() if every_restricted else frozenset(viewer.roles) | frozenset(viewer.groups)
+    return viewer.may(Permission.ARTICLE_INTERNAL), every_restricted, openers
+
+
+def visible_articles(cache: ArticleCache, version: int, viewer: Principal) -> npt.NDArray[np.bool_]:
+    """``mask[article_id]`` is True when the article exists as of index ``version`` and ``viewer`` may see it
+    (ids beyond the array are articles that do not exist); computed once per version and visibility class."""
+
+    def compute() -> npt.NDArray[np.bool_]:
+        rows = cache.visibility(version)
+        mask = np.zeros(max((row[0] for row in rows), default=-1) + 1, dtype=bool)
+        for article_id, visibility, restricted_to in rows:
+            mask[article_id] = article_visible(viewer, visibility, restricted_to)
+        return mask
+
+    return cache.derived(("visible", visibility_class(viewer)), version, compute)
 
 
 def holder_check(bm25: BM25Index, cache: ArticleCache, version: int, viewer: Principal | None) -> Callable[[str], bool]:
     """A ``known(term) -> bool`` for :func:`kb.search.keywords.keyword_terms`: True when an article ``viewer`` may
-    see holds ``term`` in its title, headings or body, as of index ``version``.
+    see holds ``term`` in its title, headings or body (the fields of :data:`kb.search.bm25.FIELD_BOOSTS`), as of
+    index ``version``.
 
-    For the system itself (``viewer`` None) it is the index's own :meth:`BM25Index.holds` (no article lookup).
-    Otherwise it looks up the (few) articles holding the term and checks each one's visibility; it is only called
-    for the whole identifiers of a query, which are rare terms.
+    For the system itself (``viewer`` None) it is the index's own :meth:`BM25Index.holds` (no article lookup);
+    otherwise the term's holders (:meth:`BM25Index.term_holders`) looked up in :func:`visible_articles`, each
+    term's answer remembered per version and visibility class (at most :data:`MAX_TERMS`).
     """
     if viewer is None:
         return bm25.holds
 
+    seen: dict[str, bool] = cache.derived(("visible terms", visibility_class(viewer)), version, dict)
+
     def known(term: str) -> bool:
-        if not bm25.holds(term):
-            return False
-        holders = set().union(*bm25.term_articles([term], FIELD_BOOSTS).values())
-        return _any_visible(sorted(holders), cache, version, viewer)
+        found = seen.get(term)
+        if found is None:
+            found = bm25.holds(term)
+            if found:
+                mask = visible_articles(cache, version, viewer)
+                holders = bm25.term_holders(term)
+                found = bool(mask[holders[holders < len(mask)]].any())
+            if len(seen) >= MAX_TERMS:
+                seen.clear()
+            seen[term] = found
+        return found
 
     return known
 
@@ -49,17 +95,6 @@ def visible_idf(
         return idf
     known = holder_check(bm25, cache, version, viewer)
     return {t: value if value > 0 and known(t) else 0.0 for t, value in idf.items()}
-
-
-def _any_visible(article_ids: Sequence[int], cache: ArticleCache, version: int, viewer: Principal) -> bool:
-    """Whether ``viewer`` may see one of ``article_ids`` (looked up :data:`HOLDER_BATCH` at a time, stopping at
-    the first batch holding one)."""
-    for start in range(0, len(article_ids), HOLDER_BATCH):
-        batch: Iterable[int] = article_ids[start : start + HOLDER_BATCH]
-        found = cache.summaries(batch, version)
-        if any(article_visible(viewer, a.visibility, a.restricted_to or ()) for a in found.values()):
-            return True
-    return False
 
 
 def sees_every_article(viewer: Principal | None) -> bool:

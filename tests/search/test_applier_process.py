@@ -103,3 +103,35 @@ def test_an_applier_process_that_cannot_start_is_a_clear_error(tmp_path: Path) -
         process.start(ready_timeout_s=120)
     assert process.pid is None
     process.stop()
+
+
+def test_the_file_hint_sees_every_commit_and_still_polls_every_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The applier process skips its outbox query while the SQLite files are unchanged: every commit (here a new
+    outbox row through a real write) changes them; FULL_POLL_S bounds the skipping; PostgreSQL is always polled."""
+    from sqlalchemy.engine import make_url
+
+    from kb.cli import applier
+
+    settings = Settings(data_dir=tmp_path / "data", embedding_model="hash", database_url="")
+    kb = KnowledgeBase(settings, embedder=HashingEmbedder(), analyzer=TextAnalyzer()).open()
+    try:
+        files = applier.sqlite_files(kb.database.engine.url)
+        assert files and files[0].exists()
+        hint = applier.FileChangeHint(files)
+        assert hint.changed()  # the first look
+        assert not hint.changed()
+        for i in range(5):
+            max_seq = kb.index._outbox.max_seq()
+            kb.writer.create(parse_markdown(f"# 打印机 {i}\n\n打印机脱机第{i}次。"), "tester")
+            assert kb.index._outbox.max_seq() > max_seq
+            assert hint.changed()
+            assert not hint.changed()
+        monkeypatch.setattr(applier, "FULL_POLL_S", 0.0)
+        assert hint.changed()  # the safety net: at least every FULL_POLL_S
+    finally:
+        kb.close()
+    assert applier.sqlite_files(make_url("postgresql+psycopg://u@h/db")) == []
+    always = applier.FileChangeHint([])
+    assert always.changed() and always.changed()

@@ -37,3 +37,21 @@ def test_token_budget_batches_give_the_vectors_of_one_passage_per_pass(tmp_path:
     a, b = alone.encode_passages(texts), budget.encode_passages(texts)
     assert a.shape == b.shape == (40, 512)
     assert float(np.min(np.sum(a * b, axis=1))) > 0.99999
+
+
+@pytest.mark.slow
+def test_threads_setting_reaches_the_session_and_gives_the_same_vectors(tmp_path: Path) -> None:
+    """KB_EMBEDDING_THREADS (kb serve --workers N: cores / N each) sets ONNX Runtime's intra-op threads; the
+    vectors do not depend on it."""
+    from kb.cli.serve import worker_threads
+    from kb.config import Settings
+    from kb.search.embedders.factory import load_embedder
+
+    one = load_embedder("m3e-small", cache_dir=tmp_path, threads=Settings(embedding_threads=1).embedding_threads)
+    assert isinstance(one, OnnxBertEmbedder)
+    default = _embedder(tmp_path)
+    texts = ["打印机脱机怎么办", "远程桌面 没有可用的许可证"]
+    a, b = one.encode_queries(texts), default.encode_queries(texts)
+    assert one._session.get_session_options().intra_op_num_threads == 1
+    assert float(np.min(np.sum(a * b, axis=1))) > 0.99999
+    assert worker_threads(1) >= 1 and worker_threads(10_000) == 1

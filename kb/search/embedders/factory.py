@@ -56,12 +56,15 @@ def load_embedder(
     batch_size: int = 32,
     backend: str = "onnx",
     cache_dir: Path | None = None,
+    *,
+    threads: int = 0,
 ) -> Embedder:
     """The embedder called ``name`` (see module docstring). Loading the weights is deferred.
 
     Args:
         backend: for m3e-small, ``onnx`` (ONNX Runtime, exported once into ``cache_dir``; fast start) or
             ``torch`` (sentence-transformers). Other models always use sentence-transformers.
+        threads: ONNX Runtime intra-op threads (0: one per core); the torch backend ignores it.
 
     Raises:
         EmbeddingModelError: ``m3e-small`` is asked for but its wheel is missing.
@@ -71,7 +74,9 @@ def load_embedder(
     if name == M3E_SMALL_INT8 or (name == M3E_SMALL and backend == "onnx"):
         cache = cache_dir or Path.home() / ".cache" / "kb"
         quantized = name == M3E_SMALL_INT8
-        return OnnxBertEmbedder(name, m3e_small_path(), cache, query_instruction, batch_size, quantized=quantized)
+        return OnnxBertEmbedder(
+            name, m3e_small_path(), cache, query_instruction, batch_size, quantized=quantized, threads=threads
+        )
     if name == M3E_SMALL:
         return SentenceTransformerEmbedder(name, str(m3e_small_path()), query_instruction, batch_size)
     return SentenceTransformerEmbedder(name, name, query_instruction, batch_size)

@@ -66,6 +66,9 @@ class OnnxBertEmbedder:
             longer than it still goes alone.
         memory_arena: use ONNX Runtime's CPU memory arena (it keeps the largest pass's buffers for the session's
             life, which the token budget bounds; off, each pass allocates through malloc, which peaked higher).
+        threads: intra-op threads of the session; 0 (default) for one per core. ``kb serve --workers N`` gives
+            each worker cores / N (:mod:`kb.cli.serve`): N processes each running as many threads as cores took
+            more CPU per query under concurrency (``bench/results/perf-session8.md``).
 
     Raises:
         EmbeddingModelError: the folder lacks a file, or export or loading fails.
@@ -82,11 +85,13 @@ class OnnxBertEmbedder:
         quantized: bool = False,
         token_budget: int = TOKEN_BUDGET,
         memory_arena: bool = True,
+        threads: int = 0,
     ) -> None:
         self.name = name
         self.quantized = quantized
         self.token_budget = token_budget
         self.memory_arena = memory_arena
+        self.threads = threads
         self.model_dir = model_dir
         self.cache_dir = cache_dir
         self.query_instruction = query_instruction
@@ -150,7 +155,7 @@ class OnnxBertEmbedder:
                     if self.quantized and not path.exists():
                         self._quantize(self.export_path, path)
                     options = ort.SessionOptions()
-                    options.intra_op_num_threads = os.cpu_count() or 1
+                    options.intra_op_num_threads = self.threads or os.cpu_count() or 1
                     # No spin-waiting between operators: spinning intra-op threads take the cores that the
                     # server's other requests, the index applier and the event loop need (measured with
                     # bench/http_load.py: see bench/results/http-load.md).
