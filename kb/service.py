@@ -54,7 +54,7 @@ from kb.search.embedders.factory import load_embedder
 from kb.search.engine import SearchEngine
 from kb.search.index import IndexManager
 from kb.search.locks import try_hold_exclusive
-from kb.search.rerank import SecondStage, load_ranker
+from kb.search.rerank import DeskBoost, SecondStage, load_ranker
 from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 
@@ -119,7 +119,7 @@ class KnowledgeBase:
         self.synonyms.seed()
         self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder)
         ranker = load_ranker(self.embedder.name) if settings.rerank else None
-        votes = ResolvedTicketVotes(self.database, self.closed_tickets)
+        self.desk_votes = votes = ResolvedTicketVotes(self.database, self.closed_tickets)
         self.engine = SearchEngine(
             self.analyzer,
             self.embedder,
@@ -131,6 +131,7 @@ class KnowledgeBase:
             bm25_weight=settings.fusion_bm25_weight,
             approximate_vectors=settings.vector_index == "hnsw",
             second_stage=SecondStage(ranker, votes) if ranker is not None else None,
+            desk_boost=DeskBoost(votes),
         )
         self.engine.expansion.desk_weight = settings.desk_synonym_weight
         self.writer = ArticleWriter(self.store, self.index)
