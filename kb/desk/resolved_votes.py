@@ -24,7 +24,7 @@ from kb.desk.similar import ClosedTicketIndex
 from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal, ticket_clause
 from kb.models import ArticleUsage, Feedback, Ticket
-from kb.search.rerank.desk import DeskEvidence, knn_evidence
+from kb.search.rerank.desk import MIN_SIMILARITY, DeskEvidence, knn_evidence
 
 #: Closed tickets asked for per query.
 NEIGHBOURS = 10
@@ -37,14 +37,21 @@ class ResolvedTicketVotes:
         database: tickets, article usage, feedback.
         closed: the closed-ticket similarity index.
         now: the clock (tests pass a fixed one).
+        min_similarity: neighbours less similar do not vote (default
+            :data:`kb.search.rerank.desk.MIN_SIMILARITY`).
     """
 
     def __init__(
-        self, database: Database, closed: ClosedTicketIndex, now: Callable[[], dt.datetime] | None = None
+        self,
+        database: Database,
+        closed: ClosedTicketIndex,
+        now: Callable[[], dt.datetime] | None = None,
+        min_similarity: float = MIN_SIMILARITY,
     ) -> None:
         self.database = database
         self.closed = closed
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.min_similarity = min_similarity
 
     def votes(
         self,
@@ -83,7 +90,7 @@ class ResolvedTicketVotes:
             (t.external_id, t.similarity, _age_days(closed_at.get(t.external_id), now), resolved.get(t.external_id, []))
             for t in near
         ]
-        return knn_evidence(neighbours, counts)
+        return knn_evidence(neighbours, counts, self.min_similarity)
 
     def _visible(self, viewer: Principal) -> set[int]:
         """Ids of the closed tickets ``viewer`` may see."""

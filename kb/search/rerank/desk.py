@@ -65,9 +65,10 @@ def knn_votes(
 def knn_evidence(
     neighbours: Iterable[tuple[str, float, float, Iterable[int]]],
     helpful: dict[int, tuple[int, int]] | None = None,
+    min_similarity: float = MIN_SIMILARITY,
 ) -> DeskEvidence:
     """Votes from the nearest resolved tickets: ``neighbours`` are ``(ticket number, similarity, age in days,
-    articles that resolved the ticket)``; each neighbour at or above :data:`MIN_SIMILARITY` gives each of its
+    articles that resolved the ticket)``; each neighbour at or above ``min_similarity`` gives each of its
     articles ``similarity * 0.5 ** (age / HALF_LIFE_DAYS)`` (a similarity- and recency-weighted kNN vote, Cover &
     Hart 1967). An article's vote is the sum, squashed into [0, 1) by ``1 - exp(-sum)``, plus
     :data:`HELPFUL_WEIGHT` times its helpful balance ``(helpful - not helpful) / (helpful + not helpful + 1)``
@@ -76,7 +77,7 @@ def knn_evidence(
     sums: dict[int, float] = {}
     tickets: dict[int, list[tuple[str, float]]] = {}
     for number, similarity, age_days, articles in neighbours:
-        if similarity < MIN_SIMILARITY:
+        if similarity < min_similarity:
             continue
         weight = similarity * 0.5 ** (max(0.0, age_days) / HALF_LIFE_DAYS)
         for aid in set(articles):
