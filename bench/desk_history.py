@@ -11,7 +11,8 @@ hybrid mode, every desk-dev query), the vote dated at the last close of the shar
 share gets a fresh similar-ticket index (its TF-IDF fitted on the tickets present, as a KB opened that day).
 
 The weight (and the neighbours' similarity bar, ``--min-similarities``) is chosen on desk-dev folds 0-2 at the
-full history (best nDCG@10, ties to the smaller weight); folds 3-4 are reported beside it. Time: with ``--timing``, at the chosen weight and full history, each query is run with
+full history (best nDCG@10, ties to the smaller weight); folds 3-4 are reported beside it. Time: with ``--timing``,
+at the chosen weight and full history, each query is run with
 and without the boost, interleaved (A/B/B/A), and the CPU time of the vote itself is recorded.
 """
 
@@ -177,7 +178,8 @@ def main() -> None:
     for r in out["runs"]:
         g = r["groups"]
         print(
-            f"share {r['share']:.2f} w {r['weight']:.2f} m {r['min_similarity']}: nDCG {r['nDCG@10']:.3f} layman {g.get('style:layman', 0):.3f}"
+            f"share {r['share']:.2f} w {r['weight']:.2f} m {r['min_similarity']}: nDCG {r['nDCG@10']:.3f}"
+            f" layman {g.get('style:layman', 0):.3f}"
             f" f0-2 {g['folds 0-2']:.3f} f3-4 {g['folds 3-4']:.3f} wrong {r['confident_wrong']}/{r['answerable']}"
             f" flagged {r['flagged']}/{r['unanswerable']} load {r['load']}"
         )
