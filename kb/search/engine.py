@@ -211,6 +211,7 @@ class SearchEngine:
         idf = visible_idf(gen.bm25, self._cache, version, request.filters.viewer, terms) if terms else {}
         scored_hits = boost.unboosted(hits) if boost else hits  # the bar reads the fused score, never the vote
         confidence = top_confidence(self.analyzer, terms, scored_hits, chunks, per_leg, idf, self.thresholds, scoring)
+        confidence = boost.bounded(hits, confidence) if boost else confidence  # a top put first by a vote: unsure
         explain = None
         if request.explain:
             explain = Explain(

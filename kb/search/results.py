@@ -57,13 +57,15 @@ class RankerHitExplain(TypedDict):
 class DeskHitExplain(TypedDict):
     """What the desk's resolved tickets added to a hit in the default hybrid ranking (:mod:`kb.search.rerank.boost`):
     its ``fused`` score (weighted fusion, in [0, 1]), its ``vote`` in [0, 1] (:mod:`kb.search.rerank.desk`), the
-    ``boost`` added (weight x vote) and the ``tickets`` that voted (``[ticket number, weight]``, heaviest first;
-    only tickets the caller may see)."""
+    ``boost`` added (weight x vote), the ``tickets`` that voted (``[ticket number, weight]``, heaviest first;
+    only tickets the caller may see) and ``first_by_vote``: the vote put this hit first (then it is never a
+    confident answer)."""
 
     fused: float
     vote: float
     boost: float
     tickets: list[tuple[str, float]]
+    first_by_vote: bool
 
 
 class HitExplain(TypedDict):

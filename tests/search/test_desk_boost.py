@@ -97,8 +97,15 @@ def test_resolved_tickets_lift_the_article_that_resolved_them_and_explain_it(kb:
     assert len(desk["tickets"]) == 3 and all(number.startswith("T") for number, _ in desk["tickets"])
     other = next(h for h in after.results if h.article_id == winner)
     assert other.explain is not None and "desk" not in other.explain  # no vote, no desk entry
-    # the confidence bar reads the fused score of the top hit, not the boosted one
+    # the confidence bar reads the fused score of the top hit, not the boosted one, and a top put first by the vote
+    # is never a confident answer
     assert after.explain is not None and after.explain.confidence.score == pytest.approx(desk["fused"])
+    assert desk["first_by_vote"] and after.low_confidence and not after.explain.confidence.confident
+    # votes for the article that is first anyway do not move it: its confidence is the fused ranking's
+    resolve(kb, winner, count=1)
+    kept = search(kb)
+    hit = next(h for h in kept.results if h.article_id == winner)
+    assert hit.explain is not None and not hit.explain["desk"]["first_by_vote"]
     # other modes and RRF are never boosted
     for kw in ({"mode": "bm25"}, {"mode": "vector"}, {"fusion": "rrf"}):
         assert all(h.explain is not None and "desk" not in h.explain for h in search(kb, **kw).results)

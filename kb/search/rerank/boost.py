@@ -11,7 +11,10 @@ own score, :mod:`kb.search.rerank.reranker`).
 - **Visibility**: only closed tickets the caller may see vote (:meth:`kb.desk.resolved_votes.ResolvedTicketVotes.votes`)
   and only the fused candidates (articles that passed the caller's filters and visibility) receive votes.
 - **Confidence**: the ``low_confidence`` bar reads the top hit's fused score, never the boost
-  (:meth:`Boosted.unboosted`), so a vote never makes an answer confident.
+  (:meth:`Boosted.unboosted`), and a top hit the vote put first (it was not first by fusion) is never confident
+  (:meth:`Boosted.bounded`): a vote never makes an answer confident. On desk-dev with the full history this
+  flags 4 confident-but-wrong answers and 3 confident correct ones of the 55 queries whose top the vote changed
+  (bench/results/desk-history-session8.md).
 - Helpful votes are not part of it (unmeasured: the development sets hold no feedback).
 """
 
@@ -27,7 +30,7 @@ import numpy.typing as npt
 from kb.articles.store import ArticleSummary
 from kb.identity.scopes import Principal
 from kb.search.rerank.desk import DeskVotes
-from kb.search.results import DeskHitExplain, SearchHit
+from kb.search.results import ConfidenceSignals, DeskHitExplain, SearchHit
 
 #: Fused candidates that may receive a vote (the engine's smallest candidate pool).
 DEPTH = 100
@@ -38,11 +41,18 @@ WEIGHT = 0.3
 
 @dataclass(frozen=True)
 class Boosted:
-    """The articles after the boost (``(article, fused + boost)``, best first) and, per article that got a vote,
-    its :class:`~kb.search.results.DeskHitExplain`."""
+    """The articles after the boost (``(article, fused + boost)``, best first), per article that got a vote its
+    :class:`~kb.search.results.DeskHitExplain`, and the id of the article first by fusion (``fused_top``)."""
 
     ranked: list[tuple[ArticleSummary, float]]
     detail: dict[int, DeskHitExplain]
+    fused_top: int
+
+    def bounded(self, hits: Sequence[SearchHit], signals: ConfidenceSignals) -> ConfidenceSignals:
+        """``signals`` of the top hit, not confident when the vote put that hit first (``hits`` as returned)."""
+        if hits and hits[0].article_id != self.fused_top and signals.confident:
+            return dataclasses.replace(signals, confident=False)
+        return signals
 
     def annotate(self, hits: Sequence[SearchHit]) -> None:
         """Add each boosted hit's :class:`~kb.search.results.DeskHitExplain` to its ``explain`` (in place)."""
@@ -101,8 +111,9 @@ class DeskBoost:
                 vote=round(vote, 4),
                 boost=round(self.weight * vote, 4),
                 tickets=evidence.tickets.get(aid, []),
+                first_by_vote=aid == result[0][0].id != head[0][0].id,
             )
             for aid, vote in evidence.votes.items()
             if aid in fused
         }
-        return Boosted(result, detail)
+        return Boosted(result, detail, head[0][0].id)
