@@ -22,7 +22,9 @@ from kb.identity.scopes import Principal
 #: Recency: a resolution counts half after this many days (exponential decay).
 HALF_LIFE_DAYS = 180.0
 #: Neighbours below this similarity (mean of embedding and TF-IDF cosine, :mod:`kb.desk.similar`) do not vote.
-MIN_SIMILARITY = 0.5
+#: Calibrated with :data:`kb.search.rerank.boost.WEIGHT` on desk-dev folds 0-2 (0.4 / 0.5 / 0.6 / 0.7 at the
+#: best weight: 0.827 / 0.833 / 0.837 / 0.792; bench/results/desk-history-session8.md).
+MIN_SIMILARITY = 0.6
 #: Weight of an article's helpful-vote balance beside its ticket votes.
 HELPFUL_WEIGHT = 0.2
 
