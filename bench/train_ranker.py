@@ -42,7 +42,7 @@ import numpy as np
 
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
-from kb.evaluation import _knowledge_base, _load_corpus, _read_jsonl, read_qrels
+from kb.evaluation import _read_jsonl, eval_knowledge_base, load_corpus, read_qrels
 from kb.search.rerank import FEATURE_POOL, Reranked
 from kb.search.rerank.features import FEATURES, FIELDS, QueryEvidence, feature_matrix
 from kb.search.rerank.model import model_paths
@@ -117,8 +117,8 @@ def dump(name: str, data_dir: Path) -> None:
     articles = [ROOT.parent / "shared" / "data" / "articles" / c for c in DESK_ROOTS] if markdown else []
     settings = Settings(rerank=False)
     out = []
-    with _knowledge_base(settings, data_dir) as kb:
-        doc_of = _load_corpus(kb, folder, articles)
+    with eval_knowledge_base(settings, data_dir) as kb:
+        doc_of = load_corpus(kb, folder, articles)
         recorder = Recorder()
         kb.engine.second_stage = recorder  # type: ignore[assignment]
         for i, q in enumerate(queries):
@@ -263,7 +263,7 @@ def timing(data_dir: Path, limit: int, repeats: int) -> None:
 
     folder, _ = SETS["desk-dev"]
     queries = _read_jsonl(folder / "queries.jsonl")
-    with _knowledge_base(Settings(rerank=True), data_dir) as kb:
+    with eval_knowledge_base(Settings(rerank=True), data_dir) as kb:
         stage = kb.engine.second_stage
         assert stage is not None, "no ranker for this model"
         took: dict[str, list[float]] = {"off": [], "on": []}

@@ -23,7 +23,9 @@ on the next run (unchanged articles are not re-embedded), which makes repeated r
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -37,6 +39,7 @@ import ir_measures
 from kb.articles.content import validate_content
 from kb.articles.store import ArticleFilter
 from kb.config import Settings
+from kb.desk.history import HistoryTicket, read_history, replay_history
 from kb.errors import InvalidInputError
 from kb.search.results import MODES, SearchRequest
 from kb.service import KnowledgeBase
@@ -59,7 +62,7 @@ class EvalReport:
     ``metrics[mode]`` holds the :data:`COLUMNS` over all answerable queries; ``groups[mode][name]`` the same
     over a style (``style:layman``) or fold group (:data:`FOLD_GROUPS`); ``confidence[mode]`` the
     confident-but-wrong and unanswerable-flagged counts (overall and per group); ``latency_ms[mode]`` p50/p95
-    of one in-process search in milliseconds.
+    of one in-process search in milliseconds; ``desk_history`` what :func:`load_history` replayed (None: none).
     """
 
     dataset: str
@@ -71,6 +74,7 @@ class EvalReport:
     confidence: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     per_query: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    desk_history: dict[str, Any] | None = None
 
     def table(self) -> str:
         """The measures as Markdown tables: one row per mode, then per mode and group, then confidence."""
@@ -125,13 +129,19 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 
 @contextmanager
-def _knowledge_base(settings: Settings, data_dir: Path | None) -> Iterator[KnowledgeBase]:
+def eval_knowledge_base(settings: Settings, data_dir: Path | None, *, copy: bool = False) -> Iterator[KnowledgeBase]:
     """An open KB in ``data_dir`` (kept) or in a temporary dir (removed), on SQLite, with the model cache of
-    ``settings``."""
+    ``settings``; with ``copy``, a temporary copy of ``data_dir`` (when it exists), so that nothing written to
+    the KB stays."""
     with tempfile.TemporaryDirectory(prefix="kb-eval-") as tmp:
+        where = data_dir
+        if copy:
+            where = Path(tmp) / "kb"
+            if data_dir is not None and data_dir.is_dir():
+                shutil.copytree(data_dir, where)
         run_settings = settings.model_copy(
             update={
-                "data_dir": data_dir or Path(tmp),
+                "data_dir": where or Path(tmp),
                 "database_url": "",
                 "index_dir": None,
                 "model_cache": settings.model_cache_dir,
@@ -144,8 +154,13 @@ def _knowledge_base(settings: Settings, data_dir: Path | None) -> Iterator[Knowl
             kb.close()
 
 
-def _load_corpus(kb: KnowledgeBase, folder: Path, articles: Sequence[Path]) -> dict[int, str]:
-    """Import the corpus (BEIR lines or Markdown roots) and return ``{article id: corpus id}``."""
+def load_corpus(kb: KnowledgeBase, folder: Path, articles: Sequence[Path]) -> dict[int, str]:
+    """Import the corpus (BEIR lines or Markdown roots), wait for the outline vectors, and return
+    ``{article id: corpus id}``.
+
+    Raises:
+        InvalidInputError: a root is not a folder, or the corpus file is missing or malformed.
+    """
     if articles:
         for root in articles:
             if not root.is_dir():
@@ -153,6 +168,7 @@ def _load_corpus(kb: KnowledgeBase, folder: Path, articles: Sequence[Path]) -> d
         kb.writer.import_paths(list(articles), "eval")
         names = {root.name for root in articles}
         found, _ = kb.store.list_articles(ArticleFilter(statuses=()), 0, 10**9)
+        kb.engine.outlines.prepare(kb.index.generation.bm25.version)  # every query sees the outline vectors
         return {a.id: f"{a.collection}/{a.source_path}" for a in found if a.collection in names}
     doc_of: dict[int, str] = {}
     for doc in _read_jsonl(folder / "corpus.jsonl"):
@@ -160,6 +176,7 @@ def _load_corpus(kb: KnowledgeBase, folder: Path, articles: Sequence[Path]) -> d
         _, written = kb.store.upsert_imported(BEIR_COLLECTION, doc["_id"], content, "eval")
         doc_of[written.article.id] = doc["_id"]
     kb.index.apply_pending()
+    kb.engine.outlines.prepare(kb.index.generation.bm25.version)
     return doc_of
 
 
@@ -210,6 +227,7 @@ def evaluate(
     *,
     articles: Sequence[Path] = (),
     data_dir: Path | None = None,
+    desk_history: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> EvalReport:
     """Build a KB from ``folder``'s corpus (or from the Markdown ``articles`` roots) and measure every mode.
@@ -220,6 +238,9 @@ def evaluate(
         modes: modes to measure (``hybrid``, ``bm25``, ``vector``).
         articles: Markdown roots, each imported as the collection named by its folder.
         data_dir: persistent data dir to build (or reuse) the KB in; None for a temporary one.
+        desk_history: resolved tickets to replay through the desk first (:mod:`kb.desk.history`); the KB of
+            ``data_dir`` is then built (or reused) there and copied, so the tickets never stay in it; votes are
+            dated as of the history's last close.
         progress: called with a line of text at each phase.
 
     Raises:
@@ -228,80 +249,117 @@ def evaluate(
     for mode in modes:
         if mode not in MODES:
             raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    qrels = read_qrels(folder / "qrels.tsv")
-    queries = [q for q in _read_jsonl(folder / "queries.jsonl") if q["_id"] in qrels or q.get("answerable") is False]
-    answerable = [q for q in queries if q["_id"] in qrels]
+    queries, qrels = read_queries(folder)
+    history = read_history(desk_history) if desk_history is not None else None
     say = progress or (lambda _msg: None)
 
-    with _knowledge_base(settings, data_dir) as kb:
+    with eval_knowledge_base(settings, data_dir, copy=history is not None) as kb:
         say("importing and indexing the corpus")
-        doc_of = _load_corpus(kb, folder, articles)
-        kb.engine.outlines.prepare(kb.index.generation.bm25.version)  # every query sees the outline vectors
+        doc_of = load_corpus(kb, folder, articles)
         report = EvalReport(
             dataset=folder.name,
             documents=len(doc_of),
-            queries=len(answerable),
-            unanswerable=len(queries) - len(answerable),
+            queries=sum(1 for q in queries if q["_id"] in qrels),
+            unanswerable=sum(1 for q in queries if q["_id"] not in qrels),
         )
+        if history is not None:
+            say(f"replaying {len(history)} resolved tickets through the desk")
+            report.desk_history = load_history(kb, history, doc_of)
         for mode in modes:
             say(f"running {len(queries)} queries, mode {mode}")
-            run: dict[str, dict[str, float]] = {}
-            top1: dict[str, str | None] = {}
-            took: list[float] = []
-            rows = []
-            for query in queries:
-                qid, text = query["_id"], query["text"]
-                started = time.perf_counter()
-                request = SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=()), explain=True)
-                result = kb.engine.search(request)
-                took.append((time.perf_counter() - started) * 1000)
-                # A hit with folded duplicates lists them: they follow it, in order.
-                ids = [aid for h in result.results for aid in (h.article_id, *(d.article_id for d in h.duplicates))]
-                ranked = [doc_of.get(aid, f"#{aid}") for aid in ids]
-                signals = result.explain.confidence if result.explain else None
-                top1[qid] = ranked[0] if ranked else None
-                if qid in qrels:
-                    # Scores for trec_eval: strictly decreasing by rank, so our order is the one measured.
-                    run[qid] = {doc_id: float(DEPTH - i) for i, doc_id in enumerate(ranked)}
-                rows.append(
-                    {
-                        "query_id": qid,
-                        "query": text,
-                        "style": query.get("style"),
-                        "fold": query.get("fold"),
-                        "answerable": qid in qrels,
-                        "relevant": sorted(qrels.get(qid, {})),
-                        "top10": ranked[:10],
-                        "top1_grade": qrels.get(qid, {}).get(ranked[0], 0) if ranked else 0,
-                        "low_confidence": result.low_confidence,
-                        "coverage": signals.coverage if signals else None,
-                        "cosine": signals.cosine if signals else None,
-                        "top_score": signals.score if signals else None,
-                    }
-                )
-            per_query = {
-                (m.query_id, str(m.measure)): m.value
-                for m in ir_measures.iter_calc([ir_measures.parse_measure("nDCG@10")], qrels, run)
-            }
-            for row in rows:
-                row["nDCG@10"] = round(per_query.get((row["query_id"], "nDCG@10"), 0.0), 4)
-            report.metrics[mode] = _measure(qrels, run, top1)
-            group_rows: dict[str, list[dict[str, Any]]] = {}
-            for query, row in zip(queries, rows, strict=True):
-                for name in _groups(query):
-                    group_rows.setdefault(name, []).append(row)
-            report.groups[mode] = {
-                name: _measure({r["query_id"]: qrels[r["query_id"]] for r in grows if r["answerable"]}, run, top1)
-                for name, grows in sorted(group_rows.items())
-                if any(r["answerable"] for r in grows)
-            }
-            report.confidence[mode] = {"all": _confidence_counts(rows)} | {
-                name: _confidence_counts(grows) for name, grows in sorted(group_rows.items()) if name in FOLD_GROUPS
-            }
-            took.sort()
-            report.latency_ms[mode] = {
-                "p50": round(took[len(took) // 2], 2),
-                "p95": round(took[min(len(took) - 1, int(len(took) * 0.95))], 2),
-            }
-            report.per_query[mode] = rows
+            run_mode(kb, mode, queries, qrels, doc_of, report)
     return report
+
+
+def read_queries(folder: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
+    """The queries of ``folder`` that have qrels or are marked unanswerable, and the qrels.
+
+    Raises:
+        InvalidInputError: a file is missing or malformed.
+    """
+    qrels = read_qrels(folder / "qrels.tsv")
+    queries = [q for q in _read_jsonl(folder / "queries.jsonl") if q["_id"] in qrels or q.get("answerable") is False]
+    return queries, qrels
+
+
+def load_history(kb: KnowledgeBase, history: Sequence[HistoryTicket], doc_of: dict[int, str]) -> dict[str, Any]:
+    """Replay ``history`` through ``kb``'s desk (:func:`kb.desk.history.replay_history`; corpus ids mapped by
+    ``doc_of``, article id -> corpus id) and date the desk's votes at the last close of the tickets in the KB.
+    Returns the counts (``tickets``, ``closed``, ``skipped``, ``unmapped``, ``encoded``) and the ``as_of`` time."""
+    done = replay_history(kb.desk, kb.ticket_vectors, history, {doc: aid for aid, doc in doc_of.items()})
+    as_of = max((t.closed_at for t in history), default=None)
+    if as_of is not None:
+        kb.desk_votes.now = lambda: as_of
+    return {"tickets": len(history), **dataclasses.asdict(done), "as_of": as_of.isoformat() if as_of else None}
+
+
+def run_mode(
+    kb: KnowledgeBase,
+    mode: str,
+    queries: Sequence[dict[str, Any]],
+    qrels: dict[str, dict[str, int]],
+    doc_of: dict[int, str],
+    report: EvalReport,
+) -> None:
+    """Run every query in ``mode`` on ``kb`` and store its measures, groups, confidence counts, latency and
+    per-query rows in ``report`` (``doc_of``: article id -> corpus id)."""
+    run: dict[str, dict[str, float]] = {}
+    top1: dict[str, str | None] = {}
+    took: list[float] = []
+    rows = []
+    for query in queries:
+        qid, text = query["_id"], query["text"]
+        started = time.perf_counter()
+        request = SearchRequest(text, mode=mode, limit=DEPTH, filters=ArticleFilter(statuses=()), explain=True)
+        result = kb.engine.search(request)
+        took.append((time.perf_counter() - started) * 1000)
+        # A hit with folded duplicates lists them: they follow it, in order.
+        ids = [aid for h in result.results for aid in (h.article_id, *(d.article_id for d in h.duplicates))]
+        ranked = [doc_of.get(aid, f"#{aid}") for aid in ids]
+        signals = result.explain.confidence if result.explain else None
+        top1[qid] = ranked[0] if ranked else None
+        if qid in qrels:
+            # Scores for trec_eval: strictly decreasing by rank, so our order is the one measured.
+            run[qid] = {doc_id: float(DEPTH - i) for i, doc_id in enumerate(ranked)}
+        rows.append(
+            {
+                "query_id": qid,
+                "query": text,
+                "style": query.get("style"),
+                "fold": query.get("fold"),
+                "answerable": qid in qrels,
+                "relevant": sorted(qrels.get(qid, {})),
+                "top10": ranked[:10],
+                "top1_grade": qrels.get(qid, {}).get(ranked[0], 0) if ranked else 0,
+                "low_confidence": result.low_confidence,
+                "coverage": signals.coverage if signals else None,
+                "cosine": signals.cosine if signals else None,
+                "top_score": signals.score if signals else None,
+                "desk_boosted": sum(1 for h in result.results[:10] if h.explain is not None and "desk" in h.explain),
+            }
+        )
+    per_query = {
+        (m.query_id, str(m.measure)): m.value
+        for m in ir_measures.iter_calc([ir_measures.parse_measure("nDCG@10")], qrels, run)
+    }
+    for row in rows:
+        row["nDCG@10"] = round(per_query.get((row["query_id"], "nDCG@10"), 0.0), 4)
+    report.metrics[mode] = _measure(qrels, run, top1)
+    group_rows: dict[str, list[dict[str, Any]]] = {}
+    for query, row in zip(queries, rows, strict=True):
+        for name in _groups(query):
+            group_rows.setdefault(name, []).append(row)
+    report.groups[mode] = {
+        name: _measure({r["query_id"]: qrels[r["query_id"]] for r in grows if r["answerable"]}, run, top1)
+        for name, grows in sorted(group_rows.items())
+        if any(r["answerable"] for r in grows)
+    }
+    report.confidence[mode] = {"all": _confidence_counts(rows)} | {
+        name: _confidence_counts(grows) for name, grows in sorted(group_rows.items()) if name in FOLD_GROUPS
+    }
+    took.sort()
+    report.latency_ms[mode] = {
+        "p50": round(took[len(took) // 2], 2),
+        "p95": round(took[min(len(took) - 1, int(len(took) * 0.95))], 2),
+    }
+    report.per_query[mode] = rows

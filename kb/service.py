@@ -54,7 +54,7 @@ from kb.search.embedders.factory import load_embedder
 from kb.search.engine import SearchEngine
 from kb.search.index import IndexManager
 from kb.search.locks import try_hold_exclusive
-from kb.search.rerank import SecondStage, load_ranker
+from kb.search.rerank import DeskBoost, SecondStage, load_ranker
 from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 
@@ -121,7 +121,7 @@ class KnowledgeBase:
         self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.embedder)
         self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder, self.ticket_vectors)
         ranker = load_ranker(self.embedder.name) if settings.rerank else None
-        votes = ResolvedTicketVotes(self.database, self.closed_tickets)
+        self.desk_votes = votes = ResolvedTicketVotes(self.database, self.closed_tickets)
         self.engine = SearchEngine(
             self.analyzer,
             self.embedder,
@@ -134,6 +134,7 @@ class KnowledgeBase:
             query_weights=settings.fusion_bm25_weight is None,
             approximate_vectors=settings.vector_index == "hnsw",
             second_stage=SecondStage(ranker, votes) if ranker is not None else None,
+            desk_boost=DeskBoost(votes),
         )
         self.engine.expansion.desk_weight = settings.desk_synonym_weight
         self.writer = ArticleWriter(self.store, self.index)

@@ -114,3 +114,74 @@ def test_cli_eval_over_markdown_roots(
     assert "3 queries (+1 unanswerable)" in printed and "| style:phrase | bm25 | 1 |" in printed
     saved = json.loads(out.read_text(encoding="utf-8"))
     assert saved["confidence"]["bm25"]["all"]["unanswerable"] == 1
+
+
+def _write_history(path: Path, lines: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+HISTORY = [
+    {
+        "id": f"H{i}",
+        "title": "报销单填好了提交不上去",
+        "description": "财务那边的单子一直转圈，提交不了",
+        "article": "ops/disk.md",
+        "channel": "phone",
+        "opened_at": f"2026-03-0{i}T09:00:00+08:00",
+        "closed_at": f"2026-03-0{i}T11:30:00+08:00",
+    }
+    for i in range(1, 4)
+] + [
+    {
+        "id": "H9",
+        "title": "x",
+        "description": "y",
+        "article": "gone/away.md",
+        "channel": "web",
+        "opened_at": "2026-03-01T09:00:00+08:00",
+        "closed_at": "2026-03-01T10:00:00+08:00",
+    }
+]
+
+
+def test_desk_history_is_replayed_into_a_copy_and_votes(tmp_path: Path, eval_settings: Settings) -> None:
+    roots = _write_set(tmp_path / "set", corpus=False)
+    data_dir = tmp_path / "kbdata"
+    plain = evaluate(tmp_path / "set", eval_settings, ("hybrid",), articles=roots, data_dir=data_dir)
+    assert plain.desk_history is None
+    history = _write_history(tmp_path / "tickets.jsonl", HISTORY)
+    queries = tmp_path / "set" / "queries.jsonl"
+    queries.write_text(
+        queries.read_text(encoding="utf-8").replace("报销流程怎么走", "报销单提交不上去 一直转圈"), encoding="utf-8"
+    )
+    voted = evaluate(
+        tmp_path / "set", eval_settings, ("hybrid",), articles=roots, data_dir=data_dir, desk_history=history
+    )
+    assert voted.desk_history is not None
+    assert {k: voted.desk_history[k] for k in ("tickets", "closed", "skipped", "unmapped", "encoded")} == {
+        "tickets": 4,
+        "closed": 3,
+        "skipped": 0,
+        "unmapped": 1,
+        "encoded": 3,
+    }
+    assert voted.desk_history["as_of"] == "2026-03-03T11:30:00+08:00"
+    row = next(r for r in voted.per_query["hybrid"] if r["query_id"] == "q4")
+    assert row["top10"][0] == "ops/disk.md" and row["desk_boosted"] == 1  # the tickets' article, by their vote
+    assert row["low_confidence"]  # the vote never makes an unanswerable query confident
+    # the persistent KB never holds the tickets: a plain run again measures what it did before
+    again = evaluate(tmp_path / "set", eval_settings, ("hybrid",), articles=roots, data_dir=data_dir)
+    assert all(r["desk_boosted"] == 0 for r in again.per_query["hybrid"])
+
+
+def test_a_malformed_desk_history_is_refused(tmp_path: Path, eval_settings: Settings) -> None:
+    roots = _write_set(tmp_path / "set", corpus=False)
+    for bad in (
+        {**HISTORY[0], "closed_at": "2026-02-01T00:00:00+08:00"},
+        {"id": "H1"},
+        {**HISTORY[0], "opened_at": "x"},
+    ):
+        history = _write_history(tmp_path / "bad.jsonl", [bad])
+        with pytest.raises(InvalidInputError):
+            evaluate(tmp_path / "set", eval_settings, ("bm25",), articles=roots, desk_history=history)

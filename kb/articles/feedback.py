@@ -196,8 +196,17 @@ class FeedbackStore:
         return items
 
 
-def add_usage(session: Session, article_id: int, event: str, actor: str, *, ticket: str | None = None) -> None:
-    """Add a usage row in the caller's transaction (so closing a ticket and counting its articles is one commit).
+def add_usage(
+    session: Session,
+    article_id: int,
+    event: str,
+    actor: str,
+    *,
+    ticket: str | None = None,
+    at: dt.datetime | None = None,
+) -> None:
+    """Add a usage row in the caller's transaction (so closing a ticket and counting its articles is one commit),
+    dated ``at`` (the desk's clock, e.g. a replay's time; default now).
 
     Raises:
         NotFoundError: no such article.
@@ -208,7 +217,7 @@ def add_usage(session: Session, article_id: int, event: str, actor: str, *, tick
     if event == "resolved" and not (ticket or "").strip():
         raise InvalidInputError("A 'resolved' usage names the ticket it resolved.")
     require_article(session, article_id)
-    session.add(ArticleUsage(article_id=article_id, event=event, ticket=ticket, actor=actor, created_at=utcnow()))
+    session.add(ArticleUsage(article_id=article_id, event=event, ticket=ticket, actor=actor, created_at=at or utcnow()))
 
 
 def require_article(session: Session, article_id: int) -> None:

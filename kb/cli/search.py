@@ -55,6 +55,11 @@ def add_parsers(sub: Any) -> None:
         help="Markdown root imported as a collection (repeatable); corpus id = collection/source_path",
     )
     ev.add_argument("--data-dir", type=Path, help="build (or reuse) the evaluation KB here instead of a temp dir")
+    ev.add_argument(
+        "--desk-history",
+        type=Path,
+        help="resolved tickets (JSON lines, kb.desk.history) replayed through the desk into a copy of the KB first",
+    )
     ev.add_argument("--mode", default="all", choices=["all", "hybrid", "bm25", "vector"])
     ev.add_argument("--json", action="store_true", help='print {mode: {"nDCG@10": x, ...}}')
     ev.add_argument("--out", type=Path, help="also write the full report (with per-query results) as JSON here")
@@ -157,6 +162,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         modes,
         articles=args.articles,
         data_dir=args.data_dir,
+        desk_history=args.desk_history,
         progress=lambda msg: logger.info("%s", msg),
     )
     if args.out:
@@ -169,6 +175,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             f"{report.dataset}: {report.documents} documents, {report.queries} queries "
             f"(+{report.unanswerable} unanswerable), "
             f"model {settings.embedding_model}"
+            + (f", desk history {report.desk_history}" if report.desk_history else "")
         )
         print(report.table())
     return 0

@@ -4,8 +4,9 @@ helpful votes.
 The nearest closed tickets (:class:`kb.desk.similar.ClosedTicketIndex`: mean of embedding and TF-IDF cosine)
 vote for the articles recorded as having resolved them (``article_usage`` rows with ``event = "resolved"``,
 written when a ticket is closed with articles or deflected), weighted by similarity and by how long ago the
-ticket closed; each candidate article's helpful / not helpful balance is added
-(:func:`kb.search.rerank.desk.knn_votes` holds the formula).
+ticket closed; each candidate article's helpful / not helpful balance is added when asked
+(:func:`kb.search.rerank.desk.knn_evidence` holds the formula). Only the tickets the caller may see take part,
+and only the candidate articles (which the caller may see) get a vote.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
 from kb.db import Database
 from kb.desk.similar import ClosedTicketIndex
+from kb.identity.permissions import Permission
+from kb.identity.scopes import Principal, ticket_clause
 from kb.models import ArticleUsage, Feedback, Ticket
-from kb.search.rerank.desk import knn_votes
+from kb.search.rerank.desk import MIN_SIMILARITY, DeskEvidence, knn_evidence
 
 #: Closed tickets asked for per query.
 NEIGHBOURS = 10
@@ -33,18 +37,38 @@ class ResolvedTicketVotes:
         database: tickets, article usage, feedback.
         closed: the closed-ticket similarity index.
         now: the clock (tests pass a fixed one).
+        min_similarity: neighbours less similar do not vote (default
+            :data:`kb.search.rerank.desk.MIN_SIMILARITY`).
     """
 
     def __init__(
-        self, database: Database, closed: ClosedTicketIndex, now: Callable[[], dt.datetime] | None = None
+        self,
+        database: Database,
+        closed: ClosedTicketIndex,
+        now: Callable[[], dt.datetime] | None = None,
+        min_similarity: float = MIN_SIMILARITY,
     ) -> None:
         self.database = database
         self.closed = closed
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self.min_similarity = min_similarity
 
-    def votes(self, text: str, vector: npt.NDArray[np.float32] | None, candidates: Sequence[int]) -> dict[int, float]:
-        """Article id -> vote in [0, 1] (see module docstring); no ticket votes without a query ``vector``."""
-        near = self.closed.nearest(vector, text, NEIGHBOURS) if vector is not None else []
+    def votes(
+        self,
+        text: str,
+        vector: npt.NDArray[np.float32] | None,
+        candidates: Sequence[int],
+        viewer: Principal | None = None,
+        helpful: bool = True,
+    ) -> DeskEvidence:
+        """The votes among ``candidates`` (see module docstring and :class:`kb.search.rerank.desk.DeskVotes`):
+        the :data:`NEIGHBOURS` nearest closed tickets ``viewer`` may see (:func:`kb.identity.scopes.ticket_clause`;
+        the others are not ranked at all), none without a query ``vector``."""
+        allowed = None if viewer is None or viewer.may(Permission.TICKET_ALL) else self._visible(viewer)
+        near = self.closed.nearest(vector, text, NEIGHBOURS, allowed) if vector is not None else []
+        wanted = set(candidates)
+        if not near and not helpful:
+            return DeskEvidence()
         with self.database.session() as session:
             resolved: dict[str, list[int]] = {}
             closed_at: dict[str, dt.datetime | None] = {}
@@ -55,28 +79,40 @@ class ResolvedTicketVotes:
                         ArticleUsage.event == "resolved", ArticleUsage.ticket.in_(external)
                     )
                 ):
-                    if ticket is not None:
+                    if ticket is not None and aid in wanted:
                         resolved.setdefault(ticket, []).append(aid)
                 ids = [t.ticket_id for t in near]
                 rows = session.execute(select(Ticket.external_id, Ticket.closed_at).where(Ticket.id.in_(ids)))
                 closed_at = {external_id: when for external_id, when in rows}
-            helpful = {
-                row.article_id: (int(row.yes or 0), int(row.total) - int(row.yes or 0))
-                for row in session.execute(
-                    select(
-                        Feedback.article_id,
-                        func.sum(case((Feedback.helpful, 1), else_=0)).label("yes"),
-                        func.count().label("total"),
-                    )
-                    .where(Feedback.article_id.in_(list(candidates)))
-                    .group_by(Feedback.article_id)
-                )
-            }
+            counts = self._helpful(session, list(wanted)) if helpful and wanted else {}
         now = self.now()
         neighbours = [
-            (t.similarity, _age_days(closed_at.get(t.external_id), now), resolved.get(t.external_id, [])) for t in near
+            (t.external_id, t.similarity, _age_days(closed_at.get(t.external_id), now), resolved.get(t.external_id, []))
+            for t in near
         ]
-        return knn_votes(neighbours, helpful)
+        return knn_evidence(neighbours, counts, self.min_similarity)
+
+    def _visible(self, viewer: Principal) -> set[int]:
+        """Ids of the closed tickets ``viewer`` may see."""
+        with self.database.session() as session:
+            clause = (Ticket.status == "closed") & ticket_clause(viewer)
+            return set(session.scalars(select(Ticket.id).where(clause)))
+
+    @staticmethod
+    def _helpful(session: Session, articles: list[int]) -> dict[int, tuple[int, int]]:
+        """Article id -> (helpful, not helpful) feedback counts, for ``articles``."""
+        return {
+            row.article_id: (int(row.yes or 0), int(row.total) - int(row.yes or 0))
+            for row in session.execute(
+                select(
+                    Feedback.article_id,
+                    func.sum(case((Feedback.helpful, 1), else_=0)).label("yes"),
+                    func.count().label("total"),
+                )
+                .where(Feedback.article_id.in_(articles))
+                .group_by(Feedback.article_id)
+            )
+        }
 
 
 def _age_days(closed: dt.datetime | None, now: dt.datetime) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -233,9 +233,12 @@ class ClosedTicketIndex:
             rows = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ids)))}
         return [s for s in similar if (row := rows.get(s.ticket_id)) is not None and ticket_visible(viewer, row)]
 
-    def nearest(self, vector: npt.NDArray[np.float32], text: str, k: int = NEIGHBOURS) -> list[SimilarTicket]:
+    def nearest(
+        self, vector: npt.NDArray[np.float32], text: str, k: int = NEIGHBOURS, allowed: Collection[int] | None = None
+    ) -> list[SimilarTicket]:
         """The ``k`` closed tickets nearest to a ticket with embedding ``vector`` ((d,) L2-normalised) and
-        ``text``, most similar first (``similarity`` = mean of embedding and TF-IDF cosine)."""
+        ``text``, most similar first (``similarity`` = mean of embedding and TF-IDF cosine); with ``allowed``
+        (ticket ids), the ``k`` nearest among those only (the others are never ranked, so they take no place)."""
         with self._lock:
             self._refresh()
             if not self._ids or self._vectorizer is None:
@@ -243,9 +246,13 @@ class ClosedTicketIndex:
             sims = self._matrix @ vector
             sims += np.asarray((self._tfidf @ self._vectorizer.transform([text]).T).toarray()).ravel()
             sims /= 2
-            top = np.argsort(-sims)[:k]
+            keep = np.ones(len(self._ids), dtype=bool)
+            if allowed is not None:
+                keep = np.fromiter((i in allowed for i in self._ids), dtype=bool, count=len(self._ids))
+                sims[~keep] = -np.inf
+            top = [int(i) for i in np.argsort(-sims)[:k] if keep[i]]
             rows = self._rows
-        return [_with_similarity(rows[int(i)], float(sims[i])) for i in top]
+        return [_with_similarity(rows[i], float(sims[i])) for i in top]
 
     def _encode_closed(self) -> None:
         """Encode the desk's closed tickets that lack an embedding for the current model (:data:`ENCODE_BATCH` at

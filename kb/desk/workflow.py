@@ -322,7 +322,7 @@ class Desk:
             ticket.resolution, ticket.root_cause = closure.resolution, closure.root_cause
             ticket.satisfaction, ticket.satisfaction_comment = closure.satisfaction, closure.comment
             for article_id in articles:
-                add_usage(session, article_id, "resolved", actor, ticket=ticket.external_id)
+                add_usage(session, article_id, "resolved", actor, ticket=ticket.external_id, at=ticket.closed_at)
             _event(session, ticket, "closed", actor, self._now(), articles=articles, satisfaction=closure.satisfaction)
             return ticket
 
@@ -341,7 +341,7 @@ class Desk:
             ticket.resolution = ticket.resolution or f"按知识库文章 #{article_id} 自助解决（工单拦截）"
             ticket.root_cause = ticket.root_cause or "见知识库文章"
             _responded(ticket, self._now())
-            add_usage(session, article_id, "resolved", actor, ticket=ticket.external_id)
+            add_usage(session, article_id, "resolved", actor, ticket=ticket.external_id, at=ticket.closed_at)
             _event(session, ticket, "deflected", actor, self._now(), article=article_id)
             return ticket
 

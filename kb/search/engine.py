@@ -17,7 +17,8 @@
    :mod:`kb.search.fusion`) or ranked by one leg (``bm25``, ``vector``); a retired article's matches count for
    its successor; articles whose best passage is the same text as a better one's are folded into that result
    (its ``duplicates``), see :mod:`kb.search.duplicates`. With a second stage (:mod:`kb.search.rerank`), the
-   hybrid mode's fused articles are reordered by a learned ranker before that.
+   hybrid mode's fused articles are reordered by a learned ranker before that; without it, past resolved
+   tickets like the query add a bounded vote to the fused score (:mod:`kb.search.rerank.boost`).
 6. The snippet is the article's best chunk (by chunk-level RRF), with query terms highlighted.
 """
 
@@ -41,7 +42,7 @@ from kb.search.keywords import keyword_terms
 from kb.search.outline import OutlineSource, outline_texts
 from kb.search.query_expansion import QueryExpansion
 from kb.search.ranking import Candidates, rank
-from kb.search.rerank import SecondStage, annotate
+from kb.search.rerank import DeskBoost, SecondStage, annotate
 from kb.search.results import (
     Explain,
     LegWeights,
@@ -82,6 +83,7 @@ class SearchEngine:
         chunk_decay: BM25 leg, weight of an article's second-best chunk, 0 to 1 (see module docstring).
         approximate_vectors: the vector leg searches the HNSW graph (:mod:`kb.search.ann`), not the flat index.
         second_stage: reorders the hybrid mode's fused articles (:mod:`kb.search.rerank`); None for none.
+        desk_boost: adds the resolved-ticket vote to the fused scores (:mod:`kb.search.rerank.boost`); None for none.
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class SearchEngine:
         chunk_decay: float = CHUNK_DECAY,
         approximate_vectors: bool = False,
         second_stage: SecondStage | None = None,
+        desk_boost: DeskBoost | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.embedder = embedder
@@ -110,6 +113,7 @@ class SearchEngine:
         self.chunk_decay = chunk_decay
         self.approximate_vectors = approximate_vectors
         self.second_stage = second_stage
+        self.desk_boost = desk_boost
         self.fusion_weights: FusionWeights | None = calibrated_weights() if query_weights else None
         #: The model's calibrated bars (see :mod:`kb.search.confidence`).
         self.thresholds: Thresholds = thresholds_for(embedder.name)
@@ -185,20 +189,29 @@ class SearchEngine:
             pool *= 4  # filters or long articles left too few articles: look deeper
         staged = None
         if self.second_stage is not None and request.mode == "hybrid" and (request.fusion or self.fusion) != "rrf":
-            query_input = (analysis.normalized, query_vector)
+            query_input = (analysis.normalized, query_vector, request.filters.viewer)
             staged = self.second_stage.apply(
                 gen.bm25, terms, analysis.identifiers, legs, ranked, per_leg, query_input, request.explain
             )
             ranked = staged.ranked
+        hybrid_weighted = request.mode == "hybrid" and (request.fusion or self.fusion) != "rrf" and staged is None
+        boost = self.desk_boost and self.desk_boost.apply(  # kb.search.rerank.boost: resolved tickets vote
+            ranked, analysis.normalized, query_vector, request.filters.viewer, hybrid_weighted
+        )
+        ranked = boost.ranked if boost else ranked
         ranked, folded, chunks = self._collapse_duplicates(ranked, best_chunk, request.limit, version)
         hits = build_hits(
             ranked, per_leg, best_chunk, chunks, set(weighted_terms), request.explain, folded, self.analyzer
         )
         if staged is not None:
             annotate(hits, staged)
+        if boost:
+            boost.annotate(hits)
         scoring = scored_by(request.mode, request.fusion or self.fusion, request.bm25_weight, staged is not None)
         idf = visible_idf(gen.bm25, self._cache, version, request.filters.viewer, terms) if terms else {}
-        confidence = top_confidence(self.analyzer, terms, hits, chunks, per_leg, idf, self.thresholds, scoring)
+        scored_hits = boost.unboosted(hits) if boost else hits  # the bar reads the fused score, never the vote
+        confidence = top_confidence(self.analyzer, terms, scored_hits, chunks, per_leg, idf, self.thresholds, scoring)
+        confidence = boost.bounded(hits, confidence) if boost else confidence  # a top put first by a vote: unsure
         explain = None
         if request.explain:
             explain = Explain(

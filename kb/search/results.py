@@ -54,6 +54,20 @@ class RankerHitExplain(TypedDict):
     desk_vote: float
 
 
+class DeskHitExplain(TypedDict):
+    """What the desk's resolved tickets added to a hit in the default hybrid ranking (:mod:`kb.search.rerank.boost`):
+    its ``fused`` score (weighted fusion, in [0, 1]), its ``vote`` in [0, 1] (:mod:`kb.search.rerank.desk`), the
+    ``boost`` added (weight x vote), the ``tickets`` that voted (``[ticket number, weight]``, heaviest first;
+    only tickets the caller may see) and ``first_by_vote``: the vote put this hit first (then it is never a
+    confident answer)."""
+
+    fused: float
+    vote: float
+    boost: float
+    tickets: list[tuple[str, float]]
+    first_by_vote: bool
+
+
 class HitExplain(TypedDict):
     """Why one hit ranks where it does: its :class:`LegScore` in each leg that found it (a key only for those legs;
     ``normalized`` is its share of the leg's score range in weighted fusion, in [0, 1], None otherwise), and
@@ -67,6 +81,7 @@ class HitExplain(TypedDict):
     vector: NotRequired[LegScore]
     chunk: int
     ranker: NotRequired[RankerHitExplain]
+    desk: NotRequired[DeskHitExplain]
 
 
 def hit_explain(legs: Mapping[str, LegScore], chunk: int) -> HitExplain:
