@@ -12,6 +12,7 @@ and only the candidate articles (which the caller may see) get a vote.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -28,6 +29,9 @@ from kb.search.rerank.desk import MIN_SIMILARITY, DeskEvidence, knn_evidence
 
 #: Closed tickets asked for per query.
 NEIGHBOURS = 10
+#: Ticket ids sent in one ``IN`` list at most (SQLite's default limit is 32,766 variables); beyond, the caller's
+#: closed tickets are read whole and intersected.
+IN_LIMIT = 5000
 
 
 class ResolvedTicketVotes:
@@ -52,6 +56,9 @@ class ResolvedTicketVotes:
         self.closed = closed
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
         self.min_similarity = min_similarity
+        self._lock = threading.Lock()
+        self._stamp: int | None = -1
+        self._resolvable: frozenset[int] = frozenset()
 
     def votes(
         self,
@@ -64,8 +71,14 @@ class ResolvedTicketVotes:
         """The votes among ``candidates`` (see module docstring and :class:`kb.search.rerank.desk.DeskVotes`):
         the :data:`NEIGHBOURS` nearest closed tickets ``viewer`` may see (:func:`kb.identity.scopes.ticket_clause`;
         the others are not ranked at all), none without a query ``vector``."""
-        allowed = None if viewer is None or viewer.may(Permission.TICKET_ALL) else self._visible(viewer)
-        near = self.closed.nearest(vector, text, NEIGHBOURS, allowed) if vector is not None else []
+        resolvable = self.resolvable()
+        if not resolvable and not helpful:
+            return DeskEvidence()  # a desk that recorded no resolution: nothing to rank, no kNN at all
+        if viewer is None or viewer.may(Permission.TICKET_ALL):
+            allowed = resolvable
+        else:
+            allowed = self._visible(viewer, resolvable)
+        near = self.closed.nearest(vector, text, NEIGHBOURS, allowed) if vector is not None and allowed else []
         wanted = set(candidates)
         if not near and not helpful:
             return DeskEvidence()
@@ -92,11 +105,35 @@ class ResolvedTicketVotes:
         ]
         return knn_evidence(neighbours, counts, self.min_similarity)
 
-    def _visible(self, viewer: Principal) -> set[int]:
-        """Ids of the closed tickets ``viewer`` may see."""
+    def resolvable(self) -> frozenset[int]:
+        """Ids of the tickets recorded as resolved by an article (``article_usage`` ``resolved`` rows): the only
+        tickets that can vote, so the only ones the kNN ranks (a closed ticket without an article would take a
+        neighbour's place and give nothing). Read again only when ``article_usage`` has a new row (its largest
+        id, one primary-key lookup per query), so a desk without resolutions pays one lookup and no kNN."""
         with self.database.session() as session:
-            clause = (Ticket.status == "closed") & ticket_clause(viewer)
-            return set(session.scalars(select(Ticket.id).where(clause)))
+            stamp = session.scalar(select(func.max(ArticleUsage.id)))
+            with self._lock:
+                if stamp == self._stamp:
+                    return self._resolvable
+            ids = frozenset(
+                session.scalars(
+                    select(Ticket.id)
+                    .join(ArticleUsage, ArticleUsage.ticket == Ticket.external_id)
+                    .where(ArticleUsage.event == "resolved")
+                    .distinct()
+                )
+            )
+        with self._lock:
+            self._stamp, self._resolvable = stamp, ids
+        return ids
+
+    def _visible(self, viewer: Principal, among: frozenset[int]) -> frozenset[int]:
+        """Those of the tickets ``among`` that are closed and that ``viewer`` may see."""
+        clause = (Ticket.status == "closed") & ticket_clause(viewer)
+        with self.database.session() as session:
+            if len(among) <= IN_LIMIT:
+                clause = clause & Ticket.id.in_(among)
+            return frozenset(session.scalars(select(Ticket.id).where(clause))) & among
 
     @staticmethod
     def _helpful(session: Session, articles: list[int]) -> dict[int, tuple[int, int]]:

@@ -248,7 +248,7 @@ class ClosedTicketIndex:
             sims /= 2
             keep = np.ones(len(self._ids), dtype=bool)
             if allowed is not None:
-                keep = np.fromiter((i in allowed for i in self._ids), dtype=bool, count=len(self._ids))
+                keep = np.isin(np.asarray(self._ids, dtype=np.int64), np.fromiter(allowed, dtype=np.int64))
                 sims[~keep] = -np.inf
             top = [int(i) for i in np.argsort(-sims)[:k] if keep[i]]
             rows = self._rows

@@ -111,6 +111,25 @@ def test_resolved_tickets_lift_the_article_that_resolved_them_and_explain_it(kb:
         assert all(h.explain is not None and "desk" not in h.explain for h in search(kb, **kw).results)
 
 
+def test_closed_tickets_without_an_article_take_no_neighbour_place(kb: KnowledgeBase) -> None:
+    """Only tickets recorded as resolved by an article can vote, so only they are ranked: a dozen closer tickets
+    closed without one do not push the resolving ticket out of the nearest ten."""
+    _, second = two_articles(kb)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    for i in range(12):
+        ticket = kb.desk.open(NewTicket(QUERY, f"{QUERY} {i}", "日常服务", opened_at=now), "agent")
+        kb.desk.assign(ticket.id, "服务台", "agent")
+        kb.desk.move(ticket.id, "in_progress", "agent")
+        kb.desk.move(ticket.id, "resolved", "agent")
+        kb.desk.close(ticket.id, Closure("重启好了", "未知"), "agent")
+    assert kb.ticket_vectors.embed_closed() == 12
+    resolve(kb, second, count=1)
+    votes = kb.engine.desk_boost.votes  # type: ignore[union-attr]
+    assert len(votes.resolvable()) == 1
+    hit = next(h for h in search(kb).results if h.article_id == second)
+    assert hit.explain is not None and hit.explain["desk"]["vote"] > 0
+
+
 def test_older_resolutions_vote_less(kb: KnowledgeBase) -> None:
     _, second = two_articles(kb)
     resolve(kb, second, count=1, days_ago=0)
