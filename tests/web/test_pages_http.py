@@ -120,6 +120,8 @@ def test_the_system_administrator_disables_business_accounts_only(web_client: Te
     kb.accounts.create("li.si", ["agent"], "tests", password=TEST_PASSWORD)
     page_login(web_client, SYSADMIN_USER)
     token = csrf_of(web_client, "/ui/admin/users")
+    form = web_client.get("/ui/admin/users").text
+    assert 'name="roles" value="agent"' in form and not re.search(r'name="roles" value="(sys|sec|audit)admin"', form)
     for target in ("sec.three", SYSADMIN_USER):
         refused = web_client.post(f"/ui/admin/users/{target}/active", data={"active": "no", "csrf_token": token})
         assert refused.status_code == 403 and kb.accounts.get(target).active, target
