@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     password_min_classes: int = Field(
         default=3, ge=1, le=4, description="Character classes (lower, upper, digit, other) a password needs."
     )
+    password_min_score: int = Field(
+        default=3, ge=0, le=4, description="Lowest zxcvbn strength score (0-4) a new password needs; 0: no check."
+    )
     password_history: int = Field(default=5, ge=0, description="Earlier passwords of a user that may not be reused.")
     password_max_age_days: int = Field(
         default=90, ge=0, description="Days after which a password must be changed at login; 0: never."

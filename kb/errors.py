@@ -88,6 +88,18 @@ class ConflictError(KBError):
     status = 409
 
 
+class ArticleNotPublishedError(ConflictError):
+    """A vote, use or deflection for an article that is not published (draft, in review, retired)."""
+
+    code = "article_not_published"
+
+
+class SupersedeCycleError(ConflictError):
+    """Retiring an article in favour of one that its own chain of successors leads back from."""
+
+    code = "supersede_cycle"
+
+
 class TransitionError(ConflictError):
     """A status change a workflow does not allow (article lifecycle, ticket workflow); ``allowed`` lists the
     statuses reachable from ``current``."""

@@ -36,19 +36,26 @@ def kb_of(client: TestClient) -> KnowledgeBase:
     return kb
 
 
-#: The user the ``client`` fixture logs in as: the roles the API tests act in (not two administrator roles).
+#: The user the ``client`` fixture logs in as: the business roles the API tests act in. No administrator role:
+#: an administrator role is held alone (kb.identity.roles.check_roles); the system administrator is
+#: :data:`SYSADMIN_USER`, an account of its own.
 TEST_USER = "dev"
 TEST_PASSWORD = "Kb-test-2026!"
-TEST_ROLES = ["desk_lead", "kb_editor", "sysadmin"]  # desk_lead: every ticket, whatever its group
+TEST_ROLES = ["desk_lead", "kb_editor"]  # desk_lead: every ticket, whatever its group
 #: Resolver groups of :data:`TEST_USER` beyond the catalog's: tickets may be assigned to them (kb.desk.resolver_groups).
 TEST_GROUPS = ["桌面组", "网络组"]
+#: The system administrator of the tests (users, imports, metrics), with ``sysadmin`` alone.
+SYSADMIN_USER = "sys.admin"
+SYSADMIN_PASSWORD = TEST_PASSWORD  # the seeded accounts of the page tests share one password
 
 
 def add_test_user(kb: KnowledgeBase) -> None:
-    """Create :data:`TEST_USER` with :data:`TEST_PASSWORD`, :data:`TEST_ROLES` and :data:`TEST_GROUPS`, enrolled in
-    TOTP (sysadmin)."""
+    """Create :data:`TEST_USER` with :data:`TEST_PASSWORD`, :data:`TEST_ROLES` and :data:`TEST_GROUPS`, and
+    :data:`SYSADMIN_USER`; both enrolled in TOTP (required for the administrator, optional for the other)."""
     kb.accounts.create(TEST_USER, TEST_ROLES, "tests", groups=TEST_GROUPS, password=TEST_PASSWORD)
     kb.accounts.enrol_totp(TEST_USER)
+    kb.accounts.create(SYSADMIN_USER, ["sysadmin"], "tests", password=SYSADMIN_PASSWORD)
+    kb.accounts.enrol_totp(SYSADMIN_USER)
 
 
 def totp_now(kb: KnowledgeBase, username: str) -> str | None:
@@ -78,6 +85,25 @@ def login(client: TestClient, username: str = TEST_USER, password: str = TEST_PA
 def anonymous(client: TestClient) -> TestClient:
     """Another client of the same running app with no session (no cookie, no token)."""
     return TestClient(client.app, base_url="https://testserver")
+
+
+#: The password of the users :func:`new_user` creates.
+NEW_USER_PASSWORD = "Kb-user-2026!x"
+
+
+def new_user(client: TestClient, name: str, roles: list[str], groups: tuple[str, ...] = ()) -> TestClient:
+    """Another client of the same running app, logged in as a new user ``name`` with ``roles`` and ``groups``."""
+    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=NEW_USER_PASSWORD)
+    other = anonymous(client)
+    login(other, name, NEW_USER_PASSWORD)
+    return other
+
+
+def sysadmin(client: TestClient) -> TestClient:
+    """Another client of the same running app logged in as :data:`SYSADMIN_USER`."""
+    admin = anonymous(client)
+    login(admin, SYSADMIN_USER, SYSADMIN_PASSWORD)
+    return admin
 
 
 def create(client: TestClient, body: str, **fields: object) -> dict[str, object]:

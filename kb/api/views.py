@@ -8,6 +8,7 @@ from fastapi import Response, status
 
 from kb.api.schemas.articles import ArticleDetail, ArticleStatsOut, WriteAnswer
 from kb.api.schemas.tickets import TicketOut
+from kb.articles.links import article_link_rewriter
 from kb.articles.rendering import render_html
 from kb.desk.intake import Handled
 from kb.desk.records import shows_work_notes
@@ -27,10 +28,20 @@ def detail(kb: KnowledgeBase, article: Article, viewer: Principal | None = None)
     return ArticleDetail.model_validate(
         {
             **{c: getattr(article, c) for c in ArticleDetail.model_fields if hasattr(article, c)},
-            "html": render_html(article.body),
+            "html": _html(kb, article, viewer or NOBODY),
             "stats": ArticleStatsOut.model_validate(stats, from_attributes=True),
         }
     )
+
+
+def _html(kb: KnowledgeBase, article: Article, viewer: Principal) -> str:
+    """The article's HTML; links to other articles' ``.md`` files follow :mod:`kb.articles.links` (to
+    ``/articles/{id}`` when ``viewer`` may read it, else dropped). A body naming no such file keeps the cache."""
+    lowered = article.body.lower()
+    if ".md" not in lowered and ".markdown" not in lowered:
+        return render_html(article.body)
+    link = article_link_rewriter(kb.store, article, viewer, lambda linked: f"/articles/{linked}")
+    return render_html(article.body, lambda kind, url: link(url) if kind == "link" else url)
 
 
 def answer(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from kb.db import Database
@@ -73,7 +73,9 @@ class FeedbackStore:
     def add_feedback(
         self, article_id: int, helpful: bool, actor: str, *, comment: str = "", query: str | None = None
     ) -> Feedback:
-        """Record a vote on an article (``query``: the search it was a result of).
+        """Record ``actor``'s vote on an article (``query``: the search it was a result of). One vote a user an
+        article: a new vote replaces the earlier one (found by session 7's outside tester: votes were unlimited,
+        so one user could outvote the desk). The article row is locked first, so two votes at once keep one.
 
         Raises:
             NotFoundError: no such article.
@@ -82,7 +84,8 @@ class FeedbackStore:
         if len(comment) > MAX_COMMENT_CHARS:
             raise InvalidInputError(f"A feedback comment has at most {MAX_COMMENT_CHARS} characters.")
         with self.database.session() as session:
-            require_article(session, article_id)
+            require_article(session, article_id, lock=True)
+            session.execute(delete(Feedback).where(Feedback.article_id == article_id, Feedback.actor == actor))
             row = Feedback(
                 article_id=article_id,
                 helpful=helpful,
@@ -220,7 +223,8 @@ def add_usage(
     session.add(ArticleUsage(article_id=article_id, event=event, ticket=ticket, actor=actor, created_at=at or utcnow()))
 
 
-def require_article(session: Session, article_id: int) -> None:
-    """Raise :class:`NotFoundError` unless the article exists (in the caller's transaction)."""
-    if session.get(Article, article_id) is None:
+def require_article(session: Session, article_id: int, *, lock: bool = False) -> None:
+    """Raise :class:`NotFoundError` unless the article exists (in the caller's transaction); ``lock``: hold its
+    row (``SELECT ... FOR UPDATE`` on PostgreSQL) until the transaction ends."""
+    if session.get(Article, article_id, with_for_update=lock) is None:
         raise NotFoundError(f"Article {article_id} does not exist.")

@@ -12,22 +12,31 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine, inspect, make_url
+
 from kb.cli.output import print_json
 from kb.config import Settings
 from kb.db import open_database
+from kb.errors import InvalidInputError
 from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import AuditContext, AuditTrail
 from kb.identity.data_key import DataKey
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.roles import ROLES
 from kb.identity.secadmin import SecurityAdmin
-from kb.identity.service_tokens import SERVICE_SCOPES, ServiceTokens
+from kb.identity.service_tokens import ServiceTokens
+from kb.identity.sysadmin import SERVICE_SCOPES
 from kb.identity.totp import qr_svg
 
 
 def add_parsers(sub: Any) -> None:
     """Add the commands of this module to ``sub`` (an argparse subparsers object)."""
     us = sub.add_parser("users", help="user accounts")
+    us.add_argument(
+        "--init",
+        action="store_true",
+        help="create the database when the data folder holds none (else the command refuses: a wrong folder)",
+    )
     us_sub = us.add_subparsers(dest="users_command", required=True)
     cr = us_sub.add_parser("create", help="create a user; prints a one-time password unless --password-stdin")
     cr.add_argument("name")
@@ -85,7 +94,37 @@ def _services(tokens: ServiceTokens, args: argparse.Namespace, context: AuditCon
             print(f"{item.name} scopes={','.join(item.scopes)} {state}")
 
 
+def check_database_exists(settings: Settings) -> None:
+    """Refuse to go on when the data folder holds no database (a SQLite file that does not exist, or a server
+    database without kb's tables): ``kb users create`` run from another folder silently made a new ``./var`` with
+    an account nobody's server reads (found by session 7's outside tester).
+
+    Raises:
+        InvalidInputError: no database there; the message names the folder and ``--init``.
+    """
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.is_file() and path.stat().st_size > 0:
+            return
+        where = str(path.resolve())
+    else:
+        engine = create_engine(url)
+        try:
+            if inspect(engine).has_table("alembic_version"):
+                return
+        finally:
+            engine.dispose()
+        where = make_url(url).render_as_string(hide_password=True)
+    raise InvalidInputError(
+        f"No kb database at {where}: run the command where the server runs, or set KB_DATA_DIR (or "
+        "KB_DATABASE_URL); `kb users --init ...` creates a new one."
+    )
+
+
 def cmd_users(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.init:
+        check_database_exists(settings)
     database = open_database(settings)
     try:
         accounts = AccountStore(

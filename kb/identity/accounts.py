@@ -32,6 +32,7 @@ from kb.identity.data_key import DataKey
 from kb.identity.names import fold_name
 from kb.identity.passwords import PasswordPolicy, one_time_password
 from kb.identity.roles import check_groups, check_roles
+from kb.identity.sysadmin import check_account_target
 from kb.models import PasswordHistory, User, UserSession, as_utc, utcnow
 
 _USERNAME = re.compile(r"^[\w.@-]{2,120}$")
@@ -152,10 +153,12 @@ class AccountStore:
 
         Raises:
             InvalidInputError: bad user name or role; WeakPasswordError: ``password`` fails the policy.
-            ConflictError: the name exists, or two administrator roles (三员 separation).
+            ConflictError: the name exists, or an administrator role with another (三员 separation).
+            ForbiddenError: an administrator role, off the console (:func:`kb.identity.sysadmin.check_account_target`).
         """
         name = normalize_username(username)
         checked = check_roles(roles)
+        check_account_target(context, checked)
         once = None if password is not None else one_time_password()
         secret = password if password is not None else once
         assert secret is not None
@@ -203,9 +206,15 @@ class AccountStore:
             return [self.account(u) for u in session.scalars(select(User).order_by(User.username))]
 
     def set_active(self, username: str, active: bool, context: AuditContext = CLI) -> Account:
-        """Enable or disable a user; disabling ends all of the user's sessions at once. Raises NotFoundError."""
+        """Enable or disable a user; disabling ends all of the user's sessions at once.
+
+        Raises:
+            NotFoundError: no such user. ForbiddenError: the user holds an administrator role and ``context`` is
+                not the console (:func:`kb.identity.sysadmin.check_account_target`).
+        """
         with self.database.session() as session:
             user = self._row(session, username)
+            check_account_target(context, user.roles)
             user.active = active
             if not active:
                 session.execute(delete(UserSession).where(UserSession.user_id == user.id))
@@ -217,11 +226,12 @@ class AccountStore:
 
         Raises:
             NotFoundError: no such user. InvalidInputError: a group name blank, over 120 characters or a role's
-            name (:func:`kb.identity.roles.check_groups`).
+            name (:func:`kb.identity.roles.check_groups`). ForbiddenError: as :meth:`set_active`.
         """
         clean = check_groups(groups)
         with self.database.session() as session:
             user = self._row(session, username)
+            check_account_target(context, user.roles)
             before = ",".join(user.groups)
             user.groups = clean
             self.audit.record(session, context, "user.groups", user.username, reason=f"{before} -> {','.join(clean)}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from kb.db import Database
@@ -105,8 +105,13 @@ class AuditTrail:
         earlier trail."""
         session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
         with session.no_autoflush:
+            known = session.get(AuditHead, 1)
+            # a row recorded earlier in the same flush (flush=False) has set a MAC not yet written: keep it
+            pending = known.mac if known is not None and inspect(known).attrs.mac.history.has_changes() else None
             head = session.get(AuditHead, 1, populate_existing=True)
         assert head is not None, "migration 0006 creates the audit_head row"
+        if pending is not None:
+            head.mac = pending
         row = AuditEvent(
             seq=head.seq,
             at=at or utcnow(),

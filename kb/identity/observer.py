@@ -8,6 +8,10 @@ commit together or not at all (GB/T 22239-2019 7.1.4.3 a). The actions and the r
 article.publish        an ``articles`` row whose ``status`` becomes ``published``
 article.retire         ... becomes ``retired`` (other status changes: ``article.status``)
 article.delete         an ``articles`` row deleted
+article.create         the first ``article_versions`` row of an article made outside an import, with its
+                       visibility (and ``restricted_to``)
+article.update         an ``articles`` row whose content changed (a new version): the old -> new version and,
+                       when it changed, the old -> new visibility and ``restricted_to`` (never the body)
 article.import         new ``articles`` rows of an import (one audit row per flush, with the count)
 ticket.import          new ``tickets`` rows of an export import (one audit row per flush, with the count)
 ticket.assign          a ``ticket_events`` row of kind assigned or reassigned
@@ -34,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from kb.db import AUDIT_ACTIONS, Database
 from kb.identity.audit import AuditContext, AuditTrail
-from kb.models import Article, Ticket, TicketEvent
+from kb.models import Article, ArticleVersion, Ticket, TicketEvent
 
 #: The acting user's audit context for the current request (set by ``kb.api.deps.Requires``).
 CURRENT: ContextVar[AuditContext | None] = ContextVar("kb_audit_context", default=None)
@@ -46,6 +50,10 @@ _TICKET_KINDS = {"assigned": "ticket.assign", "reassigned": "ticket.assign", "es
 #: kb.desk and may not import it): those are intake, not import.
 DESK_SOURCE = "desk"
 _STATUS_EVENTS = {"published": "article.publish", "retired": "article.retire"}
+#: The ``articles`` columns of an article's content but its status (kb.articles.content.ArticleContent; a status
+#: change alone is audited as article.publish / article.retire / article.status).
+CONTENT_COLUMNS = ("title", "body", "summary", "kind", "service", "tags", "error_codes", "visibility",
+                   "restricted_to", "meta")  # fmt: skip
 
 
 def _context(actor: str) -> AuditContext:
@@ -66,8 +74,16 @@ def _found(session: Session) -> list[tuple[str, str, str, str]]:
             imported[("import", f"ticket.import:{row.source}")] += 1
         elif isinstance(row, Article) and row.collection is not None:
             imported[(row.created_by, f"article.import:{row.collection}")] += 1
+        elif isinstance(row, ArticleVersion) and row.version == 1:  # the article's row has its id by now
+            article = next((a for a in session.identity_map.values() if _is_article(a, row.article_id)), None)
+            assert article is None or isinstance(article, Article)
+            if article is not None and article.collection is None:  # imports: one row per batch
+                found.append((row.created_by, "article.create", f"article {row.article_id} {row.title}",
+                              _visibility(article)))  # fmt: skip
     for row in session.dirty:
         if isinstance(row, Article):
+            if (update := _update(row)) is not None:
+                found.append((row.updated_by, "article.update", f"article {row.id} {row.title}", update))
             history = inspect(row).attrs.status.history
             if history.has_changes() and history.added:
                 status = str(history.added[0])
@@ -82,6 +98,37 @@ def _found(session: Session) -> list[tuple[str, str, str, str]]:
         who = current.actor if current is not None and actor == "import" else actor
         found.append((who, name, source, f"{count} rows"))
     return found
+
+
+def _is_article(row: object, article_id: int) -> bool:
+    return isinstance(row, Article) and row.id == article_id
+
+
+def _visibility(row: Article) -> str:
+    """``visibility=V`` and, when restricted, ``restricted_to=A,B``."""
+    restricted = f" restricted_to={','.join(row.restricted_to or ())}" if row.visibility == "restricted" else ""
+    return f"visibility={row.visibility}{restricted}"
+
+
+def _update(row: Article) -> str | None:
+    """The reason of an ``article.update`` row: ``version 2 -> 3: body,visibility`` (the names of the columns that
+    changed) and the old -> new visibility and ``restricted_to`` when they changed; None when only the status
+    changed (audited by its own event). Found by session 7's outside tester: a PUT, even one opening an internal
+    article to everyone, left no audit row."""
+    attrs = inspect(row).attrs
+    changed = [name for name in CONTENT_COLUMNS if attrs[name].history.has_changes()]
+    if not changed:
+        return None
+    version = attrs.version.history
+    old_version = version.deleted[0] if version.deleted else int(row.version) - 1
+    parts = [f"version {old_version} -> {row.version}: {','.join(changed)}"]
+    visibility, restricted = attrs.visibility.history, attrs.restricted_to.history
+    if visibility.deleted:
+        parts.append(f"visibility {visibility.deleted[0]} -> {row.visibility}")
+    if restricted.deleted:
+        before, after = ",".join(restricted.deleted[0] or ()) or "-", ",".join(row.restricted_to or ()) or "-"
+        parts.append(f"restricted_to {before} -> {after}")
+    return "; ".join(parts)
 
 
 def observe(database: Database, audit: AuditTrail) -> None:

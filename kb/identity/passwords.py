@@ -2,12 +2,16 @@
 
 The policy's defaults are the 等保二级 profile (GB/T 22239-2019 7.1.4.1 a:
 身份标识具有唯一性，身份鉴别信息具有复杂度要求并定期更换): at least 8 characters from three of four classes
-(lower case, upper case, digits, other), not in the bundled common-password list, not the user name, none of the
-last 5 passwords, changed every 90 days. Every number is a setting (see :class:`kb.config.Settings`).
+(lower case, upper case, digits, other), not in the bundled common-password list, not the user name, at least
+strength 3 of 4 by the ``zxcvbn`` estimator (Dropbox's, through the ``zxcvbn`` package: dictionary words, names,
+keyboard walks, dates, repeats and l33t substitutions, which the list and the classes miss — ``Password123!``
+passes both and scores 1), none of the last 5 passwords, changed every 90 days. Every number is a setting (see
+:class:`kb.config.Settings`).
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 import unicodedata
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import zxcvbn
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -25,6 +30,13 @@ from kb.identity.names import fold_name
 
 #: The bundled list of common passwords, one a line (``#`` starts a comment), compared case-folded.
 COMMON_PASSWORDS = DATA_DIR / "common-passwords.txt"
+
+#: zxcvbn's scores run from 0 (guessable in under 10^3 guesses) to 4 (over 10^10); 3 is "safely unguessable:
+#: moderate protection from offline slow-hash scenario" (zxcvbn README), the default minimum.
+MAX_SCORE = 4
+#: zxcvbn looks at the first this many characters (its default, bounding its time on long input).
+ZXCVBN_MAX_LENGTH = 72
+_NAME_PARTS = re.compile(r"[._@-]+")
 
 #: Verifies any argon2 hash: the parameters are read from the PHC string itself.
 _VERIFIER = PasswordHash((Argon2Hasher(),))
@@ -77,6 +89,7 @@ class PasswordPolicy:
         min_classes: fewest character classes of :func:`character_classes`, 1 to 4.
         history: how many earlier passwords of the user may not be reused (0: any).
         max_age_days: days after which the password must be changed at login (0: never).
+        min_score: lowest zxcvbn strength score accepted, 0 (no check) to :data:`MAX_SCORE`.
         common: the common-password list file.
         hash_time_cost, hash_memory_kib, hash_parallelism: argon2id parameters (iterations, memory in KiB,
             lanes); the defaults are the OWASP Password Storage Cheat Sheet minimum (m=19 MiB, t=2, p=1), about
@@ -87,6 +100,7 @@ class PasswordPolicy:
     min_classes: int = 3
     history: int = 5
     max_age_days: int = 90
+    min_score: int = 3
     common: Path = COMMON_PASSWORDS
     hash_time_cost: int = 2
     hash_memory_kib: int = 19456
@@ -100,6 +114,7 @@ class PasswordPolicy:
             settings.password_min_classes,
             settings.password_history,
             settings.password_max_age_days,
+            min_score=settings.password_min_score,
             hash_time_cost=settings.password_hash_time_cost,
             hash_memory_kib=settings.password_hash_memory_kib,
             hash_parallelism=settings.password_hash_parallelism,
@@ -141,6 +156,24 @@ class PasswordPolicy:
             raise WeakPasswordError("The password may not be the user name.")
         if normal.casefold() in _common(self.common):
             raise WeakPasswordError("The password is on the list of common passwords; choose another.")
+        self._check_strength(username, normal)
         for earlier in list(earlier_hashes)[: self.history]:
             if _VERIFIER.verify(password, earlier):
                 raise WeakPasswordError(f"The password was used recently; the last {self.history} may not be reused.")
+
+    def _check_strength(self, username: str, password: str) -> None:
+        """Refuse ``password`` when zxcvbn scores it below ``min_score`` (the user name and its parts count as
+        known words). Raises WeakPasswordError with zxcvbn's warning, which never repeats the password."""
+        if self.min_score <= 0:
+            return
+        hints = [username, *(part for part in _NAME_PARTS.split(username) if len(part) > 1)]
+        result = zxcvbn.zxcvbn(password, user_inputs=hints, max_length=ZXCVBN_MAX_LENGTH)
+        score = int(result["score"])
+        if score < self.min_score:
+            warning = str(result["feedback"].get("warning") or "")
+            hint = " ".join(str(s) for s in result["feedback"].get("suggestions") or [])
+            detail = " ".join(part for part in (warning, hint) if part)
+            raise WeakPasswordError(
+                f"The password is too easy to guess (strength {score} of {MAX_SCORE}, at least {self.min_score} "
+                f"needed){': ' + detail if detail else '.'} Longer passphrases of uncommon words are stronger."
+            )

@@ -4,7 +4,9 @@ API tokens (身份鉴别 and 访问控制, GB/T 22239-2019 7.1.4.1, 7.1.4.2).
 A token is ``kbs_`` + 256 random bits (``secrets.token_urlsafe(32)``), shown once at creation and sent as
 ``Authorization: Bearer``; the database keeps only its SHA-256 (random tokens need no salt or slow hash). A
 token acts as the principal ``svc:NAME`` with exactly its scopes — a subset of :data:`SERVICE_SCOPES`, never an
-administrator, editor or ticket-working permission. Creating, revoking and every refused use are audited.
+administrator, editor or ticket-working permission; the system administrator may give only
+:data:`kb.identity.sysadmin.SYSADMIN_SCOPES` (``article.internal`` is given on the console). Creating, revoking and
+every refused use are audited.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from kb.errors import ConflictError, InvalidInputError, NotFoundError, Unauthori
 from kb.identity.audit import CLI, FAILURE, AuditContext, AuditTrail
 from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal
+from kb.identity.sysadmin import SERVICE_SCOPES, check_token_scopes
 from kb.models import ServiceToken, as_utc, utcnow
 
 #: Prefix of service tokens (session tokens have none), so a leaked one is recognisable by secret scanners.
@@ -30,9 +33,6 @@ PREFIX = "kbs_"
 #: Principal names of service accounts start with this.
 ACTOR_PREFIX = "svc:"
 P = Permission
-#: What an integration may be given: searching and reading (public, or also internal) articles, suggestions,
-#: opening tickets and deflecting them.
-SERVICE_SCOPES = frozenset({P.SEARCH, P.ARTICLE_READ, P.ARTICLE_INTERNAL, P.SUGGEST, P.TICKET_CREATE, P.TICKET_DEFLECT})
 #: The recorded use time of a token is refreshed at most this often.
 LAST_USED_STEP = timedelta(seconds=60)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,60}$")
@@ -96,11 +96,13 @@ class ServiceTokens:
 
         Raises:
             InvalidInputError: bad name (2-61 of a-z 0-9 . _ -) or scope. ConflictError: the name exists.
+            ForbiddenError: ``article.internal`` asked for off the console (:func:`check_token_scopes`).
         """
         clean = name.strip().casefold()
         if not _NAME.match(clean):
             raise InvalidInputError("A service name has 2 to 61 of a-z, 0-9, '.', '_' and '-'.")
         checked = check_scopes(scopes)
+        check_token_scopes(context, checked)
         token = PREFIX + secrets.token_urlsafe(32)
         row = ServiceToken(name=clean, scopes=checked, token_hash=_digest(token), created_by=context.actor)
         try:

@@ -28,10 +28,14 @@ from kb.identity.roles import ADMIN_ROLES
 from kb.identity.totp import accepted_step
 from kb.models import LoginThrottle, User, UserSession, as_utc, utcnow
 
-#: The one answer to a wrong password, an unknown user and a disabled user.
-BAD_CREDENTIALS = "Wrong user name or password."
-TOTP_NEEDED = "A valid one-time code (totp) from the authenticator app is needed."
-TOTP_ENROL = "Administrators log in with a one-time code: enrol first with `kb users totp {user}`."
+#: The one answer to every refused login that is not a lockout: a wrong password, an unknown or disabled user, and
+#: a right password without a valid one-time code or without an enrolled one. A caller who does not hold both
+#: factors cannot tell from the answer whether the password was right (found by session 7's outside tester: "code
+#: needed" answered only a right password). The audit trail records which it was.
+BAD_CREDENTIALS = (
+    "Wrong user name, password or one-time code (totp). Administrators, and users who enrolled one, give the "
+    "code of their authenticator app; an administrator enrols first on the console with `kb users totp NAME`."
+)
 LOCKED = "Too many failed logins: this account is locked; try again later or ask the security administrator."
 
 
@@ -116,8 +120,9 @@ class Sessions:
 
         Raises:
             AccountLockedError: the name is locked (423), whether or not it exists.
-            UnauthorizedError: wrong password, unknown or disabled user (one message for all three); a missing
-                or wrong TOTP code; an administrator who has not enrolled TOTP.
+            UnauthorizedError: wrong password, unknown or disabled user, a missing or wrong TOTP code, an
+                administrator who has not enrolled TOTP: one message (:data:`BAD_CREDENTIALS`) for all, after the
+                same password-hash verification.
             DataKeyError: right password, but ``KB_DATA_KEY`` cannot open the user's TOTP seed (503; audited,
                 not counted towards the lockout).
         """
@@ -126,7 +131,7 @@ class Sessions:
         locked = already = False
         step: int | None = None
         fault: DataKeyError | None = None
-        problem, message = "", BAD_CREDENTIALS
+        problem = ""
         with self.database.session() as session:
             user = self.accounts.user_row(session, name)
             ok = self.accounts.policy.verify(password, user.password_hash if user else None)  # always one verify
@@ -142,9 +147,9 @@ class Sessions:
                 else:
                     assert seed is not None
                     if (step := accepted_step(seed, totp or "", user.totp_last_step, now)) is None:
-                        problem, message = "totp missing, wrong or reused", TOTP_NEEDED
+                        problem = "totp missing, wrong or reused"
             elif set(user.roles) & set(self.policy.totp_roles):
-                problem, message = "totp not enrolled", TOTP_ENROL.format(user=user.username)
+                problem = "totp not enrolled"
             if throttle is not None and throttle.locked_until and as_utc(throttle.locked_until) > now:
                 self.audit.record(session, who, "login", name if user else "", FAILURE, "account locked")
                 already = True
@@ -160,7 +165,7 @@ class Sessions:
         if fault is not None:
             raise fault
         if problem or user is None:
-            raise UnauthorizedError(message)
+            raise UnauthorizedError(BAD_CREDENTIALS)
         token = secrets.token_urlsafe(32)
         expires = now + self.policy.lifetime
         with self.database.session() as session:

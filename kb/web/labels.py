@@ -117,6 +117,8 @@ ERROR_MESSAGES = {
     "must_change_password": "请先修改口令。",
     "conflict": "内容与现有数据冲突（可能已被他人修改或重复），请刷新后重试。",
     "illegal_transition": "文章或工单的当前状态不允许这一步操作。",
+    "article_not_published": "这篇文章尚未发布（或已停用），不能评价、计数或用于自助解决。",
+    "supersede_cycle": "替代文章经由它自己的替代链又回到本文，不能这样停用；请选链外的文章。",
     "invalid_input": "输入的内容不符合要求，请检查后重试。",
     "query_too_long": "搜索词太长，请缩短后再试。",
     "invalid_article": "文章格式有误（前置信息或 Markdown），未保存。",

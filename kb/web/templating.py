@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse
 
 from kb.identity.permissions import Permission as P
 from kb.identity.permissions import allowed
+from kb.identity.scopes import Principal
 from kb.web import csrf, labels
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -52,6 +53,13 @@ NAV = (
     ("/ui/admin/security", "安全", P.SECURITY_ADMIN),
     ("/ui/admin/audit", "审计", P.AUDIT_READ),
 )
+
+
+def landing_page(principal: Principal) -> str | None:
+    """The first page of :data:`NAV` ``principal`` may use (``/`` for whoever may search; the users page for the
+    system administrator, the security page and the audit trail for the other two), None when there is none.
+    Found by session 7's outside tester: the system administrator's ``/`` was a 403 page."""
+    return next((path for path, _, need in NAV if principal.may(need)), None)
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

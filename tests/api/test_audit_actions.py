@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import EXPORT, NO_LICENSES, TEST_USER, create, kb_of
+from tests.helpers import EXPORT, NO_LICENSES, SYSADMIN_USER, TEST_USER, create, kb_of, sysadmin
 
 pytestmark = pytest.mark.security
 
@@ -24,6 +24,7 @@ def test_article_lifecycle_and_deletion_are_audited(client: TestClient) -> None:
     assert client.delete(f"/articles/{aid}").status_code == 200
     title = article["title"]
     assert _audited(client, "article.") == [
+        ("article.create", TEST_USER, f"article {aid} {title}", "testclient"),
         ("article.status", TEST_USER, f"article {aid} {title}", "testclient"),
         ("article.publish", TEST_USER, f"article {aid} {title}", "testclient"),
         ("article.retire", TEST_USER, f"article {aid} {title}", "testclient"),
@@ -74,8 +75,40 @@ def test_ticket_work_and_imports_are_audited(client: TestClient) -> None:
         ("ticket.note", TEST_USER, f"ticket {tid}"),
         ("ticket.close", TEST_USER, f"ticket {tid}"),
     ]
-    imported = client.post("/ingest/tickets", params={"mapping": "kb-zh"}, content=EXPORT.read_bytes())
+    imported = sysadmin(client).post("/ingest/tickets", params={"mapping": "kb-zh"}, content=EXPORT.read_bytes())
     assert imported.status_code == 200, imported.text
     imports = [e for e in _audited(client, "ticket.import")]
-    assert imports and all(actor == TEST_USER for _, actor, _, _ in imports)
+    assert imports and all(actor == SYSADMIN_USER for _, actor, _, _ in imports)
     assert kb_of(client).audit.verify().ok
+
+
+def test_an_article_put_and_a_restricted_article_are_audited_without_their_bodies(client: TestClient) -> None:
+    """Found by session 7's outside tester: a PUT (even one opening an internal article to everyone) and the
+    creation of a restricted article left no audit row."""
+    kb = kb_of(client)
+    secret = "机房门禁口令 4711-XYZ"
+    made = client.post(
+        "/articles",
+        json={"body": NO_LICENSES + f"\n{secret}\n", "visibility": "restricted", "restricted_to": ["网络组"]},
+    )
+    assert made.status_code == 201, made.text
+    aid, title = made.json()["article"]["id"], made.json()["article"]["title"]
+    opened = client.put(f"/articles/{aid}", json={"visibility": "public"})
+    assert opened.status_code == 200, opened.text
+    edited = client.put(f"/articles/{aid}", json={"body": NO_LICENSES + "\n补充：重启远程桌面授权服务。\n"})
+    assert edited.status_code == 200, edited.text
+    assert client.put(f"/articles/{aid}", json={"visibility": "public"}).status_code == 200  # no change: no row
+    rows = [r for r in reversed(kb.audit.query(limit=100)[1]) if r.event in ("article.create", "article.update")]
+    assert [(r.event, r.actor, r.object) for r in rows] == [
+        ("article.create", TEST_USER, f"article {aid} {title}"),
+        ("article.update", TEST_USER, f"article {aid} {title}"),
+        ("article.update", TEST_USER, f"article {aid} {title}"),
+    ]
+    assert [r.reason for r in rows] == [
+        "visibility=restricted restricted_to=网络组",
+        "version 1 -> 2: visibility; visibility restricted -> public",
+        "version 2 -> 3: body",
+    ]
+    everything = str([(r.object, r.reason) for r in kb.audit.query(limit=1000)[1]])
+    assert secret not in everything and "4711" not in everything
+    assert kb.audit.verify().ok

@@ -10,10 +10,21 @@ from fastapi.testclient import TestClient
 
 from kb.api import create_app
 from kb.config import Settings
+from kb.identity.passwords import PasswordPolicy
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.helpers import TEST_PASSWORD, TEST_ROLES, TEST_USER, anonymous, kb_of, login, totp_now
+from tests.helpers import (
+    SYSADMIN_USER,
+    TEST_PASSWORD,
+    TEST_ROLES,
+    TEST_USER,
+    anonymous,
+    kb_of,
+    login,
+    sysadmin,
+    totp_now,
+)
 
 pytestmark = pytest.mark.security
 
@@ -81,7 +92,7 @@ def test_lockout_answers_423_account_locked(client: TestClient) -> None:
 
 
 def test_one_time_password_must_be_changed_before_anything_else(client: TestClient) -> None:
-    created = client.post("/users", json={"username": "Li.Si", "roles": ["agent"], "groups": ["桌面组"]})
+    created = sysadmin(client).post("/users", json={"username": "Li.Si", "roles": ["agent"], "groups": ["桌面组"]})
     assert created.status_code == 201, created.text
     once = created.json()["one_time_password"]
     assert created.json()["user"] == {**created.json()["user"], "username": "li.si", "must_change_password": True}
@@ -93,6 +104,9 @@ def test_one_time_password_must_be_changed_before_anything_else(client: TestClie
     assert user.get("/auth/me").json()["must_change_password"]
     _error(user.post("/auth/password", json={"old": "wrong", "new": GOOD}), 403, "forbidden")
     _error(user.post("/auth/password", json={"old": once, "new": "password"}), 422, "weak_password")
+    weak = user.post("/auth/password", json={"old": once, "new": "Password123!"})  # of 4 classes, not on the list
+    _error(weak, 422, "weak_password")
+    assert "too easy to guess" in weak.json()["detail"] and "Password123!" not in weak.text
     changed = user.post("/auth/password", json={"old": once, "new": GOOD})
     assert changed.status_code == 200 and not changed.json()["user"]["must_change_password"]
     assert user.get("/articles").status_code == 200
@@ -100,24 +114,26 @@ def test_one_time_password_must_be_changed_before_anything_else(client: TestClie
 
 
 def test_users_for_the_system_administrator_only(client: TestClient) -> None:
+    admin = sysadmin(client)
+    _error(client.get("/users"), 403, "forbidden")  # the desk lead and editor: not the system administrator
     _error(
-        client.post("/users", json={"username": "wang.wu", "roles": ["secadmin", "auditadmin"], "password": GOOD}),
+        admin.post("/users", json={"username": "wang.wu", "roles": ["secadmin", "auditadmin"], "password": GOOD}),
         409,
         "conflict",
     )
-    _error(client.post("/users", json={"username": "wang.wu", "roles": ["root"]}), 422, "invalid_input")
-    made = client.post("/users", json={"username": "wang.wu", "roles": ["agent"], "password": GOOD})
+    _error(admin.post("/users", json={"username": "wang.wu", "roles": ["root"]}), 422, "invalid_input")
+    made = admin.post("/users", json={"username": "wang.wu", "roles": ["agent"], "password": GOOD})
     assert made.status_code == 201 and "one_time_password" not in made.json()
     assert made.json()["user"]["must_change_password"]  # the administrator knows it: the user must change it
-    _error(client.post("/users", json={"username": "WANG.WU", "roles": ["agent"], "password": GOOD}), 409, "conflict")
-    assert [u["username"] for u in client.get("/users").json()["items"]] == [TEST_USER, "wang.wu"]
+    _error(admin.post("/users", json={"username": "WANG.WU", "roles": ["agent"], "password": GOOD}), 409, "conflict")
+    assert [u["username"] for u in admin.get("/users").json()["items"]] == [TEST_USER, SYSADMIN_USER, "wang.wu"]
     agent = anonymous(client)
     login(agent, "wang.wu", GOOD)
     _error(agent.get("/articles"), 403, "must_change_password")
     assert agent.post("/auth/password", json={"old": GOOD, "new": "Kb-own-choice-2026!"}).status_code == 200
     _error(agent.get("/users"), 403, "forbidden")
     _error(agent.post("/users", json={"username": "x.y", "roles": ["sysadmin"]}), 403, "forbidden")
-    assert [u["username"] for u in client.get("/users").json()["items"]] == [TEST_USER, "wang.wu"]
+    assert [u["username"] for u in admin.get("/users").json()["items"]] == [TEST_USER, SYSADMIN_USER, "wang.wu"]
 
 
 @pytest.fixture
@@ -151,18 +167,44 @@ def test_login_rate_limit_per_ip_and_insecure_cookies_for_local_http(limited_cli
 
 def test_administrators_log_in_with_a_totp_code(client: TestClient) -> None:
     nobody = anonymous(client)
-    missing = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD})
-    _error(missing, 401, "unauthorized")
-    assert "one-time code" in missing.json()["detail"]
     wrong = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD, "totp": "000000"})
     _error(wrong, 401, "unauthorized")
     code = totp_now(kb_of(client), TEST_USER)
     ok = nobody.post("/auth/login", json={"username": TEST_USER, "password": TEST_PASSWORD, "totp": code})
     assert ok.status_code == 200, ok.text
-    kb_of(client).accounts.create("xi.tong", ["secadmin"], "tests", password=GOOD)
-    unenrolled = nobody.post("/auth/login", json={"username": "xi.tong", "password": GOOD})
-    _error(unenrolled, 401, "unauthorized")
-    assert "kb users totp xi.tong" in unenrolled.json()["detail"]
+
+
+def test_login_answers_alike_to_a_caller_without_both_factors(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by session 7's outside tester: a right password without a code answered "code needed" and a wrong
+    one "wrong password", so the password could be guessed without the second factor. Every refusal now has the
+    same status, code and body, and each verifies one password hash."""
+    kb = kb_of(client)
+    kb.accounts.create("xi.tong", ["secadmin"], "tests", password=GOOD)  # an administrator not enrolled yet
+    verified: list[str] = []
+    real_verify = PasswordPolicy.verify
+
+    def counting(policy: PasswordPolicy, password: str, password_hash: str | None) -> bool:
+        verified.append(password)
+        return real_verify(policy, password, password_hash)
+
+    monkeypatch.setattr(PasswordPolicy, "verify", counting)
+    nobody = anonymous(client)
+    attempts = [
+        {"username": TEST_USER, "password": "Wrong-pass-1"},  # enrolled: wrong password, no code
+        {"username": TEST_USER, "password": TEST_PASSWORD},  # enrolled: right password, no code
+        {"username": TEST_USER, "password": TEST_PASSWORD, "totp": "000000"},  # right password, wrong code
+        {"username": "xi.tong", "password": GOOD},  # not enrolled: right password
+        {"username": "xi.tong", "password": "Wrong-pass-2"},  # not enrolled: wrong password
+        {"username": "no.body", "password": GOOD},  # no such user
+    ]
+    answers = [nobody.post("/auth/login", json=attempt) for attempt in attempts]
+    assert {(a.status_code, a.text) for a in answers} == {(answers[0].status_code, answers[0].text)}
+    _error(answers[0], 401, "unauthorized")
+    assert len(verified) == len(attempts)  # one hash verified for each, whatever was wrong
+    reasons = [r.reason for r in kb.audit.query(event="login", result="failure")[1]]
+    assert {"totp missing, wrong or reused", "totp not enrolled", "wrong password"} <= set(reasons)
 
 
 def test_re_proving_the_password_inside_a_session_counts_towards_the_lockout(client: TestClient) -> None:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from kb.models import Ticket
-from tests.helpers import create, kb_of, onebot, post_im
+from tests.helpers import create, kb_of, onebot, post_im, sysadmin
 
 HUGE = 2**63
 ALIAS_BOMB = (
@@ -150,7 +150,9 @@ def test_deep_json_body_is_422(client: TestClient) -> None:
 
 def test_gbk_csv_and_broken_zip_are_422_and_store_nothing(client: TestClient) -> None:
     csv_text = "工单号,标题,描述,状态\nT1,打印机脱机,打印机无法打印,已关闭\n"
-    gbk = client.post("/ingest/tickets", params={"mapping": "kb-zh", "format": "csv"}, content=csv_text.encode("gbk"))
+    gbk = sysadmin(client).post(
+        "/ingest/tickets", params={"mapping": "kb-zh", "format": "csv"}, content=csv_text.encode("gbk")
+    )
     assert "UTF-8" in str(_json_error(gbk, 422, "invalid_input")["detail"])
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -158,7 +160,7 @@ def test_gbk_csv_and_broken_zip_are_422_and_store_nothing(client: TestClient) ->
     damaged = bytearray(buffer.getvalue())
     damaged[60:90] = b"\x00" * 30
     for content in (b"PK\x03\x04 not a zip", bytes(damaged), buffer.getvalue()[: len(buffer.getvalue()) // 2]):
-        broken = client.post("/ingest/tickets", params={"mapping": "kb-zh", "format": "zip"}, content=content)
+        broken = sysadmin(client).post("/ingest/tickets", params={"mapping": "kb-zh", "format": "zip"}, content=content)
         _json_error(broken, 422, "invalid_input")
     assert _tickets(client) == 0
 
@@ -207,7 +209,7 @@ def test_a_request_chooses_a_mapping_by_name_never_a_path(client: TestClient, tm
     csv_body = "id,title\n1,打印机脱机\n".encode()
     for bad in ("/etc/passwd", "../../../etc/passwd", "kb-zh.yaml", "it-tickets-en/../kb-zh", ""):
         body = _json_error(
-            client.post("/ingest/tickets", params={"mapping": bad}, content=csv_body), 422, "invalid_input"
+            sysadmin(client).post("/ingest/tickets", params={"mapping": bad}, content=csv_body), 422, "invalid_input"
         )
         assert "root:" not in str(body["detail"])
     site = tmp_path / "mappings"
@@ -216,7 +218,7 @@ def test_a_request_chooses_a_mapping_by_name_never_a_path(client: TestClient, tm
     (site / "wrong.yaml").write_text("source: SECRET-VALUE\nfields: 12\n", encoding="utf-8")
     kb_of(client).settings.mappings_dir = site
     for name in ("broken", "wrong"):
-        body = _json_error(client.post("/ingest/tickets", params={"mapping": name}, content=csv_body), 422)
+        body = _json_error(sysadmin(client).post("/ingest/tickets", params={"mapping": name}, content=csv_body), 422)
         assert "SECRET" not in str(body["detail"]), body
     assert _tickets(client) == 0
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from kb.models import Article, IdempotencyKey, Ticket
-from tests.helpers import TEST_PASSWORD, kb_of, login
+from tests.helpers import TEST_PASSWORD, kb_of, login, sysadmin
 
 TICKET = {"title": "打印机脱机", "description": "三楼打印机脱机", "service": "日常服务"}
 
@@ -73,11 +73,12 @@ def test_keys_belong_to_the_caller_and_expire(client: TestClient) -> None:
 def test_answers_with_credentials_are_never_stored(client: TestClient) -> None:
     """Logins, new users (one-time password) and service tokens ignore the header: no key row holds a secret, and
     a retry runs again (a second session; 409 for the name already taken)."""
-    made = client.post("/users", json={"username": "li.si", "roles": ["agent"]}, headers={"Idempotency-Key": "u-1"})
+    admin = sysadmin(client)
+    made = admin.post("/users", json={"username": "li.si", "roles": ["agent"]}, headers={"Idempotency-Key": "u-1"})
     assert made.status_code == 201, made.text
-    again = client.post("/users", json={"username": "li.si", "roles": ["agent"]}, headers={"Idempotency-Key": "u-1"})
+    again = admin.post("/users", json={"username": "li.si", "roles": ["agent"]}, headers={"Idempotency-Key": "u-1"})
     assert again.status_code == 409 and "Idempotent-Replayed" not in again.headers
-    service = client.post(
+    service = admin.post(
         "/users/services", json={"name": "itsm", "scopes": ["suggest"]}, headers={"Idempotency-Key": "s-1"}
     )
     assert service.status_code == 201, service.text

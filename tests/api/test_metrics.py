@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import anonymous, create, kb_of, search_ids
+from tests.helpers import anonymous, create, kb_of, search_ids, sysadmin
 
 
 def _scrape(client: TestClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    response = client.get("/metrics")
+    response = sysadmin(client).get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}

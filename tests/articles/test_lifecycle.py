@@ -8,15 +8,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from kb.articles.content import parse_markdown
 from kb.articles.feedback import MIN_VOTES
 from kb.articles.lifecycle import DEFAULT_REVIEW_DAYS, TRANSITIONS
-from tests.helpers import NO_LICENSES, RDS, create, search_ids
+from tests.helpers import NO_LICENSES, RDS, create, kb_of, new_user, search_ids
 
 BUSY = (RDS / "remote-desktop-service-currently-busy.md").read_text(encoding="utf-8")
 GENERAL = (RDS / "rdp-error-general-troubleshooting.md").read_text(encoding="utf-8")
+TICKET = {"title": "远程桌面连不上", "description": "提示没有可用的授权服务器", "service": "日常服务"}
 LICENSE_QUERY = "远程桌面 没有可用的许可证"
 
 
@@ -139,13 +141,15 @@ def test_feedback_usage_and_review_queue(client: TestClient) -> None:
     move(client, expired, "in_review")
     move(client, expired, "published", review_by=(dt.date.today() - dt.timedelta(days=1)).isoformat())
 
-    for _ in range(MIN_VOTES):
-        vote = client.post(
+    voters = [client] + [new_user(client, f"voter{n}", ["agent"]) for n in range(1, MIN_VOTES)]
+    for voter in voters:
+        vote = voter.post(
             f"/articles/{poor}/feedback", json={"helpful": False, "comment": "步骤过时", "query": "服务繁忙"}
         )
         assert vote.status_code == 201 and vote.json()["query"] == "服务繁忙"
-    for helpful in (True, True, False):
-        assert client.post(f"/articles/{good}/feedback", json={"helpful": helpful}).status_code == 201
+    for voter, helpful in zip(voters, (False, True, False), strict=True):
+        assert voter.post(f"/articles/{good}/feedback", json={"helpful": helpful}).status_code == 201
+    assert client.post(f"/articles/{good}/feedback", json={"helpful": True}).status_code == 201  # replaces False
 
     queue = {item["article"]["id"]: item for item in client.get("/articles/review-queue").json()}
     assert queue[poor]["reasons"] == ["poor_feedback"]
@@ -162,7 +166,7 @@ def test_feedback_usage_and_review_queue(client: TestClient) -> None:
     stats = client.get(f"/articles/{good}").json()["stats"]
     assert stats == {"views": 2, "resolved": 1, "helpful": 2, "not_helpful": 1, "tickets": [number]}
     assert client.get(f"/articles/{good}", params={"count_view": False}).json()["stats"]["views"] == 2
-    assert [f["helpful"] for f in client.get(f"/articles/{good}/feedback").json()] == [False, True, True]
+    assert [f["helpful"] for f in client.get(f"/articles/{good}/feedback").json()] == [True, False, True]
 
 
 def test_feedback_and_usage_bad_input(client: TestClient) -> None:
@@ -190,6 +194,7 @@ def test_export_then_import_gives_the_same_article(client: TestClient, tmp_path:
     assert {f: copy[f] for f in fields} == {f: original[f] for f in fields}
 
 
+@pytest.mark.security
 def test_only_editors_see_articles_that_are_not_published(client: TestClient) -> None:
     from kb.api.deps import Principal, current_principal
 
@@ -202,10 +207,76 @@ def test_only_editors_see_articles_that_are_not_published(client: TestClient) ->
         response = client.get("/search", params={"q": LICENSE_QUERY, "status": "draft"})
         assert response.status_code == 403 and response.json()["error"] == "forbidden"
         assert "editor role" in response.json()["detail"]
-        assert client.get(f"/articles/{draft['id']}").status_code == 403
+        missing = client.get("/articles/999999")
+        hidden = client.get(f"/articles/{draft['id']}")  # found by session 7's outside tester: it answered 403
+        assert (
+            (hidden.status_code, hidden.json()["error"])
+            == (missing.status_code, missing.json()["error"])
+            == (
+                404,
+                "not_found",
+            )
+        )
+        assert hidden.json()["detail"] == missing.json()["detail"].replace("999999", str(draft["id"]))
+        for path in ("versions", "markdown", "feedback"):
+            assert client.get(f"/articles/{draft['id']}/{path}").status_code == 404, path
         assert client.get(f"/articles/{published['id']}").status_code == 200
         assert [a["id"] for a in client.get("/articles").json()["items"]] == [published["id"]]
         assert client.get("/articles", params={"status": "draft"}).status_code == 403
     finally:
         app.dependency_overrides.clear()  # type: ignore[attr-defined]
     assert client.get(f"/articles/{draft['id']}").status_code == 200  # the test user is a kb_editor
+
+
+@pytest.mark.security
+def test_votes_uses_and_deflections_count_for_published_articles_only(client: TestClient) -> None:
+    """Found by session 7's outside tester: a draft took votes, uses and deflections (and answered 403, not 404, to
+    a caller who may not read it)."""
+    draft = create(client, NO_LICENSES, status="draft")["id"]
+    retired = create(client, GENERAL)["id"]
+    move(client, retired, "retired")
+    number = client.post("/tickets", json=TICKET).json()["ticket"]
+    for aid in (draft, retired):
+        vote = client.post(f"/articles/{aid}/feedback", json={"helpful": True})
+        assert (vote.status_code, vote.json()["error"]) == (409, "article_not_published")
+        use = client.post(f"/articles/{aid}/usage", json={"event": "view"})
+        assert (use.status_code, use.json()["error"]) == (409, "article_not_published")
+        deflect = client.post(f"/tickets/{number['id']}/deflect", json={"article_id": aid})
+        assert (deflect.status_code, deflect.json()["error"]) == (409, "article_not_published")
+    agent = new_user(client, "agent01", ["agent"])
+    for answer in (
+        agent.post(f"/articles/{draft}/feedback", json={"helpful": True}),
+        agent.post(f"/articles/{draft}/usage", json={"event": "view"}),
+    ):
+        assert (answer.status_code, answer.json()["error"]) == (404, "not_found")  # a draft it may not read
+    stats = kb_of(client).feedback.stats([draft, retired])
+    assert all(s.helpful == s.views == 0 for s in stats.values())
+    assert client.get(f"/tickets/{number['id']}").json()["ticket"]["status"] == "new"
+
+
+@pytest.mark.security
+def test_one_vote_a_user_an_article(client: TestClient) -> None:
+    """Found by session 7's outside tester: votes were unlimited, so one user could send an article to review."""
+    aid = create(client, BUSY)["id"]
+    for _ in range(MIN_VOTES + 2):
+        assert client.post(f"/articles/{aid}/feedback", json={"helpful": False}).status_code == 201
+    assert client.post(f"/articles/{aid}/feedback", json={"helpful": True, "comment": "改好了"}).status_code == 201
+    votes = client.get(f"/articles/{aid}/feedback").json()
+    assert [(v["helpful"], v["comment"]) for v in votes] == [(True, "改好了")]
+    stats = client.get(f"/articles/{aid}").json()["stats"]
+    assert (stats["helpful"], stats["not_helpful"]) == (1, 0)
+    queue = {item["article"]["id"] for item in client.get("/articles/review-queue").json()}
+    assert aid not in queue
+
+
+@pytest.mark.security
+def test_a_supersede_cycle_is_refused(client: TestClient) -> None:
+    """Found by session 7's outside tester: A superseded_by B and B superseded_by A were both accepted."""
+    first, second, third = (create(client, body)["id"] for body in (BUSY, GENERAL, NO_LICENSES))
+    move(client, first, "retired", superseded_by=second)
+    move(client, second, "retired", superseded_by=third)
+    for aid, successor in ((third, first), (second, first), (third, second)):
+        response = client.post(f"/articles/{aid}/status", json={"status": "retired", "superseded_by": successor})
+        assert (response.status_code, response.json()["error"]) == (409, "supersede_cycle"), (aid, successor)
+    assert client.get(f"/articles/{third}").json()["status"] == "published"
+    assert client.get(f"/articles/{second}").json()["superseded_by"] == third

@@ -47,7 +47,12 @@ def _login(username: str, password: str) -> bool:
 def test_users_create_list_disable_enable_reset(
     cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert main(["users", "create", "Zhang.San", "--role", "agent", "--role", "engineer", "--group", "桌面组"]) == 0
+    assert main(["users", "create", "Zhang.San", "--role", "agent"]) == 2  # no database here yet
+    assert "--init" in capsys.readouterr().err and not (cli_env / "data").exists()
+    assert (
+        main(["users", "--init", "create", "Zhang.San", "--role", "agent", "--role", "engineer", "--group", "桌面组"])
+        == 0
+    )
     out = capsys.readouterr().out
     once = re.search(r"one-time password \(shown once; must be changed at first login\): (\S+)", out)
     assert once and "zhang.san\tagent,engineer\tactive must-change-password groups=桌面组" in out
@@ -60,6 +65,12 @@ def test_users_create_list_disable_enable_reset(
 
     assert main(["users", "create", "wang.wu", "--role", "sysadmin", "--role", "auditadmin"]) == 2
     assert "三员" in capsys.readouterr().err
+    # found by session 7's outside tester: the console made desk lead + editor + system administrator accounts
+    assert main(["users", "create", "wang.wu", "--role", "desk_lead", "--role", "kb_editor", "--role", "sysadmin"]) == 2
+    assert "held alone" in capsys.readouterr().err
+    assert main(["users", "create", "wang.wu", "--role", "sysadmin"]) == 0  # the console makes administrators
+    assert main(["users", "roles", "wang.wu", "--role", "sysadmin", "--role", "agent"]) == 2
+    assert "held alone" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO("P@ssw0rd123\n"))
     assert main(["users", "create", "zhao.liu", "--role", "agent", "--password-stdin"]) == 2
     assert "common passwords" in capsys.readouterr().err
@@ -78,7 +89,7 @@ def test_users_create_list_disable_enable_reset(
     assert "otpauth://totp/kb:zhang.san?secret=" in capsys.readouterr().out
     assert main(["users", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [(u["username"], u["active"]) for u in listed] == [("li.si", True), ("zhang.san", True)]
+    assert [(u["username"], u["active"]) for u in listed] == [("li.si", True), ("wang.wu", True), ("zhang.san", True)]
     assert main(["users", "disable", "nobody"]) == 2
 
 
@@ -102,7 +113,7 @@ def test_first_start_prints_the_one_time_admin_password_once(cli_env: Path) -> N
 def test_roles_unlock_services_totp_svg_backup_on_the_command_line(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["users", "create", "li.si", "--role", "requester"]) == 0
+    assert main(["users", "--init", "create", "li.si", "--role", "requester"]) == 0
     assert main(["users", "roles", "li.si", "--role", "agent", "--role", "engineer"]) == 0
     assert "li.si\tagent,engineer\tactive" in capsys.readouterr().out
     assert main(["users", "roles", "li.si", "--role", "sysadmin", "--role", "secadmin"]) == 2

@@ -14,7 +14,7 @@ from kb.desk.workflow import NewTicket
 from kb.identity.scopes import Principal, article_visible, ticket_clause, ticket_visible
 from kb.ingest.tickets import import_tickets
 from kb.models import Ticket
-from tests.helpers import EXPORT, NO_LICENSES, anonymous, create, kb_of, login, onebot, post_im, search_ids
+from tests.helpers import EXPORT, NO_LICENSES, anonymous, create, kb_of, login, onebot, post_im, search_ids, sysadmin
 
 pytestmark = pytest.mark.security
 
@@ -172,10 +172,11 @@ def test_group_membership_changes_what_an_agent_sees(client: TestClient) -> None
     made = client.post("/tickets", json=RDP).json()["ticket"]["id"]
     assert client.post(f"/tickets/{made}/assign", json={"group": "网络组"}).status_code == 200
     assert agent.get(f"/tickets/{made}").status_code == 404
-    moved = client.put("/users/zhou.qi/groups", json={"groups": ["网络组"]})
+    admin = sysadmin(client)
+    moved = admin.put("/users/zhou.qi/groups", json={"groups": ["网络组"]})
     assert moved.status_code == 200 and moved.json()["user"]["groups"] == ["网络组"]
     assert agent.get(f"/tickets/{made}").status_code == 200  # at once, same session
-    assert client.put("/users/nobody/groups", json={"groups": []}).status_code == 404
+    assert admin.put("/users/nobody/groups", json={"groups": []}).status_code == 404
     assert agent.put("/users/zhou.qi/groups", json={"groups": ["应用组"]}).status_code == 403
     assert [r.reason for r in kb.audit.query(event="user.groups")[1]] == ["桌面组 -> 网络组"]
 

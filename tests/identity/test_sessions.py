@@ -126,7 +126,7 @@ def test_totp_second_factor_counts_failures_and_is_required_for_administrators(k
     with pytest.raises(AccountLockedError):  # missing codes count toward the lockout
         kb.sessions.login("zhang.san", GOOD)
     kb.accounts.create("shen.ji", ["auditadmin"], "admin", password=GOOD)
-    with pytest.raises(UnauthorizedError, match=r"kb users totp shen\.ji"):
+    with pytest.raises(UnauthorizedError, match=r"kb users totp NAME"):  # the same answer as a wrong password
         kb.sessions.login("shen.ji", GOOD)
     relaxed = Sessions(kb.database, kb.accounts, SessionPolicy(totp_roles=()), kb.audit)
     assert relaxed.login("shen.ji", GOOD).token  # KB_TOTP_REQUIRED_FOR_ADMINS=false

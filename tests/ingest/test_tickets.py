@@ -15,7 +15,7 @@ from kb.errors import InvalidInputError
 from kb.ingest.mapping import load_mapping
 from kb.ingest.tickets import import_tickets
 from kb.models import Ticket
-from tests.helpers import DATA, SHARED
+from tests.helpers import DATA, SHARED, sysadmin
 
 IT_TICKETS = SHARED / "data/tickets/it-tickets-en/all_tickets_processed_improved_v3.csv.zip"
 
@@ -53,7 +53,7 @@ def test_real_english_export_imports_once(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_chinese_export_reports_bad_rows_by_line(client: TestClient) -> None:
-    response = client.post(
+    response = sysadmin(client).post(
         "/ingest/tickets",
         params={"mapping": "kb-zh"},
         content=ZH_CSV.encode("utf-8"),
@@ -65,7 +65,7 @@ def test_chinese_export_reports_bad_rows_by_line(client: TestClient) -> None:
     lines = {e["line"]: e["error"] for e in report["errors"]}
     assert set(lines) == {3, 4, 5, 6}
     assert "status" in lines[3] and "satisfaction" in lines[4] and "工单号" in lines[5] and "cells" in lines[6]
-    again = client.post("/ingest/tickets", params={"mapping": "kb-zh"}, content=ZH_CSV.encode("utf-8")).json()
+    again = sysadmin(client).post("/ingest/tickets", params={"mapping": "kb-zh"}, content=ZH_CSV.encode("utf-8")).json()
     assert again["created"] == 0 and again["unchanged"] == 2
     distilled = client.post("/ingest/distill", params={"source": "kb-zh"}).json()
     assert distilled["tickets"] == 2 and distilled["groups"] == 0  # two unlike tickets: no draft

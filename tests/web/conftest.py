@@ -304,7 +304,7 @@ def log_in(page, server: Server, username: str = TEST_USER, next_path: str = "/"
 
 @pytest.fixture
 def page(browser, server: Server) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """A logged-in page (as the test user: agent, kb_editor, sysadmin) at 1366x768."""
+    """A logged-in page (as the test user: desk_lead, kb_editor) at 1366x768."""
     p = new_page(browser, server)
     log_in(p, server)
     try:

@@ -20,7 +20,7 @@ from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from kb.web.app import create_app
 from kb.web.article_media import media_file
-from tests.helpers import TEST_PASSWORD, add_test_user, kb_of
+from tests.helpers import TEST_PASSWORD, add_test_user, kb_of, login
 from tests.web.conftest import page_login
 
 pytestmark = pytest.mark.security
@@ -141,6 +141,20 @@ def test_restricted_article_media_and_links_obey_its_visibility(client: TestClie
     page_login(client)  # the editor may read it
     assert client.get(f"/ui/articles/{secret}/media/media/internal.png").status_code == 200
     assert f'href="/ui/articles/{secret}"' in client.get(f"/ui/articles/{rdp}").text
+
+
+def test_the_apis_html_unlinks_articles_the_caller_may_not_see(client: TestClient) -> None:
+    """Found by session 7's outside tester: ``GET /articles/{id}`` kept ``href="secret.md"`` (the name of the file of
+    a restricted article) for a caller who may not read it; the API follows the page's rule (kb.articles.links)."""
+    secret, rdp, licensing = _id(client, "secret.md"), _id(client, "rdp.md"), _id(client, "licensing.md")
+    agent = TestClient(client.app, base_url="https://testserver")
+    login(agent, "agent.a", TEST_PASSWORD)
+    html = agent.get(f"/articles/{rdp}").json()["html"]
+    assert "secret.md" not in html and f"/articles/{secret}" not in html and "受限文章" in html
+    assert "missing.md" not in html and "不在库里的" in html
+    assert f'href="/articles/{licensing}#' in html and 'href="https://learn.microsoft.com/x.md"' in html
+    login(agent)  # the editor
+    assert f'href="/articles/{secret}"' in agent.get(f"/articles/{rdp}").json()["html"]
 
 
 def test_media_needs_a_session(client: TestClient) -> None:

@@ -15,7 +15,7 @@ from kb.api.deps import Requires
 from kb.articles.content import parse_markdown
 from kb.articles.store import ArticleFilter
 from kb.config import MAX_QUERY_CHARS
-from tests.helpers import NO_LICENSES, TEST_PASSWORD, kb_of
+from tests.helpers import NO_LICENSES, SYSADMIN_USER, TEST_PASSWORD, kb_of
 from tests.web.conftest import csrf_of, page_login
 
 pytestmark = pytest.mark.security
@@ -76,6 +76,61 @@ def test_login_refusals_show_the_form_with_the_api_status(web_client: TestClient
     assert wrong.status_code == 401 and "登录" in wrong.text
     no_token = web_client.post("/ui/login", data={"username": "dev", "password": TEST_PASSWORD})
     assert no_token.status_code == 403 and "csrf_failed" in no_token.text
+
+
+def test_the_login_page_answers_a_right_password_without_its_code_as_a_wrong_password(web_client: TestClient) -> None:
+    """Found by session 7's outside tester (as POST /auth/login): the page's details said "code needed" only when
+    the password was right."""
+    form = web_client.get("/ui/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    answers = [
+        web_client.post("/ui/login", data={"username": "dev", "password": password, "csrf_token": token})
+        for password in (TEST_PASSWORD, "Wrong-pass-1")
+    ]
+    assert [a.status_code for a in answers] == [401, 401]
+    assert answers[0].text == answers[1].text
+
+
+def test_each_administrator_lands_on_a_page_they_may_use(web_client: TestClient) -> None:
+    """Found by session 7's outside tester: the system administrator's ``/`` (where the login leads) was a 403 page."""
+    kb = kb_of(web_client)
+    for name, role in (("sec.admin", "secadmin"), ("audit.admin", "auditadmin")):
+        kb.accounts.create(name, [role], "tests", password=TEST_PASSWORD)
+        kb.accounts.enrol_totp(name)
+    for name, landing in (
+        (SYSADMIN_USER, "/ui/admin/users"),
+        ("sec.admin", "/ui/admin/security"),
+        ("audit.admin", "/ui/admin/audit"),
+    ):
+        web_client.cookies.clear()
+        page_login(web_client, name)
+        home = web_client.get("/", follow_redirects=False)
+        assert (home.status_code, home.headers.get("location")) == (303, landing), name
+        assert web_client.get(landing).status_code == 200, name
+    web_client.cookies.clear()
+    page_login(web_client)
+    assert web_client.get("/", follow_redirects=False).status_code == 200  # whoever may search: the search page
+
+
+def test_the_system_administrator_disables_business_accounts_only(web_client: TestClient) -> None:
+    """Found by session 7's outside tester: the users page let the system administrator disable the security and
+    audit administrators (and themselves)."""
+    kb = kb_of(web_client)
+    kb.accounts.create("sec.three", ["secadmin"], "tests", password=TEST_PASSWORD)
+    kb.accounts.create("li.si", ["agent"], "tests", password=TEST_PASSWORD)
+    page_login(web_client, SYSADMIN_USER)
+    token = csrf_of(web_client, "/ui/admin/users")
+    form = web_client.get("/ui/admin/users").text
+    assert 'name="roles" value="agent"' in form and not re.search(r'name="roles" value="(sys|sec|audit)admin"', form)
+    for target in ("sec.three", SYSADMIN_USER):
+        refused = web_client.post(f"/ui/admin/users/{target}/active", data={"active": "no", "csrf_token": token})
+        assert refused.status_code == 403 and kb.accounts.get(target).active, target
+    made = web_client.post("/ui/admin/users", data={"username": "au.di", "roles": ["auditadmin"], "csrf_token": token})
+    assert made.status_code == 403 and "au.di" not in {a.username for a in kb.accounts.list()}
+    done = web_client.post(
+        "/ui/admin/users/li.si/active", data={"active": "no", "csrf_token": token}, follow_redirects=False
+    )
+    assert done.status_code == 303 and not kb.accounts.get("li.si").active
 
 
 def test_login_never_redirects_off_site(web_client: TestClient) -> None:

@@ -86,7 +86,7 @@ def test_secadmin_unlocks_sets_roles_policy_and_networks(browser, server: Server
 
 
 def test_only_the_security_administrator_has_the_page(page, server: Server) -> None:  # type: ignore[no-untyped-def]
-    assert "安全" not in page.locator("header nav a").all_inner_texts()  # the test user: agent, editor, sysadmin
+    assert "安全" not in page.locator("header nav a").all_inner_texts()  # the test user: desk lead, editor
     answer = page.goto(PAGE)
     assert answer is not None and answer.status == 403
     assert page.locator(".error").get_attribute("data-code") == "forbidden"

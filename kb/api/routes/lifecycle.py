@@ -27,7 +27,7 @@ from kb.articles.content import to_markdown
 from kb.articles.store import content_of
 from kb.articles.versions import diff_versions
 from kb.identity.permissions import Permission as P
-from kb.identity.scopes import readable_article, readable_version, readable_versions, visible_article
+from kb.identity.scopes import readable_article, readable_version, readable_versions, usable_article
 from kb.models import ArticleVersion
 
 router = APIRouter(prefix="/articles", tags=["lifecycle"], route_class=GuardedRoute)
@@ -127,8 +127,9 @@ def restore(kb: KB, user: CurrentUser, article_id: ArticleId, version: VersionNo
     "/{article_id}/feedback", response_model=FeedbackOut, status_code=201, dependencies=[requires(P.ARTICLE_FEEDBACK)]
 )
 def add_feedback(kb: KB, user: CurrentUser, article_id: ArticleId, payload: FeedbackIn) -> FeedbackOut:
-    """Record helpful / not helpful (with ``query`` when voting on a search result)."""
-    visible_article(user, kb.store.get(article_id))
+    """Record helpful / not helpful (with ``query`` when voting on a search result); 409 ``article_not_published``
+    for a draft, an article in review or a retired one."""
+    usable_article(user, kb.store.get(article_id))
     row = kb.feedback.add_feedback(
         article_id, payload.helpful, user.username, comment=payload.comment, query=payload.query
     )
@@ -151,8 +152,8 @@ def list_feedback(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[Feed
 )
 def record_usage(kb: KB, user: CurrentUser, article_id: ArticleId, payload: UsageIn) -> ArticleStatsOut:
     """Count a use of an article (``resolved`` names, by its number, a ticket the caller may see: 404 otherwise);
-    answers the article's new counts."""
-    visible_article(user, kb.store.get(article_id))
+    answers the article's new counts; 409 ``article_not_published`` as for feedback."""
+    usable_article(user, kb.store.get(article_id))
     kb.feedback.record_usage(article_id, payload.event, user.username, ticket=payload.ticket, viewer=user)
     stats = kb.feedback.stats([article_id], viewer=user)[article_id]
     return ArticleStatsOut.model_validate(stats, from_attributes=True)

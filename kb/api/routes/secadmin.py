@@ -24,12 +24,14 @@ def set_roles(kb: KB, user: CurrentUser, audit: Audit, username: str, payload: R
 
 
 @router.get("/lockouts", dependencies=[requires(P.SECURITY_ADMIN)])
-def lockouts(kb: KB, user: CurrentUser) -> dict[str, list[dict[str, Any]]]:
-    """The user names locked now after failed logins (existing or not), soonest unlock first."""
+def lockouts(kb: KB, user: CurrentUser) -> dict[str, Any]:
+    """The accounts locked now after failed logins, soonest unlock first; ``unknown_names_locked`` counts the
+    locked names that are no account (not listed: such a name may be a mistyped password)."""
     return {
         "lockouts": [
             {"username": lock.username, "locked_until": lock.until.isoformat()} for lock in kb.security.lockouts()
-        ]
+        ],
+        "unknown_names_locked": kb.security.unknown_lockouts(),
     }
 
 

@@ -34,7 +34,7 @@ from kb.desk.stated import Stated, new_ticket
 from kb.desk.workflow import Closure
 from kb.identity.masking import mask_json, mask_personal, needs_masking
 from kb.identity.permissions import Permission as P
-from kb.identity.scopes import ticket_visible, visible_article, visible_ticket
+from kb.identity.scopes import ticket_visible, usable_article, visible_ticket
 from kb.models import as_utc
 
 
@@ -158,7 +158,7 @@ def close(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: CloseIn) -> d
 def deflect(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: DeflectIn) -> dict[str, Any]:
     """The suggested article was the fix: the ticket closes as deflected and the article's use is counted."""
     visible_ticket(user, kb.desk.get(ticket_id))
-    visible_article(user, kb.store.get(payload.article_id))
+    usable_article(user, kb.store.get(payload.article_id))  # 404 unseen, 409 not published
     return ticket_view(kb.tickets.deflect(ticket_id, payload.article_id, user.username).ticket, user)
 
 

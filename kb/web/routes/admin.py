@@ -13,13 +13,16 @@ from starlette.responses import RedirectResponse, Response
 from kb.api.deps import KB, Audit, CurrentUser, requires
 from kb.identity.audit import as_row
 from kb.identity.permissions import Permission as P
-from kb.identity.roles import ROLES
+from kb.identity.roles import ADMIN_ROLES, ROLES
 from kb.models import as_utc
 from kb.web.routing import PageRoute
 from kb.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Name = Annotated[str, Form(min_length=1, max_length=120)]
+#: The roles the users page offers: the business roles (administrators' accounts are the console's,
+#: kb.identity.sysadmin).
+BUSINESS_ROLES = tuple(r for r in ROLES if r not in ADMIN_ROLES)
 #: Audit rows per page of the viewer.
 AUDIT_PAGE = 100
 
@@ -27,7 +30,9 @@ AUDIT_PAGE = 100
 @router.get("/ui/admin/users", dependencies=[requires(P.USER_ADMIN)])
 def users(kb: KB, user: CurrentUser, request: Request) -> Response:
     """Every account with its roles, groups, state and last login; the form to add one."""
-    return render(request, "admin_users.html", user=user, accounts=kb.accounts.list(), roles=ROLES, created=None)
+    return render(
+        request, "admin_users.html", user=user, accounts=kb.accounts.list(), roles=BUSINESS_ROLES, created=None
+    )
 
 
 @router.post("/ui/admin/users", dependencies=[requires(P.USER_ADMIN)])
@@ -49,7 +54,7 @@ def create_user(
         201,
         user=user,
         accounts=kb.accounts.list(),
-        roles=ROLES,
+        roles=BUSINESS_ROLES,
         created=(account.username, once),
     )
 

@@ -15,7 +15,7 @@ from kb.articles.feedback import MAX_COMMENT_CHARS
 from kb.config import MAX_QUERY_CHARS
 from kb.identity.permissions import Permission as P
 from kb.identity.permissions import allowed
-from kb.identity.scopes import readable_article, visible_article
+from kb.identity.scopes import readable_article, usable_article
 from kb.web.article_media import media_file
 from kb.web.article_view import article_view
 from kb.web.routing import PageRoute
@@ -34,7 +34,8 @@ def article_page(
     q: Annotated[str, Query(max_length=MAX_QUERY_CHARS)] = "",
 ) -> Response:
     """The article: rendered body, facts, versions (``?diff=N`` shows N-1 -> N), feedback, tickets it resolved.
-    Counts a view, as ``GET /articles/{id}`` does. Drafts and articles in review need the editor role (403)."""
+    Counts a view, as ``GET /articles/{id}`` does. Drafts and articles in review need the editor role (404
+    otherwise, as a missing article)."""
     article = readable_article(user, kb.store.get(article_id))
     kb.feedback.record_usage(article_id, "view", user.username)
     view = article_view(kb, article, user, diff)
@@ -79,7 +80,7 @@ def feedback(
     q: Annotated[str, Form(max_length=MAX_QUERY_CHARS)] = "",
 ) -> Response:
     """Record a helpful / not helpful vote with an optional comment (``kb.feedback.add_feedback``, as
-    ``POST /articles/{id}/feedback``) and show the article again."""
-    visible_article(user, kb.store.get(article_id))
+    ``POST /articles/{id}/feedback``) and show the article again; a draft answers 409 ``article_not_published``."""
+    usable_article(user, kb.store.get(article_id))
     kb.feedback.add_feedback(article_id, helpful == "yes", user.username, comment=comment, query=q or None)
     return RedirectResponse(f"/ui/articles/{article_id}?thanks=1&q={quote(q)}", status_code=303)
