@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Response, status
@@ -12,7 +13,7 @@ from kb.articles.links import article_link_rewriter
 from kb.articles.rendering import render_html
 from kb.desk.intake import Handled
 from kb.desk.records import shows_work_notes
-from kb.identity.scopes import Principal
+from kb.identity.scopes import Principal, usable_article
 from kb.ingest.writer import WriteOutcome
 from kb.models import Article, Ticket
 from kb.service import KnowledgeBase
@@ -80,3 +81,15 @@ def handled_view(handled: Handled, viewer: Principal) -> dict[str, Any]:
     if handled.suggestions is not None:
         out["suggestions"] = handled.suggestions.as_dict()
     return out
+
+
+def check_closing_articles(kb: KnowledgeBase, viewer: Principal, article_ids: Iterable[int]) -> None:
+    """The one rule for the articles a ticket is closed with (API and the ticket page): each must be one
+    ``viewer`` may see (else 404, as a missing article) and published (else 409 ``article_not_published``: a draft
+    resolved nothing a customer could read), checked before anything changes.
+
+    Raises:
+        NotFoundError, ArticleNotPublishedError: as :func:`kb.identity.scopes.usable_article`.
+    """
+    for article_id in article_ids:
+        usable_article(viewer, kb.store.get(article_id))

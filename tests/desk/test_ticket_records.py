@@ -5,6 +5,7 @@ ticket with an article the closer may not see answers 404 like a missing article
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -88,8 +89,17 @@ def test_closing_with_an_article_the_closer_may_not_see_answers_404(web: TestCli
     one.pop("request_id", None), two.pop("request_id", None)
     assert one == {k: v.replace("999999", str(secret["id"])) if isinstance(v, str) else v for k, v in two.items()}
     assert kb.desk.get(ticket_id).status == "resolved"
-    stats = kb.feedback.stats([internal["id"], secret["id"]])
-    assert stats[internal["id"]].resolved == stats[secret["id"]].resolved == 0
+    # the ticket page's close form follows the same rule (it checked nothing), and a draft resolves nothing
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', agent.get("/").text)
+    assert token is not None
+    draft = create(web, "# 草稿\n还没发布的处理办法。", status="draft")
+    for ids, code in ((f"{internal['id']},{secret['id']}", 404), (str(draft["id"]), 404)):  # an agent sees no draft
+        form = closure | {"articles": ids, "csrf_token": token.group(1)}
+        page = agent.post(f"/ui/tickets/{ticket_id}/close", data=form, follow_redirects=False)
+        assert page.status_code == code, (ids, page.status_code)
+    stats = kb.feedback.stats([internal["id"], secret["id"], draft["id"]])
+    assert stats[internal["id"]].resolved == stats[secret["id"]].resolved == stats[draft["id"]].resolved == 0
+    assert kb.desk.get(ticket_id).status == "resolved"
     assert agent.post(f"/tickets/{ticket_id}/close", json=closure | {"articles": [internal["id"]]}).status_code == 200
     assert kb.feedback.stats([internal["id"]])[internal["id"]].resolved == 1
 

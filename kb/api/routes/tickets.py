@@ -24,7 +24,7 @@ from kb.api.schemas.tickets import (
     TicketListOut,
     TicketSummary,
 )
-from kb.api.views import handled_view, ticket_view
+from kb.api.views import check_closing_articles, handled_view, ticket_view
 from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
 from kb.desk.intake_text import clean_strings
@@ -143,10 +143,9 @@ def change_status(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: Statu
 def close(kb: KB, user: CurrentUser, ticket_id: TicketId, payload: CloseIn) -> dict[str, Any]:
     """Close a resolved ticket (resolution and root cause required); each article used counts as having resolved
     it. The closed ticket is input for distillation (``kb tickets distill``). An article the caller may not see
-    answers 404 like a missing one, and nothing changes."""
+    answers 404 like a missing one, a draft 409, and nothing changes (:func:`kb.api.views.check_closing_articles`)."""
     visible_ticket(user, kb.desk.get(ticket_id))
-    for article_id in payload.articles:
-        visible_article(user, kb.store.get(article_id))
+    check_closing_articles(kb, user, payload.articles)
     closure = Closure(
         payload.resolution, payload.root_cause, payload.satisfaction, payload.comment, tuple(payload.articles)
     )

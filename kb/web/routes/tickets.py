@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from kb.api.deps import KB, CurrentUser, requires
 from kb.api.params import MAX_ID, TicketId
+from kb.api.views import check_closing_articles
 from kb.desk.queue import TicketQuery, list_tickets
 from kb.desk.stated import LEVELS, PRIORITIES, Stated, new_ticket
 from kb.desk.workflow import TIERS, Closure
@@ -186,6 +187,7 @@ def close(
     if any(not 1 <= i <= MAX_ID for i in ids):
         raise InvalidInputError(f"Article ids are whole numbers from 1 to {MAX_ID}, separated by commas.")
     visible_ticket(user, kb.desk.get(ticket_id))
+    check_closing_articles(kb, user, ids)
     kb.tickets.close(ticket_id, Closure(resolution=resolution, root_cause=root_cause, articles=ids), user.username)
     return _back(ticket_id)
 
