@@ -148,5 +148,5 @@ def test_the_security_administrator_keeps_the_three_roles_apart(client: TestClie
     assert sec.put("/security/users/wu.liu/roles", json={"roles": ["auditadmin"]}).status_code == 200
     named = sysadmin(client).put("/users/wu.liu/groups", json={"groups": ["网络组", "kb_editor"]})
     assert named.status_code == 422 and kb.accounts.get("wu.liu").groups == ()
-    wide = client.put("/users/wu.liu/groups", json={"groups": ["ｋｂ_ｅｄｉｔｏｒ"]})
+    wide = sysadmin(client).put("/users/wu.liu/groups", json={"groups": ["ｋｂ_ｅｄｉｔｏｒ"]})
     assert wide.status_code == 422 and kb.accounts.get("wu.liu").groups == ()
