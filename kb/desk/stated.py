@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from kb.desk.workflow import NewTicket
 from kb.errors import ForbiddenError, InvalidInputError
+from kb.identity.names import requester_name
 from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal
 
@@ -92,7 +93,7 @@ def new_ticket(stated: Stated, viewer: Principal) -> NewTicket:
         description=stated.description,
         service=stated.service,
         channel=channel,
-        requester=stated.requester if desk else viewer.username,
+        requester=(requester_name(stated.requester) if stated.requester else None) if desk else viewer.username,
         priority=priority,
         configuration_item=stated.configuration_item,
         category=stated.category,

@@ -7,7 +7,6 @@ at first login.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,13 +28,12 @@ from kb.errors import (
 )
 from kb.identity.audit import CLI, FAILURE, AuditContext, AuditTrail
 from kb.identity.data_key import DataKey
-from kb.identity.names import fold_name
+from kb.identity.names import ACCOUNT_NAME, fold_name
 from kb.identity.passwords import PasswordPolicy, one_time_password
 from kb.identity.roles import check_groups, check_roles
 from kb.identity.sysadmin import check_account_target
 from kb.models import PasswordHistory, User, UserSession, as_utc, utcnow
 
-_USERNAME = re.compile(r"^[\w.@-]{2,120}$")
 #: The administrator created on an empty database.
 FIRST_ADMIN = "admin"
 #: Issuer shown by authenticator apps.
@@ -95,7 +93,7 @@ def normalize_username(username: str) -> str:
             ``.``, ``_``, ``@`` and ``-``.
     """
     name = fold_name(username)
-    if not _USERNAME.match(name):
+    if not ACCOUNT_NAME.match(name):
         raise InvalidInputError("A user name has 2 to 120 letters, digits or the characters . _ @ - (no spaces).")
     return name
 

@@ -90,3 +90,19 @@ def test_a_ticket_closed_through_the_desk_is_similar_at_the_next_query(web: Test
     similar = web.post("/suggest", json=TICKET).json()["similar_tickets"]
     assert [s["ticket_id"] for s in similar] == [ticket_id] and similar[0]["resolution"] == closure["resolution"]
     assert web.post("/suggest", json=TICKET).json()["assignment"]["group"] == "桌面组"
+
+
+@pytest.mark.security
+def test_a_requester_the_desk_names_in_another_spelling_finds_the_ticket_in_every_list(web: TestClient) -> None:
+    """Session 8's second outside tester: a ticket logged for ``ＲＥＱ２`` was stored as typed; req2 could open it
+    (the row rule folds names) but not find it in ``GET /tickets`` (the SQL rule compares them as stored)."""
+    requester = as_user(web, "req2", ["requester"])
+    made = web.post("/tickets", json={**TICKET, "channel": "phone", "requester": "ＲＥＱ２"})
+    assert made.status_code == 201, made.text
+    ticket = made.json()["ticket"]
+    assert ticket["requester"] == "req2"
+    assert requester.get(f"/tickets/{ticket['id']}").status_code == 200
+    listed = requester.get("/tickets").json()
+    assert ticket["id"] in [t["id"] for t in listed["items"]]
+    caller = web.post("/tickets", json={**TICKET, "channel": "phone", "requester": "王 先生"})
+    assert caller.json()["ticket"]["requester"] == "王 先生"  # a caller's name, not an account: kept as given
