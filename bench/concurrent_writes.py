@@ -260,8 +260,10 @@ def run(
                 capture_output=True,
                 text=True,
                 timeout=120,
-                check=True,
+                check=False,  # exit 2 while the counts disagree (the applier is still catching up): ask again
             )
+            if status.returncode not in (0, 2) or not status.stdout.strip():
+                raise RuntimeError(f"kb index status failed ({status.returncode}): {status.stderr.strip()}")
             index = json.loads(status.stdout)
             if index.get("consistent") or time.monotonic() > deadline:
                 break
