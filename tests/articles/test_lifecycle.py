@@ -282,6 +282,7 @@ def test_a_supersede_cycle_is_refused(client: TestClient) -> None:
     assert client.get(f"/articles/{second}").json()["superseded_by"] == third
 
 
+@pytest.mark.security
 def test_only_the_desk_records_a_resolution_once_per_ticket(client: TestClient) -> None:
     """Found by session 8's outside tester: the requester of a ticket recorded "resolved" on it without limit (also
     with the number padded by blanks), and each row voted in the desk's ranking."""

@@ -181,6 +181,7 @@ def test_an_article_hidden_from_the_caller_never_appears_through_votes(kb: Knowl
         assert all(h.explain is not None and "desk" not in h.explain for h in result.results)
 
 
+@pytest.mark.security
 def test_only_resolutions_recorded_by_the_desk_vote(kb: KnowledgeBase) -> None:
     """Found by session 8's outside tester: a requester who deflected their own tickets with an article of their
     choice put it first for the desk group's agents. Requesters, service accounts, channel actors, unknown names
