@@ -11,8 +11,11 @@ The thresholds follow the KCS v6 "Evolve Loop" practice of reviewing articles fl
 three unhelpful votes in a row are enough and one bad vote among many good ones is not.
 
 The tickets an article resolved are ticket numbers (``tickets.external_id``), never free text: a ``resolved`` use
-recorded through the API must name a ticket its caller may see, and :meth:`FeedbackStore.stats` lists to a viewer
-only the tickets they may see (a requester sees their own, an agent those of their groups; 7.1.4.2 e).
+recorded through the API is the desk's to record (``ticket.work``, 403 otherwise) and must name a ticket its caller
+may see (404 like a missing one otherwise), and :meth:`FeedbackStore.stats` lists to a viewer only the tickets they
+may see (a requester sees their own, an agent those of their groups; 7.1.4.2 e). A ticket is resolved by an article
+once: a second ``resolved`` use of the same (ticket, article), by any path, changes nothing (found by session 8's
+outside tester: a requester recorded it on their closed ticket without limit, and each row voted in the ranking).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from kb.db import Database
-from kb.errors import InvalidInputError, NotFoundError
+from kb.errors import ForbiddenError, InvalidInputError, NotFoundError
+from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal, ticket_visible
 from kb.models import Article, ArticleUsage, Feedback, Ticket, utcnow
 
@@ -107,14 +111,19 @@ class FeedbackStore:
         ticket: str | None = None,
         viewer: Principal | None = None,
     ) -> None:
-        """Record that an article was viewed (``view``) or used to resolve ``ticket`` (``resolved``). With a
-        ``viewer`` (a caller of the API), ``ticket`` must be the number of a ticket that viewer may see.
+        """Record that an article was viewed (``view``) or used to resolve ``ticket`` (``resolved``; once per
+        ticket and article, see :func:`add_usage`). With a ``viewer`` (a caller of the API), a ``resolved`` use needs
+        ``ticket.work`` and ``ticket`` must be the number of a ticket that viewer may see (surrounding blanks
+        ignored).
 
         Raises:
+            ForbiddenError: ``resolved`` by a ``viewer`` without ``ticket.work``.
             NotFoundError: no such article; no such ticket, or one hidden from ``viewer`` (the same answer).
             InvalidInputError: unknown event, or ``resolved`` without a ticket.
         """
         with self.database.session() as session:
+            if viewer is not None and event == "resolved" and not viewer.may(Permission.TICKET_WORK):
+                raise ForbiddenError("Only the desk records that an article resolved a ticket (ticket.work).")
             if viewer is not None and event == "resolved" and (ticket or "").strip():
                 number = (ticket or "").strip()
                 found = session.scalars(select(Ticket).where(Ticket.external_id == number)).all()
@@ -209,7 +218,9 @@ def add_usage(
     at: dt.datetime | None = None,
 ) -> None:
     """Add a usage row in the caller's transaction (so closing a ticket and counting its articles is one commit),
-    dated ``at`` (the desk's clock, e.g. a replay's time; default now).
+    dated ``at`` (the desk's clock, e.g. a replay's time; default now). ``ticket`` is stripped of surrounding
+    blanks; a ``resolved`` use of a (ticket, article) already recorded adds nothing (the article row is locked
+    first, so two at once add one).
 
     Raises:
         NotFoundError: no such article.
@@ -217,9 +228,20 @@ def add_usage(
     """
     if event not in USAGE_EVENTS:
         raise InvalidInputError(f"Unknown usage event {event!r}; use one of {', '.join(USAGE_EVENTS)}.")
-    if event == "resolved" and not (ticket or "").strip():
+    ticket = ticket.strip() if ticket is not None else None
+    if event == "resolved" and not ticket:
         raise InvalidInputError("A 'resolved' usage names the ticket it resolved.")
-    require_article(session, article_id)
+    require_article(session, article_id, lock=event == "resolved")
+    if (
+        event == "resolved"
+        and session.scalar(
+            select(ArticleUsage.id)
+            .where(ArticleUsage.article_id == article_id, ArticleUsage.event == event, ArticleUsage.ticket == ticket)
+            .limit(1)
+        )
+        is not None
+    ):
+        return
     session.add(ArticleUsage(article_id=article_id, event=event, ticket=ticket, actor=actor, created_at=at or utcnow()))
 
 

@@ -88,6 +88,21 @@ class TicketDesk:
         known = self.desk.thread_of([message_key], None) if message_key else None
         return Handled(self.desk.get(known), outcome="duplicate") if known is not None else None
 
+    def message_key_for(self, sender: str, message_key: str | None) -> str | None:
+        """The key under which a channel message from ``sender`` is remembered and deduplicated: ``message_key``
+        (an e-mail Message-ID, ``onebot:<message_id>``) itself unless a ticket ``sender`` may not write
+        (:func:`kb.desk.senders.may_write`) holds it already; then ``"<message_key> <sender>"`` (at most 500
+        characters, the column's size), so a key reused by another sender never answers, or threads onto, the
+        first sender's ticket (found by session 8's outside tester: QQ user 444 sending message_id 7001, already
+        used by 333, was dropped and told 333's ticket number), while a second delivery from either sender is
+        still a duplicate of their own."""
+        if not message_key:
+            return message_key
+        known = self.desk.thread_of([message_key], None)
+        if known is None or may_write(self.desk.database, self.desk.get(known), sender):
+            return message_key
+        return _qualified(message_key, sender)
+
     def thread_for(
         self,
         sender: str,
@@ -99,7 +114,8 @@ class TicketDesk:
         message_key: str | None = None,
     ) -> int | None:
         """The ticket a channel message from ``sender`` continues: the one holding a quoted message key or numbered
-        ``number`` (:meth:`kb.desk.workflow.Desk.thread_of`), when ``sender`` may write it
+        ``number`` (:meth:`kb.desk.workflow.Desk.thread_of`; a quoted key held qualified by ``sender``,
+        :meth:`message_key_for`, first), when ``sender`` may write it
         (:func:`kb.desk.senders.may_write`); None: the message opens a new ticket. A named number that is not
         ``sender``'s to write (or does not exist) is audited as ``ticket.thread`` denied, by ``actor`` on
         ``channel``; the caller answers as for any new ticket, so the answer says nothing about the number. A
@@ -107,7 +123,8 @@ class TicketDesk:
         as a duplicate."""
         if (not message_keys and not number) or self._duplicate(message_key) is not None:
             return None
-        ticket_id = self.desk.thread_of(message_keys, number)
+        own = [_qualified(key, sender) for key in message_keys]  # a quoted message of theirs kept qualified
+        ticket_id = (self.desk.thread_of(own, None) if own else None) or self.desk.thread_of(message_keys, number)
         context = AuditContext(actor, channel=channel)
         if ticket_id is None:
             if number:
@@ -233,3 +250,8 @@ class TicketDesk:
     def deflect(self, ticket_id: int, article_id: int, actor: str) -> Handled:
         """The suggested article was the fix: close as deflected and count the article's use (one transaction)."""
         return Handled(self.desk.deflect(ticket_id, article_id, actor))
+
+
+def _qualified(message_key: str, sender: str) -> str:
+    """``message_key`` qualified by ``sender`` (:meth:`TicketDesk.message_key_for`), at most 500 characters."""
+    return f"{message_key[: 499 - len(sender[:200])]} {sender[:200]}"

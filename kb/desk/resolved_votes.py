@@ -7,6 +7,14 @@ written when a ticket is closed with articles or deflected), weighted by similar
 ticket closed; each candidate article's helpful / not helpful balance is added when asked
 (:func:`kb.search.rerank.desk.knn_evidence` holds the formula). Only the tickets the caller may see take part,
 and only the candidate articles (which the caller may see) get a vote.
+
+Who may vote (:func:`votes_by`; found by session 8's outside tester: a requester who opened a ticket and deflected
+it with an article of their choice, twice, put that article first for the desk group's agents): only a resolution
+recorded by an account that works the desk's tickets, a ``users`` row whose roles grant ``ticket.work``, and who is
+not the ticket's own requester; or by the desk-history replay (:data:`kb.desk.history.ACTOR`, a CLI import, when no
+account has that name). Service accounts (``svc:...``), channel actors (``im:...``, ``mail:...``) and requesters
+never vote; their deflections still count in the article's stats (:mod:`kb.articles.feedback`). Roles are read
+with the resolutions, when ``article_usage`` grows: a role taken away stops a user's votes at the next resolution.
 """
 
 from __future__ import annotations
@@ -21,10 +29,11 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from kb.db import Database
+from kb.desk.history import ACTOR as HISTORY_ACTOR
 from kb.desk.similar import ClosedTicketIndex
-from kb.identity.permissions import Permission
+from kb.identity.permissions import Permission, allowed
 from kb.identity.scopes import Principal, ticket_clause
-from kb.models import ArticleUsage, Feedback, Ticket
+from kb.models import ArticleUsage, Feedback, Ticket, User
 from kb.search.rerank.desk import MIN_SIMILARITY, DeskEvidence, knn_evidence
 
 #: Closed tickets asked for per query.
@@ -59,6 +68,7 @@ class ResolvedTicketVotes:
         self._lock = threading.Lock()
         self._stamp: int | None = -1
         self._resolvable: frozenset[int] = frozenset()
+        self._articles: dict[str, tuple[int, ...]] = {}
 
     def votes(
         self,
@@ -85,15 +95,12 @@ class ResolvedTicketVotes:
         with self.database.session() as session:
             resolved: dict[str, list[int]] = {}
             closed_at: dict[str, dt.datetime | None] = {}
-            external = [t.external_id for t in near]
-            if external:
-                for aid, ticket in session.execute(
-                    select(ArticleUsage.article_id, ArticleUsage.ticket).where(
-                        ArticleUsage.event == "resolved", ArticleUsage.ticket.in_(external)
-                    )
-                ):
-                    if ticket is not None and aid in wanted:
-                        resolved.setdefault(ticket, []).append(aid)
+            if near:
+                by_ticket = self._voted()
+                for t in near:
+                    found = [aid for aid in by_ticket.get(t.external_id, ()) if aid in wanted]
+                    if found:
+                        resolved[t.external_id] = found
                 ids = [t.ticket_id for t in near]
                 rows = session.execute(select(Ticket.external_id, Ticket.closed_at).where(Ticket.id.in_(ids)))
                 closed_at = {external_id: when for external_id, when in rows}
@@ -106,26 +113,42 @@ class ResolvedTicketVotes:
         return knn_evidence(neighbours, counts, self.min_similarity)
 
     def resolvable(self) -> frozenset[int]:
-        """Ids of the tickets recorded as resolved by an article (``article_usage`` ``resolved`` rows): the only
-        tickets that can vote, so the only ones the kNN ranks (a closed ticket without an article would take a
-        neighbour's place and give nothing). Read again only when ``article_usage`` has a new row (its largest
-        id, one primary-key lookup per query), so a desk without resolutions pays one lookup and no kNN."""
+        """Ids of the tickets recorded as resolved by an article by someone who may vote (``article_usage``
+        ``resolved`` rows, :func:`votes_by`): the only tickets that can vote, so the only ones the kNN ranks (a
+        closed ticket without an article would take a neighbour's place and give nothing). Read again only when
+        ``article_usage`` has a new row (its largest id, one primary-key lookup per query), so a desk without
+        resolutions pays one lookup and no kNN."""
         with self.database.session() as session:
             stamp = session.scalar(select(func.max(ArticleUsage.id)))
             with self._lock:
                 if stamp == self._stamp:
                     return self._resolvable
-            ids = frozenset(
-                session.scalars(
-                    select(Ticket.id)
-                    .join(ArticleUsage, ArticleUsage.ticket == Ticket.external_id)
-                    .where(ArticleUsage.event == "resolved")
-                    .distinct()
-                )
+            ids: set[int] = set()
+            articles: dict[str, list[int]] = {}
+            rows = session.execute(
+                select(Ticket.id, Ticket.external_id, Ticket.requester, ArticleUsage.article_id, ArticleUsage.actor)
+                .add_columns(User.roles)
+                .join(ArticleUsage, ArticleUsage.ticket == Ticket.external_id)
+                .outerjoin(User, User.username == ArticleUsage.actor)
+                .where(ArticleUsage.event == "resolved")
             )
+            for ticket_id, number, requester, article_id, actor, roles in rows:
+                if votes_by(actor, roles, requester):
+                    ids.add(ticket_id)
+                    found = articles.setdefault(number, [])
+                    if article_id not in found:
+                        found.append(article_id)
+        frozen = frozenset(ids)
         with self._lock:
-            self._stamp, self._resolvable = stamp, ids
-        return ids
+            self._stamp, self._resolvable = stamp, frozen
+            self._articles = {number: tuple(aids) for number, aids in articles.items()}
+        return frozen
+
+    def _voted(self) -> dict[str, tuple[int, ...]]:
+        """Ticket number -> the articles recorded as resolving it by someone who may vote (as :meth:`resolvable`
+        last read them)."""
+        with self._lock:
+            return self._articles
 
     def _visible(self, viewer: Principal, among: frozenset[int]) -> frozenset[int]:
         """Those of the tickets ``among`` that are closed and that ``viewer`` may see."""
@@ -158,3 +181,13 @@ def _age_days(closed: dt.datetime | None, now: dt.datetime) -> float:
     if closed.tzinfo is None:  # SQLite gives naive datetimes back: they were stored as UTC
         closed = closed.replace(tzinfo=dt.UTC)
     return (now - closed).total_seconds() / 86400
+
+
+def votes_by(actor: str, roles: list[str] | None, requester: str | None) -> bool:
+    """True when a resolution recorded by ``actor`` votes (module docstring): ``roles`` are the actor's ``users``
+    row's (None: no such account, e.g. ``svc:...``, ``im:bot``), ``requester`` the ticket's."""
+    if actor == requester:
+        return False
+    if roles is None:
+        return actor == HISTORY_ACTOR
+    return allowed(roles, Permission.TICKET_WORK)

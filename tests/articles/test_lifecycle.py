@@ -280,3 +280,25 @@ def test_a_supersede_cycle_is_refused(client: TestClient) -> None:
         assert (response.status_code, response.json()["error"]) == (409, "supersede_cycle"), (aid, successor)
     assert client.get(f"/articles/{third}").json()["status"] == "published"
     assert client.get(f"/articles/{second}").json()["superseded_by"] == third
+
+
+@pytest.mark.security
+def test_only_the_desk_records_a_resolution_once_per_ticket(client: TestClient) -> None:
+    """Found by session 8's outside tester: the requester of a ticket recorded "resolved" on it without limit (also
+    with the number padded by blanks), and each row voted in the desk's ranking."""
+    aid = create(client, BUSY, visibility="public")["id"]
+    requester = new_user(client, "asker1", ["requester"])
+    ticket = {"title": "远程桌面服务繁忙", "description": "登录时提示服务繁忙", "service": "日常服务"}
+    number = requester.post("/tickets", json=ticket).json()["ticket"]["external_id"]
+    for padded in (number, f" {number} "):
+        refused = requester.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": padded})
+        assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+    assert requester.post(f"/articles/{aid}/usage", json={"event": "view"}).status_code == 201  # views are theirs
+    stats = client.get(f"/articles/{aid}", params={"count_view": False}).json()["stats"]
+    assert stats["resolved"] == 0
+    # the desk records it once: a repeat, padded or not, changes nothing
+    for padded in (number, f" {number} ", number):
+        recorded = client.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": padded})
+        assert recorded.status_code == 201
+        assert recorded.json()["resolved"] == 1 and recorded.json()["tickets"] == [number]
+    assert client.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": "T99999999"}).status_code == 404

@@ -103,3 +103,36 @@ def test_an_email_sender_threads_only_onto_tickets_they_may_write(
         ("mail:Wang.Qiang@Example.com", "email", "ticket 1", "success"),
         ("mail:li.agent@example.com", "email", "ticket 1", "success"),
     ]
+
+
+@pytest.mark.security
+def test_a_message_id_reused_by_another_sender_never_answers_the_first_senders_ticket(
+    smtp: tuple[KnowledgeBase, int], client: TestClient
+) -> None:
+    """Found by session 8's outside tester: QQ user 444 sending message_id 7001, already used by 333, was dropped
+    and told 333's ticket number. The same for an e-mail Message-ID reused by another sender address."""
+    kb, port = smtp
+    assert (
+        post_im(client, onebot(7001, "打印机脱机", user_id=333)).json()["reply"].startswith("已受理，工单号 T00000001")
+    )
+    other = post_im(client, onebot(7001, "邮箱登录不了", user_id=444)).json()["reply"]
+    assert other.startswith("已受理，工单号 T00000002") and "T00000001" not in other
+    assert kb.desk.get(2).requester == "QQ:444" and "邮箱" not in (kb.desk.get(1).work_notes or "")
+    # a second delivery from either sender is a duplicate of their own ticket, nothing written
+    assert (
+        post_im(client, onebot(7001, "邮箱登录不了", user_id=444)).json()["reply"] == "该消息已受理，工单号 T00000002。"
+    )
+    assert (
+        post_im(client, onebot(7001, "打印机脱机", user_id=333)).json()["reply"] == "该消息已受理，工单号 T00000001。"
+    )
+    # the requester still threads by quoting their own message
+    quoted = post_im(client, onebot(7002, "[CQ:reply,id=7001]还是不行", user_id=444)).json()["reply"]
+    assert quoted == "已记录到工单 T00000002。"
+
+    send(port, mail("共享盘无法访问", "S 盘打不开。", sender="wang.qiang@example.com", Message_ID="<m1@example.com>"))
+    events = [e.kind for e in kb.desk.events(3)]
+    send(port, mail("VPN 连不上", "VPN 报错 809", sender="other@example.com", Message_ID="<m1@example.com>"))
+    send(port, mail("VPN 连不上", "VPN 报错 809", sender="other@example.com", Message_ID="<m1@example.com>"))
+    assert kb.desk.get(4).requester == "other@example.com" and "809" in kb.desk.get(4).description
+    assert [e.kind for e in kb.desk.events(3)] == events and "809" not in (kb.desk.get(3).work_notes or "")
+    assert client.get("/tickets/5").status_code == 404  # the second delivery opened nothing

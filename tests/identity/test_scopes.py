@@ -267,11 +267,18 @@ def test_tickets_an_article_resolved_are_shown_only_to_who_may_see_them(client: 
     aid = create(client, "# 远程桌面授权\n\n授权服务器重启后恢复。", visibility="public")["id"]
     requester = as_user(client, "req.six", ["requester"])
     other = as_user(client, "req.seven", ["requester"])
-    own = requester.post("/tickets", json=RDP).json()["ticket"]["external_id"]
-    theirs = other.post("/tickets", json=RDP).json()["ticket"]["external_id"]
-    assert requester.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": theirs}).status_code == 404
-    assert requester.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": own}).status_code == 201
-    assert client.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": theirs}).status_code == 201
+    opened = requester.post("/tickets", json=RDP).json()["ticket"]
+    own, theirs = opened["external_id"], other.post("/tickets", json=RDP).json()["ticket"]["external_id"]
+    # a resolution is the desk's to record (session 8): a requester gets 403 for any ticket, saying nothing of it
+    assert requester.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": theirs}).status_code == 403
+    assert requester.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": own}).status_code == 403
+    # an agent names only a ticket they may see: another group's answers 404 like a missing one
+    assert client.post(f"/tickets/{opened['id']}/assign", json={"group": "桌面组"}).status_code == 200
+    net = as_user(client, "net.six", ["agent"], ("网络组",))
+    hidden = net.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": own})
+    assert hidden.status_code == 404 and hidden.json()["error"] == "not_found"
+    for number in (own, theirs):
+        assert client.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": number}).status_code == 201
     assert requester.get(f"/articles/{aid}").json()["stats"]["tickets"] == [own]
     assert other.get(f"/articles/{aid}").json()["stats"]["tickets"] == [theirs]
     assert set(client.get(f"/articles/{aid}").json()["stats"]["tickets"]) == {own, theirs}  # desk_lead: all

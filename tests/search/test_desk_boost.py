@@ -1,6 +1,6 @@
 """The resolved-ticket vote in the default hybrid ranking (kb.search.rerank.boost): past resolved tickets like the
 query lift the article that resolved them; no tickets, no change; hidden tickets and articles take no part; the
-confidence bar never reads the vote."""
+confidence bar never reads the vote; only resolutions recorded by an account that works the desk's tickets vote."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from kb.articles.content import parse_markdown
 from kb.articles.store import ArticleFilter
 from kb.desk.workflow import Closure, NewTicket
+from kb.errors import NotFoundError
 from kb.identity.scopes import Principal
 from kb.search.rerank.boost import WEIGHT
 from kb.search.results import SearchRequest, SearchResult
@@ -37,8 +38,19 @@ def two_articles(kb: KnowledgeBase) -> tuple[int, int]:
     return first, second
 
 
+def desk_account(kb: KnowledgeBase, name: str = "agent", roles: tuple[str, ...] = ("agent",)) -> str:
+    """A ``users`` row for ``name`` with ``roles`` (once): the actor whose resolutions vote."""
+    try:
+        kb.accounts.get(name)
+    except NotFoundError:
+        kb.accounts.create(name, list(roles), "tester", groups=["服务台"])
+    return name
+
+
 def resolve(kb: KnowledgeBase, article: int, count: int = 3, group: str | None = None, days_ago: float = 3) -> None:
-    """``count`` tickets like :data:`QUERY`, worked (by ``group`` when given) and closed with ``article``."""
+    """``count`` tickets like :data:`QUERY`, worked (by ``group`` when given) and closed with ``article`` by the
+    desk account ``agent``."""
+    desk_account(kb)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
     for i in range(count):
         ticket = kb.desk.open(
@@ -167,3 +179,38 @@ def test_an_article_hidden_from_the_caller_never_appears_through_votes(kb: Knowl
         result = search(kb, viewer)
         assert secret not in [h.article_id for h in result.results]
         assert all(h.explain is not None and "desk" not in h.explain for h in result.results)
+
+
+@pytest.mark.security
+def test_only_resolutions_recorded_by_the_desk_vote(kb: KnowledgeBase) -> None:
+    """Found by session 8's outside tester: a requester who deflected their own tickets with an article of their
+    choice put it first for the desk group's agents. Requesters, service accounts, channel actors, unknown names
+    and the ticket's own requester never vote; their deflections are still counted in the article's stats."""
+    desk_account(kb, "user1", ("requester",))
+    desk_account(kb, "agent2")
+    two_articles(kb)
+    before = search(kb, AGENT)
+    loser = before.results[1].article_id
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    deflectors = ("user1", "svc:ticketing", "im:bot", "mail:a@example.com", "nobody", "agent2")
+    for i, actor in enumerate(deflectors):
+        for j in range(2):
+            requester = actor if actor != "svc:ticketing" else "user1"
+            ticket = kb.desk.open(
+                NewTicket(f"VPN 已连接 OA 打不开 {i}{j}", QUERY, "日常服务", requester=requester, opened_at=now), actor
+            )
+            kb.desk.deflect(ticket.id, loser, actor)
+    kb.ticket_vectors.embed_closed()
+    assert kb.desk_votes.resolvable() == frozenset()
+    for viewer in (AGENT, None):
+        after = search(kb, viewer)
+        assert after.results[0].article_id != loser
+        assert all(h.explain is not None and "desk" not in h.explain for h in after.results)
+    assert kb.feedback.stats([loser])[loser].resolved == 2 * len(deflectors)  # still counted, just no vote
+    # the same deflection by a desk account that is not the requester votes
+    intake = NewTicket("VPN 已连接 OA 打不开 x", QUERY, "日常服务", requester="user1", opened_at=now)
+    ticket = kb.desk.open(intake, "user1")
+    kb.desk.deflect(ticket.id, loser, "agent2")
+    kb.ticket_vectors.embed_closed()
+    hit = next(h for h in search(kb, AGENT).results if h.article_id == loser)
+    assert hit.explain is not None and hit.explain["desk"]["tickets"][0][0] == ticket.external_id

@@ -151,8 +151,9 @@ def list_feedback(kb: KB, user: CurrentUser, article_id: ArticleId) -> list[Feed
     "/{article_id}/usage", response_model=ArticleStatsOut, status_code=201, dependencies=[requires(P.ARTICLE_FEEDBACK)]
 )
 def record_usage(kb: KB, user: CurrentUser, article_id: ArticleId, payload: UsageIn) -> ArticleStatsOut:
-    """Count a use of an article (``resolved`` names, by its number, a ticket the caller may see: 404 otherwise);
-    answers the article's new counts; 409 ``article_not_published`` as for feedback."""
+    """Count a use of an article (``resolved``: the desk's, 403 without ``ticket.work``; it names, by its number, a
+    ticket the caller may see, 404 otherwise; once per ticket and article, a repeat changes nothing); answers the
+    article's new counts; 409 ``article_not_published`` as for feedback."""
     usable_article(user, kb.store.get(article_id))
     kb.feedback.record_usage(article_id, payload.event, user.username, ticket=payload.ticket, viewer=user)
     stats = kb.feedback.stats([article_id], viewer=user)[article_id]

@@ -7,7 +7,9 @@ becomes a work note, or reopens a closed ticket / opens a linked follow-up
 (:meth:`kb.desk.intake.TicketDesk.follow_up`). Any other message opens a
 ticket (channel ``email``, service ``intake_default_service``, requester = sender) through
 :meth:`kb.desk.intake.TicketDesk.take_in`, with the same suggestions, recorded, as the web form. A second delivery
-of the same ``Message-ID`` is answered ``250`` and changes nothing. Headers and bodies are decoded by
+of the same ``Message-ID`` is answered ``250`` and changes nothing; a ``Message-ID`` that another sender's ticket
+holds is remembered qualified by the sender (:meth:`kb.desk.intake.TicketDesk.message_key_for`), so it neither
+threads onto nor is dropped as a duplicate of that ticket. Headers and bodies are decoded by
 :mod:`kb.desk.channels.mail_text` (GBK/GB18030, raw 8-bit headers, HTML-only mail).
 
 A message without a sender, or with neither subject nor text, is refused with ``550`` (the sending server bounces
@@ -68,6 +70,7 @@ def handle_message(tickets: TicketDesk, raw: bytes, service: str, sender_domains
     if not subject and not text:
         raise InvalidInputError("The message has neither a subject nor any text.")
     message_id = header_text(message, "Message-ID")[:500] or f"<kb-{utcnow().timestamp()}@{sender}>"
+    message_id = tickets.message_key_for(sender, message_id) or message_id  # another sender's: qualified
     referenced = header_text(message, "In-Reply-To").split() + header_text(message, "References").split()
     number = TICKET_NUMBER.search(subject)
     actor = f"mail:{sender}"

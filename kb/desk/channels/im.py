@@ -13,6 +13,10 @@ sender as the bot reports it, and only that number is recorded, as the requester
 made by the configured bot principal (``KB_IM_ACTOR``, e.g. ``im:bot``), never by a name from the body: the
 sender's ``nickname``/``card`` are free text the sender chooses, kept only as a label inside the ticket text
 (``昵称``), and neither the actor nor the requester can equal a kb user name (those have no ``:``).
+
+A message is remembered by its ``message_id`` (a second delivery answers "该消息已受理" with its ticket, unchanged),
+qualified by the sender when another sender's ticket already holds that id
+(:meth:`kb.desk.intake.TicketDesk.message_key_for`): a reused id never answers another sender's ticket number.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def _handle(tickets: TicketDesk, event: dict[str, Any], service: str, actor: str
     requester = f"QQ:{user}"
     label = requester + (f"（昵称：{name}）" if (name := _nickname(event.get("sender"))) else "")
     message_id = _id_of(event.get("message_id"), "message_id")
-    message_key = f"onebot:{message_id}" if message_id is not None else None
+    message_key = tickets.message_key_for(requester, f"onebot:{message_id}" if message_id is not None else None)
     quoted = CQ_REPLY.search(raw)
     number = TICKET_NUMBER.search(CQ_CODE.sub("", raw))
     keys = [f"onebot:{quoted[1]}"] if quoted else []

@@ -10,6 +10,9 @@ own score, :mod:`kb.search.rerank.reranker`).
 - **No tickets, no change**: a query with no vote leaves the ranking, the scores and ``explain`` as they were.
 - **Visibility**: only closed tickets the caller may see vote (:meth:`kb.desk.resolved_votes.ResolvedTicketVotes.votes`)
   and only the fused candidates (articles that passed the caller's filters and visibility) receive votes.
+- **Who votes**: only resolutions recorded by the desk (an account holding ``ticket.work`` that is not the
+  ticket's requester, :func:`kb.desk.resolved_votes.votes_by`): a requester, a service token or a channel cannot
+  move a group's ranking by deflecting tickets of their own.
 - **Confidence**: the ``low_confidence`` bar reads the top hit's fused score, never the boost
   (:meth:`Boosted.unboosted`), and a top hit the vote put first (it was not first by fusion) is never confident
   (:meth:`Boosted.bounded`): a vote never makes an answer confident. On desk-dev with the full history this
