@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from kb.identity.roles import ADMIN_ROLES
@@ -125,6 +126,7 @@ def test_security_forms_check_csrf_and_answer_4xx_pages_changing_nothing(web_cli
     assert {"setting.change", "lockout.clear"} <= events
 
 
+@pytest.mark.security
 def test_the_security_page_offers_business_roles_only(web_client: TestClient) -> None:
     """Found by session 8's outside tester: the page offered every role to every account; administrator roles and
     accounts are the console's (kb.identity.roles.check_assignment), and a forged form is refused (403)."""
