@@ -215,12 +215,13 @@ class AccountStore:
             check_account_target(context, user.roles)
             user.active = active
             if not active:
-                session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+                end_sessions(session, user)
             self.audit.record(session, context, "user.enable" if active else "user.disable", user.username)
             return self.account(user)
 
     def set_groups(self, username: str, groups: Sequence[str], context: AuditContext = CLI) -> Account:
-        """Give ``username`` exactly these resolver groups (which tickets an agent sees, kb.identity.scopes).
+        """Give ``username`` exactly these resolver groups (which tickets an agent sees, kb.identity.scopes) and end
+        all of the user's sessions (:func:`end_sessions`).
 
         Raises:
             NotFoundError: no such user. InvalidInputError: a group name blank, over 120 characters or a role's
@@ -232,7 +233,9 @@ class AccountStore:
             check_account_target(context, user.roles)
             before = ",".join(user.groups)
             user.groups = clean
-            self.audit.record(session, context, "user.groups", user.username, reason=f"{before} -> {','.join(clean)}")
+            ended = end_sessions(session, user)
+            reason = f"{before} -> {','.join(clean)}; {ended} sessions ended"
+            self.audit.record(session, context, "user.groups", user.username, reason=reason)
             return self.account(user)
 
     def disable_idle(self, idle_days: int, *, now: datetime | None = None) -> tuple[str, ...]:
@@ -247,7 +250,7 @@ class AccountStore:
             for user in session.scalars(select(User).where(User.active.is_(True)).order_by(User.username)):
                 if as_utc(user.last_login_at or user.created_at) < cutoff:
                     user.active = False
-                    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+                    end_sessions(session, user)
                     self.audit.record(session, context, "user.disable", user.username, reason=f"idle {idle_days} days")
                     disabled += (user.username,)
         return disabled
@@ -311,7 +314,7 @@ class AccountStore:
         with self.database.session() as session:
             user = self._row(session, username)
             self._set_password(session, user, once, must_change=True)
-            session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+            end_sessions(session, user)
             self.audit.record(session, context, "password.reset", user.username)
         return once
 
@@ -335,10 +338,7 @@ class AccountStore:
                 except WeakPasswordError as exc:
                     reason = exc.message
                 else:
-                    others = delete(UserSession).where(UserSession.user_id == user.id)
-                    if keep_session is not None:
-                        others = others.where(UserSession.token_hash != keep_session)
-                    ended = cast(CursorResult[Any], session.execute(others)).rowcount
+                    ended = end_sessions(session, user, keep=keep_session)
                     self.audit.record(
                         session, context, "password.change", user.username, reason=f"{ended} other sessions ended"
                     )
@@ -370,3 +370,18 @@ class AccountStore:
         user.password_changed_at = utcnow()
         user.must_change_password = must_change
         session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash))
+
+
+def end_sessions(session: Session, user: User, *, keep: str | None = None) -> int:
+    """End (delete) every session of ``user`` but the one whose token digest is ``keep``; returns how many ended.
+
+    The one rule for every change of what an account may do or who may use it: disabling, a password reset or
+    change, and any change of its roles (:meth:`kb.identity.secadmin.SecurityAdmin.set_roles`) or groups
+    (:meth:`AccountStore.set_groups`). A session opened before the change (perhaps with a password only, as business
+    accounts log in) must not carry the new rights: the user logs in again, under the rules of the new roles.
+    Found by session 8's outside tester: a role change left the user's sessions open.
+    """
+    ended = delete(UserSession).where(UserSession.user_id == user.id)
+    if keep is not None:
+        ended = ended.where(UserSession.token_hash != keep)
+    return int(cast(CursorResult[Any], session.execute(ended)).rowcount)

@@ -63,17 +63,26 @@ def check_roles(roles: Iterable[str]) -> list[str]:
     return checked
 
 
-def check_assignment(roles: Iterable[str], actor: str, target: str) -> list[str]:
-    """:func:`check_roles` for the security administrator giving ``target`` these roles (``actor``: who does it).
+def check_assignment(roles: Iterable[str], actor: str, target: str, current: Iterable[str] = ()) -> list[str]:
+    """:func:`check_roles` for the security administrator giving ``target`` (who holds ``current`` now) these roles
+    over the API or the pages (``actor``: who does it). The console (``kb users roles``) uses :func:`check_roles`.
 
     Raises:
         InvalidInputError, ConflictError: as :func:`check_roles`.
         ForbiddenError: ``actor`` is ``target`` (a security administrator could otherwise make themselves the
-            auditor, or anything else).
+            auditor, or anything else); or ``roles`` or ``current`` hold one of :data:`ADMIN_ROLES`: accounts of
+            the 三员 are made and changed on the server's console only (GB/T 22239-2019 7.1.5.1). Found by
+            session 8's outside tester: the security administrator made a second system administrator and
+            demoted the only system administrator and auditor.
     """
     checked = check_roles(roles)
     if fold_name(actor) == fold_name(target):
         raise ForbiddenError("Nobody changes their own roles; another security administrator must do it.")
+    if is_admin(checked) or is_admin(current):
+        raise ForbiddenError(
+            f"Administrator roles ({', '.join(ADMIN_ROLES)}) are given and taken on the server's console only "
+            "(kb users roles); here the security administrator gives business roles to business accounts."
+        )
     return checked
 
 

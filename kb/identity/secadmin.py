@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy import select
 
 from kb.db import Database
-from kb.errors import InvalidInputError, NotFoundError
-from kb.identity.accounts import Account, AccountStore
-from kb.identity.audit import CLI, AuditContext, AuditTrail
+from kb.errors import ForbiddenError, InvalidInputError, NotFoundError
+from kb.identity.accounts import Account, AccountStore, end_sessions
+from kb.identity.audit import CLI, FAILURE, AuditContext, AuditTrail
 from kb.identity.hardening import check_cidrs, ip_allowed
 from kb.identity.names import fold_name
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.roles import check_assignment, check_roles
+from kb.identity.sysadmin import on_console
 from kb.models import LoginThrottle, SecuritySetting, User, as_utc, utcnow
 
 POLICY_KEY, CIDRS_KEY = "password_policy", "admin_cidrs"
@@ -70,22 +71,37 @@ class SecurityAdmin:
             self.accounts.policy = _with_numbers(self.accounts.policy, _policy_numbers(stored))
 
     def set_roles(self, username: str, roles: list[str], context: AuditContext = CLI) -> Account:
-        """Give ``username`` exactly ``roles``.
+        """Give ``username`` exactly ``roles`` and end all of the user's sessions
+        (:func:`kb.identity.accounts.end_sessions`): the user logs in again under the new roles.
+
+        Off the console (:func:`kb.identity.sysadmin.on_console`) only business roles, to business accounts, by
+        someone else (:func:`kb.identity.roles.check_assignment`); a refusal is audited as a ``user.roles`` failure.
 
         Raises:
             NotFoundError: no such user. InvalidInputError: unknown or no role.
             ConflictError: two administrator roles, or one with any other role (三员 separation, 409).
-            ForbiddenError: the actor is the user (nobody changes their own roles).
+            ForbiddenError: off the console, the actor is the user, or ``roles`` or the user's roles hold an
+                administrator role (403).
         """
-        checked = check_roles(roles) if context is CLI else check_assignment(roles, context.actor, username)
         with self.database.session() as session:
             user = self.accounts.user_row(session, username)
             if user is None:
                 raise NotFoundError(f"No user {fold_name(username)}.")
-            before = ",".join(user.roles)
-            user.roles = checked
-            self.audit.record(session, context, "user.roles", user.username, reason=f"{before} -> {','.join(checked)}")
-            return self.accounts.account(user)
+            name, before = user.username, list(user.roles)
+            try:
+                checked = (
+                    check_roles(roles) if on_console(context) else check_assignment(roles, context.actor, name, before)
+                )
+            except ForbiddenError as exc:
+                refused = exc
+            else:
+                user.roles = checked
+                ended = end_sessions(session, user)
+                reason = f"{','.join(before)} -> {','.join(checked)}; {ended} sessions ended"
+                self.audit.record(session, context, "user.roles", name, reason=reason)
+                return self.accounts.account(user)
+        self.audit.write(context, "user.roles", name, FAILURE, refused.message[:500])
+        raise refused
 
     def unlock(self, username: str, context: AuditContext = CLI) -> bool:
         """Clear the failed-login count and lock of ``username`` (existing or not, as lockouts are); True when

@@ -175,10 +175,12 @@ def test_group_membership_changes_what_an_agent_sees(client: TestClient) -> None
     admin = sysadmin(client)
     moved = admin.put("/users/zhou.qi/groups", json={"groups": ["网络组"]})
     assert moved.status_code == 200 and moved.json()["user"]["groups"] == ["网络组"]
-    assert agent.get(f"/tickets/{made}").status_code == 200  # at once, same session
+    assert agent.get(f"/tickets/{made}").status_code == 401  # the change ended the agent's sessions
+    login(agent, "zhou.qi", GOOD)
+    assert agent.get(f"/tickets/{made}").status_code == 200  # the new groups apply to the new session
     assert admin.put("/users/nobody/groups", json={"groups": []}).status_code == 404
     assert agent.put("/users/zhou.qi/groups", json={"groups": ["应用组"]}).status_code == 403
-    assert [r.reason for r in kb.audit.query(event="user.groups")[1]] == ["桌面组 -> 网络组"]
+    assert [r.reason for r in kb.audit.query(event="user.groups")[1]] == ["桌面组 -> 网络组; 1 sessions ended"]
 
 
 def test_versions_saved_while_restricted_stay_restricted_after_the_article_opens_up(client: TestClient) -> None:

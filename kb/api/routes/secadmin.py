@@ -18,7 +18,8 @@ router = APIRouter(prefix="/security", tags=["security"], route_class=GuardedRou
 
 @router.put("/users/{username}/roles", dependencies=[requires(P.SECURITY_ADMIN)])
 def set_roles(kb: KB, user: CurrentUser, audit: Audit, username: str, payload: RolesIn) -> dict[str, Any]:
-    """Give a user exactly these roles (404 unknown user, 422 unknown role, 409 two administrator roles)."""
+    """Give a business account exactly these business roles and end its sessions (404 unknown user, 422 unknown
+    role, 409 two administrator roles, 403 one's own roles or an administrator role or account: the console's)."""
     account = kb.security.set_roles(username[:200], payload.roles, audit)
     return {"user": UserPublic.model_validate(account.as_dict()).model_dump()}
 

@@ -19,6 +19,9 @@ from kb.web.templating import render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 PAGE = "/ui/admin/security"
+#: The roles the page offers: administrator roles are given on the server's console only
+#: (:func:`kb.identity.roles.check_assignment`).
+BUSINESS_ROLES = tuple(r for r in ROLES if r not in ADMIN_ROLES)
 Name = Annotated[str, Form(min_length=1, max_length=120)]
 Number = Annotated[int, Form(ge=0, le=1000)]
 #: What the page says after a change (by the ``done`` query parameter of the redirect).
@@ -35,7 +38,8 @@ DONE = {
 def security_page(
     kb: KB, user: CurrentUser, request: Request, done: Annotated[str, Query(max_length=20)] = ""
 ) -> Response:
-    """Locked accounts, every user's roles, the password policy in force and the administrator networks."""
+    """Locked accounts, every user's roles (a form of business roles for each business account), the password
+    policy in force and the administrator networks."""
     return render(
         request,
         "admin_security.html",
@@ -43,7 +47,7 @@ def security_page(
         done=DONE.get(done, ""),
         lockouts=kb.security.lockouts(),
         accounts=kb.accounts.list(),
-        roles=ROLES,
+        roles=BUSINESS_ROLES,
         admin_roles=ADMIN_ROLES,
         policy=kb.security.password_policy(),
         floor=POLICY_FLOOR,
@@ -67,7 +71,7 @@ def set_roles(
     roles: Annotated[list[str] | None, Form(max_length=len(ROLES))] = None,
 ) -> Response:
     """Give ``username`` exactly the ticked roles (``kb.security.set_roles``, as ``PUT /security/users/{name}/roles``):
-    404 unknown user, 422 no or unknown role, 409 two administrator roles."""
+    404 unknown user, 422 no or unknown role, 409 two administrator roles, 403 an administrator role or account."""
     kb.security.set_roles(username, roles or [], audit)
     return RedirectResponse(f"{PAGE}?done=roles", status_code=303)
 
