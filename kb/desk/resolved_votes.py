@@ -25,15 +25,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
+from kb.articles.feedback import vote_counts
 from kb.db import Database
 from kb.desk.history import ACTOR as HISTORY_ACTOR
 from kb.desk.similar import ClosedTicketIndex
 from kb.identity.permissions import Permission, allowed
 from kb.identity.scopes import Principal, ticket_clause
-from kb.models import ArticleUsage, Feedback, Ticket, User
+from kb.models import ArticleUsage, Ticket, User
 from kb.search.rerank.desk import MIN_SIMILARITY, DeskEvidence, knn_evidence
 
 #: Closed tickets asked for per query.
@@ -104,7 +104,11 @@ class ResolvedTicketVotes:
                 ids = [t.ticket_id for t in near]
                 rows = session.execute(select(Ticket.external_id, Ticket.closed_at).where(Ticket.id.in_(ids)))
                 closed_at = {external_id: when for external_id, when in rows}
-            counts = self._helpful(session, list(wanted)) if helpful and wanted else {}
+            counts = (
+                {a: (yes, total - yes) for a, (yes, total) in vote_counts(session, list(wanted)).items()}
+                if helpful and wanted
+                else {}
+            )
         now = self.now()
         neighbours = [
             (t.external_id, t.similarity, _age_days(closed_at.get(t.external_id), now), resolved.get(t.external_id, []))
@@ -157,22 +161,6 @@ class ResolvedTicketVotes:
             if len(among) <= IN_LIMIT:
                 clause = clause & Ticket.id.in_(among)
             return frozenset(session.scalars(select(Ticket.id).where(clause))) & among
-
-    @staticmethod
-    def _helpful(session: Session, articles: list[int]) -> dict[int, tuple[int, int]]:
-        """Article id -> (helpful, not helpful) feedback counts, for ``articles``."""
-        return {
-            row.article_id: (int(row.yes or 0), int(row.total) - int(row.yes or 0))
-            for row in session.execute(
-                select(
-                    Feedback.article_id,
-                    func.sum(case((Feedback.helpful, 1), else_=0)).label("yes"),
-                    func.count().label("total"),
-                )
-                .where(Feedback.article_id.in_(articles))
-                .group_by(Feedback.article_id)
-            )
-        }
 
 
 def _age_days(closed: dt.datetime | None, now: dt.datetime) -> float:

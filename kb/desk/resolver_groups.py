@@ -18,13 +18,12 @@ The person, when one is named, must be an enabled account allowed to work ticket
 
 from __future__ import annotations
 
-import unicodedata
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb.desk.sla import ServiceCatalog
 from kb.errors import AssigneeNotInGroupError, UnknownAssigneeError, UnknownGroupError
+from kb.identity.names import fold_name
 from kb.identity.permissions import Permission, allowed
 from kb.models import Ticket, User
 
@@ -68,7 +67,7 @@ class ResolverGroups:
                 f"{group!r} is not a resolver group of this desk: use a group of the service catalog ({listed}), "
                 "a group an account belongs to, or one of the imported tickets."
             )
-        name = unicodedata.normalize("NFKC", assignee or "").strip().casefold()
+        name = fold_name(assignee or "")
         if not name:
             return group, None
         user = session.scalar(select(User).where(User.username == name))

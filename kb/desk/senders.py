@@ -15,7 +15,6 @@ only as trustworthy as the sending domain allow-list, ``KB_EMAIL_SENDER_DOMAINS`
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,6 +22,7 @@ from sqlalchemy import select
 
 from kb.db import Database
 from kb.identity.audit import DENIED, AuditContext, AuditTrail
+from kb.identity.names import fold_name
 from kb.identity.observer import CURRENT
 from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal, ticket_visible
@@ -32,8 +32,8 @@ from kb.models import Ticket, User
 def may_write(database: Database, ticket: Ticket, sender: str) -> bool:
     """Whether a channel message from ``sender`` (``QQ:<id>`` or an e-mail address) may be threaded onto
     ``ticket`` (rule in the module docstring)."""
-    who = _folded(sender)
-    if who and _folded(ticket.requester or "") == who:
+    who = fold_name(sender)
+    if who and fold_name(ticket.requester or "") == who:
         return True
     with database.session() as session:
         user = session.scalar(select(User).where(User.username == who, User.active.is_(True)))
@@ -41,11 +41,6 @@ def may_write(database: Database, ticket: Ticket, sender: str) -> bool:
             return False
         desk = Principal(user.username, tuple(user.roles), tuple(user.groups))
     return desk.may(Permission.TICKET_WORK) and ticket_visible(desk, ticket)
-
-
-def _folded(name: str) -> str:
-    """``name`` as kb.identity.accounts folds user names: NFKC, stripped, case-folded."""
-    return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
 def refuse(audit: AuditTrail | None, context: AuditContext, sender: str, named: str, why: str) -> None:
