@@ -141,7 +141,11 @@ def test_a_write_answered_202_counts_against_the_limit_until_it_is_applied(
             assert behind.status_code == 429, behind.text
         assert wait_until(lambda: service.index.late_writes() == 0)  # the applier caught up
         after = client.post("/articles", json={"body": "# 赶上之后\n编号 admitafter01。"})
-        assert after.status_code == 201, after.text
+        # admitted again (not 429); whether its own 0.3 s wait for the index ends in 201 or 202 is the machine's
+        # speed, not admission (it answered 202 once with two suites on the 2 cores)
+        assert after.status_code in (201, 202), after.text
+        after_id = after.json()["article"]["id"]
+        assert wait_until(lambda: search_ids(client, "admitafter01", mode="bm25") == [after_id])
         assert search_ids(client, "admitlate01", mode="bm25") == [late.json()["article"]["id"]]
 
 
