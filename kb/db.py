@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
@@ -127,13 +127,26 @@ class Database:
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         try:
-            with self.engine.begin() as connection:
+            with self.engine.connect() as connection:
                 # At head already (every start but the first): one SELECT instead of running env.py and every
                 # migration script's module (~0.1-0.7 s per open).
                 if set(MigrationContext.configure(connection).get_current_heads()) == _script_heads(cfg):
                     return
-                cfg.attributes["connection"] = connection
-                command.upgrade(cfg, "head")
+                sqlite = connection.dialect.name == "sqlite"
+                if sqlite:
+                    _foreign_keys(connection, on=False)
+                try:
+                    cfg.attributes["connection"] = connection
+                    command.upgrade(cfg, "head")
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            connection.rollback()
+                            raise KBError(f"A migration would leave rows without their parent: {broken[:5]}")
+                    connection.commit()
+                finally:
+                    if sqlite:
+                        _foreign_keys(connection, on=True)
         except SQLAlchemyError as exc:
             raise KBError(f"Cannot migrate the database at {self.engine.url!r}: {exc}") from exc
 
@@ -210,6 +223,20 @@ def _heads_of(script_location: str) -> frozenset[str]:
 def _script_heads(cfg: Any) -> frozenset[str]:
     """The head revisions of the migration scripts at ``cfg``'s ``script_location`` (read once per process)."""
     return _heads_of(str(cfg.get_main_option("script_location")))
+
+
+def _foreign_keys(connection: Connection, on: bool) -> None:
+    """Turn SQLite's foreign-key enforcement on or off for ``connection``, outside any transaction (inside one
+    SQLite ignores the pragma).
+
+    Off while migrating: Alembic's batch mode rebuilds a table (copy, ``DROP``, rename), and with enforcement on
+    the ``DROP`` of a parent such as ``articles`` runs its ``ON DELETE CASCADE``, deleting every child row
+    (versions, feedback, usage: found by session 9 on an upgrade from revision 0007). SQLite's own procedure for
+    schema changes says the same (https://www.sqlite.org/lang_altertable.html#otheralter, step 1); the rows are
+    checked with ``PRAGMA foreign_key_check`` before the commit instead."""
+    connection.commit()
+    connection.exec_driver_sql(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

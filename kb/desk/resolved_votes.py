@@ -14,7 +14,9 @@ recorded by an account that works the desk's tickets, a ``users`` row whose role
 not the ticket's own requester; or by the desk-history replay (:data:`kb.desk.history.ACTOR`, a CLI import, when no
 account has that name). Service accounts (``svc:...``), channel actors (``im:...``, ``mail:...``) and requesters
 never vote; their deflections still count in the article's stats (:mod:`kb.articles.feedback`). Roles are read
-with the resolutions, when ``article_usage`` grows: a role taken away stops a user's votes at the next resolution.
+with the resolutions, again whenever ``article_usage`` grows or any account's roles change
+(:func:`kb.identity.audit.roles_changed`): a role taken away stops the user's votes at the next search (found by
+session 8's review: they kept voting until the next resolution).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from kb.articles.feedback import vote_counts
 from kb.db import Database
 from kb.desk.history import ACTOR as HISTORY_ACTOR
 from kb.desk.similar import ClosedTicketIndex
+from kb.identity.audit import roles_changed
 from kb.identity.permissions import Permission, allowed
 from kb.identity.scopes import Principal, ticket_clause
 from kb.models import ArticleUsage, Ticket, User
@@ -66,7 +69,7 @@ class ResolvedTicketVotes:
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
         self.min_similarity = min_similarity
         self._lock = threading.Lock()
-        self._stamp: int | None = -1
+        self._stamp: tuple[int | None, int | None] | None = None
         self._resolvable: frozenset[int] = frozenset()
         self._articles: dict[str, tuple[int, ...]] = {}
 
@@ -121,9 +124,10 @@ class ResolvedTicketVotes:
         ``resolved`` rows, :func:`votes_by`): the only tickets that can vote, so the only ones the kNN ranks (a
         closed ticket without an article would take a neighbour's place and give nothing). Read again only when
         ``article_usage`` has a new row (its largest id, one primary-key lookup per query), so a desk without
-        resolutions pays one lookup and no kNN."""
+        resolutions pays one lookup and no kNN. Read again as well when any account's roles change
+        (:func:`kb.identity.audit.roles_changed`): who may vote is a matter of roles."""
         with self.database.session() as session:
-            stamp = session.scalar(select(func.max(ArticleUsage.id)))
+            stamp = (session.scalar(select(func.max(ArticleUsage.id))), roles_changed(session))
             with self._lock:
                 if stamp == self._stamp:
                     return self._resolvable

@@ -239,6 +239,18 @@ class AuditTrail:
             after = rows[-1].seq
 
 
+#: The audit events that give or change an account's roles: :meth:`kb.identity.accounts.AccountStore.create` and
+#: :meth:`kb.identity.secadmin.SecurityAdmin.set_roles`, each recorded in the transaction of the change.
+ROLE_EVENTS = ("user.create", "user.roles")
+
+
+def roles_changed(session: Session) -> int | None:
+    """The ``seq`` of the newest :data:`ROLE_EVENTS` row (None before any): a value that changes whenever any
+    account's roles may have changed, for caches that depend on roles (one lookup on ``ix_audit_events_event``).
+    It can also go down (``kb audit archive`` purges old rows): compare for inequality, never order."""
+    return session.scalar(select(func.max(AuditEvent.seq)).where(AuditEvent.event.in_(ROLE_EVENTS)))
+
+
 def as_row(event: AuditEvent) -> dict[str, object]:
     """JSON-ready fields of one row (the chain fields included, for export)."""
     return {

@@ -214,3 +214,21 @@ def test_only_resolutions_recorded_by_the_desk_vote(kb: KnowledgeBase) -> None:
     kb.ticket_vectors.embed_closed()
     hit = next(h for h in search(kb, AGENT).results if h.article_id == loser)
     assert hit.explain is not None and hit.explain["desk"]["tickets"][0][0] == ticket.external_id
+
+
+@pytest.mark.security
+def test_a_role_taken_away_stops_the_votes_at_the_next_search(kb: KnowledgeBase) -> None:
+    """Found by session 8's review: roles were read again only when ``article_usage`` grew, so an agent who lost
+    ``ticket.work`` kept voting until the next resolution. A role change is enough now, and giving it back restores
+    the votes."""
+    two_articles(kb)
+    loser = search(kb).results[1].article_id
+    resolve(kb, loser)
+    assert search(kb).results[0].article_id == loser
+    kb.security.set_roles("agent", ["requester"])
+    assert kb.desk_votes.resolvable() == frozenset()
+    after = search(kb)
+    assert after.results[0].article_id != loser
+    assert all(h.explain is not None and "desk" not in h.explain for h in after.results)
+    kb.security.set_roles("agent", ["agent"])
+    assert search(kb).results[0].article_id == loser
