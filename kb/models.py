@@ -53,7 +53,11 @@ class Article(Base):
     """
 
     __tablename__ = "articles"
-    __table_args__ = (UniqueConstraint("collection", "source_path", name="uq_articles_source"),)
+    # AUTOINCREMENT on SQLite: an id is never given again after its article is deleted (migration 0010).
+    __table_args__ = (
+        UniqueConstraint("collection", "source_path", name="uq_articles_source"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     title: Mapped[str] = mapped_column(String(500))
