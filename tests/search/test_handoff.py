@@ -99,7 +99,9 @@ def test_a_write_not_applied_in_time_is_not_indexed_then_applied(
 def test_http_202_carries_the_seq_and_the_article_becomes_searchable(
     settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
 ) -> None:
-    quick = settings.model_copy(update={"index_wait_seconds": 0.2})
+    # 2 s, not 0.2 s: the first write must be applied within the wait to answer 201, and with test suites sharing
+    # the cores a 0.2 s wait once answered 202 (session 8); the late write waits the 2 s out behind the lock
+    quick = settings.model_copy(update={"index_wait_seconds": 2.0})
     service = KnowledgeBase(quick, embedder=hash_embedder, analyzer=analyzer)
     add_test_user(service)
     with TestClient(create_app(quick, kb=service), base_url="https://testserver") as client:
