@@ -32,7 +32,7 @@ from pathlib import Path
 import ir_measures
 import numpy as np
 
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.evaluation import read_qrels
 from kb.search.documents import embedding_texts

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from kb.articles.content import validate_content
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.ingest.markdown import iter_markdown_files, read_article_file
 from kb.search.results import SearchRequest

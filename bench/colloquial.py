@@ -27,7 +27,7 @@ from typing import Any
 
 import ir_measures
 
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.evaluation import DEPTH, FOLD_GROUPS, _measure, read_qrels
 from kb.search.desk_terms import DESK_WEIGHT

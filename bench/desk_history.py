@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.desk.history import read_history
 from kb.desk.similar import ClosedTicketIndex

@@ -28,7 +28,7 @@ from pathlib import Path
 import jieba
 from sqlalchemy import event
 
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal

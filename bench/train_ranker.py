@@ -40,7 +40,7 @@ from typing import Any
 import ir_measures
 import numpy as np
 
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.evaluation import _read_jsonl, eval_knowledge_base, load_corpus, read_qrels
 from kb.search.rerank import FEATURE_POOL, Reranked

@@ -21,7 +21,7 @@ from typing import Any
 
 import ir_measures
 
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.evaluation import read_qrels
 from kb.search.fusion import order, weighted

@@ -37,7 +37,7 @@ from typing import Any
 import ir_measures
 
 from kb.articles.content import validate_content
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.desk.history import HistoryTicket, read_history, replay_history
 from kb.errors import InvalidInputError

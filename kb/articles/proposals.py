@@ -15,7 +15,7 @@ from typing import Any
 
 from kb.articles.content import ArticleContent, to_markdown
 from kb.articles.lifecycle import check_transition
-from kb.articles.store import content_of
+from kb.articles.rows import content_of
 from kb.errors import ConflictError, InvalidInputError
 from kb.models import Article
 

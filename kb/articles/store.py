@@ -8,90 +8,26 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import defer
 
 from kb.articles.content import ArticleContent
-from kb.articles.lifecycle import apply_lifecycle, check_transition, default_review_by
+from kb.articles.filters import ArticleFilter, ArticleSummary
+from kb.articles.lifecycle import default_review_by
 from kb.articles.outbox import enqueue
+from kb.articles.rows import Change, WriteResult, add_version, apply_update, content_of, content_of_version
 from kb.db import AUDIT_ACTIONS, Database
 from kb.errors import ConflictError, NotFoundError
-from kb.identity.scopes import Principal, article_clause, article_visible, restricted_rows_need_check
+from kb.identity.scopes import article_clause, restricted_rows_need_check
 from kb.models import Article, ArticleVersion, utcnow
 
 logger = logging.getLogger(__name__)
 
 ImportOutcome = Literal["created", "updated", "unchanged"]
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """An article after a write, and the outbox ``seq`` to wait for (None when nothing changed)."""
-
-    article: Article
-    seq: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleSummary:
-    """The columns of an article that search needs to filter, rank and show a result (no body)."""
-
-    id: int
-    title: str
-    summary: str
-    source_path: str | None
-    kind: str
-    service: str | None
-    tags: list[str]
-    status: str
-    visibility: str
-    version: int
-    superseded_by: int | None
-    restricted_to: list[str]
-
-
-@dataclass(frozen=True)
-class ArticleFilter:
-    """Filters shared by listing and search. Empty values mean "any"."""
-
-    statuses: Sequence[str] = ("published",)
-    kinds: Sequence[str] = ()
-    services: Sequence[str] = ()
-    tags: Sequence[str] = ()
-    #: Who is looking (kb.identity.scopes.article_visible); None: the system itself, which sees everything.
-    viewer: Principal | None = None
-
-    def matches(self, article: Article | ArticleSummary) -> bool:
-        """Whether ``article`` passes every filter (tags: the article has all of them) and ``viewer`` may see it."""
-        return (
-            article_visible(self.viewer, article.visibility, article.restricted_to or ())
-            and (not self.statuses or article.status in self.statuses)
-            and (not self.kinds or article.kind in self.kinds)
-            and (not self.services or article.service in self.services)
-            and all(tag in (article.tags or []) for tag in self.tags)
-        )
-
-
-def content_of(article: Article) -> ArticleContent:
-    """The authored content of a stored article."""
-    return ArticleContent(
-        title=article.title,
-        body=article.body,
-        summary=article.summary,
-        kind=article.kind,
-        service=article.service,
-        tags=list(article.tags or []),
-        error_codes=list(article.error_codes or []),
-        status=article.status,
-        visibility=article.visibility,
-        restricted_to=list(article.restricted_to or []),
-        meta=dict(article.meta or {}),
-    )
 
 
 class ArticleStore:
@@ -184,7 +120,7 @@ class ArticleStore:
         """
         now = utcnow()
         article = Article(
-            **_columns(content),
+            **content.model_dump(),
             source=source,
             collection=collection,
             source_path=source_path,
@@ -206,8 +142,8 @@ class ArticleStore:
                 if content.status == "published" and collection is None:  # imports are audited per batch
                     action = (actor, "article.publish", f"article {article.id} {article.title}", "created published")
                     session.info.setdefault(AUDIT_ACTIONS, []).append(action)
-                _add_version(session, article, actor)
-                seq = _enqueue(session, article.id, "upsert")
+                add_version(session, article, actor)
+                seq = enqueue(session, article.id, "upsert")
         except IntegrityError as exc:
             raise ConflictError(f"An article from {collection}/{source_path} already exists.") from exc
         return WriteResult(article, seq)
@@ -238,27 +174,40 @@ class ArticleStore:
             InvalidInputError: ``superseded_by`` is the article itself or does not exist.
         """
         with self.database.session() as session:
-            article = session.get(Article, article_id, with_for_update=True)
-            if article is None:
-                raise NotFoundError(f"Article {article_id} does not exist.")
-            if lifecycle:
-                check_transition(article.status, content.status)
-            lifecycle_changed = apply_lifecycle(session, article, content.status, actor, superseded_by, review_by)
-            digest = content.content_hash()
-            if digest == article.content_hash and not lifecycle_changed:
-                return WriteResult(article, None)
-            for key, value in _columns(content).items():
-                setattr(article, key, value)
-            article.content_hash = digest
-            article.version += 1
-            article.updated_at = utcnow()
-            article.updated_by = actor
-            _add_version(session, article, actor)
-            if restored_from is not None:
-                action = (actor, "article.restore", f"article {article.id}", f"to version {restored_from}")
-                session.info.setdefault(AUDIT_ACTIONS, []).append(action)
-            seq = _enqueue(session, article.id, "upsert")
-        return WriteResult(article, seq)
+            return apply_update(session, article_id, content, actor, lifecycle, superseded_by, review_by, restored_from)
+
+    def update_together(
+        self, plan: Callable[[Callable[[int], Article]], Sequence[Change]], actor: str
+    ) -> list[WriteResult]:
+        """Several updates in one transaction: all are saved and queued, or none (a write of two articles, e.g.
+        accepting an update proposal). ``plan`` is given ``locked(article_id)``, which reads an article under a
+        row lock (taken by a write that changes nothing: the writer lock on SQLite), decides from what it read,
+        and names the changes; each is applied as :meth:`update` does. Deciding under the lock makes two
+        concurrent callers decide one after the other (found by session 9: two concurrent accepts of one
+        proposal could both apply it).
+
+        Raises:
+            NotFoundError: ``locked`` or a change names no article. Whatever ``plan`` or :meth:`update` raise;
+                nothing is then changed.
+        """
+        with self.database.session() as session:
+
+            def locked(article_id: int) -> Article:
+                # a write first (it changes nothing): SQLite reads outside a transaction until one, so the read
+                # below would not see a concurrent caller's commit; PostgreSQL takes the row lock the same way
+                touched = session.execute(
+                    update(Article).where(Article.id == article_id).values(version=Article.version)
+                )
+                article = session.get(Article, article_id) if cast(CursorResult[Any], touched).rowcount else None
+                if article is None:
+                    raise NotFoundError(f"Article {article_id} does not exist.")
+                return article
+
+            changes = plan(locked)
+            return [
+                apply_update(session, c.article_id, c.content, actor, True, c.superseded_by, None, None)
+                for c in changes
+            ]
 
     def delete(self, article_id: int, actor: str) -> int:
         """Delete an article and its versions; returns the outbox ``seq`` of the deletion.
@@ -271,7 +220,7 @@ class ArticleStore:
             if article is None:
                 raise NotFoundError(f"Article {article_id} does not exist.")
             session.delete(article)
-            seq = _enqueue(session, article_id, "delete")
+            seq = enqueue(session, article_id, "delete")
         logger.info("article %s deleted by %s", article_id, actor)
         return seq
 
@@ -360,31 +309,3 @@ class ArticleStore:
         old = content_of_version(self.version(article_id, version))
         current = self.get(article_id)
         return self.update(article_id, old.model_copy(update={"status": current.status}), actor, restored_from=version)
-
-
-def content_of_version(row: ArticleVersion) -> ArticleContent:
-    """The authored content saved in a version row."""
-    return ArticleContent(title=row.title, body=row.body, **row.fields)
-
-
-def _columns(content: ArticleContent) -> dict[str, object]:
-    return content.model_dump()
-
-
-def _add_version(session: Session, article: Article, actor: str) -> None:
-    fields = {k: v for k, v in _columns(content_of(article)).items() if k not in ("title", "body")}
-    session.add(
-        ArticleVersion(
-            article_id=article.id,
-            version=article.version,
-            title=article.title,
-            body=article.body,
-            fields=fields,
-            created_at=utcnow(),
-            created_by=actor,
-        )
-    )
-
-
-def _enqueue(session: Session, article_id: int, op: str) -> int:
-    return enqueue(session, article_id, op)  # seq order = commit order (kb.articles.outbox)

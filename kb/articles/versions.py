@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from kb.articles.content import to_markdown
-from kb.articles.store import content_of_version
+from kb.articles.rows import content_of_version
 from kb.models import ArticleVersion
 
 

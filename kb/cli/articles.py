@@ -10,7 +10,7 @@ from typing import Any
 
 from kb.articles.content import STATUSES, to_markdown
 from kb.articles.reviews import TEMPLATE
-from kb.articles.store import content_of
+from kb.articles.rows import content_of
 from kb.config import Settings
 
 

@@ -66,7 +66,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from kb.articles.store import ArticleFilter
+    from kb.articles.filters import ArticleFilter
     from kb.search.results import SearchRequest
     from kb.service import KnowledgeBase
 

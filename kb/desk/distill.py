@@ -38,8 +38,8 @@ import numpy.typing as npt
 from sqlalchemy import select
 
 from kb.articles.content import ArticleContent
+from kb.articles.filters import ArticleFilter
 from kb.articles.kcs import KcsArticle
-from kb.articles.store import ArticleFilter
 from kb.config import MAX_QUERY_CHARS
 from kb.db import Database
 from kb.desk.similar import TicketVectors, fit_tfidf, group_alike, ticket_text

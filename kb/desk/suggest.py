@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import MAX_QUERY_CHARS
 from kb.desk.similar import Assignment, ClosedTicketIndex, SimilarTicket, TicketVectors, vote
 from kb.desk.sla import ServiceCatalog

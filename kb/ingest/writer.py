@@ -15,7 +15,8 @@ from pathlib import Path
 
 from kb.articles import proposals, reviews
 from kb.articles.content import ArticleContent
-from kb.articles.store import ArticleStore, content_of
+from kb.articles.rows import Change, content_of
+from kb.articles.store import ArticleStore
 from kb.errors import InvalidInputError, KBError
 from kb.ingest.markdown import IMPORT_BATCH_FILES, ImportReport, import_paths
 from kb.models import Article
@@ -114,12 +115,23 @@ class ArticleWriter:
             NotFoundError: no such proposal or target article.
             InvalidInputError: the article is no update proposal.
             ConflictError: the proposal is decided already, or the target is retired (nothing is changed).
+
+        Both writes are one transaction, decided under the rows' locks (:meth:`ArticleStore.update_together`): a
+        failure changes nothing, and of two concurrent accepts the second finds the proposal decided (409).
         """
-        proposal = self.store.get(proposal_id)
-        target = self.store.get(proposals.check_open(proposal))
-        outcome = self.update(target.id, proposals.applied_content(proposal, target), actor)
-        self.set_status(proposal_id, "retired", actor, superseded_by=target.id)
-        return outcome
+
+        def plan(locked: Callable[[int], Article]) -> list[Change]:
+            proposal = locked(proposal_id)
+            target = locked(proposals.check_open(proposal))
+            retired = content_of(proposal).model_copy(update={"status": "retired"})
+            return [
+                Change(target.id, proposals.applied_content(proposal, target)),
+                Change(proposal_id, retired, superseded_by=target.id),
+            ]
+
+        applied, retired = self.store.update_together(plan, actor)
+        seqs = [r.seq for r in (applied, retired) if r.seq is not None]
+        return self._sync(applied.article, max(seqs) if seqs else None)
 
     def reject_proposal(self, proposal_id: int, actor: str) -> WriteOutcome:
         """Reject an update proposal: it is retired (``meta.proposal_rejected_by``), the target is untouched.

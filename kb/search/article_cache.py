@@ -32,7 +32,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, and_, bindparam, or_, select
 
 from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
-from kb.articles.store import ArticleStore, ArticleSummary
+from kb.articles.filters import ArticleSummary
+from kb.articles.store import ArticleStore
 from kb.db import Database
 from kb.models import Article, Chunk
 

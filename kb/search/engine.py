@@ -28,7 +28,8 @@ import time
 from collections.abc import Sequence
 
 from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
-from kb.articles.store import ArticleStore, ArticleSummary
+from kb.articles.filters import ArticleSummary
+from kb.articles.store import ArticleStore
 from kb.identity.scopes import Principal
 from kb.search.article_cache import ArticleCache
 from kb.search.confidence import Thresholds, scored_by, thresholds_for, top_confidence

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kb.articles.chunks import ChunkKey, ChunkPassage
-from kb.articles.store import ArticleSummary
+from kb.articles.filters import ArticleSummary
 from kb.search.results import DuplicateSource, LegScore, SearchHit, hit_explain
 from kb.search.snippets import highlight
 from kb.search.text import TextAnalyzer

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kb.articles.chunks import ChunkKey
-from kb.articles.store import ArticleFilter, ArticleSummary
+from kb.articles.filters import ArticleFilter, ArticleSummary
 from kb.search.article_cache import ArticleCache
 from kb.search.confidence import Thresholds
 from kb.search.fusion import RRF_K, order, rrf, tied_ranks, weighted

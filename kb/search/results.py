@@ -18,7 +18,7 @@ from typing import Literal, NotRequired, cast
 # typing.TypedDict before Python 3.12 lacks what pydantic (the API's response model) needs to read it.
 from typing_extensions import TypedDict
 
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import MAX_QUERY_CHARS
 from kb.errors import InvalidInputError, QueryTooLongError
 

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from kb.articles.chunks import ChunkStore
-from kb.articles.store import ArticleFilter, ArticleStore
+from kb.articles.filters import ArticleFilter
+from kb.articles.store import ArticleStore
 from kb.identity.scopes import Principal
 from kb.search.embedders.base import Embedder, decode_vectors
 from kb.search.generation import LiveIndex

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.identity.scopes import Principal, visible_article
 from kb.search.results import SearchRequest, SearchResult
 from kb.service import KnowledgeBase

@@ -10,11 +10,12 @@ from markupsafe import Markup
 
 from kb.articles.content import parse_markdown, to_markdown
 from kb.articles.feedback import ReviewItem
+from kb.articles.filters import ArticleFilter
 from kb.articles.proposals import proposal_diff, proposal_target
 from kb.articles.rendering import check_renderable, render_html
 from kb.articles.reviews import KIND as REVIEW_KIND
 from kb.articles.reviews import SECTIONS, TEMPLATE, parse_review
-from kb.articles.store import ArticleFilter, content_of
+from kb.articles.rows import content_of
 from kb.errors import KBError, NotFoundError
 from kb.identity.scopes import Principal, visible_article
 from kb.ingest.writer import WriteOutcome

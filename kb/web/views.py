@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 
 from kb.articles.content import KINDS
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.identity.scopes import Principal
 from kb.search.results import SearchRequest, SearchResult
 from kb.service import KnowledgeBase

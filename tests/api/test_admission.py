@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from kb.api import create_app
 from kb.api.admission import is_article_write
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.locks import writer_lock

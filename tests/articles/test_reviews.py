@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from kb.articles.filters import ArticleFilter
 from kb.articles.reviews import KIND, REVIEW_TAG, SECTIONS, section_of, split_sections
-from kb.articles.store import ArticleFilter
 from kb.service import KnowledgeBase
 from tests.helpers import BUNDLED, search_ids
 

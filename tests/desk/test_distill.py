@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from kb.articles.content import ArticleContent
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.ingest.tickets import import_tickets
 from kb.models import Ticket

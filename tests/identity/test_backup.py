@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kb.articles.content import parse_markdown
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.desk.workflow import NewTicket
 from kb.errors import InvalidInputError

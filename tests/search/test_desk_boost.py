@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from kb.articles.content import parse_markdown
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.desk.workflow import Closure, NewTicket
 from kb.errors import NotFoundError
 from kb.identity.scopes import Principal

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert
 
 from kb.articles.content import parse_markdown
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.errors import IndexMismatchError, IndexUnavailableError, NotFoundError
 from kb.models import Article, utcnow

@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from kb.articles.content import ArticleContent, parse_markdown
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import Settings
 from kb.db import open_database
 from kb.desk.workflow import Closure, NewTicket

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from kb.api.deps import Requires
 from kb.articles.content import parse_markdown
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.config import MAX_QUERY_CHARS
 from tests.helpers import NO_LICENSES, SYSADMIN_USER, TEST_PASSWORD, kb_of
 from tests.web.conftest import csrf_of, page_login

@@ -19,7 +19,8 @@ from kb.api.schemas.articles import (
 )
 from kb.api.views import answer, detail
 from kb.articles.content import parse_markdown
-from kb.articles.store import ArticleFilter, content_of
+from kb.articles.filters import ArticleFilter
+from kb.articles.rows import content_of
 from kb.errors import NotFoundError
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import readable_article, visible_article

@@ -24,7 +24,7 @@ from kb.api.schemas.lifecycle import (
 )
 from kb.api.views import answer
 from kb.articles.content import to_markdown
-from kb.articles.store import content_of
+from kb.articles.rows import content_of
 from kb.articles.versions import diff_versions
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import readable_article, readable_version, readable_versions, usable_article

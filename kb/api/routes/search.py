@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from kb.api.deps import KB, CurrentUser, requires
 from kb.api.guard import GuardedRoute
 from kb.api.params import MAX_ID
-from kb.articles.store import ArticleFilter
+from kb.articles.filters import ArticleFilter
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import readable_article
 from kb.search.results import SearchRequest, SearchResult

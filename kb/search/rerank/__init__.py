@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kb.articles.chunks import ChunkKey
-from kb.articles.store import ArticleSummary
+from kb.articles.filters import ArticleSummary
 from kb.identity.scopes import Principal
 from kb.search.bm25 import BM25Index
 from kb.search.rerank.boost import Boosted, DeskBoost

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from kb.articles.store import ArticleSummary
+from kb.articles.filters import ArticleSummary
 from kb.identity.scopes import Principal
 from kb.search.rerank.desk import DeskVotes
 from kb.search.results import ConfidenceSignals, DeskHitExplain, SearchHit

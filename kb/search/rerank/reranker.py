@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kb.articles.store import ArticleSummary
+from kb.articles.filters import ArticleSummary
 from kb.search.rerank.features import FEATURES, QueryEvidence, feature_matrix
 from kb.search.rerank.model import RankerModel
 from kb.search.results import LegScore, RankerHitExplain, RankerInfo

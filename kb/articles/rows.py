@@ -1,0 +1,110 @@
+"""An article's rows in a write: its content and its row (:func:`content_of`), the version row of each saved
+state (:func:`add_version`), and the update rules applied in a session (:func:`apply_update`, used by
+:class:`kb.articles.store.ArticleStore` for one article or several in one transaction)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from kb.articles.content import ArticleContent
+from kb.articles.lifecycle import apply_lifecycle, check_transition
+from kb.articles.outbox import enqueue
+from kb.db import AUDIT_ACTIONS
+from kb.errors import NotFoundError
+from kb.models import Article, ArticleVersion, utcnow
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """An article after a write, and the outbox ``seq`` to wait for (None when nothing changed)."""
+
+    article: Article
+    seq: int | None
+
+
+def content_of(article: Article) -> ArticleContent:
+    """The authored content of a stored article."""
+    return ArticleContent(
+        title=article.title,
+        body=article.body,
+        summary=article.summary,
+        kind=article.kind,
+        service=article.service,
+        tags=list(article.tags or []),
+        error_codes=list(article.error_codes or []),
+        status=article.status,
+        visibility=article.visibility,
+        restricted_to=list(article.restricted_to or []),
+        meta=dict(article.meta or {}),
+    )
+
+
+def content_of_version(row: ArticleVersion) -> ArticleContent:
+    """The authored content saved in a version row."""
+    return ArticleContent(title=row.title, body=row.body, **row.fields)
+
+
+def _columns(content: ArticleContent) -> dict[str, object]:
+    return content.model_dump()
+
+
+def add_version(session: Session, article: Article, actor: str) -> None:
+    """Add the version row of ``article`` as it is now (its ``version``), by ``actor``."""
+    fields = {k: v for k, v in _columns(content_of(article)).items() if k not in ("title", "body")}
+    session.add(
+        ArticleVersion(
+            article_id=article.id,
+            version=article.version,
+            title=article.title,
+            body=article.body,
+            fields=fields,
+            created_at=utcnow(),
+            created_by=actor,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One update of :meth:`kb.articles.store.ArticleStore.update_together`: the article, its new content, and
+    the successor when the change retires it."""
+
+    article_id: int
+    content: ArticleContent
+    superseded_by: int | None = None
+
+
+def apply_update(
+    session: Session,
+    article_id: int,
+    content: ArticleContent,
+    actor: str,
+    lifecycle: bool,
+    superseded_by: int | None,
+    review_by: dt.date | None,
+    restored_from: int | None,
+) -> WriteResult:
+    """:meth:`kb.articles.store.ArticleStore.update` in ``session`` (its rules and errors)."""
+    article = session.get(Article, article_id, with_for_update=True)
+    if article is None:
+        raise NotFoundError(f"Article {article_id} does not exist.")
+    if lifecycle:
+        check_transition(article.status, content.status)
+    lifecycle_changed = apply_lifecycle(session, article, content.status, actor, superseded_by, review_by)
+    digest = content.content_hash()
+    if digest == article.content_hash and not lifecycle_changed:
+        return WriteResult(article, None)
+    for key, value in _columns(content).items():
+        setattr(article, key, value)
+    article.content_hash = digest
+    article.version += 1
+    article.updated_at = utcnow()
+    article.updated_by = actor
+    add_version(session, article, actor)
+    if restored_from is not None:
+        action = (actor, "article.restore", f"article {article.id}", f"to version {restored_from}")
+        session.info.setdefault(AUDIT_ACTIONS, []).append(action)
+    return WriteResult(article, enqueue(session, article.id, "upsert"))
