@@ -19,7 +19,9 @@ def _target_and_proposal(kb: KnowledgeBase) -> tuple[int, int]:
     target = kb.writer.create(parse_markdown(TARGET, service="打印"), "tests").article
     assert target is not None
     meta: dict[str, Any] = {"proposal": "update", "target_article": target.id}
-    content = ArticleContent(title="更新建议：打印机脱机", body=EVIDENCE, kind="troubleshooting", status="draft", meta=meta)
+    content = ArticleContent(
+        title="更新建议：打印机脱机", body=EVIDENCE, kind="troubleshooting", status="draft", meta=meta
+    )
     proposal = kb.writer.create(content, "distill").article
     assert proposal is not None
     return target.id, proposal.id
