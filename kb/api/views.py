@@ -13,7 +13,7 @@ from kb.articles.links import article_link_rewriter
 from kb.articles.rendering import render_html
 from kb.desk.intake import Handled
 from kb.desk.records import shows_work_notes
-from kb.identity.scopes import Principal, usable_article
+from kb.identity.scopes import Principal, readable_successor, usable_article
 from kb.ingest.writer import WriteOutcome
 from kb.models import Article, Ticket
 from kb.service import KnowledgeBase
@@ -24,13 +24,16 @@ NOBODY = Principal("", ())
 
 def detail(kb: KnowledgeBase, article: Article, viewer: Principal | None = None) -> ArticleDetail:
     """The API view of one article, with rendered HTML and its usage and feedback counts; ``stats.tickets`` lists
-    the tickets ``viewer`` may see (none when no viewer is given)."""
+    the tickets ``viewer`` may see (none when no viewer is given), ``superseded_by`` only a successor ``viewer`` may
+    read (:func:`kb.identity.scopes.readable_successor`)."""
     stats = kb.feedback.stats([article.id], viewer=viewer or NOBODY)[article.id]
+    successor = readable_successor(viewer or NOBODY, article, kb.store.get)
     return ArticleDetail.model_validate(
         {
             **{c: getattr(article, c) for c in ArticleDetail.model_fields if hasattr(article, c)},
             "html": _html(kb, article, viewer or NOBODY),
             "stats": ArticleStatsOut.model_validate(stats, from_attributes=True),
+            "superseded_by": successor.id if successor is not None else None,
         }
     )
 

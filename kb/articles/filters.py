@@ -39,10 +39,15 @@ class ArticleFilter:
     #: Who is looking (kb.identity.scopes.article_visible); None: the system itself, which sees everything.
     viewer: Principal | None = None
 
+    def visible(self, article: Article | ArticleSummary) -> bool:
+        """Whether ``viewer`` may see ``article`` at all, whatever its status
+        (:func:`kb.identity.scopes.article_visible`)."""
+        return article_visible(self.viewer, article.visibility, article.restricted_to or ())
+
     def matches(self, article: Article | ArticleSummary) -> bool:
         """Whether ``article`` passes every filter (tags: the article has all of them) and ``viewer`` may see it."""
         return (
-            article_visible(self.viewer, article.visibility, article.restricted_to or ())
+            self.visible(article)
             and (not self.statuses or article.status in self.statuses)
             and (not self.kinds or article.kind in self.kinds)
             and (not self.services or article.service in self.services)

@@ -21,7 +21,7 @@ A ticket or article the caller may not see answers 404 exactly like one that doe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, false, func, or_, true
@@ -51,9 +51,15 @@ class Principal:
             return permission in UNGATED or permission in self.scopes
         return allowed(self.roles, permission)
 
+    @property
+    def is_editor(self) -> bool:
+        """Whether the principal has an editor role (:data:`EDITOR_ROLES`): reads and searches drafts and reviews
+        in progress. The one test of it."""
+        return bool(set(self.roles) & set(EDITOR_ROLES))
+
     def require_editor(self, what: str) -> None:
         """Raise :class:`ForbiddenError` unless the principal has an editor role; ``what`` names the action."""
-        if not set(self.roles) & set(EDITOR_ROLES):
+        if not self.is_editor:
             raise ForbiddenError(
                 f"{what} needs the editor role; {self.username} has {', '.join(self.roles) or 'none'}."
             )
@@ -144,6 +150,9 @@ def missing_article(article_id: int) -> str:
 
 #: Statuses whose content only editors read (a draft, an article waiting in review).
 UNPUBLISHED = ("draft", "in_review")
+#: The statuses whose articles a caller without an editor role may read (the rest of
+#: :data:`kb.articles.content.STATUSES`).
+READABLE_STATUSES = ("published", "retired")
 
 
 def readable_article(principal: Principal, article: Article) -> Article:
@@ -157,9 +166,22 @@ def readable_article(principal: Principal, article: Article) -> Article:
             told that it existed).
     """
     visible_article(principal, article)
-    if article.status in UNPUBLISHED and not set(principal.roles) & set(EDITOR_ROLES):
+    if article.status in UNPUBLISHED and not principal.is_editor:
         raise NotFoundError(missing_article(article.id))
     return article
+
+
+def readable_successor(principal: Principal, article: Article, load: Callable[[int], Article]) -> Article | None:
+    """The article named by ``article.superseded_by`` (``load`` reads it) when ``principal`` may read it
+    (:func:`readable_article`), else None, as when it names none or it no longer exists. The one rule for every
+    answer that names a successor (the API's ``superseded_by`` and ``Link`` header, the page's "请改用"): found by
+    session 9's outside tester, a retired article named its draft successor, title and id, to every reader."""
+    if article.superseded_by is None:
+        return None
+    try:
+        return readable_article(principal, load(article.superseded_by))
+    except NotFoundError:
+        return None
 
 
 def usable_article(principal: Principal, article: Article) -> Article:
@@ -185,18 +207,22 @@ def readable_versions(
     """The saved ``versions`` of ``article`` whose text ``principal`` may read: the article is readable now
     (:func:`readable_article`) and each version's own visibility (its front matter at the time: ``visibility`` and
     ``restricted_to``) lets them see it, so a text that was restricted or internal when it was saved stays so after
-    the article is opened up. The one rule for version lists, versions and diffs (API and pages).
+    the article is opened up; and a version saved as a draft or in review is an editor's, as the draft itself was
+    (found by session 9's outside tester: once published, the draft's notes were readable by every requester).
+    The one rule for version lists, versions and diffs (API and pages).
 
     Raises:
         NotFoundError: as :func:`readable_article`, for the article itself.
     """
     readable_article(principal, article)
+    editor = principal.is_editor
     return [
         v
         for v in versions
         if article_visible(
             principal, str(v.fields.get("visibility") or article.visibility), v.fields.get("restricted_to") or ()
         )
+        and (editor or v.fields.get("status") not in UNPUBLISHED)
     ]
 
 

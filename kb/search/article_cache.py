@@ -99,7 +99,7 @@ class _VersionedMemo:
 MAX_DERIVED = 1_000
 
 #: The visibility of every article: ``(id, visibility, restricted_to)``.
-_VISIBILITY = select(Article.id, Article.visibility, Article.restricted_to)
+_VISIBILITY = select(Article.id, Article.visibility, Article.restricted_to, Article.status)
 
 #: The summaries of a list of article ids (expanding ``IN``, compiled once by SQLAlchemy's statement cache).
 _SUMMARIES = select(*(getattr(Article, name) for name in ArticleSummary.__dataclass_fields__)).where(
@@ -125,12 +125,12 @@ def load_summaries(database: Database, article_ids: Sequence[int]) -> dict[int, 
     return {row[0]: ArticleSummary(*row) for row in rows}
 
 
-def load_visibility(database: Database) -> list[tuple[int, str, tuple[str, ...]]]:
-    """Every article's ``(id, visibility, restricted_to)`` (what :func:`kb.identity.scopes.article_visible` reads),
-    in one statement on the read session's connection."""
+def load_visibility(database: Database) -> list[tuple[int, str, tuple[str, ...], str]]:
+    """Every article's ``(id, visibility, restricted_to, status)`` (what :func:`kb.identity.scopes.article_visible`
+    and the editors-only rule of unpublished articles read), in one statement on the read session's connection."""
     with database.read_session() as session:
         rows = session.connection().execute(_VISIBILITY).all()
-    return [(int(row[0]), str(row[1]), tuple(row[2] or ())) for row in rows]
+    return [(int(row[0]), str(row[1]), tuple(row[2] or ()), str(row[3])) for row in rows]
 
 
 def load_passages(database: Database, keys: Sequence[ChunkKey]) -> dict[ChunkKey, ChunkPassage]:
@@ -178,9 +178,9 @@ class ArticleCache:
         """Passages of the chunks that exist among ``keys``, as of index ``version``."""
         return self._passages.get(keys, version)
 
-    def visibility(self, version: int) -> list[tuple[int, str, tuple[str, ...]]]:
-        """Every article's ``(id, visibility, restricted_to)`` (:func:`load_visibility`), as of index ``version``
-        (read once per version)."""
+    def visibility(self, version: int) -> list[tuple[int, str, tuple[str, ...], str]]:
+        """Every article's ``(id, visibility, restricted_to, status)`` (:func:`load_visibility`), as of index
+        ``version`` (read once per version)."""
         return self.derived(("visibility",), version, functools.partial(load_visibility, self._database))
 
     def derived(self, key: Hashable, version: int, compute: Callable[[], V]) -> V:

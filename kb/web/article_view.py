@@ -11,7 +11,7 @@ from kb.articles.feedback import ArticleStats
 from kb.articles.rendering import render_html
 from kb.articles.versions import diff_versions
 from kb.errors import NotFoundError
-from kb.identity.scopes import Principal, readable_versions, visible_article
+from kb.identity.scopes import Principal, readable_successor, readable_versions
 from kb.models import Article, ArticleVersion
 from kb.service import KnowledgeBase
 from kb.web.article_links import url_rewriter
@@ -93,12 +93,7 @@ def article_view(kb: KnowledgeBase, article: Article, viewer: Principal, diff_of
         if diff_of not in by_number or diff_of - 1 not in by_number:
             raise NotFoundError(f"Article {article.id} has no versions {diff_of - 1} and {diff_of} to compare.")
         diff = diff_lines(diff_versions(by_number[diff_of - 1], by_number[diff_of]))
-    successor = None
-    if article.superseded_by is not None:
-        try:
-            successor = visible_article(viewer, kb.store.get(article.superseded_by))
-        except NotFoundError:
-            successor = None
+    successor = readable_successor(viewer, article, kb.store.get)
     return ArticleView(
         article=article,
         html=Markup(render_html(article.body, url_rewriter(kb, article, viewer))),  # safe: markdown-it, raw HTML off

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from kb.api.deps import EDITOR_ROLES, KB, CurrentUser, requires
+from kb.api.deps import KB, CurrentUser, requires
 from kb.api.guard import GuardedRoute
 from kb.api.params import MAX_ID, ArticleId
 from kb.api.schemas.articles import (
@@ -21,9 +21,8 @@ from kb.api.views import answer, detail
 from kb.articles.content import parse_markdown
 from kb.articles.filters import ArticleFilter
 from kb.articles.rows import content_of
-from kb.errors import NotFoundError
 from kb.identity.permissions import Permission as P
-from kb.identity.scopes import readable_article, visible_article
+from kb.identity.scopes import readable_article
 
 router = APIRouter(prefix="/articles", tags=["articles"], route_class=GuardedRoute)
 
@@ -44,8 +43,7 @@ def list_articles(
 ) -> ArticleList:
     """Articles, newest first; default all statuses for editors, published for everyone else (403 when someone
     without the editor role asks for other statuses)."""
-    is_editor = bool(set(user.roles) & set(EDITOR_ROLES))
-    statuses = tuple(status_ or (() if is_editor else ("published",)))
+    statuses = tuple(status_ or (() if user.is_editor else ("published",)))
     if set(statuses) - {"published"}:
         user.require_editor("Listing articles that are not published")
     flt = ArticleFilter(statuses=statuses, kinds=tuple(kind or ()), services=tuple(service or ()), viewer=user)
@@ -73,13 +71,8 @@ def get_article(
     if count_view:
         kb.feedback.record_usage(article_id, "view", user.username)
     shown = detail(kb, article, user)
-    if article.superseded_by is not None:
-        try:
-            visible_article(user, kb.store.get(article.superseded_by))
-        except NotFoundError:  # a successor the caller may not see is not named
-            shown.superseded_by = None
-        else:
-            response.headers["Link"] = f'</articles/{article.superseded_by}>; rel="successor-version"'
+    if shown.superseded_by is not None:  # named only when the caller may read it (kb.api.views.detail)
+        response.headers["Link"] = f'</articles/{shown.superseded_by}>; rel="successor-version"'
     return shown
 
 
