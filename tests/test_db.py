@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
@@ -64,6 +65,7 @@ def test_dispose_closes_a_connection_another_thread_returns_late(database_url: s
     assert closed
 
 
+@pytest.mark.security
 def test_an_upgrade_keeps_the_rows_of_the_tables_it_rebuilds(tmp_path: Path) -> None:
     """Found by session 9: on SQLite, Alembic's batch mode rebuilds a table by copy, ``DROP`` and rename, and the
     ``DROP`` of ``articles`` (revision 0008) or ``users`` (0009) ran their ``ON DELETE CASCADE`` with foreign keys
