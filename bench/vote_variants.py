@@ -159,10 +159,7 @@ def sweep(out: Path, dump_path: Path = DUMP) -> None:
         boosted = [scores(q, meta, as_of, variant) for q in queries]
         _, per = train_ranker.ndcg(queries, boosted)
         row: dict[str, Any] = {"share": variant[0], "k": variant[1], "bar": variant[2], "weight": variant[3]}
-        for name, keep in groups.items():
-            values = [per[q["query_id"]] for q in queries if q["query_id"] in per and keep(q)]
-            row[name] = round(sum(values) / len(values), 4)
-        rows.append(row)
+        rows.append(row | _group(queries, per, groups))
     fused = [np.array(q["fused"]) for q in queries]
     _, per_fused = train_ranker.ndcg(queries, fused)
     best = max(rows, key=lambda r: (r["folds 0-2"], r is rows[0]))
