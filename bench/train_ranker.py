@@ -21,6 +21,15 @@ labels from the qrels to ``var/ranker-<set>.json``::
 
     python bench/train_ranker.py train
 
+``dump --desk-history FILE`` then ``train-votes``: the same with the desk history replayed into a copy of the KB
+and each candidate's resolved-ticket vote recorded; the ranker with the vote as a feature against the fused
+order, the default boost and today's second stage, trained on folds 0-2 and tested on folds 3-4, and 5-fold
+cross-validated (``bench/results/ranker-vote-m3e-small.json``; session 9: below the boost)::
+
+    python bench/train_ranker.py dump desk-dev --data-dir var/eval-desk-dev \\
+        --desk-history bench/data/desk-history/tickets.jsonl
+    python bench/train_ranker.py train-votes
+
 ``time``: the time the second stage adds to a hybrid search (``python bench/train_ranker.py time --data-dir DIR``).
 
 nDCG@10 here is over the reranked candidates only (what the dump holds); ``kb eval`` with the ranker on is the
