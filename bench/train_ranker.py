@@ -21,6 +21,15 @@ labels from the qrels to ``var/ranker-<set>.json``::
 
     python bench/train_ranker.py train
 
+``dump --desk-history FILE`` then ``train-votes``: the same with the desk history replayed into a copy of the KB
+and each candidate's resolved-ticket vote recorded; the ranker with the vote as a feature against the fused
+order, the default boost and today's second stage, trained on folds 0-2 and tested on folds 3-4, and 5-fold
+cross-validated (``bench/results/ranker-vote-m3e-small.json``; session 9: below the boost)::
+
+    python bench/train_ranker.py dump desk-dev --data-dir var/eval-desk-dev \\
+        --desk-history bench/data/desk-history/tickets.jsonl
+    python bench/train_ranker.py train-votes
+
 ``time``: the time the second stage adds to a hybrid search (``python bench/train_ranker.py time --data-dir DIR``).
 
 nDCG@10 here is over the reranked candidates only (what the dump holds); ``kb eval`` with the ranker on is the
@@ -42,7 +51,8 @@ import numpy as np
 
 from kb.articles.filters import ArticleFilter
 from kb.config import Settings
-from kb.evaluation import _read_jsonl, eval_knowledge_base, load_corpus, read_qrels
+from kb.desk.history import read_history
+from kb.evaluation import _read_jsonl, eval_knowledge_base, load_corpus, load_history, read_qrels
 from kb.search.rerank import FEATURE_POOL, Reranked
 from kb.search.rerank.features import FEATURES, FIELDS, QueryEvidence, feature_matrix
 from kb.search.rerank.model import model_paths
@@ -81,8 +91,9 @@ ROUNDS = 30
 class Recorder:
     """Stands in for :class:`kb.search.rerank.SecondStage`: records the features, keeps the fused order."""
 
-    def __init__(self) -> None:
-        self.last: tuple[list[int], list[list[float]]] = ([], [])
+    def __init__(self, votes: Any = None) -> None:
+        self.last: tuple[list[int], list[list[float]], list[float]] = ([], [], [])
+        self.votes = votes
 
     def apply(
         self,
@@ -106,26 +117,33 @@ class Recorder:
         )
         head = list(ranked[:DEPTH])
         rows = feature_matrix(evidence, [(a.id, s) for a, s in head], per_leg)
-        self.last = ([a.id for a, _ in head], rows.tolist())
+        text, vector, viewer = query
+        votes = self.votes.votes(text, vector, [a.id for a, _ in head], viewer).votes if self.votes else {}
+        self.last = ([a.id for a, _ in head], rows.tolist(), [votes.get(a.id, 0.0) for a, _ in head])
         return Reranked(list(ranked), {}, RankerInfo("recorder", len(head), {}, 0.0))
 
 
-def dump(name: str, data_dir: Path) -> None:
+def dump(name: str, data_dir: Path, history: Path | None = None) -> None:
+    """Write ``var/ranker-<name>.json`` (module docstring); with ``history``, replay it into a copy of the KB
+    first (:func:`kb.evaluation.load_history`) and record each candidate's resolved-ticket vote beside its
+    features (``votes``; the file is then ``var/ranker-<name>-history.json``)."""
     folder, markdown = SETS[name]
     qrels = read_qrels(folder / "qrels.tsv")
     queries = [q for q in _read_jsonl(folder / "queries.jsonl") if q["_id"] in qrels or q.get("answerable") is False]
     articles = [ROOT.parent / "shared" / "data" / "articles" / c for c in DESK_ROOTS] if markdown else []
     settings = Settings(rerank=False)
     out = []
-    with eval_knowledge_base(settings, data_dir) as kb:
+    with eval_knowledge_base(settings, data_dir, copy=history is not None) as kb:
         doc_of = load_corpus(kb, folder, articles)
-        recorder = Recorder()
+        if history is not None:
+            print(json.dumps(load_history(kb, read_history(history), doc_of)), file=sys.stderr)
+        recorder = Recorder(kb.desk_votes if history is not None else None)
         kb.engine.second_stage = recorder  # type: ignore[assignment]
         for i, q in enumerate(queries):
             request = SearchRequest(q["text"], mode="hybrid", limit=DEPTH, filters=ArticleFilter(statuses=()))
             kb.engine.search(request)
-            ids, rows = recorder.last
-            recorder.last = ([], [])
+            ids, rows, votes = recorder.last
+            recorder.last = ([], [], [])
             docs = [doc_of.get(a, f"#{a}") for a in ids]
             labels = [qrels.get(q["_id"], {}).get(d, 0) for d in docs]
             out.append(
@@ -137,11 +155,12 @@ def dump(name: str, data_dir: Path) -> None:
                     "docs": docs,
                     "labels": labels,
                     "features": rows,
+                    "votes": votes,
                 }
             )
             if i % 25 == 0:
                 print(f"{name}: {i}/{len(queries)}", file=sys.stderr)
-    path = ROOT / "var" / f"ranker-{name}.json"
+    path = ROOT / "var" / f"ranker-{name}{'-history' if history is not None else ''}.json"
     path.write_text(json.dumps({"features": list(FEATURES), "queries": out}), encoding="utf-8")
     print(f"wrote {path} ({len(out)} queries)")
 
@@ -167,21 +186,83 @@ def ndcg(queries: list[dict[str, Any]], scores: list[np.ndarray] | None) -> tupl
     return round(sum(values.values()) / max(1, len(values)), 4), values
 
 
-def fit(queries: list[dict[str, Any]], rounds: int = ROUNDS) -> Any:
+def rows_of(q: dict[str, Any], vote: bool) -> np.ndarray:
+    """A query's feature rows, with its candidates' resolved-ticket votes as the last column when ``vote``."""
+    x = np.array(q["features"], dtype=np.float64).reshape(len(q["docs"]), len(FEATURES))
+    return np.column_stack([x, np.array(q["votes"], dtype=np.float64)]) if vote else x
+
+
+def fit(queries: list[dict[str, Any]], rounds: int = ROUNDS, vote: bool = False) -> Any:
+    """LambdaRank on the answerable ``queries`` with a relevant candidate; ``vote``: the vote as a feature."""
     import lightgbm
 
     train = [q for q in queries if q["answerable"] and q["docs"] and max(q["labels"]) > 0]
-    x = np.array([row for q in train for row in q["features"]], dtype=np.float64)
+    x = np.vstack([rows_of(q, vote) for q in train])
     y = np.array([label for q in train for label in q["labels"]], dtype=np.float64)
-    data = lightgbm.Dataset(x, y, group=[len(q["docs"]) for q in train], feature_name=list(FEATURES))
+    names = [*FEATURES, "desk_vote"] if vote else list(FEATURES)
+    data = lightgbm.Dataset(x, y, group=[len(q["docs"]) for q in train], feature_name=names)
     return lightgbm.train(PARAMS, data, num_boost_round=rounds)
 
 
-def predict(model: Any, queries: list[dict[str, Any]]) -> list[np.ndarray]:
-    return [
-        model.predict(np.array(q["features"], dtype=np.float64), num_threads=1) if q["docs"] else np.zeros(0)
-        for q in queries
-    ]
+def predict(model: Any, queries: list[dict[str, Any]], vote: bool = False) -> list[np.ndarray]:
+    return [model.predict(rows_of(q, vote), num_threads=1) if q["docs"] else np.zeros(0) for q in queries]
+
+
+def train_votes(rounds: int, boost: float, stage_weight: float) -> None:
+    """The ranker with the resolved-ticket vote (``var/ranker-desk-dev-history.json``, from ``dump
+    --desk-history``): trained on desk-dev folds 0-2 and measured on folds 3-4 (the split the team tunes and
+    reports on), and 5-fold cross-validated; beside it the fused order, the default boost (fused + ``boost`` x
+    vote, :mod:`kb.search.rerank.boost`) and today's second stage (ranker without the vote + ``stage_weight`` x
+    vote). Writes ``bench/results/ranker-vote-m3e-small.json``."""
+    desk = json.loads((ROOT / "var" / "ranker-desk-dev-history.json").read_text(encoding="utf-8"))["queries"]
+
+    def column(q: dict[str, Any], name: str) -> np.ndarray:
+        return rows_of(q, False)[:, FEATURES.index(name)] if q["docs"] else np.zeros(0)
+
+    def votes(qs: list[dict[str, Any]]) -> list[np.ndarray]:
+        return [np.array(q["votes"], dtype=np.float64) for q in qs]
+
+    def boosted(qs: list[dict[str, Any]]) -> list[np.ndarray]:
+        return [column(q, "fused") + boost * v for q, v in zip(qs, votes(qs), strict=True)]
+
+    def variants(train: list[dict[str, Any]], test: list[dict[str, Any]]) -> dict[str, list[np.ndarray]]:
+        plain, with_vote = fit(train, rounds), fit(train, rounds, vote=True)
+        stage = [s + stage_weight * v for s, v in zip(predict(plain, test), votes(test), strict=True)]
+        return {
+            "fused": [column(q, "fused") for q in test],
+            "fused + boost": boosted(test),
+            "ranker + vote (today's second stage)": stage,
+            "ranker with vote feature": predict(with_vote, test, vote=True),
+            "ranker with vote feature + boost": [
+                s + boost * v for s, v in zip(predict(with_vote, test, vote=True), votes(test), strict=True)
+            ],
+        }
+
+    def measured(test: list[dict[str, Any]], scored: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+        out = {}
+        for name, scores in scored.items():
+            value, per = ndcg(test, scores)
+            out[name] = {"nDCG@10": value, "by_style": by_style(test, per)}
+        return out
+
+    report: dict[str, Any] = {"rounds": rounds, "boost": boost, "stage_weight": stage_weight}
+    low = [q for q in desk if q["fold"] in (0, 1, 2)]
+    high = [q for q in desk if q["fold"] in (3, 4)]
+    report["train folds 0-2, test folds 3-4"] = measured(high, variants(low, high))
+    held: dict[str, list[np.ndarray]] = {}
+    order: list[dict[str, Any]] = []
+    for fold in range(5):
+        test = [q for q in desk if q["fold"] == fold]
+        for name, scores in variants([q for q in desk if q["fold"] != fold], test).items():
+            held.setdefault(name, []).extend(scores)
+        order.extend(test)
+    report["5-fold cross-validated"] = measured(order, held)
+    for split in ("train folds 0-2, test folds 3-4", "5-fold cross-validated"):
+        for name, row in report[split].items():
+            print(f"{split:34} {name:40} {row['nDCG@10']:.4f} {row['by_style']}")
+    out = ROOT / "bench" / "results" / "ranker-vote-m3e-small.json"
+    out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
 
 
 def by_style(queries: list[dict[str, Any]], per: dict[str, float]) -> dict[str, float]:
@@ -292,16 +373,23 @@ def main() -> None:
     d = sub.add_parser("dump")
     d.add_argument("set", choices=sorted(SETS))
     d.add_argument("--data-dir", type=Path, required=True)
+    d.add_argument("--desk-history", type=Path, help="replay these resolved tickets first and record the votes")
     t = sub.add_parser("train")
     t.add_argument("--model", default="m3e-small")
     t.add_argument("--rounds", type=int, default=ROUNDS)
+    v = sub.add_parser("train-votes", help="the ranker with the resolved-ticket vote (after dump --desk-history)")
+    v.add_argument("--rounds", type=int, default=ROUNDS)
+    v.add_argument("--boost", type=float, default=2.0, help="the default boost's weight (kb.search.rerank.boost)")
+    v.add_argument("--stage-weight", type=float, default=1.0, help="today's second stage's vote weight")
     m = sub.add_parser("time")
     m.add_argument("--data-dir", type=Path, required=True)
     m.add_argument("--limit", type=int, default=10)
     m.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
     if args.step == "dump":
-        dump(args.set, args.data_dir)
+        dump(args.set, args.data_dir, args.desk_history)
+    elif args.step == "train-votes":
+        train_votes(args.rounds, args.boost, args.stage_weight)
     elif args.step == "time":
         timing(args.data_dir, args.limit, args.repeats)
     else:
