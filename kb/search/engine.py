@@ -201,7 +201,7 @@ class SearchEngine:
         ranked = boost.ranked if boost else ranked
         ranked, folded, chunks = self._collapse_duplicates(ranked, best_chunk, request.limit, version)
         hits = build_hits(
-            ranked, per_leg, best_chunk, chunks, set(weighted_terms), request.explain, folded, self.analyzer
+            ranked, per_leg, best_chunk, chunks, set(weighted_terms), request.explain, folded, self.analyzer, gen.blocks
         )
         if staged is not None:
             annotate(hits, staged)
@@ -210,7 +210,9 @@ class SearchEngine:
         scoring = scored_by(request.mode, request.fusion or self.fusion, request.bm25_weight, staged is not None)
         idf = visible_idf(gen.bm25, self._cache, version, request.filters.viewer, terms) if terms else {}
         scored_hits = boost.unboosted(hits) if boost else hits  # the bar reads the fused score, never the vote
-        confidence = top_confidence(self.analyzer, terms, scored_hits, chunks, per_leg, idf, self.thresholds, scoring)
+        confidence = top_confidence(
+            self.analyzer, terms, scored_hits, chunks, per_leg, idf, self.thresholds, scoring, gen.blocks
+        )
         confidence = boost.bounded(hits, confidence) if boost else confidence  # a top put first by a vote: unsure
         explain = None
         if request.explain:

@@ -5,8 +5,10 @@ is first looked up as a substring of the text's normalised form (``str.find``; a
 letter or digit must not touch another one there, as jieba never cuts inside a run of them). Only the blocks
 holding such a candidate (the run between white space and punctuation, where jieba and the identifier patterns
 start afresh, so a block has the same tokens alone as in the whole text) are tokenised, and their tokens are
-remembered per block (:data:`BLOCK_CACHE_SIZE`). A candidate that is not a token is not one (器 inside 服务器). A
-dictionary phrase term with spaces (``arp_cache`` for ``arp cache``) is taken whole where it occurs.
+remembered per block (:data:`BLOCK_CACHE_SIZE`). A block not remembered is first looked up in the generation's
+stored block tokens (:mod:`kb.search.block_store`, filled at index time), so a chunk's first sight runs no jieba.
+A candidate that is not a token is not one (器 inside 服务器). A dictionary phrase term with spaces (``arp_cache``
+for ``arp cache``) is taken whole where it occurs.
 
 Used by the snippet highlighter (:mod:`kb.search.snippets`, its marks) and by the top hit's coverage
 (:mod:`kb.search.confidence`, through :func:`held_terms`); ``tests/search/test_snippets_equivalence.py`` compares
@@ -18,7 +20,8 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kb.search.text import TextAnalyzer
@@ -37,6 +40,15 @@ _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 #: A term at ``(start, end)`` character offsets of the text.
 TermSpan = tuple[str, int, int]
+
+#: The analyzer's tokens of one normalised block: ``(term, start, end)``, offsets into the block.
+BlockTokens = tuple[tuple[str, int, int], ...]
+
+#: Where a block's tokens may be stored already (:class:`kb.search.block_store.BlockStore`): the block's tokens,
+#: or None when it is not stored (then it is tokenised).
+StoredBlocks = Callable[[str], BlockTokens | None]
+
+_WORD = re.compile(r"\w")
 
 
 @dataclass(frozen=True)
@@ -59,12 +71,14 @@ class Candidates:
         """The block's ``(start, end)`` offsets in the text."""
         return self.origin[block[0]], self.origin[block[1] - 1] + 1
 
-    def tokens(self, block: tuple[int, int], terms: set[str], analyzer: TextAnalyzer) -> list[TermSpan]:
-        """The tokens of ``block`` whose term is in ``terms``, offsets in the text (the block tokenised, or its
-        remembered tokens)."""
+    def tokens(
+        self, block: tuple[int, int], terms: set[str], analyzer: TextAnalyzer, stored: StoredBlocks | None = None
+    ) -> list[TermSpan]:
+        """The tokens of ``block`` whose term is in ``terms``, offsets in the text (its remembered tokens, else its
+        ``stored`` ones, else the block tokenised)."""
         lo, hi = block
         origin = self.origin
-        found = _block_tokens(analyzer, self.norm[lo:hi])
+        found = _block_tokens(analyzer, self.norm[lo:hi], stored)
         return [(t, origin[lo + s], origin[lo + e - 1] + 1) for t, s, e in found if t in terms]
 
 
@@ -95,29 +109,38 @@ def candidates(text: str, terms: set[str], analyzer: TextAnalyzer) -> Candidates
     return Candidates(norm, origin, definite, blocks)
 
 
-def term_tokens(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[TermSpan]:
+def term_tokens(
+    text: str, terms: set[str], analyzer: TextAnalyzer, stored: StoredBlocks | None = None
+) -> list[TermSpan]:
     """Every token of ``text`` whose term is in ``terms``, as :data:`TermSpan`, unordered, possibly overlapping
-    (module docstring)."""
+    (module docstring); blocks not remembered are read from ``stored`` when it holds them."""
     if not terms or not text:
         return []
     found = candidates(text, terms, analyzer)
     spans = list(found.definite)
     for block in found.blocks:
-        spans.extend(found.tokens(block, terms, analyzer))
+        spans.extend(found.tokens(block, terms, analyzer, stored))
     return spans
 
 
-def held_terms(text: str, terms: set[str], analyzer: TextAnalyzer) -> set[str]:
+def held_terms(text: str, terms: set[str], analyzer: TextAnalyzer, stored: StoredBlocks | None = None) -> set[str]:
     """The terms of ``terms`` that are tokens of ``text``: ``terms & set(analyzer.terms(text))``, without
-    tokenising ``text`` whole, and no block tokenised whose candidates' terms were all found already."""
+    tokenising ``text`` whole, and no block tokenised whose candidates' terms were all found already (blocks read
+    from ``stored`` when it holds them)."""
     if not terms or not text:
         return set()
     found = candidates(text, terms, analyzer)
     held = {term for term, _, _ in found.definite}
     for block, spans in found.blocks.items():
         if any(term not in held for term, _, _ in spans):
-            held.update(term for term, _, _ in found.tokens(block, terms, analyzer))
+            held.update(term for term, _, _ in found.tokens(block, terms, analyzer, stored))
     return held
+
+
+def text_blocks(text: str, analyzer: TextAnalyzer) -> list[str]:
+    """The normalised blocks of ``text`` that hold a letter or digit, in order (repeats kept): the strings whose
+    tokens :func:`term_tokens` may need for it (:class:`Candidates`, ``norm[lo:hi]`` of each block)."""
+    return [piece for piece in _SEPARATOR.split(analyzer.normalize(text)) if _WORD.search(piece)]
 
 
 def _block(norm: str, start: int, end: int) -> tuple[int, int]:
@@ -136,10 +159,27 @@ def _separators(norm: str) -> tuple[int, ...]:
     return tuple(m.start() for m in _SEPARATOR.finditer(norm))
 
 
-@functools.lru_cache(maxsize=BLOCK_CACHE_SIZE)
-def _block_tokens(analyzer: TextAnalyzer, block: str) -> tuple[tuple[str, int, int], ...]:
-    """``(term, start, end)`` of the analyzer's tokens of one normalised block (offsets into it)."""
-    return tuple((t.text, t.start, t.end) for t in analyzer.tokens(block, remember=False))
+_remembered: dict[tuple[TextAnalyzer, str], BlockTokens] = {}  # least recently used first
+_remembered_lock = threading.Lock()
+
+
+def _block_tokens(analyzer: TextAnalyzer, block: str, stored: StoredBlocks | None) -> BlockTokens:
+    """``(term, start, end)`` of the analyzer's tokens of one normalised block (offsets into it): remembered for
+    the last :data:`BLOCK_CACHE_SIZE` blocks, else read from ``stored``, else the block tokenised."""
+    key = (analyzer, block)
+    with _remembered_lock:
+        found = _remembered.pop(key, None)
+        if found is not None:
+            _remembered[key] = found  # now the most recently used
+            return found
+    found = stored(block) if stored is not None else None
+    if found is None:
+        found = tuple((t.text, t.start, t.end) for t in analyzer.tokens(block, remember=False))
+    with _remembered_lock:
+        _remembered[key] = found
+        while len(_remembered) > BLOCK_CACHE_SIZE:
+            del _remembered[next(iter(_remembered))]
+    return found
 
 
 @functools.lru_cache(maxsize=4096)
