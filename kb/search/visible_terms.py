@@ -101,3 +101,11 @@ def sees_every_article(viewer: Principal | None) -> bool:
     """Whether ``viewer`` may see every article whatever its visibility (the system, or a caller whose roles grant
     both ``article.internal`` and ``article.all``): only such a caller may be shown index-wide statistics."""
     return viewer is None or (viewer.may(Permission.ARTICLE_INTERNAL) and viewer.may(Permission.ARTICLE_ALL))
+
+
+def sees_nothing(cache: ArticleCache, version: int, viewer: Principal | None) -> bool:
+    """Whether ``viewer`` may see no article at all as of index ``version`` (a requester or a ``search``-only service
+    account while every article is internal): then every search of theirs answers no result, and the engine skips
+    the legs (each would have widened its pools twice looking for a visible candidate). One look at the
+    :func:`visible_articles` array, computed once per version and visibility class."""
+    return not sees_every_article(viewer) and viewer is not None and not visible_articles(cache, version, viewer).any()
