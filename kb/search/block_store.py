@@ -18,6 +18,7 @@ embeddings). Several processes share one file (SQLite in WAL mode: the writer ad
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -77,15 +78,18 @@ class BlockStore:
             raise IndexUnavailableError(f"Cannot open the block tokens {path}: {exc}") from exc
         self._lock = threading.Lock()
 
-    def __call__(self, block: str) -> BlockTokens | None:
-        """The stored tokens of ``block`` (normalised text), or None when it is not stored (or the store is
-        unreadable just now: the caller tokenises it then)."""
+    def __call__(self, blocks: Sequence[str]) -> dict[str, BlockTokens]:
+        """The stored tokens of those of ``blocks`` (normalised text) that are stored, in one statement per
+        :data:`LOOKUP_BATCH` blocks (none when the store is unreadable just now: the caller tokenises them)."""
+        found: dict[str, BlockTokens] = {}
         try:
             with self._lock:
-                row = self._db.execute("SELECT tokens FROM blocks WHERE block = ?", (block,)).fetchone()
+                rows = [row for batch in _batches(blocks) for row in self._db.execute(_select(len(batch)), batch)]
         except sqlite3.Error:
-            return None
-        return decode_tokens(row[0]) if row is not None else None
+            return found
+        for block, stored in rows:
+            found[block] = decode_tokens(stored)
+        return found
 
     def add(self, blocks: Iterable[str], analyzer: TextAnalyzer) -> int:
         """Tokenise and store the ``blocks`` (normalised text) not stored yet, in one transaction.
@@ -99,11 +103,7 @@ class BlockStore:
         wanted = list(dict.fromkeys(blocks))
         try:
             with self._lock:
-                present: set[str] = set()
-                for start in range(0, len(wanted), LOOKUP_BATCH):
-                    batch = wanted[start : start + LOOKUP_BATCH]
-                    query = f"SELECT block FROM blocks WHERE block IN ({','.join('?' * len(batch))})"
-                    present.update(row[0] for row in self._db.execute(query, batch))
+                present = {row[0] for batch in _batches(wanted) for row in self._db.execute(_select(len(batch)), batch)}
                 rows = [
                     (b, encode_tokens(tuple((t.text, t.start, t.end) for t in analyzer.tokens(b, remember=False))))
                     for b in wanted
@@ -129,3 +129,13 @@ class BlockStore:
         """Close the connection (idempotent)."""
         with self._lock:
             self._db.close()
+
+
+def _batches(blocks: Sequence[str]) -> list[Sequence[str]]:
+    return [blocks[start : start + LOOKUP_BATCH] for start in range(0, len(blocks), LOOKUP_BATCH)]
+
+
+@functools.lru_cache(maxsize=64)
+def _select(n: int) -> str:
+    """The statement reading the stored rows of ``n`` blocks."""
+    return f"SELECT block, tokens FROM blocks WHERE block IN ({','.join('?' * n)})"

@@ -21,7 +21,7 @@ import bisect
 import functools
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from kb.search.text import TextAnalyzer
@@ -44,9 +44,9 @@ TermSpan = tuple[str, int, int]
 #: The analyzer's tokens of one normalised block: ``(term, start, end)``, offsets into the block.
 BlockTokens = tuple[tuple[str, int, int], ...]
 
-#: Where a block's tokens may be stored already (:class:`kb.search.block_store.BlockStore`): the block's tokens,
-#: or None when it is not stored (then it is tokenised).
-StoredBlocks = Callable[[str], BlockTokens | None]
+#: Where blocks' tokens may be stored already (:class:`kb.search.block_store.BlockStore`): given blocks, the tokens
+#: of those it holds (in one look-up; a block it does not hold is tokenised).
+StoredBlocks = Callable[[Sequence[str]], Mapping[str, BlockTokens]]
 
 _WORD = re.compile(r"\w")
 
@@ -71,14 +71,12 @@ class Candidates:
         """The block's ``(start, end)`` offsets in the text."""
         return self.origin[block[0]], self.origin[block[1] - 1] + 1
 
-    def tokens(
-        self, block: tuple[int, int], terms: set[str], analyzer: TextAnalyzer, stored: StoredBlocks | None = None
-    ) -> list[TermSpan]:
-        """The tokens of ``block`` whose term is in ``terms``, offsets in the text (its remembered tokens, else its
-        ``stored`` ones, else the block tokenised)."""
+    def tokens(self, block: tuple[int, int], terms: set[str], analyzer: TextAnalyzer) -> list[TermSpan]:
+        """The tokens of ``block`` whose term is in ``terms``, offsets in the text (the block tokenised, or its
+        remembered tokens)."""
         lo, hi = block
         origin = self.origin
-        found = _block_tokens(analyzer, self.norm[lo:hi], stored)
+        found = _block_tokens(analyzer, self.norm[lo:hi])
         return [(t, origin[lo + s], origin[lo + e - 1] + 1) for t, s, e in found if t in terms]
 
 
@@ -117,9 +115,10 @@ def term_tokens(
     if not terms or not text:
         return []
     found = candidates(text, terms, analyzer)
+    _recall(analyzer, [found.norm[lo:hi] for lo, hi in found.blocks], stored)
     spans = list(found.definite)
     for block in found.blocks:
-        spans.extend(found.tokens(block, terms, analyzer, stored))
+        spans.extend(found.tokens(block, terms, analyzer))
     return spans
 
 
@@ -130,10 +129,11 @@ def held_terms(text: str, terms: set[str], analyzer: TextAnalyzer, stored: Store
     if not terms or not text:
         return set()
     found = candidates(text, terms, analyzer)
+    _recall(analyzer, [found.norm[lo:hi] for lo, hi in found.blocks], stored)
     held = {term for term, _, _ in found.definite}
     for block, spans in found.blocks.items():
         if any(term not in held for term, _, _ in spans):
-            held.update(term for term, _, _ in found.tokens(block, terms, analyzer, stored))
+            held.update(term for term, _, _ in found.tokens(block, terms, analyzer))
     return held
 
 
@@ -163,23 +163,36 @@ _remembered: dict[tuple[TextAnalyzer, str], BlockTokens] = {}  # least recently 
 _remembered_lock = threading.Lock()
 
 
-def _block_tokens(analyzer: TextAnalyzer, block: str, stored: StoredBlocks | None) -> BlockTokens:
+def _block_tokens(analyzer: TextAnalyzer, block: str) -> BlockTokens:
     """``(term, start, end)`` of the analyzer's tokens of one normalised block (offsets into it): remembered for
-    the last :data:`BLOCK_CACHE_SIZE` blocks, else read from ``stored``, else the block tokenised."""
+    the last :data:`BLOCK_CACHE_SIZE` blocks used, else the block tokenised (and remembered)."""
     key = (analyzer, block)
     with _remembered_lock:
         found = _remembered.pop(key, None)
         if found is not None:
             _remembered[key] = found  # now the most recently used
             return found
-    found = stored(block) if stored is not None else None
-    if found is None:
-        found = tuple((t.text, t.start, t.end) for t in analyzer.tokens(block, remember=False))
+    found = tuple((t.text, t.start, t.end) for t in analyzer.tokens(block, remember=False))
+    _remember(analyzer, {block: found})
+    return found
+
+
+def _recall(analyzer: TextAnalyzer, blocks: Iterable[str], stored: StoredBlocks | None) -> None:
+    """Remember the ``stored`` tokens of those of ``blocks`` not remembered (one look-up for all of them)."""
+    if stored is None:
+        return
     with _remembered_lock:
-        _remembered[key] = found
+        missing = [b for b in dict.fromkeys(blocks) if (analyzer, b) not in _remembered]
+    if missing:
+        _remember(analyzer, stored(missing))
+
+
+def _remember(analyzer: TextAnalyzer, tokens: Mapping[str, BlockTokens]) -> None:
+    with _remembered_lock:
+        for block, found in tokens.items():
+            _remembered[(analyzer, block)] = found
         while len(_remembered) > BLOCK_CACHE_SIZE:
             del _remembered[next(iter(_remembered))]
-    return found
 
 
 @functools.lru_cache(maxsize=4096)

@@ -5,6 +5,7 @@ with it, without it, and for a generation built before it existed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -53,13 +54,12 @@ def test_store_holds_the_analyzers_tokens_and_is_shared_by_connections(
     assert len(blocks) > 200
     writer, reader = BlockStore(tmp_path / BLOCKS_FILE), BlockStore(tmp_path / BLOCKS_FILE)  # as two processes
     try:
-        assert reader(blocks[0]) is None
+        assert reader(blocks[:5]) == {}
         added = writer.add(blocks, analyzer)
         assert added == len(set(blocks)) == writer.count()
         assert writer.add(blocks, analyzer) == 0  # only what is missing is tokenised and written
-        for block in set(blocks):
-            assert reader(block) == _tokens(analyzer, block)
-        assert reader("not a stored block") is None
+        assert reader(blocks) == {block: _tokens(analyzer, block) for block in blocks}
+        assert reader(["not a stored block", blocks[0]]) == {blocks[0]: _tokens(analyzer, blocks[0])}
     finally:
         writer.close()
         reader.close()
@@ -75,8 +75,8 @@ def test_indexing_stores_every_block_of_every_chunk(bundled_kb: KnowledgeBase, a
     chunks = _chunks(bundled_kb)
     assert chunks
     for title, headings, text in chunks:
-        for block in chunk_blocks(title, headings, text, analyzer):
-            assert store(block) == _tokens(analyzer, block), block
+        blocks = chunk_blocks(title, headings, text, analyzer)
+        assert store(blocks) == {block: _tokens(analyzer, block) for block in blocks}
 
 
 def test_snippets_and_coverage_from_stored_tokens_equal_tokenising(
@@ -89,9 +89,10 @@ def test_snippets_and_coverage_from_stored_tokens_equal_tokenising(
     read: list[str] = []
     missed: list[str] = []
 
-    def counting(block: str) -> BlockTokens | None:
-        found = store(block)
-        (read if found is not None else missed).append(block)
+    def counting(blocks: Sequence[str]) -> dict[str, BlockTokens]:
+        found = store(blocks)
+        read.extend(found)
+        missed.extend(b for b in blocks if b not in found)
         return found
 
     compared = 0
