@@ -18,6 +18,7 @@ embeddings). Several processes share one file (SQLite in WAL mode: the writer ad
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
@@ -71,7 +72,10 @@ class BlockStore:
         self.path = path
         try:
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # WAL is kept in the file, set by the first process to open it; another process (serve --workers N)
+            # setting it at the same moment makes this one fail, harmlessly.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: a row lost in a power cut is tokenised again
             self._db.execute(_SCHEMA)
         except sqlite3.Error as exc:

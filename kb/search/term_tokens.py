@@ -21,6 +21,7 @@ import bisect
 import functools
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -159,7 +160,9 @@ def _separators(norm: str) -> tuple[int, ...]:
     return tuple(m.start() for m in _SEPARATOR.finditer(norm))
 
 
-_remembered: dict[tuple[TextAnalyzer, str], BlockTokens] = {}  # least recently used first
+#: Least recently used first (an OrderedDict: moving and evicting are O(1); deleting from the front of a plain dict
+#: leaves slots that every later ``next(iter(...))`` walks over).
+_remembered: OrderedDict[tuple[TextAnalyzer, str], BlockTokens] = OrderedDict()
 _remembered_lock = threading.Lock()
 
 
@@ -168,9 +171,9 @@ def _block_tokens(analyzer: TextAnalyzer, block: str) -> BlockTokens:
     the last :data:`BLOCK_CACHE_SIZE` blocks used, else the block tokenised (and remembered)."""
     key = (analyzer, block)
     with _remembered_lock:
-        found = _remembered.pop(key, None)
+        found = _remembered.get(key)
         if found is not None:
-            _remembered[key] = found  # now the most recently used
+            _remembered.move_to_end(key)  # now the most recently used
             return found
     found = tuple((t.text, t.start, t.end) for t in analyzer.tokens(block, remember=False))
     _remember(analyzer, {block: found})
@@ -192,7 +195,7 @@ def _remember(analyzer: TextAnalyzer, tokens: Mapping[str, BlockTokens]) -> None
         for block, found in tokens.items():
             _remembered[(analyzer, block)] = found
         while len(_remembered) > BLOCK_CACHE_SIZE:
-            del _remembered[next(iter(_remembered))]
+            _remembered.popitem(last=False)
 
 
 @functools.lru_cache(maxsize=4096)
