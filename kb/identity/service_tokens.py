@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kb.db import Database
@@ -36,6 +36,15 @@ P = Permission
 #: The recorded use time of a token is refreshed at most this often.
 LAST_USED_STEP = timedelta(seconds=60)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,60}$")
+
+#: What :meth:`ServiceTokens.resolve` reads of a token, built once (SQLAlchemy caches its compiled form): building the
+#: ORM query per request was a third of the resolve, and the ORM's row handling another (bench/results/perf-s9.md).
+_BY_DIGEST = select(ServiceToken.name, ServiceToken.scopes, ServiceToken.revoked_at, ServiceToken.last_used_at).where(
+    ServiceToken.token_hash == bindparam("digest")
+)
+_TOUCH = (
+    update(ServiceToken).where(ServiceToken.token_hash == bindparam("digest")).values(last_used_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -135,12 +144,14 @@ class ServiceTokens:
         Raises:
             UnauthorizedError: unknown or revoked token (audited).
         """
-        with self.database.session() as session:
-            row = session.scalar(select(ServiceToken).where(ServiceToken.token_hash == _digest(token)))
+        digest = _digest(token)
+        with self.database.session() as session:  # read in every request: revoking takes effect at once
+            connection = session.connection()
+            row = connection.execute(_BY_DIGEST, {"digest": digest}).first()
             if row is not None and row.revoked_at is None:
                 now = utcnow()
                 if row.last_used_at is None or now - as_utc(row.last_used_at) >= LAST_USED_STEP:
-                    row.last_used_at = now  # in steps: no database write per request
+                    connection.execute(_TOUCH, {"digest": digest, "now": now})  # in steps: no write per request
                 return Principal(ACTOR_PREFIX + row.name, (), scopes=frozenset(Permission(s) for s in row.scopes))
             name = ACTOR_PREFIX + row.name if row is not None else "(unknown)"
             reason = "revoked token" if row is not None else "unknown service token"

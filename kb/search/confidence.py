@@ -30,7 +30,7 @@ from pathlib import Path
 from kb.articles.chunks import ChunkKey, ChunkPassage
 from kb.config import DATA_DIR
 from kb.search.results import ConfidenceSignals, LegScore, SearchHit
-from kb.search.term_tokens import held_terms
+from kb.search.term_tokens import StoredBlocks, held_terms
 from kb.search.text import TextAnalyzer
 
 CALIBRATION_FILE = DATA_DIR / "confidence.json"
@@ -108,12 +108,14 @@ def top_confidence(
     idf: Mapping[str, float],
     limits: Thresholds,
     scored_by: str | None,
+    stored: StoredBlocks | None = None,
 ) -> ConfidenceSignals:
     """The :class:`~kb.search.results.ConfidenceSignals` of a search's top hit: its coverage of ``terms`` (its
     title, headings and best chunk, from ``chunks``), its cosine (its vector place in ``per_leg``) and its score
     when ``scored_by`` is ``"fused"`` (hybrid weighted fusion) or ``"ranker"`` (the second stage); None: the
     score has no bar (a single leg, RRF). ``idf`` weighs the terms (:func:`kb.search.visible_terms.visible_idf`:
-    the caller's view, so that terms held only in text hidden from them count as unknown)."""
+    the caller's view, so that terms held only in text hidden from them count as unknown). ``stored``: the blocks'
+    tokens stored at index time (:mod:`kb.search.block_store`; None: tokenise them)."""
     bar = {"fused": limits.fused_min, "ranker": limits.ranker_min}.get(scored_by or "")
     score_min = bar if bar is not None and math.isfinite(bar) else None
     if not hits:
@@ -121,7 +123,7 @@ def top_confidence(
     top = hits[0]
     chunk = next((c for c in chunks.values() if c.article_id == top.article_id), None)
     text = " ".join([top.title, *top.heading_path, chunk.text if chunk is not None else ""])
-    cov = coverage(list(terms), held_terms(text, set(terms), analyzer), dict(idf)) if terms else 0.0
+    cov = coverage(list(terms), held_terms(text, set(terms), analyzer, stored), dict(idf)) if terms else 0.0
     vector = per_leg.get(top.article_id, {}).get("vector")
     cosine = vector.score if vector is not None else None
     score = top.score if bar is not None else None

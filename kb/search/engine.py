@@ -10,6 +10,8 @@
    article's outline, :mod:`kb.search.outline`; off by default). Equal leg scores share a rank. Vector-only
    articles whose cosine is below the model's calibrated unrelated level (``unrelated_cosine``) are not
    results: they are padding.
+   A caller who may see no article at all gets its (empty) answer without either leg
+   (:func:`kb.search.visible_terms.sees_nothing`; not with ``explain``, whose candidate counts the legs give).
 4. Filters (status, kind, service, tags) are applied to the articles (summaries from the database, remembered
    per index version by :mod:`kb.search.article_cache`), before the limit;
    when filters leave too few, the candidate pools are widened and the search repeated.
@@ -55,7 +57,7 @@ from kb.search.results import (
 from kb.search.synonyms import SynonymStore
 from kb.search.text import TextAnalyzer
 from kb.search.timings import SearchTimings, StageClock, TimingListener
-from kb.search.visible_terms import holder_check, visible_idf
+from kb.search.visible_terms import holder_check, sees_nothing, visible_idf
 from kb.search.weighting import FusionWeights, bm25_weight, calibrated_weights
 from kb.search.why import MatchExplainer, WhyReport
 
@@ -150,6 +152,8 @@ class SearchEngine:
         gen = self.index.generation
         version = gen.bm25.version  # before any read: cached rows are never older than the index searched
         terms = keyword_terms(analysis, holder_check(gen.bm25, self._cache, version, request.filters.viewer))
+        if not request.explain and sees_nothing(self._cache, version, request.filters.viewer):
+            return SearchResult(request.query, request.mode, _ms(started), [], no_keyword_terms=not terms)
         use_bm25 = request.mode in ("hybrid", "bm25") and bool(terms)
         use_vector = request.mode in ("hybrid", "vector")
         own = {t: 1.0 for t in terms}
@@ -202,7 +206,7 @@ class SearchEngine:
         ranked = boost.ranked if boost else ranked
         ranked, folded, chunks = self._collapse_duplicates(ranked, best_chunk, request.limit, version)
         hits = build_hits(
-            ranked, per_leg, best_chunk, chunks, set(weighted_terms), request.explain, folded, self.analyzer
+            ranked, per_leg, best_chunk, chunks, set(weighted_terms), request.explain, folded, self.analyzer, gen.blocks
         )
         if staged is not None:
             annotate(hits, staged)
@@ -211,7 +215,9 @@ class SearchEngine:
         scoring = scored_by(request.mode, request.fusion or self.fusion, request.bm25_weight, staged is not None)
         idf = visible_idf(gen.bm25, self._cache, version, request.filters.viewer, terms) if terms else {}
         scored_hits = boost.unboosted(hits) if boost else hits  # the bar reads the fused score, never the vote
-        confidence = top_confidence(self.analyzer, terms, scored_hits, chunks, per_leg, idf, self.thresholds, scoring)
+        confidence = top_confidence(
+            self.analyzer, terms, scored_hits, chunks, per_leg, idf, self.thresholds, scoring, gen.blocks
+        )
         confidence = boost.bounded(hits, confidence) if boost else confidence  # a top put first by a vote: unsure
         explain = None
         if request.explain:

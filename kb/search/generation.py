@@ -1,4 +1,5 @@
-"""One index generation: a folder with its manifest, BM25 index and vector index, opened together.
+"""One index generation: a folder with its manifest, BM25 index and vector index, opened together, and the block
+tokens stored for its snippets (:mod:`kb.search.block_store`, a cache: ``blocks.sqlite3``, created when missing).
 
 A process that has a generation open holds a shared ``flock`` on its ``open.lock`` until it closes it, so a
 rebuild in another process can tell whether an old generation is still in use
@@ -26,10 +27,12 @@ import numpy as np
 
 from kb.articles.chunks import ChunkStore
 from kb.articles.outbox import Outbox
+from kb.search.block_store import BLOCKS_FILE, BlockStore
 from kb.search.bm25 import BM25Index
 from kb.search.embedders.base import decode_vectors
 from kb.search.locks import hold
 from kb.search.manifest import MANIFEST_FILE, Manifest
+from kb.search.term_tokens import StoredBlocks
 from kb.search.vectors import VectorIndex, vector_id
 
 VECTORS_FILE = "vectors.faiss"
@@ -44,6 +47,7 @@ class Generation:
     manifest: Manifest
     bm25: BM25Index
     vectors: VectorIndex
+    blocks: BlockStore
     _held: IO[str] | None = field(default=None, repr=False)
 
     @classmethod
@@ -53,7 +57,8 @@ class Generation:
             shutil.rmtree(path)
         path.mkdir(parents=True)
         held = hold(path)
-        gen = cls(path, manifest, BM25Index.create(path / BM25_FOLDER), VectorIndex(manifest.dimension), held)
+        bm25 = BM25Index.create(path / BM25_FOLDER)
+        gen = cls(path, manifest, bm25, VectorIndex(manifest.dimension), BlockStore(path / BLOCKS_FILE), held)
         gen.checkpoint(manifest.last_seq)
         return gen
 
@@ -67,7 +72,7 @@ class Generation:
         manifest = Manifest.read(path / MANIFEST_FILE)
         bm25 = BM25Index.open(path / BM25_FOLDER)
         vectors = VectorIndex.load(path / VECTORS_FILE, manifest.dimension)
-        return cls(path, manifest, bm25, vectors, hold(path))
+        return cls(path, manifest, bm25, vectors, BlockStore(path / BLOCKS_FILE), hold(path))
 
     @property
     def vectors_path(self) -> Path:
@@ -130,8 +135,9 @@ class Generation:
         return followed
 
     def close(self) -> None:
-        """Close the BM25 index and give up this process's hold on the folder."""
+        """Close the BM25 index and the block tokens and give up this process's hold on the folder."""
         self.bm25.close()
+        self.blocks.close()
         if self._held is not None:
             self._held.close()
             self._held = None
@@ -145,6 +151,9 @@ class Legs(Protocol):
 
     @property
     def vectors(self) -> VectorIndex: ...
+
+    @property
+    def blocks(self) -> StoredBlocks: ...
 
 
 class LiveIndex(Protocol):

@@ -8,6 +8,7 @@ from kb.articles.chunks import ChunkKey, ChunkPassage
 from kb.articles.filters import ArticleSummary
 from kb.search.results import DuplicateSource, LegScore, SearchHit, hit_explain
 from kb.search.snippets import highlight
+from kb.search.term_tokens import StoredBlocks
 from kb.search.text import TextAnalyzer
 
 
@@ -20,10 +21,12 @@ def build_hits(
     explain: bool,
     folded: dict[int, list[ArticleSummary]],
     analyzer: TextAnalyzer,
+    stored: StoredBlocks | None = None,
 ) -> list[SearchHit]:
     """A hit per ranked ``(article, score)``, in order: its best chunk (``best_chunk``, text in ``chunks``; the
-    article's summary when the chunk is gone) as the snippet with ``terms`` highlighted, its places in each leg
-    when ``explain``, and the articles ``folded`` into it as duplicates."""
+    article's summary when the chunk is gone) as the snippet with ``terms`` highlighted (blocks' tokens read from
+    ``stored`` when it holds them), its places in each leg when ``explain``, and the articles ``folded`` into it
+    as duplicates."""
     hits = []
     for article, score in ranked:
         chunk = chunks.get(best_chunk[article.id])
@@ -34,7 +37,7 @@ def build_hits(
                 title=article.title,
                 source_path=article.source_path,
                 score=score,
-                snippet=highlight(text, terms, analyzer),
+                snippet=highlight(text, terms, analyzer, stored=stored),
                 heading_path=list(chunk.heading_path) if chunk is not None else [],
                 version=article.version,
                 kind=article.kind,

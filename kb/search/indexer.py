@@ -2,7 +2,8 @@
 
 The articles are re-chunked (or their stored chunks reused when the article version and model match), new chunks
 are encoded and stored in the database, then in the BM25 index all old chunks of each article are deleted and the
-new ones added in one commit, then the same in the vector index. Idempotent: the caller (:class:`IndexManager
+new ones added in one commit, then the same in the vector index; the tokens of the chunks' text blocks are stored
+for search's snippets (:mod:`kb.search.block_store`). Idempotent: the caller (:class:`IndexManager
 <kb.search.index.IndexManager>`, under ``writer.lock``) records the batch as applied only after this returns.
 """
 
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from kb.articles.chunks import ChunkStore
 from kb.articles.reader import ArticleReader
 from kb.models import Article, Chunk
+from kb.search.block_store import chunk_blocks
 from kb.search.bm25 import ChunkDocument
 from kb.search.documents import chunk_documents, chunk_rows, embedding_texts
 from kb.search.embedders.base import Embedder, decode_vectors
@@ -77,12 +79,15 @@ class ArticleIndexer:
             self._chunks.replace(gone, [])
         ids: list[int] = []
         blobs: list[bytes | None] = []
+        blocks: list[str] = []
         for article_id in article_ids:
             if article_id not in articles:
                 continue
             for chunk in fresh.get(article_id) or stored.get(article_id, []):
                 ids.append(vector_id(chunk.article_id, chunk.ord))
                 blobs.append(chunk.embedding)
+                blocks += chunk_blocks(articles[article_id].title, chunk.heading_path, chunk.text, self._analyzer)
+        gen.blocks.add(blocks, self._analyzer)  # before the BM25 commit: a search that finds a chunk finds its blocks
         gen.bm25.replace_articles(documents, article_ids if replace else ())
         gen.vectors.remove_articles(article_ids if replace else ())
         if ids:

@@ -27,7 +27,7 @@ import html
 import re
 from collections.abc import Sequence
 
-from kb.search.term_tokens import term_tokens
+from kb.search.term_tokens import StoredBlocks, term_tokens
 from kb.search.text import TextAnalyzer
 
 DEFAULT_WIDTH = 160
@@ -121,14 +121,16 @@ def _row_window(
     return start, end
 
 
-def highlight(text: str, terms: set[str], analyzer: TextAnalyzer, width: int = DEFAULT_WIDTH) -> str:
+def highlight(
+    text: str, terms: set[str], analyzer: TextAnalyzer, width: int = DEFAULT_WIDTH, stored: StoredBlocks | None = None
+) -> str:
     """An HTML snippet of ``text`` (Markdown; at most ``width`` characters of its :func:`readable` form) with
-    matches in ``<mark>``.
+    matches in ``<mark>``; blocks' tokens read from ``stored`` when it holds them (:mod:`kb.search.block_store`).
 
     Every character is escaped; the only markup in the result is ``<mark>``/``</mark>``.
     """
     plain, rows = _readable_cached(text)
-    return render(plain, rows, match_spans(plain, terms, analyzer), width)
+    return render(plain, rows, match_spans(plain, terms, analyzer, stored), width)
 
 
 def render(text: str, rows: Sequence[tuple[int, int]], spans: list[tuple[int, int]], width: int) -> str:
@@ -153,7 +155,9 @@ def render(text: str, rows: Sequence[tuple[int, int]], spans: list[tuple[int, in
     return "".join(out).replace("\n", " ")
 
 
-def match_spans(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[tuple[int, int]]:
+def match_spans(
+    text: str, terms: set[str], analyzer: TextAnalyzer, stored: StoredBlocks | None = None
+) -> list[tuple[int, int]]:
     """Merged ``(start, end)`` character spans of ``text`` where a term of ``terms`` (normalised, as the
     analyzer's tokens hold them) is a token, sorted and disjoint (:mod:`kb.search.term_tokens`).
 
@@ -161,8 +165,9 @@ def match_spans(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[tupl
         text: plain text (a :func:`readable` form); offsets are into it.
         terms: query terms, normalised by ``analyzer``.
         analyzer: gives the normalised form of ``text`` and its offset map (remembered per text).
+        stored: the blocks' tokens stored at index time (:mod:`kb.search.block_store`); None: tokenise them.
     """
-    return _merge([(s, e) for _, s, e in term_tokens(text, terms, analyzer)])
+    return _merge([(s, e) for _, s, e in term_tokens(text, terms, analyzer, stored)])
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -109,3 +109,11 @@ def sees_every_article(viewer: Principal | None) -> bool:
     return viewer is None or (
         viewer.may(Permission.ARTICLE_INTERNAL) and viewer.may(Permission.ARTICLE_ALL) and viewer.is_editor
     )
+
+
+def sees_nothing(cache: ArticleCache, version: int, viewer: Principal | None) -> bool:
+    """Whether ``viewer`` may see no article at all as of index ``version`` (a requester or a ``search``-only service
+    account while every article is internal): then every search of theirs answers no result, and the engine skips
+    the legs (each would have widened its pools twice looking for a visible candidate). One look at the
+    :func:`visible_articles` array, computed once per version and visibility class."""
+    return not sees_every_article(viewer) and viewer is not None and not visible_articles(cache, version, viewer).any()

@@ -8,10 +8,12 @@ again after an article changes visibility and after one is deleted (a new index 
 from __future__ import annotations
 
 from kb.articles.content import ArticleContent
+from kb.articles.store import ArticleFilter
 from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal, article_visible
 from kb.search.bm25 import FIELD_BOOSTS, BM25Index
-from kb.search.visible_terms import holder_check, visibility_class, visible_idf
+from kb.search.results import SearchRequest
+from kb.search.visible_terms import holder_check, sees_nothing, visibility_class, visible_idf
 from kb.service import KnowledgeBase
 
 ARTICLES = [
@@ -97,3 +99,35 @@ def test_viewers_of_one_class_see_the_same_articles() -> None:
     assert visibility_class(one) != visibility_class(Principal("c", ("agent",), ("桌面组",)))
     every = [Principal("d", ("kb_editor",), ("网络组",)), Principal("e", ("kb_editor",))]
     assert visibility_class(every[0]) == visibility_class(every[1])  # groups do not matter to who sees them all
+
+
+def test_a_caller_who_sees_no_article_gets_the_answer_the_legs_would_give(kb: KnowledgeBase) -> None:
+    """Every article internal: a requester and a ``search``-only service account see none, and their answer (taken
+    without the legs) is the one the full path gives (``explain`` runs the legs); once one article is public, they
+    find it (the next index version)."""
+    ids = []
+    for title, body, _, _ in ARTICLES:
+        result = kb.writer.create(ArticleContent(title=title, body=body, visibility="internal"), "tester")
+        assert result.article is not None and result.indexed
+        ids.append(result.article.id)
+    gen = kb.engine.index.generation
+    blind = [VIEWERS[1], VIEWERS[6]]
+    for viewer in blind:
+        assert sees_nothing(kb.engine._cache, gen.bm25.version, viewer)
+    assert not any(sees_nothing(kb.engine._cache, gen.bm25.version, v) for v in VIEWERS if v not in blind)
+    for query in ("打印机 脱机", "斑马密钥", "?? 0x80070005"):
+        for mode in ("hybrid", "bm25", "vector"):
+            for viewer in blind:
+                flt = ArticleFilter(viewer=viewer)
+                quick = kb.engine.search(SearchRequest(query, mode=mode, filters=flt))
+                full = kb.engine.search(SearchRequest(query, mode=mode, filters=flt, explain=True))
+                assert quick.results == full.results == []
+                assert (quick.no_keyword_terms, quick.low_confidence) == (full.no_keyword_terms, full.low_confidence)
+            lead = kb.engine.search(SearchRequest(query, mode=mode, filters=ArticleFilter(viewer=VIEWERS[4])))
+            assert lead.results or (mode == "bm25" and query.startswith("??"))  # the desk lead sees them all
+    printer = kb.store.get(ids[0])
+    public = ArticleContent(title=printer.title, body=printer.body, visibility="public")
+    assert kb.writer.update(ids[0], public, "tester").indexed
+    for viewer in blind:
+        found = kb.engine.search(SearchRequest("打印机 脱机", filters=ArticleFilter(viewer=viewer))).results
+        assert [hit.article_id for hit in found] == [ids[0]]
