@@ -35,6 +35,7 @@ from kb.articles.chunks import ChunkKey, ChunkPassage, ChunkStore
 from kb.articles.store import ArticleStore, ArticleSummary
 from kb.db import Database
 from kb.models import Article, Chunk
+from kb.search import lineage
 
 #: Most rows of one kind (summaries, passages) kept for one index version.
 MAX_ENTRIES = 50_000
@@ -44,10 +45,13 @@ V = TypeVar("V")
 
 
 class _VersionedRows(Generic[K, V]):
-    """Rows by key for one version; misses read through ``load`` (one call for all missing keys)."""
+    """Rows by key for one version; misses read through ``load`` (one call for all missing keys). At a new version
+    the rows of the articles that did not change since the previous one are kept (:mod:`kb.search.lineage`; all
+    are dropped when it cannot tell, or without ``article``, which gives a key's article id)."""
 
-    def __init__(self, load: Callable[[list[K]], dict[K, V]]) -> None:
+    def __init__(self, load: Callable[[list[K]], dict[K, V]], article: Callable[[K], int] | None = None) -> None:
         self._load = load
+        self._article = article
         self._lock = threading.Lock()
         self._version = -1
         self._rows: dict[K, V] = {}
@@ -57,7 +61,14 @@ class _VersionedRows(Generic[K, V]):
         wanted = list(dict.fromkeys(keys))
         with self._lock:
             if version != self._version:
-                self._version, self._rows = version, {}
+                article = self._article
+                known = bool(self._rows) and article is not None
+                changed = lineage.changed_between(self._version, version) if known else None
+                if changed is None or article is None:
+                    self._rows = {}
+                elif changed:
+                    self._rows = {k: v for k, v in self._rows.items() if article(k) not in changed}
+                self._version = version
             found = {k: self._rows[k] for k in wanted if k in self._rows}
         missing = [k for k in wanted if k not in found]
         if missing:
@@ -149,6 +160,14 @@ def load_passages(database: Database, keys: Sequence[ChunkKey]) -> dict[ChunkKey
     return found
 
 
+def _same(article_id: int) -> int:
+    return article_id
+
+
+def _first(key: ChunkKey) -> int:
+    return key[0]
+
+
 class ArticleCache:
     """Summaries and passages as :class:`~kb.articles.store.ArticleStore` and
     :class:`~kb.articles.chunks.ChunkStore` give them, remembered per index version (see module docstring).
@@ -161,10 +180,10 @@ class ArticleCache:
 
     def __init__(self, store: ArticleStore, chunks: ChunkStore) -> None:
         self._summaries: _VersionedRows[int, ArticleSummary] = _VersionedRows(
-            functools.partial(load_summaries, store.database)
+            functools.partial(load_summaries, store.database), _same
         )
         self._passages: _VersionedRows[ChunkKey, ChunkPassage] = _VersionedRows(
-            functools.partial(load_passages, chunks.database)
+            functools.partial(load_passages, chunks.database), _first
         )
         self._database = store.database
         self._derived = _VersionedMemo()
