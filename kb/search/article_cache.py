@@ -5,8 +5,10 @@ their best chunks (coverage, duplicates, snippets): two to four SQL round trips,
 on SQLite (``bench/profile_search.py``). Both only change when an article is written, and every write reaches
 search through the outbox, applied to the BM25 index by one writer; so the cache is keyed by the index's
 :attr:`kb.search.bm25.BM25Index.version`, which changes with every applied batch and with every new generation.
-A query that sees a new version starts from an empty cache; entries are only added under the version they were
-read for, so a slow reader can never leave older rows under a newer version.
+A query that sees a new version keeps the rows of the articles the commits since the cached version did not touch
+and reads the others again (:mod:`kb.search.lineage`: the BM25 index records, per version, the articles whose
+documents are new or gone; when it cannot tell, the cache starts empty); entries are only added under the version
+they were read for, so a slow reader can never leave older rows under a newer version.
 
 On a miss the rows are read with statements built once and executed on the session's connection
 (:func:`load_summaries`, :func:`load_passages`): the same rows as :meth:`ArticleStore.summaries` and
@@ -18,8 +20,9 @@ Beside them it keeps values derived from the rows of one version (:meth:`Article
 articles a class of viewers may see (:mod:`kb.search.visible_terms`): computed once per version, not per query.
 
 Rows are read from the database *after* the version (the writer commits the database before it commits the
-index), so a cached row is never older than the index it is used with. Bounded: past :data:`MAX_ENTRIES` rows of
-a kind the cache of that kind starts again (a few MB at the default).
+index), so a cached row is never older than the index it is used with; a row kept across a commit is of an article
+whose documents that commit left as they were (every change of an article re-indexes all its chunks). Bounded:
+past :data:`MAX_ENTRIES` rows of a kind the cache of that kind starts again (a few MB at the default).
 """
 
 from __future__ import annotations
