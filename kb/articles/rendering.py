@@ -13,11 +13,7 @@ One parse per write: :func:`check_renderable` (validation, before a write is sto
 small cache keyed by the Markdown text (:data:`RENDERED_CACHE_SIZE` bodies of at most :data:`RENDERED_CACHE_CHARS`
 characters), and :func:`render_html` without a rewriter answers from it, so the write's answer (the article with its
 HTML) does not parse the body again (two markdown-it parses and renders per write were a tenth of the serving
-interpreter's time with 40 writers, bench/results/concurrent-writes.md). A body that links to other articles'
-``.md`` files is answered with its links rewritten (:data:`UrlRewriter`), so its HTML cannot be reused as it is;
-the tokens validation parsed are kept for the last :data:`PARSED_CACHE_SIZE` such bodies and rendered again with the
-rewritten links (copies: the cached tokens never change), without a second parse (58 % of the real articles
-``bench/concurrent_writes.py`` posts link to a ``.md`` file).
+interpreter's time with 40 writers, bench/results/concurrent-writes.md).
 
 A page can rewrite the targets of links and images as it renders (:data:`UrlRewriter`): relative image paths to a
 media route, relative ``.md`` links to the page of the article from that file; a target it answers None for is
@@ -30,15 +26,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TypeVar
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 from kb.errors import ArticleFormatError
-
-_T = TypeVar("_T")
 
 #: ``rewrite(kind, url)`` with kind ``"link"`` or ``"image"`` and the URL as markdown-it normalised it (percent-
 #: encoded; only links that passed link validation): the URL to use instead, or None to drop the link or image.
@@ -51,12 +44,7 @@ MAX_NESTING = 40
 RENDERED_CACHE_SIZE = 64
 RENDERED_CACHE_CHARS = 50_000
 
-#: Bodies whose parsed tokens :func:`check_renderable` keeps for a render with rewritten links (few: the tokens of a
-#: body take several times its memory, and they are needed only by the write being answered).
-PARSED_CACHE_SIZE = 8
-
 _rendered: OrderedDict[str, str] = OrderedDict()
-_parsed: OrderedDict[str, list[Token]] = OrderedDict()
 _rendered_lock = threading.Lock()
 
 
@@ -89,17 +77,10 @@ def check_renderable(markdown: str) -> None:
             raise ArticleFormatError(f"the article body nests deeper than {MAX_NESTING} levels (line {line})")
     if len(markdown) <= RENDERED_CACHE_CHARS:
         with _rendered_lock:
-            _remember(_rendered, markdown, html, RENDERED_CACHE_SIZE)
-            if ".md" in markdown.lower() or ".markdown" in markdown.lower():  # it may be rendered with rewritten links
-                _remember(_parsed, markdown, tokens, PARSED_CACHE_SIZE)
-
-
-def _remember(cache: OrderedDict[str, _T], key: str, value: _T, size: int) -> None:
-    """Put ``value`` under ``key`` as the most recent entry of ``cache``, keeping at most ``size`` (caller locks)."""
-    cache[key] = value
-    cache.move_to_end(key)
-    while len(cache) > size:
-        cache.popitem(last=False)
+            _rendered[markdown] = html
+            _rendered.move_to_end(markdown)
+            while len(_rendered) > RENDERED_CACHE_SIZE:
+                _rendered.popitem(last=False)
 
 
 def render_html(markdown: str, rewrite: UrlRewriter | None = None) -> str:
@@ -114,13 +95,10 @@ def render_html(markdown: str, rewrite: UrlRewriter | None = None) -> str:
             return cached
         html: str = md.render(markdown)
         return html
-    with _rendered_lock:
-        parsed = _parsed.get(markdown)
-    tokens = parsed if parsed is not None else md.parse(markdown)
-    tokens = [
-        token.copy(children=_rewritten(token.children, rewrite)) if token.type == "inline" and token.children else token
-        for token in tokens
-    ]
+    tokens = md.parse(markdown)
+    for token in tokens:
+        if token.type == "inline" and token.children:
+            token.children = _rewritten(token.children, rewrite)
     html = md.renderer.render(tokens, md.options, {})
     return html
 
@@ -134,7 +112,6 @@ def _rewritten(children: list[Token], rewrite: UrlRewriter) -> list[Token]:
             dropped.append(target is None)
             if target is None:
                 continue
-            child = child.copy(attrs=dict(child.attrs))  # the parsed tokens may be cached: change a copy
             child.attrSet("href", target)
         elif child.type == "link_close":
             if dropped and dropped.pop():
@@ -144,7 +121,6 @@ def _rewritten(children: list[Token], rewrite: UrlRewriter) -> list[Token]:
             if target is None:
                 out.append(Token("text", "", 0, content=child.content))
                 continue
-            child = child.copy(attrs=dict(child.attrs))
             child.attrSet("src", target)
         out.append(child)
     return out
