@@ -5,8 +5,10 @@ their best chunks (coverage, duplicates, snippets): two to four SQL round trips,
 on SQLite (``bench/profile_search.py``). Both only change when an article is written, and every write reaches
 search through the outbox, applied to the BM25 index by one writer; so the cache is keyed by the index's
 :attr:`kb.search.bm25.BM25Index.version`, which changes with every applied batch and with every new generation.
-A query that sees a new version starts from an empty cache; entries are only added under the version they were
-read for, so a slow reader can never leave older rows under a newer version.
+A query that sees a new version keeps the rows of the articles the commits since the cached version did not touch
+and reads the others again (:mod:`kb.search.lineage`: the BM25 index records, per version, the articles whose
+documents are new or gone; when it cannot tell, the cache starts empty); entries are only added under the version
+they were read for, so a slow reader can never leave older rows under a newer version.
 
 On a miss the rows are read with statements built once and executed on the session's connection
 (:func:`load_summaries`, :func:`load_passages`): the same rows as :meth:`ArticleStore.summaries` and
@@ -18,8 +20,9 @@ Beside them it keeps values derived from the rows of one version (:meth:`Article
 articles a class of viewers may see (:mod:`kb.search.visible_terms`): computed once per version, not per query.
 
 Rows are read from the database *after* the version (the writer commits the database before it commits the
-index), so a cached row is never older than the index it is used with. Bounded: past :data:`MAX_ENTRIES` rows of
-a kind the cache of that kind starts again (a few MB at the default).
+index), so a cached row is never older than the index it is used with; a row kept across a commit is of an article
+whose documents that commit left as they were (every change of an article re-indexes all its chunks). Bounded:
+past :data:`MAX_ENTRIES` rows of a kind the cache of that kind starts again (a few MB at the default).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from kb.articles.filters import ArticleSummary
 from kb.articles.store import ArticleStore
 from kb.db import Database
 from kb.models import Article, Chunk
+from kb.search import lineage
 
 #: Most rows of one kind (summaries, passages) kept for one index version.
 MAX_ENTRIES = 50_000
@@ -45,10 +49,13 @@ V = TypeVar("V")
 
 
 class _VersionedRows(Generic[K, V]):
-    """Rows by key for one version; misses read through ``load`` (one call for all missing keys)."""
+    """Rows by key for one version; misses read through ``load`` (one call for all missing keys). At a new version
+    the rows of the articles that did not change since the previous one are kept (:mod:`kb.search.lineage`; all
+    are dropped when it cannot tell, or without ``article``, which gives a key's article id)."""
 
-    def __init__(self, load: Callable[[list[K]], dict[K, V]]) -> None:
+    def __init__(self, load: Callable[[list[K]], dict[K, V]], article: Callable[[K], int] | None = None) -> None:
         self._load = load
+        self._article = article
         self._lock = threading.Lock()
         self._version = -1
         self._rows: dict[K, V] = {}
@@ -58,7 +65,14 @@ class _VersionedRows(Generic[K, V]):
         wanted = list(dict.fromkeys(keys))
         with self._lock:
             if version != self._version:
-                self._version, self._rows = version, {}
+                article = self._article
+                known = bool(self._rows) and article is not None
+                changed = lineage.changed_between(self._version, version) if known else None
+                if changed is None or article is None:
+                    self._rows = {}
+                elif changed:
+                    self._rows = {k: v for k, v in self._rows.items() if article(k) not in changed}
+                self._version = version
             found = {k: self._rows[k] for k in wanted if k in self._rows}
         missing = [k for k in wanted if k not in found]
         if missing:
@@ -150,6 +164,14 @@ def load_passages(database: Database, keys: Sequence[ChunkKey]) -> dict[ChunkKey
     return found
 
 
+def _same(article_id: int) -> int:
+    return article_id
+
+
+def _first(key: ChunkKey) -> int:
+    return key[0]
+
+
 class ArticleCache:
     """Summaries and passages as :class:`~kb.articles.store.ArticleStore` and
     :class:`~kb.articles.chunks.ChunkStore` give them, remembered per index version (see module docstring).
@@ -162,10 +184,10 @@ class ArticleCache:
 
     def __init__(self, store: ArticleStore, chunks: ChunkStore) -> None:
         self._summaries: _VersionedRows[int, ArticleSummary] = _VersionedRows(
-            functools.partial(load_summaries, store.database)
+            functools.partial(load_summaries, store.database), _same
         )
         self._passages: _VersionedRows[ChunkKey, ChunkPassage] = _VersionedRows(
-            functools.partial(load_passages, chunks.database)
+            functools.partial(load_passages, chunks.database), _first
         )
         self._database = store.database
         self._derived = _VersionedMemo()

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kb.errors import IndexUnavailableError
-from kb.search import bm25_scorer
+from kb.search import bm25_scorer, lineage
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class BM25Index:
         self._segments = bm25_scorer.SegmentCache()
         self._idf: dict[str, float] = {}
         self._version = next(_VERSIONS)
+        self._viewed: int | None = None  # the version whose searcher and view were built before it was visible
 
     @property
     def version(self) -> int:
@@ -164,15 +165,31 @@ class BM25Index:
         self.reopen()
 
     def reopen(self) -> None:
-        """Read the latest commit from the next search on (this process's, or another process's writing the same
-        folder): the searcher is dropped and :attr:`version` changes."""
+        """Read the latest commit from now on (this process's, or another process's writing the same folder): the
+        searcher is replaced and :attr:`version` changes.
+
+        Once the index has been searched, the new searcher and its segment view are built here, before the new
+        version is visible (so every read made under a version is later than the index state it names), and the
+        articles whose documents changed since the previous version are recorded (:func:`kb.search.lineage.record`):
+        the caches of search keep the rows of the other articles across the commit. Before the first search the
+        searcher is left to it (a process that never searches opens none per commit)."""
         # A new searcher, not Searcher.refresh(): refresh() misses deletion-only commits.
         with self._search_lock:
+            searched = self._searcher is not None
             if self._searcher is not None:
                 self._searcher.close()
                 self._searcher = None
             self._idf = {}
-            self._version = next(_VERSIONS)
+            version = next(_VERSIONS)
+            if searched:
+                self._segments.view(self._get_searcher())
+                changed = self._segments.changed
+                if changed is not None and self._viewed == self._version:
+                    lineage.record(version, self._version, changed)
+                self._viewed = version
+            else:
+                self._viewed = None
+            self._version = version
 
     def _get_searcher(self) -> Any:
         from whoosh import scoring

@@ -71,6 +71,8 @@ class _Segment:
     doc_frequencies: dict[tuple[str, str], int] = field(default_factory=dict)
     #: The whole term list of each field of :data:`LEXICON_FIELDS` read so far (whoosh's term bytes).
     lexicons: dict[str, frozenset[bytes]] = field(default_factory=dict)
+    #: The ids of the articles of every document of the segment, deleted ones included.
+    stored_articles: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -96,13 +98,20 @@ class IndexView:
 
 
 class SegmentCache:
-    """Per-segment postings and lengths, shared by the searchers of successive commits of one index."""
+    """Per-segment postings and lengths, shared by the searchers of successive commits of one index.
+
+    Attributes:
+        changed: after :meth:`view` built a view, the ids of the articles whose documents differ from the view
+            before (documents in new segments, newly deleted ones, and the live ones of segments merged away:
+            a superset, :mod:`kb.search.lineage`); None for the first view or after :meth:`clear`.
+    """
 
     def __init__(self) -> None:
         self._segments: dict[str, _Segment] = {}
         self._lock = threading.Lock()
         self._searcher: Any = None
         self._view = IndexView([], 0, _EMPTY_IDS, _EMPTY_IDS, None)
+        self.changed: frozenset[int] | None = None
 
     def view(self, searcher: Any) -> IndexView:
         """The :class:`IndexView` of ``searcher`` (built on the first call after a commit)."""
@@ -111,6 +120,7 @@ class SegmentCache:
             if searcher is self._searcher:
                 return self._view
             live = set()
+            changed: set[int] = set()
             for reader, offset in _leaf_readers(searcher):
                 seg_id = reader.segment().segment_id()
                 live.add(seg_id)
@@ -118,12 +128,17 @@ class SegmentCache:
                 if cached is None:
                     cached = _load_segment(reader)
                     self._segments[seg_id] = cached
+                    changed |= cached.stored_articles
                 else:
+                    before = cached.article_ids.copy()
                     cached.reader = reader
                     _mark_deleted(cached)
+                    changed.update(before[(before >= 0) & (cached.article_ids < 0)].tolist())
                 leaves.append((cached, offset))
             for seg_id in set(self._segments) - live:
-                del self._segments[seg_id]
+                gone = self._segments.pop(seg_id).article_ids
+                changed.update(np.unique(gone[gone >= 0]).tolist())
+            self.changed = frozenset(changed) if self._searcher is not None else None
             total = sum(seg.doc_count_all for seg, _ in leaves)
             article_ids = np.concatenate([seg.article_ids for seg, _ in leaves]) if leaves else _EMPTY_IDS
             ords = np.concatenate([seg.ords for seg, _ in leaves]) if leaves else _EMPTY_IDS
@@ -135,6 +150,7 @@ class SegmentCache:
         """Forget every segment (the index is being closed)."""
         with self._lock:
             self._segments.clear()
+            self.changed = None
             self._searcher, self._view = None, IndexView([], 0, _EMPTY_IDS, _EMPTY_IDS, None)
 
 
@@ -261,7 +277,7 @@ def _load_segment(reader: Any) -> _Segment:
         stored = reader.stored_fields(docnum)
         article_ids[docnum] = int(stored["article_id"])
         ords[docnum] = int(stored["ord"])
-    segment = _Segment(reader, n, article_ids, ords)
+    segment = _Segment(reader, n, article_ids, ords, stored_articles=frozenset(np.unique(article_ids).tolist()))
     _mark_deleted(segment)
     return segment
 
