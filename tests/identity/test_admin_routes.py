@@ -108,6 +108,29 @@ def test_service_token_is_scoped_hashed_revocable_and_audited(client: TestClient
     assert ("service.token", "failure") in events and ("authorization", "denied") in events
 
 
+def test_a_service_token_on_an_audited_route_acts_as_its_service_account(client: TestClient) -> None:
+    """Found by session 9's outside tester: a ``kbs_`` token with article.read got 401 "Not logged in" from
+    ``GET /articles/{id}/markdown`` (a route whose audit context was read from the person's session), and the
+    audit trail recorded a forged session token ("(unknown) session failure"). Now the audit context is that of
+    the credential the permission check resolved: the export is answered and audited as ``svc:reader``."""
+    kb = kb_of(client)
+    article = create(client, NO_LICENSES, visibility="public", status="published")
+    made = sysadmin(client).post("/users/services", json={"name": "reader", "scopes": ["article.read"]})
+    assert made.status_code == 201, made.text
+    service = anonymous(client)
+    service.headers["Authorization"] = f"Bearer {made.json()['token']}"
+    exported = service.get(f"/articles/{article['id']}/markdown")
+    assert exported.status_code == 200, exported.text
+    assert exported.text.startswith("---") and "远程桌面" in exported.text
+    rows = kb.audit.query(limit=100)[1]
+    assert [(r.actor, r.object) for r in rows if r.event == "article.export"] == [
+        ("svc:reader", f"article {article['id']}")
+    ]
+    assert not [r for r in rows if r.event == "session" and r.result == "failure"]
+    assert service.get("/auth/me").status_code == 401  # still not a person's session
+    assert not [r for r in kb.audit.query(limit=100)[1] if r.event == "session" and r.result == "failure"]
+
+
 def test_the_system_administrator_leaves_administrators_and_internal_tokens_to_the_console(
     client: TestClient,
 ) -> None:
