@@ -132,7 +132,7 @@ def test_nothing_is_replayed_to_a_credential_that_is_no_longer_live(client: Test
 @pytest.mark.security
 def test_a_disabled_user_gets_no_replay(client: TestClient) -> None:
     kb = kb_of(client)
-    kb.accounts.create("zhao.liu", ["agent"], "tests", password=TEST_PASSWORD)
+    kb.accounts.create("zhao.liu", ["agent"], "tests", password=TEST_PASSWORD, must_change=False)
     login(client, "zhao.liu")
     assert client.post("/tickets", json=TICKET, headers={"Idempotency-Key": "d1"}).status_code == 201
     kb.accounts.set_active("zhao.liu", False)

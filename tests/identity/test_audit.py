@@ -32,9 +32,11 @@ def _events(kb: KnowledgeBase) -> list[tuple[str, str, str, str]]:
 
 
 def test_identity_actions_are_audited_in_their_own_transaction(kb: KnowledgeBase) -> None:
-    kb.accounts.create("zhang.san", ["agent"], "alice", password=GOOD, context=ALICE)
+    kb.accounts.create("zhang.san", ["agent"], "alice", password=GOOD, context=ALICE, must_change=False)
     with pytest.raises(ConflictError):
-        kb.accounts.create("Zhang.San", ["agent"], "alice", password=GOOD, context=ALICE)  # rolled back: no row
+        kb.accounts.create(
+            "Zhang.San", ["agent"], "alice", password=GOOD, context=ALICE, must_change=False
+        )  # rolled back: no row
     with pytest.raises(UnauthorizedError):
         kb.sessions.login("zhang.san", "Wrong-pass-1", ip="10.0.0.9")
     with pytest.raises(UnauthorizedError):
