@@ -13,6 +13,7 @@
     │   ├── QueryTooLongError    422  query_too_long
     │   ├── ArticleFormatError   422  invalid_article
     │   ├── WeakPasswordError    422  weak_password (the password policy refuses it; the detail says why)
+    │   ├── ReservedNameError    422  reserved_name (a new account named like one of the server's own principals)
     │   ├── UnknownGroupError    422  unknown_group (not a resolver group the desk knows)
     │   ├── UnknownAssigneeError 422  unknown_assignee (no enabled account that may work tickets)
     │   └── AssigneeNotInGroupError 422 assignee_not_in_group
@@ -141,6 +142,13 @@ class WeakPasswordError(InvalidInputError):
     """A new password the password policy refuses (too short, too few character classes, common, reused)."""
 
     code = "weak_password"
+
+
+class ReservedNameError(InvalidInputError):
+    """A new account's name is one the server records for its own principals
+    (:data:`kb.identity.names.RESERVED_NAMES`)."""
+
+    code = "reserved_name"
 
 
 class UnknownGroupError(InvalidInputError):

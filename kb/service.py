@@ -44,6 +44,8 @@ from kb.identity.data_key import DataKey
 from kb.identity.observer import observe
 from kb.identity.passwords import PasswordPolicy
 from kb.identity.ratelimit import LoginRateLimiter
+from kb.identity.refusals import WINDOW as REFUSAL_WINDOW
+from kb.identity.refusals import RefusedCredentials
 from kb.identity.secadmin import SecurityAdmin
 from kb.identity.service_tokens import ServiceTokens
 from kb.identity.sessions import SessionPolicy, Sessions
@@ -88,10 +90,14 @@ class KnowledgeBase:
             self.database, PasswordPolicy.from_settings(settings), self.audit, DataKey.from_settings(settings)
         )
         self._reseal_totp()  # bare seeds from before sealing, and seeds of an older KB_DATA_KEY after a rotation
-        self.sessions = Sessions(self.database, self.accounts, SessionPolicy.from_settings(settings), self.audit)
+        # refused session and service tokens: one audit row per kind, source and minute (kb.identity.refusals)
+        self.refusals = RefusedCredentials(self.audit)
+        self.sessions = Sessions(
+            self.database, self.accounts, SessionPolicy.from_settings(settings), self.audit, self.refusals
+        )
         self.login_limiter = LoginRateLimiter(settings.login_rate_limit)
         # issue 11: service accounts and the security administrator's stored settings
-        self.service_tokens = ServiceTokens(self.database, self.audit)
+        self.service_tokens = ServiceTokens(self.database, self.audit, self.refusals)
         self.security = SecurityAdmin(self.database, self.accounts, self.audit, settings.admin_cidrs)
         self.security.load()  # the stored password policy, if the security administrator changed it
         self.analyzer = analyzer or TextAnalyzer([settings.user_dict] if settings.user_dict else [])
@@ -208,6 +214,10 @@ class KnowledgeBase:
         if self._applier is not None:
             self._applier.close()
             self._applier = None
+        try:
+            self.refusals.flush(everything=True)  # the counts of the refusal windows still open
+        except Exception:  # the database may be gone at shutdown; the windows' first rows are written
+            logger.exception("could not write the counts of refused credentials at close")
         self.index.close()
         self.database.dispose()
 
@@ -217,7 +227,8 @@ class KnowledgeBase:
         """Background jobs in daemon threads: the index applier, which applies the outbox when a write asks
         for it and every ``index_poll_seconds`` (catches up after failures and after rows written by other
         processes), while writes wait at most ``index_wait_seconds`` for it (:mod:`kb.search.handoff`); every
-        ``sla_check_seconds`` check SLA clocks and disable accounts idle ``account_idle_days``.
+        ``sla_check_seconds`` check SLA clocks and disable accounts idle ``account_idle_days``; every minute write
+        the counts of refused credentials (:mod:`kb.identity.refusals`, in every process).
 
         Of several processes serving one index folder (``kb serve --workers N``) only the one holding
         ``applier.lock`` (:data:`APPLIER_LOCK`) runs them; the others only follow the shared index each round
@@ -234,6 +245,8 @@ class KnowledgeBase:
             self._if_applier(lambda: self.accounts.disable_idle(self.settings.account_idle_days)),
             "kb-idle-accounts",
         )
+        # every process counts its own refusals: each writes the summary rows of its windows
+        self._every(REFUSAL_WINDOW.total_seconds(), self.refusals.flush, "kb-refusal-rows")
 
     @property
     def is_applier(self) -> bool:

@@ -52,9 +52,9 @@ SYSADMIN_PASSWORD = TEST_PASSWORD  # the seeded accounts of the page tests share
 def add_test_user(kb: KnowledgeBase) -> None:
     """Create :data:`TEST_USER` with :data:`TEST_PASSWORD`, :data:`TEST_ROLES` and :data:`TEST_GROUPS`, and
     :data:`SYSADMIN_USER`; both enrolled in TOTP (required for the administrator, optional for the other)."""
-    kb.accounts.create(TEST_USER, TEST_ROLES, "tests", groups=TEST_GROUPS, password=TEST_PASSWORD)
+    kb.accounts.create(TEST_USER, TEST_ROLES, "tests", groups=TEST_GROUPS, password=TEST_PASSWORD, must_change=False)
     kb.accounts.enrol_totp(TEST_USER)
-    kb.accounts.create(SYSADMIN_USER, ["sysadmin"], "tests", password=SYSADMIN_PASSWORD)
+    kb.accounts.create(SYSADMIN_USER, ["sysadmin"], "tests", password=SYSADMIN_PASSWORD, must_change=False)
     kb.accounts.enrol_totp(SYSADMIN_USER)
 
 
@@ -93,7 +93,7 @@ NEW_USER_PASSWORD = "Kb-user-2026!x"
 
 def new_user(client: TestClient, name: str, roles: list[str], groups: tuple[str, ...] = ()) -> TestClient:
     """Another client of the same running app, logged in as a new user ``name`` with ``roles`` and ``groups``."""
-    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=NEW_USER_PASSWORD)
+    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=NEW_USER_PASSWORD, must_change=False)
     other = anonymous(client)
     login(other, name, NEW_USER_PASSWORD)
     return other

@@ -1,9 +1,10 @@
 """FastAPI dependencies as ``Annotated`` aliases: the knowledge base and the acting user.
 
-The acting user comes from the session token, read from the ``kb_session`` cookie or an ``Authorization: Bearer``
-header (:mod:`kb.identity.sessions`). A user whose password is one-time or expired may only reach the routes that
-take :data:`SessionUser` (``/auth/me``, ``/auth/password``, ``/auth/logout``); every other route takes
-:data:`CurrentUser`, which answers 403 ``must_change_password`` for them.
+The acting user comes from one credential, read by :func:`session_token` from an ``Authorization: Bearer`` header,
+else the ``kb_session`` cookie, and resolved once per request by :func:`authenticate`: a service token (``kbs_``,
+:mod:`kb.identity.service_tokens`) or a session token (:mod:`kb.identity.sessions`). A user whose password is
+one-time or expired may only reach the routes that take :data:`SessionUser` (``/auth/me``, ``/auth/password``,
+``/auth/logout``); every other route takes :data:`CurrentUser`, which answers 403 ``must_change_password`` for them.
 """
 
 from __future__ import annotations
@@ -92,22 +93,78 @@ def current_session_digest(request: Request) -> str | None:
     return token_digest(token) if token else None
 
 
+def authenticate(request: Request) -> Account | Principal:
+    """Who the request's credential (:func:`session_token`) belongs to: the service account's principal for a
+    service token (``kbs_``), else the account of the live session (even one that must change its password).
+    The one authentication of a request: the permission check, the audit context, the acting user and the
+    ``Idempotency-Key`` scope (:mod:`kb.api.idempotency`) all use it. Resolved once per request: the outcome, a
+    refusal too, is kept on the request's state, so a request writes at most one refused-credential audit row.
+
+    Raises:
+        UnauthorizedError: no token, or an unknown, ended, expired or revoked one (401; audited by the stores).
+    """
+    state = request.state
+    failure: UnauthorizedError | None = getattr(state, "auth_failure", None)
+    if failure is not None:
+        raise failure
+    service: Principal | None = getattr(state, "principal", None)
+    if service is not None:
+        return service
+    cached: Account | None = getattr(state, "account", None)
+    if cached is not None:
+        return cached
+    token = session_token(request)
+    if token is None:
+        raise UnauthorizedError("Log in first: POST /auth/login, then send the kb_session cookie or the Bearer token.")
+    kb: KnowledgeBase = request.app.state.kb
+    try:
+        if is_service_token(token):
+            principal = kb.service_tokens.resolve(token, ip=client_ip(request))
+            state.principal = principal
+            return principal
+        account = kb.sessions.resolve(token, ip=client_ip(request))
+        state.account = account
+        return account
+    except UnauthorizedError as exc:
+        state.auth_failure = exc
+        raise
+
+
+def is_authenticated(request: Request) -> bool:
+    """Whether :func:`authenticate` has already run for this request (its answer is kept: no I/O is left)."""
+    state = request.state
+    return any(getattr(state, name, None) is not None for name in ("auth_failure", "principal", "account"))
+
+
+def credential_scope(request: Request) -> str | None:
+    """The stored digest (:func:`kb.identity.sessions.token_digest`, hex SHA-256) of the credential that
+    authenticates the request when it is live now, else None: the owner of an ``Idempotency-Key``. The same
+    token :func:`authenticate` resolves, so a header the authentication ignores (``Authorization: Basic``, an
+    empty ``Bearer``) never chooses whose answers are replayed (found by session 9's outside tester)."""
+    try:
+        authenticate(request)
+    except UnauthorizedError:
+        return None
+    return current_session_digest(request)
+
+
+def audit_context_of(request: Request, holder: Account | Principal) -> AuditContext:
+    """The audit context of ``holder`` (from :func:`authenticate`) acting through ``request``: a person's name
+    and roles, or a service account's ``svc:`` name and no roles; the client IP."""
+    roles = holder.roles if isinstance(holder, Account) else ()
+    return AuditContext(holder.username, roles, client_ip(request))
+
+
 def get_session_account(request: Request) -> Account:
     """The account of the request's live session, even one that must change its password.
 
     Raises:
-        UnauthorizedError: no token, or an unknown, ended or expired one (401).
+        UnauthorizedError: no token, an unknown, ended or expired one, or a service token (401).
     """
-    token = session_token(request)
-    if token is None:
-        raise UnauthorizedError("Log in first: POST /auth/login, then send the kb_session cookie or the Bearer token.")
-    cached: Account | None = getattr(request.state, "account", None)
-    if cached is not None:
-        return cached
-    kb: KnowledgeBase = request.app.state.kb
-    account = kb.sessions.resolve(token, ip=client_ip(request))
-    request.state.account = account
-    return account
+    holder = authenticate(request)
+    if not isinstance(holder, Account):
+        raise UnauthorizedError("A service token cannot use the routes of a person's session.")
+    return holder
 
 
 def get_current_user(request: Request) -> Principal:
@@ -117,25 +174,24 @@ def get_current_user(request: Request) -> Principal:
         UnauthorizedError: not logged in (401).
         PasswordChangeRequiredError: the password is one-time or expired (403 ``must_change_password``).
     """
-    service: Principal | None = getattr(request.state, "principal", None)
-    if service is not None:
-        return service
-    account = get_session_account(request)
-    if account.must_change_password or account.password_expired:
+    holder = authenticate(request)
+    if not isinstance(holder, Account):
+        return holder
+    if holder.must_change_password or holder.password_expired:
         raise PasswordChangeRequiredError(
-            f"{account.username} must change the password first: POST /auth/password with old and new."
+            f"{holder.username} must change the password first: POST /auth/password with old and new."
         )
-    return Principal(account.username, account.roles, account.groups)
+    return Principal(holder.username, holder.roles, holder.groups)
 
 
 async def current_principal(request: Request) -> Principal:
     """:func:`get_current_user` as the ``CurrentUser`` dependency: on the event loop when the route's
-    :class:`Requires` has resolved the session already (every route has one), else in a worker thread.
+    :class:`Requires` has resolved the credential already (every route has one), else in a worker thread.
 
     Raises:
         UnauthorizedError, PasswordChangeRequiredError: as :func:`get_current_user`.
     """
-    if getattr(request.state, "principal", None) is None and getattr(request.state, "account", None) is None:
+    if not is_authenticated(request):
         return await run_in_threadpool(get_current_user, request)
     return get_current_user(request)
 
@@ -143,13 +199,9 @@ async def current_principal(request: Request) -> Principal:
 def optional_principal(request: Request) -> Principal | None:
     """The acting principal when the request carries a live session or service token that may act, else None
     (for public routes that show more to some callers; never raises for a missing or bad token)."""
-    kb: KnowledgeBase = request.app.state.kb
-    token = session_token(request)
-    if token is None:
+    if session_token(request) is None:
         return None
     try:
-        if is_service_token(token):
-            return kb.service_tokens.resolve(token, ip=client_ip(request))
         return get_current_user(request)
     except (UnauthorizedError, PasswordChangeRequiredError, ForbiddenError):
         return None
@@ -176,20 +228,13 @@ class Requires:
         if self.permission is Permission.IM_WEBHOOK:
             check_onebot_signature(kb.settings.im_webhook_secret, await request.body(), request.headers)
             return
-        token = session_token(request)
-        if token is not None and is_service_token(token):
-            principal = await run_in_threadpool(kb.service_tokens.resolve, token, ip=client_ip(request))
-            request.state.principal = principal
-            context = AuditContext(principal.username, (), client_ip(request))
-            CURRENT.set(context)
-            if self.permission is Permission.SESSION:
-                raise UnauthorizedError("A service token cannot use the routes of a person's session.")
-            await self._check(request, kb, principal, context)
-            return
-        account = await run_in_threadpool(get_session_account, request)
-        context = AuditContext(account.username, account.roles, client_ip(request))
+        holder = authenticate(request) if is_authenticated(request) else await run_in_threadpool(authenticate, request)
+        context = audit_context_of(request, holder)
+        request.state.audit_context = context
         CURRENT.set(context)
         if self.permission is Permission.SESSION:
+            if not isinstance(holder, Account):
+                raise UnauthorizedError("A service token cannot use the routes of a person's session.")
             return
         await self._check(request, kb, get_current_user(request), context)
 
@@ -232,11 +277,19 @@ def check_onebot_signature(secret: str, body: bytes, headers: Any) -> None:
         raise UnauthorizedError("Missing or wrong X-Signature for the IM webhook.")
 
 
-async def get_audit_context(
-    request: Request, account: Annotated[Account, Depends(get_session_account)]
-) -> AuditContext:
-    """Who acts, from where, for the audit trail."""
-    return AuditContext(account.username, account.roles, client_ip(request))
+async def get_audit_context(request: Request) -> AuditContext:
+    """Who acts, from where, for the audit trail: the context the route's :class:`Requires` set, else that of
+    :func:`authenticate` (a service token is its service account, not a forged session: found by session 9's
+    outside tester, whose ``kbs_`` token got a 401 and a "session failure" row on every audited route).
+
+    Raises:
+        UnauthorizedError: no live credential (401).
+    """
+    context: AuditContext | None = getattr(request.state, "audit_context", None)
+    if context is not None:
+        return context
+    holder = authenticate(request) if is_authenticated(request) else await run_in_threadpool(authenticate, request)
+    return audit_context_of(request, holder)
 
 
 KB = Annotated[KnowledgeBase, Depends(get_kb)]

@@ -2,8 +2,13 @@
 POST whose answer it lost sends the same key and gets the same status and body, and nothing is done twice.
 
 - The key is 1 to 200 visible ASCII characters (else 422 ``invalid_input``); it belongs to the caller, the
-  SHA-256 of the request's credential (Bearer token or session cookie), so two users cannot see each other's
-  answers.
+  SHA-256 of the credential that authenticates the request (:func:`kb.api.deps.credential_scope`: the token
+  :func:`kb.api.deps.authenticate` resolves, a Bearer token or else the session cookie), so two users cannot see
+  each other's answers. (Session 9's outside tester: the scope was the raw ``Authorization`` header, which an
+  ``Authorization: Basic ...`` or empty ``Bearer`` beside the cookie made the same for every user, and req2 got
+  req1's answers.)
+- The body is read before the route (its hash is part of the request) with the route guard's limit
+  (:func:`kb.api.guard.read_bounded`: 413 ``payload_too_large`` once past 4 MiB, nothing more read).
 - Only a caller whose credential is live *now* is answered from a key (a session not ended or expired, of an
   active user; a service token not revoked): a stored answer is data the route showed that caller, so after
   logout, disabling or revocation the request goes to the route, which answers 401 like any other. Anonymous
@@ -23,7 +28,10 @@ POST whose answer it lost sends the same key and gets the same status and body, 
 - Routes under :data:`NOT_REPLAYED` ignore the header: their answers carry credentials (session tokens, one-time
   passwords, service tokens, TOTP secrets), which must never be stored, and they cannot duplicate anything (user
   and service names are unique; a second login is a second session); the pages (``/ui/``) answer with redirects
-  and are protected by their CSRF token instead.
+  and are protected by their CSRF token instead. The routes that stream a raw body of their own size
+  (:data:`kb.api.guard.STREAMED_BODY_PATHS`: ticket exports up to 200 MiB) ignore it too: the middleware would
+  have to hold the body before the route checks who may send it, and an export's rows carry their own ids
+  (``source`` + ``external_id``), so a retried import finds them and makes none twice.
 
 POSTs without the header behave as before.
 """
@@ -33,25 +41,24 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kb.api.deps import client_ip, session_token
-from kb.api.guard import ErrorResponse
+from kb.api.deps import credential_scope
+from kb.api.guard import STREAMED_BODY_PATHS, ErrorResponse, read_bounded
 from kb.api.idempotency_store import CLAIM, Claim, IdempotencyStore, Reservation, watch
-from kb.errors import UnauthorizedError
-from kb.identity.service_tokens import is_service_token
-from kb.service import KnowledgeBase
+from kb.errors import PayloadTooLargeError
 
 HEADER = "idempotency-key"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 #: Statuses never stored: they say something about the moment (authentication, rate), not the request.
 _NOT_STORED = {401, 429}
 #: Path prefixes whose POSTs ignore the header (module docstring): answers with secrets, and the pages.
-NOT_REPLAYED = ("/auth/", "/users", "/ui/")
+NOT_REPLAYED = ("/auth/", "/users", "/ui/", *STREAMED_BODY_PATHS)
 
 
 class IdempotencyMiddleware:
@@ -77,13 +84,18 @@ class IdempotencyMiddleware:
             )
             return
         kb = scope["app"].state.kb
-        if not await run_in_threadpool(_live_caller, kb, scope):
+        caller = await run_in_threadpool(credential_scope, Request(scope))
+        if caller is None:
             await self.app(scope, receive, send)  # the route answers (401 for a dead credential)
             return
-        body = await _read_body(receive)
+        try:
+            body = await read_bounded(_pieces(receive), headers.get("content-length"))
+        except PayloadTooLargeError as exc:
+            await _error(exc.status, exc.code, exc.message)(scope, receive, send)
+            return
         watch(kb.database)
         store = IdempotencyStore(kb.database, kb.settings.idempotency_key_hours)
-        caller, request_hash = _caller_of(headers), _hash(scope, headers, body)
+        request_hash = _hash(scope, headers, body)
         found = await run_in_threadpool(store.lookup, caller, key, request_hash)
         if found is not None:
             await _answer(found, scope, receive, send)
@@ -154,40 +166,15 @@ async def _answer(found: Reservation, scope: Scope, receive: Receive, send: Send
         await _replay(send, found.status, found.content_type, found.body)
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
+async def _pieces(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body's pieces from the ASGI ``receive`` channel, until the last one or a disconnect."""
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
+            return
+        yield message.get("body", b"")
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _live_caller(kb: KnowledgeBase, scope: Scope) -> bool:
-    """Whether the request carries a credential that is live now (module docstring); a session's account is kept
-    on the request's state, so the route does not resolve it a second time."""
-    request = Request(scope)
-    token = session_token(request)
-    if token is None:
-        return False
-    try:
-        if is_service_token(token):
-            kb.service_tokens.resolve(token, ip=client_ip(request))
-        else:
-            request.state.account = kb.sessions.resolve(token, ip=client_ip(request))
-    except UnauthorizedError:
-        return False
-    return True
-
-
-def _caller_of(headers: Headers) -> str:
-    authorization = headers.get("authorization", "")
-    cookie = next((c.strip() for c in headers.get("cookie", "").split(";") if c.strip().startswith("kb_session=")), "")
-    credential = authorization or cookie or "anonymous"
-    return hashlib.sha256(credential.encode("utf-8", "surrogateescape")).hexdigest()
+            return
 
 
 def _hash(scope: Scope, headers: Headers, body: bytes) -> str:

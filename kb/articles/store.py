@@ -219,6 +219,7 @@ class ArticleStore:
             article = session.get(Article, article_id)
             if article is None:
                 raise NotFoundError(f"Article {article_id} does not exist.")
+            article.updated_by = actor  # the deleter, for the audit row (kb.identity.observer)
             session.delete(article)
             seq = enqueue(session, article_id, "delete")
         logger.info("article %s deleted by %s", article_id, actor)

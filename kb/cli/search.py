@@ -141,7 +141,7 @@ def cmd_synonyms(args: argparse.Namespace, settings: Settings) -> int:
             group = kb.synonyms.add(args.terms, settings.dev_user)
             print(f"added group {group.id}: {', '.join(group.terms)}")
         elif args.synonyms_command == "remove":
-            kb.synonyms.remove(args.group_id)
+            kb.synonyms.remove(args.group_id, settings.dev_user)
             print(f"removed group {args.group_id}")
         else:
             for group in kb.synonyms.groups():

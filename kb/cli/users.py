@@ -1,7 +1,9 @@
 """``kb users``: accounts on the command line (create, disable, enable, reset-password, list, totp), the security
 administrator's roles and unlock, and service accounts (create-service, revoke-service, services).
 
-One-time passwords are printed once here and nowhere else; ``--password-stdin`` reads a chosen password instead.
+One-time passwords are printed once here and nowhere else; ``--password-stdin`` reads a chosen password instead,
+which the user must change at first login like a one-time password (the operator knows it;
+:meth:`kb.identity.accounts.AccountStore.create`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ def add_parsers(sub: Any) -> None:
     cr.add_argument("name")
     cr.add_argument("--role", action="append", required=True, choices=ROLES, help="a role (repeat for more)")
     cr.add_argument("--group", action="append", default=[], help="a resolver group the user works in (repeat)")
-    cr.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    cr.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (changed at first login)",
+    )
     for name, text in (
         ("disable", "disable a user (ends the user's sessions at once)"),
         ("enable", "enable a disabled user"),

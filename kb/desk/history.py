@@ -30,6 +30,7 @@ from kb.db import Database
 from kb.desk.similar import TicketVectors
 from kb.desk.workflow import Closure, Desk, NewTicket
 from kb.errors import InvalidInputError
+from kb.identity.names import HISTORY_ACTOR
 from kb.models import Ticket
 
 #: Resolution and root cause written on every replayed ticket (the history does not hold them).
@@ -37,7 +38,7 @@ RESOLUTION = "按知识库文章处理，已解决"
 ROOT_CAUSE = "见知识库文章"
 #: Service type of the replayed tickets (a catalog key, :mod:`kb.desk.sla`): its group works them.
 SERVICE = "daily_service"
-ACTOR = "desk-history"
+ACTOR = HISTORY_ACTOR  # a name no account may take (kb.identity.names.RESERVED_NAMES)
 FIELDS = ("id", "title", "description", "article", "channel", "opened_at", "closed_at")
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from kb.db import Database
 from kb.errors import InvalidInputError
-from kb.identity.names import fold_name
+from kb.identity.names import CONSOLE_ACTOR, fold_name
 from kb.models import AuditEvent, AuditHead, as_utc, utcnow
 
 #: Rows younger than this many days are never purged (网络安全法 第二十一条: logs kept at least six months);
@@ -48,7 +48,7 @@ class AuditContext:
 
 
 #: The context of changes made from the command line on the server.
-CLI = AuditContext("cli", channel="cli")
+CLI = AuditContext(CONSOLE_ACTOR, channel="cli")
 
 
 @dataclass(frozen=True)

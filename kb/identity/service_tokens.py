@@ -22,8 +22,9 @@ from sqlalchemy.exc import IntegrityError
 
 from kb.db import Database
 from kb.errors import ConflictError, InvalidInputError, NotFoundError, UnauthorizedError
-from kb.identity.audit import CLI, FAILURE, AuditContext, AuditTrail
+from kb.identity.audit import CLI, AuditContext, AuditTrail
 from kb.identity.permissions import Permission
+from kb.identity.refusals import RefusedCredentials
 from kb.identity.scopes import Principal
 from kb.identity.sysadmin import SERVICE_SCOPES, check_token_scopes
 from kb.models import ServiceToken, as_utc, utcnow
@@ -94,11 +95,13 @@ class ServiceTokens:
     Args:
         database: the kb database.
         audit: the audit trail.
+        refusals: the writer of refused-token rows (:mod:`kb.identity.refusals`; default: one of its own).
     """
 
-    def __init__(self, database: Database, audit: AuditTrail) -> None:
+    def __init__(self, database: Database, audit: AuditTrail, refusals: RefusedCredentials | None = None) -> None:
         self.database = database
         self.audit = audit
+        self.refusals = refusals or RefusedCredentials(audit)
 
     def create(self, name: str, scopes: list[str], context: AuditContext = CLI) -> tuple[ServiceAccount, str]:
         """A new service account; returns it and its token (shown once).
@@ -142,7 +145,7 @@ class ServiceTokens:
         """The principal of a live service token (its use time is recorded).
 
         Raises:
-            UnauthorizedError: unknown or revoked token (audited).
+            UnauthorizedError: unknown or revoked token (audited per source and minute, :mod:`kb.identity.refusals`).
         """
         digest = _digest(token)
         with self.database.session() as session:  # read in every request: revoking takes effect at once
@@ -155,7 +158,7 @@ class ServiceTokens:
                 return Principal(ACTOR_PREFIX + row.name, (), scopes=frozenset(Permission(s) for s in row.scopes))
             name = ACTOR_PREFIX + row.name if row is not None else "(unknown)"
             reason = "revoked token" if row is not None else "unknown service token"
-            self.audit.record(session, AuditContext(name, ip=ip), "service.token", name, FAILURE, reason)
+            self.refusals.record(session, AuditContext(name, ip=ip), "service.token", name, reason)
         raise UnauthorizedError("Unknown or revoked service token.")
 
 

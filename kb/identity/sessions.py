@@ -24,6 +24,7 @@ from kb.errors import AccountLockedError, DataKeyError, ForbiddenError, Unauthor
 from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import FAILURE, AuditContext, AuditTrail
 from kb.identity.names import fold_name
+from kb.identity.refusals import RefusedCredentials
 from kb.identity.roles import ADMIN_ROLES
 from kb.identity.totp import accepted_step
 from kb.models import LoginThrottle, User, UserSession, as_utc, utcnow
@@ -88,22 +89,31 @@ def token_digest(token: str) -> str:
 class Sessions:
     """Logins, session lookup and logout.
 
-    Every login, failure, lockout and logout, and every use of an ended or unknown token, is audited in the same
-    transaction (a failed login's row is never the name typed for a user that does not exist: that may be a
-    password typed into the wrong field).
+    Every login, failure, lockout and logout is audited in the same transaction (a failed login's row is never the
+    name typed for a user that does not exist: that may be a password typed into the wrong field); so is every use
+    of an ended or unknown token, aggregated per source and minute (:mod:`kb.identity.refusals`).
 
     Args:
         database: the kb database.
         accounts: the account store (views of users).
         policy: timeouts and lockout limits.
         audit: the audit trail.
+        refusals: the writer of refused-token rows (default: one of this object's own; the server shares one).
     """
 
-    def __init__(self, database: Database, accounts: AccountStore, policy: SessionPolicy, audit: AuditTrail) -> None:
+    def __init__(
+        self,
+        database: Database,
+        accounts: AccountStore,
+        policy: SessionPolicy,
+        audit: AuditTrail,
+        refusals: RefusedCredentials | None = None,
+    ) -> None:
         self.database = database
         self.accounts = accounts
         self.policy = policy
         self.audit = audit
+        self.refusals = refusals or RefusedCredentials(audit)
 
     def login(
         self,
@@ -212,7 +222,7 @@ class Sessions:
 
     def resolve(self, token: str, *, ip: str | None = None, now: datetime | None = None) -> Account:
         """The account of a live session, refreshing its idle clock. A token that does not open a session is
-        audited (forged, reused after logout, expired) and its row, if any, deleted.
+        audited (forged, reused after logout, expired; :mod:`kb.identity.refusals`) and its row, if any, deleted.
 
         Raises:
             UnauthorizedError: unknown, ended, idle-expired or past-lifetime token, or a disabled user.
@@ -229,7 +239,7 @@ class Sessions:
                 session.delete(row)
             name = user.username if user else "(unknown)"
             reason = "expired or disabled" if row is not None else "unknown or ended token"
-            self.audit.record(session, AuditContext(name, ip=ip), "session", name, FAILURE, reason)
+            self.refusals.record(session, AuditContext(name, ip=ip), "session", name, reason)
         raise UnauthorizedError("Not logged in, or the session has ended or expired; log in again.")
 
     def _live(self, row: UserSession, now: datetime) -> bool:

@@ -13,11 +13,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from kb.config import DATA_DIR
 from kb.db import Database
 from kb.errors import InvalidInputError, NotFoundError
+from kb.identity.names import BUNDLED_ACTOR
 from kb.models import SynonymGroup, utcnow
 from kb.search.text import TextAnalyzer
 
@@ -63,7 +64,7 @@ class SynonymStore:
             if session.scalar(select(func.count()).select_from(SynonymGroup)):
                 return
             for terms in read_synonym_file(BUNDLED_SYNONYMS):
-                session.add(SynonymGroup(terms=terms, updated_by="bundled", updated_at=utcnow()))
+                session.add(SynonymGroup(terms=terms, updated_by=BUNDLED_ACTOR, updated_at=utcnow()))
         self._expander = None
 
     def groups(self) -> list[Group]:
@@ -88,16 +89,18 @@ class SynonymStore:
         self._expander = None
         return result
 
-    def remove(self, group_id: int) -> None:
-        """Delete a group.
+    def remove(self, group_id: int, actor: str) -> None:
+        """Delete a group; ``actor`` is recorded as who did (the audit row, :mod:`kb.identity.observer`).
 
         Raises:
             NotFoundError: no such group.
         """
         with self.database.session() as session:
-            if session.get(SynonymGroup, group_id) is None:
+            group = session.get(SynonymGroup, group_id)
+            if group is None:
                 raise NotFoundError(f"Synonym group {group_id} does not exist.")
-            session.execute(delete(SynonymGroup).where(SynonymGroup.id == group_id))
+            group.updated_by = actor
+            session.delete(group)
         self._expander = None
 
     def expander(self) -> Expander:

@@ -123,6 +123,7 @@ ERROR_MESSAGES = {
     "query_too_long": "搜索词太长，请缩短后再试。",
     "invalid_article": "文章格式有误（前置信息或 Markdown），未保存。",
     "weak_password": "新口令不符合口令策略。",
+    "reserved_name": "这个用户名是系统自用的名称（如 kb、cli、system、desk-history），请换一个。",
     "account_locked": "账号因多次登录失败已被锁定，请稍后再试或联系安全管理员。",
     "rate_limited": "请求太频繁，请稍后再试。",
     "payload_too_large": "提交的内容太大。",

@@ -125,7 +125,7 @@ def test_health_tells_anonymous_callers_the_state_only(client: TestClient) -> No
     assert nobody.get("/health").json() == {"status": "ok"}
     head = nobody.head("/health")
     assert head.status_code == 200 and head.content == b""
-    kb_of(client).accounts.create("desk.health", ["agent"], "tests", password="Kb-health-2026!x")
+    kb_of(client).accounts.create("desk.health", ["agent"], "tests", password="Kb-health-2026!x", must_change=False)
     desk = anonymous(client)
     login(desk, "desk.health", "Kb-health-2026!x")
     assert desk.get("/health").json() == {"status": "ok"}  # counts are for those who read the metrics

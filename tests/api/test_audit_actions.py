@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import EXPORT, NO_LICENSES, SYSADMIN_USER, TEST_USER, create, kb_of, sysadmin
+from tests.helpers import EXPORT, NO_LICENSES, SYSADMIN_USER, TEST_USER, anonymous, create, kb_of, new_user, sysadmin
 
 pytestmark = pytest.mark.security
 
@@ -70,9 +70,12 @@ def test_ticket_work_and_imports_are_audited(client: TestClient) -> None:
     closed = client.post(f"/tickets/{tid}/close", json={"resolution": "清理卡纸", "root_cause": "纸张受潮"})
     assert closed.status_code == 200, closed.text
     assert [e[:3] for e in _audited(client, "ticket.")] == [
+        ("ticket.create", TEST_USER, f"ticket {tid}"),
         ("ticket.assign", TEST_USER, f"ticket {tid}"),
         ("ticket.escalate", TEST_USER, f"ticket {tid}"),
         ("ticket.note", TEST_USER, f"ticket {tid}"),
+        ("ticket.status", TEST_USER, f"ticket {tid}"),
+        ("ticket.status", TEST_USER, f"ticket {tid}"),
         ("ticket.close", TEST_USER, f"ticket {tid}"),
     ]
     imported = sysadmin(client).post("/ingest/tickets", params={"mapping": "kb-zh"}, content=EXPORT.read_bytes())
@@ -122,3 +125,55 @@ def test_a_deleted_articles_id_is_never_given_again(client: TestClient) -> None:
     again = create(client, NO_LICENSES)["id"]
     assert again > newest
     assert client.get(f"/articles/{newest}").status_code == 404
+
+
+def _rows(client: TestClient, *events: str) -> list[tuple[str, str, str, str]]:
+    _, rows = kb_of(client).audit.query(limit=1000)
+    return [(r.event, r.actor, r.object, r.reason) for r in reversed(rows) if r.event in events]
+
+
+def test_synonyms_resolutions_ticket_intake_and_status_moves_are_audited(client: TestClient) -> None:
+    """Found by session 9's outside tester: an editor's synonym groups (POST and DELETE /synonyms, which change
+    every search), an agent's ``resolved`` use of an article (which feeds the desk's ranking vote), ticket creation
+    (a person's and a service account's) and ticket status moves left no audit row. Each is now audited in the
+    transaction of the change (kb.identity.observer), by who did it; and a deletion names who deleted, not who
+    last edited."""
+    kb = kb_of(client)
+    editor, other_editor = new_user(client, "ed1", ["kb_editor"]), new_user(client, "ed2", ["kb_editor"])
+    made = editor.post("/synonyms", json={"terms": ["鲸鲨", "whale-shark"]})
+    assert made.status_code == 201, made.text
+    gid = made.json()["id"]
+    assert other_editor.delete(f"/synonyms/{gid}").status_code == 204
+    assert other_editor.delete(f"/synonyms/{gid}").status_code == 404  # nothing deleted: no row
+    assert _rows(client, "synonym.create", "synonym.delete") == [  # not the bundled list of the first start
+        ("synonym.create", "ed1", "synonym 鲸鲨,whale-shark", ""),
+        ("synonym.delete", "ed2", f"synonym {gid} 鲸鲨,whale-shark", ""),
+    ]
+    article = create(editor, NO_LICENSES, visibility="public", status="published")
+    assert other_editor.delete(f"/articles/{article['id']}").status_code == 200
+    assert [r[1] for r in _rows(client, "article.delete")] == ["ed2"]
+
+    agent = new_user(client, "ag1", ["agent"], ("服务台", "桌面组"))
+    ticket = agent.post(
+        "/tickets", json={"title": "打印机卡纸", "description": "三楼打印机卡纸", "service": "日常服务"}
+    )
+    assert ticket.status_code == 201, ticket.text
+    tid, number = ticket.json()["ticket"]["id"], ticket.json()["ticket"]["external_id"]
+    assert agent.post(f"/tickets/{tid}/assign", json={"group": "桌面组"}).status_code == 200
+    assert agent.post(f"/tickets/{tid}/status", json={"status": "in_progress"}).status_code == 200
+    bot = sysadmin(client).post("/users/services", json={"name": "bot1", "scopes": ["ticket.create"]})
+    service = anonymous(client)
+    service.headers["Authorization"] = f"Bearer {bot.json()['token']}"
+    by_bot = service.post("/tickets", json={"title": "邮箱满了", "description": "收不到邮件", "service": "日常服务"})
+    assert by_bot.status_code == 201, by_bot.text
+    assert _rows(client, "ticket.create", "ticket.status") == [
+        ("ticket.create", "ag1", f"ticket {tid}", "web"),
+        ("ticket.status", "ag1", f"ticket {tid}", "assigned -> in_progress"),
+        ("ticket.create", "svc:bot1", f"ticket {by_bot.json()['ticket']['id']}", "api"),
+    ]
+    aid = create(client, NO_LICENSES, visibility="public", status="published")["id"]
+    used = agent.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": number})
+    assert used.status_code == 201, used.text
+    assert agent.post(f"/articles/{aid}/usage", json={"event": "resolved", "ticket": number}).status_code == 201
+    assert _rows(client, "article.resolved") == [("article.resolved", "ag1", f"article {aid}", f"ticket {number}")]
+    assert kb.audit.verify().ok

@@ -17,7 +17,7 @@ GOOD = "Lan-Zhang-42"
 
 def test_audit_trail_for_the_audit_administrator_only(client: TestClient) -> None:
     kb = kb_of(client)
-    kb.accounts.create("shen.ji", ["auditadmin"], "tests", password=GOOD)
+    kb.accounts.create("shen.ji", ["auditadmin"], "tests", password=GOOD, must_change=False)
     kb.accounts.enrol_totp("shen.ji")
     denied = sysadmin(client).get("/audit")  # the sysadmin cannot read the audit trail
     assert denied.status_code == 403 and denied.json()["error"] == "forbidden"

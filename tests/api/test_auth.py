@@ -10,6 +10,9 @@ from fastapi.testclient import TestClient
 
 from kb.api import create_app
 from kb.config import Settings
+from kb.desk.history import ACTOR as history_actor
+from kb.identity.audit import CLI
+from kb.identity.names import RESERVED_NAMES
 from kb.identity.passwords import PasswordPolicy
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.text import TextAnalyzer
@@ -136,6 +139,27 @@ def test_users_for_the_system_administrator_only(client: TestClient) -> None:
     assert [u["username"] for u in admin.get("/users").json()["items"]] == [TEST_USER, SYSADMIN_USER, "wang.wu"]
 
 
+def test_accounts_cannot_take_the_names_of_the_servers_own_principals(client: TestClient) -> None:
+    """Found by session 9's outside tester: the system administrator created ``desk-history``, ``kb`` and
+    ``system`` (201): their audit rows read as the first start or the server's jobs, and the requester role on
+    ``desk-history`` switched off every replayed-history vote. Such names, in any spelling, and principals with a
+    ``svc:``/``im:``/``mail:``/``os:`` prefix answer 422 ``reserved_name`` and create nothing. ``dev`` (the tests'
+    user and the development default of KB_DEV_USER, refused in production) and e-mail-like names (desk accounts
+    named by their address, kb.desk.senders) stay account names."""
+    kb = kb_of(client)
+    admin = sysadmin(client)
+    assert {history_actor, CLI.actor} <= RESERVED_NAMES  # the actors the code records are on the one list
+    spellings = [*sorted(RESERVED_NAMES), "ＫＢ", "Desk-History", " system ", "svc:bot1", "im:bot", "mail:boss@corp.cn"]
+    for name in [*spellings, "os:root", "SVC：bot1"]:
+        answer = admin.post("/users", json={"username": name, "roles": ["requester"], "password": GOOD})
+        _error(answer, 422, "reserved_name")
+        assert "records for itself" in answer.json()["detail"]
+    assert [u["username"] for u in admin.get("/users").json()["items"]] == [TEST_USER, SYSADMIN_USER]
+    assert not kb.audit.query(event="user.create", actor=SYSADMIN_USER)[0]
+    made = admin.post("/users", json={"username": "boss@corp.cn", "roles": ["requester"], "password": GOOD})
+    assert made.status_code == 201, made.text
+
+
 @pytest.fixture
 def limited_client(
     tmp_path: Path, database_url: str, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
@@ -148,7 +172,7 @@ def limited_client(
         insecure_cookies=True,
     )
     service = KnowledgeBase(settings, embedder=hash_embedder, analyzer=analyzer)
-    service.accounts.create(TEST_USER, ["agent"], "tests", password=TEST_PASSWORD)
+    service.accounts.create(TEST_USER, ["agent"], "tests", password=TEST_PASSWORD, must_change=False)
     with TestClient(create_app(settings, kb=service)) as test_client:
         yield test_client
 
@@ -181,7 +205,9 @@ def test_login_answers_alike_to_a_caller_without_both_factors(
     one "wrong password", so the password could be guessed without the second factor. Every refusal now has the
     same status, code and body, and each verifies one password hash."""
     kb = kb_of(client)
-    kb.accounts.create("xi.tong", ["secadmin"], "tests", password=GOOD)  # an administrator not enrolled yet
+    kb.accounts.create(
+        "xi.tong", ["secadmin"], "tests", password=GOOD, must_change=False
+    )  # an administrator not enrolled yet
     verified: list[str] = []
     real_verify = PasswordPolicy.verify
 

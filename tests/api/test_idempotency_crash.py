@@ -122,7 +122,7 @@ def _count(kb: KnowledgeBase, model: type) -> int:
 
 
 def test_a_retry_after_kill_9_inside_the_use_case_runs_once(kb: KnowledgeBase, settings: Settings) -> None:
-    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD, must_change=False)
     first, url = _serve(settings, settings.data_dir.parent / "server-1")
     try:
         login = httpx.post(f"{url}/auth/login", json={"username": "zhang.san", "password": GOOD}, timeout=30)

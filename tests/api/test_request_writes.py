@@ -26,7 +26,7 @@ def _writes(kb: KnowledgeBase) -> tuple[list[str], object]:
 
 
 def test_a_burst_of_session_requests_writes_once_and_idle_still_ends_the_session(kb: KnowledgeBase) -> None:
-    kb.accounts.create("burst", ["agent"], "tests", password="Kb-burst-2026!")
+    kb.accounts.create("burst", ["agent"], "tests", password="Kb-burst-2026!", must_change=False)
     start = utcnow()
     token = kb.sessions.login("burst", "Kb-burst-2026!", now=start).token
     writes, count = _writes(kb)

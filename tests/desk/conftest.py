@@ -43,7 +43,7 @@ def web(settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedd
 
 def as_user(client: TestClient, name: str, roles: list[str], groups: tuple[str, ...] = ()) -> TestClient:
     """A second client of the same app logged in as a new user ``name``."""
-    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=GOOD)
+    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=GOOD, must_change=False)
     other = anonymous(client)
     login(other, name, GOOD)
     return other

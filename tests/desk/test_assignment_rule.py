@@ -45,9 +45,9 @@ def _refused(client: TestClient, path: str, body: dict[str, Any], code: str) -> 
 
 def test_unknown_groups_and_assignees_are_refused_and_change_nothing(client: TestClient) -> None:
     kb = kb_of(client)
-    kb.accounts.create("li.na", ["agent"], "tests", groups=["运维组"], password=GOOD)
-    kb.accounts.create("wang.wu", ["agent"], "tests", groups=["运维组"], password=GOOD)
-    kb.accounts.create("zhao.liu", ["requester"], "tests", groups=["运维组"], password=GOOD)
+    kb.accounts.create("li.na", ["agent"], "tests", groups=["运维组"], password=GOOD, must_change=False)
+    kb.accounts.create("wang.wu", ["agent"], "tests", groups=["运维组"], password=GOOD, must_change=False)
+    kb.accounts.create("zhao.liu", ["requester"], "tests", groups=["运维组"], password=GOOD, must_change=False)
     kb.accounts.set_active("wang.wu", False)
     tid = client.post("/tickets", json=TICKET).json()["ticket"]["id"]
     assign = f"/tickets/{tid}/assign"

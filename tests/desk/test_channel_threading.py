@@ -73,9 +73,13 @@ def test_an_email_sender_threads_only_onto_tickets_they_may_write(
 ) -> None:
     kb, port = smtp
     send(port, mail("共享盘无法访问", "S 盘打不开。", sender="wang.qiang@example.com", Message_ID="<e1@example.com>"))
-    kb.accounts.create("li.agent@example.com", ["agent"], "tests", groups=["桌面组"], password="Li-Agent-2026!")
-    kb.accounts.create("zhao.net@example.com", ["agent"], "tests", groups=["网络组"], password="Zhao-Net-2026!")
-    kb.accounts.create("qian.req@example.com", ["requester"], "tests", password="Qian-Req-2026!")
+    kb.accounts.create(
+        "li.agent@example.com", ["agent"], "tests", groups=["桌面组"], password="Li-Agent-2026!", must_change=False
+    )
+    kb.accounts.create(
+        "zhao.net@example.com", ["agent"], "tests", groups=["网络组"], password="Zhao-Net-2026!", must_change=False
+    )
+    kb.accounts.create("qian.req@example.com", ["requester"], "tests", password="Qian-Req-2026!", must_change=False)
     client.post("/tickets/1/assign", json={"group": "桌面组"})
 
     send(port, mail("Re: [T00000001] 共享盘", "我也打不开", sender="other@example.com", Message_ID="<x1@x>"))

@@ -52,7 +52,9 @@ def test_whole_loop_with_audit_trail(client: TestClient) -> None:
     assert client.post(f"/tickets/{tid}/status", json={"status": "resolved"}).json()["allowed"] == list(
         TRANSITIONS["new"]
     )
-    kb_of(client).accounts.create("li.na", ["agent"], "tests", groups=["桌面组"], password="Li-Na-desk-42")
+    kb_of(client).accounts.create(
+        "li.na", ["agent"], "tests", groups=["桌面组"], password="Li-Na-desk-42", must_change=False
+    )
     assert client.post(f"/tickets/{tid}/assign", json={"group": "桌面组", "assignee": "li.na"}).status_code == 200
     assert client.post(f"/tickets/{tid}/status", json={"status": "in_progress"}).json()["responded_at"]
     client.post(f"/tickets/{tid}/notes", json={"text": "检查 RD 授权服务器，许可证已用完"})
@@ -226,7 +228,7 @@ def test_similar_tickets_are_only_those_the_caller_may_see(client: TestClient) -
     vpn = {"title": "VPN 连上了但是 OA 打不开", "description": "VPN 显示已连接，OA 超时", "service": "日常服务"}
     seen: dict[str, list[str]] = {}
     for name, group in (("desk.nine", "桌面组"), ("net.nine", "网络组")):
-        kb.accounts.create(name, ["agent"], "tests", groups=(group,), password="Kb-similar-2026!x")
+        kb.accounts.create(name, ["agent"], "tests", groups=(group,), password="Kb-similar-2026!x", must_change=False)
         agent = anonymous(client)
         login(agent, name, "Kb-similar-2026!x")
         body = agent.post("/suggest", json=vpn).json()

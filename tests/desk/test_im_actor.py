@@ -41,7 +41,7 @@ def test_a_nickname_or_card_naming_a_kb_user_is_not_the_actor(client: TestClient
 
 
 def test_a_requester_named_in_the_body_does_not_see_the_ticket(client: TestClient) -> None:
-    kb_of(client).accounts.create("zhang.san", ["requester"], "tests", password=GOOD)
+    kb_of(client).accounts.create("zhang.san", ["requester"], "tests", password=GOOD, must_change=False)
     spoof = _as(onebot(711, "VPN 连不上", user_id=10002), nickname="zhang.san", card="zhang.san")
     spoof |= {"user_id": 10002, "requester": "zhang.san", "actor": "zhang.san"}
     assert post_im(client, spoof).status_code == 200

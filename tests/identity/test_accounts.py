@@ -54,14 +54,16 @@ def test_policy_accepts_a_good_password_and_counts_classes() -> None:
 
 
 def test_passwords_are_stored_as_argon2_hashes(kb: KnowledgeBase) -> None:
-    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD, must_change=False)
     with kb.database.session() as session:
         stored = session.scalar(select(User.password_hash).where(User.username == "zhang.san"))
     assert stored is not None and stored.startswith("$argon2id$") and GOOD not in stored
 
 
 def test_user_names_are_case_folded_and_unique(kb: KnowledgeBase) -> None:
-    account, once = kb.accounts.create(" Zhang.San ", ["agent"], "admin", groups=["桌面组"], password=GOOD)
+    account, once = kb.accounts.create(
+        " Zhang.San ", ["agent"], "admin", groups=["桌面组"], password=GOOD, must_change=False
+    )
     assert (account.username, account.groups, once, account.must_change_password) == (
         "zhang.san",
         ("桌面组",),
@@ -69,16 +71,16 @@ def test_user_names_are_case_folded_and_unique(kb: KnowledgeBase) -> None:
         False,
     )
     with pytest.raises(ConflictError, match="exists"):
-        kb.accounts.create("ZHANG.SAN", ["agent"], "admin", password=GOOD)
+        kb.accounts.create("ZHANG.SAN", ["agent"], "admin", password=GOOD, must_change=False)
     assert kb.accounts.get("ZHANG.san").username == "zhang.san"
     with pytest.raises(ConflictError, match="exists"):  # full-width look-alike of the same name (NFKC)
-        kb.accounts.create("ｚｈａｎｇ．ｓａｎ", ["agent"], "admin", password=GOOD)
+        kb.accounts.create("ｚｈａｎｇ．ｓａｎ", ["agent"], "admin", password=GOOD, must_change=False)
     assert kb.accounts.get("ＺＨＡＮＧ.san").username == "zhang.san"
     for bad in ("a", "has space", "x" * 121):
         with pytest.raises(InvalidInputError):
-            kb.accounts.create(bad, ["agent"], "admin", password=GOOD)
+            kb.accounts.create(bad, ["agent"], "admin", password=GOOD, must_change=False)
     with pytest.raises(InvalidInputError, match="Unknown role"):
-        kb.accounts.create("li.si", ["root"], "admin", password=GOOD)
+        kb.accounts.create("li.si", ["root"], "admin", password=GOOD, must_change=False)
     with pytest.raises(NotFoundError):
         kb.accounts.get("nobody")
     assert [a.username for a in kb.accounts.list()] == ["zhang.san"]
@@ -89,7 +91,7 @@ def test_user_names_are_case_folded_and_unique(kb: KnowledgeBase) -> None:
 )
 def test_one_person_cannot_hold_two_administrator_roles(kb: KnowledgeBase, roles: list[str]) -> None:
     with pytest.raises(ConflictError, match="三员") as info:
-        kb.accounts.create("wang.wu", roles, "admin", password=GOOD)
+        kb.accounts.create("wang.wu", roles, "admin", password=GOOD, must_change=False)
     assert info.value.status == 409
     assert kb.accounts.list() == []
 
@@ -119,7 +121,7 @@ def test_one_time_password_of_a_new_user_must_be_changed(kb: KnowledgeBase) -> N
 
 
 def test_password_history_refuses_the_last_five(kb: KnowledgeBase) -> None:
-    kb.accounts.create("li.si", ["agent"], "admin", password="Start-pass-0")
+    kb.accounts.create("li.si", ["agent"], "admin", password="Start-pass-0", must_change=False)
     current = "Start-pass-0"
     for i in range(1, 5):
         kb.accounts.change_password("li.si", current, f"Next-pass-{i}")
@@ -133,7 +135,7 @@ def test_password_history_refuses_the_last_five(kb: KnowledgeBase) -> None:
 
 
 def test_password_expires_after_90_days(kb: KnowledgeBase) -> None:
-    kb.accounts.create("li.si", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("li.si", ["agent"], "admin", password=GOOD, must_change=False)
     assert not kb.sessions.login("li.si", GOOD).must_change_password
     with kb.database.session() as session:
         session.execute(update(User).values(password_changed_at=utcnow() - timedelta(days=91)))
@@ -144,7 +146,7 @@ def test_password_expires_after_90_days(kb: KnowledgeBase) -> None:
 
 
 def test_disabling_ends_sessions_at_once_and_reset_gives_a_one_time_password(kb: KnowledgeBase) -> None:
-    kb.accounts.create("li.si", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("li.si", ["agent"], "admin", password=GOOD, must_change=False)
     token = kb.sessions.login("li.si", GOOD).token
     assert kb.sessions.resolve(token).username == "li.si"
     assert not kb.accounts.set_active("li.si", False).active
@@ -162,8 +164,8 @@ def test_disabling_ends_sessions_at_once_and_reset_gives_a_one_time_password(kb:
 
 
 def test_accounts_idle_90_days_are_disabled_and_lose_their_sessions(kb: KnowledgeBase) -> None:
-    kb.accounts.create("li.si", ["agent"], "admin", password=GOOD)
-    kb.accounts.create("wang.wu", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("li.si", ["agent"], "admin", password=GOOD, must_change=False)
+    kb.accounts.create("wang.wu", ["agent"], "admin", password=GOOD, must_change=False)
     token = kb.sessions.login("li.si", GOOD).token
     with kb.database.session() as session:
         session.execute(

@@ -19,7 +19,7 @@ RDP = {"title": "远程桌面连不上", "description": "提示没有可用的�
 
 def as_admin(client: TestClient, name: str, role: str, ip: str = "testclient") -> TestClient:
     kb = kb_of(client)
-    kb.accounts.create(name, [role], "tests", password=GOOD)
+    kb.accounts.create(name, [role], "tests", password=GOOD, must_change=False)
     kb.accounts.enrol_totp(name)
     other = TestClient(client.app, base_url="https://testserver", client=(ip, 50000))
     login(other, name, GOOD)
@@ -29,7 +29,7 @@ def as_admin(client: TestClient, name: str, role: str, ip: str = "testclient") -
 def test_secadmin_assigns_roles_unlocks_and_sets_the_policy(client: TestClient) -> None:
     kb = kb_of(client)
     sec = as_admin(client, "sec.one", "secadmin")
-    kb.accounts.create("li.si", ["requester"], "tests", password=GOOD)
+    kb.accounts.create("li.si", ["requester"], "tests", password=GOOD, must_change=False)
     changed = sec.put("/security/users/li.si/roles", json={"roles": ["agent"]})
     assert changed.status_code == 200 and changed.json()["user"]["roles"] == ["agent"]
     two = sec.put("/security/users/li.si/roles", json={"roles": ["sysadmin", "auditadmin"]})
@@ -108,6 +108,29 @@ def test_service_token_is_scoped_hashed_revocable_and_audited(client: TestClient
     assert ("service.token", "failure") in events and ("authorization", "denied") in events
 
 
+def test_a_service_token_on_an_audited_route_acts_as_its_service_account(client: TestClient) -> None:
+    """Found by session 9's outside tester: a ``kbs_`` token with article.read got 401 "Not logged in" from
+    ``GET /articles/{id}/markdown`` (a route whose audit context was read from the person's session), and the
+    audit trail recorded a forged session token ("(unknown) session failure"). Now the audit context is that of
+    the credential the permission check resolved: the export is answered and audited as ``svc:reader``."""
+    kb = kb_of(client)
+    article = create(client, NO_LICENSES, visibility="public", status="published")
+    made = sysadmin(client).post("/users/services", json={"name": "reader", "scopes": ["article.read"]})
+    assert made.status_code == 201, made.text
+    service = anonymous(client)
+    service.headers["Authorization"] = f"Bearer {made.json()['token']}"
+    exported = service.get(f"/articles/{article['id']}/markdown")
+    assert exported.status_code == 200, exported.text
+    assert exported.text.startswith("---") and "远程桌面" in exported.text
+    rows = kb.audit.query(limit=100)[1]
+    assert [(r.actor, r.object) for r in rows if r.event == "article.export"] == [
+        ("svc:reader", f"article {article['id']}")
+    ]
+    assert not [r for r in rows if r.event == "session" and r.result == "failure"]
+    assert service.get("/auth/me").status_code == 401  # still not a person's session
+    assert not [r for r in kb.audit.query(limit=100)[1] if r.event == "session" and r.result == "failure"]
+
+
 def test_the_system_administrator_leaves_administrators_and_internal_tokens_to_the_console(
     client: TestClient,
 ) -> None:
@@ -116,8 +139,8 @@ def test_the_system_administrator_leaves_administrators_and_internal_tokens_to_t
     users page's disable button: web/test_pages_http.py)."""
     kb = kb_of(client)
     admin = sysadmin(client)
-    kb.accounts.create("sec.three", ["secadmin"], "tests", password=GOOD)
-    kb.accounts.create("li.si", ["agent"], "tests", password=GOOD)
+    kb.accounts.create("sec.three", ["secadmin"], "tests", password=GOOD, must_change=False)
+    kb.accounts.create("li.si", ["agent"], "tests", password=GOOD, must_change=False)
     assert admin.put("/users/sec.three/groups", json={"groups": ["网络组"]}).status_code == 403
     made = admin.post("/users", json={"username": "au.di", "roles": ["auditadmin"]})
     assert made.status_code == 403 and made.json()["error"] == "forbidden"
@@ -134,7 +157,7 @@ def test_the_security_administrator_keeps_the_three_roles_apart(client: TestClie
     resolver group like a role and so open articles restricted to that role."""
     kb = kb_of(client)
     sec = as_admin(client, "sec.two", "secadmin")
-    kb.accounts.create("wu.liu", ["agent"], "tests", password=GOOD)
+    kb.accounts.create("wu.liu", ["agent"], "tests", password=GOOD, must_change=False)
     own = sec.put("/security/users/sec.two/roles", json={"roles": ["auditadmin"]})
     assert own.status_code == 403 and kb.accounts.get("sec.two").roles == ("secadmin",)
     # session 8's outside tester: the same name in full-width or other case letters is the same person (NFKC)
@@ -160,9 +183,9 @@ def test_the_security_administrator_gives_business_roles_to_business_accounts_on
     made and changed on the console only (kb.identity.roles.check_assignment)."""
     kb = kb_of(client)
     sec = as_admin(client, "sec.four", "secadmin")
-    kb.accounts.create("agent.two", ["agent"], "tests", password=GOOD)
-    kb.accounts.create("audit.one", ["auditadmin"], "tests", password=GOOD)
-    kb.accounts.create("sys.one", ["sysadmin"], "tests", password=GOOD)
+    kb.accounts.create("agent.two", ["agent"], "tests", password=GOOD, must_change=False)
+    kb.accounts.create("audit.one", ["auditadmin"], "tests", password=GOOD, must_change=False)
+    kb.accounts.create("sys.one", ["sysadmin"], "tests", password=GOOD, must_change=False)
     for role in ADMIN_ROLES:  # no administrator made
         made = sec.put("/security/users/agent.two/roles", json={"roles": [role]})
         assert made.status_code == 403 and "console" in made.json()["detail"], made.text
@@ -184,7 +207,7 @@ def test_a_change_of_roles_or_groups_ends_the_users_sessions(client: TestClient)
     (kb.identity.accounts.end_sessions), as disabling and password changes do."""
     kb = kb_of(client)
     sec = as_admin(client, "sec.five", "secadmin")
-    kb.accounts.create("li.wu", ["requester"], "tests", password=GOOD)
+    kb.accounts.create("li.wu", ["requester"], "tests", password=GOOD, must_change=False)
     user = anonymous(client)
     login(user, "li.wu", GOOD)
     assert user.get("/auth/me").status_code == 200

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -17,8 +18,10 @@ from kb.desk.workflow import SOURCE
 from kb.errors import ConflictError, InvalidInputError, UnauthorizedError
 from kb.identity.audit import FAILURE, AuditContext, AuditTrail
 from kb.identity.observer import DESK_SOURCE
+from kb.identity.refusals import WINDOW, RefusedCredentials
 from kb.models import utcnow
 from kb.service import KnowledgeBase
+from tests.helpers import anonymous, kb_of
 
 pytestmark = pytest.mark.security
 
@@ -32,9 +35,11 @@ def _events(kb: KnowledgeBase) -> list[tuple[str, str, str, str]]:
 
 
 def test_identity_actions_are_audited_in_their_own_transaction(kb: KnowledgeBase) -> None:
-    kb.accounts.create("zhang.san", ["agent"], "alice", password=GOOD, context=ALICE)
+    kb.accounts.create("zhang.san", ["agent"], "alice", password=GOOD, context=ALICE, must_change=False)
     with pytest.raises(ConflictError):
-        kb.accounts.create("Zhang.San", ["agent"], "alice", password=GOOD, context=ALICE)  # rolled back: no row
+        kb.accounts.create(
+            "Zhang.San", ["agent"], "alice", password=GOOD, context=ALICE, must_change=False
+        )  # rolled back: no row
     with pytest.raises(UnauthorizedError):
         kb.sessions.login("zhang.san", "Wrong-pass-1", ip="10.0.0.9")
     with pytest.raises(UnauthorizedError):
@@ -187,3 +192,62 @@ def test_kb_audit_archive_command(
     assert "archived and purged 1 rows" in capsys.readouterr().out
     assert main(["audit", "archive", str(tmp_path / "out.jsonl"), "--older-than-days", "30"]) == 2
     assert main(["audit", "verify"]) == 0
+
+
+def _refusal_rows(kb: KnowledgeBase) -> list[tuple[str, str, str, str]]:
+    _, rows = kb.audit.query(result=FAILURE, limit=1000)
+    return [
+        (r.event, r.source_ip, r.actor, r.reason) for r in reversed(rows) if r.event in ("session", "service.token")
+    ]
+
+
+def test_a_flood_of_forged_tokens_writes_two_rows_a_minute_per_source(client: TestClient) -> None:
+    """Found by session 9's outside tester: every request with a random Bearer token wrote a permanent audit row
+    (kept 184 days), with no limit: anyone could flood the trail. Now the first refusal of a kind from an address
+    is written at once (the security event is on record, 7.1.4.3 a) and the rest of that minute are counted into
+    one more row (kb.identity.refusals); another address or kind has rows of its own."""
+    kb = kb_of(client)
+    flood = anonymous(client)
+    for n in range(50):
+        assert flood.get("/articles", headers={"Authorization": f"Bearer forged-{n}"}).status_code == 401
+    for n in range(5):
+        answer = flood.post(
+            "/tickets", json={}, headers={"Authorization": f"Bearer kbs_forged{n}", "Idempotency-Key": "k"}
+        )
+        assert answer.status_code == 401
+    other = TestClient(client.app, base_url="https://testserver", client=("10.0.0.8", 50000))
+    assert other.get("/articles", headers={"Authorization": "Bearer forged-x"}).status_code == 401
+    first = [
+        ("session", "testclient", "(unknown)", "unknown or ended token"),
+        ("service.token", "testclient", "(unknown)", "unknown service token"),
+        ("session", "10.0.0.8", "(unknown)", "unknown or ended token"),
+    ]
+    assert _refusal_rows(kb) == first  # one row per request before: 56
+    assert kb.refusals.flush() == 0  # the minute has not passed
+    assert kb.refusals.flush(now=utcnow() + WINDOW) == 2  # the address with one refusal has nothing to add
+    summaries = _refusal_rows(kb)[3:]
+    assert [(event, ip) for event, ip, _, _ in summaries] == [
+        ("session", "testclient"),
+        ("service.token", "testclient"),
+    ]
+    assert summaries[0][3].startswith("unknown or ended token: 49 more from this address between ")
+    assert summaries[1][3].startswith("unknown service token: 4 more from this address between ")
+    assert flood.get("/articles", headers={"Authorization": "Bearer forged-again"}).status_code == 401
+    assert len(_refusal_rows(kb)) == 6  # a new minute: a new first row
+    assert kb.audit.verify().ok
+
+
+def test_refusals_beyond_the_open_windows_share_one(kb: KnowledgeBase) -> None:
+    """However many addresses send forged tokens, the windows (memory) and their rows are bounded: past
+    ``max_open`` every other address counts into one window of its kind."""
+    now = utcnow()
+    refusals = RefusedCredentials(kb.audit, max_open=2, clock=lambda: now)
+    for n in range(20):
+        with kb.database.session() as session:
+            context = AuditContext("(unknown)", ip=f"10.1.0.{n}")
+            refusals.record(session, context, "session", "(unknown)", "unknown or ended token")
+    assert [ip for _, ip, _, _ in _refusal_rows(kb)] == ["10.1.0.0", "10.1.0.1", "10.1.0.2"]
+    assert refusals.flush(everything=True) == 1
+    shared = _refusal_rows(kb)[-1]
+    assert shared[1] == "10.1.0.2" and "17 more from other addresses than the 2 counted" in shared[3]
+    assert kb.audit.verify().ok

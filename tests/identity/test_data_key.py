@@ -53,7 +53,7 @@ def _with_key(
 
 
 def test_the_column_never_holds_the_seed_and_login_still_works(kb: KnowledgeBase) -> None:
-    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD, must_change=False)
     seed = pyotp.parse_uri(kb.accounts.enrol_totp("zhang.san")).secret
     stored = _stored(kb, "zhang.san")
     assert seed not in stored and stored.startswith("gAAAAA")  # a Fernet token (version byte 0x80)
@@ -70,7 +70,7 @@ def test_a_wrong_key_is_a_clear_503_audited_and_not_a_failed_login(
     hash_embedder: HashingEmbedder,
     opened: list[KnowledgeBase],
 ) -> None:
-    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD, must_change=False)
     seed = pyotp.parse_uri(kb.accounts.enrol_totp("zhang.san")).secret
     stranger = _with_key(settings, Fernet.generate_key().decode(), analyzer, hash_embedder, opened)  # the old key lost
     with pytest.raises(DataKeyError, match="KB_DATA_KEY"):
@@ -100,7 +100,7 @@ def test_rotation_reseals_every_seed_with_the_new_key(
     old, new = settings.data_key, Fernet.generate_key().decode()
     seeds = {}
     for name in ("zhang.san", "li.si"):
-        kb.accounts.create(name, ["agent"], "admin", password=GOOD)
+        kb.accounts.create(name, ["agent"], "admin", password=GOOD, must_change=False)
         seeds[name] = pyotp.parse_uri(kb.accounts.enrol_totp(name)).secret
     rotated = _with_key(
         settings, f"{new},{old}", analyzer, hash_embedder, opened
@@ -126,7 +126,7 @@ def test_seeds_stored_before_sealing_are_sealed_at_start(
     hash_embedder: HashingEmbedder,
     opened: list[KnowledgeBase],
 ) -> None:
-    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD, must_change=False)
     bare = pyotp.random_base32()
     with kb.database.session() as session:  # as session 4 stored it
         user = session.scalar(select(User).where(User.username == "zhang.san"))

@@ -33,7 +33,7 @@ def test_other_cells_are_unchanged() -> None:
 def test_the_audit_export_holds_no_formula(client: TestClient) -> None:
     """A resolver-group name is user text that reaches the audit trail's ``reason``; the CSV export keeps it text."""
     kb = kb_of(client)
-    kb.accounts.create("shen.ji", ["auditadmin"], "tests", password=GOOD)
+    kb.accounts.create("shen.ji", ["auditadmin"], "tests", password=GOOD, must_change=False)
     kb.accounts.enrol_totp("shen.ji")
     admin = sysadmin(client)
     made = admin.post("/users", json={"username": "li.si", "roles": ["agent"]})

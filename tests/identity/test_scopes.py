@@ -24,7 +24,7 @@ RDP = {"title": "远程桌面连不上", "description": "提示没有可用的�
 
 def as_user(client: TestClient, name: str, roles: list[str], groups: tuple[str, ...] = ()) -> TestClient:
     """A second client of the same app logged in as a new user ``name``."""
-    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=GOOD)
+    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=GOOD, must_change=False)
     other = anonymous(client)
     login(other, name, GOOD)
     return other

@@ -21,7 +21,7 @@ GOOD = "Lan-Zhang-42"
 
 @pytest.fixture
 def kb_user(kb: KnowledgeBase) -> KnowledgeBase:
-    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD, must_change=False)
     return kb
 
 
@@ -125,7 +125,7 @@ def test_totp_second_factor_counts_failures_and_is_required_for_administrators(k
             kb.sessions.login("zhang.san", GOOD)
     with pytest.raises(AccountLockedError):  # missing codes count toward the lockout
         kb.sessions.login("zhang.san", GOOD)
-    kb.accounts.create("shen.ji", ["auditadmin"], "admin", password=GOOD)
+    kb.accounts.create("shen.ji", ["auditadmin"], "admin", password=GOOD, must_change=False)
     with pytest.raises(UnauthorizedError, match=r"kb users totp NAME"):  # the same answer as a wrong password
         kb.sessions.login("shen.ji", GOOD)
     relaxed = Sessions(kb.database, kb.accounts, SessionPolicy(totp_roles=()), kb.audit)

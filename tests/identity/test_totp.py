@@ -21,7 +21,7 @@ GOOD = "Lan-Zhang-42"
 
 
 def test_the_same_code_cannot_be_used_twice(kb: KnowledgeBase) -> None:
-    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD)
+    kb.accounts.create("zhang.san", ["agent"], "admin", password=GOOD, must_change=False)
     totp = pyotp.parse_uri(kb.accounts.enrol_totp("zhang.san"))
     now = utcnow()
     code = totp.at(now)

@@ -128,7 +128,7 @@ def deployment() -> Iterator[Deployment]:
             DataKey.from_settings(settings),
         )
         accounts.ensure_admin()  # else both first starts would create it at once
-        accounts.create(USER, ["kb_editor"], "tests", password=PASSWORD)
+        accounts.create(USER, ["kb_editor"], "tests", password=PASSWORD, must_change=False)
         database.dispose()
         env = {
             "KB_DATABASE_URL": write_url,

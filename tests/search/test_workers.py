@@ -42,7 +42,7 @@ def data(tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     kb = KnowledgeBase(Settings(data_dir=folder, embedding_model="hash"))
     try:
-        kb.accounts.create(USER, ["kb_editor", "agent"], "test", password=PASSWORD)
+        kb.accounts.create(USER, ["kb_editor", "agent"], "test", password=PASSWORD, must_change=False)
     finally:
         kb.close()
     return folder

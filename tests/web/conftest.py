@@ -140,12 +140,12 @@ def _seed(settings: Settings) -> tuple[int, int, int, int]:
     service = KnowledgeBase(settings).open()
     try:
         add_test_user(service)
-        service.accounts.create(AUDITOR, ["auditadmin"], "tests", password=TEST_PASSWORD)
+        service.accounts.create(AUDITOR, ["auditadmin"], "tests", password=TEST_PASSWORD, must_change=False)
         service.accounts.enrol_totp(AUDITOR)
-        service.accounts.create(REQUESTER, ["requester"], "tests", password=TEST_PASSWORD)
-        service.accounts.create(SECADMIN, ["secadmin"], "tests", password=TEST_PASSWORD)
+        service.accounts.create(REQUESTER, ["requester"], "tests", password=TEST_PASSWORD, must_change=False)
+        service.accounts.create(SECADMIN, ["secadmin"], "tests", password=TEST_PASSWORD, must_change=False)
         service.accounts.enrol_totp(SECADMIN)
-        service.accounts.create(LOCKME, ["requester"], "tests", password=TEST_PASSWORD)
+        service.accounts.create(LOCKME, ["requester"], "tests", password=TEST_PASSWORD, must_change=False)
         service.writer.import_paths([BUNDLED], "tests")  # every bundled article, as `make run` serves
         hostile = service.writer.create(parse_markdown(HOSTILE, service="打印"), "tests").article
         assert hostile is not None

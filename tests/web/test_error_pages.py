@@ -45,7 +45,7 @@ def test_unknown_page_without_a_session_offers_the_login(web_client: TestClient)
 
 def test_refusals_read_in_chinese_with_the_detail_folded(web_client: TestClient) -> None:
     kb = kb_of(web_client)
-    kb.accounts.create("asker.e", ["requester"], "tests", password=TEST_PASSWORD)
+    kb.accounts.create("asker.e", ["requester"], "tests", password=TEST_PASSWORD, must_change=False)
     page_login(web_client, "asker.e")
     forbidden = web_client.get("/ui/review")
     assert forbidden.status_code == 403 and "没有权限（403）" in forbidden.text

@@ -77,7 +77,7 @@ def client(
     service = KnowledgeBase(configured, embedder=hash_embedder, analyzer=analyzer)
     with TestClient(create_app(configured, kb=service), base_url="https://testserver") as test_client:
         add_test_user(service)
-        service.accounts.create("agent.a", ["agent"], "tests", password=TEST_PASSWORD)
+        service.accounts.create("agent.a", ["agent"], "tests", password=TEST_PASSWORD, must_change=False)
         service.writer.import_paths([corpus / "desk"], "tests")
         yield test_client
 

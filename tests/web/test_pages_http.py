@@ -95,7 +95,7 @@ def test_each_administrator_lands_on_a_page_they_may_use(web_client: TestClient)
     """Found by session 7's outside tester: the system administrator's ``/`` (where the login leads) was a 403 page."""
     kb = kb_of(web_client)
     for name, role in (("sec.admin", "secadmin"), ("audit.admin", "auditadmin")):
-        kb.accounts.create(name, [role], "tests", password=TEST_PASSWORD)
+        kb.accounts.create(name, [role], "tests", password=TEST_PASSWORD, must_change=False)
         kb.accounts.enrol_totp(name)
     for name, landing in (
         (SYSADMIN_USER, "/ui/admin/users"),
@@ -116,8 +116,8 @@ def test_the_system_administrator_disables_business_accounts_only(web_client: Te
     """Found by session 7's outside tester: the users page let the system administrator disable the security and
     audit administrators (and themselves)."""
     kb = kb_of(web_client)
-    kb.accounts.create("sec.three", ["secadmin"], "tests", password=TEST_PASSWORD)
-    kb.accounts.create("li.si", ["agent"], "tests", password=TEST_PASSWORD)
+    kb.accounts.create("sec.three", ["secadmin"], "tests", password=TEST_PASSWORD, must_change=False)
+    kb.accounts.create("li.si", ["agent"], "tests", password=TEST_PASSWORD, must_change=False)
     page_login(web_client, SYSADMIN_USER)
     token = csrf_of(web_client, "/ui/admin/users")
     form = web_client.get("/ui/admin/users").text

@@ -98,7 +98,7 @@ def test_password_page(page, server: Server) -> None:  # type: ignore[no-untyped
 def test_security_forms_check_csrf_and_answer_4xx_pages_changing_nothing(web_client: TestClient) -> None:
     kb = kb_of(web_client)
     roles = kb.accounts.get(TEST_USER).roles
-    kb.accounts.create("sec.http", ["secadmin"], "tests", password=TEST_PASSWORD)
+    kb.accounts.create("sec.http", ["secadmin"], "tests", password=TEST_PASSWORD, must_change=False)
     kb.accounts.enrol_totp("sec.http")
     page_login(web_client, "sec.http")
     token = csrf_of(web_client, PAGE)
@@ -131,9 +131,9 @@ def test_the_security_page_offers_business_roles_only(web_client: TestClient) ->
     """Found by session 8's outside tester: the page offered every role to every account; administrator roles and
     accounts are the console's (kb.identity.roles.check_assignment), and a forged form is refused (403)."""
     kb = kb_of(web_client)
-    kb.accounts.create("sec.page", ["secadmin"], "tests", password="Lan-Zhang-42")
+    kb.accounts.create("sec.page", ["secadmin"], "tests", password="Lan-Zhang-42", must_change=False)
     kb.accounts.enrol_totp("sec.page")
-    kb.accounts.create("audit.page", ["auditadmin"], "tests", password="Lan-Zhang-42")
+    kb.accounts.create("audit.page", ["auditadmin"], "tests", password="Lan-Zhang-42", must_change=False)
     page_login(web_client, "sec.page", "Lan-Zhang-42")
     page = web_client.get(PAGE).text
     assert 'value="agent"' in page and all(f'value="{role}"' not in page for role in ADMIN_ROLES)

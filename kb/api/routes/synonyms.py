@@ -31,4 +31,4 @@ def add_group(kb: KB, user: CurrentUser, payload: SynonymGroupCreate) -> dict[st
 @router.delete("/{group_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[requires(P.SYNONYM_WRITE)])
 def remove_group(kb: KB, user: CurrentUser, group_id: GroupId) -> None:
     """Remove a group; 404 when it does not exist."""
-    kb.synonyms.remove(group_id)
+    kb.synonyms.remove(group_id, user.username)

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=GuardedRoute)
 def create_user(kb: KB, user: CurrentUser, audit: Audit, payload: UserIn) -> dict[str, Any]:
     """Create an account (409 for an existing name or two administrator roles). Without ``password`` the answer
     carries ``one_time_password`` once; with or without it, the user must change it at first login (a password
-    chosen by an administrator is known to someone else)."""
+    chosen by an administrator is known to someone else: :meth:`kb.identity.accounts.AccountStore.create`)."""
     account, once = kb.accounts.create(
         payload.username,
         payload.roles,
@@ -30,7 +30,6 @@ def create_user(kb: KB, user: CurrentUser, audit: Audit, payload: UserIn) -> dic
         groups=payload.groups,
         password=payload.password,
         context=audit,
-        must_change=True,
     )
     answer: dict[str, Any] = {"user": UserPublic.model_validate(account.as_dict()).model_dump()}
     if once is not None:
