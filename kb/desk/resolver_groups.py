@@ -25,10 +25,7 @@ from kb.desk.sla import ServiceCatalog
 from kb.errors import AssigneeNotInGroupError, UnknownAssigneeError, UnknownGroupError
 from kb.identity.names import fold_name
 from kb.identity.permissions import Permission, allowed
-from kb.models import Ticket, User
-
-#: ``tickets.source`` of the desk's own tickets (kb.desk.workflow.SOURCE); every other source is imported history.
-DESK_SOURCE = "desk"
+from kb.models import DESK_SOURCE, Ticket, User
 
 
 class ResolverGroups:
