@@ -9,7 +9,6 @@ tables ``users``, ``password_history``, ``user_sessions``, ``login_throttle``, `
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -160,19 +159,6 @@ class ArticleUsage(Base):
     ticket: Mapped[str | None] = mapped_column(String(120), nullable=True)
     actor: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-#: ``tickets.source`` of the tickets the desk takes in itself (:mod:`kb.desk.workflow`); every other source is an
-#: export's (:mod:`kb.ingest.tickets`).
-DESK_SOURCE = "desk"
-#: The numbers the desk gives its tickets (:func:`desk_number`): reserved, an import may not take one.
-DESK_NUMBER = re.compile(r"T\d{8,}")
-
-
-def desk_number(ticket_id: int) -> str:
-    """The number the desk gives the ticket with database id ``ticket_id``: ``T`` and at least 8 digits
-    (``T00000042``), matching :data:`DESK_NUMBER`."""
-    return f"T{ticket_id:08d}"
 
 
 class Ticket(Base):

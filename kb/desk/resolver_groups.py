@@ -25,7 +25,8 @@ from kb.desk.sla import ServiceCatalog
 from kb.errors import AssigneeNotInGroupError, UnknownAssigneeError, UnknownGroupError
 from kb.identity.names import fold_name
 from kb.identity.permissions import Permission, allowed
-from kb.models import DESK_SOURCE, Ticket, User
+from kb.ingest.ticket_numbers import DESK_SOURCE
+from kb.models import Ticket, User
 
 
 class ResolverGroups:

@@ -36,7 +36,8 @@ from kb.desk.resolver_groups import ResolverGroups
 from kb.desk.sla import ServiceCatalog
 from kb.errors import ConflictError, InvalidInputError, NotFoundError, TransitionError
 from kb.ingest.mapping import TICKET_CHANNELS
-from kb.models import DESK_SOURCE, Ticket, TicketEvent, TicketMessage, desk_number, utcnow
+from kb.ingest.ticket_numbers import DESK_SOURCE, desk_number
+from kb.models import Ticket, TicketEvent, TicketMessage, utcnow
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("assigned", "closed"),
@@ -48,7 +49,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 TIERS = ("L1", "L2", "L3")
 OPEN = ("new", "assigned", "in_progress", "pending", "resolved")
-SOURCE = DESK_SOURCE  # kb.models.DESK_SOURCE, named here for the desk
+SOURCE = DESK_SOURCE  # kb.ingest.ticket_numbers.DESK_SOURCE, named here for the desk
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ transaction of its batch, through the caller's :data:`ImportAudit`):
   IM reply threaded onto it: the import itself writes none), a changed row for it is a conflict and the ticket
   stays as the desk left it. Re-export from the system that is now behind, or work the change in on the desk.
 - **A ticket number names one ticket.** A new row whose number is already held by a ticket of another source (the
-  desk's own, or another export's), or has the shape of the desk's own numbers (:data:`kb.models.DESK_NUMBER`,
-  ``T`` + 8 digits, which the desk would give a later ticket), is a conflict: ``article_usage``, the tickets an
-  article resolved and the desk's votes name tickets by number. A mapping may not use the desk's source name.
+  desk's own, or another export's), or has the shape of the desk's own numbers
+  (:data:`kb.ingest.ticket_numbers.DESK_NUMBER`, ``T`` + 8 digits, which the desk would give a later ticket), is a
+  conflict: ``article_usage``, the tickets an article resolved and the desk's votes name tickets by number. A
+  mapping may not use the desk's source name.
 
 Updates of untouched tickets are audited too (``ticket.reimport``, the count per batch), beside the
 ``ticket.import`` count of new rows (:mod:`kb.identity.observer`).
@@ -45,7 +46,8 @@ from sqlalchemy.orm import Session
 from kb.db import Database
 from kb.errors import InvalidInputError
 from kb.ingest.mapping import TicketMapping, TicketRecord, load_mapping, map_row
-from kb.models import DESK_NUMBER, DESK_SOURCE, Ticket, TicketEvent, utcnow
+from kb.ingest.ticket_numbers import DESK_NUMBER, DESK_SOURCE
+from kb.models import Ticket, TicketEvent, utcnow
 
 BATCH_ROWS = 1000
 #: Largest CSV field, in characters (Python's default of 131,072 rejects long work-note columns).
@@ -202,7 +204,7 @@ def import_tickets(
 
     Raises:
         InvalidInputError: the file cannot be opened or read; unknown or invalid mapping; a mapping whose
-            ``source`` is the desk's (:data:`kb.models.DESK_SOURCE`).
+            ``source`` is the desk's (:data:`kb.ingest.ticket_numbers.DESK_SOURCE`).
     """
     if not isinstance(mapping, TicketMapping):
         mapping = load_mapping(mapping)
