@@ -18,15 +18,17 @@ Always redacted, each replaced by a bracketed label so the text still reads:
 - bank card numbers: 16 to 19 digits, grouped or not, that pass the Luhn check (ISO/IEC 7812-1) -> ``[银行卡号]``
 - QQ numbers and WeChat ids after their labels (``QQ 12345678``, ``微信号 wxid_abc123``) -> ``[QQ号]`` / ``[微信号]``
 - a name right after 联系人/报修人/申请人/报告人/提交人 without a colon (``联系人张三``), or before 的账号/的电脑/...
-  (``王五的账号``), when it starts with a common Chinese surname (so ``申请人身份证`` stays)  -> ``[姓名]``
+  (``王五的账号``), or after 请联系/请找/请致电 (``请联系王小明``, found by session 9's outside tester), when it starts
+  with a common Chinese surname (so ``申请人身份证`` and ``请联系管理员`` stay)                       -> ``[姓名]``
 
 Full-width digits and Latin letters (``１１０１０５…Ｘ``) are folded to ASCII first (their NFKC form; other full-width
 characters such as ``，`` and ``：`` are left as written so the text reads the same). :func:`holds_credential` tells
 whether a text carried a credential (the same rules as :meth:`Redactor.redact`): such a ticket's text is never shown
 in suggestions or similar tickets.
 
-Not redacted: a name with no label before it and no 的账号 after it (``请联系王小明``): telling such a name from
-ordinary words needs a named-entity model, not a pattern (known names from the ticket's requester field are).
+Not redacted: a name with no label before it, no 请联系 / 请找 / 请致电 before it and no 的账号 after it (``王小明说``):
+telling such a name from ordinary words needs a named-entity model, not a pattern (known names from the ticket's
+requester field are redacted wherever they occur).
 
 Redacted on request (settings ``redact_ip_addresses``, ``redact_host_names``): IPv4 / IPv6 addresses -> ``[IP]``,
 fully qualified host names and asset-style host names (``SRV-BJ-DB01``) -> ``[主机名]``.
@@ -106,6 +108,7 @@ _NAME_END = (
 )
 _SURNAMED = r"((?:" + _SURNAMES + r")[\u4e00-\u9fff]{1,2}?)"
 NAME_NO_COLON = re.compile(r"((?:联系人|报修人|申请人|报告人|提交人|请求人|使用人)\s*)" + _SURNAMED + _NAME_END)
+NAME_AFTER_ASK = re.compile(r"((?:请联系|请找|请致电|请咨询|联系人为|请转告)\s*)" + _SURNAMED + _NAME_END)
 NAME_BEFORE_OWN = re.compile(
     r"(?<![\u4e00-\u9fff])" + _SURNAMED + r"(?=的(?:账号|帐号|账户|电脑|邮箱|手机|密码|工号|笔记本))"
 )
@@ -153,6 +156,7 @@ class Redactor:
         text = ACCOUNT_LABEL.sub(lambda m: m.group(1) + "[账号]", text)
         text = PERSON_LABEL.sub(lambda m: m.group(1) + ("[姓名]" if _is_chinese(m.group(2)) else "[账号]"), text)
         text = NAME_NO_COLON.sub(lambda m: m.group(1) + "[姓名]", text)
+        text = NAME_AFTER_ASK.sub(lambda m: m.group(1) + "[姓名]", text)
         text = NAME_BEFORE_OWN.sub("[姓名]", text)
         if self.ips:
             text = IPV6_CANDIDATE.sub(_ipv6, IPV4.sub("[IP]", text))
