@@ -20,7 +20,9 @@ transaction of its batch, through the caller's :data:`ImportAudit`):
   conflict: ``article_usage``, the tickets an article resolved and the desk's votes name tickets by number. A
   mapping may not use the desk's source name.
 
-Updates of untouched tickets are audited too (``ticket.reimport``, the count per batch), beside the
+An updated ticket's stored embedding is dropped (:class:`kb.desk.similar.TicketVectors` encodes the new text on
+next use), so similar tickets never compare, or show, the text the export no longer has. Updates of untouched
+tickets are audited too (``ticket.reimport``, the count per batch), beside the
 ``ticket.import`` count of new rows (:mod:`kb.identity.observer`).
 """
 
@@ -307,6 +309,7 @@ def _write(
                 for key, value in record.model_dump().items():
                     setattr(ticket, key, value)
                 ticket.content_hash, ticket.updated_at = digest, now
+                ticket.embedding = ticket.embedding_model = None  # encoded again from the new text on next use
                 updated += 1
         if updated:
             report.updated += updated

@@ -121,3 +121,14 @@ def test_a_mapping_may_not_name_the_desk_as_its_source(client: TestClient, tmp_p
     export.write_bytes(_csv(("X-1", "已关闭", "")))
     with pytest.raises(InvalidInputError, match="desk"):
         import_tickets(kb_of(client).database, export, _other_export(tmp_path, "desk"))
+
+
+def test_an_updated_ticket_is_encoded_again_from_its_new_text(client: TestClient) -> None:
+    """An untouched ticket updated by a re-import drops its stored embedding, so similar tickets (and the credential
+    check of what they show) use the new text (session 9's outside tester, M7 follow-up)."""
+    _import(client, _csv(("OLD-1", "已关闭", "旧记录")))
+    kb = kb_of(client)
+    assert kb.ticket_vectors.embed_closed() == 1 and _ticket(client, "OLD-1").embedding is not None
+    assert _import(client, _csv(("OLD-1", "已关闭", "新记录")))["updated"] == 1
+    assert _ticket(client, "OLD-1").embedding is None
+    assert kb.ticket_vectors.embed_closed() == 1
