@@ -274,22 +274,24 @@ def _write(
             t.external_id: t
             for t in session.scalars(select(Ticket).where(Ticket.source == source, Ticket.external_id.in_(numbers)))
         }
-        elsewhere = dict(
-            session.execute(
-                select(Ticket.external_id, Ticket.source).where(
-                    Ticket.source != source, Ticket.external_id.in_(numbers)
-                )
-            ).all()
-        )
-        worked = set(
-            session.scalars(
-                select(TicketEvent.ticket_id).where(TicketEvent.ticket_id.in_([t.id for t in existing.values()]))
+        digests = {number: content_hash(record) for number, (_, record) in records.items()}
+        fresh = [n for n in numbers if n not in existing]  # only a new row can take another ticket's number
+        elsewhere: dict[str, str] = {}
+        if fresh:
+            query = select(Ticket.external_id, Ticket.source).where(
+                Ticket.source != source, Ticket.external_id.in_(fresh)
             )
+            elsewhere = {number: other for number, other in session.execute(query)}
+        changed = [t.id for n, t in existing.items() if t.content_hash != digests[n]]
+        worked = (
+            set(session.scalars(select(TicketEvent.ticket_id).where(TicketEvent.ticket_id.in_(changed))))
+            if changed
+            else set()
         )
         now = utcnow()
         updated = 0
         for external_id, (line, record) in records.items():
-            digest = content_hash(record)
+            digest = digests[external_id]
             ticket = existing.get(external_id)
             if ticket is None:
                 reason = _taken(external_id, elsewhere.get(external_id))
