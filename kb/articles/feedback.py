@@ -27,7 +27,7 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from kb.db import Database
-from kb.errors import ForbiddenError, InvalidInputError, NotFoundError
+from kb.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from kb.identity.permissions import Permission
 from kb.identity.scopes import Principal, ticket_visible
 from kb.models import Article, ArticleUsage, Feedback, Ticket, utcnow
@@ -114,11 +114,15 @@ class FeedbackStore:
         """Record that an article was viewed (``view``) or used to resolve ``ticket`` (``resolved``; once per
         ticket and article, see :func:`add_usage`). With a ``viewer`` (a caller of the API), a ``resolved`` use needs
         ``ticket.work`` and ``ticket`` must be the number of a ticket that viewer may see (surrounding blanks
-        ignored).
+        ignored). A number held by more than one ticket (two sources, imported before
+        :mod:`kb.ingest.tickets` refused that: session 9's outside tester, L8) is accepted only from a viewer who
+        may see every one of them, and then refused as ambiguous.
 
         Raises:
             ForbiddenError: ``resolved`` by a ``viewer`` without ``ticket.work``.
-            NotFoundError: no such article; no such ticket, or one hidden from ``viewer`` (the same answer).
+            NotFoundError: no such article; no such ticket, or one hidden from ``viewer`` (the same answer; also
+                when any ticket holding the number is).
+            ConflictError: the number names more than one ticket.
             InvalidInputError: unknown event, or ``resolved`` without a ticket.
         """
         with self.database.session() as session:
@@ -127,8 +131,13 @@ class FeedbackStore:
             if viewer is not None and event == "resolved" and (ticket or "").strip():
                 number = (ticket or "").strip()
                 found = session.scalars(select(Ticket).where(Ticket.external_id == number)).all()
-                if not any(ticket_visible(viewer, t) for t in found):
+                if not found or not all(ticket_visible(viewer, t) for t in found):
                     raise NotFoundError(f"No ticket {number[:60]!r}; name the ticket by its number.")
+                if len(found) > 1:
+                    raise ConflictError(
+                        f"Ticket number {number[:60]!r} names {len(found)} tickets (imported before numbers were "
+                        "unique): record the article when closing the ticket instead."
+                    )
                 ticket = number
             add_usage(session, article_id, event, actor, ticket=ticket)
 
@@ -154,15 +163,20 @@ class FeedbackStore:
                     .group_by(ArticleUsage.article_id, ArticleUsage.event)
                 )
             }
-            tickets: dict[int, list[str]] = {}
-            resolved: dict[int, int] = {}
-            for aid, ticket, row in session.execute(
-                select(ArticleUsage.article_id, ArticleUsage.ticket, Ticket)
+            holders: dict[int, tuple[int, str | None, list[Ticket | None]]] = {}  # usage id -> the tickets named
+            for use, aid, ticket, row in session.execute(
+                select(ArticleUsage.id, ArticleUsage.article_id, ArticleUsage.ticket, Ticket)
                 .outerjoin(Ticket, Ticket.external_id == ArticleUsage.ticket)
                 .where(ArticleUsage.article_id.in_(article_ids), ArticleUsage.event == "resolved")
                 .order_by(ArticleUsage.id.desc())
             ):
-                if viewer is not None and (row is None or not ticket_visible(viewer, row)):
+                holders.setdefault(use, (aid, ticket, []))[2].append(row)
+            tickets: dict[int, list[str]] = {}
+            resolved: dict[int, int] = {}
+            for aid, ticket, found in holders.values():  # newest use first
+                # A number two tickets hold (imported before numbers were unique) counts and is shown only to who
+                # sees both; for a viewer, only the tickets they may see count.
+                if viewer is not None and not all(row is not None and ticket_visible(viewer, row) for row in found):
                     continue
                 resolved[aid] = resolved.get(aid, 0) + 1
                 seen = tickets.setdefault(aid, [])

@@ -34,6 +34,7 @@ def add_parsers(sub: Any) -> None:
 def cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from kb.cli.users import cli_context
     from kb.ingest.mapping import load_mapping
     from kb.ingest.tickets import import_tickets
     from kb.service import KnowledgeBase
@@ -48,6 +49,7 @@ def cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
                 args.file,
                 load_mapping(args.mapping, settings.mappings_dir),
                 progress=lambda rows: bar.update(rows - bar.n),
+                audit=lambda s, event, obj, why: kb.audit.record(s, cli_context(), event, obj, reason=why),
             )
     finally:
         kb.close()
@@ -56,10 +58,13 @@ def cmd_tickets(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(
             f"tickets: {report.rows} rows in {report.seconds:.1f} s: {report.created} created, "
-            f"{report.updated} updated, {report.unchanged} unchanged, {report.failed} skipped"
+            f"{report.updated} updated, {report.unchanged} unchanged, {report.failed} skipped, "
+            f"{report.conflicts} conflicts"
         )
         for line, error in report.errors[:20]:
             print(f"line {line}: {error}", file=sys.stderr)
+        for conflict in report.conflicting[:20]:
+            print(f"line {conflict.line}: {conflict.number}: {conflict.reason}", file=sys.stderr)
     return 0 if report.created + report.updated + report.unchanged or not report.rows else 1
 
 

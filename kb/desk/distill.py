@@ -205,7 +205,7 @@ class Distiller:
         terms = [t for t in ranked if t.casefold() in redacted][:SYMPTOM_TERMS]
         resolution = self._clearest_resolution(tickets)
         environment = "\n".join(
-            f"- {label}：{value}"
+            f"- {label}：{clean(value)}"
             for label, value in (
                 ("类别", _commonest(t.category for t in tickets)),
                 ("服务", _commonest(t.service for t in tickets)),

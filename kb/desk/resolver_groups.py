@@ -25,10 +25,8 @@ from kb.desk.sla import ServiceCatalog
 from kb.errors import AssigneeNotInGroupError, UnknownAssigneeError, UnknownGroupError
 from kb.identity.names import fold_name
 from kb.identity.permissions import Permission, allowed
+from kb.ingest.ticket_numbers import DESK_SOURCE
 from kb.models import Ticket, User
-
-#: ``tickets.source`` of the desk's own tickets (kb.desk.workflow.SOURCE); every other source is imported history.
-DESK_SOURCE = "desk"
 
 
 class ResolverGroups:

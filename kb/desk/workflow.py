@@ -36,6 +36,7 @@ from kb.desk.resolver_groups import ResolverGroups
 from kb.desk.sla import ServiceCatalog
 from kb.errors import ConflictError, InvalidInputError, NotFoundError, TransitionError
 from kb.ingest.mapping import TICKET_CHANNELS
+from kb.ingest.ticket_numbers import DESK_SOURCE, desk_number
 from kb.models import Ticket, TicketEvent, TicketMessage, utcnow
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -48,7 +49,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 TIERS = ("L1", "L2", "L3")
 OPEN = ("new", "assigned", "in_progress", "pending", "resolved")
-SOURCE = "desk"
+SOURCE = DESK_SOURCE  # kb.ingest.ticket_numbers.DESK_SOURCE, named here for the desk
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class Desk:
             session.add(ticket)
             session.flush()
             if intake.external_id is None:
-                ticket.external_id = f"T{ticket.id:08d}"
+                ticket.external_id = desk_number(ticket.id)
             _event(session, ticket, "created", actor, self._now(), channel=intake.channel, service=level.name)
             if suggested is not None:
                 _event(session, ticket, "suggested", actor, self._now(), **suggested)

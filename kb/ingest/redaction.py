@@ -10,15 +10,25 @@ Always redacted, each replaced by a bracketed label so the text still reads:
 - the value after an account or person label (联系人、报告人、申请人、用户、姓名、账号、工号、requester, user ...):
   a Chinese name, or an account / login name                                     -> ``[姓名]`` / ``[账号]``
 - names and accounts known from the ticket itself (its requester field), wherever they occur -> ``[姓名]``
-- a credential after 密码/口令/password/pwd (``密码 P@ssw0rd123``, ``password: x``), always -> ``[密码]``
+- credentials (:mod:`kb.ingest.credentials`: values after 密码 / 密碼 / 口令 / PIN码 / password / pwd / token /
+  api_key ..., ``mysql -pPASS``, ``curl -u user:pass``, ``scheme://user:pass@``, AWS / ``sk-`` / GitHub keys),
+  always                                                                          -> ``[密码]`` / ``[密钥]``
+- mobile and landline numbers written in Chinese digits (``一三八一二三四五六七八``, ``幺``, ``〇``, ``两``): a run of
+  7 to 12 such digits                                                             -> ``[手机号]`` / ``[电话]``
 - bank card numbers: 16 to 19 digits, grouped or not, that pass the Luhn check (ISO/IEC 7812-1) -> ``[银行卡号]``
 - QQ numbers and WeChat ids after their labels (``QQ 12345678``, ``微信号 wxid_abc123``) -> ``[QQ号]`` / ``[微信号]``
 - a name right after 联系人/报修人/申请人/报告人/提交人 without a colon (``联系人张三``), or before 的账号/的电脑/...
-  (``王五的账号``), when it starts with a common Chinese surname (so ``申请人身份证`` stays)  -> ``[姓名]``
+  (``王五的账号``), or after 请联系/请找/请致电 (``请联系王小明``, found by session 9's outside tester), when it starts
+  with a common Chinese surname (so ``申请人身份证`` and ``请联系管理员`` stay)                       -> ``[姓名]``
 
 Full-width digits and Latin letters (``１１０１０５…Ｘ``) are folded to ASCII first (their NFKC form; other full-width
 characters such as ``，`` and ``：`` are left as written so the text reads the same). :func:`holds_credential` tells
-whether a text carried a credential: such a ticket's text is never shown in suggestions or similar tickets.
+whether a text carried a credential (the same rules as :meth:`Redactor.redact`): such a ticket's text is never shown
+in suggestions or similar tickets.
+
+Not redacted: a name with no label before it, no 请联系 / 请找 / 请致电 before it and no 的账号 after it (``王小明说``):
+telling such a name from ordinary words needs a named-entity model, not a pattern (known names from the ticket's
+requester field are redacted wherever they occur).
 
 Redacted on request (settings ``redact_ip_addresses``, ``redact_host_names``): IPv4 / IPv6 addresses -> ``[IP]``,
 fully qualified host names and asset-style host names (``SRV-BJ-DB01``) -> ``[主机名]``.
@@ -34,6 +44,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from kb.ingest.credentials import redact_credentials
 
 # Boundaries are ASCII-only: a number right after Chinese text (请拨打13812345678) still stands alone.
 _NOT_WORD_BEFORE = r"(?<![A-Za-z0-9_.\-/])"
@@ -76,12 +88,6 @@ ACCOUNT_LABEL = re.compile(
     r"(" + _ACCOUNT + r"|\d{4,12})",
     re.I,
 )
-_CREDENTIAL_VALUE = r"([!-~]{3,128})"  # printable ASCII without spaces: 密码错误 or 提示输入密码。 hold none
-CREDENTIAL = re.compile(
-    r"((?:初始|新|旧|临时|登录|登陆|开机|管理员|wifi|WiFi|Wi-Fi)?(?:密码|口令)\s*(?:是|为|改为|设为|设置为)?\s*[:：=]?\s*"
-    r"|\b(?:password|passwd|pwd|pass)\s*(?:is\s+|[:：=]\s*))" + _CREDENTIAL_VALUE,
-    re.I,
-)
 CARD_CANDIDATE = re.compile(r"(?<![\d\-])\d{4}(?:[ \-]?\d){12,15}(?![\d\-])")
 QQ_LABEL = re.compile(r"((?:QQ|扣扣|企鹅)\s*(?:号码|号)?\s*(?:是|为)?\s*[:：]?\s*)([1-9]\d{4,11})(?!\d)", re.I)
 WECHAT_LABEL = re.compile(
@@ -102,8 +108,16 @@ _NAME_END = (
 )
 _SURNAMED = r"((?:" + _SURNAMES + r")[\u4e00-\u9fff]{1,2}?)"
 NAME_NO_COLON = re.compile(r"((?:联系人|报修人|申请人|报告人|提交人|请求人|使用人)\s*)" + _SURNAMED + _NAME_END)
+NAME_AFTER_ASK = re.compile(r"((?:请联系|请找|请致电|请咨询|联系人为|请转告)\s*)" + _SURNAMED + _NAME_END)
 NAME_BEFORE_OWN = re.compile(
     r"(?<![\u4e00-\u9fff])" + _SURNAMED + r"(?=的(?:账号|帐号|账户|电脑|邮箱|手机|密码|工号|笔记本))"
+)
+#: Digits as said on the phone (幺 for 1, 两 for 2, 〇 / 零 for 0), Chinese or mixed with ASCII digits.
+_CHINESE_DIGITS = {"〇": "0", "零": "0", "幺": "1", "一": "1", "二": "2", "两": "2", "三": "3", "四": "4", "五": "5"}
+_CHINESE_DIGITS |= {"六": "6", "七": "7", "八": "8", "九": "9"}
+_DIGIT = "[0-9" + "".join(_CHINESE_DIGITS) + "]"
+CHINESE_DIGIT_RUN = re.compile(
+    r"(?<![0-9" + "".join(_CHINESE_DIGITS) + r"])" + _DIGIT + r"(?:[\s\-]?" + _DIGIT + r"){6,11}(?!" + _DIGIT + r")"
 )
 _FULL_WIDTH_ALNUM = {cp: unicodedata.normalize("NFKC", chr(cp)) for cp in range(0xFF10, 0xFF5B) if chr(cp).isalnum()}
 
@@ -126,7 +140,7 @@ class Redactor:
     def redact(self, text: str, known_names: Iterable[str] = ()) -> str:
         """``text`` with personal data replaced by labels; ``known_names`` (a ticket's requester ...) too."""
         text = fold_full_width(text)
-        text = CREDENTIAL.sub(lambda m: m.group(1) + "[密码]", text)
+        text = redact_credentials(text)
         for name in sorted({n.strip() for n in known_names if n and len(n.strip()) >= 2}, key=len, reverse=True):
             text = text.replace(name, "[姓名]")
         text = EMAIL.sub("[邮箱]", text)
@@ -137,10 +151,12 @@ class Redactor:
         text = PHONE_LABEL.sub(lambda m: m.group(1) + "[电话]", text)
         text = MOBILE.sub("[手机号]", text)
         text = LANDLINE.sub("[电话]", text)
+        text = CHINESE_DIGIT_RUN.sub(_chinese_phone, text)
         text = EXTENSION.sub(lambda m: m.group(1) + "[电话]", text)
         text = ACCOUNT_LABEL.sub(lambda m: m.group(1) + "[账号]", text)
         text = PERSON_LABEL.sub(lambda m: m.group(1) + ("[姓名]" if _is_chinese(m.group(2)) else "[账号]"), text)
         text = NAME_NO_COLON.sub(lambda m: m.group(1) + "[姓名]", text)
+        text = NAME_AFTER_ASK.sub(lambda m: m.group(1) + "[姓名]", text)
         text = NAME_BEFORE_OWN.sub("[姓名]", text)
         if self.ips:
             text = IPV6_CANDIDATE.sub(_ipv6, IPV4.sub("[IP]", text))
@@ -155,9 +171,13 @@ def fold_full_width(text: str) -> str:
 
 
 def holds_credential(text: str) -> bool:
-    """True when ``text`` carries a credential after a password label (the :data:`CREDENTIAL` pattern, on the
-    full-width-folded text). A ticket whose text does is never shown in suggestions or similar tickets."""
-    return bool(text) and CREDENTIAL.search(fold_full_width(text)) is not None
+    """True when ``text`` carries a credential (:func:`kb.ingest.credentials.redact_credentials` would change its
+    full-width-folded form: the rules :meth:`Redactor.redact` applies). A ticket whose text does is never shown in
+    suggestions or similar tickets."""
+    if not text:
+        return False
+    folded = fold_full_width(text)
+    return redact_credentials(folded) != folded
 
 
 def luhn_ok(digits: str) -> bool:
@@ -175,6 +195,18 @@ def luhn_ok(digits: str) -> bool:
 def _bank_card(match: re.Match[str]) -> str:
     digits = re.sub(r"\D", "", match.group(0))
     return "[银行卡号]" if 16 <= len(digits) <= 19 and luhn_ok(digits) else match.group(0)
+
+
+def _chinese_phone(match: re.Match[str]) -> str:
+    """``[手机号]`` / ``[电话]`` for a run of 7-12 digits holding a Chinese one (ASCII-only runs are the other
+    patterns' work); other runs unchanged."""
+    run = match.group(0)
+    if not any(ch in _CHINESE_DIGITS for ch in run):
+        return run
+    digits = "".join(_CHINESE_DIGITS.get(ch, ch) for ch in run if not ch.isspace() and ch != "-")
+    if re.fullmatch(r"1[3-9]\d{9}", digits):
+        return "[手机号]"
+    return "[电话]" if 7 <= len(digits) <= 12 else run
 
 
 def _ipv6(match: re.Match[str]) -> str:

@@ -60,6 +60,9 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("联系人张三反映打印机卡纸", ["张三"], ["打印机卡纸"]),
     ("报修人欧阳娜娜来电说无法上网", ["欧阳娜娜"], ["无法上网"]),
     ("王五的账号被锁定，李小明的电脑蓝屏", ["王五", "李小明"], ["被锁定", "蓝屏"]),
+    # session 9's outside tester (M6): a name after 请联系 / 请找 without a label
+    ("网络问题请联系王小明", ["王小明"], ["网络问题"]),
+    ("如有问题请找欧阳娜娜。", ["欧阳娜娜"], ["如有问题"]),
 ]
 
 
@@ -114,3 +117,77 @@ def test_credentials_are_flagged_and_luhn_is_checked() -> None:
     assert not holds_credential("提示输入密码。") and not holds_credential("")
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
     assert fold_full_width("工号１２３ＡＢ，：") == "工号123AB，："  # only digits and letters fold
+
+
+# Session 9's outside tester (M6): credential classes that survived redaction into distilled drafts.
+# (text, must disappear, must stay)
+CREDENTIAL_CASES: list[tuple[str, list[str], list[str]]] = [
+    ("mysql -uroot -pS3cretRoot!9 -h 10.2.3.4 登录失败", ["S3cretRoot!9"], ["mysql -uroot -p", "-h 10.2.3.4"]),
+    ("mysqldump -u backup -p'Bk#2026x' erp > erp.sql", ["Bk#2026x"], ["mysqldump", "erp.sql"]),
+    ("mysql --password=Db!Pass99 -h db01", ["Db!Pass99"], ["--password=", "db01"]),
+    ("sshpass -p Hunter22x ssh root@10.0.0.5", ["Hunter22x"], ["ssh root@10.0.0.5"]),
+    ("curl -u svc_api:Sv3cPass! https://api.example.cn/v1", ["Sv3cPass!"], ["curl -u svc_api:", "/v1"]),
+    ("git clone https://deploy:Tok3nValue@git.example.cn/ops/repo.git", ["Tok3nValue"], ["https://deploy:", "/ops"]),
+    ("连接串 mysql://app:AppPw2026@10.1.1.1:3306/erp", ["AppPw2026"], ["10.1.1.1:3306/erp"]),
+    ("配置里 api_key=sk-live-abcdef123456 已泄露", ["sk-live-abcdef123456", "abcdef123456"], ["api_key="]),
+    ("apikey: 9f8e7d6c5b4a3210 过期", ["9f8e7d6c5b4a3210"], ["apikey:"]),
+    ("token: eyabc123DEF456 失效，secret: Zx9Yw8Vu7", ["eyabc123DEF456", "Zx9Yw8Vu7"], ["失效"]),
+    ("access_key=AKIAIOSFODNN7EXAMPLE secret_key=wJalrXUtnFEMI/K7MDENG", ["AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI"], []),
+    ("密钥 AKIAIOSFODNN7EXAMPLE 已轮换", ["AKIAIOSFODNN7EXAMPLE"], ["已轮换"]),
+    ("日志里有 AKIAIOSFODNN7EXAMPLE 和 ghp_0123456789abcdefghijABCDEFGHIJ012345", ["AKIAIOSFODNN7", "ghp_0123"], []),
+    ("OPENAI_API_KEY=sk-proj-AbCdEf0123456789 GITHUB_TOKEN=gho_x", ["sk-proj-AbCdEf0123456789", "gho_x"], []),
+    ("export MYSQL_ROOT_PASSWORD=Rt!2026pw 后重启", ["Rt!2026pw"], ["后重启"]),
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NSJ9.dozjgNryP4J3jVmNHl0w5N", ["eyJhbGci"], []),
+    ("PIN码 482913，请勿外传", ["482913"], ["请勿外传"]),
+    ("U盾 PIN 码：0000 被锁", ["0000"], ["被锁"]),
+    ("新密碼 Tr4d1t10nal! 已告知用戶", ["Tr4d1t10nal!"], ["已告知用戶"]),
+    ("登錄密碼為 Zh#Tw2026", ["Zh#Tw2026"], []),
+    ("口令 Kl9$mnop 已重置", ["Kl9$mnop"], ["已重置"]),
+    ("邮箱授权码 abcdQWER1234 已重新生成", ["abcdQWER1234"], ["已重新生成"]),
+    ("user PWD Abc12345 works", ["Abc12345"], ["works"]),
+    ("temporary password Welcome@2026 given", ["Welcome@2026"], ["given"]),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", ["MIIEowIBAAKCAQEA"], []),
+    ("用户手机一三八一二三四五六七八，请回电", ["一三八一二三四五六七八"], ["请回电"]),
+    ("手机 幺三九 一二三四 五六七八", ["幺三九 一二三四 五六七八"], []),
+    ("座机六二三四五六七八转分机", ["六二三四五六七八"], []),
+]
+
+# Ordinary IT text that must come out exactly as it went in.
+CREDENTIAL_LOOK_ALIKES = [
+    "mysql -uroot -h 10.2.3.4 -P 3306 -p 登录后提示输入密码",  # -p alone asks for the password
+    "docker run -p8080:80 -p 8443:443 nginx:1.25.3",
+    "ssh -p 2222 ops@10.0.0.5 后执行 systemctl restart nginx",
+    "访问 https://git.example.cn:8443/ops/repo 和 http://10.2.3.4:8080/health",
+    "password policy 要求至少 12 位，password reset page does not load",
+    "token expired after 30 minutes, error 0x80070005",
+    "密码策略：长度 8 位以上，90 天更换；PIN码错误三次锁定",
+    "Kubernetes Secret 对象 tls-secret 挂载失败，kubectl get secret -n prod",
+    "版本 5.7.33 升级到 8.0.36，ORA-01555 快照过旧，KB5034441 安装失败",
+    "pwd /var/log/nginx 下没有 access.log",
+    "token_count: 5, secretRef: tls-cert",
+    "第一期 二期 三期 工程验收",
+    "api_key 配置项缺失，请在控制台生成",
+    "请联系管理员或服务台，请联系网络组处理",
+]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("text,secrets,kept", CREDENTIAL_CASES)
+def test_every_credential_class_is_redacted_and_flagged(text: str, secrets: list[str], kept: list[str]) -> None:
+    """Found by session 9's outside tester: ``-pPASS``, ``-u user:pass``, URL userinfo, ``api_key=`` / ``token:`` /
+    ``secret:``, AWS / ``sk-`` keys, ``PIN码``, 密碼, ``PWD x`` without ``:``, and phone numbers in Chinese digits
+    reached a distilled draft and the similar-ticket view (M6)."""
+    out = Redactor().redact(text)
+    assert [s for s in secrets if s in out] == []
+    assert [k for k in kept if k not in out] == []
+    is_phone = any("一" in s or "六" in s or "幺" in s for s in secrets)
+    assert holds_credential(text) is not is_phone  # phones are personal data, not credentials
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("text", CREDENTIAL_LOOK_ALIKES)
+def test_ordinary_it_text_is_not_taken_for_a_credential(text: str) -> None:
+    """Found by session 9's outside tester (M6): the wider credential patterns leave commands, addresses, versions,
+    error codes and password-policy prose without a value as written."""
+    assert Redactor().redact(text) == text
+    assert not holds_credential(text)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from kb.api.deps import KB, CurrentUser, requires
+from kb.api.deps import KB, Audit, CurrentUser, requires
 from kb.api.guard import GuardedRoute
 from kb.errors import PayloadTooLargeError
 from kb.identity.permissions import Permission as P
@@ -26,13 +26,16 @@ MAX_EXPORT_BYTES = 200 * 1024 * 1024
 async def ingest_tickets(
     kb: KB,
     user: CurrentUser,
+    audit: Audit,
     request: Request,
     mapping: Annotated[str, Query(description="Mapping name (it-tickets-en, kb-zh, or one in KB_MAPPINGS_DIR).")],
     format: Annotated[Literal["csv", "jsonl", "zip"], Query(description="Body format.")] = "csv",
 ) -> dict[str, Any]:
     """Import the export in the body (CSV, JSONL or a zip holding one). Malformed rows are reported with their line
-    number and skipped; the rest imports. 413 above 200 MiB; 422 for an unknown mapping (chosen by name from the
-    ``mappings_dir`` setting or the bundled ones; never a path)."""
+    number and skipped; the rest imports. Rows that would overwrite a ticket the desk has worked, or take a number
+    another ticket holds, are conflicts: skipped, listed and audited as the caller (:mod:`kb.ingest.tickets`).
+    413 above 200 MiB; 422 for an unknown mapping (chosen by name from the ``mappings_dir`` setting or the bundled
+    ones; never a path)."""
     chosen = mapping_by_name(mapping, kb.settings.mappings_dir)
     with tempfile.TemporaryDirectory(prefix="kb-ingest-") as tmp:
         path = Path(tmp) / f"export.{format}"
@@ -43,7 +46,14 @@ async def ingest_tickets(
                 if size > MAX_EXPORT_BYTES:
                     raise PayloadTooLargeError(f"A ticket export over HTTP is limited to {MAX_EXPORT_BYTES} bytes.")
                 handle.write(piece)
-        report = await run_in_threadpool(import_tickets, kb.database, path, chosen)
+        report = await run_in_threadpool(
+            lambda: import_tickets(
+                kb.database,
+                path,
+                chosen,
+                audit=lambda s, event, obj, why: kb.audit.record(s, audit, event, obj, reason=why),
+            )
+        )
     return report.as_dict()
 
 
