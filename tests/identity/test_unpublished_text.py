@@ -15,7 +15,7 @@ GOOD = "Lan-Zhang-42"
 
 
 def as_user(client: TestClient, name: str, roles: list[str], groups: tuple[str, ...] = ()) -> TestClient:
-    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=GOOD)
+    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=GOOD, must_change=False)
     other = anonymous(client)
     login(other, name, GOOD)
     return other
