@@ -39,6 +39,10 @@ from kb.identity.scopes import Principal, ticket_clause
 from kb.models import ArticleUsage, Ticket, User
 from kb.search.rerank.desk import MIN_SIMILARITY, DeskEvidence, knn_evidence
 
+#: What :meth:`ResolvedTicketVotes.resolvable` compares to know that its answer still holds: the newest
+#: ``article_usage`` row and the newest change of any account's roles.
+_STAMP = select(select(func.max(ArticleUsage.id)).scalar_subquery(), roles_changed())
+
 #: Closed tickets asked for per query.
 NEIGHBOURS = 10
 #: Ticket ids sent in one ``IN`` list at most (SQLite's default limit is 32,766 variables); beyond, the caller's
@@ -127,7 +131,8 @@ class ResolvedTicketVotes:
         lookup per query), so a desk without resolutions pays one lookup and no kNN. Read again as well when any
         account's roles change (:func:`kb.identity.audit.roles_changed`): who may vote is a matter of roles."""
         with self.database.session() as session:
-            stamp = (session.scalar(select(func.max(ArticleUsage.id))), roles_changed(session))
+            newest_use, newest_roles = session.execute(_STAMP).one()  # one statement per query
+            stamp = (newest_use, newest_roles)
             with self._lock:
                 if stamp == self._stamp:
                     return self._resolvable

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, inspect, select, update
+from sqlalchemy import ScalarSelect, delete, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from kb.db import Database
@@ -244,11 +244,12 @@ class AuditTrail:
 ROLE_EVENTS = ("user.create", "user.roles")
 
 
-def roles_changed(session: Session) -> int | None:
-    """The ``seq`` of the newest :data:`ROLE_EVENTS` row (None before any): a value that changes whenever any
-    account's roles may have changed, for caches that depend on roles (one lookup on ``ix_audit_events_event``).
-    It can also go down (``kb audit archive`` purges old rows): compare for inequality, never order."""
-    return session.scalar(select(func.max(AuditEvent.seq)).where(AuditEvent.event.in_(ROLE_EVENTS)))
+def roles_changed() -> ScalarSelect[int | None]:
+    """The ``seq`` of the newest :data:`ROLE_EVENTS` row (None before any), as a scalar subquery to read with
+    others in one statement: a value that changes whenever any account's roles may have changed, for caches that
+    depend on roles (one lookup on ``ix_audit_events_event``). It can also go down (``kb audit archive`` purges
+    old rows): compare for inequality, never order."""
+    return select(func.max(AuditEvent.seq)).where(AuditEvent.event.in_(ROLE_EVENTS)).scalar_subquery()
 
 
 def as_row(event: AuditEvent) -> dict[str, object]:
