@@ -7,18 +7,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import anonymous, create, kb_of, login, search_ids
+from tests.helpers import create, new_user, search_ids
 
 pytestmark = pytest.mark.security
-
-GOOD = "Lan-Zhang-42"
-
-
-def as_user(client: TestClient, name: str, roles: list[str], groups: tuple[str, ...] = ()) -> TestClient:
-    kb_of(client).accounts.create(name, roles, "tests", groups=groups, password=GOOD, must_change=False)
-    other = anonymous(client)
-    login(other, name, GOOD)
-    return other
 
 
 def publish(client: TestClient, aid: object) -> None:
@@ -32,7 +23,7 @@ def test_versions_saved_as_a_draft_stay_the_editors(client: TestClient) -> None:
     aid = draft["id"]
     assert client.put(f"/articles/{aid}", json={"body": "# 黄鹂方案\n\n重启打印后台处理程序。"}).status_code == 200
     publish(client, aid)
-    requester = as_user(client, "req.nine", ["requester"])
+    requester = new_user(client, "req.nine", ["requester"])
     listed = requester.get(f"/articles/{aid}/versions").json()
     assert [v["status"] for v in listed] == ["published"]
     for path in (f"/articles/{aid}/versions/1", f"/articles/{aid}/versions/2", f"/articles/{aid}/diff?from=1"):
@@ -50,11 +41,11 @@ def test_a_draft_successor_is_not_named_to_who_may_not_read_it(client: TestClien
     draft = create(client, "# 黄鹂方案 公共草稿\n\n新做法。", status="draft", visibility="public")["id"]
     retired = client.post(f"/articles/{old}/status", json={"status": "retired", "superseded_by": draft})
     assert retired.status_code == 200, retired.text
-    requester = as_user(client, "req.ten", ["requester"])
+    requester = new_user(client, "req.ten", ["requester"])
     shown = requester.get(f"/articles/{old}")
     assert shown.status_code == 200
     assert shown.json()["superseded_by"] is None and "Link" not in shown.headers
-    page = as_user(client, "req.eleven", ["requester"])
+    page = new_user(client, "req.eleven", ["requester"])
     html = page.get(f"/ui/articles/{old}").text
     assert "黄鹂方案" not in html and f"/ui/articles/{draft}" not in html
     # the editor sees the successor named
@@ -72,8 +63,8 @@ def test_a_hidden_retired_articles_words_do_not_find_its_successor(client: TestC
     secret = create(
         client, "# 内部\n\n鲸鲨协议 机密 并购。", status="published", visibility="restricted", restricted_to=["网络组"]
     )["id"]
-    requester = as_user(client, "req.twelve", ["requester"])
-    network = as_user(client, "net.twelve", ["agent"], ("网络组",))
+    requester = new_user(client, "req.twelve", ["requester"])
+    network = new_user(client, "net.twelve", ["agent"], ("网络组",))
     assert search_ids(requester, "鲸鲨协议", mode="bm25") == []
     retired = client.post(f"/articles/{secret}/status", json={"status": "retired", "superseded_by": public})
     assert retired.status_code == 200, retired.text
@@ -86,7 +77,7 @@ def test_identifiers_in_drafts_are_searched_as_if_absent(client: TestClient) -> 
     """A requester learnt which identifiers a public draft holds: the index dropped the parts of an identifier an
     article held, and drafts counted."""
     create(client, "# 草稿\n\n配置项 hl-5521.beta 的说明。", status="draft", visibility="public")
-    requester = as_user(client, "req.thirteen", ["requester"])
+    requester = new_user(client, "req.thirteen", ["requester"])
 
     def terms(who: TestClient, q: str) -> list[str]:
         body = who.get("/search", params={"q": q, "explain": True, "mode": "bm25"}).json()
@@ -102,7 +93,7 @@ def test_why_ranks_only_among_what_the_caller_may_read(client: TestClient) -> No
     body = "# VPN 客户端错误 809\n\n放行 UDP 500 和 4500。"
     published = create(client, body, status="published", visibility="public")
     create(client, "# 黄鹂方案\n\nVPN 客户端错误 809 黄鹂方案 黄鹂方案。", status="draft", visibility="public")
-    requester = as_user(client, "req.fourteen", ["requester"])
+    requester = new_user(client, "req.fourteen", ["requester"])
     q = "VPN 客户端错误 809 黄鹂方案"
     assert search_ids(requester, q, mode="bm25") == [published["id"]]
     why = requester.get("/search/why", params={"q": q, "article_id": published["id"]})
