@@ -182,7 +182,7 @@ def _prepare(data: Path, model: str, seed: list[str]) -> None:
 
     kb = KnowledgeBase(Settings(data_dir=data, embedding_model=model))
     try:
-        kb.accounts.create(USER, ["kb_editor", "agent"], "bench", password=PASSWORD)
+        kb.accounts.create(USER, ["kb_editor", "agent"], "bench", password=PASSWORD, must_change=False)
         kb.open()
         for body in seed:
             kb.store.create(parse_markdown(body), USER)
@@ -289,7 +289,18 @@ def _commit() -> str:
 
 
 def report(label: str, args: argparse.Namespace, result: dict[str, Any]) -> str:
-    """One Markdown section for ``result``."""
+    """One Markdown section for ``result``.
+
+    Raises:
+        SystemExit: a phase answered no search with 200, or no write with 201/202 (the bench measured refusals, e.g.
+            a 403 when its account cannot act: session 9 found a run timing 403s).
+    """
+    answered = result["statuses"]
+    for needed in ("search 200 (alone)", "search 200 (during)"):
+        if not answered.get(needed):
+            raise SystemExit(f"no {needed!r} answers: the bench measured refusals, not searches ({answered})")
+    if not answered.get("write 201", 0) + answered.get("write 202", 0):
+        raise SystemExit(f"no write answered 201 or 202: the bench measured refusals, not writes ({answered})")
     alone, during, writes, refused = (result[k] for k in ("search_alone", "search_during", "writes", "refused"))
     ratio = during["p95"] / alone["p95"] if alone["p95"] else float("nan")
     la, ld = result["loadavg_alone"], result["loadavg_during"]

@@ -91,7 +91,7 @@ def main() -> int:
     load_start = os.getloadavg()
     seed = KnowledgeBase(settings).open()
     try:
-        seed.accounts.create(USER, ["agent"], "bench", password=PASSWORD)
+        seed.accounts.create(USER, ["agent"], "bench", password=PASSWORD, must_change=False)
         report = seed.writer.import_paths([ROOT / "articles"], "bench")
         model = settings.embedding_model
     finally:
