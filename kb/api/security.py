@@ -3,7 +3,9 @@
 The Content-Security-Policy allows scripts, styles and images from the service itself only (no inline script,
 no ``eval``), forbids framing (``frame-ancestors 'none'``, with ``X-Frame-Options: DENY`` for old browsers),
 ``X-Content-Type-Options: nosniff`` stops MIME sniffing and ``Referrer-Policy: no-referrer`` keeps ticket URLs out
-of other sites' logs (OWASP Secure Headers Project). In production ``Strict-Transport-Security`` (one year) is
+of other sites' logs (OWASP Secure Headers Project). ``Cache-Control: no-store`` is the default of every answer
+that does not set its own, so no browser or proxy keeps a copy of what a logged-in user was shown (OWASP ASVS 4.0
+8.2.1; static files and article images set their own). In production ``Strict-Transport-Security`` (one year) is
 added. The interactive API docs of development (``/docs``, ``/redoc``: inline script from a CDN) get no CSP;
 production serves no docs at all.
 """
@@ -22,13 +24,16 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
+#: Added when a response sets no Cache-Control of its own.
+NO_STORE = (b"cache-control", b"no-store")
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 #: Paths of the development API docs, which need inline script.
 DOCS_PATHS = ("/docs", "/redoc")
 
 
 class SecurityHeaders:
-    """Adds :data:`HEADERS` and the :data:`CSP` (and :data:`HSTS` when ``production``) to every HTTP response."""
+    """Adds :data:`HEADERS`, :data:`NO_STORE` and the :data:`CSP` (and :data:`HSTS` when ``production``) to every
+    HTTP response, each only where the response has not set that header itself."""
 
     def __init__(self, app: ASGIApp, *, production: bool = False) -> None:
         self.app = app
@@ -44,7 +49,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                extra = list(HEADERS) + ([] if docs else [(b"content-security-policy", CSP.encode())])
+                extra = [*HEADERS, NO_STORE] + ([] if docs else [(b"content-security-policy", CSP.encode())])
                 extra += [HSTS] if self.production else []
                 headers += [(name, value) for name, value in extra if name not in present]
                 message["headers"] = headers

@@ -248,6 +248,22 @@ def parse_markdown(text: str, *, fallback_title: str | None = None, **overrides:
     return validate_content(fields)
 
 
+#: The content field each known front matter key sets (``description`` and ``keywords`` are other dialects' names).
+_FIELD_OF_KEY = {"description": "summary", "keywords": "tags"}
+
+
+def front_matter_fields(text: str) -> set[str]:
+    """The :class:`ArticleContent` fields the front matter of ``text`` sets (``meta`` when it holds a key kb does
+    not know), so that a replacement body's front matter can win over the stored values it names.
+
+    Raises:
+        ArticleFormatError: bad front matter (as :func:`split_front_matter`).
+    """
+    front, _ = split_front_matter(text)
+    named = {_FIELD_OF_KEY.get(k, k) for k, v in front.items() if k in _KNOWN_KEYS and v is not None}
+    return named | ({"meta"} if any(k not in _KNOWN_KEYS for k in front) else set())
+
+
 def validate_content(fields: dict[str, Any]) -> ArticleContent:
     """Build :class:`ArticleContent`, turning validation errors into one readable ArticleFormatError.
 

@@ -9,7 +9,7 @@ import sys
 
 from kb.cli import articles, audit, backup, index, model, search, serve, tickets, users
 from kb.config import Settings
-from kb.errors import KBError
+from kb.errors import KBError, NotFoundError
 
 COMMANDS = {
     "import": index.cmd_import,
@@ -28,6 +28,27 @@ COMMANDS = {
     "restore": backup.cmd_restore,
     "model": model.cmd_model,
 }
+
+#: Commands that read or change an existing knowledge base: run where there is none, they would create an empty
+#: one (SQLite under ``./var``) and answer from it, so they stop with a message naming the folder instead.
+NEEDS_KB = frozenset({"search", "why", "analysis", "audit", "backup"})
+
+
+def require_existing(settings: Settings) -> None:
+    """Stop when the default SQLite knowledge base of ``settings`` does not exist (a PostgreSQL URL is not checked:
+    its server says so itself).
+
+    Raises:
+        NotFoundError: no ``kb.sqlite3`` in ``settings.data_dir``; the message names the folder and the way out.
+    """
+    if settings.database_url:
+        return
+    if not (settings.data_dir / "kb.sqlite3").is_file():
+        where = settings.data_dir.expanduser().resolve()
+        raise NotFoundError(
+            f"no knowledge base in {where} (KB_DATA_DIR, default ./var of the folder kb runs in): "
+            "run kb in the project folder, set KB_DATA_DIR, or create one with `kb import FOLDER`"
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = Settings()
+        if args.command in NEEDS_KB:
+            require_existing(settings)
         return COMMANDS[args.command](args, settings)
     except KBError as exc:
         print(f"kb: error: {exc.message}", file=sys.stderr)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Scope
 
 from kb.api import create_app as create_api
 from kb.config import Settings
@@ -16,6 +18,17 @@ from kb.service import KnowledgeBase
 from kb.web.routes import admin, analysis, articles, auth, debug, editor, search, security, tickets
 from kb.web.routing import http_error
 from kb.web.templating import STATIC, STATIC_URL
+
+
+class StaticAssets(StaticFiles):
+    """The vendored scripts, styles and fonts: public, so a browser may keep them, but it revalidates each use
+    (``Cache-Control: no-cache`` with the ETag: a 304 after an upgrade changes nothing, new files after one do)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        """The file at ``path`` (Starlette's answer) with ``Cache-Control: no-cache``."""
+        response = await super().get_response(path, scope)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAPI:
@@ -35,6 +48,6 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
         security.router,
     ):
         app.include_router(router)
-    app.mount(STATIC_URL, StaticFiles(directory=STATIC), name="static")
+    app.mount(STATIC_URL, StaticAssets(directory=STATIC), name="static")
     app.add_exception_handler(StarletteHTTPException, http_error(app.exception_handlers[StarletteHTTPException]))
     return app

@@ -26,6 +26,29 @@ def test_article_crud_and_read_your_writes(client: TestClient) -> None:  # BL-34
     assert client.get(f"/articles/{article['id']}").status_code == 404
 
 
+def test_a_replacement_body_s_front_matter_is_applied_and_validated(client: TestClient) -> None:
+    """Found by session 10's outside tester: PUT kept the stored title, tags and visibility even when the new
+    body's front matter named others, and accepted invalid front matter silently."""
+    article = create(client, "# 旧标题\n正文 marker77q", tags=["旧"], service="邮件服务")
+    url = f"/articles/{article['id']}"
+    body = "---\ntitle: 新标题\ntags: [新, 邮件]\nvisibility: internal\nowner: 张三\n---\n# 正文标题\n新的正文"
+    changed = client.put(url, json={"body": body})
+    assert changed.status_code == 200, changed.text
+    got = client.get(url).json()
+    assert (got["title"], got["tags"], got["visibility"]) == ("新标题", ["新", "邮件"], "internal")
+    assert got["service"] == "邮件服务"  # not named by the front matter: kept
+    assert got["meta"] == {"owner": "张三"}
+    explicit = client.put(url, json={"body": body, "title": "请求里的标题"})
+    assert explicit.status_code == 200 and client.get(url).json()["title"] == "请求里的标题"
+    for bad in ("---\nvisibility: everyone\n---\n正文", "---\ntitle: [\n---\n正文", "---\nkind: nonsense\n---\nx"):
+        refused = client.put(url, json={"body": bad})
+        assert refused.status_code == 422 and refused.json()["error"] == "invalid_article", refused.text
+    after = client.get(url).json()
+    assert (after["title"], after["version"], after["body"]) == ("请求里的标题", got["version"] + 1, got["body"])
+    plain = client.put(url, json={"body": "# 另一个标题\n没有前言的正文"})  # no front matter: stored fields kept
+    assert plain.status_code == 200 and client.get(url).json()["title"] == "请求里的标题"
+
+
 def test_errors_are_json_with_codes(client: TestClient) -> None:
     missing = client.get("/articles/99999")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"

@@ -52,6 +52,10 @@ def test_secadmin_assigns_roles_unlocks_and_sets_the_policy(client: TestClient) 
     }  # fmt: skip
     weaker = sec.put("/security/password-policy", json={"min_length": 6})
     assert weaker.status_code == 422 and "等保" in weaker.json()["detail"]
+    before = len(kb.audit.query(actor="sec.one", limit=50)[1])
+    typo = sec.put("/security/password-policy", json={"min_lenght": 16})  # session 10's tester: it answered 200
+    assert typo.status_code == 422 and typo.json()["error"] == "invalid_input" and "min_lenght" in typo.text
+    assert len(kb.audit.query(actor="sec.one", limit=50)[1]) == before  # nothing changed, nothing audited
     stronger = sec.put("/security/password-policy", json={"min_length": 13})
     assert stronger.status_code == 200 and stronger.json()["min_length"] == 13
     admin = sysadmin(client)

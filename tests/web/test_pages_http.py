@@ -257,3 +257,30 @@ def test_an_oversized_form_is_refused_unread(web_client: TestClient) -> None:
     answer = web_client.post("/ui/editor", data={"body": big, "csrf_token": csrf_of(web_client)})
     assert answer.status_code == 413 and "payload_too_large" in answer.text
     assert kb_of(web_client).store.list_articles(ArticleFilter(statuses=()), 0, 10)[1] == 0
+
+
+@pytest.mark.parametrize("query", ["?", "的", "！？。", "   -  ", "\u3000"])
+def test_queries_without_terms_answer_a_page_not_a_500(web_client: TestClient, query: str) -> None:
+    page_login(web_client)
+    article = kb_of(web_client).writer.create(parse_markdown(NO_LICENSES), "tests").article
+    assert article is not None
+    for path, params in (
+        ("/", {"q": query}),
+        ("/ui/debug/search", {"q": query}),
+        ("/ui/debug/search", {"q": query, "article": str(article.id)}),
+    ):
+        answer = web_client.get(path, params=params)
+        assert answer.status_code == 200, (path, params, answer.text[:300])
+        assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_answers_are_not_stored_by_browsers_or_proxies_but_static_files_may_be(web_client: TestClient) -> None:
+    """Session 10's outside tester: authenticated answers carried no Cache-Control, so a shared proxy or the
+    browser's disk cache could keep a ticket page (OWASP ASVS 4.0 8.2.1)."""
+    page_login(web_client)
+    article = kb_of(web_client).writer.create(parse_markdown(NO_LICENSES), "tests").article
+    assert article is not None
+    for path in ("/", f"/ui/articles/{article.id}", f"/articles/{article.id}", "/search?q=远程桌面", "/nowhere"):
+        assert web_client.get(path).headers["cache-control"] == "no-store", path
+    static = web_client.get("/ui/static/style.css")
+    assert static.status_code == 200 and static.headers["cache-control"] == "no-cache" and static.headers["etag"]

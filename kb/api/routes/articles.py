@@ -18,7 +18,7 @@ from kb.api.schemas.articles import (
     WriteAnswer,
 )
 from kb.api.views import answer, detail
-from kb.articles.content import parse_markdown
+from kb.articles.content import front_matter_fields, parse_markdown
 from kb.articles.filters import ArticleFilter
 from kb.articles.rows import content_of
 from kb.identity.permissions import Permission as P
@@ -89,11 +89,16 @@ def create_article(kb: KB, user: CurrentUser, payload: ArticleCreate, response: 
 def update_article(
     kb: KB, user: CurrentUser, article_id: ArticleId, payload: ArticleUpdate, response: Response
 ) -> WriteAnswer:
-    """Replace an article's content; fields left out keep their values. A change makes a new version."""
+    """Replace an article's content; fields left out keep their values. A change makes a new version.
+
+    A new ``body`` may carry front matter: what it names (title, tags, visibility, ...) replaces the stored value
+    and is validated like a new article's (422 ``article_format`` when invalid); fields given in the request win
+    over both."""
     current = content_of(kb.store.get(article_id))
-    fields = current.model_dump() | _explicit(payload)
     body = payload.body if "body" in payload.model_fields_set else current.body
-    content = parse_markdown(body, **{k: v for k, v in fields.items() if k != "body"})
+    named = front_matter_fields(body) if "body" in payload.model_fields_set else set()
+    kept = {k: v for k, v in current.model_dump(exclude={"body"}).items() if k not in named}
+    content = parse_markdown(body, **(kept | _explicit(payload)))
     return answer(kb, kb.writer.update(article_id, content, user.username), response, viewer=user)
 
 

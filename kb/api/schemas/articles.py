@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from kb.api.schemas.request import RequestBody
 from kb.articles.content import MAX_BODY_CHARS, MAX_SUMMARY_CHARS, MAX_TITLE_CHARS
 
 
-class ArticleCreate(BaseModel):
+class ArticleCreate(RequestBody):
     """A new article. ``body`` is Markdown and may start with YAML front matter; explicit fields win
     over the front matter. ``title`` may be omitted when the front matter or a ``# `` heading gives one."""
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from kb.api.schemas.request import RequestBody
 
-class LoginIn(BaseModel):
+
+class LoginIn(RequestBody):
     """``POST /auth/login``: user name and password (``totp`` for the second factor, when enrolled)."""
 
     username: str = Field(min_length=1, max_length=200)
@@ -21,32 +23,32 @@ class LoginOut(BaseModel):
     must_change_password: bool
 
 
-class PasswordIn(BaseModel):
+class PasswordIn(RequestBody):
     """``POST /auth/password``: change one's own password."""
 
     old: str = Field(min_length=1, max_length=1000)
     new: str = Field(min_length=1, max_length=1000)
 
 
-class TotpEnrolIn(BaseModel):
+class TotpEnrolIn(RequestBody):
     """``POST /auth/totp``: one's own password, to (re-)enrol the second factor."""
 
     password: str = Field(min_length=1, max_length=1000)
 
 
-class RolesIn(BaseModel):
+class RolesIn(RequestBody):
     """``PUT /security/users/{name}/roles``: the user's roles from now on."""
 
     roles: list[str] = Field(min_length=1, max_length=10)
 
 
-class GroupsIn(BaseModel):
+class GroupsIn(RequestBody):
     """``PUT /users/{name}/groups``: the user's resolver groups from now on (may be empty)."""
 
     groups: list[str] = Field(max_length=50)
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(RequestBody):
     """``PUT /security/password-policy``: the numbers to change (the others stay)."""
 
     min_length: int | None = None
@@ -55,20 +57,20 @@ class PolicyIn(BaseModel):
     max_age_days: int | None = None
 
 
-class CidrsIn(BaseModel):
+class CidrsIn(RequestBody):
     """``PUT /security/admin-cidrs``: the networks administrator routes accept (empty: any)."""
 
     cidrs: list[str] = Field(max_length=100)
 
 
-class ServiceIn(BaseModel):
+class ServiceIn(RequestBody):
     """``POST /users/services``: a service account and its scopes; the token is answered once."""
 
     name: str = Field(min_length=1, max_length=120)
     scopes: list[str] = Field(min_length=1, max_length=10)
 
 
-class UserIn(BaseModel):
+class UserIn(RequestBody):
     """``POST /users``: a new account; without ``password`` a one-time password is answered once."""
 
     username: str = Field(min_length=1, max_length=200)

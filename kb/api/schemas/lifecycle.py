@@ -9,9 +9,10 @@ from pydantic import BaseModel, Field
 
 from kb.api.params import BodyId
 from kb.api.schemas.articles import ArticlePublic, ArticleStatsOut
+from kb.api.schemas.request import RequestBody
 
 
-class StatusChange(BaseModel):
+class StatusChange(RequestBody):
     """A lifecycle move (see kb.articles.lifecycle): the new status, and for retiring the successor article; for
     publishing an optional review-by date (default a year ahead)."""
 
@@ -46,7 +47,7 @@ class VersionDiff(BaseModel):
     diff: str
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(RequestBody):
     """A vote on an article; ``query`` when the vote is on the article as a result of that search."""
 
     helpful: bool
@@ -63,7 +64,7 @@ class FeedbackOut(FeedbackIn):
     created_at: datetime
 
 
-class UsageIn(BaseModel):
+class UsageIn(RequestBody):
     """A use of an article: ``resolved`` with the ticket it resolved (``view`` is counted by GET)."""
 
     event: Literal["view", "resolved"] = "resolved"

@@ -7,10 +7,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kb.api.schemas.articles import ArticleDetail
+from kb.api.schemas.request import RequestBody
 from kb.articles.content import MAX_BODY_CHARS
 
 
-class ReviewIn(BaseModel):
+class ReviewIn(RequestBody):
     """A review as Markdown in the template (front matter optional); ``status`` overrides the default
     (published when complete, draft when sections are missing)."""
 

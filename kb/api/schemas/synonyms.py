@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from kb.api.schemas.request import RequestBody
 
 
-class SynonymGroupCreate(BaseModel):
+class SynonymGroupCreate(RequestBody):
     """A new group of equivalent terms (at least two)."""
 
     terms: list[str] = Field(min_length=2, max_length=50)

@@ -7,9 +7,10 @@ import datetime as dt
 from pydantic import BaseModel, Field
 
 from kb.api.params import BodyId
+from kb.api.schemas.request import RequestBody
 
 
-class TicketIn(BaseModel):
+class TicketIn(RequestBody):
     """A ticket taken in by the desk; ``service`` is a catalog service type (key or Chinese name). What a caller may
     state (channel, requester, priority or impact and urgency): :mod:`kb.desk.stated`."""
 
@@ -25,7 +26,7 @@ class TicketIn(BaseModel):
     category: str | None = Field(default=None, max_length=120)
 
 
-class SuggestIn(BaseModel):
+class SuggestIn(RequestBody):
     """A ticket that lives in another system."""
 
     title: str = Field(min_length=1, max_length=500)
@@ -63,25 +64,25 @@ class TicketOut(BaseModel):
     satisfaction_comment: str
 
 
-class AssignIn(BaseModel):
+class AssignIn(RequestBody):
     group: str = Field(min_length=1, max_length=120)
     assignee: str | None = Field(default=None, max_length=120)
 
 
-class EscalateIn(BaseModel):
+class EscalateIn(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
     group: str | None = Field(default=None, max_length=120)
 
 
-class NoteIn(BaseModel):
+class NoteIn(RequestBody):
     text: str = Field(min_length=1, max_length=20_000)
 
 
-class StatusIn(BaseModel):
+class StatusIn(RequestBody):
     status: str = Field(max_length=40)
 
 
-class CloseIn(BaseModel):
+class CloseIn(RequestBody):
     """Closure: resolution and root cause are required; satisfaction 1-5; the articles used to resolve it."""
 
     resolution: str = Field(default="", max_length=20_000)
@@ -91,7 +92,7 @@ class CloseIn(BaseModel):
     articles: list[BodyId] = Field(default_factory=list, max_length=100)
 
 
-class DeflectIn(BaseModel):
+class DeflectIn(RequestBody):
     article_id: BodyId
 
 
