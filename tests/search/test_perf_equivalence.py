@@ -74,7 +74,7 @@ def test_cached_scorer_ranks_exactly_as_before_over_segments_and_deletions(
                 terms = _query_terms(analyzer, query)
                 with index._search_lock:
                     searcher = index._get_searcher()
-                    view = index._segments.view(searcher)
+                    view = index._view()
                     expected = _score_before(searcher, view.leaves, terms, 100)
                 hits = index.search(terms, 100)
                 assert [(h.article_id, h.ord, h.score) for h in hits] == expected, (round_, query)
@@ -119,7 +119,7 @@ def test_postings_through_the_remembered_term_lists_are_whooshs_postings(
         )
         present = 0
         with index._search_lock:
-            view = index._segments.view(index._get_searcher())
+            view = index._view()
             for seg, _ in view.leaves:
                 for fieldname in FIELD_BOOSTS:
                     for term in terms:
