@@ -36,6 +36,13 @@ FIELD_BOOSTS = {"title": 2.0, "headings": 1.5, "body": 1.0, "tags": 1.5, "codes"
 #: Version numbers of index states, unique across every BM25Index of the process (see BM25Index.version).
 _VERSIONS = itertools.count(1)
 
+#: Terms (with their field weights) whose BM25F pseudo-frequencies :meth:`BM25Index.reopen` computes on the new
+#: commit before searches see it: the most recent ones asked under the previous commit. Without it the first
+#: searches after each commit read the new segment's postings and field lengths and recompute every term, under
+#: the search lock (session 11: ~25 ms of CPU for the 15 queries of bench/concurrent_writes.py after a commit of two
+#: articles, against ~8 ms for the follow itself); a bound, so a commit after very many distinct queries stays cheap.
+WARM_TERMS = 512
+
 #: Seconds a writer waits for the whoosh lock before giving up.
 WRITER_TIMEOUT_S = 30.0
 
@@ -186,10 +193,11 @@ class BM25Index:
         Once the index has been searched, the new searcher and its segment view are built here, before the new
         version is visible (so every read made under a version is later than the index state it names), and the
         articles whose documents changed since the previous version are recorded (:func:`kb.search.lineage.record`):
-        the caches of search keep the rows of the other articles across the commit. They are built without
-        ``_search_lock`` (searches go on, on the previous commit, meanwhile); only the swap of the snapshot and
-        the version takes it. Before the first search the searcher is left to it (a process that never searches
-        opens none per commit)."""
+        the caches of search keep the rows of the other articles across the commit. The pseudo-frequencies of the
+        terms asked under the previous commit (at most :data:`WARM_TERMS`) are computed on the new view too. All
+        this runs without ``_search_lock`` (searches go on, on the previous commit, meanwhile); only copying the
+        list of asked terms and the swap of the snapshot and the version take it. Before the first search the
+        searcher is left to it (a process that never searches opens none per commit)."""
         with self._reopen_lock:
             previous = self._state  # only a reopen or close replaces a snapshot that is there (both hold our lock)
             fresh: _Snapshot | None = None
@@ -198,6 +206,11 @@ class BM25Index:
                 # A new searcher, not Searcher.refresh(): refresh() misses deletion-only commits.
                 searcher = self._open_searcher()
                 view, changed = self._segments.view(searcher, previous.view)
+                with self._search_lock:  # the terms asked under the previous commit (searches add to them)
+                    asked = list(previous.view.terms)
+                asked = asked[max(0, len(asked) - WARM_TERMS) :]
+                for term, weights in asked:  # read here, not in the first searches after the swap
+                    bm25_scorer.term_frequencies(view, term, dict(weights))
                 fresh = _Snapshot(searcher, view, {})
             with self._search_lock:
                 replaced = self._state  # None when closed meanwhile, or a first search's (lazy) when previous is None
