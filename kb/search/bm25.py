@@ -36,6 +36,13 @@ FIELD_BOOSTS = {"title": 2.0, "headings": 1.5, "body": 1.0, "tags": 1.5, "codes"
 #: Version numbers of index states, unique across every BM25Index of the process (see BM25Index.version).
 _VERSIONS = itertools.count(1)
 
+#: Terms (with their field weights) whose BM25F pseudo-frequencies :meth:`BM25Index.reopen` computes on the new
+#: commit before searches see it: the most recent ones asked under the previous commit. Without it the first
+#: searches after each commit read the new segment's postings and field lengths and recompute every term, under
+#: the search lock (session 11: ~25 ms of CPU for the 15 queries of bench/concurrent_writes.py after a commit of two
+#: articles, against ~8 ms for the follow itself); a bound, so a commit after very many distinct queries stays cheap.
+WARM_TERMS = 512
+
 #: Seconds a writer waits for the whoosh lock before giving up.
 WRITER_TIMEOUT_S = 30.0
 
@@ -79,17 +86,32 @@ def _schema() -> Any:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """One commit as searches read it: whoosh's searcher, its segment view and the idf of terms asked so far."""
+
+    searcher: Any
+    view: bm25_scorer.IndexView
+    idf: dict[str, float]
+
+
 class BM25Index:
-    """A whoosh index in one folder: one writer at a time, a shared searcher refreshed after each commit."""
+    """A whoosh index in one folder: one writer at a time, a shared searcher replaced after each commit.
+
+    Searches take ``_search_lock`` (whoosh's readers are not safe to share between threads) and read the current
+    :class:`_Snapshot`. :meth:`reopen` builds the next snapshot without that lock (under ``_reopen_lock``) and
+    only swaps the reference under it, so a search waits at most for another search, never for a searcher to be
+    opened; a search sees one commit whole, never part of one (:class:`kb.search.bm25_scorer.SegmentCache` is
+    copy-on-write)."""
 
     def __init__(self, index: Any, path: Path) -> None:
         self._ix = index
         self.path = path
         self._write_lock = threading.Lock()
-        self._search_lock = threading.Lock()
-        self._searcher: Any = None
+        self._search_lock = threading.Lock()  # held by each search, and for the swap of _state
+        self._reopen_lock = threading.Lock()  # one reopen at a time
+        self._state: _Snapshot | None = None
         self._segments = bm25_scorer.SegmentCache()
-        self._idf: dict[str, float] = {}
         self._version = next(_VERSIONS)
         self._viewed: int | None = None  # the version whose searcher and view were built before it was visible
 
@@ -124,10 +146,10 @@ class BM25Index:
 
     def close(self) -> None:
         """Close the searcher and the index files."""
-        with self._search_lock:
-            if self._searcher is not None:
-                self._searcher.close()
-                self._searcher = None
+        with self._reopen_lock, self._search_lock:
+            if self._state is not None:
+                self._state.searcher.close()
+                self._state = None
             self._segments.clear()
         self._ix.close()
 
@@ -171,32 +193,63 @@ class BM25Index:
         Once the index has been searched, the new searcher and its segment view are built here, before the new
         version is visible (so every read made under a version is later than the index state it names), and the
         articles whose documents changed since the previous version are recorded (:func:`kb.search.lineage.record`):
-        the caches of search keep the rows of the other articles across the commit. Before the first search the
+        the caches of search keep the rows of the other articles across the commit. The pseudo-frequencies of the
+        terms asked under the previous commit (at most :data:`WARM_TERMS`) are computed on the new view too. All
+        this runs without ``_search_lock`` (searches go on, on the previous commit, meanwhile); only copying the
+        list of asked terms and the swap of the snapshot and the version take it. Before the first search the
         searcher is left to it (a process that never searches opens none per commit)."""
-        # A new searcher, not Searcher.refresh(): refresh() misses deletion-only commits.
-        with self._search_lock:
-            searched = self._searcher is not None
-            if self._searcher is not None:
-                self._searcher.close()
-                self._searcher = None
-            self._idf = {}
-            version = next(_VERSIONS)
-            if searched:
-                self._segments.view(self._get_searcher())
-                changed = self._segments.changed
-                if changed is not None and self._viewed == self._version:
-                    lineage.record(version, self._version, changed)
-                self._viewed = version
-            else:
-                self._viewed = None
-            self._version = version
+        with self._reopen_lock:
+            previous = self._state  # only a reopen or close replaces a snapshot that is there (both hold our lock)
+            fresh: _Snapshot | None = None
+            changed: frozenset[int] | None = None
+            if previous is not None:
+                # A new searcher, not Searcher.refresh(): refresh() misses deletion-only commits.
+                searcher = self._open_searcher()
+                view, changed = self._segments.view(searcher, previous.view)
+                with self._search_lock:  # the terms asked under the previous commit (searches add to them)
+                    asked = list(previous.view.terms)
+                asked = asked[max(0, len(asked) - WARM_TERMS) :]
+                for term, weights in asked:  # read here, not in the first searches after the swap
+                    bm25_scorer.term_frequencies(view, term, dict(weights))
+                fresh = _Snapshot(searcher, view, {})
+            with self._search_lock:
+                replaced = self._state  # None when closed meanwhile, or a first search's (lazy) when previous is None
+                version = next(_VERSIONS)
+                if fresh is not None and replaced is None:  # closed meanwhile: nothing to install
+                    fresh.searcher.close()
+                    fresh = None
+                self._state = fresh
+                if fresh is not None:
+                    if changed is not None and self._viewed == self._version:
+                        lineage.record(version, self._version, changed)
+                    self._viewed = version
+                else:
+                    self._viewed = None
+                self._version = version
+            if replaced is not None:  # no search can reach it now: they read _state under _search_lock
+                replaced.searcher.close()
 
-    def _get_searcher(self) -> Any:
+    def _open_searcher(self) -> Any:
         from whoosh import scoring
 
-        if self._searcher is None:
-            self._searcher = self._ix.searcher(weighting=scoring.BM25F(B=bm25_scorer.B, K1=bm25_scorer.K1))
-        return self._searcher
+        return self._ix.searcher(weighting=scoring.BM25F(B=bm25_scorer.B, K1=bm25_scorer.K1))
+
+    def _snapshot(self) -> _Snapshot:
+        """The current snapshot, opened here on the first search (caller holds ``_search_lock``)."""
+        state = self._state
+        if state is None:
+            searcher = self._open_searcher()
+            view, _ = self._segments.view(searcher)
+            state = self._state = _Snapshot(searcher, view, {})
+        return state
+
+    def _get_searcher(self) -> Any:
+        """The current commit's whoosh searcher (caller holds ``_search_lock``)."""
+        return self._snapshot().searcher
+
+    def _view(self) -> bm25_scorer.IndexView:
+        """The current commit's segment view (caller holds ``_search_lock``)."""
+        return self._snapshot().view
 
     def search(self, terms: Mapping[str, float], limit: int) -> list[BM25Hit]:
         """Chunks matching any of ``terms`` (analyzer term -> query weight, 1.0 for the user's own words),
@@ -205,7 +258,7 @@ class BM25Index:
         if not terms or limit <= 0:
             return []
         with self._search_lock:
-            view = self._segments.view(self._get_searcher())
+            view = self._view()
             hits = bm25_scorer.score(view, terms, FIELD_BOOSTS, limit)
             return [BM25Hit(a, o, s) for a, o, s in hits]
 
@@ -214,13 +267,13 @@ class BM25Index:
         if not terms or limit <= 0:
             return []
         with self._search_lock:
-            return bm25_scorer.score_keys(self._segments.view(self._get_searcher()), terms, FIELD_BOOSTS, limit)
+            return bm25_scorer.score_keys(self._view(), terms, FIELD_BOOSTS, limit)
 
     def holds(self, term: str) -> bool:
         """Whether a live chunk holds ``term`` in a field of :data:`FIELD_BOOSTS` (the same as
         ``bool(self.search({term: 1.0}, 1))``, without scoring)."""
         with self._search_lock:
-            return bm25_scorer.holds(self._segments.view(self._get_searcher()), term, FIELD_BOOSTS)
+            return bm25_scorer.holds(self._view(), term, FIELD_BOOSTS)
 
     def articles_with_phrases(self, phrases: Iterable[tuple[str, ...]]) -> set[int]:
         """Ids of articles that contain every phrase (in order, adjacent) in the title, headings or body."""
@@ -247,7 +300,7 @@ class BM25Index:
         """For each ``(term, field)``, the ids of the live articles with a chunk holding ``term`` in that field
         (postings read once per commit and remembered; for the ranker's coverage features)."""
         with self._search_lock:
-            view = self._segments.view(self._get_searcher())
+            view = self._view()
             found: dict[tuple[str, str], set[int]] = {}
             for fieldname in fieldnames:
                 for term in terms:
@@ -260,7 +313,7 @@ class BM25Index:
         repeats, unordered; empty when none): the articles :meth:`term_articles` gives for those fields together,
         from the postings :meth:`holds` and the search read (remembered per commit)."""
         with self._search_lock:
-            view = self._segments.view(self._get_searcher())
+            view = self._view()
             ids, _ = bm25_scorer.term_frequencies(view, term, FIELD_BOOSTS)
             articles = view.article_ids[ids]
             return articles[articles >= 0]
@@ -269,12 +322,12 @@ class BM25Index:
         """whoosh's idf of each term in the ``body`` field (0 for a term no chunk holds), from the cached postings
         (:func:`kb.search.bm25_scorer.body_idf`)."""
         with self._search_lock:
-            view = self._segments.view(self._get_searcher())
+            state = self._snapshot()
             terms = list(terms)
-            missing = [t for t in terms if t not in self._idf]
+            missing = [t for t in terms if t not in state.idf]
             for t in missing:  # remembered until the next commit
-                self._idf[t] = bm25_scorer.body_idf(view, t)
-            return {t: self._idf[t] for t in terms}
+                state.idf[t] = bm25_scorer.body_idf(state.view, t)
+            return {t: state.idf[t] for t in terms}
 
     def doc_count(self) -> int:
         """Number of live (not deleted) chunk documents."""

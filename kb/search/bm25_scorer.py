@@ -30,6 +30,7 @@ the search path: 53k Python calls a query before, 6k after, ``bench/results/perf
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Mapping
@@ -58,11 +59,15 @@ _TermKey = tuple[str, tuple[tuple[str, float], ...]]
 
 @dataclass
 class _Segment:
-    """What is cached of one whoosh segment: postings per (field, term), field lengths, stored keys."""
+    """What is cached of one whoosh segment: postings per (field, term), field lengths, stored keys. The dicts are
+    shared by every view of the segment and only ever gain entries (a segment's files never change); ``reader`` and
+    ``article_ids`` are one view's (:class:`SegmentCache`)."""
 
     reader: Any
+    segment_id: str
     doc_count_all: int
-    article_ids: npt.NDArray[np.int64]  # (doc_count_all,), -1 for a deleted document
+    article_ids: npt.NDArray[np.int64]  # (doc_count_all,), -1 for a deleted document (of this reader)
+    stored_ids: npt.NDArray[np.int64]  # (doc_count_all,), the article id of every document, deleted ones included
     ords: npt.NDArray[np.int64]  # (doc_count_all,)
     lengths: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)  # field -> (doc_count_all,)
     postings: dict[tuple[str, str], tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=dict)
@@ -98,60 +103,63 @@ class IndexView:
 
 
 class SegmentCache:
-    """Per-segment postings and lengths, shared by the searchers of successive commits of one index.
+    """Per-segment postings and lengths, shared by the views of successive commits of one index.
 
-    Attributes:
-        changed: after :meth:`view` built a view, the ids of the articles whose documents differ from the view
-            before (documents in new segments, newly deleted ones, and the live ones of segments merged away:
-            a superset, :mod:`kb.search.lineage`); None for the first view or after :meth:`clear`.
+    Copy-on-write: a view's segments (:class:`_Segment`) are never changed once the view is built, so a search
+    still running on the view of an older searcher reads exactly that searcher's documents and deletions while the
+    view of a newer commit is built beside it (:meth:`kb.search.bm25.BM25Index.reopen`). What a segment's files
+    fix for its whole life (stored keys, postings, field lengths, term lists, document frequencies) is read once
+    per segment id and shared by every view that holds the segment; only the reader and the deletion mask are the
+    view's own.
     """
 
     def __init__(self) -> None:
-        self._segments: dict[str, _Segment] = {}
+        self._segments: dict[str, _Segment] = {}  # segment id -> the segment as last loaded (its base facts)
         self._lock = threading.Lock()
-        self._searcher: Any = None
-        self._view = IndexView([], 0, _EMPTY_IDS, _EMPTY_IDS, None)
-        self.changed: frozenset[int] | None = None
 
-    def view(self, searcher: Any) -> IndexView:
-        """The :class:`IndexView` of ``searcher`` (built on the first call after a commit)."""
-        leaves = []
+    def view(self, searcher: Any, previous: IndexView | None = None) -> tuple[IndexView, frozenset[int] | None]:
+        """A new :class:`IndexView` of ``searcher``, and the ids of the articles whose documents differ from
+        ``previous`` (documents in new segments, newly deleted ones, and the live ones of segments merged away:
+        a superset, :mod:`kb.search.lineage`); None for the second when ``previous`` is None.
+
+        Neither ``previous`` nor any other view already built is changed. Safe to call from several threads
+        (segments are loaded under this cache's lock); the caller uses ``searcher`` from one thread at a time."""
+        before = {seg.segment_id: seg for seg, _ in previous.leaves} if previous is not None else {}
+        leaves: list[tuple[_Segment, int]] = []
+        changed: set[int] = set()
         with self._lock:
-            if searcher is self._searcher:
-                return self._view
             live = set()
-            changed: set[int] = set()
             for reader, offset in _leaf_readers(searcher):
                 seg_id = reader.segment().segment_id()
                 live.add(seg_id)
-                cached = self._segments.get(seg_id)
-                if cached is None:
-                    cached = _load_segment(reader)
-                    self._segments[seg_id] = cached
-                    changed |= cached.stored_articles
+                base = self._segments.get(seg_id)
+                if base is None:
+                    base = self._segments[seg_id] = _load_segment(reader, seg_id)
+                    segment = base
                 else:
-                    before = cached.article_ids.copy()
-                    cached.reader = reader
-                    _mark_deleted(cached)
-                    changed.update(before[(before >= 0) & (cached.article_ids < 0)].tolist())
-                leaves.append((cached, offset))
+                    segment = dataclasses.replace(base, reader=reader, article_ids=_live_ids(reader, base.stored_ids))
+                old = before.get(seg_id)
+                if old is None:
+                    changed |= segment.stored_articles
+                else:
+                    changed.update(old.article_ids[(old.article_ids >= 0) & (segment.article_ids < 0)].tolist())
+                leaves.append((segment, offset))
             for seg_id in set(self._segments) - live:
-                gone = self._segments.pop(seg_id).article_ids
-                changed.update(np.unique(gone[gone >= 0]).tolist())
-            self.changed = frozenset(changed) if self._searcher is not None else None
-            total = sum(seg.doc_count_all for seg, _ in leaves)
-            article_ids = np.concatenate([seg.article_ids for seg, _ in leaves]) if leaves else _EMPTY_IDS
-            ords = np.concatenate([seg.ords for seg, _ in leaves]) if leaves else _EMPTY_IDS
-            self._searcher = searcher
-            self._view = IndexView(leaves, total, article_ids, ords, searcher)
-        return self._view
+                del self._segments[seg_id]
+        for seg_id in set(before) - {seg.segment_id for seg, _ in leaves}:
+            gone = before[seg_id].article_ids
+            changed.update(np.unique(gone[gone >= 0]).tolist())
+        total = sum(seg.doc_count_all for seg, _ in leaves)
+        article_ids = np.concatenate([seg.article_ids for seg, _ in leaves]) if leaves else _EMPTY_IDS
+        ords = np.concatenate([seg.ords for seg, _ in leaves]) if leaves else _EMPTY_IDS
+        return IndexView(leaves, total, article_ids, ords, searcher), (
+            frozenset(changed) if previous is not None else None
+        )
 
     def clear(self) -> None:
         """Forget every segment (the index is being closed)."""
         with self._lock:
             self._segments.clear()
-            self.changed = None
-            self._searcher, self._view = None, IndexView([], 0, _EMPTY_IDS, _EMPTY_IDS, None)
 
 
 def score(
@@ -269,25 +277,38 @@ def _leaf_readers(searcher: Any) -> list[tuple[Any, int]]:
     return [(r, offset) for r, offset in reader.leaf_readers() if r.doc_count_all()]
 
 
-def _load_segment(reader: Any) -> _Segment:
+def _load_segment(reader: Any, segment_id: str) -> _Segment:
     n = reader.doc_count_all()
-    article_ids = np.full(n, -1, dtype=np.int64)
+    stored_ids = np.full(n, -1, dtype=np.int64)
     ords = np.zeros(n, dtype=np.int64)
     for docnum in range(n):
         stored = reader.stored_fields(docnum)
-        article_ids[docnum] = int(stored["article_id"])
+        stored_ids[docnum] = int(stored["article_id"])
         ords[docnum] = int(stored["ord"])
-    segment = _Segment(reader, n, article_ids, ords, stored_articles=frozenset(np.unique(article_ids).tolist()))
-    _mark_deleted(segment)
-    return segment
+    return _Segment(
+        reader,
+        segment_id,
+        n,
+        _live_ids(reader, stored_ids),
+        stored_ids,
+        ords,
+        stored_articles=frozenset(np.unique(stored_ids).tolist()),
+    )
 
 
-def _mark_deleted(segment: _Segment) -> None:
-    reader = segment.reader
-    if reader.has_deletions():
-        for docnum in range(segment.doc_count_all):
-            if reader.is_deleted(docnum):
-                segment.article_ids[docnum] = -1
+def _live_ids(reader: Any, stored_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``stored_ids`` with -1 for each document ``reader`` holds deleted: a new array when there is a deletion
+    (one numpy assignment from whoosh's deletion set, instead of an ``is_deleted`` call per document),
+    ``stored_ids`` itself otherwise (never written to)."""
+    if not reader.has_deletions():
+        return stored_ids
+    deleted = getattr(reader, "deleted_docs_set", None)  # whoosh's SegmentReader: a cached frozenset of docnums
+    if deleted is None:  # pragma: no cover - another reader class
+        deleted = [d for d in range(len(stored_ids)) if reader.is_deleted(d)]
+    docnums = np.fromiter(deleted, dtype=np.int64, count=len(deleted))
+    live = stored_ids.copy()
+    live[docnums] = -1
+    return live
 
 
 def _postings(segment: _Segment, fieldname: str, term: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:

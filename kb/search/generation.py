@@ -122,14 +122,17 @@ class Generation:
         stored = chunks.of_articles(followed)
         ids: list[int] = []
         blobs: list[bytes | None] = []
-        self.vectors.remove_articles(followed)
         for article_id in followed:
             for chunk in stored.get(article_id, []):
                 if chunk.model == self.manifest.model and chunk.embedding is not None:
                     ids.append(vector_id(chunk.article_id, chunk.ord))
                     blobs.append(chunk.embedding)
-        if ids:
-            self.vectors.add(np.asarray(ids, dtype=np.int64), decode_vectors(blobs, self.manifest.dimension))
+        vectors = (
+            decode_vectors(blobs, self.manifest.dimension)
+            if ids
+            else np.zeros((0, self.manifest.dimension), np.float32)
+        )
+        self.vectors.replace_articles(followed, np.asarray(ids, dtype=np.int64), vectors)  # one step for searches
         self.bm25.reopen()
         self.manifest.last_seq = saved
         return followed

@@ -182,7 +182,10 @@ class IndexManager:
 
     @property
     def generation(self) -> Generation:
-        """The live generation.
+        """The live generation. A generation switched by another process (``CURRENT``) is followed here; so are
+        changes another process saved to the live one (one ``stat`` of its manifest and a non-blocking try of the
+        thread lock), except in remote mode (:meth:`kb.search.handoff.Handoff.start_remote`), where only the
+        background round follows them (:meth:`follow`) and no search pays for a catch-up in its own latency.
 
         Raises:
             IndexUnavailableError: :meth:`open` has not been called.
@@ -191,7 +194,11 @@ class IndexManager:
             raise IndexUnavailableError("The search index is not open yet.")
         if self._stat_current() != self._current_stat:
             self._follow_current()
-        if self._gen.manifest_stat() != self._manifest_stat and self._write_lock.acquire(blocking=False):
+        if (
+            not self.handoff.remote  # there the background round follows (Handoff.wait_for_work), never a search
+            and self._gen.manifest_stat() != self._manifest_stat
+            and self._write_lock.acquire(blocking=False)
+        ):
             try:  # another process applied changes; if this process is applying, its writer catches up itself
                 self._follow_current(reload_stale=True)
             finally:
@@ -240,6 +247,7 @@ class IndexManager:
                 self._manifest_stat = manifest_stat
             self._current_stat = stat
         self.handoff.published()  # writes waiting for another process's applier (Handoff.start_remote)
+        self.handoff.late(self._applied_seq())  # forget the 202s now followed (the round's poll, wait_for_work)
 
     def _install(self, gen: Generation) -> None:
         """Make ``gen`` live; keep the one it replaces open (running searches), close the one before."""

@@ -172,17 +172,36 @@ class VectorIndex:
         return int(self._index.ntotal)
 
     def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
-        """Add ``vectors`` ``(n, dimension)`` (L2-normalised) under ``ids`` ``(n,)`` int64."""
-        if len(ids) == 0:
-            return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
-            raise InvalidInputError(f"expected vectors of shape (n, {self.dimension}), got {vectors.shape}")
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        """Add ``vectors`` ``(n, dimension)`` (L2-normalised) under ``ids`` ``(n,)`` int64.
+
+        Raises:
+            InvalidInputError: ``vectors`` is not ``(n, dimension)``.
+        """
+        self.replace_articles((), ids, vectors)
+
+    def replace_articles(self, article_ids: Iterable[int], ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> int:
+        """Remove every chunk vector of each of ``article_ids`` and add ``vectors`` ``(n, dimension)``
+        (L2-normalised) under ``ids`` ``(n,)`` int64, under one hold of the write lock: a search sees the articles
+        either all before or all after (never removed and not yet added again). Returns how many were removed.
+
+        Raises:
+            InvalidInputError: ``vectors`` is not ``(n, dimension)`` (nothing is removed then).
+        """
+        wanted = np.fromiter((int(a) for a in article_ids), dtype=np.int64)
+        if len(ids):
+            vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+            if vectors.ndim != 2 or vectors.shape[1] != self.dimension:
+                raise InvalidInputError(f"expected vectors of shape (n, {self.dimension}), got {vectors.shape}")
+            ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if len(wanted) == 0 and len(ids) == 0:
+            return 0
         with self._lock.write():
-            self._index.add_with_ids(vectors, ids)
-            if self._ann is not None:
-                self._ann.on_add(ids)
+            removed = self._remove_locked(wanted) if len(wanted) else 0
+            if len(ids):
+                self._index.add_with_ids(vectors, ids)
+                if self._ann is not None:
+                    self._ann.on_add(ids)
+            return removed
 
     def remove_article(self, article_id: int) -> int:
         """Remove every chunk vector of ``article_id``; returns how many were removed."""
@@ -203,19 +222,21 @@ class VectorIndex:
         vector (a batch of new articles): ``IndexIDMap2.remove_ids`` rebuilds its reverse map, O(n), on every call,
         which made the per-article :meth:`remove_article` loop 16% of a bulk import's time at 50k chunks.
         """
+        return self.replace_articles(
+            article_ids, np.zeros(0, dtype=np.int64), np.zeros((0, self.dimension), np.float32)
+        )
+
+    def _remove_locked(self, wanted: NDArray[np.int64]) -> int:
+        """Remove the vectors of the articles ``wanted`` (caller holds the write lock); returns how many."""
         import faiss
 
-        wanted = np.fromiter((int(a) for a in article_ids), dtype=np.int64)
-        if len(wanted) == 0:
+        ids = self._ids()
+        found = ids[np.isin(ids >> ORD_BITS, wanted)]
+        if len(found) == 0:
             return 0
-        with self._lock.write():
-            ids = self._ids()
-            found = ids[np.isin(ids >> ORD_BITS, wanted)]
-            if len(found) == 0:
-                return 0
-            if self._ann is not None:
-                self._ann.on_remove(found)
-            return int(self._index.remove_ids(faiss.IDSelectorBatch(len(found), faiss.swig_ptr(found))))
+        if self._ann is not None:
+            self._ann.on_remove(found)
+        return int(self._index.remove_ids(faiss.IDSelectorBatch(len(found), faiss.swig_ptr(found))))
 
     def article_count(self) -> int:
         """Number of distinct articles with at least one vector (one pass over the id map, no copy of vectors)."""

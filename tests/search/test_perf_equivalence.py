@@ -15,7 +15,7 @@ import numpy as np
 
 from kb.articles.content import ArticleContent
 from kb.search import bm25_scorer
-from kb.search.bm25 import FIELD_BOOSTS, BM25Index
+from kb.search.bm25 import FIELD_BOOSTS, BM25Hit, BM25Index
 from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
@@ -74,7 +74,7 @@ def test_cached_scorer_ranks_exactly_as_before_over_segments_and_deletions(
                 terms = _query_terms(analyzer, query)
                 with index._search_lock:
                     searcher = index._get_searcher()
-                    view = index._segments.view(searcher)
+                    view = index._view()
                     expected = _score_before(searcher, view.leaves, terms, 100)
                 hits = index.search(terms, 100)
                 assert [(h.article_id, h.ord, h.score) for h in hits] == expected, (round_, query)
@@ -119,7 +119,7 @@ def test_postings_through_the_remembered_term_lists_are_whooshs_postings(
         )
         present = 0
         with index._search_lock:
-            view = index._segments.view(index._get_searcher())
+            view = index._view()
             for seg, _ in view.leaves:
                 for fieldname in FIELD_BOOSTS:
                     for term in terms:
@@ -148,3 +148,25 @@ def test_summary_and_passage_caches_follow_every_write(kb: KnowledgeBase) -> Non
 
     kb.writer.set_status(first.id, "retired", "tester")
     assert [h.article_id for h in kb.engine.search(request).results] == []
+
+
+def test_terms_warmed_by_reopen_equal_a_cold_computation(tmp_path: Path, analyzer: TextAnalyzer) -> None:
+    """BM25Index.reopen computes the terms asked under the previous commit on the new view (bm25.WARM_TERMS): the
+    warmed pseudo-frequencies are exactly what a view built from nothing computes, and the answers too."""
+    index = _two_segments_with_deletions(tmp_path, analyzer)
+    try:
+        terms = _query_terms(analyzer, QUERIES[0])
+        index.search(terms, 100)  # asked under this commit
+        index.replace_articles(_documents(analyzer, BUNDLED / "k8s-troubleshooting", 1)[:5], [3, 1001])
+        with index._search_lock:
+            view = index._view()
+            warmed = {t: view.terms[(t, tuple(FIELD_BOOSTS.items()))] for t in terms}  # KeyError: not warmed
+            cold, _ = bm25_scorer.SegmentCache().view(index._get_searcher())
+        for t, (ids, tf) in warmed.items():
+            want_ids, want_tf = bm25_scorer.term_frequencies(cold, t, FIELD_BOOSTS)
+            assert np.array_equal(ids, want_ids) and np.array_equal(tf, want_tf), t
+        assert index.search(terms, 100) == [
+            BM25Hit(a, o, s) for a, o, s in bm25_scorer.score(cold, terms, FIELD_BOOSTS, 100)
+        ]
+    finally:
+        index.close()
