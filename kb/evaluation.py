@@ -285,12 +285,21 @@ def read_queries(folder: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str
 def load_history(kb: KnowledgeBase, history: Sequence[HistoryTicket], doc_of: dict[int, str]) -> dict[str, Any]:
     """Replay ``history`` through ``kb``'s desk (:func:`kb.desk.history.replay_history`; corpus ids mapped by
     ``doc_of``, article id -> corpus id) and date the desk's votes at the last close of the tickets in the KB.
-    Returns the counts (``tickets``, ``closed``, ``skipped``, ``unmapped``, ``encoded``) and the ``as_of`` time."""
+    Returns the counts (``tickets``, ``closed``, ``skipped``, ``unmapped``, ``encoded``), the ``as_of`` time and
+    the vote's settings: ``ticket_model`` (the model of the ticket vectors), ``min_similarity`` and ``weight``."""
     done = replay_history(kb.desk, kb.ticket_vectors, history, {doc: aid for aid, doc in doc_of.items()})
     as_of = max((t.closed_at for t in history), default=None)
     if as_of is not None:
         kb.desk_votes.now = lambda: as_of
-    return {"tickets": len(history), **dataclasses.asdict(done), "as_of": as_of.isoformat() if as_of else None}
+    boost = kb.engine.desk_boost
+    return {
+        "tickets": len(history),
+        **dataclasses.asdict(done),
+        "as_of": as_of.isoformat() if as_of else None,
+        "ticket_model": kb.ticket_embedder.name,
+        "min_similarity": kb.desk_votes.min_similarity,
+        "weight": boost.weight if boost is not None else 0.0,
+    }
 
 
 def run_mode(

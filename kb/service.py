@@ -77,10 +77,17 @@ class KnowledgeBase:
         settings: configuration.
         embedder: an embedder to use instead of the one named by ``settings`` (tests share one).
         analyzer: an analyzer to use instead of building one (tests share one; building costs ~1 s).
+        ticket_embedder: the ticket model to use instead of the one named by ``settings.ticket_embedding_model``
+            (tests); by default the KB's own ``embedder`` when that setting is empty or names the same model.
     """
 
     def __init__(
-        self, settings: Settings, *, embedder: Embedder | None = None, analyzer: TextAnalyzer | None = None
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        analyzer: TextAnalyzer | None = None,
+        ticket_embedder: Embedder | None = None,
     ) -> None:
         self.settings = settings
         self.database: Database = open_database(settings)
@@ -124,10 +131,19 @@ class KnowledgeBase:
         self.feedback = FeedbackStore(self.database)
         self.synonyms = SynonymStore(self.database, self.analyzer)
         self.synonyms.seed()
-        self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.embedder)
-        self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.embedder, self.ticket_vectors)
+        # The ticket model encodes every ticket vector (similar tickets, the vote, suggestions, assignment,
+        # distillation, frequent problems); one per process, its weights loaded on first use.
+        self.ticket_embedder = ticket_embedder or self._ticket_embedder(settings)
+        own_model = self.ticket_embedder.name == self.embedder.name
+        self.ticket_vectors = TicketVectors(self.database, self.analyzer, self.ticket_embedder)
+        self.closed_tickets = ClosedTicketIndex(self.database, self.analyzer, self.ticket_embedder, self.ticket_vectors)
         ranker = load_ranker(self.embedder.name) if settings.rerank else None
-        self.desk_votes = votes = ResolvedTicketVotes(self.database, self.closed_tickets)
+        self.desk_votes = votes = ResolvedTicketVotes(
+            self.database,
+            self.closed_tickets,
+            min_similarity=settings.ticket_vote_min_similarity,
+            query_embedder=None if own_model else self.ticket_embedder,
+        )
         self.engine = SearchEngine(
             self.analyzer,
             self.embedder,
@@ -140,7 +156,7 @@ class KnowledgeBase:
             query_weights=settings.fusion_bm25_weight is None,
             approximate_vectors=settings.vector_index == "hnsw",
             second_stage=SecondStage(ranker, votes) if ranker is not None else None,
-            desk_boost=DeskBoost(votes),
+            desk_boost=DeskBoost(votes, settings.ticket_vote_weight),
         )
         self.engine.expansion.desk_weight = settings.desk_synonym_weight
         self.writer = ArticleWriter(self.store, self.index)
@@ -193,6 +209,21 @@ class KnowledgeBase:
                 ", ".join(done.unreadable),
             )
 
+    def _ticket_embedder(self, settings: Settings) -> Embedder:
+        """The model named by ``settings.ticket_embedding_model`` (loaded as ``KB_EMBEDDING_MODEL`` is), or the KB's
+        own embedder when it is empty or the same name."""
+        name = settings.ticket_embedding_model.strip()
+        if not name or name == self.embedder.name:
+            return self.embedder
+        return load_embedder(
+            name,
+            settings.query_instruction,
+            settings.embedding_batch_size,
+            settings.embedding_backend,
+            settings.model_cache_dir,
+            threads=settings.embedding_threads,
+        )
+
     def open(self) -> KnowledgeBase:
         """Load the model and open the index (replaying pending changes). Returns self.
 
@@ -203,6 +234,8 @@ class KnowledgeBase:
         if not self.index.is_open:
             self.index.open()
             self.embedder.encode_queries(["预热"])  # load the model now, not on the first user's query
+            if self.ticket_embedder is not self.embedder:
+                self.ticket_embedder.encode_queries(["预热"])
         return self
 
     def close(self) -> None:

@@ -11,6 +11,8 @@ from kb.cli.main import main
 from kb.config import Settings
 from kb.errors import InvalidInputError
 from kb.evaluation import evaluate
+from kb.search.rerank.boost import WEIGHT
+from kb.search.rerank.desk import MIN_SIMILARITY
 
 ARTICLES = {
     "net/vpn.md": "# VPN 无法连接\n\nVPN 客户端提示错误 809，检查防火墙 UDP 500 和 4500 端口。\n",
@@ -167,6 +169,8 @@ def test_desk_history_is_replayed_into_a_copy_and_votes(tmp_path: Path, eval_set
         "encoded": 3,
     }
     assert voted.desk_history["as_of"] == "2026-03-03T11:30:00+08:00"
+    assert (voted.desk_history["ticket_model"], voted.desk_history["min_similarity"]) == ("hash", MIN_SIMILARITY)
+    assert voted.desk_history["weight"] == WEIGHT
     row = next(r for r in voted.per_query["hybrid"] if r["query_id"] == "q4")
     assert row["top10"][0] == "ops/disk.md" and row["desk_boosted"] == 1  # the tickets' article, by their vote
     assert row["low_confidence"]  # the vote never makes an unanswerable query confident

@@ -21,6 +21,7 @@ session 8's review: they kept voting until the next resolution).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from kb.identity.audit import roles_changed
 from kb.identity.permissions import Permission, allowed
 from kb.identity.scopes import Principal, ticket_clause
 from kb.models import ArticleUsage, Ticket, User
+from kb.search.embedders.base import Embedder
 from kb.search.rerank.desk import MIN_SIMILARITY, DeskEvidence, knn_evidence
 
 #: What :meth:`ResolvedTicketVotes.resolvable` compares to know that its answer still holds: the newest
@@ -58,7 +60,11 @@ class ResolvedTicketVotes:
         closed: the closed-ticket similarity index.
         now: the clock (tests pass a fixed one).
         min_similarity: neighbours less similar do not vote (default
-            :data:`kb.search.rerank.desk.MIN_SIMILARITY`).
+            :data:`kb.search.rerank.desk.MIN_SIMILARITY`, setting ``KB_TICKET_VOTE_MIN_SIMILARITY``).
+        query_embedder: the ticket model when it is not the knowledge base's own (``KB_TICKET_EMBEDDING_MODEL``;
+            the same model as ``closed.embedder``): the query is encoded with it for the kNN, since the vector the
+            vector leg computed belongs to the chunk model. None: the tickets are on the KB's own model and that
+            vector is used as it is.
     """
 
     def __init__(
@@ -67,11 +73,13 @@ class ResolvedTicketVotes:
         closed: ClosedTicketIndex,
         now: Callable[[], dt.datetime] | None = None,
         min_similarity: float = MIN_SIMILARITY,
+        query_embedder: Embedder | None = None,
     ) -> None:
         self.database = database
         self.closed = closed
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
         self.min_similarity = min_similarity
+        self.query_embedder = query_embedder
         self._lock = threading.Lock()
         self._stamp: tuple[int | None, int | None] | None = None
         self._resolvable: frozenset[int] = frozenset()
@@ -87,7 +95,9 @@ class ResolvedTicketVotes:
     ) -> DeskEvidence:
         """The votes among ``candidates`` (see module docstring and :class:`kb.search.rerank.desk.DeskVotes`):
         the :data:`NEIGHBOURS` nearest closed tickets ``viewer`` may see (:func:`kb.identity.scopes.ticket_clause`;
-        the others are not ranked at all), none without a query ``vector``."""
+        the others are not ranked at all), none without a query ``vector`` (the chunk model's, (d,) float32; with a
+        ``query_embedder`` the query ``text`` is encoded again with the ticket model instead). The evidence names
+        the ticket model in ``model`` when a kNN ran."""
         resolvable = self.resolvable()
         if not resolvable and not helpful:
             return DeskEvidence()  # a desk that recorded no resolution: nothing to rank, no kNN at all
@@ -95,7 +105,11 @@ class ResolvedTicketVotes:
             allowed = resolvable
         else:
             allowed = self._visible(viewer, resolvable)
-        near = self.closed.nearest(vector, text, NEIGHBOURS, allowed) if vector is not None and allowed else []
+        near = []
+        if vector is not None and allowed:
+            if self.query_embedder is not None:
+                vector = self.query_embedder.encode_queries([text])[0]
+            near = self.closed.nearest(vector, text, NEIGHBOURS, allowed)
         wanted = set(candidates)
         if not near and not helpful:
             return DeskEvidence()
@@ -121,7 +135,8 @@ class ResolvedTicketVotes:
             (t.external_id, t.similarity, _age_days(closed_at.get(t.external_id), now), resolved.get(t.external_id, []))
             for t in near
         ]
-        return knn_evidence(neighbours, counts, self.min_similarity)
+        evidence = knn_evidence(neighbours, counts, self.min_similarity)
+        return dataclasses.replace(evidence, model=self.closed.embedder.name) if near else evidence
 
     def resolvable(self) -> frozenset[int]:
         """Ids of the tickets recorded as resolved by an article by someone who may vote (``article_usage``

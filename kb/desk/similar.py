@@ -3,8 +3,10 @@
 Two similarities are used together everywhere on the desk (suggestions, assignment, distillation, frequent
 problems):
 
-- the **embedding** of :func:`ticket_text` with the knowledge base's own model, stored on the ticket
-  (``tickets.embedding``, float32 bytes) so a ticket is encoded once (:class:`TicketVectors`);
+- the **embedding** of :func:`ticket_text` with the ticket model (``KB_TICKET_EMBEDDING_MODEL``, by default the
+  knowledge base's own model; the chunks always use the KB's), stored on the ticket (``tickets.embedding``,
+  float32 bytes, with ``tickets.embedding_model`` naming the model) so a ticket is encoded once per model
+  (:class:`TicketVectors`);
 - **TF-IDF** over kb's analyzer terms (scikit-learn, sublinear tf, l2; :func:`fit_tfidf`).
 
 Their mean is the similarity. ``bench/assignment.py`` measured kNN assignment accuracy on it-tickets-en at 0.791
@@ -72,7 +74,8 @@ class TicketVectors:
     Args:
         database: where ``tickets.embedding`` lives.
         analyzer: normalises the text before encoding (the same normalisation as article chunks).
-        embedder: the knowledge base's model; vectors are (d,) float32, L2-normalised.
+        embedder: the ticket model (``KB_TICKET_EMBEDDING_MODEL``; by default the knowledge base's own model);
+            vectors are (d,) float32, L2-normalised.
     """
 
     def __init__(self, database: Database, analyzer: TextAnalyzer, embedder: Embedder) -> None:
@@ -198,14 +201,19 @@ class ClosedTicketIndex:
     Tickets closed or embedded since the last use are added on the next call: with ``vectors``, the desk's own
     tickets closed since then are encoded first (at most :data:`ENCODE_BATCH` a call), so a ticket closed through
     the workflow is a similar ticket at the next query, without waiting for ``/analysis`` or distillation to encode
-    it; imported history joins once embedded (``TicketVectors.embed_closed``). The TF-IDF vocabulary and idf are
-    fitted on the tickets present at the first use and kept (refitted when tickets disappear). Thread-safe.
+    it; imported history joins once embedded (``TicketVectors.embed_closed``). Closed tickets of any source stored
+    with another model (the ticket model changed) are encoded again the same way, :data:`ENCODE_BATCH` a call,
+    until all are on the ticket model (a ticket takes part only with a vector of that model). The TF-IDF
+    vocabulary and idf are fitted on the tickets present at the first use and kept (refitted when tickets
+    disappear). Thread-safe.
 
     Args:
         database: the tickets.
         analyzer: TF-IDF terms.
-        embedder: only its ``name`` and ``dimension`` (which stored vectors count).
-        vectors: encodes closed desk tickets that have no embedding yet (None: only tickets already embedded).
+        embedder: the ticket model (as ``vectors``'); only its ``name`` and ``dimension`` (which stored vectors
+            count).
+        vectors: encodes closed desk tickets that have no embedding yet and closed tickets stored with another
+            model (None: only tickets already embedded with ``embedder``).
     """
 
     def __init__(
@@ -255,13 +263,14 @@ class ClosedTicketIndex:
         return [_with_similarity(rows[i], float(sims[i])) for i in top]
 
     def _encode_closed(self) -> None:
-        """Encode the desk's closed tickets that lack an embedding for the current model (:data:`ENCODE_BATCH` at
-        most)."""
+        """Encode the desk's closed tickets that have no embedding, and closed tickets of any source embedded with
+        another model (:data:`ENCODE_BATCH` at most, lowest ids first)."""
         if self.vectors is None:
             return
         model = self.embedder.name
         unencoded = or_(Ticket.embedding_model.is_(None), Ticket.embedding_model != model)
-        query = select(Ticket).where(Ticket.status == "closed", Ticket.source == SOURCE, unencoded)
+        ours_or_stored = or_(Ticket.source == SOURCE, Ticket.embedding.is_not(None))
+        query = select(Ticket).where(Ticket.status == "closed", unencoded, ours_or_stored)
         with self.database.session() as session:
             missing = list(session.scalars(query.order_by(Ticket.id).limit(ENCODE_BATCH)))
         if missing:

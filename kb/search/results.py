@@ -58,14 +58,16 @@ class DeskHitExplain(TypedDict):
     """What the desk's resolved tickets added to a hit in the default hybrid ranking (:mod:`kb.search.rerank.boost`):
     its ``fused`` score (weighted fusion, in [0, 1]), its ``vote`` in [0, 1] (:mod:`kb.search.rerank.desk`), the
     ``boost`` added (weight x vote), the ``tickets`` that voted (``[ticket number, weight]``, heaviest first;
-    only tickets the caller may see) and ``first_by_vote``: the vote put this hit first (then it is never a
-    confident answer)."""
+    only tickets the caller may see), ``first_by_vote``: the vote put this hit first (then it is never a
+    confident answer), and ``model``: the embedding model that encoded the query and the tickets for the vote
+    (the ticket model, ``KB_TICKET_EMBEDDING_MODEL``, else the KB's own)."""
 
     fused: float
     vote: float
     boost: float
     tickets: list[tuple[str, float]]
     first_by_vote: bool
+    model: str
 
 
 class HitExplain(TypedDict):

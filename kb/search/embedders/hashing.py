@@ -19,11 +19,13 @@ class HashingEmbedder:
     """Deterministic test encoder: character 1- and 2-grams of NFKC-lower-cased text, hashed into buckets.
 
     ``(n, dimension)`` float32, L2-normalised; cosine approximates character overlap. No model file.
-    One token per character (plus 2 special tokens) for chunk sizing.
+    One token per character (plus 2 special tokens) for chunk sizing. ``name`` is what stored vectors record
+    (:data:`HASH` by default; another name and ``dimension`` give a second, incompatible test model, e.g. a ticket
+    model beside the KB's).
     """
 
-    def __init__(self, dimension: int = 256, query_instruction: str = "") -> None:
-        self.name = HASH
+    def __init__(self, dimension: int = 256, query_instruction: str = "", name: str = HASH) -> None:
+        self.name = name
         self.query_instruction = query_instruction
         self._dimension = dimension
 

@@ -31,18 +31,16 @@ import numpy as np
 import numpy.typing as npt
 
 from kb.articles.filters import ArticleSummary
+from kb.config import TICKET_VOTE_WEIGHT
 from kb.identity.scopes import Principal
 from kb.search.rerank.desk import DeskVotes
 from kb.search.results import ConfidenceSignals, DeskHitExplain, SearchHit
 
 #: Fused candidates that may receive a vote (the engine's smallest candidate pool).
 DEPTH = 100
-#: Weight of the vote (in [0, 1]) added to the fused score (in [0, 1]). Calibrated on desk-dev folds 0-2 with the
-#: 415-ticket desk history of branch s8-tickets (``bench/desk_history.py``, grid 0.1-3.0 x similarity bar
-#: 0.4-0.7; bench/results/desk-history-session8.md): folds 0-2 nDCG@10 plateaus from 0.8 to 3.0 (0.832-0.837),
-#: 2.0 is its best and equals 3.0: a vote from near tickets (similarity >= the bar) then outranks fusion within
-#: the top :data:`DEPTH`, and a weak one (one older ticket near the bar, vote ~0.4) still moves an article ~0.8.
-WEIGHT = 2.0
+#: Weight of the vote (in [0, 1]) added to the fused score (in [0, 1]): the default of the setting
+#: ``KB_TICKET_VOTE_WEIGHT``, defined (with its calibration) in :mod:`kb.config`.
+WEIGHT = TICKET_VOTE_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -118,6 +116,7 @@ class DeskBoost:
                 boost=round(self.weight * vote, 4),
                 tickets=evidence.tickets.get(aid, []),
                 first_by_vote=aid == result[0][0].id != head[0][0].id,
+                model=evidence.model,
             )
             for aid, vote in evidence.votes.items()
             if aid in fused

@@ -17,14 +17,14 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from kb.config import TICKET_VOTE_MIN_SIMILARITY
 from kb.identity.scopes import Principal
 
 #: Recency: a resolution counts half after this many days (exponential decay).
 HALF_LIFE_DAYS = 180.0
-#: Neighbours below this similarity (mean of embedding and TF-IDF cosine, :mod:`kb.desk.similar`) do not vote.
-#: Calibrated with :data:`kb.search.rerank.boost.WEIGHT` on desk-dev folds 0-2 (0.4 / 0.5 / 0.6 / 0.7 at the
-#: best weight: 0.827 / 0.833 / 0.837 / 0.792; bench/results/desk-history-session8.md).
-MIN_SIMILARITY = 0.6
+#: Neighbours below this similarity (mean of embedding and TF-IDF cosine, :mod:`kb.desk.similar`) do not vote: the
+#: default of the setting ``KB_TICKET_VOTE_MIN_SIMILARITY``, defined (with its calibration) in :mod:`kb.config`.
+MIN_SIMILARITY = TICKET_VOTE_MIN_SIMILARITY
 #: Weight of an article's helpful-vote balance beside its ticket votes.
 HELPFUL_WEIGHT = 0.2
 
@@ -33,10 +33,12 @@ HELPFUL_WEIGHT = 0.2
 class DeskEvidence:
     """The desk's votes for a query: ``votes`` article id -> vote in [0, 1]; ``tickets`` article id -> the
     resolved tickets that voted for it, ``(ticket number, weight)`` heaviest first (weight = similarity x recency
-    decay, before the squash), for ``explain``."""
+    decay, before the squash), for ``explain``; ``model``: the embedding model that encoded the query and the
+    tickets for the kNN (the ticket model, ``KB_TICKET_EMBEDDING_MODEL``; '' when no kNN ran)."""
 
     votes: dict[int, float] = field(default_factory=dict)
     tickets: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
+    model: str = ""
 
 
 class DeskVotes(Protocol):
