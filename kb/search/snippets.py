@@ -53,6 +53,10 @@ _RULE = re.compile(r"^\s*([-*_])(?:\s*\1){2,}\s*$")
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-*:?\s*)+\|?\s*$")
 _SPACES = re.compile(r"[ \t\u3000]+")
 
+# Where a mark opens and closes while a snippet is escaped in one piece (:func:`render`): control characters that
+# html.escape leaves alone, replaced by the tags after escaping.
+_OPEN, _CLOSE = "\x00", "\x01"
+
 
 def _inline(text: str) -> str:
     text = _BREAK.sub(" ", text)
@@ -140,6 +144,24 @@ def render(text: str, rows: Sequence[tuple[int, int]], spans: list[tuple[int, in
     start, end = _window(text, spans, width)
     if rows:
         start, end = _row_window(spans, rows, start, end, width)
+    if _OPEN in text or _CLOSE in text:  # the placeholders below would be taken for marks: one escape per piece
+        return _render_pieces(text, spans, start, end)
+    pieces: list[str] = []
+    pos = start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        pieces += (text[pos:s], _OPEN, text[s:e], _CLOSE)
+        pos = e
+    pieces.append(text[pos:end])
+    body = html.escape("".join(pieces)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+    return ("…" if start > 0 else "") + body.replace("\n", " ") + ("…" if end < len(text) else "")
+
+
+def _render_pieces(text: str, spans: list[tuple[int, int]], start: int, end: int) -> str:
+    """:func:`render`'s snippet of the window ``start:end`` with every piece escaped on its own (for a text holding
+    :data:`_OPEN` or :data:`_CLOSE`)."""
     out: list[str] = ["…" if start > 0 else ""]
     pos = start
     for s, e in spans:

@@ -1,0 +1,123 @@
+"""The per-text memory of term look-ups (kb.search.term_tokens.TextTerms) and the one-piece escaping of snippets
+(kb.search.snippets.render): the same marks and coverage as tokenising the whole text, on first sight, on a
+block's second use (its tokens grouped by term) and on any later use, for odd input too."""
+
+from __future__ import annotations
+
+import html
+import random
+
+import pytest
+
+from kb.search import term_tokens
+from kb.search.snippets import _merge, highlight, match_spans, readable, render
+from kb.search.term_tokens import held_terms, text_terms
+from kb.search.text import TextAnalyzer
+
+MIXED = (
+    "数据库服务器无法连接，Windows Server 2019 的 kube-proxy 报错 0x80070005；"
+    "请检查 /etc/resolv.conf 和 ip地址 10.0.0.1:8080，再运行 ipconfig /flushdns。arp cache 也清一下。"
+)
+
+
+def _reference_spans(text: str, terms: set[str], analyzer: TextAnalyzer) -> list[tuple[int, int]]:
+    """Marks by tokenising the whole text (what the substring search must give, phrase terms aside)."""
+    return _merge([(t.start, t.end) for t in analyzer.tokens(text) if t.text in terms])
+
+
+def _reference_snippet(text: str, spans: list[tuple[int, int]], width: int) -> str:
+    """render's rule with each piece escaped on its own (the form before one-piece escaping)."""
+    from kb.search.snippets import _window
+
+    start, end = _window(text, spans, width)
+    out = ["…" if start > 0 else ""]
+    pos = start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        out += [html.escape(text[pos:s]), f"<mark>{html.escape(text[s:e])}</mark>"]
+        pos = e
+    out.append(html.escape(text[pos:end]))
+    if end < len(text):
+        out.append("…")
+    return "".join(out).replace("\n", " ")
+
+
+@pytest.mark.parametrize(
+    ("text", "query"),
+    [
+        (MIXED, "数据库服务器连接不上 kube-proxy 0x80070005 ip"),
+        (MIXED, "ipconfig flushdns resolv.conf 地址"),
+        ("数据库服务器" * 300, "数据库 服务器 数据"),  # very long, one block, overlapping terms
+        ("!!! ？？？ ... ——", "服务器"),  # only punctuation
+        ("Win10 系统 ip地址 ipip pip ip", "ip win10 地址"),  # a Latin term inside longer Latin words is none
+        ("服务器无法访问，他说重启后就好了", "说 器 服务器"),  # 器 inside 服务器 is no token
+    ],
+)
+def test_marks_are_the_whole_texts_tokens_on_every_use(analyzer: TextAnalyzer, text: str, query: str) -> None:
+    terms = set(analyzer.analyze_query(query).terms) | set(query.split())
+    terms = {analyzer.normalize(t) for t in terms if t}
+    plain, _ = readable(text)
+    expected = _reference_spans(plain, terms, analyzer)
+    for _ in range(3):  # first sight, the blocks' second use (grouped by term), a later use
+        assert match_spans(plain, terms, analyzer) == expected
+        assert held_terms(text, terms, analyzer) == terms & set(analyzer.terms(text))
+
+
+def test_no_terms_empty_text_and_empty_terms_mark_nothing(analyzer: TextAnalyzer) -> None:
+    assert match_spans("", {"数据"}, analyzer) == []
+    assert match_spans("数据库", set(), analyzer) == []
+    assert match_spans("数据库", {""}, analyzer) == []
+    assert held_terms("", {"数据"}, analyzer) == set()
+    assert held_terms("数据库", {""}, analyzer) == set()
+    assert highlight("", {"数据"}, analyzer) == ""
+    assert highlight("!!!", set(), analyzer) == "!!!"
+
+
+def test_a_phrase_term_with_spaces_is_marked_whole(analyzer: TextAnalyzer) -> None:
+    text = "清理 ARP Cache 后再试"
+    for _ in range(2):
+        spans = match_spans(text, {"arp_cache"}, analyzer)
+        assert [text[s:e] for s, e in spans] == ["ARP Cache"]
+        assert held_terms(text, {"arp_cache", "后"}, analyzer) >= {"arp_cache"}
+
+
+def test_terms_of_one_text_asked_by_different_queries_are_each_the_whole_texts(analyzer: TextAnalyzer) -> None:
+    """A text remembers every term asked for it; a later query with other terms (some shared) gets its own marks."""
+    plain, _ = readable(MIXED)
+    queries = [{"数据库", "连接"}, {"连接", "kube-proxy", "0x80070005"}, {"ip", "地址", "数据库"}, {"服务器", "无法"}]
+    for _ in range(2):
+        for terms in queries:
+            assert match_spans(plain, terms, analyzer) == _reference_spans(plain, terms, analyzer)
+
+
+def test_a_text_keeps_at_most_terms_per_text_terms(analyzer: TextAnalyzer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(term_tokens, "TERMS_PER_TEXT", 4)
+    text = "服务器 数据库 网络 打印机 驱动 账号 密码 邮箱"
+    index = text_terms(text, analyzer)
+    words = text.split()
+    for word in words:
+        index.term(word)
+        assert len(index._by_term) <= 4
+    assert match_spans(text, set(words), analyzer) == _reference_spans(text, set(words), analyzer)
+
+
+def test_one_piece_escaping_is_escaping_each_piece() -> None:
+    rng = random.Random(11)
+    alphabet = "ab<>&\"' 数据\n·"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+        raw = sorted(rng.sample(range(len(text) + 1), min(len(text) + 1, rng.randint(0, 20))))
+        spans = _merge([(s, min(len(text), s + rng.randint(1, 6))) for s in raw if s < len(text)])
+        width = rng.choice([10, 40, 160])
+        assert render(text, [], spans, width) == _reference_snippet(text, spans, width)
+
+
+def test_text_holding_the_placeholders_is_escaped_piece_by_piece(analyzer: TextAnalyzer) -> None:
+    """NUL and SOH stand for the marks while a snippet is escaped in one piece: text holding them is never taken
+    for a mark (it is escaped as it is), and its terms are still marked."""
+    text = "数据库\x00<b>服务器</b>\x01连接"
+    snippet = render(text, [], [(0, 3)], 160)
+    assert snippet == "<mark>数据库</mark>\x00&lt;b&gt;服务器&lt;/b&gt;\x01连接"
+    assert highlight("a\x00b 服务器", {"服务器"}, analyzer) == "a\x00b <mark>服务器</mark>"
