@@ -121,3 +121,24 @@ def test_text_holding_the_placeholders_is_escaped_piece_by_piece(analyzer: TextA
     snippet = render(text, [], [(0, 3)], 160)
     assert snippet == "<mark>数据库</mark>\x00&lt;b&gt;服务器&lt;/b&gt;\x01连接"
     assert highlight("a\x00b 服务器", {"服务器"}, analyzer) == "a\x00b <mark>服务器</mark>"
+
+
+def test_near_duplicates_by_counting_missing_grams_are_those_by_jaccard() -> None:
+    """kb.search.duplicates._same stops counting once a pair cannot reach the bar: the same verdict as the Jaccard
+    similarity of the whole 4-gram sets, on pairs near the bar, far from it and in between."""
+    from kb.search.duplicates import DUPLICATE_JACCARD, _same, compact, shingles
+
+    rng = random.Random(5)
+    base = "".join(rng.choice("数据库服务器连接网络打印机驱动abcdef") for _ in range(400))
+    verdicts = set()
+    for _ in range(1500):
+        chars = list(base[: rng.randint(40, 400)])
+        for _ in range(rng.choice([0, 1, 2, 5, 20, 200])):
+            chars[rng.randrange(len(chars))] = rng.choice("xyz数")
+        a, b = compact(base[: rng.randint(40, 400)]), compact("".join(chars))
+        ga, gb = frozenset(shingles(a)), frozenset(shingles(b))
+        common = len(ga & gb)
+        expected = a == b or common >= DUPLICATE_JACCARD * (len(ga) + len(gb) - common)
+        assert _same(a, ga, b, gb) is expected
+        verdicts.add(expected)
+    assert verdicts == {True, False}
