@@ -142,3 +142,23 @@ def test_near_duplicates_by_counting_missing_grams_are_those_by_jaccard() -> Non
         assert _same(a, ga, b, gb) is expected
         verdicts.add(expected)
     assert verdicts == {True, False}
+
+
+def test_lines_without_markup_skip_the_inline_patterns_to_the_same_readable_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """readable() skips the inline patterns for a line holding none of the characters they need: the same text as
+    running every pattern on every line, on the real articles' chunks and on lines made of markup."""
+    from kb.articles.chunking import chunk_article
+    from kb.search import snippets
+    from tests.helpers import SHARED_ARTICLES
+
+    texts = ["a | b", "a \\| b | c", "<br>x", "&amp; x &lt;", "| only |", "**x** _y_ `z` \\* ![i](u) [l](u)", ""]
+    for path in sorted(SHARED_ARTICLES.rglob("*.md"))[:120]:
+        source = path.read_text(encoding="utf-8", errors="replace")
+        body = source.split("---", 2)[2] if source.startswith("---") else source
+        texts += [chunk.text for chunk in chunk_article("t", body, lambda t: len(t) // 2, 320)]
+    fast = [readable(text) for text in texts]
+    monkeypatch.setattr(snippets, "_INLINE_MARKUP", __import__("re").compile(""))  # matches every line
+    assert [readable(text) for text in texts] == fast
+    assert len(texts) > 500
