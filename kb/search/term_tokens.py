@@ -12,9 +12,11 @@ for ``arp cache``) is taken whole where it occurs.
 
 What a text gives for a term does not depend on the query it came with, so each text keeps it (:class:`TextTerms`,
 remembered for the last :data:`TEXT_CACHE_SIZE` texts): per term the blocks holding a candidate and the phrases
-found whole, and per block its tokens grouped by term, in offsets of the text. A warm snippet then costs a dict
-look-up per query term and a set intersection per block, not a ``str.find`` per term and occurrence, a bisection
-per occurrence and a filter over every token of every block (``bench/results/peer-shared-s11.md``).
+found whole, and the tokens of each block asked for. A warm snippet then costs a dict look-up per query term and
+one filter per block holding a candidate, not a ``str.find`` per term and occurrence, a bisection per occurrence
+and a look-up of every block under the shared memory's lock (``bench/results/peer-shared-s11.md``). Grouping a
+block's tokens by term as well was no faster and made the cycle collector's full passes longer (dicts and lists
+of thousands of texts), so what is kept is tuples of atoms, which the collector stops tracking.
 
 Used by the snippet highlighter (:mod:`kb.search.snippets`, its marks) and by the top hit's coverage
 (:mod:`kb.search.confidence`, through :func:`held_terms`); ``tests/search/test_snippets_equivalence.py`` compares
@@ -42,6 +44,9 @@ TEXT_CACHE_SIZE = 4096
 
 #: Terms one :class:`TextTerms` keeps before it starts again (a query has tens of terms, expansions included).
 TERMS_PER_TEXT = 512
+
+#: What a text gives for a term it does not hold (one shared value, not a new pair per term and text).
+_NOTHING: tuple[tuple[TermSpan, ...], tuple[tuple[int, int], ...]] = ((), ())
 
 #: Terms whose search plan (:func:`_plan`) is remembered (a query has tens of terms, expansions included).
 PLAN_CACHE_SIZE = 4096
@@ -92,7 +97,7 @@ class TextTerms:
         analyzer: the index analyzer (normalised form, offsets, tokens).
     """
 
-    __slots__ = ("_by_block", "_by_term", "_first", "cuts", "norm", "origin")
+    __slots__ = ("_by_term", "_tokens", "cuts", "norm", "origin")
 
     def __init__(self, text: str, analyzer: TextAnalyzer) -> None:
         self.norm, self.origin = analyzer.normalize_with_offsets(text)
@@ -100,10 +105,8 @@ class TextTerms:
         self.cuts = tuple(m.start() for m in _SEPARATOR.finditer(self.norm))
         #: term -> (its phrase spans found whole, the ``(lo, hi)`` blocks of its candidates, one per occurrence).
         self._by_term: dict[str, tuple[tuple[TermSpan, ...], tuple[tuple[int, int], ...]]] = {}
-        #: block -> its tokens as term -> their ``(start, end)`` offsets in the text (from its second use on).
-        self._by_block: dict[tuple[int, int], dict[str, list[tuple[int, int]]]] = {}
-        #: block -> its tokens, offsets in the block (after its first use only).
-        self._first: dict[tuple[int, int], BlockTokens] = {}
+        #: block -> its tokens, offsets in the block (once it was asked for).
+        self._tokens: dict[tuple[int, int], BlockTokens] = {}
 
     def term(self, term: str) -> tuple[tuple[TermSpan, ...], tuple[tuple[int, int], ...]]:
         """A (non-empty) term's phrase spans found whole and the blocks of its other candidates (an occurrence that
@@ -131,7 +134,7 @@ class TextTerms:
                         j = bisect.bisect_left(cuts, end, i)
                         blocks.append((cuts[i - 1] + 1 if i > 0 else 0, cuts[j] if j < ncuts else size))
                 pos = norm.find(needle, pos + 1)
-        found = (tuple(definite), tuple(blocks))
+        found = (tuple(definite), tuple(blocks)) if definite or blocks else _NOTHING  # most terms: not in the text
         if len(self._by_term) >= TERMS_PER_TEXT:
             self._by_term.clear()
         self._by_term[term] = found
@@ -161,70 +164,27 @@ class TextTerms:
         """The tokens of ``blocks`` whose term is in ``terms``, as :data:`TermSpan` in offsets of the text."""
         spans: list[TermSpan] = []
         origin = self.origin
-        for (lo, _), view in zip(blocks, self._views(blocks, analyzer, stored, True), strict=True):
-            if isinstance(view, dict):
-                for term in view.keys() & terms:
-                    spans.extend((term, s, e) for s, e in view[term])
-            elif view is not None:
-                spans.extend((t, origin[lo + s], origin[lo + e - 1] + 1) for t, s, e in view if t in terms)
+        for (lo, _), tokens in zip(blocks, self.tokens(blocks, analyzer, stored, True), strict=True):
+            if tokens is not None:
+                spans += [(t, origin[lo + s], origin[lo + e - 1] + 1) for t, s, e in tokens if t in terms]
         return spans
 
-    def block_terms(
+    def tokens(
         self, blocks: Sequence[tuple[int, int]], analyzer: TextAnalyzer, stored: StoredBlocks | None, tokenise: bool
-    ) -> list[Callable[[set[str]], set[str]] | None]:
-        """For each block, what gives the terms of a set that are tokens of it (None for a block neither remembered
-        nor stored when not ``tokenise``)."""
-        out: list[Callable[[set[str]], set[str]] | None] = []
-        for view in self._views(blocks, analyzer, stored, tokenise):
-            if isinstance(view, dict):
-                out.append(view.keys().__and__)
-            elif view is not None:
-                out.append(functools.partial(_tokens_in, view))
-            else:
-                out.append(None)
-        return out
-
-    def _views(
-        self, blocks: Sequence[tuple[int, int]], analyzer: TextAnalyzer, stored: StoredBlocks | None, tokenise: bool
-    ) -> list[dict[str, list[tuple[int, int]]] | BlockTokens | None]:
-        """Each block's tokens: grouped by term (offsets in the text) from a block's second use on, its tokens as
-        the analyzer gives them (offsets in the block) on its first (grouping costs more than one filter), None
-        for a block neither remembered nor stored when not ``tokenise``."""
-        views: list[dict[str, list[tuple[int, int]]] | BlockTokens | None] = []
-        wanted: list[int] = []
-        by_block, first = self._by_block, self._first
-        for i, key in enumerate(blocks):
-            view: dict[str, list[tuple[int, int]]] | BlockTokens | None = by_block.get(key)
-            if view is None:
-                tokens = first.pop(key, None)
-                if tokens is not None:  # its second use: group its tokens by term, once
-                    view = by_block[key] = self._group(key[0], tokens)
-                else:
-                    wanted.append(i)
-            views.append(view)
+    ) -> list[BlockTokens | None]:
+        """Each block's tokens (offsets in the block), kept by the text once asked for (no look-up of the blocks
+        remembered by all texts, nor its lock); None for a block neither remembered nor stored when not
+        ``tokenise``."""
+        kept = self._tokens
+        views: list[BlockTokens | None] = [kept.get(key) for key in blocks]
+        wanted = [i for i, view in enumerate(views) if view is None]
         if wanted:
             norm = self.norm
             found = _tokens_of(analyzer, [norm[blocks[i][0] : blocks[i][1]] for i in wanted], stored, tokenise)
             for i, tokens in zip(wanted, found, strict=True):
                 if tokens is not None:
-                    first[blocks[i]] = views[i] = tokens
+                    kept[blocks[i]] = views[i] = tokens
         return views
-
-    def _group(self, lo: int, tokens: BlockTokens) -> dict[str, list[tuple[int, int]]]:
-        origin = self.origin
-        grouped: dict[str, list[tuple[int, int]]] = {}
-        for t, s, e in tokens:
-            span = (origin[lo + s], origin[lo + e - 1] + 1)
-            held = grouped.get(t)
-            if held is None:
-                grouped[t] = [span]
-            else:
-                held.append(span)
-        return grouped
-
-
-def _tokens_in(tokens: BlockTokens, terms: set[str]) -> set[str]:
-    return {t for t, _, _ in tokens if t in terms}
 
 
 def text_terms(text: str, analyzer: TextAnalyzer) -> TextTerms:
@@ -269,12 +229,12 @@ def held_terms(text: str, terms: set[str], analyzer: TextAnalyzer, stored: Store
     if not found.blocks:
         return held
     keys = list(found.blocks)
-    for key, tokens_of in zip(keys, index.block_terms(keys, analyzer, stored, tokenise=False), strict=True):
+    for key, tokens in zip(keys, index.tokens(keys, analyzer, stored, tokenise=False), strict=True):
         if any(term not in held for term in found.blocks[key]):
-            if tokens_of is None:
-                (tokens_of,) = index.block_terms([key], analyzer, None, tokenise=True)
-                assert tokens_of is not None  # tokenised
-            held.update(tokens_of(terms))
+            if tokens is None:
+                (tokens,) = index.tokens([key], analyzer, None, tokenise=True)
+                assert tokens is not None  # tokenised
+            held.update(t for t, _, _ in tokens if t in terms)
     return held
 
 
