@@ -55,7 +55,7 @@ def encode_tokens(tokens: BlockTokens) -> str:
 
 def decode_tokens(stored: str) -> BlockTokens:
     """The tokens :func:`encode_tokens` stored."""
-    return tuple((str(t), int(s), int(e)) for t, s, e in json.loads(stored))
+    return tuple(map(tuple, json.loads(stored)))  # JSON gives the str and the two ints back as they were
 
 
 class BlockStore:

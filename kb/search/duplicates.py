@@ -5,6 +5,11 @@ chunks of at least :data:`DUPLICATE_MIN_CHARS` characters, when the Jaccard simi
 4-gram sets is at least :data:`DUPLICATE_JACCARD`. The better-ranked article stays as the result; the others
 are folded into it (listed in its ``duplicates``) and leave the list. A short chunk (a heading, one line) is
 folded only when identical, never on a near match: it says too little to call two articles near-copies.
+
+Each best chunk's compacted text and 4-gram set are remembered (the best chunks of one query recur in the next),
+and a pair of 4-gram sets is compared by counting the grams of the smaller one missing from the other, stopping
+as soon as so many are missing that the pair cannot reach the bar (most pairs of a page are far apart: a few
+look-ups instead of a whole set intersection); the answer is the same as comparing the Jaccard similarity.
 """
 
 from __future__ import annotations
@@ -58,8 +63,7 @@ def collapse(items: Sequence[T], texts: Sequence[str | None], keep: int) -> tupl
         if len(kept) == keep:
             break
         examined += 1
-        flat = compact(text) if text else ""
-        grams = _grams(flat) if len(flat) >= DUPLICATE_MIN_CHARS else frozenset()
+        flat, grams = _compacted(text) if text else ("", _NO_GRAMS)
         match = next((i for i, (f, g) in enumerate(seen) if _same(flat, grams, f, g)), None)
         if match is not None:
             kept[match].duplicates.append(item)
@@ -69,19 +73,38 @@ def collapse(items: Sequence[T], texts: Sequence[str | None], keep: int) -> tupl
     return kept, examined
 
 
-@functools.lru_cache(maxsize=4096)
-def _grams(flat: str) -> frozenset[str]:
-    """:func:`shingles` of compacted text, remembered: the best chunks of one query recur in the next."""
-    return frozenset(shingles(flat))
+_NO_GRAMS: frozenset[str] = frozenset()
+
+#: Texts whose compacted form and 4-gram set are remembered.
+COMPACTED_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=COMPACTED_CACHE_SIZE)
+def _compacted(text: str) -> tuple[str, frozenset[str]]:
+    """:func:`compact` ``text`` and its :func:`shingles` (empty when it is shorter than
+    :data:`DUPLICATE_MIN_CHARS`), remembered: the best chunks of one query recur in the next."""
+    flat = compact(text)
+    return flat, frozenset(shingles(flat)) if len(flat) >= DUPLICATE_MIN_CHARS else _NO_GRAMS
 
 
 def _same(flat: str, grams: frozenset[str], other_flat: str, other_grams: frozenset[str]) -> bool:
+    """Whether two passages are the same (module docstring): equal compacted texts, or 4-gram sets whose Jaccard
+    similarity ``common / (|a| + |b| - common)`` is at least :data:`DUPLICATE_JACCARD`."""
     if flat and flat == other_flat:
         return True
     if not (grams and other_grams):
         return False
-    small, large = sorted((len(grams), len(other_grams)))
-    if small < DUPLICATE_JACCARD * large:  # Jaccard <= small / large: too far apart in size to reach the bar
+    small, large = (grams, other_grams) if len(grams) <= len(other_grams) else (other_grams, grams)
+    a, b = len(small), len(large)
+    if a < DUPLICATE_JACCARD * b:  # Jaccard <= a / b: too far apart in size to reach the bar
         return False
-    common = len(grams & other_grams)
-    return common >= DUPLICATE_JACCARD * (len(grams) + len(other_grams) - common)
+    # With ``missing`` grams of ``small`` not in ``large``, common <= a - missing, and the bar
+    # common >= J * (a + b - common) only gets harder as common falls: stop once a - missing cannot reach it.
+    missing = 0
+    for gram in small:
+        if gram not in large:
+            missing += 1
+            if a - missing < DUPLICATE_JACCARD * (b + missing):
+                return False
+    common = a - missing
+    return common >= DUPLICATE_JACCARD * (a + b - common)

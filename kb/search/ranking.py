@@ -80,16 +80,14 @@ def rank(
     allowed = passing if required is None else passing & required
     leg_scores: dict[str, dict[int, float]] = {}
     for leg, hits in legs.items():
+        if leg != "bm25" or chunk_decay == 0:
+            leg_scores[leg] = _best_scores(hits, allowed)
+            continue
         per_article: dict[int, list[tuple[int, float]]] = {}
         for (article_id, ord_), score in hits:  # hits come best first: an article's list is too
             if article_id in allowed:
                 per_article.setdefault(article_id, []).append((ord_, score))
-        if leg == "bm25":
-            leg_scores[leg] = {
-                aid: article_bm25(chunk_scores, chunk_decay) for aid, chunk_scores in per_article.items()
-            }
-        else:
-            leg_scores[leg] = {aid: ss[0][1] for aid, ss in per_article.items()}
+        leg_scores[leg] = {aid: article_bm25(chunk_scores, chunk_decay) for aid, chunk_scores in per_article.items()}
     if "vector" in leg_scores:  # padding: vector-only matches no closer than unrelated text gets
         bar = thresholds.unrelated_cosine
         keyword = leg_scores.get("bm25", {})
@@ -117,6 +115,17 @@ def rank(
         scores = leg_scores.get(request.mode, {})
     seen = {leg: sum(1 for key, _ in hits if key[0] in allowed) for leg, hits in legs.items()}
     return Ranking([(articles[aid], scores[aid]) for aid in order(scores)], per_leg, best_chunk, seen)
+
+
+def _best_scores(hits: Candidates, allowed: set[int]) -> dict[int, float]:
+    """Each allowed article's best chunk score among ``hits`` (best first: its first one), articles in the order
+    of their first hit: the vector leg's article score, and the BM25 leg's without decay (:func:`article_bm25`
+    with ``decay`` 0 is its best chunk's score, ``s + 0.0 * s2 ...``, the same float for finite scores)."""
+    scores: dict[int, float] = {}
+    for (article_id, _), score in hits:
+        if article_id in allowed and article_id not in scores:
+            scores[article_id] = score
+    return scores
 
 
 def _best_chunks(chunk_legs: dict[str, dict[ChunkKey, float]]) -> dict[int, ChunkKey]:

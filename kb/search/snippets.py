@@ -52,9 +52,18 @@ _MARKER = re.compile(r"^\s*(?:>\s*)*(?:(?:[-*+]|\d{1,3}[.)])\s+)?")
 _RULE = re.compile(r"^\s*([-*_])(?:\s*\1){2,}\s*$")
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-*:?\s*)+\|?\s*$")
 _SPACES = re.compile(r"[ \t\u3000]+")
+_PIPE = re.compile(r"(?<!\\)\|")
+#: A character every inline pattern of :func:`_inline` (and an HTML entity) needs: a line without one is as it is.
+_INLINE_MARKUP = re.compile(r"[<!\[*_`\\&]")
+
+# Where a mark opens and closes while a snippet is escaped in one piece (:func:`render`): control characters that
+# html.escape leaves alone, replaced by the tags after escaping.
+_OPEN, _CLOSE = "\x00", "\x01"
 
 
 def _inline(text: str) -> str:
+    if not _INLINE_MARKUP.search(text):  # no pattern below can match, and html.unescape needs a "&"
+        return text
     text = _BREAK.sub(" ", text)
     text = _TAG.sub("", text)
     text = _IMAGE.sub("", text)
@@ -68,9 +77,9 @@ def _inline(text: str) -> str:
 
 def _cells(line: str) -> list[str] | None:
     """The cells of a Markdown table row (a line with two or more unescaped ``|``), else None."""
-    if len(re.findall(r"(?<!\\)\|", line)) < 2:
+    if line.count("|") < 2 or len(_PIPE.findall(line)) < 2:
         return None
-    cells = (_MARKER.sub("", _SPACES.sub(" ", _inline(c)).strip(), count=1) for c in re.split(r"(?<!\\)\|", line))
+    cells = (_MARKER.sub("", _SPACES.sub(" ", _inline(c)).strip(), count=1) for c in _PIPE.split(line))
     return [cell for cell in cells if cell]
 
 
@@ -140,6 +149,24 @@ def render(text: str, rows: Sequence[tuple[int, int]], spans: list[tuple[int, in
     start, end = _window(text, spans, width)
     if rows:
         start, end = _row_window(spans, rows, start, end, width)
+    if _OPEN in text or _CLOSE in text:  # the placeholders below would be taken for marks: one escape per piece
+        return _render_pieces(text, spans, start, end)
+    pieces: list[str] = []
+    pos = start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        pieces += (text[pos:s], _OPEN, text[s:e], _CLOSE)
+        pos = e
+    pieces.append(text[pos:end])
+    body = html.escape("".join(pieces)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+    return ("…" if start > 0 else "") + body.replace("\n", " ") + ("…" if end < len(text) else "")
+
+
+def _render_pieces(text: str, spans: list[tuple[int, int]], start: int, end: int) -> str:
+    """:func:`render`'s snippet of the window ``start:end`` with every piece escaped on its own (for a text holding
+    :data:`_OPEN` or :data:`_CLOSE`)."""
     out: list[str] = ["…" if start > 0 else ""]
     pos = start
     for s, e in spans:
