@@ -7,6 +7,8 @@ import argparse
 import logging
 import sys
 
+from pydantic import ValidationError
+
 from kb.cli import articles, audit, backup, index, model, search, serve, tickets, users
 from kb.config import Settings
 from kb.errors import KBError, NotFoundError
@@ -77,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():  # the value is not echoed: it may be a key (KB_AUDIT_KEY, KB_DATA_KEY)
+            name = "KB_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"kb: error: setting {name}: {error['msg']}", file=sys.stderr)
+        return 2
+    try:
         if args.command in NEEDS_KB:
             require_existing(settings)
         return COMMANDS[args.command](args, settings)

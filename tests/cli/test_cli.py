@@ -75,6 +75,15 @@ def test_errors_are_messages_not_tracebacks(cli_env: Path, capsys: pytest.Captur
     assert "at most 1000" in capsys.readouterr().err
 
 
+def test_a_bad_setting_is_a_message_naming_it(cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("KB_TICKET_VOTE_MIN_SIMILARITY", "7")
+    monkeypatch.setenv("KB_AUDIT_KEY", "short-secret")
+    assert main(["search", "远程桌面"]) == 2
+    err = capsys.readouterr().err
+    assert "setting KB_TICKET_VOTE_MIN_SIMILARITY: Input should be less than or equal to 1" in err
+    assert "Traceback" not in err and "short-secret" not in err
+
+
 def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (
         ["--help"],

@@ -51,7 +51,8 @@ class SentenceTransformerEmbedder:
                     except Exception as exc:
                         raise EmbeddingModelError(
                             f"Cannot load embedding model {self.name!r} from {self.path!r}: {exc}. "
-                            "Install it locally or set KB_EMBEDDING_MODEL."
+                            "Install it locally, or correct the setting that names it "
+                            "(KB_EMBEDDING_MODEL or KB_TICKET_EMBEDDING_MODEL)."
                         ) from exc
                     logger.info("loaded embedding model %s (%s)", self.name, self.path)
         return self._model
