@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from kb.cli.main import main
+from kb.config import Settings
 from kb.desk.workflow import SOURCE
 from kb.errors import ConflictError, InvalidInputError, UnauthorizedError
 from kb.identity.audit import FAILURE, AuditContext, AuditTrail
@@ -141,6 +142,10 @@ def test_concurrent_writers_keep_one_chain(kb: KnowledgeBase) -> None:
 
 def test_audit_verify_on_an_empty_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("KB_EMBEDDING_MODEL", "hash")
+    assert main(["audit", "verify"]) == 2  # no knowledge base there at all: said so, none created
+    assert not (tmp_path / "data" / "kb.sqlite3").exists()
+    KnowledgeBase(Settings()).close()  # a knowledge base with no audit rows yet
     assert main(["audit", "verify"]) == 0
 
 
