@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -55,10 +56,12 @@ def test_bm25_searches_during_writes_see_whole_commits(tmp_path: Path) -> None:
     done = threading.Event()
     errors: list[BaseException] = []
     searches = [0, 0]
+    started = threading.Barrier(5)  # the writer and the 4 searchers: no commit before every search runs
 
     def write() -> None:
         rng = random.Random(11)
         try:
+            started.wait(timeout=60)
             for round_ in range(60):
                 changed = rng.sample(list(KEPT), 5)
                 for a in changed:
@@ -74,6 +77,7 @@ def test_bm25_searches_during_writes_see_whole_commits(tmp_path: Path) -> None:
 
     def search(index: BM25Index, slot: int) -> None:
         try:
+            started.wait(timeout=60)
             while not done.is_set():
                 before = set(gone)
                 _check(index.search_keys({"common": 1.0}, 10_000), before, f"search {slot}")
@@ -122,10 +126,15 @@ def test_vector_searches_during_replacements_see_whole_articles() -> None:
     done = threading.Event()
     errors: list[BaseException] = []
     searches = [0]
+    started = threading.Barrier(4)  # the writer and the 3 searchers
+    #: 200 replacements take microseconds each: the writer goes on until the searches have run beside it
+    wanted, deadline = 50, time.monotonic() + 30
 
     def write() -> None:
         try:
-            for round_ in range(200):
+            started.wait(timeout=60)
+            round_ = -1
+            while (round_ := round_ + 1) < 200 or (searches[0] <= wanted and time.monotonic() < deadline):
                 a = KEPT[round_ % len(KEPT)]
                 versions[a] += 1
                 deleted = [DELETED[round_ // 17]] if round_ % 17 == 16 and round_ // 17 < len(DELETED) else []
@@ -140,6 +149,7 @@ def test_vector_searches_during_replacements_see_whole_articles() -> None:
     def search() -> None:
         query = np.ones(dim, dtype=np.float32) / np.sqrt(dim)
         try:
+            started.wait(timeout=60)
             while not done.is_set():
                 before = set(gone)
                 _check(index.search_keys(query, 10_000), before, "vector search")
