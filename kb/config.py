@@ -76,8 +76,11 @@ class Settings(BaseSettings):
     ticket_vote_weight: float = Field(
         default=TICKET_VOTE_WEIGHT,
         ge=0.0,
-        description="Weight of the resolved-ticket vote (in [0, 1]) added to the fused score in hybrid search "
-        "(kb.search.rerank.boost); 0 = off.",
+        le=10.0,
+        allow_inf_nan=False,
+        description="What the resolved-ticket vote (itself in [0, 1]) is multiplied by before it is added to the "
+        "fused score (in [0, 1]) in hybrid search (kb.search.rerank.boost); 0 = off, at most 10 (beyond, the vote "
+        "alone decides: the sweeps of bench/ticket_vote_bar.py go to 3).",
     )
     embedding_backend: str = Field(
         default="onnx", pattern="^(onnx|torch)$", description="m3e-small on ONNX Runtime (fast start) or torch."

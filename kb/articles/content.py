@@ -264,6 +264,32 @@ def front_matter_fields(text: str) -> set[str]:
     return named | ({"meta"} if any(k not in _KNOWN_KEYS for k in front) else set())
 
 
+#: In a field other than the body: NUL, the C0 controls but tab / LF / CR, and DEL. No editor types them; a YAML
+#: escape (``"\\0"``, ``"\\x1b"``) makes them, and PostgreSQL cannot store NUL.
+_FIELD_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _refuse_control_characters(fields: dict[str, Any]) -> None:
+    """Refuse NUL anywhere and control characters in any field but the body (which keeps pasted terminal output
+    as written, e.g. an escape sequence in a shell example; rendering escapes it).
+
+    Raises:
+        ArticleFormatError: naming the field.
+    """
+    stack: list[tuple[str, Any]] = list(fields.items())
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, str):
+            bad = "\x00" in value if name == "body" else _FIELD_CONTROL.search(value) is not None
+            if bad:
+                raise ArticleFormatError(f"invalid article: {name}: holds a NUL or control character; remove it")
+        elif isinstance(value, dict):
+            stack.extend((f"{name}.{k}", k) for k in value if isinstance(k, str))
+            stack.extend((f"{name}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((name, v) for v in value)
+
+
 def validate_content(fields: dict[str, Any]) -> ArticleContent:
     """Build :class:`ArticleContent`, turning validation errors into one readable ArticleFormatError.
 
@@ -273,6 +299,7 @@ def validate_content(fields: dict[str, Any]) -> ArticleContent:
     """
     if not fields.get("title"):
         raise ArticleFormatError("the article has no title: give front matter 'title:' or a '# ' heading")
+    _refuse_control_characters(fields)
     try:
         content = ArticleContent(**fields)
     except ValidationError as exc:

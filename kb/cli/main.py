@@ -8,6 +8,7 @@ import logging
 import sys
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from kb.cli import articles, audit, backup, index, model, search, serve, tickets, users
 from kb.config import Settings
@@ -33,7 +34,8 @@ COMMANDS = {
 
 #: Commands that read or change an existing knowledge base: run where there is none, they would create an empty
 #: one (SQLite under ``./var``) and answer from it, so they stop with a message naming the folder instead.
-NEEDS_KB = frozenset({"search", "why", "analysis", "audit", "backup"})
+NEEDS_KB = frozenset({"search", "why", "analysis", "audit", "backup", "index", "article", "synonyms"})
+#: (``kb article review-template`` prints the bundled template and reads no knowledge base.)
 
 
 def require_existing(settings: Settings) -> None:
@@ -84,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
             name = "KB_" + "_".join(str(part) for part in error["loc"]).upper()
             print(f"kb: error: setting {name}: {error['msg']}", file=sys.stderr)
         return 2
+    except SettingsError as exc:  # a list or JSON setting that does not parse; its message names the setting
+        print(f"kb: error: {exc}", file=sys.stderr)
+        return 2
     try:
-        if args.command in NEEDS_KB:
+        if args.command in NEEDS_KB and getattr(args, "article_command", None) != "review-template":
             require_existing(settings)
         return COMMANDS[args.command](args, settings)
     except KBError as exc:

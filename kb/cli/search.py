@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from kb.cli.output import plain, print_json
+from kb.cli.output import for_terminal, plain, print_json
 from kb.config import Settings
 
 logger = logging.getLogger("kb.cli")
@@ -93,7 +93,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if not result.results:
         print("no results")
     for rank, hit in enumerate(result.results, start=1):
-        print(f"{rank:2}. [{hit.article_id}] {hit.title}  (score {hit.score:.4f})")
+        print(f"{rank:2}. [{hit.article_id}] {for_terminal(hit.title)}  (score {hit.score:.4f})")
         if hit.source_path:
             print(f"    {hit.source_path}")
         if hit.heading_path:

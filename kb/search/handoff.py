@@ -93,9 +93,8 @@ class Handoff:
         """Block the applier until a round is requested or ``timeout_s`` seconds pass (the poll that catches rows
         written by other processes); True when requested. Requests made during the round that follows are kept.
         In a process whose writes another process applies (:attr:`remote`), at most :data:`FOLLOW_POLL_S` while a
-        write waits or a write answered 202 is not followed yet, so that it sees its seq applied within that time:
-        there this round is the only one that follows the applier's commits (searches never do, so that none pays
-        for a catch-up in its own latency: :attr:`kb.search.index.IndexManager.generation`)."""
+        write waits or a write answered 202 is not followed yet, so that it sees its seq applied within that time
+        even when no search comes to follow it (:attr:`kb.search.index.IndexManager.generation`)."""
         if self._remote and (self._waiting or self._late):
             timeout_s = min(timeout_s, FOLLOW_POLL_S)
         requested = self._work.wait(timeout_s)

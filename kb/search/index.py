@@ -184,8 +184,10 @@ class IndexManager:
     def generation(self) -> Generation:
         """The live generation. A generation switched by another process (``CURRENT``) is followed here; so are
         changes another process saved to the live one (one ``stat`` of its manifest and a non-blocking try of the
-        thread lock), except in remote mode (:meth:`kb.search.handoff.Handoff.start_remote`), where only the
-        background round follows them (:meth:`follow`) and no search pays for a catch-up in its own latency.
+        thread lock), in every mode: with ``kb serve --workers N`` a write one worker answered as searchable must be
+        found by the next search any other worker serves (read-your-writes across workers; session 11 tried
+        leaving remote mode's catch-ups to the background round alone, and its outside tester saw changes missing
+        for up to the poll interval, ~2 s, on the other worker).
 
         Raises:
             IndexUnavailableError: :meth:`open` has not been called.
@@ -194,11 +196,7 @@ class IndexManager:
             raise IndexUnavailableError("The search index is not open yet.")
         if self._stat_current() != self._current_stat:
             self._follow_current()
-        if (
-            not self.handoff.remote  # there the background round follows (Handoff.wait_for_work), never a search
-            and self._gen.manifest_stat() != self._manifest_stat
-            and self._write_lock.acquire(blocking=False)
-        ):
+        if self._gen.manifest_stat() != self._manifest_stat and self._write_lock.acquire(blocking=False):
             try:  # another process applied changes; if this process is applying, its writer catches up itself
                 self._follow_current(reload_stale=True)
             finally:

@@ -49,6 +49,22 @@ def test_a_replacement_body_s_front_matter_is_applied_and_validated(client: Test
     assert plain.status_code == 200 and client.get(url).json()["title"] == "请求里的标题"
 
 
+@pytest.mark.parametrize("front", ['title: "a\\0b"', 'tags: ["x\\x01"]', 'owner: "\\e[31m"', 'summary: "\\x7f"'])
+def test_control_characters_in_front_matter_are_refused_on_every_write_path(client: TestClient, front: str) -> None:
+    """Session 11's outside tester: a YAML escape made a NUL after the JSON guard's check, and PostgreSQL
+    answered 500 (SQLite stored it). Now 422 on create, replace and reviews, and nothing is stored."""
+    body = f"---\n{front}\n---\n# 标题\n正文"
+    before = client.get("/articles").json()["total"]
+    for method, path in (("POST", "/articles"), ("POST", "/reviews")):
+        refused = client.request(method, path, json={"body": body})
+        assert refused.status_code == 422 and refused.json()["error"] == "invalid_article", refused.text
+    article = create(client, "# 好的文章\n正文")
+    assert client.put(f"/articles/{article['id']}", json={"body": body}).status_code == 422
+    assert client.get("/articles").json()["total"] == before + 1
+    shell = create(client, "# 终端输出\n彩色提示 \x1b[31m 红色")  # the body keeps pasted terminal output
+    assert "\x1b[31m" in client.get(f"/articles/{shell['id']}").json()["body"]
+
+
 def test_errors_are_json_with_codes(client: TestClient) -> None:
     missing = client.get("/articles/99999")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"

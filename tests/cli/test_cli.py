@@ -61,12 +61,14 @@ def test_errors_are_messages_not_tracebacks(cli_env: Path, capsys: pytest.Captur
         ["why", "远程桌面", "1"],
         ["analysis", "--start", "2024-01-01", "--end", "2024-02-01"],
         ["audit", "verify"],
+        ["index", "status"],
+        ["index", "rebuild"],
+        ["article", "show", "1"],
+        ["synonyms", "list"],
     ):
         assert main(command) == 2, command  # session 10's tester: it made an empty KB in ./var and answered from it
         assert f"no knowledge base in {data.resolve()}" in capsys.readouterr().err
-    assert not (data / "kb.sqlite3").exists()
-    assert main(["index", "status"]) == 1
-    assert "kb import" in capsys.readouterr().err
+    assert not (data / "kb.sqlite3").exists() and not (data / "index").exists()
     assert main(["import", str(cli_env / "nope")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["import", str(BUNDLED / "k8s-troubleshooting"), "--json"]) == 0
@@ -82,6 +84,14 @@ def test_a_bad_setting_is_a_message_naming_it(cli_env: Path, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert "setting KB_TICKET_VOTE_MIN_SIMILARITY: Input should be less than or equal to 1" in err
     assert "Traceback" not in err and "short-secret" not in err
+    monkeypatch.setenv("KB_TICKET_VOTE_MIN_SIMILARITY", "0.5")
+    monkeypatch.setenv("KB_TICKET_VOTE_WEIGHT", "inf")  # session 11's tester: scores became inf and NaN
+    assert main(["search", "远程桌面"]) == 2 and "KB_TICKET_VOTE_WEIGHT" in capsys.readouterr().err
+    monkeypatch.setenv("KB_TICKET_VOTE_WEIGHT", "1.5")
+    monkeypatch.setenv("KB_ADMIN_CIDRS", "notjson")  # a list setting that does not parse
+    assert main(["search", "远程桌面"]) == 2
+    err = capsys.readouterr().err
+    assert "admin_cidrs" in err and "Traceback" not in err
 
 
 def test_help_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -170,3 +180,17 @@ def test_review_commands(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> N
     template_id = json.loads(capsys.readouterr().out)["results"][0]["article_id"]  # the complete one is published
     assert main(["article", "known-error", str(template_id)]) == 0
     assert "draft, version 1, indexed=True" in capsys.readouterr().out
+
+
+def test_search_output_drops_terminal_control_characters(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Session 11's outside tester: pasted terminal output in an article recoloured the user's terminal."""
+    folder = cli_env / "docs"
+    folder.mkdir()
+    (folder / "tty.md").write_text(
+        "# 彩色标题\n终端提示 \x1b[31m红色警告\x1b[0m 和响铃\x07。\n", encoding="utf-8"
+    )
+    assert main(["import", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["search", "红色警告"]) == 0
+    out = capsys.readouterr().out
+    assert "红色警告" in out and "\x1b" not in out and "\x07" not in out
