@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from kb.articles.content import ArticleContent
 from kb.articles.lifecycle import apply_lifecycle, check_transition
 from kb.articles.outbox import enqueue
 from kb.db import AUDIT_ACTIONS
-from kb.errors import NotFoundError
+from kb.errors import ConflictError, NotFoundError
 from kb.models import Article, ArticleVersion, utcnow
 
 
@@ -77,6 +79,23 @@ class Change:
     superseded_by: int | None = None
 
 
+def lock_article(session: Session, article_id: int) -> Article:
+    """The article, read under its row lock in ``session``'s transaction: a write that changes nothing comes
+    first, because SQLite reads outside a write transaction until one (``SELECT ... FOR UPDATE`` is a no-op
+    there), so a read first would not see a concurrent writer's commit and two writers would both make version
+    N + 1 (an IntegrityError, found by session 11's outside tester); on PostgreSQL the same write takes the row
+    lock. Two writers of one article thus decide one after the other.
+
+    Raises:
+        NotFoundError: no such article (or it was deleted by a writer that committed first).
+    """
+    touched = session.execute(update(Article).where(Article.id == article_id).values(version=Article.version))
+    article = session.get(Article, article_id) if cast(CursorResult[Any], touched).rowcount else None
+    if article is None:
+        raise NotFoundError(f"Article {article_id} does not exist.")
+    return article
+
+
 def apply_update(
     session: Session,
     article_id: int,
@@ -86,11 +105,17 @@ def apply_update(
     superseded_by: int | None,
     review_by: dt.date | None,
     restored_from: int | None,
+    expected_version: int | None = None,
 ) -> WriteResult:
-    """:meth:`kb.articles.store.ArticleStore.update` in ``session`` (its rules and errors)."""
-    article = session.get(Article, article_id, with_for_update=True)
-    if article is None:
-        raise NotFoundError(f"Article {article_id} does not exist.")
+    """:meth:`kb.articles.store.ArticleStore.update` in ``session`` (its rules and errors), the article read
+    under :func:`lock_article`; with ``expected_version``, a ConflictError (409) when the article is at another
+    version (it changed after the caller read it: a lost update otherwise)."""
+    article = lock_article(session, article_id)
+    if expected_version is not None and article.version != expected_version:
+        raise ConflictError(
+            f"Article {article_id} changed while this change was made (it is at version {article.version}, the "
+            f"change was made from version {expected_version}); read it again and retry."
+        )
     if lifecycle:
         check_transition(article.status, content.status)
     lifecycle_changed = apply_lifecycle(session, article, content.status, actor, superseded_by, review_by)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, cast
+from typing import Literal
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 
@@ -19,7 +19,15 @@ from kb.articles.content import ArticleContent
 from kb.articles.filters import ArticleFilter, ArticleSummary
 from kb.articles.lifecycle import default_review_by
 from kb.articles.outbox import enqueue
-from kb.articles.rows import Change, WriteResult, add_version, apply_update, content_of, content_of_version
+from kb.articles.rows import (
+    Change,
+    WriteResult,
+    add_version,
+    apply_update,
+    content_of,
+    content_of_version,
+    lock_article,
+)
 from kb.db import AUDIT_ACTIONS, Database
 from kb.errors import ConflictError, NotFoundError
 from kb.identity.scopes import article_clause, restricted_rows_need_check
@@ -158,8 +166,10 @@ class ArticleStore:
         superseded_by: int | None = None,
         review_by: dt.date | None = None,
         restored_from: int | None = None,
+        expected_version: int | None = None,
     ) -> WriteResult:
         """Replace an article's content; a new version when anything changed, else a no-op. With
+        ``expected_version``, refused (ConflictError, 409) when the article is at another version. With
         ``restored_from`` (a version number) the new version is audited as ``article.restore`` in the same
         transaction (:data:`kb.db.AUDIT_ACTIONS`).
 
@@ -174,7 +184,17 @@ class ArticleStore:
             InvalidInputError: ``superseded_by`` is the article itself or does not exist.
         """
         with self.database.session() as session:
-            return apply_update(session, article_id, content, actor, lifecycle, superseded_by, review_by, restored_from)
+            return apply_update(
+                session,
+                article_id,
+                content,
+                actor,
+                lifecycle,
+                superseded_by,
+                review_by,
+                restored_from,
+                expected_version,
+            )
 
     def update_together(
         self, plan: Callable[[Callable[[int], Article]], Sequence[Change]], actor: str
@@ -193,15 +213,7 @@ class ArticleStore:
         with self.database.session() as session:
 
             def locked(article_id: int) -> Article:
-                # a write first (it changes nothing): SQLite reads outside a transaction until one, so the read
-                # below would not see a concurrent caller's commit; PostgreSQL takes the row lock the same way
-                touched = session.execute(
-                    update(Article).where(Article.id == article_id).values(version=Article.version)
-                )
-                article = session.get(Article, article_id) if cast(CursorResult[Any], touched).rowcount else None
-                if article is None:
-                    raise NotFoundError(f"Article {article_id} does not exist.")
-                return article
+                return lock_article(session, article_id)
 
             changes = plan(locked)
             return [
@@ -216,9 +228,7 @@ class ArticleStore:
             NotFoundError: no such article.
         """
         with self.database.session() as session:
-            article = session.get(Article, article_id)
-            if article is None:
-                raise NotFoundError(f"Article {article_id} does not exist.")
+            article = lock_article(session, article_id)  # after a concurrent update, not beside it
             article.updated_by = actor  # the deleter, for the audit row (kb.identity.observer)
             session.delete(article)
             seq = enqueue(session, article_id, "delete")

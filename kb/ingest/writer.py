@@ -61,13 +61,16 @@ class ArticleWriter:
         result = self.store.create(content, actor)
         return self._sync(result.article, result.seq)
 
-    def update(self, article_id: int, content: ArticleContent, actor: str) -> WriteOutcome:
+    def update(
+        self, article_id: int, content: ArticleContent, actor: str, expected_version: int | None = None
+    ) -> WriteOutcome:
         """Replace an article's content (new version if changed) and make the change searchable.
 
         Raises:
             NotFoundError: no such article.
+            ConflictError: ``expected_version`` given and the article is at another version.
         """
-        result = self.store.update(article_id, content, actor)
+        result = self.store.update(article_id, content, actor, expected_version=expected_version)
         return self._sync(result.article, result.seq)
 
     def set_status(

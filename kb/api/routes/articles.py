@@ -93,13 +93,17 @@ def update_article(
 
     A new ``body`` may carry front matter: what it names (title, tags, visibility, ...) replaces the stored value
     and is validated like a new article's (422 ``article_format`` when invalid); fields given in the request win
-    over both."""
-    current = content_of(kb.store.get(article_id))
+    over both. 409 ``conflict`` when the article changed between this request's read and its write (the fields
+    it keeps would revert that change otherwise)."""
+    stored = kb.store.get(article_id)
+    current = content_of(stored)
     body = payload.body if "body" in payload.model_fields_set else current.body
     named = front_matter_fields(body) if "body" in payload.model_fields_set else set()
     kept = {k: v for k, v in current.model_dump(exclude={"body"}).items() if k not in named}
     content = parse_markdown(body, **(kept | _explicit(payload)))
-    return answer(kb, kb.writer.update(article_id, content, user.username), response, viewer=user)
+    # the kept fields were read above: a concurrent change since then answers 409, never silently reverted
+    written = kb.writer.update(article_id, content, user.username, expected_version=stored.version)
+    return answer(kb, written, response, viewer=user)
 
 
 @router.delete("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])

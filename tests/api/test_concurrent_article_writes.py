@@ -1,0 +1,65 @@
+"""Concurrent writes to one article (session 11's outside tester): two PUTs at once answered 500 (SQLite:
+``UNIQUE constraint failed: article_versions``; a PUT racing a DELETE: ``StaleDataError``), and a PUT whose fields
+were read before another PUT committed silently reverted that change. Now writes of one article decide one after
+the other (:func:`kb.articles.rows.lock_article`) and a PUT made from a version that is no longer current answers
+409 ``conflict``; no answer is a 5xx, and no version reverts a field another version set."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from kb.models import ArticleVersion
+from tests.helpers import create, kb_of
+
+
+def test_concurrent_puts_and_deletes_of_one_article_never_500_nor_lose_an_update(client: TestClient) -> None:
+    article = create(client, "# 并发写\n正文", tags=["起始"], summary="起始摘要")
+    url = f"/articles/{article['id']}"
+    statuses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def put(n: int) -> None:
+        barrier.wait(timeout=30)
+        for i in range(6):
+            change = {"tags": [f"标签{n}-{i}"]} if n % 2 else {"summary": f"摘要{n}-{i}"}
+            statuses.append(client.put(url, json=change).status_code)
+
+    threads = [threading.Thread(target=put, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert set(statuses) <= {200, 409, 429}, statuses  # 429: the write admission limit (Retry-After)
+    assert 200 in statuses
+    with kb_of(client).database.session() as session:
+        versions = session.scalars(
+            select(ArticleVersion).where(ArticleVersion.article_id == article["id"]).order_by(ArticleVersion.version)
+        ).all()
+        fields = [(v.version, v.fields.get("tags"), v.fields.get("summary")) for v in versions]
+    assert [v for v, _, _ in fields] == list(range(1, len(fields) + 1))
+    assert len(fields) == 1 + statuses.count(200)
+    for (_, tags0, summary0), (version, tags1, summary1) in itertools.pairwise(fields):
+        assert (tags0 != tags1) + (summary0 != summary1) == 1, f"version {version} changed or reverted both"
+
+    other = create(client, "# 并发删\n正文")
+    gone = f"/articles/{other['id']}"
+    answers: list[int] = []
+    start = threading.Barrier(3)
+
+    def act(kind: str) -> None:
+        start.wait(timeout=30)
+        for i in range(5):
+            answer = client.delete(gone) if kind == "delete" else client.put(gone, json={"summary": f"{kind}{i}"})
+            answers.append(answer.status_code)
+
+    racers = [threading.Thread(target=act, args=(k,)) for k in ("delete", "put", "put")]
+    for thread in racers:
+        thread.start()
+    for thread in racers:
+        thread.join(timeout=120)
+    assert set(answers) <= {200, 404, 409, 429}, answers
+    assert client.get(gone).status_code == 404
