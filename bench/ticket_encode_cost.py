@@ -6,7 +6,7 @@
 With ``KB_TICKET_EMBEDDING_MODEL`` set to another model than the KB's, each hybrid query is encoded twice: by the
 chunk model for the vector leg and by the ticket model for the resolved-ticket vote
 (:meth:`kb.desk.resolved_votes.ResolvedTicketVotes.votes`). Both embedders are loaded as
-:class:`kb.service.KnowledgeBase` loads them (:func:`kb.search.embedders.factory.load_embedder` with the default
+:class:`kb.service.KnowledgeBase` loads them (:func:`kb.search.embedders.factory.configured_embedder` with the default
 settings: m3e-small on ONNX Runtime, an adapted folder on torch), warmed once, then every desk-dev query
 (normalised as the engine does) is encoded by each in turn, interleaved, ``--rounds`` times. Times are
 ``time.process_time`` (CPU seconds of the process, summing its threads), so a loaded machine inflates them less
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from kb.config import Settings
 from kb.evaluation import read_queries
-from kb.search.embedders.factory import load_embedder
+from kb.search.embedders.factory import configured_embedder
 from kb.search.text import TextAnalyzer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,17 +50,7 @@ def main() -> None:
         "chunk model": settings.embedding_model,
         "ticket model": args.ticket_model,
     }
-    embedders = {
-        role: load_embedder(
-            name,
-            settings.query_instruction,
-            settings.embedding_batch_size,
-            settings.embedding_backend,
-            settings.model_cache_dir,
-            threads=settings.embedding_threads,
-        )
-        for role, name in load.items()
-    }
+    embedders = {role: configured_embedder(settings, name) for role, name in load.items()}
     for embedder in embedders.values():
         embedder.encode_queries(["预热"])
     queries, _ = read_queries(ROOT / "bench" / "data" / "desk-dev")

@@ -52,14 +52,7 @@ def sweep(dump_path: Path) -> dict[str, Any]:
     data = json.loads(dump_path.read_text(encoding="utf-8"))
     meta, queries = data["history"], data["queries"]
     as_of = max(dt.datetime.fromisoformat(c) for _, c in meta.values())
-    groups = {
-        "all": lambda q: True,
-        "folds 0-2": lambda q: q["fold"] in (0, 1, 2),
-        "folds 3-4": lambda q: q["fold"] in (3, 4),
-        **{f"style:{s}": (lambda q, s=s: q["style"] == s) for s in ("layman", "ticket", "phrase", "keyword")},
-        "layman 0-2": lambda q: q["style"] == "layman" and q["fold"] in (0, 1, 2),
-        "layman 3-4": lambda q: q["style"] == "layman" and q["fold"] in (3, 4),
-    }
+    groups = vote_variants.GROUPS
     rows = []
     for bar, weight in itertools.product(BARS, WEIGHTS):
         boosted = [vote_variants.scores(q, meta, as_of, (SHARE, NEIGHBOURS, bar, weight)) for q in queries]

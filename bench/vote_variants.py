@@ -22,6 +22,7 @@ import argparse
 import itertools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,17 @@ def scores(q: dict[str, Any], meta: dict[str, Any], as_of: Any, variant: tuple[f
     return np.array(q["fused"]) + weight * np.array([votes.get(d, 0.0) for d in q["docs"]])
 
 
+#: The query groups every sweep reports: all, the two fold groups, each style, and layman per fold group.
+GROUPS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "all": lambda q: True,
+    "folds 0-2": lambda q: q["fold"] in (0, 1, 2),
+    "folds 3-4": lambda q: q["fold"] in (3, 4),
+    **{f"style:{s}": (lambda q, s=s: q["style"] == s) for s in ("layman", "ticket", "phrase", "keyword")},
+    "layman 0-2": lambda q: q["style"] == "layman" and q["fold"] in (0, 1, 2),
+    "layman 3-4": lambda q: q["style"] == "layman" and q["fold"] in (3, 4),
+}
+
+
 def sweep(out: Path, dump_path: Path = DUMP) -> None:
     """Measure the variants (module docstring) on ``dump_path`` and write ``out``."""
     import datetime as dt
@@ -144,14 +156,7 @@ def sweep(out: Path, dump_path: Path = DUMP) -> None:
     data = json.loads(dump_path.read_text(encoding="utf-8"))
     meta, queries = data["history"], data["queries"]
     as_of = max(dt.datetime.fromisoformat(c) for _, c in meta.values())
-    groups = {
-        "all": lambda q: True,
-        "folds 0-2": lambda q: q["fold"] in (0, 1, 2),
-        "folds 3-4": lambda q: q["fold"] in (3, 4),
-        **{f"style:{s}": (lambda q, s=s: q["style"] == s) for s in ("layman", "ticket", "phrase", "keyword")},
-        "layman 0-2": lambda q: q["style"] == "layman" and q["fold"] in (0, 1, 2),
-        "layman 3-4": lambda q: q["style"] == "layman" and q["fold"] in (3, 4),
-    }
+    groups = GROUPS
     rows = []
     bars = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
     grid = itertools.product((0.5, 0.6, 0.7, 0.8, 1.0), (5, 10, 20), bars, (1.0, 2.0, 3.0))

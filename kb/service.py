@@ -52,7 +52,7 @@ from kb.identity.sessions import SessionPolicy, Sessions
 from kb.ingest.redaction import Redactor
 from kb.ingest.writer import ArticleWriter
 from kb.search.embedders.base import Embedder
-from kb.search.embedders.factory import load_embedder
+from kb.search.embedders.factory import configured_embedder
 from kb.search.engine import SearchEngine
 from kb.search.index import IndexManager
 from kb.search.locks import try_hold_exclusive
@@ -108,14 +108,7 @@ class KnowledgeBase:
         self.security = SecurityAdmin(self.database, self.accounts, self.audit, settings.admin_cidrs)
         self.security.load()  # the stored password policy, if the security administrator changed it
         self.analyzer = analyzer or TextAnalyzer([settings.user_dict] if settings.user_dict else [])
-        self.embedder = embedder or load_embedder(
-            settings.embedding_model,
-            settings.query_instruction,
-            settings.embedding_batch_size,
-            settings.embedding_backend,
-            settings.model_cache_dir,
-            threads=settings.embedding_threads,
-        )
+        self.embedder = embedder or configured_embedder(settings, settings.embedding_model)
         chunks = ChunkStore(self.database)
         self.index = IndexManager(
             settings.resolved_index_dir,
@@ -215,14 +208,7 @@ class KnowledgeBase:
         name = settings.ticket_embedding_model.strip()
         if not name or name == self.embedder.name:
             return self.embedder
-        return load_embedder(
-            name,
-            settings.query_instruction,
-            settings.embedding_batch_size,
-            settings.embedding_backend,
-            settings.model_cache_dir,
-            threads=settings.embedding_threads,
-        )
+        return configured_embedder(settings, name)
 
     def open(self) -> KnowledgeBase:
         """Load the model and open the index (replaying pending changes). Returns self.

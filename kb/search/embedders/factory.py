@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from kb.config import Settings
 from kb.errors import EmbeddingModelError
 from kb.search.embedders.base import Embedder
 from kb.search.embedders.hashing import HASH, HashingEmbedder
@@ -80,3 +81,21 @@ def load_embedder(
     if name == M3E_SMALL:
         return SentenceTransformerEmbedder(name, str(m3e_small_path()), query_instruction, batch_size)
     return SentenceTransformerEmbedder(name, name, query_instruction, batch_size)
+
+
+def configured_embedder(settings: Settings, name: str) -> Embedder:
+    """:func:`load_embedder` of the model ``name`` with the embedding settings of ``settings`` (query
+    instruction, batch size, backend, model cache, threads): how the KB's model (``KB_EMBEDDING_MODEL``) and
+    the ticket model (``KB_TICKET_EMBEDDING_MODEL``) are loaded.
+
+    Raises:
+        EmbeddingModelError: as :func:`load_embedder`.
+    """
+    return load_embedder(
+        name,
+        settings.query_instruction,
+        settings.embedding_batch_size,
+        settings.embedding_backend,
+        settings.model_cache_dir,
+        threads=settings.embedding_threads,
+    )
