@@ -8,12 +8,26 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
+from collections.abc import Callable
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from kb.models import ArticleVersion
 from tests.helpers import create, kb_of
+
+
+def _admitted(send: Callable[[], httpx.Response]) -> int:
+    """The status of ``send()`` once the write admission limit lets it in (a 429 is retried, as its Retry-After
+    asks; a loaded machine refuses many)."""
+    for _ in range(200):
+        status = send().status_code
+        if status != 429:
+            return status
+        time.sleep(0.05)
+    raise AssertionError("refused with 429 200 times")
 
 
 def test_concurrent_puts_and_deletes_of_one_article_never_500_nor_lose_an_update(client: TestClient) -> None:
@@ -26,14 +40,14 @@ def test_concurrent_puts_and_deletes_of_one_article_never_500_nor_lose_an_update
         barrier.wait(timeout=30)
         for i in range(6):
             change = {"tags": [f"标签{n}-{i}"]} if n % 2 else {"summary": f"摘要{n}-{i}"}
-            statuses.append(client.put(url, json=change).status_code)
+            statuses.append(_admitted(lambda change=change: client.put(url, json=change)))
 
     threads = [threading.Thread(target=put, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert set(statuses) <= {200, 409, 429}, statuses  # 429: the write admission limit (Retry-After)
+    assert set(statuses) <= {200, 409}, statuses
     assert 200 in statuses
     with kb_of(client).database.session() as session:
         versions = session.scalars(
@@ -53,13 +67,15 @@ def test_concurrent_puts_and_deletes_of_one_article_never_500_nor_lose_an_update
     def act(kind: str) -> None:
         start.wait(timeout=30)
         for i in range(5):
-            answer = client.delete(gone) if kind == "delete" else client.put(gone, json={"summary": f"{kind}{i}"})
-            answers.append(answer.status_code)
+            if kind == "delete":
+                answers.append(_admitted(lambda: client.delete(gone)))
+            else:
+                answers.append(_admitted(lambda i=i: client.put(gone, json={"summary": f"{kind}{i}"})))
 
     racers = [threading.Thread(target=act, args=(k,)) for k in ("delete", "put", "put")]
     for thread in racers:
         thread.start()
     for thread in racers:
         thread.join(timeout=120)
-    assert set(answers) <= {200, 404, 409, 429}, answers
+    assert set(answers) <= {200, 404, 409}, answers
     assert client.get(gone).status_code == 404
