@@ -20,7 +20,6 @@ chunks. Every output of the two sides is compared; the script fails when one dif
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
 import json
 import math
@@ -35,14 +34,13 @@ sys.path.insert(0, str(ROOT))
 
 import jieba  # noqa: E402
 
+from bench.snippet_pairs import ARTICLES, judged_chunk_pairs  # noqa: E402
 from kb.articles.chunking import chunk_article  # noqa: E402
 from kb.search import duplicates as new_d  # noqa: E402
 from kb.search import snippets as new_s  # noqa: E402
 from kb.search import term_tokens as new_tt  # noqa: E402
 from kb.search.text import TextAnalyzer  # noqa: E402
 
-ARTICLES = ROOT.parent / "shared" / "data" / "articles"
-DESK_DEV = ROOT / "bench" / "data" / "desk-dev"
 ODD = [
     ("", {"a"}),
     ("!!! ？？？ ...", {"!"}),
@@ -64,20 +62,7 @@ def _load(name: str, path: Path, subs: list[tuple[str, str]]) -> ModuleType:
 
 
 def _pairs(analyzer: TextAnalyzer, judgements: int) -> list[tuple[str, set[str]]]:
-    queries = {}
-    for line in (DESK_DEV / "queries.jsonl").read_text(encoding="utf-8").splitlines():
-        if line:
-            row = json.loads(line)
-            queries[row["_id"]] = row["text"]
-    pairs = []
-    with (DESK_DEV / "qrels.tsv").open(encoding="utf-8") as f:
-        for qid, path, *_ in list(csv.reader(f, delimiter="\t"))[1 : judgements + 1]:
-            if (ARTICLES / path).exists():
-                terms = set(analyzer.analyze_query(queries[qid]).terms)
-                source = (ARTICLES / path).read_text(encoding="utf-8")
-                body = source.split("---", 2)[2] if source.startswith("---") else source
-                pairs += [(c.text, terms) for c in chunk_article("t", body, lambda t: len(t) // 2, 320)]
-    return pairs + ODD
+    return judged_chunk_pairs(analyzer, judgements) + ODD
 
 
 def main() -> int:

@@ -13,7 +13,6 @@ the two snippets differ.
 from __future__ import annotations
 
 import argparse
-import csv
 import importlib.util
 import json
 import os
@@ -27,12 +26,9 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kb.articles.chunking import chunk_article  # noqa: E402
+from bench.snippet_pairs import judged_chunk_pairs  # noqa: E402
 from kb.search import snippets  # noqa: E402
 from kb.search.text import TextAnalyzer  # noqa: E402
-
-ARTICLES = ROOT.parent / "shared" / "data" / "articles"
-DESK_DEV = ROOT / "bench" / "data" / "desk-dev"
 
 
 def _old_module(rev: str) -> ModuleType:
@@ -48,25 +44,6 @@ def _old_module(rev: str) -> ModuleType:
     return module
 
 
-def _pairs(analyzer: TextAnalyzer) -> list[tuple[str, set[str]]]:
-    queries = {}
-    for line in (DESK_DEV / "queries.jsonl").read_text(encoding="utf-8").splitlines():
-        if line:
-            row = json.loads(line)
-            queries[row["_id"]] = row["text"]
-    pairs = []
-    with (DESK_DEV / "qrels.tsv").open(encoding="utf-8") as f:
-        for qid, path, *_ in list(csv.reader(f, delimiter="\t"))[1:]:
-            source_path = ARTICLES / path
-            if not source_path.exists():
-                continue
-            source = source_path.read_text(encoding="utf-8")
-            body = source.split("---", 2)[2] if source.startswith("---") else source
-            terms = set(analyzer.analyze_query(queries[qid]).terms)
-            pairs.extend((c.text, terms) for c in chunk_article("t", body, lambda t: len(t) // 2, 320))
-    return pairs
-
-
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -78,7 +55,7 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args()
     old = _old_module(args.before)
-    pairs = _pairs(TextAnalyzer())
+    pairs = judged_chunk_pairs(TextAnalyzer())
     sides = {"before": (old.highlight, TextAnalyzer()), "after": (snippets.highlight, TextAnalyzer())}
     times: dict[str, dict[str, list[float]]] = {p: {s: [] for s in sides} for p in ("first sight", "warm")}
     differ = 0

@@ -30,6 +30,14 @@ def _admitted(send: Callable[[], httpx.Response]) -> int:
     raise AssertionError("refused with 429 200 times")
 
 
+def _run_together(threads: list[threading.Thread]) -> None:
+    """Start every thread, then wait for each (at most 120 s apiece)."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+
 def test_concurrent_puts_and_deletes_of_one_article_never_500_nor_lose_an_update(client: TestClient) -> None:
     article = create(client, "# 并发写\n正文", tags=["起始"], summary="起始摘要")
     url = f"/articles/{article['id']}"
@@ -42,11 +50,7 @@ def test_concurrent_puts_and_deletes_of_one_article_never_500_nor_lose_an_update
             change = {"tags": [f"标签{n}-{i}"]} if n % 2 else {"summary": f"摘要{n}-{i}"}
             statuses.append(_admitted(lambda change=change: client.put(url, json=change)))
 
-    threads = [threading.Thread(target=put, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    _run_together([threading.Thread(target=put, args=(n,)) for n in range(8)])
     assert set(statuses) <= {200, 409}, statuses
     assert 200 in statuses
     with kb_of(client).database.session() as session:
@@ -72,10 +76,6 @@ def test_concurrent_puts_and_deletes_of_one_article_never_500_nor_lose_an_update
             else:
                 answers.append(_admitted(lambda i=i: client.put(gone, json={"summary": f"{kind}{i}"})))
 
-    racers = [threading.Thread(target=act, args=(k,)) for k in ("delete", "put", "put")]
-    for thread in racers:
-        thread.start()
-    for thread in racers:
-        thread.join(timeout=120)
+    _run_together([threading.Thread(target=act, args=(k,)) for k in ("delete", "put", "put")])
     assert set(answers) <= {200, 404, 409}, answers
     assert client.get(gone).status_code == 404
