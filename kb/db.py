@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
@@ -255,3 +255,23 @@ def open_database(settings: Settings) -> Database:
     database = Database(url, settings.database_read_url)
     database.migrate()
     return database
+
+
+def missing_database(url: str) -> str | None:
+    """Where kb's database is missing, for the commands that must not make a new one: the SQLite file of ``url``
+    when it does not exist or is empty, a server database (PostgreSQL) that has no ``alembic_version`` table (kb
+    never migrated it), with the password hidden; None when the database is there.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: the database server cannot be reached.
+    """
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return None if path.is_file() and path.stat().st_size > 0 else str(path.resolve())
+    engine = create_engine(url)
+    try:
+        if inspect(engine).has_table("alembic_version"):
+            return None
+    finally:
+        engine.dispose()
+    return make_url(url).render_as_string(hide_password=True)

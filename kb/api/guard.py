@@ -62,7 +62,7 @@ def request_id_of(request: Request) -> str:
 class GuardedRoute(APIRoute):
     """An APIRoute whose JSON body is bounded, parsed once and checked for lone surrogates (module docstring).
 
-    A subclass that sets :attr:`clean` (the intake routes, with :func:`kb.desk.intake_text.clean_strings`) has the
+    A subclass that sets :attr:`clean` (the intake routes, with :func:`kb.ingest.intake_text.clean_strings`) has the
     strings of its parsed body cleaned by it instead of refused for NUL or lone surrogates."""
 
     clean: ClassVar[Callable[[Any], Any] | None] = None

@@ -264,9 +264,8 @@ class ArticleStore:
         retired: list[int] = []
         for article_id, path in rows:
             if path not in present:
-                article = self.get(article_id)
-                content = content_of(article).model_copy(update={"status": "retired"})
-                self.update(article_id, content, actor, lifecycle=False)
+                self.modify(article_id, lambda a: content_of(a).model_copy(update={"status": "retired"}), actor,
+                            lifecycle=False)  # fmt: skip
                 retired.append(article_id)
         return retired
 
@@ -279,9 +278,48 @@ class ArticleStore:
         superseded_by: int | None = None,
         review_by: dt.date | None = None,
     ) -> WriteResult:
-        """Move an article to ``status`` (see :meth:`update` for the rules and errors); a new version."""
-        content = content_of(self.get(article_id)).model_copy(update={"status": status})
-        return self.update(article_id, content, actor, superseded_by=superseded_by, review_by=review_by)
+        """Move an article to ``status`` (see :meth:`update` for the rules and errors); a new version of its
+        content as it is when the status changes (:meth:`modify`)."""
+        return self.modify(
+            article_id,
+            lambda article: content_of(article).model_copy(update={"status": status}),
+            actor,
+            superseded_by=superseded_by,
+            review_by=review_by,
+        )
+
+    def modify(
+        self,
+        article_id: int,
+        change: Callable[[Article], ArticleContent],
+        actor: str,
+        *,
+        lifecycle: bool = True,
+        superseded_by: int | None = None,
+        review_by: dt.date | None = None,
+        restored_from: int | None = None,
+    ) -> WriteResult:
+        """Write ``change(article)`` as :meth:`update` does, ``article`` read under its row lock in the same
+        transaction (:func:`~kb.articles.rows.lock_article`): a change of a few fields (a status, a list in
+        ``meta``) keeps whatever a concurrent write committed before it, never reverts it (a read before the write's
+        transaction would: session 12's review of the lost-update fix, which had covered PUT only).
+
+        Raises:
+            NotFoundError: no such article. Whatever ``change`` and :meth:`update` raise; nothing is changed then.
+        """
+        with self.database.session() as session:
+            article = lock_article(session, article_id)
+            return apply_update(
+                session,
+                article_id,
+                change(article),
+                actor,
+                lifecycle,
+                superseded_by,
+                review_by,
+                restored_from,
+                None,
+            )
 
     # -- versions --------------------------------------------------------------------------------
 
@@ -318,5 +356,6 @@ class ArticleStore:
             NotFoundError: no such article or version.
         """
         old = content_of_version(self.version(article_id, version))
-        current = self.get(article_id)
-        return self.update(article_id, old.model_copy(update={"status": current.status}), actor, restored_from=version)
+        return self.modify(
+            article_id, lambda current: old.model_copy(update={"status": current.status}), actor, restored_from=version
+        )

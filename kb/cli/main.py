@@ -12,6 +12,7 @@ from pydantic_settings import SettingsError
 
 from kb.cli import articles, audit, backup, index, model, search, serve, tickets, users
 from kb.config import Settings
+from kb.db import missing_database
 from kb.errors import KBError, NotFoundError
 
 COMMANDS = {
@@ -39,16 +40,15 @@ NEEDS_KB = frozenset({"search", "why", "analysis", "audit", "backup", "index", "
 
 
 def require_existing(settings: Settings) -> None:
-    """Stop when the default SQLite knowledge base of ``settings`` does not exist (a PostgreSQL URL is not checked:
-    its server says so itself).
+    """Stop when the knowledge base of ``settings`` does not exist (:func:`kb.db.missing_database`: no SQLite file,
+    or a PostgreSQL database kb never migrated).
 
     Raises:
-        NotFoundError: no ``kb.sqlite3`` in ``settings.data_dir``; the message names the folder and the way out.
+        NotFoundError: no database there; the message names the folder (or the database) and the way out.
     """
-    if settings.database_url:
-        return
-    if not (settings.data_dir / "kb.sqlite3").is_file():
-        where = settings.data_dir.expanduser().resolve()
+    missing = missing_database(settings.resolved_database_url)
+    if missing is not None:
+        where = settings.data_dir.expanduser().resolve() if not settings.database_url else missing
         raise NotFoundError(
             f"no knowledge base in {where} (KB_DATA_DIR, default ./var of the folder kb runs in): "
             "run kb in the project folder, set KB_DATA_DIR, or create one with `kb import FOLDER`"

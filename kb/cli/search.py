@@ -97,7 +97,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         if hit.source_path:
             print(f"    {hit.source_path}")
         if hit.heading_path:
-            print(f"    § {' / '.join(hit.heading_path)}")
+            print(f"    § {for_terminal(' / '.join(hit.heading_path))}")
         print(f"    {plain(hit.snippet)}")
         if args.explain and hit.explain:
             print(f"    explain: {json.dumps(hit.explain, ensure_ascii=False, default=asdict)}")
@@ -117,7 +117,7 @@ def cmd_why(args: argparse.Namespace, settings: Settings) -> int:
         print_json(report.as_json())
         return 0
     art = report.article
-    print(f"article {art.id}: {art.title}  (status {art.status}, {art.chunks} chunks)")
+    print(f"article {art.id}: {for_terminal(art.title)}  (status {art.status}, {art.chunks} chunks)")
     print(f"query: {report.normalized_query}")
     for term in report.terms:
         where = ", ".join(term.in_) or "NOT in the article"

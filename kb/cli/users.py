@@ -14,11 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, inspect, make_url
-
 from kb.cli.output import print_json
 from kb.config import Settings
-from kb.db import open_database
+from kb.db import missing_database, open_database
 from kb.errors import InvalidInputError
 from kb.identity.accounts import Account, AccountStore
 from kb.identity.audit import AuditContext, AuditTrail
@@ -108,20 +106,9 @@ def check_database_exists(settings: Settings) -> None:
     Raises:
         InvalidInputError: no database there; the message names the folder and ``--init``.
     """
-    url = settings.resolved_database_url
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if path.is_file() and path.stat().st_size > 0:
-            return
-        where = str(path.resolve())
-    else:
-        engine = create_engine(url)
-        try:
-            if inspect(engine).has_table("alembic_version"):
-                return
-        finally:
-            engine.dispose()
-        where = make_url(url).render_as_string(hide_password=True)
+    where = missing_database(settings.resolved_database_url)
+    if where is None:
+        return
     raise InvalidInputError(
         f"No kb database at {where}: run the command where the server runs, or set KB_DATA_DIR (or "
         "KB_DATABASE_URL); `kb users --init ...` creates a new one."

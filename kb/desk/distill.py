@@ -44,6 +44,7 @@ from kb.config import MAX_QUERY_CHARS
 from kb.db import Database
 from kb.desk.similar import TicketVectors, fit_tfidf, group_alike, ticket_text
 from kb.desk.summarizer import Summarizer
+from kb.ingest.intake_text import clean_text
 from kb.ingest.redaction import Redactor
 from kb.ingest.writer import ArticleWriter
 from kb.models import Ticket
@@ -192,8 +193,8 @@ class Distiller:
     ) -> Group:
         names = {t.requester for t in tickets if t.requester}
 
-        def clean(text: str) -> str:
-            return self.redactor.redact(text, names).strip()
+        def clean(text: str) -> str:  # no control characters: a draft's text comes from ticket text
+            return clean_text(self.redactor.redact(text, names)).strip()
 
         medoid = int(np.argmax(vectors @ vectors.mean(axis=0)))  # the ticket closest to the group's centroid
         lead = tickets[medoid]

@@ -7,7 +7,7 @@ gets the same suggestions on every channel, and they are recorded on the ticket 
 Escalation (by an agent or by the SLA clock) searches and encodes once and records what it suggested in the
 transaction that raises the line.
 
-Rules every channel gets here, in one place: text is cleaned (:func:`kb.desk.intake_text.clean_text`: NUL and
+Rules every channel gets here, in one place: text is cleaned (:func:`kb.ingest.intake_text.clean_text`: NUL and
 control characters removed; the workflow applies the same rule to every text it stores), one length limit applies
 (``intake_max_text_chars``; longer is :class:`~kb.errors.PayloadTooLargeError`, which each channel answers its own
 way: HTTP 413, SMTP 552), a channel message already taken in (same e-mail
@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from kb.desk.intake_text import clean_text
 from kb.desk.senders import may_write, refuse
 from kb.desk.suggest import Suggester, Suggestions
 from kb.desk.workflow import Closure, Desk, NewTicket
@@ -28,6 +27,7 @@ from kb.errors import InvalidInputError, PayloadTooLargeError
 from kb.identity.audit import AuditContext, AuditTrail
 from kb.identity.permissions import Permission
 from kb.identity.scopes import CHANNEL, Principal
+from kb.ingest.intake_text import clean_text
 from kb.models import Ticket, as_utc, utcnow
 
 

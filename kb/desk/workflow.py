@@ -11,7 +11,7 @@ Statuses and the moves between them (:data:`TRANSITIONS`)::
 
 Assignment (and reassignment) is allowed in any open status, to groups and people the desk knows
 (:mod:`kb.desk.resolver_groups`); escalation moves L1 → L2 → L3. Closing needs a resolution and a root cause. Text
-is stored without NUL and control characters (:mod:`kb.desk.intake_text`), whatever the channel. Every change is one
+is stored without NUL and control characters (:mod:`kb.ingest.intake_text`), whatever the channel. Every change is one
 transaction with its :class:`kb.models.TicketEvent`, so the audit trail and the ticket never disagree.
 
 SLA targets come from the service catalog (:mod:`kb.desk.sla`): ``response_due`` and ``resolution_due`` are set at
@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session
 
 from kb.articles.feedback import add_usage, require_article
 from kb.db import Database
-from kb.desk.intake_text import clean_fields, clean_text
 from kb.desk.resolver_groups import ResolverGroups
 from kb.desk.sla import ServiceCatalog
 from kb.errors import ConflictError, InvalidInputError, NotFoundError, TransitionError
+from kb.ingest.intake_text import clean_fields, clean_text
 from kb.ingest.mapping import TICKET_CHANNELS
 from kb.ingest.ticket_numbers import DESK_SOURCE, desk_number
 from kb.models import Ticket, TicketEvent, TicketMessage, utcnow

@@ -3,7 +3,9 @@
 A mapping says which column holds each field (``fields``), which column is the ticket id (``id``; none: the data
 line number), how to make a title when there is no title column (``title``: first characters of a field), how to
 translate values (``values``, e.g. 已关闭 -> closed) and what constant to use for fields the export lacks
-(``defaults``). See the bundled ``it-tickets-en.yaml`` and ``kb-zh.yaml`` for documented examples.
+(``defaults``). Text values are cleaned as every intake channel's are (:func:`kb.ingest.intake_text.clean_text`:
+NUL and control characters removed, never refused). See the bundled ``it-tickets-en.yaml`` and ``kb-zh.yaml`` for
+documented examples.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from kb.config import DATA_DIR
 from kb.errors import InvalidInputError
+from kb.ingest.intake_text import clean_text
 
 MAPPINGS_DIR = DATA_DIR / "mappings"
 
@@ -176,7 +179,7 @@ def map_row(mapping: TicketMapping, row: dict[str, Any], line: int) -> TicketRec
         value = row.get(column)
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
-        value = value.strip() if isinstance(value, str) else value
+        value = clean_text(value).strip() if isinstance(value, str) else value  # an intake channel's rule
         translated = mapping.values.get(field_name, {})
         data[field_name] = translated.get(str(value), value)
     if mapping.id is None:
@@ -185,7 +188,7 @@ def map_row(mapping: TicketMapping, row: dict[str, Any], line: int) -> TicketRec
         raw_id = row.get(mapping.id)
         if raw_id is None or not str(raw_id).strip():
             raise ValueError(f"no ticket id in column {mapping.id!r}")
-        data["external_id"] = str(raw_id).strip()
+        data["external_id"] = clean_text(str(raw_id)).strip()
     if not data.get("title"):
         data["title"] = _title_from(str(data.get(mapping.title.source) or ""), mapping.title.max_chars)
     if data.get("satisfaction") is not None:

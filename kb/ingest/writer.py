@@ -144,9 +144,13 @@ class ArticleWriter:
             InvalidInputError: the article is no update proposal.
             ConflictError: the proposal is decided already.
         """
-        proposal = self.store.get(proposal_id)
-        proposals.check_open(proposal)
-        return self.update(proposal_id, proposals.rejected_content(proposal, actor), actor)
+
+        def rejected(proposal: Article) -> ArticleContent:  # decided under the proposal's lock, as an accept is
+            proposals.check_open(proposal)
+            return proposals.rejected_content(proposal, actor)
+
+        result = self.store.modify(proposal_id, rejected, actor)
+        return self._sync(result.article, result.seq)
 
     def create_known_error(self, review_id: int, actor: str) -> WriteOutcome:
         """Create a draft known-error article from a post-incident review (see
@@ -163,9 +167,16 @@ class ArticleWriter:
         content = content_of(review)
         outcome = self.create(reviews.known_error_from_review(review_id, content), actor)
         assert outcome.article is not None
-        info = dict(content.meta.get("review", {}))
-        info["known_errors"] = [*info.get("known_errors", []), outcome.article.id]
-        self.update(review_id, content.model_copy(update={"meta": content.meta | {"review": info}}), actor)
+        known_error = outcome.article.id
+
+        def listed(current: Article) -> ArticleContent:  # the review as it is now, not as read above
+            now = content_of(current)
+            info = dict(now.meta.get("review", {}))
+            info["known_errors"] = [*info.get("known_errors", []), known_error]
+            return now.model_copy(update={"meta": now.meta | {"review": info}})
+
+        result = self.store.modify(review_id, listed, actor)
+        self._sync(result.article, result.seq)
         return outcome
 
     def import_paths(

@@ -206,11 +206,11 @@ class BM25Index:
                 # A new searcher, not Searcher.refresh(): refresh() misses deletion-only commits.
                 searcher = self._open_searcher()
                 view, changed = self._segments.view(searcher, previous.view)
-                with self._search_lock:  # the terms asked under the previous commit (searches add to them)
-                    asked = list(previous.view.terms)
+                with self._search_lock:  # the terms searches asked under the previous commit (they add to them)
+                    asked = list(previous.view.asked)
                 asked = asked[max(0, len(asked) - WARM_TERMS) :]
                 for term, weights in asked:  # read here, not in the first searches after the swap
-                    bm25_scorer.term_frequencies(view, term, dict(weights))
+                    bm25_scorer.term_frequencies(view, term, dict(weights), asked=False)
                 fresh = _Snapshot(searcher, view, {})
             with self._search_lock:
                 replaced = self._state  # None when closed meanwhile, or a first search's (lazy) when previous is None

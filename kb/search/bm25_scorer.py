@@ -84,7 +84,9 @@ class _Segment:
 class IndexView:
     """One searcher's segments, with what every query over them shares: document count, article ids (-1 for
     a deleted document) and ords of all documents, average field lengths, and each term's per-document
-    BM25F pseudo-frequency (computed on first use, kept until the next commit)."""
+    BM25F pseudo-frequency (computed on first use, kept until the next commit). ``asked`` holds the term keys
+    searches asked for on this view, oldest first (a warm-up of the next commit's view computes those, not the ones
+    warmed into this view and never asked since)."""
 
     leaves: list[tuple[_Segment, int]]
     total: int
@@ -93,6 +95,7 @@ class IndexView:
     searcher: Any
     avg: dict[str, float] = field(default_factory=dict)
     terms: dict[_TermKey, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=dict)
+    asked: dict[_TermKey, None] = field(default_factory=dict)
 
     def avg_length(self, fieldname: str) -> float:
         """whoosh's average length of ``fieldname`` over all documents (1.0 when 0 or unknown)."""
@@ -217,12 +220,16 @@ def _top(
 
 
 def term_frequencies(
-    view: IndexView, term: str, field_weights: Mapping[str, float]
+    view: IndexView, term: str, field_weights: Mapping[str, float], *, asked: bool = True
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """The documents holding ``term`` in a field of ``field_weights`` (ascending document numbers, deleted
     ones included, as whoosh counts them) and their BM25F pseudo-frequency ``tf~(t, d)`` (module docstring),
-    the fields summed in the order of ``field_weights``; remembered in ``view``."""
+    the fields summed in the order of ``field_weights``; remembered in ``view``, and recorded in ``view.asked``
+    unless ``asked`` is False (a warm-up's computation)."""
     key = (term, tuple(field_weights.items()))
+    if asked:
+        view.asked.pop(key, None)  # the most recent last
+        view.asked[key] = None
     cached = view.terms.get(key)
     if cached is not None:
         return cached

@@ -127,11 +127,7 @@ class Generation:
                 if chunk.model == self.manifest.model and chunk.embedding is not None:
                     ids.append(vector_id(chunk.article_id, chunk.ord))
                     blobs.append(chunk.embedding)
-        vectors = (
-            decode_vectors(blobs, self.manifest.dimension)
-            if ids
-            else np.zeros((0, self.manifest.dimension), np.float32)
-        )
+        vectors = decode_vectors(blobs, self.manifest.dimension)  # (0, dimension) when none
         self.vectors.replace_articles(followed, np.asarray(ids, dtype=np.int64), vectors)  # one step for searches
         self.bm25.reopen()
         self.manifest.last_seq = saved

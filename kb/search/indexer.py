@@ -89,9 +89,7 @@ class ArticleIndexer:
                 blocks += chunk_blocks(articles[article_id].title, chunk.heading_path, chunk.text, self._analyzer)
         gen.blocks.add(blocks, self._analyzer)  # before the BM25 commit: a search that finds a chunk finds its blocks
         gen.bm25.replace_articles(documents, article_ids if replace else ())
-        vectors = (
-            decode_vectors(blobs, gen.manifest.dimension) if ids else np.zeros((0, gen.manifest.dimension), np.float32)
-        )
+        vectors = decode_vectors(blobs, gen.manifest.dimension)  # (0, dimension) when none
         gen.vectors.replace_articles(article_ids if replace else (), np.asarray(ids, dtype=np.int64), vectors)
 
     def _stored_meanwhile(self, fresh: dict[int, list[Chunk]], articles: dict[int, Article]) -> dict[int, list[Chunk]]:

@@ -79,3 +79,36 @@ def test_concurrent_puts_and_deletes_of_one_article_never_500_nor_lose_an_update
     _run_together([threading.Thread(target=act, args=(k,)) for k in ("delete", "put", "put")])
     assert set(answers) <= {200, 404, 409}, answers
     assert client.get(gone).status_code == 404
+
+
+def test_status_changes_racing_puts_never_revert_a_put(client: TestClient) -> None:
+    """A status change writes the article as it is when the change commits (ArticleStore.modify), never content read
+    before a concurrent PUT committed (session 12's review: the lost-update fix had covered PUT only)."""
+    article = create(client, "# 状态并发\n正文", summary="起始摘要", status="draft")
+    url = f"/articles/{article['id']}"
+    answers: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def put(n: int) -> None:
+        barrier.wait(timeout=30)
+        for i in range(8):
+            answers.append(_admitted(lambda i=i: client.put(url, json={"summary": f"摘要{n}-{i}"})))
+
+    def toggle() -> None:
+        barrier.wait(timeout=30)
+        for i in range(8):
+            status = "in_review" if i % 2 == 0 else "draft"
+            answers.append(_admitted(lambda status=status: client.post(f"{url}/status", json={"status": status})))
+
+    _run_together([threading.Thread(target=put, args=(n,)) for n in range(2)] + [threading.Thread(target=toggle)
+                   for _ in range(2)])  # fmt: skip
+    assert set(answers) <= {200, 409}, answers
+    with kb_of(client).database.session() as session:
+        versions = session.scalars(
+            select(ArticleVersion).where(ArticleVersion.article_id == article["id"]).order_by(ArticleVersion.version)
+        ).all()
+        fields = [(v.version, v.fields.get("status"), v.fields.get("summary")) for v in versions]
+    assert [v for v, _, _ in fields] == list(range(1, len(fields) + 1))
+    assert len(fields) > 8  # a status set to the one it has answers 200 and makes no version
+    for (_, status0, summary0), (version, status1, summary1) in itertools.pairwise(fields):
+        assert (status0 != status1) + (summary0 != summary1) == 1, f"version {version} changed or reverted both"

@@ -136,7 +136,7 @@ def test_lone_surrogates_are_422_never_echoed(client: TestClient) -> None:
         "/articles", content=b'{"body": "# \\ud83d\\ude00 ok"}', headers={"content-type": "application/json"}
     )
     assert paired.status_code == 201 and paired.json()["article"]["title"] == "\U0001f600 ok"
-    # Intake text is cleaned, not refused (kb.desk.intake_text): the lone surrogate is removed, the rest kept.
+    # Intake text is cleaned, not refused (kb.ingest.intake_text): the lone surrogate is removed, the rest kept.
     im = post_im(client, b'{"post_type": "message", "user_id": 1, "raw_message": "\\ud800 \xe6\x89\x93"}')
     assert im.status_code == 200, im.text
     assert kb_of(client).store.count() == 1 and _tickets(client) == 1

@@ -1,5 +1,5 @@
 """NUL and control characters in intake text (issue 10 item 4), SQLite and PostgreSQL: one rule for every channel
-(kb.desk.intake_text): the HTTP ticket routes, the IM webhook, e-mail and the workflow itself remove NUL, C0 and C1
+(kb.ingest.intake_text): the HTTP ticket routes, the IM webhook, e-mail and the workflow itself remove NUL, C0 and C1
 controls (tab and line breaks kept) instead of refusing the ticket; article bodies and search queries keep
 refusing NUL with 422 and store nothing."""
 
@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from kb.desk.channels.email import handle_message
-from kb.desk.intake_text import clean_strings, clean_text
 from kb.desk.workflow import Closure
+from kb.ingest.intake_text import clean_strings, clean_text
 from kb.models import Article, Ticket
 from tests.helpers import kb_of, mail, onebot, post_im
 

@@ -186,9 +186,11 @@ def test_search_output_drops_terminal_control_characters(cli_env: Path, capsys: 
     """Session 11's outside tester: pasted terminal output in an article recoloured the user's terminal."""
     folder = cli_env / "docs"
     folder.mkdir()
-    (folder / "tty.md").write_text("# 彩色标题\n终端提示 \x1b[31m红色警告\x1b[0m 和响铃\x07。\n", encoding="utf-8")
+    (folder / "tty.md").write_text(
+        "# 彩色标题\n## 步骤 \x1b[1m加粗\x1b[0m\n终端提示 \x1b[31m红色警告\x1b[0m 和响铃\x07。\n", encoding="utf-8"
+    )
     assert main(["import", str(folder)]) == 0
     capsys.readouterr()
     assert main(["search", "红色警告"]) == 0
     out = capsys.readouterr().out
-    assert "红色警告" in out and "\x1b" not in out and "\x07" not in out
+    assert "红色警告" in out and "加粗" in out and "\x1b" not in out and "\x07" not in out

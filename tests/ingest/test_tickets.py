@@ -91,6 +91,27 @@ def test_chinese_fields_are_mapped(tmp_path: Path) -> None:
         database.dispose()
 
 
+def test_control_characters_in_an_export_are_removed_as_on_every_intake_channel(tmp_path: Path) -> None:
+    """An export is an intake channel: NUL (which PostgreSQL cannot store) and terminal escapes pasted into a
+    ticket are removed, never stored and never a failed row (kb.ingest.intake_text)."""
+    header, first, *_ = ZH_CSV.splitlines()
+    export = tmp_path / "export.csv"
+    dirty = first.replace("INC-0001", "INC-\x000001", 1).replace("VPN", "V\x00P\x1b[31mN", 1)
+    export.write_text(f"{header}\n{dirty}\n", encoding="utf-8")
+    database = Database(f"sqlite:///{tmp_path / 'kb.sqlite3'}")
+    database.migrate()
+    try:
+        report = import_tickets(database, export, load_mapping("kb-zh"))
+        assert report.created == 1 and not report.errors
+        with database.session() as session:
+            ticket = session.scalars(select(Ticket)).one()
+        assert ticket.external_id == "INC-0001"
+        text = " ".join(str(getattr(ticket, f) or "") for f in ("title", "description", "root_cause", "resolution"))
+        assert "VPN" in text and "\x00" not in text and "\x1b" not in text
+    finally:
+        database.dispose()
+
+
 def test_bad_mapping_and_file_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="bundled: it-tickets-en, kb-zh"):
         load_mapping("nope")

@@ -170,3 +170,26 @@ def test_terms_warmed_by_reopen_equal_a_cold_computation(tmp_path: Path, analyze
         ]
     finally:
         index.close()
+
+
+def test_reopen_warms_only_terms_searches_asked_since_the_previous_commit(
+    tmp_path: Path, analyzer: TextAnalyzer
+) -> None:
+    """Terms a warm-up computed and no search asked since are not carried to the next commit (each commit of a bulk
+    import would otherwise recompute up to bm25.WARM_TERMS stale terms for nobody)."""
+    index = _two_segments_with_deletions(tmp_path, analyzer)
+    try:
+        terms = _query_terms(analyzer, QUERIES[0])
+        index.search(terms, 100)
+        documents = _documents(analyzer, BUNDLED / "k8s-troubleshooting", 1)
+        index.replace_articles(documents[:5], [3, 1001])
+        with index._search_lock:
+            assert index._view().terms and not index._view().asked  # warmed, not asked
+        index.replace_articles(documents[5:8], [])
+        with index._search_lock:
+            assert not index._view().terms  # nothing asked under the previous commit: nothing warmed
+        index.search(terms, 100)
+        with index._search_lock:
+            assert {key[0] for key in index._view().asked} == set(terms)
+    finally:
+        index.close()

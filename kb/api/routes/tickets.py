@@ -27,7 +27,6 @@ from kb.api.schemas.tickets import (
 from kb.api.views import check_closing_articles, handled_view, ticket_view
 from kb.desk.analysis import as_csv
 from kb.desk.channels.im import handle_event
-from kb.desk.intake_text import clean_strings
 from kb.desk.queue import MAX_PAGE, TicketQuery, list_tickets
 from kb.desk.records import event_views
 from kb.desk.stated import Stated, new_ticket
@@ -35,12 +34,13 @@ from kb.desk.workflow import Closure
 from kb.identity.masking import mask_json, mask_personal, needs_masking
 from kb.identity.permissions import Permission as P
 from kb.identity.scopes import ticket_visible, usable_article, visible_ticket
+from kb.ingest.intake_text import clean_strings
 from kb.models import as_utc
 
 
 class IntakeRoute(GuardedRoute):
     """The desk's routes take text in from requesters and channels: NUL and control characters in their JSON
-    bodies are removed (:mod:`kb.desk.intake_text`), not refused like elsewhere."""
+    bodies are removed (:mod:`kb.ingest.intake_text`), not refused like elsewhere."""
 
     clean: ClassVar[Callable[[Any], Any] | None] = clean_strings
 
