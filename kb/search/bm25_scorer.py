@@ -71,6 +71,11 @@ class _Segment:
     ords: npt.NDArray[np.int64]  # (doc_count_all,)
     lengths: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)  # field -> (doc_count_all,)
     postings: dict[tuple[str, str], tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]] = field(default_factory=dict)
+    #: Per (term, fields): the documents holding the term in any of the fields, and per field (rows, in the
+    #: fields' order) its frequency and the field's length in each of them (0 where the field lacks it).
+    across: dict[
+        tuple[str, tuple[str, ...]], tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+    ] = field(default_factory=dict)
     #: whoosh's document frequency per (field, term): its term table's count, deleted documents included (a
     #: segment's term table never changes; merges make new segments).
     doc_frequencies: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -233,19 +238,18 @@ def term_frequencies(
     cached = view.terms.get(key)
     if cached is not None:
         return cached
+    fieldnames = tuple(field_weights)
+    weights = np.array([[w] for w in field_weights.values()], dtype=np.float64)  # (fields, 1)
+    avg = np.array([[view.avg_length(f)] for f in fieldnames], dtype=np.float64)
     doc_ids: list[npt.NDArray[np.int64]] = []
     parts: list[npt.NDArray[np.float64]] = []
-    for fieldname, weight in field_weights.items():
-        avg = view.avg_length(fieldname)
-        for seg, offset in view.leaves:
-            ids, tf = _postings(seg, fieldname, term)
-            if len(ids):
-                norm = (1 - B) + B * seg.lengths[fieldname][ids] / avg
-                doc_ids.append(ids + offset)
-                parts.append(weight * tf / norm)
-    if doc_ids:
-        unique, inverse = np.unique(np.concatenate(doc_ids), return_inverse=True)
-        pseudo_tf = np.bincount(inverse, weights=np.concatenate(parts), minlength=len(unique))
+    for seg, offset in view.leaves:
+        ids, tf, lengths = _across(seg, term, fieldnames)
+        if len(ids):  # the fields summed in their order, a field without the term adding exactly 0.0
+            doc_ids.append(ids + offset)
+            parts.append((weights * tf / ((1 - B) + B * lengths / avg)).sum(axis=0))
+    if doc_ids:  # segments in index order, each ascending: already sorted and distinct
+        unique, pseudo_tf = np.concatenate(doc_ids), np.concatenate(parts)
         nonzero = pseudo_tf != 0
         cached = (unique[nonzero], pseudo_tf[nonzero])
     else:
@@ -316,6 +320,29 @@ def _live_ids(reader: Any, stored_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.
     live = stored_ids.copy()
     live[docnums] = -1
     return live
+
+
+def _across(
+    segment: _Segment, term: str, fieldnames: tuple[str, ...]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``term`` in ``fieldnames`` of one segment (:attr:`_Segment.across`): documents ``(m,)`` ascending, and
+    frequencies and field lengths ``(len(fieldnames), m)``; remembered for the segment's life."""
+    key = (term, fieldnames)
+    cached = segment.across.get(key)
+    if cached is not None:
+        return cached
+    postings = [_postings(segment, f, term) for f in fieldnames]
+    held = [ids for ids, _ in postings if len(ids)]
+    ids = held[0] if len(held) == 1 else np.unique(np.concatenate(held)) if held else _EMPTY_IDS
+    tf = np.zeros((len(fieldnames), len(ids)), dtype=np.float64)
+    lengths = np.zeros((len(fieldnames), len(ids)), dtype=np.float64)
+    for row, (fieldname, (field_ids, field_tf)) in enumerate(zip(fieldnames, postings, strict=True)):
+        if len(field_ids):
+            where = np.searchsorted(ids, field_ids)
+            tf[row, where] = field_tf
+            lengths[row, where] = segment.lengths[fieldname][field_ids]
+    segment.across[key] = cached = (ids, tf, lengths)
+    return cached
 
 
 def _postings(segment: _Segment, fieldname: str, term: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
