@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import io
+import signal
 import weakref
 from collections.abc import Iterator
 
@@ -10,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kb.api import create_app
+from kb.cli.applier import run_child
 from kb.config import Settings
 from kb.runtime import freeze_after_warmup
 from kb.search.embedders.hashing import HashingEmbedder
@@ -70,3 +73,16 @@ def test_freeze_collects_startup_garbage_first_and_later_garbage_stays_collectab
 def test_disabled_freezes_nothing(unfrozen: None) -> None:
     assert freeze_after_warmup(False) == 0
     assert gc.get_freeze_count() == 0
+
+
+def test_applier_process_freezes_once_open(settings: Settings, unfrozen: None) -> None:
+    settings = settings.model_copy(update={"gc_freeze": True, "index_applier_nice": 0})
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    stdout = io.StringIO()
+    try:
+        assert run_child(settings, io.StringIO(""), stdout) == 0  # stdin at EOF: the server is gone, it stops
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert stdout.getvalue().strip() == "ready"
+    assert gc.get_freeze_count() > 0
