@@ -193,6 +193,12 @@ class Settings(BaseSettings):
     index_applier_nice: int = Field(
         default=10, ge=0, le=19, description="How much the applier process lowers its CPU priority (os.nice)."
     )
+    gc_freeze: bool = Field(
+        default=True,
+        description="Freeze the objects alive once a server (each worker) or the applier process is warm "
+        "(gc.freeze: the cycle collector's full passes skip them; kb.runtime, bench/results/gc-freeze-s12.md); "
+        "false: CPython's default collection of everything.",
+    )
     write_concurrency: int = Field(
         default=2,
         ge=1,

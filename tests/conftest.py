@@ -29,6 +29,10 @@ from tests.helpers import BUNDLED, ONEBOT_SECRET, add_test_user, login, run_fold
 
 PG_URL = os.environ.get("KB_TEST_DATABASE_URL", "")
 
+# No app start in tests freezes the test process's objects (each freeze is preceded by a full collection and lasts
+# for the process); tests/api/test_gc_freeze.py turns it on where it is the subject.
+os.environ.setdefault("KB_GC_FREEZE", "false")
+
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 

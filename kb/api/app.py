@@ -35,6 +35,7 @@ from kb.api.security import SecurityHeaders
 from kb.config import Settings
 from kb.errors import KBError
 from kb.identity.hardening import check_production
+from kb.runtime import freeze_after_warmup
 from kb.service import KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ THREAD_TOKENS = 256
 
 def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAPI:
     """Build the app. Nothing heavy happens until startup, when the knowledge base is opened (model loaded,
-    index opened, pending changes applied) and the background index applier starts.
+    index opened, pending changes applied), the background index applier starts and, with ``settings.gc_freeze``,
+    the objects alive then are frozen out of the cycle collector's passes (:func:`kb.runtime.freeze_after_warmup`).
 
     Args:
         settings: configuration.
@@ -62,6 +64,7 @@ def create_app(settings: Settings, *, kb: KnowledgeBase | None = None) -> FastAP
         service.start_background_applier()
         app.state.kb = service
         metrics.watch(service)
+        freeze_after_warmup(settings.gc_freeze)  # warm: the long-lived objects leave the collector's passes
         try:
             yield
         finally:

@@ -39,6 +39,7 @@ from sqlalchemy.engine import URL
 
 from kb.config import Settings
 from kb.errors import IndexUnavailableError
+from kb.runtime import freeze_after_warmup
 from kb.service import KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def run_child(settings: Settings, stdin: IO[str], stdout: IO[str]) -> int:
 
     threading.Thread(target=watch_parent, name="kb-applier-parent", daemon=True).start()
     kb = KnowledgeBase(settings).open()
+    freeze_after_warmup(settings.gc_freeze)
     try:
         serve_applier(kb, stop, lambda: print("ready", file=stdout, flush=True))
     finally:

@@ -15,6 +15,9 @@ With ``KB_INDEX_APPLIER=process`` (the default) the outbox is applied by a proce
 (:mod:`kb.cli.applier`: it holds ``applier.lock`` and runs the background jobs, at a lower CPU priority), started by
 the parent before it serves and stopped after; every serving process (one, or each of ``--workers N``) only follows
 the index it writes, and a write waits for its own process to have followed it (201), else answers 202.
+
+Once warm (knowledge base open, background jobs started), every serving process and the applier process freezes
+the objects alive then out of the cycle collector's passes (``KB_GC_FREEZE``, :func:`kb.runtime.freeze_after_warmup`).
 """
 
 from __future__ import annotations
