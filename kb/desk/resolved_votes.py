@@ -145,12 +145,12 @@ class ResolvedTicketVotes:
         and give nothing). Read again only when ``article_usage`` has a new row (its largest id, one primary-key
         lookup per query), so a desk without resolutions pays one lookup and no kNN. Read again as well when any
         account's roles change (:func:`kb.identity.audit.roles_changed`): who may vote is a matter of roles."""
+        with self.database.engine.connect() as connection:  # one statement per query, no ORM session
+            stamp = tuple(connection.execute(_STAMP).one())
+        with self._lock:
+            if stamp == self._stamp:
+                return self._resolvable
         with self.database.session() as session:
-            newest_use, newest_roles = session.execute(_STAMP).one()  # one statement per query
-            stamp = (newest_use, newest_roles)
-            with self._lock:
-                if stamp == self._stamp:
-                    return self._resolvable
             ids: set[int] = set()
             articles: dict[str, list[int]] = {}
             rows = session.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import pyotp
 from sqlalchemy import CursorResult, delete, func, select
@@ -33,6 +33,12 @@ from kb.identity.passwords import PasswordPolicy, one_time_password
 from kb.identity.roles import check_groups, check_roles
 from kb.identity.sysadmin import check_account_target
 from kb.models import PasswordHistory, User, UserSession, as_utc, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+
+    #: A row of ``users`` columns by name, as a Core select returns it (what :meth:`AccountStore.account` reads).
+    UserRow: TypeAlias = Row[*tuple[Any, ...]]
 
 #: The administrator created on an empty database.
 FIRST_ADMIN = "admin"
@@ -117,8 +123,8 @@ class AccountStore:
         self.audit = audit
         self.data_key = data_key
 
-    def account(self, user: User) -> Account:
-        """The :class:`Account` view of a ``users`` row."""
+    def account(self, user: User | UserRow) -> Account:
+        """The :class:`Account` view of a ``users`` row (the ORM object, or a row of its columns by name)."""
         age = utcnow() - as_utc(user.password_changed_at)
         expired = bool(self.policy.max_age_days) and age > timedelta(days=self.policy.max_age_days)
         return Account(
