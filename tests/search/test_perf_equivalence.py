@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kb.articles.content import ArticleContent
-from kb.search import bm25_scorer
+from kb.search import bm25_scorer, bm25_segments
 from kb.search.bm25 import FIELD_BOOSTS, BM25Hit, BM25Index
 from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
@@ -34,7 +34,7 @@ def _score_before(
         pseudo_tf = np.zeros(total, dtype=np.float64)
         for fieldname, weight in FIELD_BOOSTS.items():
             for seg, offset in leaves:
-                ids, tf = bm25_scorer._postings(seg, fieldname, term)
+                ids, tf = bm25_segments.postings(seg, fieldname, term)
                 if len(ids):
                     norm = (1 - B) + B * seg.lengths[fieldname][ids] / avg[fieldname]
                     pseudo_tf[ids + offset] += weight * tf / norm
@@ -105,7 +105,7 @@ def test_idf_from_cached_postings_equals_whoosh_over_segments_and_deletions(
 def test_postings_through_the_remembered_term_lists_are_whooshs_postings(
     tmp_path: Path, analyzer: TextAnalyzer
 ) -> None:
-    """A segment keeps the term lists of the small fields (bm25_scorer.LEXICON_FIELDS) to skip look-ups of absent
+    """A segment keeps the term lists of the small fields (bm25_segments.LEXICON_FIELDS) to skip look-ups of absent
     terms: every (field, term) must still give exactly the postings whoosh reads, present or absent."""
     k8s = _documents(analyzer, BUNDLED / "k8s-troubleshooting", 1)
     rds = _documents(analyzer, BUNDLED / "windows-troubleshooting/WindowsServerDocs/remote", 1000)
@@ -123,10 +123,10 @@ def test_postings_through_the_remembered_term_lists_are_whooshs_postings(
             for seg, _ in view.leaves:
                 for fieldname in FIELD_BOOSTS:
                     for term in terms:
-                        ids, tf = bm25_scorer._postings(seg, fieldname, term)
-                        want_ids, want_tf = bm25_scorer._read_postings(seg.reader, fieldname, term)
+                        ids, tf = bm25_segments.postings(seg, fieldname, term)
+                        want_ids, want_tf = bm25_segments.read_postings(seg.reader, fieldname, term)
                         assert np.array_equal(ids, want_ids) and np.array_equal(tf, want_tf), (fieldname, term)
-                        present += bool(len(ids)) and fieldname in bm25_scorer.LEXICON_FIELDS
+                        present += bool(len(ids)) and fieldname in bm25_segments.LEXICON_FIELDS
         assert present > 5
     finally:
         index.close()
