@@ -22,11 +22,11 @@ it saturates each field separately and adds the fields up. Measured on tidb-faq-
 nDCG@10): 0.782 with whoosh's per-field sum, 0.821 with BM25F, both at K1 = 1.2, B = 0.75.
 
 Postings and field lengths are read from each segment once and kept in memory per segment
-(:mod:`kb.search.bm25_segments`) (whoosh segments are immutable; only their deletion sets change), so a commit re-
-reads only the new segment. Each term's pseudo-frequency over all fields and segments is computed on its first query
-after a commit and kept until the next (:class:`IndexView`): a query then costs one sparse update per term (issue
-14, with the other caches of the search path: 53k Python calls a query before, 6k after, ``bench/results/perf-
-issue14.md``).
+(:mod:`kb.search.bm25_segments`) (whoosh segments are immutable; only their deletion sets change), so a commit
+re-reads only the new segment. Each term's pseudo-frequency over all fields and segments is computed on its first
+query after a commit and kept until the next (:class:`IndexView`): a query then costs one sparse update per term
+(issue 14, with the other caches of the search path: 53k Python calls a query before, 6k after,
+``bench/results/perf-issue14.md``).
 """
 
 from __future__ import annotations
