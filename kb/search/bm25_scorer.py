@@ -47,6 +47,7 @@ from kb.search.bm25_segments import (
     Segment,
     live_ids,
     load_segment,
+    postings,
     term_across,
 )
 
@@ -226,14 +227,29 @@ def term_frequencies(
     weights, avg = view.field_columns(key[1])
     doc_ids: list[npt.NDArray[np.int64]] = []
     parts: list[npt.NDArray[np.float64]] = []
+    by_field = False  # some segment's documents are listed once per field holding the term
     for seg, offset in view.leaves:
+        seg_key = (term, fieldnames)
+        if seg_key not in seg.across and seg_key not in seg.seen_once:  # first sight: field by field
+            seg.seen_once.add(seg_key)
+            for row, fieldname in enumerate(fieldnames):
+                ids, tf = postings(seg, fieldname, term)
+                if len(ids):
+                    by_field = True
+                    doc_ids.append(ids + offset)
+                    parts.append(weights[row, 0] * tf / ((1 - B) + B * seg.lengths[fieldname][ids] / avg[row, 0]))
+            continue
         ids, rows, tf, lengths = term_across(seg, term, fieldnames)
         if len(ids):  # the fields holding it summed in their order, as a sum over the fields would add them
             pseudo = weights[rows] * tf / ((1 - B) + B * lengths / avg[rows])
             doc_ids.append(ids + offset)
             parts.append(pseudo[0] if len(rows) == 1 else pseudo.sum(axis=0))
-    if doc_ids:  # segments in index order, each ascending: already sorted and distinct
-        unique, pseudo_tf = np.concatenate(doc_ids), np.concatenate(parts)
+    if doc_ids:
+        if by_field:  # a document's fields summed in their order (bincount adds in array order)
+            unique, inverse = np.unique(np.concatenate(doc_ids), return_inverse=True)
+            pseudo_tf = np.bincount(inverse, weights=np.concatenate(parts), minlength=len(unique))
+        else:  # segments in index order, each ascending: already sorted and distinct
+            unique, pseudo_tf = np.concatenate(doc_ids), np.concatenate(parts)
         nonzero = pseudo_tf != 0
         cached = (unique[nonzero], pseudo_tf[nonzero])
     else:
