@@ -193,3 +193,24 @@ def test_reopen_warms_only_terms_searches_asked_since_the_previous_commit(
             assert {key[0] for key in index._view().asked} == set(terms)
     finally:
         index.close()
+
+
+def test_a_term_recomputed_on_later_views_equals_its_first_sight(tmp_path: Path, analyzer: TextAnalyzer) -> None:
+    """A term's first sight on a segment is computed field by field; the second view of the segment builds its
+    across-fields entry (bm25_segments.term_across) and the third reuses it: the same arrays, bit for bit."""
+    index = _two_segments_with_deletions(tmp_path, analyzer)
+    try:
+        terms = [t for q in QUERIES for t in _query_terms(analyzer, q)]
+        with index._search_lock:
+            cache = bm25_scorer.SegmentCache()
+            views = [cache.view(index._get_searcher())[0]]
+            for _ in range(2):
+                views.append(cache.view(index._get_searcher(), views[-1])[0])
+            seen = [{t: bm25_scorer.term_frequencies(view, t, FIELD_BOOSTS) for t in terms} for view in views]
+        assert any(seg.across for seg, _ in views[-1].leaves)  # the later views did take the other path
+        for t in terms:
+            (ids0, tf0), *later = (answers[t] for answers in seen)
+            for ids, tf in later:
+                assert np.array_equal(ids, ids0) and np.array_equal(tf, tf0), t
+    finally:
+        index.close()
