@@ -233,17 +233,17 @@ def parse_markdown(text: str, *, fallback_title: str | None = None, **overrides:
     if len(body) > MAX_BODY_CHARS:
         raise PayloadTooLargeError(f"article body has {len(body)} characters; the maximum is {MAX_BODY_CHARS}")
     fields: dict[str, Any] = {
-        "title": _as_text(front.get("title")) or first_heading(body) or fallback_title or "",
+        "title": _as_text(front.get("title"), "title") or first_heading(body) or fallback_title or "",
         "body": body,
-        "summary": _as_text(front.get("summary") or front.get("description")),
-        "tags": _as_list(front.get("tags", front.get("keywords"))),
+        "summary": _as_text(front.get("summary") or front.get("description"), "summary"),
+        "tags": _as_list(front["tags"] if front.get("tags") is not None else front.get("keywords")),
         "error_codes": _as_list(front.get("error_codes")),
         "restricted_to": _as_list(front.get("restricted_to")),
         "meta": {k: _jsonable(v) for k, v in front.items() if k not in _KNOWN_KEYS},
     }
     for key in ("kind", "service", "status", "visibility"):
         if front.get(key) is not None:
-            fields[key] = _as_text(front[key])
+            fields[key] = _as_text(front[key], key)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return validate_content(fields)
 
@@ -330,9 +330,18 @@ def to_markdown(content: ArticleContent) -> str:
     return f"---\n{header}\n---\n{content.body}"
 
 
-def _as_text(value: Any) -> str:
+def _as_text(value: Any, key: str) -> str:
+    """A scalar front matter value as text (a number or a date as written); a list or a mapping is refused, not
+    turned into its Python spelling (``title: [1, 2]`` was stored as the title "[1, 2]").
+
+    Raises:
+        ArticleFormatError: ``value`` is a list or a mapping.
+    """
     if value is None:
         return ""
+    if isinstance(value, list | tuple | dict):
+        kind = "a mapping" if isinstance(value, dict) else "a list"
+        raise ArticleFormatError(f"front matter '{key}' must be text, not {kind}")
     return str(value).strip()
 
 

@@ -126,3 +126,15 @@ def test_invalid_utf8_is_reported(tmp_path: Path) -> None:
     bad.write_bytes(b"# \xff\xfe title\n")
     with pytest.raises(ArticleFormatError, match="UTF-8"):
         read_article_file(bad)
+
+
+def test_front_matter_text_fields_refuse_lists_and_a_null_tags_leaves_keywords() -> None:
+    """Session 11's outside tester (L4): ``title: [1, 2]`` was stored as the title "[1, 2]", and ``tags:`` left
+    empty beside ``keywords:`` lost the keywords."""
+    for key in ("title", "summary", "kind", "service"):
+        with pytest.raises(ArticleFormatError, match=f"'{key}' must be text, not a list"):
+            parse_markdown(f"---\n{key}: [1, 2]\n---\n# 标题\n正文")
+    with pytest.raises(ArticleFormatError, match="'title' must be text, not a mapping"):
+        parse_markdown("---\ntitle: {a: 1}\n---\n正文")
+    content = parse_markdown("---\ntitle: 2024\ntags:\nkeywords: VPN, 打印机\n---\n正文")
+    assert (content.title, content.tags) == ("2024", ["VPN", "打印机"])
