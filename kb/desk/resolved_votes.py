@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from kb.articles.feedback import vote_counts
 from kb.db import Database
@@ -44,6 +44,9 @@ from kb.search.rerank.desk import MIN_SIMILARITY, DeskEvidence, knn_evidence
 #: What :meth:`ResolvedTicketVotes.resolvable` compares to know that its answer still holds: the newest
 #: ``article_usage`` row and the newest change of any account's roles.
 _STAMP = select(select(func.max(ArticleUsage.id)).scalar_subquery(), roles_changed())
+
+#: When the tickets of ``ids`` were closed (one statement object: SQLAlchemy's compiled cache serves every query).
+_CLOSED_AT = select(Ticket.external_id, Ticket.closed_at).where(Ticket.id.in_(bindparam("ids", expanding=True)))
 
 #: Closed tickets asked for per query.
 NEIGHBOURS = 10
@@ -123,7 +126,7 @@ class ResolvedTicketVotes:
                     if found:
                         resolved[t.external_id] = found
                 ids = [t.ticket_id for t in near]
-                rows = session.execute(select(Ticket.external_id, Ticket.closed_at).where(Ticket.id.in_(ids)))
+                rows = session.execute(_CLOSED_AT, {"ids": ids})
                 closed_at = {external_id: when for external_id, when in rows}
             counts = (
                 {a: (yes, total - yes) for a, (yes, total) in vote_counts(session, list(wanted)).items()}
