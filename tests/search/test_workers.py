@@ -60,6 +60,8 @@ def servers(data: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def _serve(servers: list[subprocess.Popen[bytes]], data: Path, *extra: str) -> str:
+    """Start ``kb serve`` on a free port and wait for its health check; the URL. A port taken between the probe and
+    the server's bind (another test, or a client socket of the ephemeral range) is tried again on another."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -69,22 +71,29 @@ def _serve(servers: list[subprocess.Popen[bytes]], data: Path, *extra: str) -> s
         "KB_LOGIN_RATE_LIMIT": "10000/minute",
     }
     env.pop("KB_DATABASE_URL", None)
-    port = _port()
-    command = [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port), *extra]
-    with (data / f"serve-{port}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
-    servers.append(process)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (data / f"serve-{port}.log").read_text(errors="replace")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"kb serve did not start: {(data / f'serve-{port}.log').read_text(errors='replace')}")
+    for _ in range(3):
+        port = _port()
+        log_path = data / f"serve-{port}.log"
+        command = [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port), *extra]
+        with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
+        servers.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                if "address already in use" in log_path.read_text(errors="replace"):
+                    break  # the next port
+                raise AssertionError(log_path.read_text(errors="replace"))
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"kb serve did not start: {log_path.read_text(errors='replace')}")
+    raise AssertionError("three free ports were taken before kb serve could bind them")
 
 
 def _token(url: str) -> dict[str, str]:
