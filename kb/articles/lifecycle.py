@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from kb.errors import InvalidInputError, SupersedeCycleError, TransitionError
@@ -81,10 +81,24 @@ def apply_lifecycle(
     return before != (article.reviewer, article.review_by, article.superseded_by, article.published_at)
 
 
+#: Key of the advisory lock serialising successor changes on PostgreSQL (any constant other than the outbox's;
+#: "kbsupe" in ASCII hex).
+SUPERSEDE_LOCK_KEY = 0x6B62_7375_7065
+
+
 def _check_no_cycle(session: Session, article_id: int, successor: int) -> None:
     """Raise :class:`SupersedeCycleError` when following ``superseded_by`` from ``successor`` comes back to
     ``article_id`` (A replaced by B and B by A would send a reader round in circles; found by session 7's outside
-    tester). Each step reads one row; a chain holds each article once, so the walk ends."""
+    tester). Each step reads one row; a chain holds each article once, so the walk ends.
+
+    On PostgreSQL the walk first takes a transaction-scoped advisory lock (:data:`SUPERSEDE_LOCK_KEY`, released at
+    commit or rollback): two transactions retiring A for B and B for A at once each read the other's row as it was
+    before (READ COMMITTED; only the retired article's row is locked), and both committed a cycle (session 12's
+    outside tester: 6 of 12 pairs). Serialised, the second walk sees the first's commit. Taken before the outbox
+    lock (:func:`kb.articles.outbox.enqueue`) by every writer that takes both, so the two never wait on each other in
+    a circle. SQLite serialises writers itself."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SUPERSEDE_LOCK_KEY})
     seen = {article_id}
     step: int | None = successor
     while step is not None:

@@ -6,6 +6,7 @@ Articles are real: Microsoft's Chinese Remote Desktop troubleshooting pages bund
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 
 import pytest
@@ -280,6 +281,31 @@ def test_a_supersede_cycle_is_refused(client: TestClient) -> None:
         assert (response.status_code, response.json()["error"]) == (409, "supersede_cycle"), (aid, successor)
     assert client.get(f"/articles/{third}").json()["status"] == "published"
     assert client.get(f"/articles/{second}").json()["superseded_by"] == third
+
+
+def test_two_articles_retired_for_each_other_at_once_never_make_a_cycle(client: TestClient) -> None:
+    """Session 12's outside tester: on PostgreSQL, A retired for B and B for A from two threads both answered 200
+    in 6 of 12 pairs (each transaction read the other's row as it was before). One of the two is refused now."""
+    for _ in range(6):
+        first, second = (create(client, body)["id"] for body in (BUSY, GENERAL))
+        answers: dict[int, int] = {}
+        barrier = threading.Barrier(2)
+
+        def retire(
+            aid: int, successor: int, barrier: threading.Barrier = barrier, answers: dict[int, int] = answers
+        ) -> None:
+            barrier.wait(timeout=30)
+            change = {"status": "retired", "superseded_by": successor}
+            answers[aid] = client.post(f"/articles/{aid}/status", json=change).status_code
+
+        threads = [threading.Thread(target=retire, args=pair) for pair in ((first, second), (second, first))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(answers.values()) == [200, 409], answers
+        successors = {aid: client.get(f"/articles/{aid}").json()["superseded_by"] for aid in (first, second)}
+        assert None in successors.values(), successors
 
 
 @pytest.mark.security
