@@ -192,7 +192,10 @@ def map_row(mapping: TicketMapping, row: dict[str, Any], line: int) -> TicketRec
     if not data.get("title"):
         data["title"] = _title_from(str(data.get(mapping.title.source) or ""), mapping.title.max_chars)
     if data.get("satisfaction") is not None:
-        data["satisfaction"] = int(data["satisfaction"])
+        try:
+            data["satisfaction"] = int(data["satisfaction"])
+        except (TypeError, OverflowError) as exc:  # a list, a mapping, 1e400 in a JSONL cell: the row's error
+            raise ValueError(f"satisfaction must be a whole number, not {data['satisfaction']!r}"[:200]) from exc
     return TicketRecord.model_validate(data)
 
 

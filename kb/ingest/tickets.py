@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -193,6 +193,7 @@ def import_tickets(
     *,
     progress: Callable[[int], None] | None = None,
     audit: ImportAudit | None = None,
+    rows_format: Literal["csv", "jsonl"] | None = None,
 ) -> TicketImportReport:
     """Import the export at ``path`` with ``mapping`` (see module docstring).
 
@@ -201,6 +202,7 @@ def import_tickets(
         path: a .csv, .jsonl or .zip export.
         mapping: column mapping, or the name or file of one (:func:`kb.ingest.mapping.load_mapping`); its
             ``format`` (when set) overrides the one guessed from the file name.
+        rows_format: the format the caller states (``POST /ingest/tickets?format=``); wins over both.
         progress: called with the number of rows read so far after each batch.
         audit: records the audit rows of conflicts and updates (module docstring); None: none (library use).
 
@@ -217,7 +219,7 @@ def import_tickets(
     batch: list[tuple[int, TicketRecord]] = []
     with open_export(path) as (stream, guessed):
         data_line = 0
-        for line, row, error in iter_rows(stream, mapping.format or guessed):
+        for line, row, error in iter_rows(stream, rows_format or mapping.format or guessed):
             report.rows += 1
             data_line += 1
             if row is None:

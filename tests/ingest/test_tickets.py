@@ -71,6 +71,23 @@ def test_chinese_export_reports_bad_rows_by_line(client: TestClient) -> None:
     assert distilled["tickets"] == 2 and distilled["groups"] == 0  # two unlike tickets: no draft
 
 
+def test_a_jsonl_export_as_stated_and_odd_cells_are_row_errors(client: TestClient) -> None:
+    """Session 12's outside tester: ``format=jsonl`` was ignored for a mapping that names ``format: csv`` (every row
+    failed as CSV), and a list or 1e400 where a number is due answered 500 instead of a row error."""
+    header = ZH_CSV.splitlines()[0].split(",")
+    good = dict(zip(header, ZH_CSV.splitlines()[1].split(","), strict=True))
+    rows = [good, {**good, "工单号": "INC-J2", "满意度": [5]}, {**good, "工单号": "INC-J3", "满意度": {"a": 1}}]
+    body = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + '\n{"工单号": "INC-J4", "满意度": 1e400}\n'
+    response = sysadmin(client).post(
+        "/ingest/tickets", params={"mapping": "kb-zh", "format": "jsonl"}, content=body.encode("utf-8")
+    )
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["rows"], report["created"], report["failed"]) == (4, 1, 3), report
+    assert {e["line"] for e in report["errors"]} == {2, 3, 4}
+    assert all("satisfaction" in e["error"] for e in report["errors"]), report["errors"]
+
+
 def test_chinese_fields_are_mapped(tmp_path: Path) -> None:
     export = tmp_path / "export.csv"
     export.write_text(ZH_CSV, encoding="utf-8")

@@ -29,7 +29,10 @@ async def ingest_tickets(
     audit: Audit,
     request: Request,
     mapping: Annotated[str, Query(description="Mapping name (it-tickets-en, kb-zh, or one in KB_MAPPINGS_DIR).")],
-    format: Annotated[Literal["csv", "jsonl", "zip"], Query(description="Body format.")] = "csv",
+    format: Annotated[
+        Literal["csv", "jsonl", "zip"] | None,
+        Query(description="Body format; wins over the mapping's `format` (default: the mapping's, else csv)."),
+    ] = None,
 ) -> dict[str, Any]:
     """Import the export in the body (CSV, JSONL or a zip holding one). Malformed rows are reported with their line
     number and skipped; the rest imports. Rows that would overwrite a ticket the desk has worked, or take a number
@@ -38,7 +41,7 @@ async def ingest_tickets(
     ones; never a path)."""
     chosen = mapping_by_name(mapping, kb.settings.mappings_dir)
     with tempfile.TemporaryDirectory(prefix="kb-ingest-") as tmp:
-        path = Path(tmp) / f"export.{format}"
+        path = Path(tmp) / f"export.{format or chosen.format or 'csv'}"
         size = 0
         with path.open("wb") as handle:
             async for piece in request.stream():
@@ -52,6 +55,7 @@ async def ingest_tickets(
                 path,
                 chosen,
                 audit=lambda s, event, obj, why: kb.audit.record(s, audit, event, obj, reason=why),
+                rows_format=format if format in ("csv", "jsonl") else None,
             )
         )
     return report.as_dict()
