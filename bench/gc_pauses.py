@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import jieba
+from peer import percentiles as latency_ms  # bench/ is this script's own folder on sys.path
 
 from kb.config import Settings
 from kb.runtime import freeze_after_warmup
@@ -42,19 +43,6 @@ MODES = ("bm25", "hybrid")
 ARMS = ("off", "freeze", "freeze-t0")
 WARMUP = 20  # as bench/peer.py and bench/peer_kb_side.py
 LIMIT = 10
-
-
-def latency_ms(samples: list[float]) -> dict[str, float]:
-    """p50 / p95 / p99 (inclusive quantiles) / max / mean of ``samples`` (seconds), in ms rounded to 0.01."""
-    ms = sorted(s * 1000 for s in samples)
-    q = statistics.quantiles(ms, n=100, method="inclusive")
-    return {
-        "p50": round(q[49], 2),
-        "p95": round(q[94], 2),
-        "p99": round(q[98], 2),
-        "max": round(ms[-1], 2),
-        "mean": round(statistics.fmean(ms), 2),
-    }
 
 
 class PauseLog:

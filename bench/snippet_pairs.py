@@ -8,10 +8,10 @@ from the given :class:`~kb.search.text.TextAnalyzer`.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from kb.articles.chunking import chunk_article
+from kb.evaluation import query_texts
 from kb.search.text import TextAnalyzer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,11 +25,7 @@ def judged_chunk_pairs(analyzer: TextAnalyzer, judgements: int | None = None) ->
     Articles a judgement names but the shared data lacks are skipped. Raises ``FileNotFoundError`` when the
     desk-dev files are missing.
     """
-    queries = {}
-    for line in (DESK_DEV / "queries.jsonl").read_text(encoding="utf-8").splitlines():
-        if line:
-            row = json.loads(line)
-            queries[row["_id"]] = row["text"]
+    queries = query_texts(DESK_DEV / "queries.jsonl")
     with (DESK_DEV / "qrels.tsv").open(encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t"))[1:]
     pairs: list[tuple[str, set[str]]] = []

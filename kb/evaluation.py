@@ -116,6 +116,15 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         raise InvalidInputError(f"Cannot read {path}: {exc}") from exc
 
 
+def query_texts(path: Path) -> dict[str, str]:
+    """``{query_id: text}`` from a BEIR ``queries.jsonl`` (``_id`` and ``text`` of each line), in file order.
+
+    Raises:
+        InvalidInputError: the file cannot be read or a line is not JSON.
+    """
+    return {row["_id"]: row["text"] for row in _read_jsonl(path)}
+
+
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     """``{query_id: {doc_id: relevance}}`` from a BEIR ``qrels.tsv`` (header ``query-id corpus-id score``)."""
     qrels: dict[str, dict[str, int]] = {}

@@ -6,7 +6,6 @@ only where the new one marks a whole identifier phrase (``arp cache`` for the te
 from __future__ import annotations
 
 import csv
-import json
 import random
 import re
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kb.articles.chunking import chunk_article
+from kb.evaluation import query_texts
 from kb.search.snippets import _merge, _window, highlight, readable, render
 from kb.search.term_tokens import held_terms
 from kb.search.text import TextAnalyzer
@@ -34,11 +34,7 @@ def _plain(snippet: str) -> str:
 
 
 def _pairs(limit: int) -> list[tuple[str, Path]]:
-    queries = {}
-    for line in (DESK_DEV / "queries.jsonl").read_text(encoding="utf-8").splitlines():
-        if line:
-            row = json.loads(line)
-            queries[row["_id"]] = row["text"]
+    queries = query_texts(DESK_DEV / "queries.jsonl")
     with (DESK_DEV / "qrels.tsv").open(encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t"))[1:]
     return [(queries[q], SHARED_ARTICLES / p) for q, p, *_ in rows[:limit] if (SHARED_ARTICLES / p).exists()]
