@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,20 +31,14 @@ from kb.config import Settings
 from kb.models import IdempotencyKey, Ticket
 from kb.service import KnowledgeBase
 from tests.helpers import ROOT
+from tests.serving import serve
 
 GOOD = "Lan-Zhang-42"
 TICKET = {"title": "打印机脱机", "description": "三楼打印机脱机，重启无效", "service": "日常服务"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(settings: Settings, data: Path) -> tuple[subprocess.Popen[bytes], str]:
     """A ``kb serve`` over the test's database, answering /health; its own data dir (index)."""
-    port = _free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -56,23 +48,8 @@ def _serve(settings: Settings, data: Path) -> tuple[subprocess.Popen[bytes], str
         "KB_INDEX_POLL_SECONDS": "0.2",
         "KB_SLA_CHECK_SECONDS": "3600",  # no SLA scan of the tickets table while the test holds it
     }
-    with (data.parent / f"{data.name}.log").open("wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port)],
-            env=env, stdout=log, stderr=log, cwd=ROOT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, (data.parent / f"{data.name}.log").read_text()
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("kb serve did not answer /health in 90 s")
+    served = serve(env, data.parent, timeout_s=90)
+    return served.process, served.url
 
 
 @contextmanager

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,17 +21,12 @@ import pytest
 from kb.config import Settings
 from kb.service import KnowledgeBase
 from tests.helpers import ROOT
+from tests.serving import serve
 
 USER, PASSWORD = "worker-test", "Kb-workers-2026!"
 
 #: Five server processes start here (about a minute on a quiet machine, several on a busy one).
 pytestmark = pytest.mark.slow
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -71,29 +64,7 @@ def _serve(servers: list[subprocess.Popen[bytes]], data: Path, *extra: str) -> s
         "KB_LOGIN_RATE_LIMIT": "10000/minute",
     }
     env.pop("KB_DATABASE_URL", None)
-    for _ in range(3):
-        port = _port()
-        log_path = data / f"serve-{port}.log"
-        command = [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port), *extra]
-        with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-            process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True)
-        servers.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                if "address already in use" in log_path.read_text(errors="replace"):
-                    break  # the next port
-                raise AssertionError(log_path.read_text(errors="replace"))
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"kb serve did not start: {log_path.read_text(errors='replace')}")
-    raise AssertionError("three free ports were taken before kb serve could bind them")
+    return serve(env, data, *extra, timeout_s=180, started=servers, new_session=True).url
 
 
 def _token(url: str) -> dict[str, str]:

@@ -15,15 +15,10 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
@@ -42,6 +37,7 @@ from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 from kb.web.app import create_app
 from tests.helpers import BUNDLED, EXPORT, ROOT, TEST_PASSWORD, TEST_USER, add_test_user, kb_of, run_folder, totp_now
+from tests.serving import serve
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -86,12 +82,6 @@ class Server:
     licensing_id: int
     retired_id: int
     proposal_id: int
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _replay_desk(service: KnowledgeBase) -> None:
@@ -214,7 +204,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
 def server(tmp_path_factory: pytest.TempPathFactory, seeded: Path) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("web") / "data"
     shutil.copytree(seeded, data)  # nothing has the seed open: its SQLite file and index are at rest
-    port = _free_port()
     env = {
         **os.environ,
         "KB_DATA_DIR": str(data),
@@ -226,30 +215,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, seeded: Path) -> Iterator[S
     }
     settings = Settings(data_dir=data, embedding_model="hash")
     hostile_id, licensing_id, retired_id, proposal_id = json.loads((data / SEED_IDS).read_text(encoding="utf-8"))
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kb.cli.main", "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=ROOT
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError((data / "server.log").read_text())
-        time.sleep(0.2)
-    else:
-        proc.terminate()
-        raise RuntimeError(f"kb serve did not answer /health in {START_SECONDS} s")
+    served = serve(env, data.parent, timeout_s=START_SECONDS)
     try:
-        yield Server(url, settings, hostile_id, licensing_id, retired_id, proposal_id)
+        yield Server(served.url, settings, hostile_id, licensing_id, retired_id, proposal_id)
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        served.process.terminate()
+        served.process.wait(10)
 
 
 @pytest.fixture(scope="session")
