@@ -115,13 +115,22 @@ def editor_text(article: Article | None, kind: str) -> str:
     return TEMPLATE if kind == REVIEW_KIND else "# 标题\n\n"
 
 
-def save(kb: KnowledgeBase, article_id: int | None, text: str, kind: str, actor: str) -> WriteOutcome:
+def save(
+    kb: KnowledgeBase,
+    article_id: int | None,
+    text: str,
+    kind: str,
+    actor: str,
+    expected_version: int | None = None,
+) -> WriteOutcome:
     """Create (``article_id`` None) or replace an article from the editor's text: a review through
     :func:`parse_review` (a review missing sections stays a draft), anything else through ``parse_markdown``.
+    ``expected_version``: the version the editor opened, for a replacement (None: no check).
 
     Raises:
         ArticleFormatError: bad front matter or body (nothing is stored).
         NotFoundError: no such article.
+        ConflictError: the article is no longer at ``expected_version`` (nothing is stored).
     """
     if kind == REVIEW_KIND:
         content = parse_review(text, fallback_title="复盘").content
@@ -129,4 +138,4 @@ def save(kb: KnowledgeBase, article_id: int | None, text: str, kind: str, actor:
         content = parse_markdown(text, kind=kind) if article_id is None else parse_markdown(text)
     if article_id is None:
         return kb.writer.create(content, actor)
-    return kb.writer.update(article_id, content, actor)
+    return kb.writer.update(article_id, content, actor, expected_version=expected_version)

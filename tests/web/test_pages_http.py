@@ -284,3 +284,24 @@ def test_answers_are_not_stored_by_browsers_or_proxies_but_static_files_may_be(w
         assert web_client.get(path).headers["cache-control"] == "no-store", path
     static = web_client.get("/ui/static/style.css")
     assert static.status_code == 200 and static.headers["cache-control"] == "no-cache" and static.headers["etag"]
+
+
+def test_an_editor_save_from_an_older_version_is_refused_and_keeps_the_newer_text(web_client: TestClient) -> None:
+    page_login(web_client)
+    kb = kb_of(web_client)
+    article = kb.writer.create(parse_markdown(NO_LICENSES), "tests").article
+    assert article is not None
+    opened = web_client.get("/ui/editor", params={"id": article.id})
+    version = re.search(r'name="version" value="(\d+)"', opened.text)
+    assert version is not None and int(version.group(1)) == article.version
+    form = {"id": str(article.id), "version": version.group(1), "csrf_token": csrf_of(web_client)}
+    kb.writer.update(article.id, parse_markdown("# 另一位编辑的修改\n\n1. 重新申请许可证。\n"), "other")  # meanwhile
+    stale = web_client.post(
+        "/ui/editor", data={**form, "body": "# 旧版本上的修改\n\n1. 重启。\n"}, follow_redirects=False
+    )
+    assert stale.status_code == 409 and 'class="error"' in stale.text
+    stored = kb.store.get(article.id)
+    assert stored.title == "另一位编辑的修改" and stored.version == article.version + 1
+    fresh = {**form, "version": str(stored.version), "body": "# 新版本上的修改\n\n1. 重启。\n"}
+    saved = web_client.post("/ui/editor", data=fresh, follow_redirects=False)
+    assert saved.status_code == 303 and kb.store.get(article.id).title == "新版本上的修改"

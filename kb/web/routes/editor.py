@@ -76,9 +76,12 @@ def save_article(
     body: Annotated[str, Form(min_length=1, max_length=MAX_TEXT)],
     kind: FormKind = "article",
     id: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
+    version: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
 ) -> Response:
-    """Save the editor's text (create or new version) and open the article."""
-    outcome = save(kb, id, body, kind, user.username)
+    """Save the editor's text (create or new version) and open the article. ``version`` is the version the editor
+    opened (a hidden field): a 409 page, and nothing stored, when the article changed since (as ``PUT
+    /articles/{id}``), so a save never silently reverts another editor's change."""
+    outcome = save(kb, id, body, kind, user.username, expected_version=version)
     article_id = outcome.article.id if outcome.article is not None else id
     return RedirectResponse(f"/ui/articles/{article_id}", status_code=303)
 
