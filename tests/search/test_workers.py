@@ -62,6 +62,7 @@ def _serve(servers: list[subprocess.Popen[bytes]], data: Path, *extra: str) -> s
         "KB_EMBEDDING_MODEL": "hash",
         "KB_INDEX_POLL_SECONDS": "0.5",
         "KB_LOGIN_RATE_LIMIT": "10000/minute",
+        "KB_INDEX_WAIT_SECONDS": "30",  # a write answers 201 (searchable) however loaded the test machine
     }
     env.pop("KB_DATABASE_URL", None)
     return serve(env, data, *extra, timeout_s=180, started=servers, new_session=True).url
