@@ -182,10 +182,11 @@ class Settings(BaseSettings):
         default=0.6,
         ge=0,
         description="How long a write may take, counted from its arrival (not its commit), before it answers 202 "
-        "with the outbox seq instead of waiting for the index any longer (kb.search.handoff). 0.6 s keeps every "
-        "answer under 1 s: under 40 writers and 8 readers on 2 cores, the way out after the wait's end (the waiting "
-        "thread's wake-up, the 202 answer, the middlewares) took up to 200 ms "
-        "(bench/results/concurrent-writes-s13.md).",
+        "with the outbox seq instead of waiting for the index any longer (kb.search.handoff). 0.6 s leaves room "
+        "for the way out after the wait's end (the waiting thread's wake-up, the 202 answer, the middlewares: up "
+        "to ~200 ms under 40 writers and 8 readers on 2 cores), aiming at answers under 1 s; it does not bound "
+        "time spent before the request reaches the app (one write of 1,072 ms, "
+        "bench/results/concurrent-writes-s13.md).",
     )
     index_applier: str = Field(
         default="process",
