@@ -10,7 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from kb.articles.content import parse_markdown
 from kb.desk.workflow import NewTicket
+from kb.identity.permissions import GRANTS
+from kb.identity.permissions import Permission as P
 from kb.identity.scopes import Principal, article_visible, ticket_clause, ticket_visible
 from kb.ingest.tickets import import_tickets
 from kb.models import Ticket
@@ -325,3 +328,36 @@ def test_a_successor_the_caller_may_not_see_is_not_named(client: TestClient) -> 
     net = as_user(client, "net.nine", ["agent"], ("网络组",))
     named = net.get(f"/articles/{old['id']}", params={"count_view": False})
     assert named.json()["superseded_by"] == secret["id"] and str(secret["id"]) in named.headers["link"]
+
+
+def test_writes_to_an_article_the_caller_may_not_read_answer_404_and_change_nothing(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every route that writes an article named by id checks, as reads do, that the caller may read it. Today only
+    ``kb_editor`` writes, and it sees every article; here it is given write without ``article.all`` (a role a
+    deployment could define), and the restricted article must stay as it was on every write path."""
+    kb = kb_of(client)
+    secret = create(client, RESTRICTED)
+    hidden_review = RESTRICTED.replace("title: 核心", "kind: post_incident_review\ntitle: 核心")
+    review = kb.writer.create(parse_markdown(hidden_review), "t")
+    assert review.article is not None and review.article.kind == "post_incident_review"
+    monkeypatch.setitem(GRANTS, "kb_editor", GRANTS["kb_editor"] - {P.ARTICLE_ALL})
+    outsider = as_user(client, "edit.one", ["kb_editor"], ("桌面组",))
+    ident = secret["id"]
+    answers = {
+        "PUT": outsider.put(f"/articles/{ident}", json={"body": "# 覆盖\n\n被改写的正文。"}),
+        "status": outsider.post(f"/articles/{ident}/status", json={"status": "retired"}),
+        "accept": outsider.post(f"/articles/{ident}/proposal/accept"),
+        "reject": outsider.post(f"/articles/{ident}/proposal/reject"),
+        "review": outsider.get(f"/reviews/{review.article.id}"),
+        "known-error": outsider.post(f"/reviews/{review.article.id}/known-error"),
+        "DELETE": outsider.delete(f"/articles/{ident}"),
+    }
+    missing = outsider.put("/articles/424242", json={"body": "# 覆盖\n\n被改写的正文。"})
+    for name, answer in answers.items():
+        assert answer.status_code == 404, (name, answer.text)
+        assert "核心交换机" not in answer.text and "带外" not in answer.text, name
+    same_404(missing, answers["PUT"], ident, 424242)
+    stored = kb.store.get(ident)
+    assert (stored.title, stored.status, stored.version) == ("核心交换机应急口令与带外管理", secret["status"], 1)
+    assert kb.store.count() == 2  # no known-error article was made from the hidden review

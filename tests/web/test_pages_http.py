@@ -305,3 +305,32 @@ def test_an_editor_save_from_an_older_version_is_refused_and_keeps_the_newer_tex
     fresh = {**form, "version": str(stored.version), "body": "# 新版本上的修改\n\n1. 重启。\n"}
     saved = web_client.post("/ui/editor", data=fresh, follow_redirects=False)
     assert saved.status_code == 303 and kb.store.get(article.id).title == "新版本上的修改"
+
+
+def test_the_editor_cannot_save_or_move_an_article_its_user_may_not_read(
+    web_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workbench's writes check, as ``PUT /articles/{id}`` does, that the user may read the article (an editor
+    role without ``article.all``, as a deployment could define it, and an article restricted to another group)."""
+    from kb.identity.permissions import GRANTS
+    from kb.identity.permissions import Permission as P
+
+    kb = kb_of(web_client)
+    text = "---\nvisibility: restricted\nrestricted_to: [安全组]\n---\n# 带外管理口令\n\n安全组专用。\n"
+    secret = kb.writer.create(parse_markdown(text), "t").article
+    assert secret is not None
+    monkeypatch.setitem(GRANTS, "kb_editor", GRANTS["kb_editor"] - {P.ARTICLE_ALL})
+    page_login(web_client)
+    token = csrf_of(web_client)
+    saved = web_client.post(
+        "/ui/editor",
+        data={"id": str(secret.id), "version": "1", "body": "# 覆盖\n\n改写。\n", "csrf_token": token},
+        follow_redirects=False,
+    )
+    moved = web_client.post(
+        f"/ui/articles/{secret.id}/status", data={"status": "retired", "csrf_token": token}, follow_redirects=False
+    )
+    for answer in (saved, moved):
+        assert answer.status_code == 404 and "带外" not in answer.text
+    stored = kb.store.get(secret.id)
+    assert (stored.title, stored.version, stored.status) == ("带外管理口令", 1, secret.status)

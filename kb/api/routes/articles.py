@@ -94,8 +94,8 @@ def update_article(
     A new ``body`` may carry front matter: what it names (title, tags, visibility, ...) replaces the stored value
     and is validated like a new article's (422 ``article_format`` when invalid); fields given in the request win
     over both. 409 ``conflict`` when the article changed between this request's read and its write (the fields
-    it keeps would revert that change otherwise)."""
-    stored = kb.store.get(article_id)
+    it keeps would revert that change otherwise). 404 for an article the caller may not read, as ``GET``."""
+    stored = readable_article(user, kb.store.get(article_id))
     current = content_of(stored)
     body = payload.body if "body" in payload.model_fields_set else current.body
     named = front_matter_fields(body) if "body" in payload.model_fields_set else set()
@@ -108,5 +108,7 @@ def update_article(
 
 @router.delete("/{article_id}", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def delete_article(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
-    """Delete an article; it is gone from both index legs when this answers 200."""
+    """Delete an article; it is gone from both index legs when this answers 200. 404 for an article the caller may
+    not read, as ``GET``."""
+    readable_article(user, kb.store.get(article_id))
     return answer(kb, kb.writer.delete(article_id, user.username), response)

@@ -60,7 +60,9 @@ def review_queue(kb: KB, user: CurrentUser) -> list[ReviewItemOut]:
 def change_status(
     kb: KB, user: CurrentUser, article_id: ArticleId, payload: StatusChange, response: Response
 ) -> WriteAnswer:
-    """Move an article through the lifecycle. 409 ``illegal_transition`` with ``allowed`` when not allowed."""
+    """Move an article through the lifecycle. 409 ``illegal_transition`` with ``allowed`` when not allowed; 404 for
+    an article the caller may not read."""
+    readable_article(user, kb.store.get(article_id))
     outcome = kb.writer.set_status(
         article_id, payload.status, user.username, superseded_by=payload.superseded_by, review_by=payload.review_by
     )
@@ -70,13 +72,16 @@ def change_status(
 @router.post("/{article_id}/proposal/accept", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def accept_proposal(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
     """Accept update proposal ``article_id`` (:mod:`kb.articles.proposals`): its body becomes the target article's
-    next version (answered), the proposal is retired. 422 when it is no proposal, 409 when already decided."""
+    next version (answered), the proposal is retired. 422 when it is no proposal, 409 when already decided; 404 for
+    a proposal the caller may not read."""
+    readable_article(user, kb.store.get(article_id))
     return answer(kb, kb.writer.accept_proposal(article_id, user.username), response, viewer=user)
 
 
 @router.post("/{article_id}/proposal/reject", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def reject_proposal(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
-    """Reject update proposal ``article_id``: it is retired, its target untouched. 422 / 409 as for accept."""
+    """Reject update proposal ``article_id``: it is retired, its target untouched. 422 / 409 / 404 as for accept."""
+    readable_article(user, kb.store.get(article_id))
     return answer(kb, kb.writer.reject_proposal(article_id, user.username), response, viewer=user)
 
 

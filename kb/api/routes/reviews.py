@@ -13,6 +13,7 @@ from kb.api.views import answer, detail
 from kb.articles.reviews import KIND, TEMPLATE, parse_review, split_sections
 from kb.errors import InvalidInputError
 from kb.identity.permissions import Permission as P
+from kb.identity.scopes import readable_article
 
 router = APIRouter(prefix="/reviews", tags=["reviews"], route_class=GuardedRoute)
 
@@ -43,8 +44,9 @@ def create_review(kb: KB, user: CurrentUser, payload: ReviewIn, response: Respon
 
 @router.get("/{article_id}", response_model=ReviewOut, dependencies=[requires(P.REVIEW)])
 def get_review(kb: KB, user: CurrentUser, article_id: ArticleId) -> ReviewOut:
-    """A review with its sections. 404 for an unknown id, 422 when the article is not a review."""
-    article = kb.store.get(article_id)
+    """A review with its sections. 404 for an unknown id or one the caller may not read, 422 when the article is
+    not a review."""
+    article = readable_article(user, kb.store.get(article_id))
     if article.kind != KIND:
         raise InvalidInputError(f"Article {article_id} is a {article.kind}, not a post-incident review.")
     review = dict(article.meta.get("review", {}))
@@ -63,5 +65,7 @@ def get_review(kb: KB, user: CurrentUser, article_id: ArticleId) -> ReviewOut:
     dependencies=[requires(P.REVIEW)],
 )
 def make_known_error(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
-    """Create a draft known-error article (KCS template) from a review, and link it from the review."""
+    """Create a draft known-error article (KCS template) from a review, and link it from the review. 404 for a
+    review the caller may not read (its text would reach the new article)."""
+    readable_article(user, kb.store.get(article_id))
     return answer(kb, kb.writer.create_known_error(article_id, user.username), response, created=True, viewer=user)

@@ -15,7 +15,7 @@ from kb.api.params import MAX_ID, ArticleId
 from kb.articles.content import KINDS, MAX_BODY_CHARS
 from kb.articles.reviews import KIND as REVIEW_KIND
 from kb.identity.permissions import Permission as P
-from kb.identity.scopes import visible_article
+from kb.identity.scopes import readable_article, visible_article
 from kb.web.editor_view import editor_text, preview, review_queue_view, save
 from kb.web.routing import PageRoute
 from kb.web.templating import render
@@ -80,7 +80,10 @@ def save_article(
 ) -> Response:
     """Save the editor's text (create or new version) and open the article. ``version`` is the version the editor
     opened (a hidden field): a 409 page, and nothing stored, when the article changed since (as ``PUT
-    /articles/{id}``), so a save never silently reverts another editor's change."""
+    /articles/{id}``), so a save never silently reverts another editor's change; a 404 page for an article the
+    caller may not read."""
+    if id is not None:
+        readable_article(user, kb.store.get(id))
     outcome = save(kb, id, body, kind, user.username, expected_version=version)
     article_id = outcome.article.id if outcome.article is not None else id
     return RedirectResponse(f"/ui/articles/{article_id}", status_code=303)
@@ -95,7 +98,9 @@ def change_status(
     successor: Annotated[int | None, Form(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     """Move the article through the lifecycle (``kb.writer.set_status``, as ``POST /articles/{id}/status``):
-    publish, send to review, retire with a successor (409 page when the lifecycle does not allow it)."""
+    publish, send to review, retire with a successor (409 page when the lifecycle does not allow it; 404 page for
+    an article the caller may not read)."""
+    readable_article(user, kb.store.get(article_id))
     kb.writer.set_status(article_id, status, user.username, superseded_by=successor if status == "retired" else None)
     return RedirectResponse(f"/ui/articles/{article_id}", status_code=303)
 
