@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -215,14 +216,19 @@ def first_heading(body: str) -> str | None:
     return text or None
 
 
-def parse_markdown(text: str, *, fallback_title: str | None = None, **overrides: Any) -> ArticleContent:
+def parse_markdown(
+    text: str, *, fallback_title: str | None = None, defaults: Mapping[str, Any] | None = None, **overrides: Any
+) -> ArticleContent:
     """Parse a Markdown document with optional front matter into validated content.
 
     Args:
         text: the whole file or request body.
         fallback_title: title to use when neither front matter nor a level-1 heading gives one
             (for imports, the file name).
-        overrides: field values that win over the front matter (for example ``status``).
+        defaults: field values for the fields the front matter does not set (:func:`_named_fields`),
+            e.g. the stored values of an article whose body is replaced; they win over a heading and
+            ``fallback_title``.
+        overrides: field values that win over the front matter and ``defaults`` (for example ``status``).
 
     Raises:
         ArticleFormatError: bad front matter, no title, or invalid field values.
@@ -244,6 +250,9 @@ def parse_markdown(text: str, *, fallback_title: str | None = None, **overrides:
     for key in ("kind", "service", "status", "visibility"):
         if front.get(key) is not None:
             fields[key] = _as_text(front[key], key)
+    if defaults:
+        named = _named_fields(front)
+        fields.update({k: v for k, v in defaults.items() if k != "body" and k not in named and v is not None})
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return validate_content(fields)
 
@@ -252,14 +261,9 @@ def parse_markdown(text: str, *, fallback_title: str | None = None, **overrides:
 _FIELD_OF_KEY = {"description": "summary", "keywords": "tags"}
 
 
-def front_matter_fields(text: str) -> set[str]:
-    """The :class:`ArticleContent` fields the front matter of ``text`` sets (``meta`` when it holds a key kb does
-    not know), so that a replacement body's front matter can win over the stored values it names.
-
-    Raises:
-        ArticleFormatError: bad front matter (as :func:`split_front_matter`).
-    """
-    front, _ = split_front_matter(text)
+def _named_fields(front: Mapping[str, Any]) -> set[str]:
+    """The :class:`ArticleContent` fields parsed front matter ``front`` sets (``meta`` when it holds a key kb does
+    not know): those ``parse_markdown(defaults=...)`` takes from the front matter, not from the defaults."""
     named = {_FIELD_OF_KEY.get(k, k) for k, v in front.items() if k in _KNOWN_KEYS and v is not None}
     return named | ({"meta"} if any(k not in _KNOWN_KEYS for k in front) else set())
 

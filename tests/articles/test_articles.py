@@ -138,3 +138,16 @@ def test_front_matter_text_fields_refuse_lists_and_a_null_tags_leaves_keywords()
         parse_markdown("---\ntitle: {a: 1}\n---\n正文")
     content = parse_markdown("---\ntitle: 2024\ntags:\nkeywords: VPN, 打印机\n---\n正文")
     assert (content.title, content.tags) == ("2024", ["VPN", "打印机"])
+
+
+def test_defaults_fill_only_the_fields_the_front_matter_leaves_out() -> None:
+    """``parse_markdown(defaults=...)`` (the stored values of ``PUT /articles/{id}``): the front matter wins over
+    the defaults, the defaults over a heading, the overrides over both; ``meta`` is replaced only by unknown keys."""
+    stored = {"title": "旧标题", "summary": "旧摘要", "tags": ["旧"], "service": "邮件服务", "meta": {"owner": "li"}}
+    text = "---\nsummary: 新摘要\ntags:\nkeywords: [打印机]\n---\n# 正文标题\n\n重启打印服务。\n"
+    content = parse_markdown(text, defaults=stored, service="桌面服务")
+    assert (content.title, content.summary, content.tags) == ("旧标题", "新摘要", ["打印机"])
+    assert (content.service, content.meta, content.body.startswith("# 正文标题")) == ("桌面服务", {"owner": "li"}, True)
+    replaced = parse_markdown("---\ntitle: 新标题\nteam: 网络组\n---\n正文。\n", defaults=stored)
+    assert (replaced.title, replaced.tags, replaced.meta) == ("新标题", ["旧"], {"team": "网络组"})
+    assert parse_markdown("# 正文标题\n\n正文。\n", defaults={}).title == "正文标题"

@@ -18,7 +18,7 @@ from kb.api.schemas.articles import (
     WriteAnswer,
 )
 from kb.api.views import answer, detail
-from kb.articles.content import front_matter_fields, parse_markdown
+from kb.articles.content import parse_markdown
 from kb.articles.filters import ArticleFilter
 from kb.articles.rows import content_of
 from kb.identity.permissions import Permission as P
@@ -98,9 +98,7 @@ def update_article(
     stored = readable_article(user, kb.store.get(article_id))
     current = content_of(stored)
     body = payload.body if "body" in payload.model_fields_set else current.body
-    named = front_matter_fields(body) if "body" in payload.model_fields_set else set()
-    kept = {k: v for k, v in current.model_dump(exclude={"body"}).items() if k not in named}
-    content = parse_markdown(body, **(kept | _explicit(payload)))
+    content = parse_markdown(body, defaults=current.model_dump(exclude={"body"}), **_explicit(payload))
     # the kept fields were read above: a concurrent change since then answers 409, never silently reverted
     written = kb.writer.update(article_id, content, user.username, expected_version=stored.version)
     return answer(kb, written, response, viewer=user)
