@@ -5,6 +5,9 @@ their best chunks (coverage, duplicates, snippets): two to four SQL round trips,
 on SQLite (``bench/profile_search.py``). Both only change when an article is written, and every write reaches
 search through the outbox, applied to the BM25 index by one writer; so the cache is keyed by the index's
 :attr:`kb.search.bm25.BM25Index.version`, which changes with every applied batch and with every new generation.
+While the database holds changes the index has not applied yet, a search reads the cache under an overlay of the
+index version with those articles (:mod:`kb.search.pending`), so their rows are read again from the database and
+filters never use a deleted or restricted article's previous state.
 A query that sees a new version keeps the rows of the articles the commits since the cached version did not touch
 and reads the others again (:mod:`kb.search.lineage`: the BM25 index records, per version, the articles whose
 documents are new or gone; when it cannot tell, the cache starts empty); entries are only added under the version

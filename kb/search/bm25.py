@@ -13,7 +13,6 @@ returned, so every hit has a score above 0 (case BL-09).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -32,9 +31,6 @@ logger = logging.getLogger(__name__)
 #: Weight of a term occurrence in each field (BM25F field weights ``w_f``): title and headings above body, tags,
 #: and identifiers (error codes, versions, paths) highest so an exact identifier match ranks near the top.
 FIELD_BOOSTS = {"title": 2.0, "headings": 1.5, "body": 1.0, "tags": 1.5, "codes": 3.0}
-
-#: Version numbers of index states, unique across every BM25Index of the process (see BM25Index.version).
-_VERSIONS = itertools.count(1)
 
 #: Terms (with their field weights) whose BM25F pseudo-frequencies :meth:`BM25Index.reopen` computes on the new
 #: commit before searches see it: the most recent ones asked under the previous commit. Without it the first
@@ -112,7 +108,7 @@ class BM25Index:
         self._reopen_lock = threading.Lock()  # one reopen at a time
         self._state: _Snapshot | None = None
         self._segments = bm25_scorer.SegmentCache()
-        self._version = next(_VERSIONS)
+        self._version = lineage.new_version()
         self._viewed: int | None = None  # the version whose searcher and view were built before it was visible
 
     @property
@@ -214,7 +210,7 @@ class BM25Index:
                 fresh = _Snapshot(searcher, view, {})
             with self._search_lock:
                 replaced = self._state  # None when closed meanwhile, or a first search's (lazy) when previous is None
-                version = next(_VERSIONS)
+                version = lineage.new_version()
                 if fresh is not None and replaced is None:  # closed meanwhile: nothing to install
                     fresh.searcher.close()
                     fresh = None

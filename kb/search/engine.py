@@ -43,6 +43,7 @@ from kb.search.grouping import CHUNK_DECAY
 from kb.search.hits import build_hits
 from kb.search.keywords import keyword_terms
 from kb.search.outline import OutlineSource, outline_texts
+from kb.search.pending import PendingChanges
 from kb.search.query_expansion import QueryExpansion
 from kb.search.ranking import Candidates, rank
 from kb.search.rerank import DeskBoost, SecondStage, annotate
@@ -123,6 +124,7 @@ class SearchEngine:
         self._explainer = MatchExplainer(analyzer, embedder, index, store, chunks, self.search)
         self._listeners: list[TimingListener] = []
         self._cache = ArticleCache(store, chunks)
+        self._pending = PendingChanges(store.database)
         self.expansion = QueryExpansion(analyzer, synonyms, self._cache, chunks)  # synonyms, desk terms, PRF
         self.outlines = OutlineSource(lambda: outline_texts(chunks), embedder, weight=0.0)  # off: kb.search.outline
 
@@ -150,7 +152,8 @@ class SearchEngine:
                 request.query, request.mode, _ms(started), [], no_keyword_terms=True, low_confidence=True
             )
         gen = self.index.generation
-        version = gen.bm25.version  # before any read: cached rows are never older than the index searched
+        # before any read: cached rows are never older than the index searched, nor than the database's filters
+        version = self._pending.version(gen)  # kb.search.pending: an overlay while changes wait for the index
         terms = keyword_terms(analysis, holder_check(gen.bm25, self._cache, version, request.filters.viewer))
         if not request.explain and sees_nothing(self._cache, version, request.filters.viewer):
             return SearchResult(request.query, request.mode, _ms(started), [], no_keyword_terms=not terms)
@@ -173,7 +176,7 @@ class SearchEngine:
                 clock.lap("bm25")
             if query_vector is not None:
                 legs["vector"] = gen.vectors.search_keys(query_vector, pool, approximate=self.approximate_vectors)
-                legs["vector"] = self.outlines.blend(legs["vector"], query_vector, version)  # kb.search.outline
+                legs["vector"] = self.outlines.blend(legs["vector"], query_vector, gen.bm25.version)  # outline
                 clock.lap("vector")
             if weight is None:
                 weight = self._bm25_weight(request, analysis.identifiers, terms)

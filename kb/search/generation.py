@@ -143,7 +143,10 @@ class Generation:
 
 
 class Legs(Protocol):
-    """The two legs of an index generation, as search reads them."""
+    """The two legs of an index generation, as search reads them, and its manifest (the last seq applied)."""
+
+    @property
+    def manifest(self) -> Manifest: ...
 
     @property
     def bm25(self) -> BM25Index: ...

@@ -15,11 +15,18 @@ changed: the rest of the cached rows stay valid.
 view already built, so every read made under that version is later than the index state it names);
 :func:`changed_between` answers for a pair of versions, or None when it cannot tell (a version it never recorded,
 one recorded without a predecessor, or a chain longer than :data:`MAX_CHAIN`): then the caller drops everything.
-Versions are unique in the process (one counter for every BM25 index), so one registry serves all generations.
+Versions are unique in the process (one counter, :func:`new_version`, for every BM25 index and every overlay), so
+one registry serves all generations.
+
+An *overlay* (:func:`overlay`) is a version of search's caches, not of the index: the index version it is based on,
+with the articles the database has changed since and the index has not applied yet (:mod:`kb.search.pending`).
+Between an overlay and any version, the changed articles are the overlay's own plus those between its base and that
+version (each side's, when both are overlays).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 
@@ -31,6 +38,26 @@ MAX_CHAIN = 64
 _lock = threading.Lock()
 #: version -> (the version it replaced, the ids of the articles whose BM25 documents changed between them)
 _lineage: OrderedDict[int, tuple[int, frozenset[int]]] = OrderedDict()
+#: overlay version -> (the index version it is based on, the articles it reads from the database instead)
+_overlays: OrderedDict[int, tuple[int, frozenset[int]]] = OrderedDict()
+_versions = itertools.count(1)
+
+
+def new_version() -> int:
+    """A version number not given out before in this process (thread-safe: ``itertools.count`` is atomic under the
+    GIL)."""
+    return next(_versions)
+
+
+def overlay(base: int, changed: frozenset[int]) -> int:
+    """A new version of search's caches: index version ``base`` with the articles ``changed`` in the database since
+    (module docstring)."""
+    version = new_version()
+    with _lock:
+        _overlays[version] = (base, changed)
+        while len(_overlays) > MAX_VERSIONS:
+            _overlays.popitem(last=False)
+    return version
 
 
 def record(version: int, previous: int, changed: frozenset[int]) -> None:
@@ -43,12 +70,21 @@ def record(version: int, previous: int, changed: frozenset[int]) -> None:
 
 def changed_between(old: int, new: int) -> frozenset[int] | None:
     """The ids of the articles whose BM25 documents changed from version ``old`` to the later version ``new`` (empty
-    when ``old == new``); None when unknown (module docstring)."""
+    when ``old == new``), either or both of them possibly an :func:`overlay`; None when unknown (module
+    docstring)."""
     if old == new:
         return frozenset()
     changed: set[int] = set()
-    version = new
     with _lock:
+        if old in _overlays:  # from an overlay: its articles, then from its base
+            old, articles = _overlays[old]
+            changed |= articles
+        if new in _overlays:  # to an overlay: its base's chain, and its articles
+            new, articles = _overlays[new]
+            changed |= articles
+        if old == new:
+            return frozenset(changed)
+        version = new
         for _ in range(MAX_CHAIN):
             step = _lineage.get(version)
             if step is None:

@@ -68,7 +68,7 @@ class QueryExpansion:
             for term in self.synonyms.expander().expand(normalized, set(weighted)):
                 weighted.setdefault(term, EXPANSION_WEIGHT)
         if self.desk_weight > 0:
-            for term, w in self.desk.at(version).expand(normalized, weighted, self.desk_weight).items():
+            for term, w in self.desk.at(bm25.version).expand(normalized, weighted, self.desk_weight).items():
                 weighted.setdefault(term, w)
         if self.feedback is not None and terms:
             for term, w in self._feedback(terms, weighted, bm25, version, self.feedback).items():
