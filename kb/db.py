@@ -87,6 +87,13 @@ class Database:
         with self._read_sessions() as session, session.begin():
             yield session
 
+    def expect_changes(self) -> None:
+        """Another process has committed changes this process is about to read (e.g. outbox rows it has just seen on
+        the primary, :mod:`kb.search.pending`): :meth:`read_session` reads the primary until the standby has
+        replayed the primary's position of now, as after a write of this process. Nothing without a standby."""
+        if self.read_engine is not None:
+            self._wrote = True
+
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(_WROTE, False):
             self._wrote = True

@@ -10,10 +10,12 @@ from fastapi import Response, status
 from kb.api.schemas.articles import ArticleDetail, ArticleStatsOut, WriteAnswer
 from kb.api.schemas.tickets import TicketOut
 from kb.articles.links import article_link_rewriter
+from kb.articles.proposals import proposal_target
 from kb.articles.rendering import render_html
 from kb.desk.intake import Handled
 from kb.desk.records import shows_work_notes
-from kb.identity.scopes import Principal, readable_successor, usable_article
+from kb.errors import NotFoundError
+from kb.identity.scopes import Principal, missing_article, readable_article, readable_successor, usable_article
 from kb.ingest.writer import WriteOutcome
 from kb.models import Article, Ticket
 from kb.service import KnowledgeBase
@@ -96,3 +98,26 @@ def check_closing_articles(kb: KnowledgeBase, viewer: Principal, article_ids: It
     """
     for article_id in article_ids:
         usable_article(viewer, kb.store.get(article_id))
+
+
+def readable_proposal(kb: KnowledgeBase, viewer: Principal, article_id: int) -> Article:
+    """Article ``article_id`` when ``viewer`` may read it and, for an update proposal, the article it would
+    overwrite (when that still exists): the check of every route that decides a proposal.
+
+    Raises:
+        NotFoundError: no such article, or the viewer may not read it or its target (the answer of a missing
+            article ``article_id``: nothing tells that the target exists).
+    """
+    proposal = readable_article(viewer, kb.store.get(article_id))
+    target = proposal_target(proposal)
+    if target is None:
+        return proposal
+    try:
+        overwritten = kb.store.get(target)
+    except NotFoundError:
+        return proposal  # gone: the writer answers it (a proposal whose target is gone can only be rejected)
+    try:
+        readable_article(viewer, overwritten)
+    except NotFoundError as exc:
+        raise NotFoundError(missing_article(article_id)) from exc
+    return proposal

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -90,30 +91,38 @@ class _VersionedRows(Generic[K, V]):
 
 
 class _VersionedMemo:
-    """Values by key for one version, each computed once (outside the lock; two threads may both compute a value
-    the first time, and the values are equal)."""
+    """Values by key for the :data:`MEMO_VERSIONS` most recently asked versions, each computed once (outside the
+    lock; two threads may both compute a value the first time, and the values are equal). Several versions, not one:
+    an overlay's values are derived from its base version's (:mod:`kb.search.pending`), and searches of the base and
+    of the overlay run side by side."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._version = -1
-        self._values: dict[Hashable, Any] = {}
+        self._versions: OrderedDict[int, dict[Hashable, Any]] = OrderedDict()
 
     def get(self, key: Hashable, version: int, compute: Callable[[], V]) -> V:
         with self._lock:
-            if version != self._version:
-                self._version, self._values = version, {}
-            if key in self._values:
-                value: V = self._values[key]
+            values = self._versions.get(version)
+            if values is None:
+                values = self._versions[version] = {}
+                while len(self._versions) > MEMO_VERSIONS:
+                    self._versions.popitem(last=False)
+            else:
+                self._versions.move_to_end(version)
+            if key in values:
+                value: V = values[key]
                 return value
         value = compute()
         with self._lock:
-            if version == self._version and len(self._values) < MAX_DERIVED:
-                self._values[key] = value
+            if len(values) < MAX_DERIVED:
+                values[key] = value
         return value
 
 
 #: Most derived values (:meth:`ArticleCache.derived`) kept for one index version.
 MAX_DERIVED = 1_000
+#: Versions whose derived values are kept (the newest index version, its overlays, a search still on the previous).
+MEMO_VERSIONS = 4
 
 #: The visibility of every article: ``(id, visibility, restricted_to)``.
 _VISIBILITY = select(Article.id, Article.visibility, Article.restricted_to, Article.status)

@@ -60,6 +60,12 @@ def overlay(base: int, changed: frozenset[int]) -> int:
     return version
 
 
+def overlay_of(version: int) -> tuple[int, frozenset[int]] | None:
+    """``(base, changed)`` of overlay ``version`` (:func:`overlay`), None when it is none (or forgotten)."""
+    with _lock:
+        return _overlays.get(version)
+
+
 def record(version: int, previous: int, changed: frozenset[int]) -> None:
     """Remember that ``version`` follows ``previous`` and that only the articles ``changed`` differ between them."""
     with _lock:

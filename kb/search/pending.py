@@ -15,7 +15,9 @@ articles again from the database. A deleted article then has no summary and is n
 filtered with its new visibility, and its words count only for callers who may see it. The index itself still holds
 their previous text until it catches up: an article the caller may still see can match on, and show, its previous
 words (the documented 202 contract). One overlay per (index version, newest pending seq): the searches of one state
-share their rows.
+share their rows, and a search that finds a state it has seen reads one ``max(seq)`` and no rows. With a standby
+(``KB_DATABASE_READ_URL``), the rows of a new overlay's articles are read on the primary until the standby has
+replayed them (:meth:`kb.db.Database.expect_changes`).
 
 The applied seq is read before the index version (the manifest's seq is advanced after the index commit it names,
 :meth:`kb.search.index.IndexManager`), so every change the version searched lacks is among the rows read.
@@ -26,7 +28,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from kb.db import Database
 from kb.models import OutboxEntry
@@ -36,8 +38,12 @@ from kb.search.generation import Legs
 #: Overlays remembered per (index version, newest pending seq).
 MAX_OVERLAYS = 64
 
-#: The outbox rows after a seq (one statement object: SQLAlchemy's compiled cache serves every search).
-_PENDING = select(OutboxEntry.seq, OutboxEntry.article_id).where(OutboxEntry.seq > bindparam("seq"))
+#: The newest outbox seq after a seq, NULL when there is none (statement objects built once: SQLAlchemy's compiled
+#: cache serves every search), and the rows after a seq (read only for a newest seq not seen yet).
+_NEWEST = select(func.max(OutboxEntry.seq)).where(OutboxEntry.seq > bindparam("seq"))
+_PENDING = select(OutboxEntry.article_id).where(
+    OutboxEntry.seq > bindparam("seq"), OutboxEntry.seq <= bindparam("last")
+)
 
 
 class PendingChanges:
@@ -59,14 +65,20 @@ class PendingChanges:
         applied = legs.manifest.last_seq  # first: the version read next holds every change up to it
         index_version = legs.bm25.version
         with self._database.engine.connect() as connection:  # the primary's outbox; no ORM session (37 us)
-            rows = connection.execute(_PENDING, {"seq": applied}).all()
-        if not rows:
-            return index_version
-        key = (index_version, max(int(row[0]) for row in rows))
+            newest = connection.execute(_NEWEST, {"seq": applied}).scalar()
+            if newest is None:
+                return index_version
+            key = (index_version, int(newest))
+            with self._lock:
+                found = self._overlays.get(key)
+            if found is not None:
+                return found
+            changed = frozenset(connection.scalars(_PENDING, {"seq": applied, "last": newest}))
+        self._database.expect_changes()  # their rows are read next: not from a standby that has not replayed them
         with self._lock:
             found = self._overlays.get(key)
             if found is None:
-                found = self._overlays[key] = lineage.overlay(index_version, frozenset(int(row[1]) for row in rows))
+                found = self._overlays[key] = lineage.overlay(index_version, changed)
                 while len(self._overlays) > MAX_OVERLAYS:
                     self._overlays.popitem(last=False)
             return found

@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from kb.identity.permissions import Permission
 from kb.identity.scopes import UNPUBLISHED, Principal, article_visible
+from kb.search import lineage
 from kb.search.article_cache import ArticleCache
 from kb.search.bm25 import BM25Index
 
@@ -44,8 +45,10 @@ def visible_articles(cache: ArticleCache, version: int, viewer: Principal) -> np
     """``mask[article_id]`` is True when the article exists as of index ``version`` and ``viewer`` may see it: its
     visibility lets them, and it is not a draft or in review unless they are an editor (found by session 9's
     outside tester: a requester learnt which identifiers public drafts hold). Ids beyond the array are articles
-    that do not exist; computed once per version and visibility class."""
+    that do not exist; computed once per version and visibility class (for an overlay of :mod:`kb.search.pending`, the
+    array of its base version with the overlay's articles read again: one statement for those, not all articles)."""
     editor = viewer.is_editor
+    overlay = lineage.overlay_of(version)
 
     def compute() -> npt.NDArray[np.bool_]:
         rows = cache.visibility(version)
@@ -56,7 +59,22 @@ def visible_articles(cache: ArticleCache, version: int, viewer: Principal) -> np
             )
         return mask
 
-    return cache.derived(("visible", visibility_class(viewer)), version, compute)
+    def patch() -> npt.NDArray[np.bool_]:  # an overlay: its base's array, its own articles read again
+        assert overlay is not None
+        base, changed = overlay
+        below = visible_articles(cache, base, viewer)
+        fresh = cache.summaries(changed, version)
+        mask = np.zeros(max(len(below), max(changed, default=-1) + 1), dtype=bool)
+        mask[: len(below)] = below
+        for article_id in changed:
+            row = fresh.get(article_id)  # None: deleted
+            mask[article_id] = row is not None and (
+                article_visible(viewer, row.visibility, row.restricted_to or ())
+                and (editor or row.status not in UNPUBLISHED)
+            )
+        return mask
+
+    return cache.derived(("visible", visibility_class(viewer)), version, compute if overlay is None else patch)
 
 
 def holder_check(bm25: BM25Index, cache: ArticleCache, version: int, viewer: Principal | None) -> Callable[[str], bool]:

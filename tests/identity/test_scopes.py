@@ -341,11 +341,18 @@ def test_writes_to_an_article_the_caller_may_not_read_answer_404_and_change_noth
     hidden_review = RESTRICTED.replace("title: 核心", "kind: post_incident_review\ntitle: 核心")
     review = kb.writer.create(parse_markdown(hidden_review), "t")
     assert review.article is not None and review.article.kind == "post_incident_review"
+    meta = {"proposal": "update", "target_article": secret["id"]}
+    proposed = parse_markdown("# 更新建议：带外管理\n\n改用新口令。\n", status="draft", meta=meta)
+    proposal = kb.writer.create(proposed, "t")
+    assert proposal.article is not None
     monkeypatch.setitem(GRANTS, "kb_editor", GRANTS["kb_editor"] - {P.ARTICLE_ALL})
     outsider = as_user(client, "edit.one", ["kb_editor"], ("桌面组",))
     ident = secret["id"]
     answers = {
         "PUT": outsider.put(f"/articles/{ident}", json={"body": "# 覆盖\n\n被改写的正文。"}),
+        "restore": outsider.post(f"/articles/{ident}/versions/1/restore"),
+        "accept a proposal for it": outsider.post(f"/articles/{proposal.article.id}/proposal/accept"),
+        "reject a proposal for it": outsider.post(f"/articles/{proposal.article.id}/proposal/reject"),
         "status": outsider.post(f"/articles/{ident}/status", json={"status": "retired"}),
         "accept": outsider.post(f"/articles/{ident}/proposal/accept"),
         "reject": outsider.post(f"/articles/{ident}/proposal/reject"),
@@ -360,4 +367,5 @@ def test_writes_to_an_article_the_caller_may_not_read_answer_404_and_change_noth
     same_404(missing, answers["PUT"], ident, 424242)
     stored = kb.store.get(ident)
     assert (stored.title, stored.status, stored.version) == ("核心交换机应急口令与带外管理", secret["status"], 1)
-    assert kb.store.count() == 2  # no known-error article was made from the hidden review
+    assert kb.store.count() == 3  # no known-error article was made from the hidden review
+    assert kb.store.get(proposal.article.id).status == "draft"  # the proposal is still to decide

@@ -22,7 +22,7 @@ from kb.api.schemas.lifecycle import (
     VersionDiff,
     VersionOut,
 )
-from kb.api.views import answer
+from kb.api.views import answer, readable_proposal
 from kb.articles.content import to_markdown
 from kb.articles.rows import content_of
 from kb.articles.versions import diff_versions
@@ -73,15 +73,15 @@ def change_status(
 def accept_proposal(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
     """Accept update proposal ``article_id`` (:mod:`kb.articles.proposals`): its body becomes the target article's
     next version (answered), the proposal is retired. 422 when it is no proposal, 409 when already decided; 404 for
-    a proposal the caller may not read."""
-    readable_article(user, kb.store.get(article_id))
+    a proposal the caller may not read, or whose target they may not read."""
+    readable_proposal(kb, user, article_id)
     return answer(kb, kb.writer.accept_proposal(article_id, user.username), response, viewer=user)
 
 
 @router.post("/{article_id}/proposal/reject", response_model=WriteAnswer, dependencies=[requires(P.ARTICLE_WRITE)])
 def reject_proposal(kb: KB, user: CurrentUser, article_id: ArticleId, response: Response) -> WriteAnswer:
     """Reject update proposal ``article_id``: it is retired, its target untouched. 422 / 409 / 404 as for accept."""
-    readable_article(user, kb.store.get(article_id))
+    readable_proposal(kb, user, article_id)
     return answer(kb, kb.writer.reject_proposal(article_id, user.username), response, viewer=user)
 
 
@@ -123,7 +123,10 @@ def diff(
 )
 def restore(kb: KB, user: CurrentUser, article_id: ArticleId, version: VersionNo, response: Response) -> WriteAnswer:
     """Make an old version's content current again, as a new version (the status does not change); audited as
-    ``article.restore``."""
+    ``article.restore``. 404 for an article or a version the caller may not read (a restore would bring back the
+    version's visibility too)."""
+    article = readable_article(user, kb.store.get(article_id))
+    readable_version(user, article, kb.store.version(article_id, version))
     outcome = kb.writer.restore(article_id, version, user.username)  # audited in its own transaction (store)
     return answer(kb, outcome, response, viewer=user)
 

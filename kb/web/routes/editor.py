@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from kb.api.deps import KB, CurrentUser, requires
 from kb.api.params import MAX_ID, ArticleId
+from kb.api.views import readable_proposal
 from kb.articles.content import KINDS, MAX_BODY_CHARS
 from kb.articles.reviews import KIND as REVIEW_KIND
 from kb.identity.permissions import Permission as P
@@ -112,7 +113,7 @@ def decide_proposal(
     """Accept (the target article gets the proposal's body as a new version; opens the target) or reject (back to
     the queue) an update proposal: ``kb.writer.accept_proposal`` / ``reject_proposal``, as
     ``POST /articles/{id}/proposal/accept|reject``. 422 page for an article that is no proposal, 409 when decided."""
-    visible_article(user, kb.store.get(article_id))
+    readable_proposal(kb, user, article_id)  # and the article it would overwrite
     if decision == "accept":
         outcome = kb.writer.accept_proposal(article_id, user.username)
         target = outcome.article.id if outcome.article is not None else article_id
