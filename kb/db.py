@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -61,6 +62,8 @@ class Database:
         self.read_engine: Engine | None = None
         self._read_sessions: sessionmaker[Session] | None = None
         self._wrote = False  # a write committed since the primary's WAL position was last read
+        self._watch: sqlite3.Connection | None = None  # data_version's own connection (SQLite only)
+        self._watch_lock = threading.Lock()
         self._awaited_lsn: str | None = None  # primary position the standby must replay before it serves reads
         if read_url:
             self.read_engine = create_engine(read_url, pool_pre_ping=True)
@@ -86,6 +89,19 @@ class Database:
             return
         with self._read_sessions() as session, session.begin():
             yield session
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever any connection commits to this SQLite file (``PRAGMA data_version`` on a
+        connection of its own that never writes, https://sqlite.org/pragma.html#pragma_data_version: 5 us, against
+        ~40 us for a statement through the pool); None for another database or an in-memory one, where nothing
+        tells cheaply and the caller reads what it needs. Thread-safe."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        with self._watch_lock:
+            if self._watch is None:
+                self._watch = sqlite3.connect(url.database, check_same_thread=False)
+            return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
 
     def expect_changes(self) -> None:
         """Another process has committed changes this process is about to read (e.g. outbox rows it has just seen on
@@ -164,6 +180,10 @@ class Database:
         SQLAlchemy's ``Engine.dispose`` closes only the connections in the pool; one checked out at that moment is
         checked in later to the old pool, which nothing closes until the garbage collector finds it (psycopg then
         warns "connection ... was deleted while still open")."""
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
         for engine in (self.engine, self.read_engine):
             if engine is None:
                 continue

@@ -17,7 +17,9 @@ their previous text until it catches up: an article the caller may still see can
 words (the documented 202 contract). One overlay per (index version, newest pending seq): the searches of one state
 share their rows, and a search that finds a state it has seen reads one ``max(seq)`` and no rows. With a standby
 (``KB_DATABASE_READ_URL``), the rows of a new overlay's articles are read on the primary until the standby has
-replayed them (:meth:`kb.db.Database.expect_changes`).
+replayed them (:meth:`kb.db.Database.expect_changes`). On SQLite, while no connection has committed
+(:meth:`kb.db.Database.data_version`) and the index has applied nothing, the last answer holds and no statement
+is sent (5 us, against ~40 us for the ``max(seq)``).
 
 The applied seq is read before the index version (the manifest's seq is advanced after the index commit it names,
 :meth:`kb.search.index.IndexManager`), so every change the version searched lacks is among the rows read.
@@ -58,12 +60,25 @@ class PendingChanges:
         self._database = database
         self._lock = threading.Lock()
         self._overlays: OrderedDict[tuple[int, int], int] = OrderedDict()
+        self._state: tuple[int, int, int | None] | None = None  # (applied seq, index version, data_version) last read
+        self._answer = 0
 
     def version(self, legs: Legs) -> int:
         """``legs.bm25.version`` when the database holds no change after ``legs.manifest.last_seq``; otherwise the
         overlay of that version with the changed articles (the same one for the same newest seq)."""
         applied = legs.manifest.last_seq  # first: the version read next holds every change up to it
         index_version = legs.bm25.version
+        commits = self._database.data_version()  # before the outbox read: a commit after it changes the number
+        state = (applied, index_version, commits)
+        with self._lock:
+            if commits is not None and state == self._state:  # nothing committed, nothing applied since: as then
+                return self._answer
+        answer = self._read(applied, index_version)
+        with self._lock:
+            self._state, self._answer = state, answer
+        return answer
+
+    def _read(self, applied: int, index_version: int) -> int:
         with self._database.engine.connect() as connection:  # the primary's outbox; no ORM session (37 us)
             newest = connection.execute(_NEWEST, {"seq": applied}).scalar()
             if newest is None:

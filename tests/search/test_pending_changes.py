@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 
+from sqlalchemy import event
+
 from kb.articles.content import parse_markdown
 from kb.articles.filters import ArticleFilter
 from kb.config import Settings
@@ -18,6 +20,7 @@ from kb.identity.scopes import Principal
 from kb.search import lineage
 from kb.search.embedders.hashing import HashingEmbedder
 from kb.search.locks import writer_lock
+from kb.search.pending import PendingChanges
 from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
@@ -85,3 +88,18 @@ def test_an_overlay_version_tells_which_articles_differ_from_its_base_and_from_l
     assert lineage.changed_between(first, later) == {1, 7}  # the overlay's articles, and the index's own change
     assert lineage.changed_between(second, base) == {7, 8}
     assert lineage.changed_between(lineage.new_version(), first) is None  # no known path: start again
+
+
+def test_the_outbox_is_read_again_only_after_a_commit_or_an_applied_change(kb: KnowledgeBase) -> None:
+    """On SQLite a search whose database nobody committed to since the last one sends no statement (PRAGMA
+    data_version); any commit (here: a write that the index applies) is seen by the next search."""
+    statements: list[str] = []
+    event.listen(kb.database.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    pending = PendingChanges(kb.database)
+    gen = kb.index.generation
+    first = pending.version(gen)
+    assert first == gen.bm25.version and pending.version(gen) == first
+    sqlite = kb.database.data_version() is not None
+    assert sum("outbox" in s for s in statements) == (1 if sqlite else 2)
+    written = kb.writer.create(parse_markdown("# 新文章\n\n正文。\n"), "tester")
+    assert written.indexed and pending.version(gen) == gen.bm25.version != first  # seen, and already applied
