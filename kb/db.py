@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -62,8 +61,8 @@ class Database:
         self.read_engine: Engine | None = None
         self._read_sessions: sessionmaker[Session] | None = None
         self._wrote = False  # a write committed since the primary's WAL position was last read
-        self._watch: sqlite3.Connection | None = None  # data_version's own connection (SQLite only)
-        self._watch_lock = threading.Lock()
+        #: Commits of this process that wrote an outbox row (:func:`mark_outbox_write`), counted from 0.
+        self.outbox_commits = 0
         self._awaited_lsn: str | None = None  # primary position the standby must replay before it serves reads
         if read_url:
             self.read_engine = create_engine(read_url, pool_pre_ping=True)
@@ -71,7 +70,7 @@ class Database:
             self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
             event.listen(self.sessions, "after_flush", _mark_write)
             event.listen(self.sessions, "do_orm_execute", _mark_orm_write)
-            event.listen(self.sessions, "after_commit", self._after_commit)
+        event.listen(self.sessions, "after_commit", self._after_commit)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -90,19 +89,6 @@ class Database:
         with self._read_sessions() as session, session.begin():
             yield session
 
-    def data_version(self) -> int | None:
-        """A number that changes whenever any connection commits to this SQLite file (``PRAGMA data_version`` on a
-        connection of its own that never writes, https://sqlite.org/pragma.html#pragma_data_version: 5 us, against
-        ~40 us for a statement through the pool); None for another database or an in-memory one, where nothing
-        tells cheaply and the caller reads what it needs. Thread-safe."""
-        url = self.engine.url
-        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-            return None
-        with self._watch_lock:
-            if self._watch is None:
-                self._watch = sqlite3.connect(url.database, check_same_thread=False)
-            return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
-
     def expect_changes(self) -> None:
         """Another process has committed changes this process is about to read (e.g. outbox rows it has just seen on
         the primary, :mod:`kb.search.pending`): :meth:`read_session` reads the primary until the standby has
@@ -111,6 +97,8 @@ class Database:
             self._wrote = True
 
     def _after_commit(self, session: Session) -> None:
+        if session.info.pop(_OUTBOX, False):
+            self.outbox_commits += 1  # under the GIL; read without a lock (a stale read only delays a re-check)
         if session.info.pop(_WROTE, False):
             self._wrote = True
 
@@ -180,10 +168,6 @@ class Database:
         SQLAlchemy's ``Engine.dispose`` closes only the connections in the pool; one checked out at that moment is
         checked in later to the old pool, which nothing closes until the garbage collector finds it (psycopg then
         warns "connection ... was deleted while still open")."""
-        with self._watch_lock:
-            if self._watch is not None:
-                self._watch.close()
-                self._watch = None
         for engine in (self.engine, self.read_engine):
             if engine is None:
                 continue
@@ -216,6 +200,14 @@ class InUse:
 
 #: ``Session.info`` key: the session wrote something (flushed ORM changes or ran an ORM insert/update/delete).
 _WROTE = "kb.wrote"
+_OUTBOX = "kb.outbox"
+
+
+def mark_outbox_write(session: Session) -> None:
+    """Record that ``session``'s transaction writes an outbox row: its commit counts in
+    :attr:`Database.outbox_commits` (the change search must filter with before the index applies it,
+    :mod:`kb.search.pending`)."""
+    session.info[_OUTBOX] = True
 
 
 #: Tables :meth:`Database.read_session` serves (search's article summaries and chunk passages): only a write to

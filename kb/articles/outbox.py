@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from kb.db import Database
+from kb.db import Database, mark_outbox_write
 from kb.models import OutboxEntry, utcnow
 
 #: Key of the advisory lock serialising outbox writers on PostgreSQL (any constant; "kb outbox" in ASCII hex).
@@ -33,6 +33,7 @@ def enqueue(session: Session, article_id: int, op: str) -> int:
     docstring), so ``seq`` order is commit order."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": OUTBOX_LOCK_KEY})
+    mark_outbox_write(session)
     entry = OutboxEntry(article_id=article_id, op=op, created_at=utcnow())
     session.add(entry)
     session.flush()

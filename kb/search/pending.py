@@ -17,9 +17,15 @@ their previous text until it catches up: an article the caller may still see can
 words (the documented 202 contract). One overlay per (index version, newest pending seq): the searches of one state
 share their rows, and a search that finds a state it has seen reads one ``max(seq)`` and no rows. With a standby
 (``KB_DATABASE_READ_URL``), the rows of a new overlay's articles are read on the primary until the standby has
-replayed them (:meth:`kb.db.Database.expect_changes`). On SQLite, while no connection has committed
-(:meth:`kb.db.Database.data_version`) and the index has applied nothing, the last answer holds and no statement
-is sent (5 us, against ~40 us for the ``max(seq)``).
+replayed them (:meth:`kb.db.Database.expect_changes`).
+
+Not one statement per search: a statement releases the GIL, and each release costs a search in a busy process a
+wait for it (8 threads of ~2.3 ms of Python each lost 3-5 % of their throughput to one ``PRAGMA`` each). The last
+answer holds while this process committed no outbox row (:attr:`kb.db.Database.outbox_commits`, counted at each
+commit: its own changes are seen by the next search) and its index applied nothing, for at most
+:data:`RECHECK_S`: another process's change is seen at most 20 ms after its commit, while its writer still waits
+for the index (a write is answered after at most ``index_wait_seconds``, 0.6 s, when not applied), so a caller
+cannot tell this window from a search that started just before the commit.
 
 The applied seq is read before the index version (the manifest's seq is advanced after the index commit it names,
 :meth:`kb.search.index.IndexManager`), so every change the version searched lacks is among the rows read.
@@ -28,6 +34,7 @@ The applied seq is read before the index version (the manifest's seq is advanced
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
 from sqlalchemy import bindparam, func, select
@@ -39,6 +46,9 @@ from kb.search.generation import Legs
 
 #: Overlays remembered per (index version, newest pending seq).
 MAX_OVERLAYS = 64
+#: Longest time a search answers from the last outbox read while this process committed no outbox row and its index
+#: applied nothing, seconds: how late a search may see another process's change (module docstring).
+RECHECK_S = 0.02
 
 #: The newest outbox seq after a seq, NULL when there is none (statement objects built once: SQLAlchemy's compiled
 #: cache serves every search), and the rows after a seq (read only for a newest seq not seen yet).
@@ -60,22 +70,23 @@ class PendingChanges:
         self._database = database
         self._lock = threading.Lock()
         self._overlays: OrderedDict[tuple[int, int], int] = OrderedDict()
-        self._state: tuple[int, int, int | None] | None = None  # (applied seq, index version, data_version) last read
+        self._state: tuple[int, int, int] | None = None  # (applied seq, index version, outbox commits) last read
         self._answer = 0
+        self._read_at = 0.0
 
     def version(self, legs: Legs) -> int:
         """``legs.bm25.version`` when the database holds no change after ``legs.manifest.last_seq``; otherwise the
         overlay of that version with the changed articles (the same one for the same newest seq)."""
         applied = legs.manifest.last_seq  # first: the version read next holds every change up to it
         index_version = legs.bm25.version
-        commits = self._database.data_version()  # before the outbox read: a commit after it changes the number
-        state = (applied, index_version, commits)
+        state = (applied, index_version, self._database.outbox_commits)  # before the read: a later commit differs
+        now = time.monotonic()
         with self._lock:
-            if commits is not None and state == self._state:  # nothing committed, nothing applied since: as then
+            if state == self._state and now - self._read_at < RECHECK_S:
                 return self._answer
         answer = self._read(applied, index_version)
         with self._lock:
-            self._state, self._answer = state, answer
+            self._state, self._answer, self._read_at = state, answer, now
         return answer
 
     def _read(self, applied: int, index_version: int) -> int:
