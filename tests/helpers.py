@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import json
 import smtplib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -16,7 +19,10 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 
+from kb.config import Settings
 from kb.models import User
+from kb.search.embedders.base import Embedder
+from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,3 +169,29 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path
     base folder), the base folder itself without xdist. For set-up built once per run under a file lock."""
     base = tmp_path_factory.getbasetemp()
     return base.parent if worker_id != "master" else base
+
+
+def wait_until(condition: Callable[[], object], seconds: float = 30.0) -> bool:
+    """Poll ``condition`` every 50 ms until it is true (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@contextmanager
+def applying(
+    settings: Settings, analyzer: TextAnalyzer, embedder: Embedder, index_wait_seconds: float
+) -> Iterator[KnowledgeBase]:
+    """An open knowledge base of ``settings`` whose background applier runs, a write waiting at most
+    ``index_wait_seconds`` for the index (then answered as not indexed, a 202); closed afterwards."""
+    quick = settings.model_copy(update={"index_wait_seconds": index_wait_seconds})
+    service = KnowledgeBase(quick, embedder=embedder, analyzer=analyzer).open()
+    try:
+        service.start_background_applier()
+        assert wait_until(lambda: service.index.handoff.wait_s is not None)
+        yield service
+    finally:
+        service.close()

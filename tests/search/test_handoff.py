@@ -5,7 +5,6 @@ and becomes searchable when the applier catches up."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,20 +19,11 @@ from kb.search.locks import writer_lock
 from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
-from tests.helpers import add_test_user, login, search_ids
+from tests.helpers import add_test_user, applying, login, search_ids, wait_until
 
 
 def found(kb: KnowledgeBase, query: str) -> list[int]:
     return [h.article_id for h in kb.engine.search(SearchRequest(query, mode="bm25")).results]
-
-
-def wait_until(condition: object, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def bm25_commits(kb: KnowledgeBase) -> int:
@@ -81,19 +71,13 @@ def test_a_write_not_applied_in_time_is_not_indexed_then_applied(
     kb: KnowledgeBase, settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
 ) -> None:
     kb.close()
-    quick = settings.model_copy(update={"index_wait_seconds": 0.2})
-    service = KnowledgeBase(quick, embedder=hash_embedder, analyzer=analyzer).open()
-    try:
-        service.start_background_applier()
-        assert wait_until(lambda: service.index.handoff.wait_s is not None)
+    with applying(settings, analyzer, hash_embedder, 0.2) as service:
         with writer_lock(service.index.root, threading.RLock()):
             outcome = service.writer.create(parse_markdown("# 延迟索引\n编号 latecode01 的说明。"), "tester")
             assert not outcome.indexed and outcome.seq is not None and outcome.article is not None
             assert found(service, "latecode01") == []
         assert wait_until(lambda: found(service, "latecode01") == [outcome.article.id])  # type: ignore[union-attr]
         assert wait_until(lambda: service.index.status().consistent)  # searchable first, then the manifest
-    finally:
-        service.close()
 
 
 def test_http_202_carries_the_seq_and_the_article_becomes_searchable(

@@ -26,6 +26,7 @@ from kb.search.pending import RECHECK_S, PendingChanges
 from kb.search.results import SearchRequest
 from kb.search.text import TextAnalyzer
 from kb.service import KnowledgeBase
+from tests.helpers import applying, wait_until
 
 DESK = Principal("desk.one", ("agent",), ("桌面组",))
 NETWORK = Principal("net.one", ("agent",), ("网络组",))
@@ -38,24 +39,11 @@ def found(kb: KnowledgeBase, query: str, viewer: Principal | None = None, mode: 
     return [hit.article_id for hit in kb.engine.search(request).results]
 
 
-def wait_until(condition: object, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_restriction_or_a_deletion_the_index_has_not_applied_already_filters_search(
     kb: KnowledgeBase, settings: Settings, analyzer: TextAnalyzer, hash_embedder: HashingEmbedder
 ) -> None:
     kb.close()
-    quick = settings.model_copy(update={"index_wait_seconds": 0.2})
-    service = KnowledgeBase(quick, embedder=hash_embedder, analyzer=analyzer).open()
-    try:
-        service.start_background_applier()
-        assert wait_until(lambda: service.index.handoff.wait_s is not None)
+    with applying(settings, analyzer, hash_embedder, 0.2) as service:
         secret = service.writer.create(parse_markdown(OPEN_TEXT), "tester").article
         gone = service.writer.create(parse_markdown("# 旧的带外说明\n\n带外管理口 oobcode77 已停用。\n"), "tester")
         assert secret is not None and gone.article is not None
@@ -75,8 +63,6 @@ def test_a_restriction_or_a_deletion_the_index_has_not_applied_already_filters_s
             assert not any(answer.explain.candidates.values())  # no candidate the caller may not see is counted
         assert wait_until(lambda: service.index.status().consistent)
         assert found(service, "oobcode77", DESK) == [] and found(service, "oobcode77", NETWORK) == [secret.id]
-    finally:
-        service.close()
 
 
 def test_an_overlay_version_tells_which_articles_differ_from_its_base_and_from_later_versions() -> None:
