@@ -9,6 +9,7 @@ from fastapi import Response, status
 
 from kb.api.schemas.articles import ArticleDetail, ArticleStatsOut, WriteAnswer
 from kb.api.schemas.tickets import TicketOut
+from kb.articles.lifecycle import no_successor
 from kb.articles.links import article_link_rewriter
 from kb.articles.proposals import proposal_target
 from kb.articles.rendering import render_html
@@ -121,3 +122,18 @@ def readable_proposal(kb: KnowledgeBase, viewer: Principal, article_id: int) -> 
     except NotFoundError as exc:
         raise NotFoundError(missing_article(article_id)) from exc
     return proposal
+
+
+def check_successor(kb: KnowledgeBase, viewer: Principal, superseded_by: int | None) -> None:
+    """Refuse a successor ``viewer`` may not read, as one that does not exist (retiring an article names it to
+    everyone who may read it, :func:`kb.identity.scopes.readable_successor`).
+
+    Raises:
+        InvalidInputError: ``superseded_by`` names an article the viewer may not read, or none.
+    """
+    if superseded_by is None:
+        return
+    try:
+        readable_article(viewer, kb.store.get(superseded_by))
+    except NotFoundError as exc:
+        raise no_successor(superseded_by) from exc

@@ -35,6 +35,12 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 DEFAULT_REVIEW_DAYS = 365
 
 
+def no_successor(superseded_by: int) -> InvalidInputError:
+    """The error of a ``superseded_by`` that names no other existing article (or one the caller may not read: the
+    same answer, so nothing tells that it exists)."""
+    return InvalidInputError(f"superseded_by must name another existing article, not {superseded_by}.")
+
+
 def check_transition(current: str, requested: str) -> None:
     """Raise :class:`TransitionError` unless ``current -> requested`` is allowed (staying put always is)."""
     if requested != current and requested not in TRANSITIONS.get(current, ()):
@@ -67,7 +73,7 @@ def apply_lifecycle(
         if status != "retired":
             raise InvalidInputError("superseded_by applies only when an article is retired.")
         if superseded_by == article.id or session.get(Article, superseded_by) is None:
-            raise InvalidInputError(f"superseded_by must name another existing article, not {superseded_by}.")
+            raise no_successor(superseded_by)
         _check_no_cycle(session, article.id, superseded_by)
         article.superseded_by = superseded_by
     if status == "published" and article.status != "published":

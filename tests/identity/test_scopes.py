@@ -338,6 +338,7 @@ def test_writes_to_an_article_the_caller_may_not_read_answer_404_and_change_noth
     deployment could define), and the restricted article must stay as it was on every write path."""
     kb = kb_of(client)
     secret = create(client, RESTRICTED)
+    shown = create(client, NO_LICENSES)  # one the outsider may read
     hidden_review = RESTRICTED.replace("title: 核心", "kind: post_incident_review\ntitle: 核心")
     review = kb.writer.create(parse_markdown(hidden_review), "t")
     assert review.article is not None and review.article.kind == "post_incident_review"
@@ -361,11 +362,17 @@ def test_writes_to_an_article_the_caller_may_not_read_answer_404_and_change_noth
         "DELETE": outsider.delete(f"/articles/{ident}"),
     }
     missing = outsider.put("/articles/424242", json={"body": "# 覆盖\n\n被改写的正文。"})
+    retired = {"status": "retired"}
+    hidden_successor = outsider.post(f"/articles/{shown['id']}/status", json=retired | {"superseded_by": ident})
+    no_successor = outsider.post(f"/articles/{shown['id']}/status", json=retired | {"superseded_by": 424242})
+    assert hidden_successor.status_code == no_successor.status_code == 422
+    assert hidden_successor.json()["detail"] == no_successor.json()["detail"].replace("424242", str(ident))
+    assert kb.store.get(shown["id"]).status == shown["status"]  # not retired
     for name, answer in answers.items():
         assert answer.status_code == 404, (name, answer.text)
         assert "核心交换机" not in answer.text and "带外" not in answer.text, name
     same_404(missing, answers["PUT"], ident, 424242)
     stored = kb.store.get(ident)
     assert (stored.title, stored.status, stored.version) == ("核心交换机应急口令与带外管理", secret["status"], 1)
-    assert kb.store.count() == 3  # no known-error article was made from the hidden review
+    assert kb.store.count() == 4  # no known-error article was made from the hidden review
     assert kb.store.get(proposal.article.id).status == "draft"  # the proposal is still to decide

@@ -22,7 +22,7 @@ from kb.api.schemas.lifecycle import (
     VersionDiff,
     VersionOut,
 )
-from kb.api.views import answer, readable_proposal
+from kb.api.views import answer, check_successor, readable_proposal
 from kb.articles.content import to_markdown
 from kb.articles.rows import content_of
 from kb.articles.versions import diff_versions
@@ -61,8 +61,10 @@ def change_status(
     kb: KB, user: CurrentUser, article_id: ArticleId, payload: StatusChange, response: Response
 ) -> WriteAnswer:
     """Move an article through the lifecycle. 409 ``illegal_transition`` with ``allowed`` when not allowed; 404 for
-    an article the caller may not read."""
+    an article the caller may not read; 422 for a ``superseded_by`` the caller may not read, as for one that does
+    not exist."""
     readable_article(user, kb.store.get(article_id))
+    check_successor(kb, user, payload.superseded_by)
     outcome = kb.writer.set_status(
         article_id, payload.status, user.username, superseded_by=payload.superseded_by, review_by=payload.review_by
     )

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from kb.api.deps import KB, CurrentUser, requires
 from kb.api.params import MAX_ID, ArticleId
-from kb.api.views import readable_proposal
+from kb.api.views import check_successor, readable_proposal
 from kb.articles.content import KINDS, MAX_BODY_CHARS
 from kb.articles.reviews import KIND as REVIEW_KIND
 from kb.identity.permissions import Permission as P
@@ -102,7 +102,9 @@ def change_status(
     publish, send to review, retire with a successor (409 page when the lifecycle does not allow it; 404 page for
     an article the caller may not read)."""
     readable_article(user, kb.store.get(article_id))
-    kb.writer.set_status(article_id, status, user.username, superseded_by=successor if status == "retired" else None)
+    successor = successor if status == "retired" else None
+    check_successor(kb, user, successor)
+    kb.writer.set_status(article_id, status, user.username, superseded_by=successor)
     return RedirectResponse(f"/ui/articles/{article_id}", status_code=303)
 
 
