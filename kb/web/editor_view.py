@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
+from kb.api.views import readable_proposal
 from kb.articles.content import parse_markdown, to_markdown
 from kb.articles.feedback import ReviewItem
 from kb.articles.filters import ArticleFilter
@@ -68,10 +69,15 @@ def proposal_view(kb: KnowledgeBase, proposal: Article, viewer: Principal) -> Pr
 def review_queue_view(kb: KnowledgeBase, viewer: Principal) -> ReviewQueueView:
     """The review queue (``kb.feedback.review_queue``, as ``GET /articles/review-queue``), update proposals
     (drafts or articles in review with ``meta.proposal == "update"``) with their diffs, the other drafts and
-    articles in review (``kb.store.list_articles``)."""
-    drafts, _ = kb.store.list_articles(ArticleFilter(statuses=("draft",)), 0, MAX_LISTED)
-    waiting, _ = kb.store.list_articles(ArticleFilter(statuses=("in_review",)), 0, MAX_LISTED)
-    proposals = [proposal_view(kb, a, viewer) for a in (*drafts, *waiting) if proposal_target(a) is not None]
+    articles in review (``kb.store.list_articles``): only those ``viewer`` may read, and only proposals they may
+    decide (:func:`kb.api.views.readable_proposal`: the proposal and the article it would overwrite)."""
+    drafts, _ = kb.store.list_articles(ArticleFilter(statuses=("draft",), viewer=viewer), 0, MAX_LISTED)
+    waiting, _ = kb.store.list_articles(ArticleFilter(statuses=("in_review",), viewer=viewer), 0, MAX_LISTED)
+    proposals = [
+        proposal_view(kb, a, viewer)
+        for a in (*drafts, *waiting)
+        if proposal_target(a) is not None and _decidable(kb, viewer, a.id)
+    ]
     return ReviewQueueView(
         kb.feedback.review_queue(viewer=viewer),
         proposals,
@@ -139,3 +145,12 @@ def save(
     if article_id is None:
         return kb.writer.create(content, actor)
     return kb.writer.update(article_id, content, actor, expected_version=expected_version)
+
+
+def _decidable(kb: KnowledgeBase, viewer: Principal, proposal_id: int) -> bool:
+    """Whether ``viewer`` may decide proposal ``proposal_id`` (what its accept and reject forms check)."""
+    try:
+        readable_proposal(kb, viewer, proposal_id)
+    except NotFoundError:
+        return False
+    return True

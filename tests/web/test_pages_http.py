@@ -334,3 +334,28 @@ def test_the_editor_cannot_save_or_move_an_article_its_user_may_not_read(
         assert answer.status_code == 404 and "带外" not in answer.text
     stored = kb.store.get(secret.id)
     assert (stored.title, stored.version, stored.status) == ("带外管理口令", 1, secret.status)
+
+
+def test_the_review_page_lists_only_drafts_and_proposals_its_user_may_read(
+    web_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/ui/review`` lists drafts, articles in review and update proposals with the viewer's filter, as ``GET
+    /articles?status=draft`` does (found by session 14's outside tester: titles of restricted drafts were shown)."""
+    from kb.identity.permissions import GRANTS
+    from kb.identity.permissions import Permission as P
+
+    kb = kb_of(web_client)
+    hidden = "---\nvisibility: restricted\nrestricted_to: [安全组]\n---\n"
+    kb.writer.create(parse_markdown(hidden + "# 机密草稿DRAFTQQ\n\n草稿。\n", status="draft"), "t")
+    kb.writer.create(parse_markdown(hidden + "# 机密审核INREVQQ\n\n审核中。\n", status="in_review"), "t")
+    target = kb.writer.create(parse_markdown(hidden + "# 机密目标TARGETQQ\n\n正文。\n"), "t").article
+    assert target is not None
+    meta = {"proposal": "update", "target_article": target.id}
+    kb.writer.create(parse_markdown("# 更新建议PROPQQ\n\n新正文。\n", status="draft", meta=meta), "t")
+    kb.writer.create(parse_markdown("# 可见草稿OPENQQ\n\n草稿。\n", status="draft"), "t")
+    monkeypatch.setitem(GRANTS, "kb_editor", GRANTS["kb_editor"] - {P.ARTICLE_ALL})
+    page_login(web_client)
+    page = web_client.get("/ui/review")
+    assert page.status_code == 200 and "OPENQQ" in page.text
+    for marker in ("DRAFTQQ", "INREVQQ", "TARGETQQ", "PROPQQ"):
+        assert marker not in page.text, marker
