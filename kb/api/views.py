@@ -101,9 +101,10 @@ def check_closing_articles(kb: KnowledgeBase, viewer: Principal, article_ids: It
         usable_article(viewer, kb.store.get(article_id))
 
 
-def readable_proposal(kb: KnowledgeBase, viewer: Principal, article_id: int) -> Article:
+def readable_proposal(kb: KnowledgeBase, viewer: Principal, article_id: int) -> tuple[Article, Article | None]:
     """Article ``article_id`` when ``viewer`` may read it and, for an update proposal, the article it would
-    overwrite (when that still exists): the check of every route that decides a proposal.
+    overwrite (when that still exists): the check of every route and page that decides a proposal. Returns the
+    article and that target (None: no proposal, or its target is gone).
 
     Raises:
         NotFoundError: no such article, or the viewer may not read it or its target (the answer of a missing
@@ -112,16 +113,15 @@ def readable_proposal(kb: KnowledgeBase, viewer: Principal, article_id: int) -> 
     proposal = readable_article(viewer, kb.store.get(article_id))
     target = proposal_target(proposal)
     if target is None:
-        return proposal
+        return proposal, None
     try:
         overwritten = kb.store.get(target)
     except NotFoundError:
-        return proposal  # gone: the writer answers it (a proposal whose target is gone can only be rejected)
+        return proposal, None  # gone: the writer answers it (a proposal whose target is gone can only be rejected)
     try:
-        readable_article(viewer, overwritten)
+        return proposal, readable_article(viewer, overwritten)
     except NotFoundError as exc:
         raise NotFoundError(missing_article(article_id)) from exc
-    return proposal
 
 
 def check_successor(kb: KnowledgeBase, viewer: Principal, superseded_by: int | None) -> None:

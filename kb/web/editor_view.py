@@ -18,7 +18,7 @@ from kb.articles.reviews import KIND as REVIEW_KIND
 from kb.articles.reviews import SECTIONS, TEMPLATE, parse_review
 from kb.articles.rows import content_of
 from kb.errors import KBError, NotFoundError
-from kb.identity.scopes import Principal, visible_article
+from kb.identity.scopes import Principal
 from kb.ingest.writer import WriteOutcome
 from kb.models import Article
 from kb.service import KnowledgeBase
@@ -51,14 +51,13 @@ class ReviewQueueView:
     in_review: list[Article]
 
 
-def proposal_view(kb: KnowledgeBase, proposal: Article, viewer: Principal) -> ProposalView:
-    """``proposal`` (a row of a list, its body not loaded) beside its target article for ``viewer`` (an editor)."""
-    proposal = kb.store.get(proposal.id)
-    target_id = proposal_target(proposal)
+def proposal_view(kb: KnowledgeBase, proposal: Article, viewer: Principal) -> ProposalView | None:
+    """``proposal`` (a row of a list, its body not loaded) beside its target article for ``viewer`` (an editor);
+    None when the viewer may not decide it (:func:`kb.api.views.readable_proposal`, what its forms check)."""
     try:
-        target = visible_article(viewer, kb.store.get(target_id)) if target_id is not None else None
+        proposal, target = readable_proposal(kb, viewer, proposal.id)
     except NotFoundError:
-        target = None
+        return None
     if target is None:
         return ProposalView(proposal, None, [], "要更新的文章已不存在，只能拒绝。")
     if target.status == "retired":
@@ -73,11 +72,8 @@ def review_queue_view(kb: KnowledgeBase, viewer: Principal) -> ReviewQueueView:
     decide (:func:`kb.api.views.readable_proposal`: the proposal and the article it would overwrite)."""
     drafts, _ = kb.store.list_articles(ArticleFilter(statuses=("draft",), viewer=viewer), 0, MAX_LISTED)
     waiting, _ = kb.store.list_articles(ArticleFilter(statuses=("in_review",), viewer=viewer), 0, MAX_LISTED)
-    proposals = [
-        proposal_view(kb, a, viewer)
-        for a in (*drafts, *waiting)
-        if proposal_target(a) is not None and _decidable(kb, viewer, a.id)
-    ]
+    listed = (proposal_view(kb, a, viewer) for a in (*drafts, *waiting) if proposal_target(a) is not None)
+    proposals = [view for view in listed if view is not None]
     return ReviewQueueView(
         kb.feedback.review_queue(viewer=viewer),
         proposals,
@@ -145,12 +141,3 @@ def save(
     if article_id is None:
         return kb.writer.create(content, actor)
     return kb.writer.update(article_id, content, actor, expected_version=expected_version)
-
-
-def _decidable(kb: KnowledgeBase, viewer: Principal, proposal_id: int) -> bool:
-    """Whether ``viewer`` may decide proposal ``proposal_id`` (what its accept and reject forms check)."""
-    try:
-        readable_proposal(kb, viewer, proposal_id)
-    except NotFoundError:
-        return False
-    return True
