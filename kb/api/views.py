@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import Response, status
 
 from kb.api.schemas.articles import ArticleDetail, ArticleStatsOut, WriteAnswer
 from kb.api.schemas.tickets import TicketOut
+from kb.articles.content import ArticleContent
 from kb.articles.lifecycle import no_successor
 from kb.articles.links import article_link_rewriter
-from kb.articles.proposals import proposal_target
+from kb.articles.proposal_scope import target_id
+from kb.articles.proposals import no_target, proposal_target
 from kb.articles.rendering import render_html
 from kb.desk.intake import Handled
 from kb.desk.records import shows_work_notes
-from kb.errors import NotFoundError
+from kb.errors import InvalidInputError, NotFoundError
 from kb.identity.scopes import Principal, missing_article, readable_article, readable_successor, usable_article
 from kb.ingest.writer import WriteOutcome
 from kb.models import Article, Ticket
@@ -131,9 +133,29 @@ def check_successor(kb: KnowledgeBase, viewer: Principal, superseded_by: int | N
     Raises:
         InvalidInputError: ``superseded_by`` names an article the viewer may not read, or none.
     """
-    if superseded_by is None:
-        return
+    if superseded_by is not None:
+        _named_readable(kb, viewer, superseded_by, no_successor)
+
+
+def check_proposal_target(kb: KnowledgeBase, viewer: Principal, content: ArticleContent) -> None:
+    """Refuse an update proposal (``meta.proposal: update``) whose target ``viewer`` may not read, as one that
+    does not exist: a proposal is stored with its target's visibility (:mod:`kb.articles.proposal_scope`), so the
+    answer would tell the target's groups. The check of every route and page that writes an article's content.
+
+    Raises:
+        InvalidInputError: ``meta.target_article`` names an article the viewer may not read, or none (422).
+    """
+    target = target_id(content.meta)
+    if target is not None:
+        _named_readable(kb, viewer, target, no_target)
+
+
+def _named_readable(
+    kb: KnowledgeBase, viewer: Principal, article_id: int, refusal: Callable[[int], InvalidInputError]
+) -> None:
+    """Raise ``refusal(article_id)`` unless ``viewer`` may read article ``article_id`` (a missing one and a hidden
+    one are refused alike)."""
     try:
-        readable_article(viewer, kb.store.get(superseded_by))
+        readable_article(viewer, kb.store.get(article_id))
     except NotFoundError as exc:
-        raise no_successor(superseded_by) from exc
+        raise refusal(article_id) from exc

@@ -11,10 +11,10 @@ checked first here so that a refused one changes nothing.
 from __future__ import annotations
 
 import difflib
-from typing import Any
 
 from kb.articles.content import ArticleContent, to_markdown
 from kb.articles.lifecycle import check_transition
+from kb.articles.proposal_scope import target_id
 from kb.articles.rows import content_of
 from kb.errors import ConflictError, InvalidInputError
 from kb.models import Article
@@ -24,12 +24,15 @@ OPEN_STATUSES = ("draft", "in_review")
 
 
 def proposal_target(article: Article) -> int | None:
-    """The id of the article ``article`` proposes to update, None when it is no update proposal."""
-    meta: dict[str, Any] = article.meta or {}
-    target = meta.get("target_article")
-    if meta.get("proposal") != "update" or not isinstance(target, int) or isinstance(target, bool):
-        return None
-    return target
+    """The id of the article ``article`` proposes to update, None when it is no update proposal
+    (:func:`kb.articles.proposal_scope.target_id` of its ``meta``)."""
+    return target_id(article.meta)
+
+
+def no_target(target: int) -> InvalidInputError:
+    """The error of an update proposal whose ``target_article`` names no existing article (or one the caller may
+    not read: the same answer, so nothing tells that it exists)."""
+    return InvalidInputError(f"meta.target_article must name an existing article, not {target}.")
 
 
 def check_open(proposal: Article) -> int:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from kb.articles.content import ArticleContent
 from kb.articles.lifecycle import apply_lifecycle, check_transition
 from kb.articles.outbox import enqueue
+from kb.articles.proposal_scope import proposals_about, scope_of, scoped_to_target, target_id
 from kb.db import AUDIT_ACTIONS
 from kb.errors import ConflictError, NotFoundError
 from kb.models import Article, ArticleVersion, utcnow
@@ -118,10 +119,12 @@ def apply_update(
         )
     if lifecycle:
         check_transition(article.status, content.status)
+    content = scoped_to_target(session, content, article_id)  # a proposal is seen by who sees its target
     lifecycle_changed = apply_lifecycle(session, article, content.status, actor, superseded_by, review_by)
     digest = content.content_hash()
     if digest == article.content_hash and not lifecycle_changed:
         return WriteResult(article, None)
+    scope_before = scope_of(article)
     for key, value in _columns(content).items():
         setattr(article, key, value)
     article.content_hash = digest
@@ -132,4 +135,16 @@ def apply_update(
     if restored_from is not None:
         action = (actor, "article.restore", f"article {article.id}", f"to version {restored_from}")
         session.info.setdefault(AUDIT_ACTIONS, []).append(action)
-    return WriteResult(article, enqueue(session, article.id, "upsert"))
+    seq = enqueue(session, article.id, "upsert")
+    if scope_of(article) != scope_before and target_id(article.meta) is None:
+        _follow_scope(session, article, actor)
+    return WriteResult(article, seq)
+
+
+def _follow_scope(session: Session, article: Article, actor: str) -> None:
+    """Give every open update proposal about ``article`` its new scope (:mod:`kb.articles.proposal_scope`), each
+    as a new version in ``session``'s transaction. Locked after the target, in ascending id order (as an accept
+    locks them, :meth:`kb.ingest.writer.ArticleWriter.accept_proposal`)."""
+    for proposal_id in proposals_about(session, article.id):
+        proposal = lock_article(session, proposal_id)
+        apply_update(session, proposal_id, content_of(proposal), actor, False, None, None, None)

@@ -13,12 +13,13 @@ from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import Session, defer
 
 from kb.articles.content import ArticleContent
 from kb.articles.filters import ArticleFilter, ArticleSummary
 from kb.articles.lifecycle import default_review_by
 from kb.articles.outbox import enqueue
+from kb.articles.proposal_scope import scoped_to_target, target_id
 from kb.articles.rows import (
     Change,
     WriteResult,
@@ -36,6 +37,19 @@ from kb.models import Article, ArticleVersion, utcnow
 logger = logging.getLogger(__name__)
 
 ImportOutcome = Literal["created", "updated", "unchanged"]
+
+
+def _scoped(session: Session, content: ArticleContent) -> ArticleContent:
+    """``content`` of a new article as stored (:func:`kb.articles.proposal_scope.scoped_to_target`), the target of a
+    proposal read under its row lock: a concurrent change of the target's scope comes before or after this whole
+    insert, and one after it finds the new proposal to follow."""
+    target = target_id(content.meta)
+    if target is not None:
+        try:
+            lock_article(session, target)
+        except NotFoundError:
+            return content
+    return scoped_to_target(session, content)
 
 
 class ArticleStore:
@@ -127,24 +141,25 @@ class ArticleStore:
             ConflictError: an article with the same ``collection`` and ``source_path`` exists.
         """
         now = utcnow()
-        article = Article(
-            **content.model_dump(),
-            source=source,
-            collection=collection,
-            source_path=source_path,
-            content_hash=content.content_hash(),
-            version=1,
-            created_at=now,
-            updated_at=now,
-            created_by=actor,
-            updated_by=actor,
-        )
-        if content.status == "published":  # published at creation: the author is its reviewer (as on a move)
-            article.published_at = now
-            article.review_by = default_review_by(now.date())
-            article.reviewer = actor
         try:
             with self.database.session() as session:
+                content = _scoped(session, content)
+                article = Article(
+                    **content.model_dump(),
+                    source=source,
+                    collection=collection,
+                    source_path=source_path,
+                    content_hash=content.content_hash(),
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    created_by=actor,
+                    updated_by=actor,
+                )
+                if content.status == "published":  # published at creation: the author is its reviewer (as on a move)
+                    article.published_at = now
+                    article.review_by = default_review_by(now.date())
+                    article.reviewer = actor
                 session.add(article)
                 session.flush()
                 if content.status == "published" and collection is None:  # imports are audited per batch

@@ -17,7 +17,7 @@ from kb.articles import proposals, reviews
 from kb.articles.content import ArticleContent
 from kb.articles.rows import Change, content_of
 from kb.articles.store import ArticleStore
-from kb.errors import InvalidInputError, KBError
+from kb.errors import ConflictError, InvalidInputError, KBError
 from kb.ingest.markdown import IMPORT_BATCH_FILES, ImportReport, import_paths
 from kb.models import Article
 from kb.search.index import IndexManager
@@ -123,9 +123,15 @@ class ArticleWriter:
         failure changes nothing, and of two concurrent accepts the second finds the proposal decided (409).
         """
 
+        named = proposals.check_open(self.store.get(proposal_id))  # to lock the lower id first, as a change of
+        # the target's scope locks it and then its proposals (kb.articles.rows): never each waiting for the other
+
         def plan(locked: Callable[[int], Article]) -> list[Change]:
-            proposal = locked(proposal_id)
-            target = locked(proposals.check_open(proposal))
+            first = locked(min(proposal_id, named))
+            second = locked(max(proposal_id, named))
+            proposal, target = (first, second) if first.id == proposal_id else (second, first)
+            if proposals.check_open(proposal) != named:
+                raise ConflictError(f"Update proposal {proposal_id} changed while it was accepted; retry.")
             retired = content_of(proposal).model_copy(update={"status": "retired"})
             return [
                 Change(target.id, proposals.applied_content(proposal, target)),

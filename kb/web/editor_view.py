@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
-from kb.api.views import readable_proposal
+from kb.api.views import check_proposal_target, readable_proposal
 from kb.articles.content import parse_markdown, to_markdown
 from kb.articles.feedback import ReviewItem
 from kb.articles.filters import ArticleFilter
@@ -122,22 +122,25 @@ def save(
     article_id: int | None,
     text: str,
     kind: str,
-    actor: str,
+    viewer: Principal,
     expected_version: int | None = None,
 ) -> WriteOutcome:
     """Create (``article_id`` None) or replace an article from the editor's text: a review through
     :func:`parse_review` (a review missing sections stays a draft), anything else through ``parse_markdown``.
-    ``expected_version``: the version the editor opened, for a replacement (None: no check).
+    ``expected_version``: the version the editor opened, for a replacement (None: no check). Written by
+    ``viewer``, who must be able to read an update proposal's target (:func:`kb.api.views.check_proposal_target`).
 
     Raises:
         ArticleFormatError: bad front matter or body (nothing is stored).
         NotFoundError: no such article.
         ConflictError: the article is no longer at ``expected_version`` (nothing is stored).
+        InvalidInputError: an update proposal about an article ``viewer`` may not read, or none.
     """
     if kind == REVIEW_KIND:
         content = parse_review(text, fallback_title="复盘").content
     else:
         content = parse_markdown(text, kind=kind) if article_id is None else parse_markdown(text)
+    check_proposal_target(kb, viewer, content)
     if article_id is None:
-        return kb.writer.create(content, actor)
-    return kb.writer.update(article_id, content, actor, expected_version=expected_version)
+        return kb.writer.create(content, viewer.username)
+    return kb.writer.update(article_id, content, viewer.username, expected_version=expected_version)

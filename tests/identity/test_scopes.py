@@ -376,3 +376,38 @@ def test_writes_to_an_article_the_caller_may_not_read_answer_404_and_change_noth
     assert (stored.title, stored.status, stored.version) == ("核心交换机应急口令与带外管理", secret["status"], 1)
     assert kb.store.count() == 4  # no known-error article was made from the hidden review
     assert kb.store.get(proposal.article.id).status == "draft"  # the proposal is still to decide
+
+
+def test_a_proposal_takes_its_targets_visibility_and_one_about_a_hidden_article_is_refused_as_missing(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``POST /articles``, ``PUT`` and ``POST /reviews`` with ``proposal: update`` (session 14's outside tester: a
+    proposal about a restricted article was stored internal and found by everyone). A caller who may read the
+    target gets a proposal with the target's visibility; one who may not is answered as for a missing target."""
+    kb = kb_of(client)
+    secret = create(client, RESTRICTED)
+    shown = create(client, NO_LICENSES)
+
+    def proposal(target: int) -> str:
+        return f"---\nproposal: update\ntarget_article: {target}\nvisibility: public\n---\n# 更新建议\n\n新步骤。\n"
+
+    made = client.post("/articles", json={"body": proposal(secret["id"])})
+    assert made.status_code == 201, made.text
+    assert (made.json()["article"]["visibility"], made.json()["article"]["restricted_to"]) == ("restricted", ["网络组"])
+    assert made.json()["article"]["status"] == "published"
+    assert made.json()["article"]["id"] not in search_ids(as_user(client, "desk.two", ["agent"], ("桌面组",)), "新步骤")
+    monkeypatch.setitem(GRANTS, "kb_editor", GRANTS["kb_editor"] - {P.ARTICLE_ALL})
+    outsider = as_user(client, "edit.two", ["kb_editor"], ("桌面组",))
+    count = kb.store.count()
+    hidden = outsider.post("/articles", json={"body": proposal(secret["id"])})
+    missing = outsider.post("/articles", json={"body": proposal(424242)})
+    put = outsider.put(f"/articles/{shown['id']}", json={"body": proposal(secret["id"])})
+    review = outsider.post("/reviews", json={"body": proposal(secret["id"])})
+    assert hidden.status_code == missing.status_code == put.status_code == review.status_code == 422, hidden.text
+    assert hidden.json()["detail"] == missing.json()["detail"].replace("424242", str(secret["id"]))
+    assert "网络组" not in hidden.text + put.text + review.text
+    assert kb.store.count() == count and kb.store.get(shown["id"]).version == shown["version"]  # nothing stored
+    own = outsider.post("/articles", json={"body": proposal(shown["id"])})
+    fine_review = outsider.post("/reviews", json={"body": proposal(shown["id"])})
+    assert own.status_code == 201 and own.json()["article"]["visibility"] == shown["visibility"]
+    assert fine_review.status_code == 201, fine_review.text  # the same review about a readable article is stored

@@ -330,8 +330,13 @@ def test_the_editor_cannot_save_or_move_an_article_its_user_may_not_read(
     moved = web_client.post(
         f"/ui/articles/{secret.id}/status", data={"status": "retired", "csrf_token": token}, follow_redirects=False
     )
+    proposal = f"---\nproposal: update\ntarget_article: {secret.id}\n---\n# 更新建议\n\n新口令。\n"
+    count = kb.store.count()
+    proposed = web_client.post("/ui/editor", data={"body": proposal, "csrf_token": token}, follow_redirects=False)
     for answer in (saved, moved):
         assert answer.status_code == 404 and "带外" not in answer.text
+    assert proposed.status_code == 422 and "带外" not in proposed.text and "安全组" not in proposed.text
+    assert kb.store.count() == count  # a proposal about it, which would take its visibility, is not stored
     stored = kb.store.get(secret.id)
     assert (stored.title, stored.version, stored.status) == ("带外管理口令", 1, secret.status)
 

@@ -17,7 +17,7 @@ from kb.api.schemas.articles import (
     ArticleUpdate,
     WriteAnswer,
 )
-from kb.api.views import answer, detail
+from kb.api.views import answer, check_proposal_target, detail
 from kb.articles.content import parse_markdown
 from kb.articles.filters import ArticleFilter
 from kb.articles.rows import content_of
@@ -82,6 +82,7 @@ def get_article(
 def create_article(kb: KB, user: CurrentUser, payload: ArticleCreate, response: Response) -> WriteAnswer:
     """Create an article; answers 201 once it is searchable (202 if indexing is still catching up)."""
     content = parse_markdown(payload.body, **_explicit(payload))
+    check_proposal_target(kb, user, content)
     return answer(kb, kb.writer.create(content, user.username), response, created=True, viewer=user)
 
 
@@ -99,6 +100,7 @@ def update_article(
     current = content_of(stored)
     body = payload.body if "body" in payload.model_fields_set else current.body
     content = parse_markdown(body, defaults=current.model_dump(exclude={"body"}), **_explicit(payload))
+    check_proposal_target(kb, user, content)
     # the kept fields were read above: a concurrent change since then answers 409, never silently reverted
     written = kb.writer.update(article_id, content, user.username, expected_version=stored.version)
     return answer(kb, written, response, viewer=user)

@@ -9,7 +9,7 @@ from kb.api.guard import GuardedRoute
 from kb.api.params import ArticleId
 from kb.api.schemas.articles import WriteAnswer
 from kb.api.schemas.reviews import ReviewIn, ReviewOut
-from kb.api.views import answer, detail
+from kb.api.views import answer, check_proposal_target, detail
 from kb.articles.reviews import KIND, TEMPLATE, parse_review, split_sections
 from kb.errors import InvalidInputError
 from kb.identity.permissions import Permission as P
@@ -28,6 +28,7 @@ def template() -> Response:
 def create_review(kb: KB, user: CurrentUser, payload: ReviewIn, response: Response) -> ReviewOut:
     """Store a review; one missing sections is accepted as a draft and ``missing`` lists them."""
     parsed = parse_review(payload.body, status=payload.status)
+    check_proposal_target(kb, user, parsed.content)
     outcome = kb.writer.create(parsed.content, user.username)
     assert outcome.article is not None
     if not outcome.indexed:

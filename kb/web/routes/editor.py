@@ -85,7 +85,7 @@ def save_article(
     caller may not read."""
     if id is not None:
         readable_article(user, kb.store.get(id))
-    outcome = save(kb, id, body, kind, user.username, expected_version=version)
+    outcome = save(kb, id, body, kind, user, expected_version=version)
     article_id = outcome.article.id if outcome.article is not None else id
     return RedirectResponse(f"/ui/articles/{article_id}", status_code=303)
 
